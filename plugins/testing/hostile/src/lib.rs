@@ -1,0 +1,48 @@
+//! A unit that does what a hostile or broken plugin would, chosen by the
+//! request text: `loop` spins forever, `balloon` allocates without bound,
+//! `recurse` overflows the stack, `trap` panics; anything else is echoed.
+//! The host must turn each into one failed call and stay up.
+
+use kaizen_sdk::{CallContext, Config, PluginInfo, PluginKind, Unit, UnitError};
+
+pub struct Hostile;
+
+#[inline(never)]
+fn recurse(depth: u64, pad: &mut [u8; 256]) -> u64 {
+    if depth == u64::MAX {
+        return 0;
+    }
+    pad[(depth % 256) as usize] = depth as u8;
+    let mut next = [0u8; 256];
+    next.copy_from_slice(pad);
+    std::hint::black_box(recurse(depth + 1, std::hint::black_box(&mut next))) + pad[0] as u64
+}
+
+impl Unit for Hostile {
+    fn describe() -> PluginInfo {
+        PluginInfo::new("hostile", PluginKind::Unit, env!("CARGO_PKG_VERSION"), "Test unit that loops, balloons, recurses or traps on request")
+    }
+
+    fn invoke(_ctx: &CallContext, request: &[u8], _config: &Config) -> Result<Vec<u8>, UnitError> {
+        match request {
+            b"loop" => {
+                let mut x = 0u64;
+                loop {
+                    x = std::hint::black_box(x.wrapping_add(1));
+                }
+            }
+            b"balloon" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            b"recurse" => Ok(recurse(0, &mut [0u8; 256]).to_le_bytes().to_vec()),
+            b"trap" => panic!("hostile guest asked to trap"),
+            other => Ok(other.to_vec()),
+        }
+    }
+}
+
+kaizen_sdk::export_unit!(Hostile);

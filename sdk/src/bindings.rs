@@ -1,0 +1,47 @@
+//! Bindings generated from `wit/` for the three worlds.
+//!
+//! The detector world owns the shared `types` and `host` interfaces; the other
+//! two reuse them through `with`, so a `Finding` or an `ErrorClass` is one
+//! Rust type whichever world a plugin targets. `pub_export_macro` makes
+//! wit-bindgen emit only the imports in this crate's custom section and the
+//! full world from the export macro, so a plugin component ends up exporting
+//! exactly the world it chose.
+
+pub mod detector {
+    wit_bindgen::generate!({
+        world: "detector",
+        path: "../wit",
+        pub_export_macro: true,
+        export_macro_name: "export_detector_world",
+        default_bindings_module: "kaizen_sdk::bindings::detector",
+        additional_derives: [PartialEq],
+    });
+}
+
+pub mod recovery {
+    wit_bindgen::generate!({
+        world: "recovery",
+        path: "../wit",
+        pub_export_macro: true,
+        export_macro_name: "export_recovery_world",
+        default_bindings_module: "kaizen_sdk::bindings::recovery",
+        with: {
+            "kaizen:plugin/types@0.1.0": crate::bindings::detector::kaizen::plugin::types,
+            "kaizen:plugin/host@0.1.0": crate::bindings::detector::kaizen::plugin::host,
+        },
+    });
+}
+
+pub mod unit {
+    wit_bindgen::generate!({
+        world: "unit",
+        path: "../wit",
+        pub_export_macro: true,
+        export_macro_name: "export_unit_world",
+        default_bindings_module: "kaizen_sdk::bindings::unit",
+        with: {
+            "kaizen:plugin/types@0.1.0": crate::bindings::detector::kaizen::plugin::types,
+            "kaizen:plugin/host@0.1.0": crate::bindings::detector::kaizen::plugin::host,
+        },
+    });
+}

@@ -1,1 +1,11 @@
-pub fn hi() {}
+//! Kaizen's host library.
+//!
+//! Layers, from the ground up (each may use only those below it):
+//! `runtime` (engine, sandbox, slots, hot swap) and `config`; everything
+//! else (store, telemetry, the loop, the API) builds on these.
+
+pub mod config;
+pub mod runtime;
+
+pub use config::{Grants, RuntimeConfig, SandboxLimits};
+pub use runtime::{CallError, LoadError, LoadReason, Plugin, Runtime, Slot};

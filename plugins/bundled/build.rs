@@ -65,7 +65,9 @@ fn main() {
     for g in &guests {
         cmd.arg("-p").arg(&g.package);
     }
-    let out = cmd.output().expect("failed to run cargo for the wasm guests");
+    let out = cmd
+        .output()
+        .expect("failed to run cargo for the wasm guests");
     if !out.status.success() {
         panic!(
             "building the wasm guests failed ({}):\n{}",
@@ -78,7 +80,11 @@ fn main() {
     for g in &guests {
         let ident = g.package.to_uppercase().replace('-', "_");
         let path = g.artifact.display().to_string();
-        assert!(g.artifact.exists(), "guest {} was not built at {path}", g.package);
+        assert!(
+            g.artifact.exists(),
+            "guest {} was not built at {path}",
+            g.package
+        );
         let bytes = if g.group == "testing" {
             "&[]".to_string()
         } else {
@@ -99,7 +105,12 @@ fn main() {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    writeln!(src, "/// Every plugin shipped in the `kaizen` binary.\npub const BUNDLED: &[Guest] = &[{}];", list(&|g| g.group != "testing")).unwrap();
+    writeln!(
+        src,
+        "/// Every plugin shipped in the `kaizen` binary.\npub const BUNDLED: &[Guest] = &[{}];",
+        list(&|g| g.group != "testing")
+    )
+    .unwrap();
     writeln!(src, "/// Guests that exist only for tests (their bytes are read from `path`).\npub const TESTING: &[Guest] = &[{}];", list(&|g| g.group == "testing")).unwrap();
     let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
     fs::write(out_dir.join("guests.rs"), src).unwrap();
@@ -118,7 +129,9 @@ fn ensure_target() {
     if libdir.as_deref().is_some_and(Path::exists) {
         return;
     }
-    let status = Command::new("rustup").args(["target", "add", TARGET]).status();
+    let status = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .status();
     match status {
         Ok(s) if s.success() => {}
         other => panic!(
@@ -129,19 +142,35 @@ fn ensure_target() {
 
 /// Every crate directly under `dir`, with where its `.wasm` will land.
 fn discover(dir: &Path, group: &'static str, target_dir: &Path) -> Vec<Guest> {
-    let Ok(entries) = fs::read_dir(dir) else { return vec![] };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return vec![];
+    };
     let mut out = Vec::new();
     for entry in entries.flatten() {
         let manifest = entry.path().join("Cargo.toml");
-        let Ok(text) = fs::read_to_string(&manifest) else { continue };
+        let Ok(text) = fs::read_to_string(&manifest) else {
+            continue;
+        };
         let package = text
             .lines()
-            .find_map(|l| l.trim().strip_prefix("name = ").map(|v| v.trim_matches('"').to_string()))
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix("name = ")
+                    .map(|v| v.trim_matches('"').to_string())
+            })
             .unwrap_or_else(|| panic!("{} has no package name", manifest.display()));
         let is_bin = entry.path().join("src/main.rs").exists();
-        let file = if is_bin { format!("{package}.wasm") } else { format!("{}.wasm", package.replace('-', "_")) };
+        let file = if is_bin {
+            format!("{package}.wasm")
+        } else {
+            format!("{}.wasm", package.replace('-', "_"))
+        };
         let artifact = target_dir.join(TARGET).join("release").join(file);
-        out.push(Guest { package, group, artifact });
+        out.push(Guest {
+            package,
+            group,
+            artifact,
+        });
     }
     out
 }

@@ -15,14 +15,23 @@ impl Config {
         if cfg!(target_arch = "wasm32") {
             Config { values: None }
         } else {
-            Config { values: Some(HashMap::new()) }
+            Config {
+                values: Some(HashMap::new()),
+            }
         }
     }
 
     /// Configuration from fixed pairs, for native tests.
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
         Config {
-            values: Some(pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect()),
+            values: Some(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (k.into(), v.into()))
+                    .collect(),
+            ),
         }
     }
 
@@ -51,7 +60,9 @@ impl Config {
             Some(raw) => match raw.trim().parse() {
                 Ok(v) => v,
                 Err(_) => {
-                    crate::log::warn(&format!("config `{key}` = {raw:?} is not a number; using the default"));
+                    crate::log::warn(&format!(
+                        "config `{key}` = {raw:?} is not a number; using the default"
+                    ));
                     default
                 }
             },

@@ -51,7 +51,8 @@ pub trait Unit {
     /// Self-description; `kind` must be [`PluginKind::Unit`].
     fn describe() -> PluginInfo;
     /// Serve one request.
-    fn invoke(context: &CallContext, request: &[u8], config: &Config) -> Result<Vec<u8>, UnitError>;
+    fn invoke(context: &CallContext, request: &[u8], config: &Config)
+    -> Result<Vec<u8>, UnitError>;
 }
 
 impl ErrorClass {
@@ -73,7 +74,10 @@ impl ErrorClass {
 impl UnitError {
     /// A typed error of `class` with a message.
     pub fn new(error_class: ErrorClass, message: impl Into<String>) -> Self {
-        UnitError { error_class, message: message.into() }
+        UnitError {
+            error_class,
+            message: message.into(),
+        }
     }
 }
 
@@ -92,7 +96,10 @@ impl PluginInfo {
 impl Evidence {
     /// One key/value of evidence.
     pub fn new(key: &str, value: impl ToString) -> Self {
-        Evidence { key: key.into(), value: value.to_string() }
+        Evidence {
+            key: key.into(),
+            value: value.to_string(),
+        }
     }
 }
 

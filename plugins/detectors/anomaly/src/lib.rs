@@ -6,17 +6,28 @@
 use std::collections::BTreeMap;
 
 use kaizen_sdk::stats::{mean_stddev, z_score};
-use kaizen_sdk::{Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity};
+use kaizen_sdk::{
+    Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity,
+};
 
 pub struct Anomaly;
 
 fn severity(z: f64) -> Severity {
-    if z.abs() > 6.0 { Severity::High } else { Severity::Medium }
+    if z.abs() > 6.0 {
+        Severity::High
+    } else {
+        Severity::Medium
+    }
 }
 
 impl Detector for Anomaly {
     fn describe() -> PluginInfo {
-        PluginInfo::new("anomaly", PluginKind::Detector, env!("CARGO_PKG_VERSION"), "Latency or metric values beyond |z| > 3 of their usual spread")
+        PluginInfo::new(
+            "anomaly",
+            PluginKind::Detector,
+            env!("CARGO_PKG_VERSION"),
+            "Latency or metric values beyond |z| > 3 of their usual spread",
+        )
     }
 
     fn detect(input: &DetectionInput, config: &Config) -> Vec<Finding> {
@@ -30,21 +41,31 @@ impl Detector for Anomaly {
             if t.current.executions < min_exec || base.executions < min_exec {
                 continue;
             }
-            let z = z_score(t.current.latency.mean_ms, base.latency.mean_ms, base.latency.stddev_ms);
+            let z = z_score(
+                t.current.latency.mean_ms,
+                base.latency.mean_ms,
+                base.latency.stddev_ms,
+            );
             if z.abs() > limit {
                 out.push(Finding {
                     target: t.target.clone(),
                     kind: "latency-anomaly".into(),
                     severity: severity(z),
                     confidence: 0.75,
-                    summary: format!("{} mean latency {:.2} ms is {:.1} deviations from {:.2} ms", t.target, t.current.latency.mean_ms, z, base.latency.mean_ms),
+                    summary: format!(
+                        "{} mean latency {:.2} ms is {:.1} deviations from {:.2} ms",
+                        t.target, t.current.latency.mean_ms, z, base.latency.mean_ms
+                    ),
                     evidence: vec![
                         Evidence::new("mean_ms", format!("{:.3}", t.current.latency.mean_ms)),
                         Evidence::new("baseline_mean_ms", format!("{:.3}", base.latency.mean_ms)),
                         Evidence::new("z", format!("{z:.2}")),
                     ],
                     expected_gain_pct: if z > 0.0 {
-                        ((t.current.latency.mean_ms - base.latency.mean_ms) / t.current.latency.mean_ms * 100.0).clamp(0.0, 100.0)
+                        ((t.current.latency.mean_ms - base.latency.mean_ms)
+                            / t.current.latency.mean_ms
+                            * 100.0)
+                            .clamp(0.0, 100.0)
                     } else {
                         0.0
                     },
@@ -61,7 +82,9 @@ impl Detector for Anomaly {
         }
         for (name, mut points) in series {
             points.sort_by_key(|p| p.timestamp_ms);
-            let Some((last, history)) = points.split_last() else { continue };
+            let Some((last, history)) = points.split_last() else {
+                continue;
+            };
             if history.len() < min_points {
                 continue;
             }
@@ -69,13 +92,21 @@ impl Detector for Anomaly {
             let (mean, sd) = mean_stddev(&values);
             let z = z_score(last.value, mean, sd);
             if z.abs() > limit {
-                let target = last.tags.iter().find(|(k, _)| k == "target").map(|(_, v)| v.clone()).unwrap_or_else(|| name.to_string());
+                let target = last
+                    .tags
+                    .iter()
+                    .find(|(k, _)| k == "target")
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_else(|| name.to_string());
                 out.push(Finding {
                     target,
                     kind: "metric-anomaly".into(),
                     severity: severity(z),
                     confidence: 0.7,
-                    summary: format!("metric {name} = {:.3} is {:.1} deviations from its mean {:.3}", last.value, z, mean),
+                    summary: format!(
+                        "metric {name} = {:.3} is {:.1} deviations from its mean {:.3}",
+                        last.value, z, mean
+                    ),
                     evidence: vec![
                         Evidence::new("metric", name),
                         Evidence::new("value", last.value),
@@ -96,8 +127,8 @@ kaizen_sdk::export_detector!(Anomaly);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kaizen_sdk::testing::{detect, input, target, window};
     use kaizen_sdk::MetricPoint;
+    use kaizen_sdk::testing::{detect, input, target, window};
 
     #[test]
     fn latency_mean_far_from_baseline() {
@@ -106,7 +137,10 @@ mod tests {
         let mut base = window(100, 0);
         base.latency.mean_ms = 1.0;
         base.latency.stddev_ms = 0.5;
-        let f = detect::<Anomaly>(&input(vec![target("a", cur.clone(), Some(base.clone()))]), &[]);
+        let f = detect::<Anomaly>(
+            &input(vec![target("a", cur.clone(), Some(base.clone()))]),
+            &[],
+        );
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].kind, "latency-anomaly");
         base.latency.stddev_ms = 2.0;
@@ -115,8 +149,14 @@ mod tests {
 
     #[test]
     fn metric_spike() {
-        let point = |t: i64, v: f64| MetricPoint { name: "queue_depth".into(), value: v, timestamp_ms: t, tags: vec![("target".into(), "calc".into())] };
-        let mut metrics: Vec<MetricPoint> = (0..20).map(|i| point(i, 10.0 + (i % 3) as f64)).collect();
+        let point = |t: i64, v: f64| MetricPoint {
+            name: "queue_depth".into(),
+            value: v,
+            timestamp_ms: t,
+            tags: vec![("target".into(), "calc".into())],
+        };
+        let mut metrics: Vec<MetricPoint> =
+            (0..20).map(|i| point(i, 10.0 + (i % 3) as f64)).collect();
         let mut i = input(vec![]);
         i.metrics = metrics.clone();
         assert!(detect::<Anomaly>(&i, &[]).is_empty());

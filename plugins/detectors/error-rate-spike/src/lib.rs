@@ -3,13 +3,20 @@
 //! (default 20) calls in the current window.
 
 use kaizen_sdk::stats::error_rate_pct;
-use kaizen_sdk::{Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity};
+use kaizen_sdk::{
+    Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity,
+};
 
 pub struct ErrorRateSpike;
 
 impl Detector for ErrorRateSpike {
     fn describe() -> PluginInfo {
-        PluginInfo::new("error-rate-spike", PluginKind::Detector, env!("CARGO_PKG_VERSION"), "Error rate up by more than N points over the baseline")
+        PluginInfo::new(
+            "error-rate-spike",
+            PluginKind::Detector,
+            env!("CARGO_PKG_VERSION"),
+            "Error rate up by more than N points over the baseline",
+        )
     }
 
     fn detect(input: &DetectionInput, config: &Config) -> Vec<Finding> {
@@ -32,7 +39,10 @@ impl Detector for ErrorRateSpike {
                         _ => Severity::Medium,
                     },
                     confidence: if base.executions >= min { 0.85 } else { 0.6 },
-                    summary: format!("{} error rate {:.1}% against {:.1}% before (+{:.1} points)", t.target, now, before, rise),
+                    summary: format!(
+                        "{} error rate {:.1}% against {:.1}% before (+{:.1} points)",
+                        t.target, now, before, rise
+                    ),
                     evidence: vec![
                         Evidence::new("error_rate_pct", format!("{now:.2}")),
                         Evidence::new("baseline_error_rate_pct", format!("{before:.2}")),
@@ -55,14 +65,26 @@ mod tests {
 
     #[test]
     fn fires_above_five_points() {
-        let f = detect::<ErrorRateSpike>(&input(vec![target("a", window(100, 8), Some(window(100, 1)))]), &[]);
+        let f = detect::<ErrorRateSpike>(
+            &input(vec![target("a", window(100, 8), Some(window(100, 1)))]),
+            &[],
+        );
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].severity, Severity::Medium);
     }
 
     #[test]
     fn quiet_at_five_points_or_without_baseline() {
-        assert!(detect::<ErrorRateSpike>(&input(vec![target("a", window(100, 6), Some(window(100, 1)))]), &[]).is_empty());
-        assert!(detect::<ErrorRateSpike>(&input(vec![target("a", window(100, 60), None)]), &[]).is_empty());
+        assert!(
+            detect::<ErrorRateSpike>(
+                &input(vec![target("a", window(100, 6), Some(window(100, 1)))]),
+                &[]
+            )
+            .is_empty()
+        );
+        assert!(
+            detect::<ErrorRateSpike>(&input(vec![target("a", window(100, 60), None)]), &[])
+                .is_empty()
+        );
     }
 }

@@ -3,13 +3,20 @@
 //! (default 24). Unlike the success-rate rule it fires on busy targets whose
 //! rate still looks fine but whose absolute failure count is rising.
 
-use kaizen_sdk::{Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity};
+use kaizen_sdk::{
+    Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity,
+};
 
 pub struct FailureBurst;
 
 impl Detector for FailureBurst {
     fn describe() -> PluginInfo {
-        PluginInfo::new("failure-burst", PluginKind::Detector, env!("CARGO_PKG_VERSION"), "More failures than allowed within the window")
+        PluginInfo::new(
+            "failure-burst",
+            PluginKind::Detector,
+            env!("CARGO_PKG_VERSION"),
+            "More failures than allowed within the window",
+        )
     }
 
     fn detect(input: &DetectionInput, config: &Config) -> Vec<Finding> {
@@ -34,7 +41,10 @@ impl Detector for FailureBurst {
                     kind: "failure-burst".into(),
                     severity,
                     confidence: (0.6 + f as f64 / (max_failures as f64 * 20.0)).min(0.95),
-                    summary: format!("{} had {} failures in {:.0} s (allowed {})", t.target, f, t.current.duration_secs, max_failures),
+                    summary: format!(
+                        "{} had {} failures in {:.0} s (allowed {})",
+                        t.target, f, t.current.duration_secs, max_failures
+                    ),
                     evidence: vec![
                         Evidence::new("failures", f),
                         Evidence::new("window_secs", t.current.duration_secs),
@@ -57,7 +67,10 @@ mod tests {
 
     #[test]
     fn fires_above_three_failures() {
-        assert!(detect::<FailureBurst>(&input(vec![target("a", window(1000, 3), None)]), &[]).is_empty());
+        assert!(
+            detect::<FailureBurst>(&input(vec![target("a", window(1000, 3), None)]), &[])
+                .is_empty()
+        );
         let found = detect::<FailureBurst>(&input(vec![target("a", window(1000, 4), None)]), &[]);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].severity, Severity::Low);
@@ -74,7 +87,10 @@ mod tests {
     fn severity_grows_with_count() {
         let found = detect::<FailureBurst>(&input(vec![target("a", window(1000, 40), None)]), &[]);
         assert_eq!(found[0].severity, Severity::High);
-        let found = detect::<FailureBurst>(&input(vec![target("a", window(1000, 40), None)]), &[("max_failures", "50")]);
+        let found = detect::<FailureBurst>(
+            &input(vec![target("a", window(1000, 40), None)]),
+            &[("max_failures", "50")],
+        );
         assert!(found.is_empty());
     }
 }

@@ -5,13 +5,20 @@
 //! distributions; the percentage rule catches them on noisy ones.
 
 use kaizen_sdk::stats::compare_p95;
-use kaizen_sdk::{Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity};
+use kaizen_sdk::{
+    Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity,
+};
 
 pub struct LatencyRegression;
 
 impl Detector for LatencyRegression {
     fn describe() -> PluginInfo {
-        PluginInfo::new("latency-regression", PluginKind::Detector, env!("CARGO_PKG_VERSION"), "p95 latency above its baseline by a percentage or a number of deviations")
+        PluginInfo::new(
+            "latency-regression",
+            PluginKind::Detector,
+            env!("CARGO_PKG_VERSION"),
+            "p95 latency above its baseline by a percentage or a number of deviations",
+        )
     }
 
     fn detect(input: &DetectionInput, config: &Config) -> Vec<Finding> {
@@ -38,7 +45,11 @@ impl Detector for LatencyRegression {
                 target: t.target.clone(),
                 kind: "latency-regression".into(),
                 severity,
-                confidence: if cmp.pct > pct && cmp.z > sigmas { 0.9 } else { 0.7 },
+                confidence: if cmp.pct > pct && cmp.z > sigmas {
+                    0.9
+                } else {
+                    0.7
+                },
                 summary: format!(
                     "{} p95 is {:.2} ms against a baseline of {:.2} ms (+{:.0}%, z={:.1})",
                     t.target, cmp.current, cmp.baseline, cmp.pct, cmp.z
@@ -50,7 +61,8 @@ impl Detector for LatencyRegression {
                     Evidence::new("z", format!("{:.2}", cmp.z)),
                 ],
                 // Getting back to the baseline saves this share of the current p95.
-                expected_gain_pct: ((cmp.current - cmp.baseline) / cmp.current * 100.0).clamp(0.0, 100.0),
+                expected_gain_pct: ((cmp.current - cmp.baseline) / cmp.current * 100.0)
+                    .clamp(0.0, 100.0),
                 risk: Risk::Medium,
             });
         }

@@ -4,13 +4,20 @@
 //! unit, or that something upstream broke.
 
 use kaizen_sdk::stats::pct_change;
-use kaizen_sdk::{Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity};
+use kaizen_sdk::{
+    Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity,
+};
 
 pub struct ThroughputDrop;
 
 impl Detector for ThroughputDrop {
     fn describe() -> PluginInfo {
-        PluginInfo::new("throughput-drop", PluginKind::Detector, env!("CARGO_PKG_VERSION"), "Throughput fell by more than N percent against its baseline")
+        PluginInfo::new(
+            "throughput-drop",
+            PluginKind::Detector,
+            env!("CARGO_PKG_VERSION"),
+            "Throughput fell by more than N percent against its baseline",
+        )
     }
 
     fn detect(input: &DetectionInput, config: &Config) -> Vec<Finding> {
@@ -28,9 +35,16 @@ impl Detector for ThroughputDrop {
                 (drop > pct).then(|| Finding {
                     target: t.target.clone(),
                     kind: "throughput-drop".into(),
-                    severity: if drop > 80.0 { Severity::High } else { Severity::Medium },
+                    severity: if drop > 80.0 {
+                        Severity::High
+                    } else {
+                        Severity::Medium
+                    },
                     confidence: 0.6,
-                    summary: format!("{} serves {:.1}/s against {:.1}/s before (-{:.0}%)", t.target, t.current.throughput, base.throughput, drop),
+                    summary: format!(
+                        "{} serves {:.1}/s against {:.1}/s before (-{:.0}%)",
+                        t.target, t.current.throughput, base.throughput, drop
+                    ),
                     evidence: vec![
                         Evidence::new("throughput", format!("{:.3}", t.current.throughput)),
                         Evidence::new("baseline_throughput", format!("{:.3}", base.throughput)),
@@ -53,14 +67,29 @@ mod tests {
 
     #[test]
     fn fires_on_a_forty_percent_drop() {
-        let f = detect::<ThroughputDrop>(&input(vec![target("a", window(60, 0), Some(window(100, 0)))]), &[]);
+        let f = detect::<ThroughputDrop>(
+            &input(vec![target("a", window(60, 0), Some(window(100, 0)))]),
+            &[],
+        );
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].kind, "throughput-drop");
     }
 
     #[test]
     fn quiet_on_small_drop_or_thin_baseline() {
-        assert!(detect::<ThroughputDrop>(&input(vec![target("a", window(80, 0), Some(window(100, 0)))]), &[]).is_empty());
-        assert!(detect::<ThroughputDrop>(&input(vec![target("a", window(1, 0), Some(window(10, 0)))]), &[]).is_empty());
+        assert!(
+            detect::<ThroughputDrop>(
+                &input(vec![target("a", window(80, 0), Some(window(100, 0)))]),
+                &[]
+            )
+            .is_empty()
+        );
+        assert!(
+            detect::<ThroughputDrop>(
+                &input(vec![target("a", window(1, 0), Some(window(10, 0)))]),
+                &[]
+            )
+            .is_empty()
+        );
     }
 }

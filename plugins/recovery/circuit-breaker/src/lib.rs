@@ -11,7 +11,12 @@ pub struct CircuitBreaker;
 
 impl Recovery for CircuitBreaker {
     fn describe() -> PluginInfo {
-        PluginInfo::new("circuit-breaker", PluginKind::Recovery, env!("CARGO_PKG_VERSION"), "Open the circuit after a failure-rate threshold over a minimum of calls")
+        PluginInfo::new(
+            "circuit-breaker",
+            PluginKind::Recovery,
+            env!("CARGO_PKG_VERSION"),
+            "Open the circuit after a failure-rate threshold over a minimum of calls",
+        )
     }
 
     fn handles(_config: &Config) -> Vec<ErrorClass> {
@@ -25,7 +30,11 @@ impl Recovery for CircuitBreaker {
         let min_calls = config.u64("min_calls", 10) as usize;
         let threshold = config.f64("failure_rate", 0.5);
         let window = config.u64("window_ms", 60_000);
-        let recent: Vec<_> = failure.recent.iter().filter(|o| o.age_ms <= window).collect();
+        let recent: Vec<_> = failure
+            .recent
+            .iter()
+            .filter(|o| o.age_ms <= window)
+            .collect();
         // The failure being handled counts too.
         let calls = recent.len() + 1;
         let failures = recent.iter().filter(|o| !o.ok).count() + 1;
@@ -48,17 +57,34 @@ mod tests {
 
     fn with_history(ok: usize, failed: usize) -> Failure {
         let mut f = failure("a", ErrorClass::Dependency, 1);
-        let outcome = |ok: bool| RecentOutcome { age_ms: 100, ok, error_class: (!ok).then_some(ErrorClass::Dependency), latency_ms: 1.0 };
-        f.recent = (0..ok).map(|_| outcome(true)).chain((0..failed).map(|_| outcome(false))).collect();
+        let outcome = |ok: bool| RecentOutcome {
+            age_ms: 100,
+            ok,
+            error_class: (!ok).then_some(ErrorClass::Dependency),
+            latency_ms: 1.0,
+        };
+        f.recent = (0..ok)
+            .map(|_| outcome(true))
+            .chain((0..failed).map(|_| outcome(false)))
+            .collect();
         f
     }
 
     #[test]
     fn opens_above_the_rate_after_enough_calls() {
-        assert_eq!(decide::<CircuitBreaker>(&with_history(3, 8), &[]), RecoveryAction::OpenCircuit(30_000));
-        assert_eq!(decide::<CircuitBreaker>(&with_history(8, 3), &[]), RecoveryAction::Pass);
+        assert_eq!(
+            decide::<CircuitBreaker>(&with_history(3, 8), &[]),
+            RecoveryAction::OpenCircuit(30_000)
+        );
+        assert_eq!(
+            decide::<CircuitBreaker>(&with_history(8, 3), &[]),
+            RecoveryAction::Pass
+        );
         // Too few calls to judge.
-        assert_eq!(decide::<CircuitBreaker>(&with_history(0, 5), &[]), RecoveryAction::Pass);
+        assert_eq!(
+            decide::<CircuitBreaker>(&with_history(0, 5), &[]),
+            RecoveryAction::Pass
+        );
     }
 
     #[test]

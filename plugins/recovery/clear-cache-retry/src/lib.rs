@@ -9,11 +9,20 @@ pub struct ClearCacheRetry;
 
 impl Recovery for ClearCacheRetry {
     fn describe() -> PluginInfo {
-        PluginInfo::new("clear-cache-retry", PluginKind::Recovery, env!("CARGO_PKG_VERSION"), "Discard the unit's warm state and retry once")
+        PluginInfo::new(
+            "clear-cache-retry",
+            PluginKind::Recovery,
+            env!("CARGO_PKG_VERSION"),
+            "Discard the unit's warm state and retry once",
+        )
     }
 
     fn handles(_config: &Config) -> Vec<ErrorClass> {
-        vec![ErrorClass::Trap(String::new()), ErrorClass::Memory, ErrorClass::Internal]
+        vec![
+            ErrorClass::Trap(String::new()),
+            ErrorClass::Memory,
+            ErrorClass::Internal,
+        ]
     }
 
     fn decide(failure: &Failure, config: &Config) -> RecoveryAction {
@@ -34,8 +43,20 @@ mod tests {
 
     #[test]
     fn clears_once_then_passes() {
-        assert_eq!(decide::<ClearCacheRetry>(&failure("a", ErrorClass::Memory, 1), &[]), RecoveryAction::ClearCacheRetry(0));
-        assert_eq!(decide::<ClearCacheRetry>(&failure("a", ErrorClass::Memory, 2), &[]), RecoveryAction::Pass);
-        assert_eq!(decide::<ClearCacheRetry>(&failure("a", ErrorClass::Internal, 2), &[("max_attempts", "2"), ("delay_ms", "5")]), RecoveryAction::ClearCacheRetry(5));
+        assert_eq!(
+            decide::<ClearCacheRetry>(&failure("a", ErrorClass::Memory, 1), &[]),
+            RecoveryAction::ClearCacheRetry(0)
+        );
+        assert_eq!(
+            decide::<ClearCacheRetry>(&failure("a", ErrorClass::Memory, 2), &[]),
+            RecoveryAction::Pass
+        );
+        assert_eq!(
+            decide::<ClearCacheRetry>(
+                &failure("a", ErrorClass::Internal, 2),
+                &[("max_attempts", "2"), ("delay_ms", "5")]
+            ),
+            RecoveryAction::ClearCacheRetry(5)
+        );
     }
 }

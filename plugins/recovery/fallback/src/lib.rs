@@ -8,7 +8,12 @@ pub struct Fallback;
 
 impl Recovery for Fallback {
     fn describe() -> PluginInfo {
-        PluginInfo::new("fallback", PluginKind::Recovery, env!("CARGO_PKG_VERSION"), "Answer from a configured fallback unit")
+        PluginInfo::new(
+            "fallback",
+            PluginKind::Recovery,
+            env!("CARGO_PKG_VERSION"),
+            "Answer from a configured fallback unit",
+        )
     }
 
     fn handles(_config: &Config) -> Vec<ErrorClass> {
@@ -22,7 +27,9 @@ impl Recovery for Fallback {
             return RecoveryAction::Pass;
         }
         // A per-target key wins over the global one: `unit.calculator = calc-lite`.
-        let unit = config.get(&format!("unit.{}", failure.target)).or_else(|| config.get("unit"));
+        let unit = config
+            .get(&format!("unit.{}", failure.target))
+            .or_else(|| config.get("unit"));
         match unit {
             Some(u) if !u.is_empty() && u != failure.target => RecoveryAction::Fallback(u),
             _ => RecoveryAction::Pass,
@@ -40,10 +47,25 @@ mod tests {
     #[test]
     fn falls_back_to_the_configured_unit() {
         let f = failure("calc", ErrorClass::Internal, 1);
-        assert_eq!(decide::<Fallback>(&f, &[("unit", "calc-lite")]), RecoveryAction::Fallback("calc-lite".into()));
-        assert_eq!(decide::<Fallback>(&f, &[("unit", "x"), ("unit.calc", "y")]), RecoveryAction::Fallback("y".into()));
+        assert_eq!(
+            decide::<Fallback>(&f, &[("unit", "calc-lite")]),
+            RecoveryAction::Fallback("calc-lite".into())
+        );
+        assert_eq!(
+            decide::<Fallback>(&f, &[("unit", "x"), ("unit.calc", "y")]),
+            RecoveryAction::Fallback("y".into())
+        );
         assert_eq!(decide::<Fallback>(&f, &[]), RecoveryAction::Pass);
-        assert_eq!(decide::<Fallback>(&f, &[("unit", "calc")]), RecoveryAction::Pass);
-        assert_eq!(decide::<Fallback>(&failure("calc", ErrorClass::InvalidInput, 1), &[("unit", "z")]), RecoveryAction::Pass);
+        assert_eq!(
+            decide::<Fallback>(&f, &[("unit", "calc")]),
+            RecoveryAction::Pass
+        );
+        assert_eq!(
+            decide::<Fallback>(
+                &failure("calc", ErrorClass::InvalidInput, 1),
+                &[("unit", "z")]
+            ),
+            RecoveryAction::Pass
+        );
     }
 }

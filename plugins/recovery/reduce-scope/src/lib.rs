@@ -3,17 +3,28 @@
 //! (default 50), then half of that again, down to `min_pct` (default 10), after
 //! which it passes to the next strategy.
 
-use kaizen_sdk::{Config, ErrorClass, Failure, PluginInfo, PluginKind, Recovery, RecoveryAction, ReducedScope};
+use kaizen_sdk::{
+    Config, ErrorClass, Failure, PluginInfo, PluginKind, Recovery, RecoveryAction, ReducedScope,
+};
 
 pub struct ReduceScope;
 
 impl Recovery for ReduceScope {
     fn describe() -> PluginInfo {
-        PluginInfo::new("reduce-scope", PluginKind::Recovery, env!("CARGO_PKG_VERSION"), "Retry asking the unit for a smaller piece of work")
+        PluginInfo::new(
+            "reduce-scope",
+            PluginKind::Recovery,
+            env!("CARGO_PKG_VERSION"),
+            "Retry asking the unit for a smaller piece of work",
+        )
     }
 
     fn handles(_config: &Config) -> Vec<ErrorClass> {
-        vec![ErrorClass::Timeout, ErrorClass::Memory, ErrorClass::Other("too-large".into())]
+        vec![
+            ErrorClass::Timeout,
+            ErrorClass::Memory,
+            ErrorClass::Other("too-large".into()),
+        ]
     }
 
     fn decide(failure: &Failure, config: &Config) -> RecoveryAction {
@@ -23,7 +34,10 @@ impl Recovery for ReduceScope {
         if pct < min || pct < 1.0 {
             return RecoveryAction::Pass;
         }
-        RecoveryAction::RetryReducedScope(ReducedScope { delay_ms: config.u64("delay_ms", 0), scope_pct: pct.min(99.0) as u8 })
+        RecoveryAction::RetryReducedScope(ReducedScope {
+            delay_ms: config.u64("delay_ms", 0),
+            scope_pct: pct.min(99.0) as u8,
+        })
     }
 }
 
@@ -44,6 +58,9 @@ mod tests {
 
     #[test]
     fn halves_until_the_floor() {
-        assert_eq!((1..=5).map(scope).collect::<Vec<_>>(), vec![Some(50), Some(25), Some(12), None, None]);
+        assert_eq!(
+            (1..=5).map(scope).collect::<Vec<_>>(),
+            vec![Some(50), Some(25), Some(12), None, None]
+        );
     }
 }

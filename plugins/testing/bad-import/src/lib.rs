@@ -14,7 +14,12 @@ struct Exfil;
 
 impl Guest for Exfil {
     fn describe() -> PluginInfo {
-        PluginInfo { name: "exfil".into(), kind: PluginKind::Unit, version: "0.1.0".into(), description: "imports too much".into() }
+        PluginInfo {
+            name: "exfil".into(),
+            kind: PluginKind::Unit,
+            version: "0.1.0".into(),
+            description: "imports too much".into(),
+        }
     }
 
     fn invoke(_context: CallContext, request: Vec<u8>) -> Result<Vec<u8>, UnitError> {

@@ -20,7 +20,12 @@ fn recurse(depth: u64, pad: &mut [u8; 256]) -> u64 {
 
 impl Unit for Hostile {
     fn describe() -> PluginInfo {
-        PluginInfo::new("hostile", PluginKind::Unit, env!("CARGO_PKG_VERSION"), "Test unit that loops, balloons, recurses or traps on request")
+        PluginInfo::new(
+            "hostile",
+            PluginKind::Unit,
+            env!("CARGO_PKG_VERSION"),
+            "Test unit that loops, balloons, recurses or traps on request",
+        )
     }
 
     fn invoke(_ctx: &CallContext, request: &[u8], _config: &Config) -> Result<Vec<u8>, UnitError> {

@@ -23,13 +23,24 @@ pub fn compute(op: &str, a: i64, b: i64) -> Result<i64, String> {
 
 impl Unit for Calculator {
     fn describe() -> PluginInfo {
-        PluginInfo::new("calculator", PluginKind::Unit, env!("CARGO_PKG_VERSION"), "Integer calculator (v2: checked arithmetic)")
+        PluginInfo::new(
+            "calculator",
+            PluginKind::Unit,
+            env!("CARGO_PKG_VERSION"),
+            "Integer calculator (v2: checked arithmetic)",
+        )
     }
 
     fn invoke(_ctx: &CallContext, request: &[u8], _config: &Config) -> Result<Vec<u8>, UnitError> {
-        let (req, enc) = decode::<Value>(request).map_err(|e| UnitError::new(ErrorClass::InvalidInput, e))?;
-        let (Some(op), Some(a), Some(b)) = (req["op"].as_str(), req["a"].as_i64(), req["b"].as_i64()) else {
-            return Err(UnitError::new(ErrorClass::InvalidInput, "expected {op, a, b} with integer a and b"));
+        let (req, enc) =
+            decode::<Value>(request).map_err(|e| UnitError::new(ErrorClass::InvalidInput, e))?;
+        let (Some(op), Some(a), Some(b)) =
+            (req["op"].as_str(), req["a"].as_i64(), req["b"].as_i64())
+        else {
+            return Err(UnitError::new(
+                ErrorClass::InvalidInput,
+                "expected {op, a, b} with integer a and b",
+            ));
         };
         let result = compute(op, a, b).map_err(|e| UnitError::new(ErrorClass::InvalidInput, e))?;
         Ok(encode(&json!({ "result": result }), enc))
@@ -45,7 +56,10 @@ mod tests {
 
     #[test]
     fn computes_and_refuses_what_has_no_answer() {
-        assert_eq!(invoke_json::<Calculator>(&json!({"op": "mul", "a": 6, "b": 7})).unwrap(), json!({"result": 42}));
+        assert_eq!(
+            invoke_json::<Calculator>(&json!({"op": "mul", "a": 6, "b": 7})).unwrap(),
+            json!({"result": 42})
+        );
         let err = invoke_json::<Calculator>(&json!({"op": "div", "a": 1, "b": 0})).unwrap_err();
         assert_eq!(err.error_class, ErrorClass::InvalidInput);
         assert!(err.message.contains("division by zero"));

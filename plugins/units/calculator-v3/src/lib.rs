@@ -32,14 +32,25 @@ fn busy(iterations: u64) -> u64 {
 
 impl Unit for Calculator {
     fn describe() -> PluginInfo {
-        PluginInfo::new("calculator", PluginKind::Unit, env!("CARGO_PKG_VERSION"), "Integer calculator (v3: correct but slow)")
+        PluginInfo::new(
+            "calculator",
+            PluginKind::Unit,
+            env!("CARGO_PKG_VERSION"),
+            "Integer calculator (v3: correct but slow)",
+        )
     }
 
     fn invoke(_ctx: &CallContext, request: &[u8], config: &Config) -> Result<Vec<u8>, UnitError> {
         busy(config.u64("work", 400_000));
-        let (req, enc) = decode::<Value>(request).map_err(|e| UnitError::new(ErrorClass::InvalidInput, e))?;
-        let (Some(op), Some(a), Some(b)) = (req["op"].as_str(), req["a"].as_i64(), req["b"].as_i64()) else {
-            return Err(UnitError::new(ErrorClass::InvalidInput, "expected {op, a, b} with integer a and b"));
+        let (req, enc) =
+            decode::<Value>(request).map_err(|e| UnitError::new(ErrorClass::InvalidInput, e))?;
+        let (Some(op), Some(a), Some(b)) =
+            (req["op"].as_str(), req["a"].as_i64(), req["b"].as_i64())
+        else {
+            return Err(UnitError::new(
+                ErrorClass::InvalidInput,
+                "expected {op, a, b} with integer a and b",
+            ));
         };
         let result = checked(op, a, b).map_err(|e| UnitError::new(ErrorClass::InvalidInput, e))?;
         Ok(encode(&json!({ "result": result }), enc))
@@ -55,7 +66,15 @@ mod tests {
 
     #[test]
     fn correct_like_v2() {
-        assert_eq!(invoke_json::<Calculator>(&json!({"op": "sub", "a": 1, "b": 3})).unwrap(), json!({"result": -2}));
-        assert_eq!(invoke_json::<Calculator>(&json!({"op": "div", "a": 1, "b": 0})).unwrap_err().error_class, ErrorClass::InvalidInput);
+        assert_eq!(
+            invoke_json::<Calculator>(&json!({"op": "sub", "a": 1, "b": 3})).unwrap(),
+            json!({"result": -2})
+        );
+        assert_eq!(
+            invoke_json::<Calculator>(&json!({"op": "div", "a": 1, "b": 0}))
+                .unwrap_err()
+                .error_class,
+            ErrorClass::InvalidInput
+        );
     }
 }

@@ -1,0 +1,113 @@
+//! Settings of the runtime. Defaults are conservative: a plugin gets a short
+//! deadline, a modest memory cap and no capabilities beyond the host's two
+//! imports and an empty WASI environment.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Per-call sandbox limits.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct SandboxLimits {
+    /// Wall-clock budget of one call, enforced by epoch interruption.
+    #[serde(with = "millis")]
+    pub deadline: Duration,
+    /// Cap on a call's linear memory, in bytes.
+    pub memory_bytes: usize,
+    /// Optional instruction budget (fuel) per call; `None` disables fuel.
+    pub fuel: Option<u64>,
+}
+
+impl Default for SandboxLimits {
+    fn default() -> Self {
+        SandboxLimits {
+            deadline: Duration::from_secs(5),
+            memory_bytes: 64 << 20,
+            fuel: None,
+        }
+    }
+}
+
+/// Capabilities a plugin may be granted. Everything is off by default.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Grants {
+    /// Let the plugin see the host's environment variables.
+    pub inherit_env: bool,
+    /// Let the plugin open network sockets.
+    pub network: bool,
+    /// Host directories mounted read-only: guest path → host path.
+    pub read_only_dirs: HashMap<String, PathBuf>,
+}
+
+/// Settings of the [`Runtime`](crate::runtime::Runtime).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RuntimeConfig {
+    /// Where module bytes (content-addressed) and compiled artifacts live.
+    pub data_dir: PathBuf,
+    /// Where compiled components are cached; `<data_dir>/compiled` when unset.
+    /// Several data directories may share one cache (tests do).
+    pub cache_dir: Option<PathBuf>,
+    /// Largest module accepted, in bytes.
+    pub max_module_bytes: usize,
+    /// Default limits of every call.
+    pub limits: SandboxLimits,
+    /// Per-plugin limit overrides, by plugin name.
+    pub plugin_limits: HashMap<String, SandboxLimits>,
+    /// Per-plugin capability grants, by plugin name.
+    pub grants: HashMap<String, Grants>,
+    /// Per-plugin configuration read through `host.config`, by plugin name.
+    pub plugin_config: HashMap<String, HashMap<String, String>>,
+    /// Previous versions kept compiled in each slot for instant rollback.
+    pub history_depth: usize,
+    /// How many instances (across all plugins) may be live at once.
+    pub max_instances: u32,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            data_dir: PathBuf::from("kaizen-data"),
+            cache_dir: None,
+            max_module_bytes: 64 << 20,
+            limits: SandboxLimits::default(),
+            plugin_limits: HashMap::new(),
+            grants: HashMap::new(),
+            plugin_config: HashMap::new(),
+            history_depth: 8,
+            max_instances: 1000,
+        }
+    }
+}
+
+impl RuntimeConfig {
+    /// Defaults rooted at `data_dir`.
+    pub fn in_dir(data_dir: impl Into<PathBuf>) -> Self {
+        RuntimeConfig {
+            data_dir: data_dir.into(),
+            ..Default::default()
+        }
+    }
+
+    /// The limits that apply to plugin `name`.
+    pub fn limits_for(&self, name: &str) -> &SandboxLimits {
+        self.plugin_limits.get(name).unwrap_or(&self.limits)
+    }
+}
+
+mod millis {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}

@@ -1,0 +1,73 @@
+//! Compiled components on disk, keyed by the module's sha256 and the engine's
+//! compatibility hash, so each module is compiled once per engine
+//! configuration and later loads are a `deserialize` (an mmap) instead of a
+//! Cranelift run.
+
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+use super::blobs::write_atomic;
+
+/// The compiled-component cache.
+pub struct CompiledCache {
+    dir: PathBuf,
+    engine_key: String,
+}
+
+/// Where a component came from, for the loading-cost figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheOutcome {
+    Hit,
+    Compiled,
+}
+
+impl CompiledCache {
+    pub fn open(dir: impl Into<PathBuf>, engine: &Engine) -> std::io::Result<CompiledCache> {
+        let dir = dir.into();
+        std::fs::create_dir_all(&dir)?;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut h);
+        env!("CARGO_PKG_VERSION").hash(&mut h);
+        Ok(CompiledCache {
+            dir,
+            engine_key: format!("{:016x}", h.finish()),
+        })
+    }
+
+    fn path(&self, sha: &str) -> PathBuf {
+        self.dir.join(format!("{sha}-{}.cwasm", self.engine_key))
+    }
+
+    /// The compiled component for `bytes` (whose hash is `sha`): from the
+    /// cache when present and loadable, else compiled and stored.
+    pub fn load(
+        &self,
+        engine: &Engine,
+        sha: &str,
+        bytes: &[u8],
+    ) -> wasmtime::Result<(Component, CacheOutcome)> {
+        let path = self.path(sha);
+        if path.exists() {
+            // SAFETY: the file was written by `Engine::precompile_component`
+            // of an engine with the same compatibility hash (the key in its
+            // name), under our data directory; wasmtime re-checks the header.
+            match unsafe { Component::deserialize_file(engine, &path) } {
+                Ok(c) => return Ok((c, CacheOutcome::Hit)),
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), "stale compiled artifact, recompiling: {e:#}");
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+        let compiled = engine.precompile_component(bytes)?;
+        if let Err(e) = write_atomic(&path, &compiled) {
+            tracing::warn!(file = %path.display(), "cannot cache compiled component: {e}");
+        }
+        // SAFETY: `compiled` was produced just now by this engine.
+        let component = unsafe { Component::deserialize(engine, &compiled)? };
+        Ok((component, CacheOutcome::Compiled))
+    }
+}

@@ -1,0 +1,115 @@
+//! The one engine: Cranelift, the pooling allocator, epoch interruption driven
+//! by a ticker thread, and the linker every plugin is instantiated against.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::component::Linker;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+
+use super::bindings;
+use super::sandbox::HostState;
+use crate::config::RuntimeConfig;
+
+/// Deadline granularity. One millisecond keeps the ticker cheap (one atomic
+/// increment) while deadlines stay precise enough for call budgets.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// Epoch ticks for a deadline, at least one.
+pub fn ticks_for(deadline: Duration) -> u64 {
+    (deadline.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64
+}
+
+/// Largest wasm stack a call may use; deeper recursion is a trap, not a crash.
+const MAX_WASM_STACK: usize = 1 << 20;
+
+/// Build the engine for `config`.
+pub fn build_engine(config: &RuntimeConfig) -> wasmtime::Result<Engine> {
+    let mut cfg = Config::new();
+    cfg.wasm_component_model(true)
+        .epoch_interruption(true)
+        .consume_fuel(fuel_enabled(config))
+        .parallel_compilation(true)
+        .cranelift_opt_level(OptLevel::Speed)
+        .max_wasm_stack(MAX_WASM_STACK);
+    let mut pool = PoolingAllocationConfig::default();
+    let n = config.max_instances.max(16);
+    pool.total_component_instances(n)
+        .total_core_instances(n * 4)
+        .total_memories(n * 2)
+        .total_tables(n * 4)
+        .total_stacks(n)
+        .max_memory_size(max_memory(config));
+    cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Engine::new(&cfg)
+}
+
+/// Whether any plugin has a fuel budget (fuel metering costs a little on
+/// every call, so it is only switched on when asked for).
+pub fn fuel_enabled(config: &RuntimeConfig) -> bool {
+    config.limits.fuel.is_some() || config.plugin_limits.values().any(|l| l.fuel.is_some())
+}
+
+fn max_memory(config: &RuntimeConfig) -> usize {
+    let per_plugin = config.plugin_limits.values().map(|l| l.memory_bytes);
+    // Slots sized for the largest cap (plus headroom for the guest's first
+    // page); per-store limiters enforce each plugin's own cap.
+    per_plugin
+        .chain([config.limits.memory_bytes])
+        .max()
+        .unwrap_or(64 << 20)
+        .saturating_add(1 << 16)
+}
+
+/// The linker shared by all three worlds: WASI (with nothing granted unless
+/// configured per plugin) and `kaizen:plugin/host`.
+pub fn build_linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    bindings::host_api::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
+        &mut linker,
+        |s| s,
+    )?;
+    Ok(linker)
+}
+
+/// Drives epoch interruption. Runs on its own OS thread (a tokio task can be
+/// starved by the very guests it must interrupt) and stops when dropped.
+pub struct Ticker {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Ticker {
+    pub fn start(engine: &Engine) -> Ticker {
+        let weak = engine.weak();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("kaizen-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .expect("spawn epoch ticker thread");
+        Ticker {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -1,0 +1,372 @@
+//! The sandboxed runtime: one engine, validated loading with a compiled
+//! cache, and slots with atomic hot swap and rollback.
+
+pub mod bindings;
+pub mod blobs;
+pub mod cache;
+pub mod engine;
+pub mod error;
+pub mod plugin;
+pub mod sandbox;
+pub mod slots;
+pub mod validate;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::RwLock;
+use wasmtime::component::{Component, Linker};
+
+pub use self::bindings::types;
+use self::bindings::types::{CallContext, ErrorClass, PluginKind};
+use self::blobs::Blobs;
+pub use self::cache::CacheOutcome;
+use self::cache::CompiledCache;
+pub use self::error::{CallError, LoadError, LoadReason, class_from_name, class_name};
+pub use self::plugin::Plugin;
+use self::plugin::{Prepared, Sandbox};
+use self::sandbox::{HostState, Identity};
+pub use self::slots::{Canary, Rollback, Serving, Slot, SlotError};
+use crate::config::RuntimeConfig;
+
+/// Failures of setting the runtime up.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("cannot configure the WebAssembly engine: {0}")]
+    Engine(String),
+    #[error("cannot use data directory {dir}: {source}")]
+    DataDir { dir: String, source: std::io::Error },
+    #[error("no plugin named `{0}`")]
+    NoSuchSlot(String),
+    #[error(transparent)]
+    Slot(#[from] SlotError),
+    #[error(transparent)]
+    Load(#[from] LoadError),
+}
+
+/// What installing a plugin did to its slot.
+#[derive(Debug, Clone)]
+pub enum Installed {
+    /// A new slot was created with this plugin serving.
+    NewSlot,
+    /// The slot already served these exact bytes: nothing changed.
+    Unchanged,
+    /// The plugin replaced `previous`.
+    Swapped { previous: Arc<Plugin> },
+}
+
+/// A unit call's answer and the version that gave it.
+#[derive(Debug)]
+pub struct Served {
+    pub output: Vec<u8>,
+    pub plugin: Arc<Plugin>,
+}
+
+/// The host's WebAssembly runtime.
+pub struct Runtime {
+    sandbox: Arc<Sandbox>,
+    linker: Linker<HostState>,
+    cache: CompiledCache,
+    blobs: Blobs,
+    config: RuntimeConfig,
+    slots: RwLock<BTreeMap<String, Arc<Slot>>>,
+    _ticker: engine::Ticker,
+}
+
+impl Runtime {
+    /// Build the engine, linker and on-disk stores under `config.data_dir`.
+    pub fn new(config: RuntimeConfig) -> Result<Arc<Runtime>, RuntimeError> {
+        let engine =
+            engine::build_engine(&config).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let linker =
+            engine::build_linker(&engine).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let dir_err = |source| RuntimeError::DataDir {
+            dir: config.data_dir.display().to_string(),
+            source,
+        };
+        let blobs = Blobs::open(config.data_dir.join("modules")).map_err(dir_err)?;
+        let cache = CompiledCache::open(
+            config
+                .cache_dir
+                .clone()
+                .unwrap_or_else(|| config.data_dir.join("compiled")),
+            &engine,
+        )
+        .map_err(dir_err)?;
+        let ticker = engine::Ticker::start(&engine);
+        let fuel_enabled = engine::fuel_enabled(&config);
+        Ok(Arc::new(Runtime {
+            sandbox: Arc::new(Sandbox {
+                engine,
+                fuel_enabled,
+            }),
+            linker,
+            cache,
+            blobs,
+            config,
+            slots: RwLock::new(BTreeMap::new()),
+            _ticker: ticker,
+        }))
+    }
+
+    pub fn engine(&self) -> &wasmtime::Engine {
+        &self.sandbox.engine
+    }
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+    /// The content-addressed module store.
+    pub fn blobs(&self) -> &Blobs {
+        &self.blobs
+    }
+
+    /// Load and validate a module from a file.
+    pub fn load_file(&self, path: &Path) -> Result<Arc<Plugin>, LoadError> {
+        let label = path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        let bytes = std::fs::read(path).map_err(|e| LoadError {
+            file: label.clone(),
+            reason: LoadReason::Storage(format!("cannot read: {e}")),
+        })?;
+        self.load(&label, &bytes)
+    }
+
+    /// Re-load a version from the content-addressed store by its sha256.
+    pub fn load_stored(&self, sha: &str) -> Result<Arc<Plugin>, LoadError> {
+        let bytes = self.blobs.get(sha).map_err(|e| LoadError {
+            file: sha.to_string(),
+            reason: LoadReason::Storage(e.to_string()),
+        })?;
+        self.load(sha, &bytes)
+    }
+
+    /// Validate `bytes` and prepare them for calls. Nothing is registered:
+    /// that is [`Runtime::install`]'s job. `label` names the module in errors.
+    pub fn load(&self, label: &str, bytes: &[u8]) -> Result<Arc<Plugin>, LoadError> {
+        let fail = |reason| LoadError {
+            file: label.to_string(),
+            reason,
+        };
+        validate::check_bytes(bytes, self.config.max_module_bytes).map_err(fail)?;
+        let sha = blobs::sha256_hex(bytes);
+        let engine = &self.sandbox.engine;
+        let (component, outcome): (Component, CacheOutcome) = self
+            .cache
+            .load(engine, &sha, bytes)
+            .map_err(|e| fail(LoadReason::Invalid(format!("{e:#}"))))?;
+        let world = validate::world_of(engine, &component).map_err(fail)?;
+        validate::check_imports(engine, &component).map_err(fail)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| fail(LoadReason::ForbiddenImport(format!("{e:#}"))))?;
+        let mismatch = |e: wasmtime::Error| {
+            fail(LoadReason::WorldMismatch {
+                world: validate::world_name(world),
+                message: format!("{e:#}"),
+            })
+        };
+        let prepared = match world {
+            PluginKind::Detector => {
+                Prepared::Detector(bindings::detector::DetectorPre::new(pre).map_err(mismatch)?)
+            }
+            PluginKind::Recovery => {
+                Prepared::Recovery(bindings::recovery::RecoveryPre::new(pre).map_err(mismatch)?)
+            }
+            PluginKind::Unit => {
+                Prepared::Unit(bindings::unit::UnitPre::new(pre).map_err(mismatch)?)
+            }
+        };
+
+        // Describe under the default limits and no grants: the plugin has
+        // not said who it is yet, so it gets nothing configured for a name.
+        let probe_identity = Identity {
+            name: format!("<{label}>"),
+            version: "?".into(),
+            config: Arc::default(),
+        };
+        let provisional = |prepared| {
+            Plugin::new(
+                types::PluginInfo {
+                    name: String::new(),
+                    kind: world,
+                    version: String::new(),
+                    description: String::new(),
+                },
+                sha.clone(),
+                bytes.len(),
+                outcome,
+                prepared,
+                self.sandbox.clone(),
+                probe_identity.clone(),
+                self.config.limits.clone(),
+                Default::default(),
+            )
+        };
+        let probe = provisional(clone_prepared(&prepared));
+        let info = probe
+            .describe()
+            .map_err(|e| fail(LoadReason::DescribeFailed(e)))?;
+        validate::check_info(&info, world).map_err(fail)?;
+
+        self.blobs
+            .put(bytes)
+            .map_err(|e| fail(LoadReason::Storage(e.to_string())))?;
+        let config = self
+            .config
+            .plugin_config
+            .get(&info.name)
+            .cloned()
+            .unwrap_or_default();
+        let identity = Identity {
+            name: info.name.clone(),
+            version: info.version.clone(),
+            config: Arc::new(config),
+        };
+        let limits = self.config.limits_for(&info.name).clone();
+        let grants = self
+            .config
+            .grants
+            .get(&info.name)
+            .cloned()
+            .unwrap_or_default();
+        tracing::debug!(plugin = %info.name, version = %info.version, sha = %sha, cache = ?outcome, "loaded");
+        Ok(Arc::new(Plugin::new(
+            info,
+            sha,
+            bytes.len(),
+            outcome,
+            prepared,
+            self.sandbox.clone(),
+            identity,
+            limits,
+            grants,
+        )))
+    }
+
+    /// Register `plugin`: a new slot for a new name, else an atomic swap.
+    pub fn install(&self, plugin: Arc<Plugin>) -> Result<Installed, SlotError> {
+        let mut slots = self.slots.write();
+        match slots.get(plugin.name()) {
+            None => {
+                slots.insert(
+                    plugin.name().to_string(),
+                    Arc::new(Slot::new(plugin, self.config.history_depth)),
+                );
+                Ok(Installed::NewSlot)
+            }
+            Some(slot) => {
+                let serving = slot.serving();
+                if serving.current.sha256() == plugin.sha256() && serving.canary.is_none() {
+                    return Ok(Installed::Unchanged);
+                }
+                let previous = slot.swap(plugin)?;
+                Ok(Installed::Swapped { previous })
+            }
+        }
+    }
+
+    pub fn slot(&self, name: &str) -> Option<Arc<Slot>> {
+        self.slots.read().get(name).cloned()
+    }
+
+    /// Every slot, by name.
+    pub fn slots(&self) -> Vec<Arc<Slot>> {
+        self.slots.read().values().cloned().collect()
+    }
+
+    /// Slots holding plugins of `kind`.
+    pub fn slots_of(&self, kind: PluginKind) -> Vec<Arc<Slot>> {
+        self.slots
+            .read()
+            .values()
+            .filter(|s| s.kind() == kind)
+            .cloned()
+            .collect()
+    }
+
+    fn require(&self, name: &str) -> Result<Arc<Slot>, RuntimeError> {
+        self.slot(name)
+            .ok_or_else(|| RuntimeError::NoSuchSlot(name.to_string()))
+    }
+
+    /// Roll slot `name` back (see [`Slot::rollback`]).
+    pub fn rollback(&self, name: &str) -> Result<Rollback, RuntimeError> {
+        Ok(self.require(name)?.rollback()?)
+    }
+
+    /// Roll slot `name` back to the exact version `sha`: from the slot's
+    /// history when it is still there, else re-loaded from the module store.
+    pub fn rollback_to(&self, name: &str, sha: &str) -> Result<Rollback, RuntimeError> {
+        let slot = self.require(name)?;
+        let target = match slot.history().into_iter().find(|p| p.sha256() == sha) {
+            Some(p) => p,
+            None => self.load_stored(sha)?,
+        };
+        Ok(slot.restore(target)?)
+    }
+
+    /// Call unit `name` on this thread (blocking while the guest runs).
+    pub fn call_unit(
+        &self,
+        name: &str,
+        context: &CallContext,
+        request: &[u8],
+    ) -> Result<Served, CallError> {
+        let slot = self
+            .slot(name)
+            .filter(|s| s.kind() == PluginKind::Unit)
+            .ok_or_else(|| {
+                CallError::new(
+                    ErrorClass::Other("not-found".into()),
+                    format!("no unit named `{name}`"),
+                )
+            })?;
+        let plugin = slot.route();
+        let output = plugin.invoke(context, request)?;
+        Ok(Served { output, plugin })
+    }
+
+    /// Call unit `name` from async code: the guest runs on tokio's blocking
+    /// pool so that it never holds up an async worker thread.
+    pub async fn invoke(
+        self: &Arc<Self>,
+        name: &str,
+        request: Vec<u8>,
+        deadline: Option<Duration>,
+    ) -> Result<Served, CallError> {
+        let rt = self.clone();
+        let name = name.to_string();
+        let deadline_ms = deadline.unwrap_or(self.config.limits.deadline).as_millis() as u64;
+        tokio::task::spawn_blocking(move || {
+            let ctx = CallContext {
+                attempt: 1,
+                scope_pct: None,
+                deadline_ms,
+            };
+            rt.call_unit(&name, &ctx, &request)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(CallError::new(
+                ErrorClass::Internal,
+                format!("call task failed: {e}"),
+            ))
+        })
+    }
+}
+
+fn clone_prepared(p: &Prepared) -> Prepared {
+    match p {
+        Prepared::Detector(x) => Prepared::Detector(x.clone()),
+        Prepared::Recovery(x) => Prepared::Recovery(x.clone()),
+        Prepared::Unit(x) => Prepared::Unit(x.clone()),
+    }
+}
+
+/// Per-plugin configuration as the runtime stores it.
+pub type PluginConfig = HashMap<String, String>;

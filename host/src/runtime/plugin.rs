@@ -1,0 +1,255 @@
+//! One loaded plugin version: compiled, pre-instantiated, ready to call.
+//!
+//! By default every call gets a fresh store and instance (full isolation; the
+//! pooling allocator makes it cheap). A slot may opt into reusing warm
+//! instances for trusted hot paths; an instance that fails a call is dropped,
+//! never reused, since a trapped instance cannot be entered again.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::Mutex;
+use wasmtime::Store;
+
+use super::bindings::detector::{Detector, DetectorPre};
+use super::bindings::recovery::{Recovery, RecoveryPre};
+use super::bindings::types::{
+    CallContext, DetectionInput, ErrorClass, Failure, Finding, PluginInfo, PluginKind,
+    RecoveryAction,
+};
+use super::bindings::unit::{Unit, UnitPre};
+use super::cache::CacheOutcome;
+use super::error::CallError;
+use super::sandbox::{self, HostState, Identity};
+use crate::config::{Grants, SandboxLimits};
+
+/// Warm instances kept per version at most; more concurrent callers than
+/// this get fresh instances, which are dropped after their call.
+const WARM_POOL: usize = 16;
+
+pub(crate) enum Prepared {
+    Detector(DetectorPre<HostState>),
+    Recovery(RecoveryPre<HostState>),
+    Unit(UnitPre<HostState>),
+}
+
+enum Instance {
+    Detector(Detector),
+    Recovery(Recovery),
+    Unit(Unit),
+}
+
+/// What the engine needs to run a call, shared by every plugin of a runtime.
+pub(crate) struct Sandbox {
+    pub engine: wasmtime::Engine,
+    pub fuel_enabled: bool,
+}
+
+/// A loaded, validated plugin version.
+pub struct Plugin {
+    info: PluginInfo,
+    sha256: String,
+    size: usize,
+    cache: CacheOutcome,
+    prepared: Prepared,
+    sandbox: Arc<Sandbox>,
+    identity: Identity,
+    limits: SandboxLimits,
+    grants: Grants,
+    warm_enabled: AtomicBool,
+    warm: Mutex<Vec<(Store<HostState>, Instance)>>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.info.name)
+            .field("version", &self.info.version)
+            .field("sha256", &self.sha256)
+            .finish()
+    }
+}
+
+impl Plugin {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        info: PluginInfo,
+        sha256: String,
+        size: usize,
+        cache: CacheOutcome,
+        prepared: Prepared,
+        sandbox: Arc<Sandbox>,
+        identity: Identity,
+        limits: SandboxLimits,
+        grants: Grants,
+    ) -> Plugin {
+        Plugin {
+            info,
+            sha256,
+            size,
+            cache,
+            prepared,
+            sandbox,
+            identity,
+            limits,
+            grants,
+            warm_enabled: AtomicBool::new(false),
+            warm: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn info(&self) -> &PluginInfo {
+        &self.info
+    }
+    pub fn name(&self) -> &str {
+        &self.info.name
+    }
+    pub fn version(&self) -> &str {
+        &self.info.version
+    }
+    pub fn kind(&self) -> PluginKind {
+        self.info.kind
+    }
+    /// Hex sha256 of the module bytes.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+    /// Size of the module bytes.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+    /// Whether loading found a compiled artifact in the cache.
+    pub fn cache_outcome(&self) -> CacheOutcome {
+        self.cache
+    }
+    pub fn limits(&self) -> &SandboxLimits {
+        &self.limits
+    }
+
+    /// Reuse warm instances between calls (off by default).
+    pub fn set_warm(&self, on: bool) {
+        self.warm_enabled.store(on, Ordering::Relaxed);
+        if !on {
+            self.clear_warm();
+        }
+    }
+
+    /// Drop every warm instance: the next call starts from a fresh one.
+    pub fn clear_warm(&self) {
+        self.warm.lock().clear();
+    }
+
+    /// Warm instances currently kept.
+    pub fn warm_count(&self) -> usize {
+        self.warm.lock().len()
+    }
+
+    fn instantiate(&self) -> Result<(Store<HostState>, Instance), CallError> {
+        let mut store = sandbox::new_store(
+            &self.sandbox.engine,
+            self.sandbox.fuel_enabled,
+            self.identity.clone(),
+            &self.limits,
+            &self.grants,
+        );
+        let inst = match &self.prepared {
+            Prepared::Detector(pre) => pre.instantiate(&mut store).map(Instance::Detector),
+            Prepared::Recovery(pre) => pre.instantiate(&mut store).map(Instance::Recovery),
+            Prepared::Unit(pre) => pre.instantiate(&mut store).map(Instance::Unit),
+        };
+        match inst {
+            Ok(i) => Ok((store, i)),
+            Err(e) => Err(sandbox::classify(&store, &e, &self.limits)),
+        }
+    }
+
+    /// Run `f` on an instance under the sandbox limits.
+    fn run<R>(
+        &self,
+        f: impl FnOnce(&mut Store<HostState>, &Instance) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        let warm = self.warm_enabled.load(Ordering::Relaxed);
+        let taken = if warm { self.warm.lock().pop() } else { None };
+        let (mut store, inst) = match taken {
+            Some(pair) => pair,
+            None => self.instantiate()?,
+        };
+        sandbox::arm(&mut store, &self.limits);
+        match f(&mut store, &inst) {
+            Ok(r) => {
+                if warm {
+                    let mut pool = self.warm.lock();
+                    if pool.len() < WARM_POOL {
+                        pool.push((store, inst));
+                    }
+                }
+                Ok(r)
+            }
+            Err(e) => Err(sandbox::classify(&store, &e, &self.limits)),
+        }
+    }
+
+    fn wrong_kind(&self, wanted: &str) -> CallError {
+        CallError::new(
+            ErrorClass::InvalidInput,
+            format!(
+                "{} is a {:?} plugin, not a {wanted}",
+                self.info.name, self.info.kind
+            ),
+        )
+    }
+
+    /// Ask the plugin to describe itself (health checks, validation).
+    pub fn describe(&self) -> Result<PluginInfo, CallError> {
+        self.run(|store, inst| match inst {
+            Instance::Detector(d) => d.call_describe(store),
+            Instance::Recovery(r) => r.call_describe(store),
+            Instance::Unit(u) => u.call_describe(store),
+        })
+    }
+
+    /// Run a detector.
+    pub fn detect(&self, input: &DetectionInput) -> Result<Vec<Finding>, CallError> {
+        if !matches!(self.prepared, Prepared::Detector(_)) {
+            return Err(self.wrong_kind("detector"));
+        }
+        self.run(|store, inst| match inst {
+            Instance::Detector(d) => d.call_detect(store, input),
+            _ => unreachable!("kind checked above"),
+        })
+    }
+
+    /// The error classes a recovery strategy handles (empty: all).
+    pub fn handles(&self) -> Result<Vec<ErrorClass>, CallError> {
+        if !matches!(self.prepared, Prepared::Recovery(_)) {
+            return Err(self.wrong_kind("recovery strategy"));
+        }
+        self.run(|store, inst| match inst {
+            Instance::Recovery(r) => r.call_handles(store),
+            _ => unreachable!("kind checked above"),
+        })
+    }
+
+    /// Ask a recovery strategy what to do about `failure`.
+    pub fn decide(&self, failure: &Failure) -> Result<RecoveryAction, CallError> {
+        if !matches!(self.prepared, Prepared::Recovery(_)) {
+            return Err(self.wrong_kind("recovery strategy"));
+        }
+        self.run(|store, inst| match inst {
+            Instance::Recovery(r) => r.call_decide(store, failure),
+            _ => unreachable!("kind checked above"),
+        })
+    }
+
+    /// Call a unit. A typed error from the unit keeps its class.
+    pub fn invoke(&self, context: &CallContext, request: &[u8]) -> Result<Vec<u8>, CallError> {
+        if !matches!(self.prepared, Prepared::Unit(_)) {
+            return Err(self.wrong_kind("unit"));
+        }
+        let out = self.run(|store, inst| match inst {
+            Instance::Unit(u) => u.call_invoke(store, *context, request),
+            _ => unreachable!("kind checked above"),
+        })?;
+        out.map_err(|e| CallError::new(e.error_class, e.message))
+    }
+}

@@ -1,0 +1,267 @@
+//! The per-call sandbox: a store with a deadline, a memory cap, optional fuel
+//! and only the capabilities granted, plus the translation of whatever went
+//! wrong inside it into an error class.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, Store, Trap};
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::host_api::{self, LogLevel};
+use super::bindings::types::ErrorClass;
+use super::error::CallError;
+use crate::config::{Grants, SandboxLimits};
+
+/// Bytes of a guest's stderr kept to explain a trap (the tail wins).
+const STDERR_TAIL: usize = 4096;
+
+/// Who a store belongs to, for logs and config look-ups.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub name: String,
+    pub version: String,
+    pub config: Arc<HashMap<String, String>>,
+}
+
+/// The data of every store.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryCap,
+    identity: Identity,
+    stderr: TailPipe,
+    /// Whether the engine meters fuel (then every call needs a budget).
+    fuel_enabled: bool,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl host_api::Host for HostState {
+    fn log(&mut self, level: LogLevel, message: String, fields: Vec<(String, String)>) {
+        let (plugin, version) = (&self.identity.name, &self.identity.version);
+        let message = truncate(&message, 2048);
+        match level {
+            LogLevel::Trace => {
+                tracing::trace!(target: "kaizen::plugin", plugin, version, ?fields, "{message}")
+            }
+            LogLevel::Debug => {
+                tracing::debug!(target: "kaizen::plugin", plugin, version, ?fields, "{message}")
+            }
+            LogLevel::Info => {
+                tracing::info!(target: "kaizen::plugin", plugin, version, ?fields, "{message}")
+            }
+            LogLevel::Warn => {
+                tracing::warn!(target: "kaizen::plugin", plugin, version, ?fields, "{message}")
+            }
+            LogLevel::Error => {
+                tracing::error!(target: "kaizen::plugin", plugin, version, ?fields, "{message}")
+            }
+        }
+    }
+
+    fn config(&mut self, key: String) -> Option<String> {
+        self.identity.config.get(&key).cloned()
+    }
+}
+
+/// Denies memory growth past the cap and remembers that it did, so that the
+/// resulting trap (the guest's allocator aborts) is reported as `memory`.
+struct MemoryCap {
+    max: usize,
+    hit: bool,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max {
+            self.hit = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+/// A guest's stderr: keeps the last few KiB in memory, never fails a write.
+#[derive(Clone, Default)]
+struct TailPipe(Arc<Mutex<Vec<u8>>>);
+
+impl TailPipe {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    fn clear(&self) {
+        self.0.lock().unwrap().clear();
+    }
+}
+
+impl IsTerminal for TailPipe {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for TailPipe {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+impl tokio::io::AsyncWrite for TailPipe {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let mut tail = self.0.lock().unwrap();
+        tail.extend_from_slice(buf);
+        if tail.len() > STDERR_TAIL {
+            let excess = tail.len() - STDERR_TAIL;
+            tail.drain(..excess);
+        }
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// A fresh store for one plugin under `limits`, granted `grants`.
+pub fn new_store(
+    engine: &wasmtime::Engine,
+    fuel_enabled: bool,
+    identity: Identity,
+    limits: &SandboxLimits,
+    grants: &Grants,
+) -> Store<HostState> {
+    let stderr = TailPipe::default();
+    let mut wasi = WasiCtx::builder();
+    wasi.stderr(stderr.clone());
+    if grants.inherit_env {
+        wasi.inherit_env();
+    }
+    if grants.network {
+        wasi.inherit_network();
+    }
+    for (guest, host) in &grants.read_only_dirs {
+        // A missing directory is the operator's mistake; the plugin then runs
+        // without it rather than not at all, and the log says so.
+        if let Err(e) = wasi.preopened_dir(host, guest, FsPerms::ReadOnly) {
+            tracing::warn!(plugin = %identity.name, dir = %host.display(), "cannot grant directory: {e}");
+        }
+    }
+    let state = HostState {
+        wasi: wasi.build(),
+        table: ResourceTable::new(),
+        limiter: MemoryCap {
+            max: limits.memory_bytes,
+            hit: false,
+        },
+        identity,
+        stderr,
+        fuel_enabled,
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limiter);
+    arm(&mut store, limits);
+    store
+}
+
+/// Reset a store's deadline, fuel and diagnostics before a call: a store
+/// with epochs or fuel enabled and no budget set traps at once.
+pub fn arm(store: &mut Store<HostState>, limits: &SandboxLimits) {
+    let ticks = super::engine::ticks_for(limits.deadline);
+    store.set_epoch_deadline(ticks);
+    if store.data().fuel_enabled {
+        // Plugins without a fuel budget still need one once the engine meters.
+        let _ = store.set_fuel(limits.fuel.unwrap_or(u64::MAX));
+    }
+    store.data_mut().limiter.hit = false;
+    store.data().stderr.clear();
+}
+
+/// Turn a wasmtime error from inside a call into a classified [`CallError`].
+pub fn classify(
+    store: &Store<HostState>,
+    err: &wasmtime::Error,
+    limits: &SandboxLimits,
+) -> CallError {
+    let state = store.data();
+    if state.limiter.hit {
+        return CallError::new(
+            ErrorClass::Memory,
+            format!("memory cap of {} bytes exceeded", limits.memory_bytes),
+        );
+    }
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => CallError::new(
+            ErrorClass::Timeout,
+            format!("deadline of {} ms exceeded", limits.deadline.as_millis()),
+        ),
+        Some(Trap::OutOfFuel) => CallError::new(ErrorClass::Timeout, "fuel budget exhausted"),
+        Some(trap) => {
+            let cause = match panic_message(&state.stderr.text()) {
+                Some(panic) => format!("{trap} ({panic})"),
+                None => trap.to_string(),
+            };
+            CallError::new(ErrorClass::Trap(cause.clone()), cause)
+        }
+        None => {
+            let chain = format!("{err:#}");
+            CallError::new(ErrorClass::Trap(truncate(&chain, 512).to_string()), chain)
+        }
+    }
+}
+
+/// The `panicked at ...` lines a Rust guest printed before trapping.
+fn panic_message(stderr: &str) -> Option<String> {
+    let start = stderr.rfind("panicked at")?;
+    let text: String = stderr[start..]
+        .lines()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(": ");
+    Some(truncate(&text, 300).to_string())
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}

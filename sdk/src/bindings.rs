@@ -7,6 +7,8 @@
 //! full world from the export macro, so a plugin component ends up exporting
 //! exactly the world it chose.
 
+#![allow(clippy::too_many_arguments)]
+
 pub mod detector {
     wit_bindgen::generate!({
         world: "detector",

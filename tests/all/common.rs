@@ -56,3 +56,92 @@ pub fn kind_of(group: &str) -> PluginKind {
         _ => PluginKind::Unit,
     }
 }
+
+/// A fresh SQLite database file in a temporary directory.
+pub async fn sqlite_db() -> (tempfile::TempDir, kaizen_host::store::Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = kaizen_host::store::Db::open_sqlite_file(&dir.path().join("kaizen.db"))
+        .await
+        .unwrap();
+    (dir, db)
+}
+
+/// The PostgreSQL server the tests use: `KAIZEN_TEST_POSTGRES` (an admin
+/// URL such as `postgres://kaizen:kaizen@127.0.0.1:5432/postgres`). Outside
+/// CI a missing server skips the test with a notice; in CI it fails it.
+pub fn postgres_admin_url() -> Option<String> {
+    match std::env::var("KAIZEN_TEST_POSTGRES") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("CI must run the PostgreSQL tests: set KAIZEN_TEST_POSTGRES (.ci/run does)")
+        }
+        _ => {
+            eprintln!(
+                "NOTICE: PostgreSQL test skipped: KAIZEN_TEST_POSTGRES is not set (see README, Testing)"
+            );
+            None
+        }
+    }
+}
+
+/// A fresh, empty PostgreSQL database (dropped with the guard).
+pub struct PgDatabase {
+    pub url: String,
+    admin: String,
+    name: String,
+}
+
+impl PgDatabase {
+    pub async fn create() -> Option<PgDatabase> {
+        use sqlx::Connection;
+        let admin = postgres_admin_url()?;
+        let name = format!("kaizen_test_{}_{}", std::process::id(), rand_suffix());
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .expect("PostgreSQL reachable at KAIZEN_TEST_POSTGRES");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+        Some(PgDatabase {
+            url: format!("{base}/{name}"),
+            admin,
+            name,
+        })
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        // Best effort, on a thread of its own: Drop cannot await.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                use sqlx::Connection;
+                if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut c)
+                        .await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    );
+    h.finish() % 1_000_000_000
+}

@@ -6,3 +6,6 @@ mod bundled;
 mod common;
 mod hostile;
 mod hot_swap;
+mod judge_trials;
+mod store;
+mod telemetry;

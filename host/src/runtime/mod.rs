@@ -248,6 +248,20 @@ impl Runtime {
         )))
     }
 
+    /// The import names of a component, for diagnostics (`plugin check`).
+    /// `None` when the bytes do not compile as a component.
+    pub fn component_imports(&self, bytes: &[u8]) -> Option<Vec<String>> {
+        validate::check_bytes(bytes, self.config.max_module_bytes).ok()?;
+        let sha = blobs::sha256_hex(bytes);
+        let (component, _) = self.cache.load(&self.sandbox.engine, &sha, bytes).ok()?;
+        let ty = component.component_type();
+        Some(
+            ty.imports(&self.sandbox.engine)
+                .map(|(n, _)| n.to_string())
+                .collect(),
+        )
+    }
+
     /// Register `plugin`: a new slot for a new name, else an atomic swap.
     pub fn install(&self, plugin: Arc<Plugin>) -> Result<Installed, SlotError> {
         let mut slots = self.slots.write();

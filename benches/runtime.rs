@@ -1,0 +1,293 @@
+//! Runtime benchmarks: the host's call path against raw wasmtime and a native
+//! function, hot swap against raw deserialize, rollback, and instantiation
+//! with and without the pooling allocator. Run with `cargo bench --bench
+//! runtime`; the ratios are printed at the end.
+
+mod support;
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::Criterion;
+use kaizen_host::runtime::types::CallContext;
+use kaizen_host::{Runtime, RuntimeConfig};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+mod raw {
+    wasmtime::component::bindgen!({ world: "unit", path: "wit" });
+}
+
+/// The raw embedding: what a hand-written wasmtime host would keep per store.
+struct RawState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for RawState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl raw::kaizen::plugin::host::Host for RawState {
+    fn log(&mut self, _: raw::kaizen::plugin::host::LogLevel, _: String, _: Vec<(String, String)>) {
+    }
+    fn config(&mut self, _: String) -> Option<String> {
+        None
+    }
+}
+
+fn raw_engine(pooling: bool) -> Engine {
+    let mut cfg = Config::new();
+    cfg.wasm_component_model(true).epoch_interruption(true);
+    if pooling {
+        cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(
+            PoolingAllocationConfig::default(),
+        ));
+    }
+    Engine::new(&cfg).unwrap()
+}
+
+fn raw_linker(engine: &Engine) -> Linker<RawState> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
+    raw::kaizen::plugin::host::add_to_linker::<RawState, HasSelf<RawState>>(&mut linker, |s| s)
+        .unwrap();
+    linker
+}
+
+fn raw_store(engine: &Engine) -> Store<RawState> {
+    let mut store = Store::new(
+        engine,
+        RawState {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+        },
+    );
+    store.set_epoch_deadline(u64::MAX / 2);
+    store
+}
+
+fn ctx() -> raw::kaizen::plugin::types::CallContext {
+    raw::kaizen::plugin::types::CallContext {
+        attempt: 1,
+        scope_pct: None,
+        deadline_ms: 1000,
+    }
+}
+
+const REQUEST: &[u8] = b"benchmark-request";
+
+/// The native equivalent of the echo unit.
+fn native_echo(req: &[u8]) -> Vec<u8> {
+    let mut out = format!("{}:", "1.0.0").into_bytes();
+    out.extend_from_slice(req);
+    out
+}
+
+fn host() -> (tempfile::TempDir, Arc<Runtime>) {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = Runtime::new(RuntimeConfig::in_dir(dir.path())).unwrap();
+    (dir, rt)
+}
+
+fn calls(c: &mut Criterion) {
+    let echo = kaizen_plugins::TEST_ECHO_V1.load().unwrap();
+    let mut g = c.benchmark_group("call");
+
+    g.bench_function("native", |b| b.iter(|| native_echo(black_box(REQUEST))));
+
+    let engine = raw_engine(true);
+    let linker = raw_linker(&engine);
+    let component = Component::new(&engine, &echo).unwrap();
+    let pre = raw::UnitPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
+    g.bench_function("raw_fresh", |b| {
+        b.iter(|| {
+            let mut store = raw_store(&engine);
+            let unit = pre.instantiate(&mut store).unwrap();
+            unit.call_invoke(&mut store, ctx(), black_box(REQUEST))
+                .unwrap()
+                .unwrap()
+        })
+    });
+    let mut store = raw_store(&engine);
+    let unit = pre.instantiate(&mut store).unwrap();
+    g.bench_function("raw_warm", |b| {
+        b.iter(|| {
+            unit.call_invoke(&mut store, ctx(), black_box(REQUEST))
+                .unwrap()
+                .unwrap()
+        })
+    });
+
+    let (_dir, rt) = host();
+    let plugin = rt.load("echo", &echo).unwrap();
+    rt.install(plugin.clone()).unwrap();
+    let hctx = CallContext {
+        attempt: 1,
+        scope_pct: None,
+        deadline_ms: 1000,
+    };
+    g.bench_function("host_fresh", |b| {
+        b.iter(|| rt.call_unit("echo", &hctx, black_box(REQUEST)).unwrap())
+    });
+    plugin.set_warm(true);
+    g.bench_function("host_warm", |b| {
+        b.iter(|| rt.call_unit("echo", &hctx, black_box(REQUEST)).unwrap())
+    });
+    plugin.set_warm(false);
+
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    g.bench_function("host_async_fresh", |b| {
+        b.iter(|| {
+            tokio
+                .block_on(rt.invoke("echo", REQUEST.to_vec(), None))
+                .unwrap()
+        })
+    });
+    g.finish();
+}
+
+fn swaps(c: &mut Criterion) {
+    let v1 = kaizen_plugins::TEST_ECHO_V1.load().unwrap();
+    let v2 = kaizen_plugins::TEST_ECHO_V2.load().unwrap();
+    let mut g = c.benchmark_group("swap");
+
+    // Raw: precompiled bytes → deserialize → instantiate → first call.
+    let engine = raw_engine(true);
+    let linker = raw_linker(&engine);
+    let precompiled = engine.precompile_component(&v2).unwrap();
+    g.bench_function("raw_deserialize_first_call", |b| {
+        b.iter(|| {
+            // SAFETY: produced by this engine just above.
+            let component = unsafe { Component::deserialize(&engine, &precompiled).unwrap() };
+            let pre = raw::UnitPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
+            let mut store = raw_store(&engine);
+            let unit = pre.instantiate(&mut store).unwrap();
+            unit.call_invoke(&mut store, ctx(), REQUEST)
+                .unwrap()
+                .unwrap()
+        })
+    });
+
+    // Host: a new version whose compiled artifact is cached → validated,
+    // described, swapped in, first call answered.
+    let (_dir, rt) = host();
+    let first = rt.load("v1", &v1).unwrap();
+    rt.install(first.clone()).unwrap();
+    rt.load("v2", &v2).unwrap(); // warm the compiled cache
+    let slot = rt.slot("echo").unwrap();
+    let hctx = CallContext {
+        attempt: 1,
+        scope_pct: None,
+        deadline_ms: 1000,
+    };
+    g.bench_function("host_swap_first_call", |b| {
+        b.iter_batched(
+            || slot.restore(first.clone()).unwrap(),
+            |_| {
+                let next = rt.load("v2", &v2).unwrap();
+                slot.swap(next).unwrap();
+                rt.call_unit("echo", &hctx, REQUEST).unwrap()
+            },
+            criterion::BatchSize::PerIteration,
+        )
+    });
+
+    // Rollback to a previous version kept compiled in the slot.
+    let second = rt.load("v2", &v2).unwrap();
+    first.set_warm(true);
+    rt.call_unit("echo", &hctx, REQUEST).unwrap();
+    g.bench_function("host_rollback_first_call", |b| {
+        b.iter_batched(
+            || slot.swap(second.clone()).unwrap(),
+            |_| {
+                slot.rollback().unwrap();
+                rt.call_unit("echo", &hctx, REQUEST).unwrap()
+            },
+            criterion::BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+fn instantiation(c: &mut Criterion) {
+    let echo = kaizen_plugins::TEST_ECHO_V1.load().unwrap();
+    let mut g = c.benchmark_group("instantiate");
+    for (name, pooling) in [("pooling", true), ("on_demand", false)] {
+        let engine = raw_engine(pooling);
+        let linker = raw_linker(&engine);
+        let component = Component::new(&engine, &echo).unwrap();
+        let pre = raw::UnitPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut store = raw_store(&engine);
+                let unit = pre.instantiate(&mut store).unwrap();
+                unit.call_invoke(&mut store, ctx(), REQUEST)
+                    .unwrap()
+                    .unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
+fn main() {
+    let mut c = support::criterion();
+    calls(&mut c);
+    swaps(&mut c);
+    instantiation(&mut c);
+    c.final_summary();
+
+    println!("\n== Kaizen runtime: ratios measured in this run ==");
+    support::ratio(
+        "host call, fresh instance / raw wasmtime fresh",
+        ("call", "host_fresh"),
+        ("call", "raw_fresh"),
+        Some("<= 1.3x"),
+    );
+    support::ratio(
+        "host call, warm instance / raw wasmtime warm",
+        ("call", "host_warm"),
+        ("call", "raw_warm"),
+        Some("<= 3x"),
+    );
+    support::ratio(
+        "host call via tokio (async) / host call on thread",
+        ("call", "host_async_fresh"),
+        ("call", "host_fresh"),
+        None,
+    );
+    support::ratio(
+        "raw wasmtime warm / native function",
+        ("call", "raw_warm"),
+        ("call", "native"),
+        None,
+    );
+    support::ratio(
+        "swap to first call / raw deserialize to first call",
+        ("swap", "host_swap_first_call"),
+        ("swap", "raw_deserialize_first_call"),
+        Some("<= 2x"),
+    );
+    support::figure(
+        "rollback to warm previous version + first call",
+        ("swap", "host_rollback_first_call"),
+        Some("<= 0.2 ms"),
+    );
+    support::ratio(
+        "instantiate+call: on-demand / pooling allocator",
+        ("instantiate", "on_demand"),
+        ("instantiate", "pooling"),
+        None,
+    );
+}

@@ -1,0 +1,236 @@
+//! The call path: route through the slot, call the unit, record the
+//! execution, and tell whoever listens (the loop's rollout watch, shadow
+//! comparisons) what happened. Listeners are generic hooks, so nothing here
+//! knows the loop exists.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::RwLock;
+
+use crate::runtime::types::{CallContext, ErrorClass};
+use crate::runtime::{CallError, Plugin, Runtime, class_name};
+use crate::store::executions::{Execution, Outcome};
+use crate::store::now_ms;
+use crate::telemetry::Telemetry;
+
+/// What a listener learns about one call.
+#[derive(Debug, Clone)]
+pub struct CallRecord {
+    pub slot: String,
+    pub sha256: String,
+    pub version: String,
+    pub outcome: Outcome,
+    pub error_class: Option<String>,
+    pub latency_ms: f64,
+}
+
+/// Something that wants to see every call of a slot.
+pub trait CallListener: Send + Sync {
+    fn on_call(&self, record: &CallRecord);
+}
+
+/// Something that wants a copy of live requests to try on another version
+/// (shadow traffic). It must not block: it is called on the call path after
+/// the caller has been answered.
+pub trait Mirror: Send + Sync {
+    /// Offered the request and what the live version answered.
+    fn offer(&self, request: &[u8], live: &Result<Vec<u8>, CallError>);
+}
+
+/// The result of a call, with the version that gave it.
+#[derive(Debug)]
+pub struct Answer {
+    pub output: Vec<u8>,
+    pub plugin: Arc<Plugin>,
+    pub latency: Duration,
+}
+
+/// Classify a unit call's result for telemetry.
+pub fn outcome_of(
+    result: &Result<Vec<u8>, CallError>,
+) -> (Outcome, Option<String>, Option<String>) {
+    match result {
+        Ok(_) => (Outcome::Ok, None, None),
+        Err(e) if e.class == ErrorClass::InvalidInput => (
+            Outcome::Rejected,
+            Some("invalid-input".into()),
+            Some(e.message.clone()),
+        ),
+        Err(e) => (
+            Outcome::Error,
+            Some(class_name(&e.class).to_string()),
+            Some(e.to_string()),
+        ),
+    }
+}
+
+/// The host's unit call path.
+pub struct Invoker {
+    runtime: Arc<Runtime>,
+    telemetry: Arc<Telemetry>,
+    listeners: RwLock<HashMap<String, Vec<Arc<dyn CallListener>>>>,
+    mirrors: RwLock<HashMap<String, Arc<dyn Mirror>>>,
+}
+
+impl Invoker {
+    pub fn new(runtime: Arc<Runtime>, telemetry: Arc<Telemetry>) -> Arc<Invoker> {
+        Arc::new(Invoker {
+            runtime,
+            telemetry,
+            listeners: RwLock::default(),
+            mirrors: RwLock::default(),
+        })
+    }
+
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+    pub fn telemetry(&self) -> &Arc<Telemetry> {
+        &self.telemetry
+    }
+
+    /// Listen to every call of `slot` until [`Invoker::unlisten`].
+    pub fn listen(&self, slot: &str, listener: Arc<dyn CallListener>) {
+        self.listeners
+            .write()
+            .entry(slot.to_string())
+            .or_default()
+            .push(listener);
+    }
+
+    /// Stop every listener of `slot` that is `listener`.
+    pub fn unlisten(&self, slot: &str, listener: &Arc<dyn CallListener>) {
+        if let Some(v) = self.listeners.write().get_mut(slot) {
+            v.retain(|l| !Arc::ptr_eq(l, listener));
+        }
+    }
+
+    /// Mirror live requests of `slot` to `mirror` (one mirror per slot).
+    pub fn set_mirror(&self, slot: &str, mirror: Option<Arc<dyn Mirror>>) {
+        let mut m = self.mirrors.write();
+        match mirror {
+            Some(x) => m.insert(slot.to_string(), x),
+            None => m.remove(slot),
+        };
+    }
+
+    /// Call unit `name` on this thread, once, recording the execution.
+    pub fn call_once(
+        &self,
+        name: &str,
+        context: &CallContext,
+        request: &[u8],
+    ) -> (Result<Vec<u8>, CallError>, Option<Arc<Plugin>>, Duration) {
+        let started_at = now_ms();
+        let t = Instant::now();
+        let slot = match self
+            .runtime
+            .slot(name)
+            .filter(|s| s.kind() == crate::runtime::types::PluginKind::Unit)
+        {
+            Some(s) => s,
+            None => {
+                let err = CallError::new(
+                    ErrorClass::Other("not-found".into()),
+                    format!("no unit named `{name}`"),
+                );
+                return (Err(err), None, t.elapsed());
+            }
+        };
+        let plugin = slot.route();
+        let result = plugin.invoke(context, request);
+        let latency = t.elapsed();
+        self.record(name, &plugin, started_at, latency, &result, request);
+        (result, Some(plugin), latency)
+    }
+
+    /// Record a finished call: telemetry, listeners, mirror.
+    pub fn record(
+        &self,
+        name: &str,
+        plugin: &Plugin,
+        started_at: i64,
+        latency: Duration,
+        result: &Result<Vec<u8>, CallError>,
+        request: &[u8],
+    ) {
+        let (outcome, class, message) = outcome_of(result);
+        let keep = self.telemetry.sample_request(request.len());
+        let latency_ms = latency.as_secs_f64() * 1e3;
+        self.telemetry.recorder().record(Execution {
+            target: name.to_string(),
+            version: plugin.version().to_string(),
+            started_at,
+            duration_us: latency.as_micros() as i64,
+            outcome,
+            error_class: class.clone(),
+            message,
+            request: keep.then(|| request.to_vec()),
+        });
+        let listeners = self.listeners.read().get(name).cloned();
+        if let Some(ls) = listeners {
+            let rec = CallRecord {
+                slot: name.to_string(),
+                sha256: plugin.sha256().to_string(),
+                version: plugin.version().to_string(),
+                outcome,
+                error_class: class,
+                latency_ms,
+            };
+            for l in ls {
+                l.on_call(&rec);
+            }
+        }
+        let mirror = self.mirrors.read().get(name).cloned();
+        if let Some(m) = mirror {
+            m.offer(request, result);
+        }
+    }
+
+    /// Call unit `name` (blocking this thread while the guest runs).
+    pub fn call(
+        &self,
+        name: &str,
+        context: &CallContext,
+        request: &[u8],
+    ) -> Result<Answer, CallError> {
+        let (result, plugin, latency) = self.call_once(name, context, request);
+        let output = result?;
+        Ok(Answer {
+            output,
+            plugin: plugin.expect("a successful call has a plugin"),
+            latency,
+        })
+    }
+
+    /// Call unit `name` from async code, on tokio's blocking pool.
+    pub async fn invoke(
+        self: &Arc<Self>,
+        name: &str,
+        request: Vec<u8>,
+        deadline: Option<Duration>,
+    ) -> Result<Answer, CallError> {
+        let me = self.clone();
+        let name = name.to_string();
+        let deadline_ms = deadline
+            .unwrap_or(self.runtime.config().limits.deadline)
+            .as_millis() as u64;
+        tokio::task::spawn_blocking(move || {
+            let ctx = CallContext {
+                attempt: 1,
+                scope_pct: None,
+                deadline_ms,
+            };
+            me.call(&name, &ctx, &request)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(CallError::new(
+                ErrorClass::Internal,
+                format!("call task failed: {e}"),
+            ))
+        })
+    }
+}

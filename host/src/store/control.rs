@@ -1,0 +1,41 @@
+//! `control_state`: the safety controller's switches, one row, so that an
+//! emergency stop survives a restart.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::{Db, Result, with_pool};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ControlState {
+    /// The global switch: when off the loop observes but changes nothing.
+    pub enabled: bool,
+    pub paused: bool,
+    /// Emergency stop: every rollout frozen where it stands.
+    pub stopped: bool,
+    pub reason: String,
+    pub by_whom: String,
+    pub updated_at: i64,
+}
+
+pub async fn get(db: &Db) -> Result<ControlState> {
+    with_pool!(db, p => {
+        let r = sqlx::query("SELECT * FROM control_state WHERE id = 1").fetch_one(p).await?;
+        Ok(ControlState {
+            enabled: r.try_get::<i64, _>("enabled")? != 0,
+            paused: r.try_get::<i64, _>("paused")? != 0,
+            stopped: r.try_get::<i64, _>("stopped")? != 0,
+            reason: r.try_get("reason")?,
+            by_whom: r.try_get("by_whom")?,
+            updated_at: r.try_get("updated_at")?,
+        })
+    })
+}
+
+pub async fn set(db: &Db, s: &ControlState) -> Result<()> {
+    with_pool!(db, p => sqlx::query(
+        "UPDATE control_state SET enabled = $1, paused = $2, stopped = $3, reason = $4, by_whom = $5, updated_at = $6 WHERE id = 1")
+        .bind(s.enabled as i64).bind(s.paused as i64).bind(s.stopped as i64).bind(&s.reason).bind(&s.by_whom).bind(s.updated_at)
+        .execute(p).await.map(|_| ()))?;
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! `deployments` (what each slot serves) and `deployment_history` (every
+//! change), written together so that the two never disagree.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::{Db, Result, with_pool};
+
+/// Lifecycle state of a slot's deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeployState {
+    Candidate,
+    Testing,
+    Canary,
+    Active,
+    RolledBack,
+    Retired,
+}
+
+impl DeployState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeployState::Candidate => "candidate",
+            DeployState::Testing => "testing",
+            DeployState::Canary => "canary",
+            DeployState::Active => "active",
+            DeployState::RolledBack => "rolled-back",
+            DeployState::Retired => "retired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DeployState> {
+        Some(match s {
+            "candidate" => DeployState::Candidate,
+            "testing" => DeployState::Testing,
+            "canary" => DeployState::Canary,
+            "active" => DeployState::Active,
+            "rolled-back" => DeployState::RolledBack,
+            "retired" => DeployState::Retired,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deployment {
+    pub slot: String,
+    pub kind: String,
+    pub current_sha: String,
+    pub previous_sha: Option<String>,
+    pub candidate_sha: Option<String>,
+    pub canary_percent: f64,
+    pub state: DeployState,
+    pub reason: String,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub id: i64,
+    pub slot: String,
+    pub sha256: String,
+    pub from_sha: Option<String>,
+    pub state: DeployState,
+    pub reason: String,
+    pub at: i64,
+}
+
+fn state(s: String) -> Result<DeployState> {
+    DeployState::parse(&s)
+        .ok_or_else(|| super::StoreError::Corrupt(format!("unknown deployment state `{s}`")))
+}
+
+/// Set a slot's deployment and append the change to its history, in one
+/// transaction. `history_sha` is the version the change is about.
+pub async fn record(
+    db: &Db,
+    d: &Deployment,
+    history_sha: &str,
+    from_sha: Option<&str>,
+) -> Result<()> {
+    with_pool!(db, p => {
+        let mut tx = p.begin().await?;
+        sqlx::query(
+            "INSERT INTO deployments (slot, kind, current_sha, previous_sha, candidate_sha, canary_percent, state, reason, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (slot) DO UPDATE SET kind = excluded.kind, current_sha = excluded.current_sha,
+               previous_sha = excluded.previous_sha, candidate_sha = excluded.candidate_sha,
+               canary_percent = excluded.canary_percent, state = excluded.state,
+               reason = excluded.reason, updated_at = excluded.updated_at")
+            .bind(&d.slot).bind(&d.kind).bind(&d.current_sha).bind(&d.previous_sha).bind(&d.candidate_sha)
+            .bind(d.canary_percent).bind(d.state.as_str()).bind(&d.reason).bind(d.updated_at)
+            .execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO deployment_history (slot, sha256, from_sha, state, reason, at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(&d.slot).bind(history_sha).bind(from_sha).bind(d.state.as_str()).bind(&d.reason).bind(d.updated_at)
+            .execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok::<(), sqlx::Error>(())
+    })?;
+    Ok(())
+}
+
+macro_rules! decode {
+    ($r:expr) => {
+        Deployment {
+            slot: $r.try_get("slot")?,
+            kind: $r.try_get("kind")?,
+            current_sha: $r.try_get("current_sha")?,
+            previous_sha: $r.try_get("previous_sha")?,
+            candidate_sha: $r.try_get("candidate_sha")?,
+            canary_percent: $r.try_get("canary_percent")?,
+            state: state($r.try_get("state")?)?,
+            reason: $r.try_get("reason")?,
+            updated_at: $r.try_get("updated_at")?,
+        }
+    };
+}
+
+pub async fn get(db: &Db, slot: &str) -> Result<Option<Deployment>> {
+    with_pool!(db, p => {
+        let row = sqlx::query("SELECT * FROM deployments WHERE slot = $1").bind(slot).fetch_optional(p).await?;
+        Ok(match row { Some(r) => Some(decode!(r)), None => None })
+    })
+}
+
+pub async fn all(db: &Db) -> Result<Vec<Deployment>> {
+    with_pool!(db, p => {
+        let rows = sqlx::query("SELECT * FROM deployments ORDER BY slot").fetch_all(p).await?;
+        rows.iter().map(|r| Ok(decode!(r))).collect()
+    })
+}
+
+/// The history of `slot`, newest first, at most `limit` entries.
+pub async fn history(db: &Db, slot: &str, limit: i64) -> Result<Vec<HistoryEntry>> {
+    with_pool!(db, p => {
+        let rows = sqlx::query("SELECT * FROM deployment_history WHERE slot = $1 ORDER BY id DESC LIMIT $2")
+            .bind(slot).bind(limit).fetch_all(p).await?;
+        rows.iter().map(|r| Ok(HistoryEntry {
+            id: r.try_get("id")?,
+            slot: r.try_get("slot")?,
+            sha256: r.try_get("sha256")?,
+            from_sha: r.try_get("from_sha")?,
+            state: state(r.try_get("state")?)?,
+            reason: r.try_get("reason")?,
+            at: r.try_get("at")?,
+        })).collect()
+    })
+}

@@ -1,0 +1,157 @@
+//! `executions`: the call history, written in batches by the telemetry
+//! writer and read for replay and backtests.
+
+use serde::{Deserialize, Serialize};
+use sqlx::{QueryBuilder, Row};
+
+use super::{Db, Result, with_pool};
+
+/// How a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Answered.
+    Ok,
+    /// Failed for the unit's own reasons (counts against its success rate).
+    Error,
+    /// Refused the caller's bad input (`invalid-input`): answered correctly,
+    /// not a failure of the unit.
+    Rejected,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Error => "error",
+            Outcome::Rejected => "rejected",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Outcome> {
+        Some(match s {
+            "ok" => Outcome::Ok,
+            "error" => Outcome::Error,
+            "rejected" => Outcome::Rejected,
+            _ => return None,
+        })
+    }
+}
+
+/// One call of a unit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Execution {
+    pub target: String,
+    pub version: String,
+    /// Unix milliseconds.
+    pub started_at: i64,
+    pub duration_us: i64,
+    pub outcome: Outcome,
+    pub error_class: Option<String>,
+    pub message: Option<String>,
+    /// The request, MessagePack or JSON as the unit speaks, kept for a sample
+    /// of calls so that candidates can be replayed against real inputs.
+    #[serde(with = "serde_bytes", default)]
+    pub request: Option<Vec<u8>>,
+}
+
+/// A stored execution with its row id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredExecution {
+    pub id: i64,
+    #[serde(flatten)]
+    pub execution: Execution,
+}
+
+/// Rows per INSERT statement: 9 parameters a row stays well under SQLite's
+/// 32 766-parameter limit.
+const ROWS_PER_STATEMENT: usize = 1000;
+
+/// Insert `batch` in one transaction: all of it is stored or none.
+pub async fn insert_batch(db: &Db, batch: &[Execution]) -> Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    with_pool!(db, p => {
+        let mut tx = p.begin().await?;
+        for chunk in batch.chunks(ROWS_PER_STATEMENT) {
+            let mut qb = QueryBuilder::new(
+                "INSERT INTO executions (target, version, started_at, duration_us, outcome, error_class, message, request) ");
+            qb.push_values(chunk, |mut b, e| {
+                b.push_bind(&e.target).push_bind(&e.version).push_bind(e.started_at).push_bind(e.duration_us)
+                    .push_bind(e.outcome.as_str()).push_bind(&e.error_class).push_bind(&e.message).push_bind(&e.request);
+            });
+            qb.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok::<(), sqlx::Error>(())
+    })?;
+    Ok(())
+}
+
+macro_rules! decode {
+    ($r:expr) => {{
+        let outcome: String = $r.try_get("outcome")?;
+        StoredExecution {
+            id: $r.try_get("id")?,
+            execution: Execution {
+                target: $r.try_get("target")?,
+                version: $r.try_get("version")?,
+                started_at: $r.try_get("started_at")?,
+                duration_us: $r.try_get("duration_us")?,
+                outcome: Outcome::parse(&outcome).ok_or_else(|| {
+                    super::StoreError::Corrupt(format!("unknown outcome `{outcome}`"))
+                })?,
+                error_class: $r.try_get("error_class")?,
+                message: $r.try_get("message")?,
+                request: $r.try_get("request")?,
+            },
+        }
+    }};
+}
+
+/// Newest executions of `target` (any version), at most `limit`.
+pub async fn recent(db: &Db, target: &str, limit: i64) -> Result<Vec<StoredExecution>> {
+    with_pool!(db, p => {
+        let rows = sqlx::query("SELECT * FROM executions WHERE target = $1 ORDER BY id DESC LIMIT $2")
+            .bind(target).bind(limit).fetch_all(p).await?;
+        rows.iter().map(|r| Ok(decode!(r))).collect()
+    })
+}
+
+/// Executions of `target` that carry a recorded request, newest first: the
+/// inputs a candidate is replayed against.
+pub async fn replayable(db: &Db, target: &str, limit: i64) -> Result<Vec<StoredExecution>> {
+    with_pool!(db, p => {
+        let rows = sqlx::query(
+            "SELECT * FROM executions WHERE target = $1 AND request IS NOT NULL ORDER BY id DESC LIMIT $2")
+            .bind(target).bind(limit).fetch_all(p).await?;
+        rows.iter().map(|r| Ok(decode!(r))).collect()
+    })
+}
+
+/// Executions started in `[from, to)`, oldest first, after row `after_id`
+/// (for paging through large histories).
+pub async fn range(
+    db: &Db,
+    from: i64,
+    to: i64,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<StoredExecution>> {
+    with_pool!(db, p => {
+        let rows = sqlx::query(
+            "SELECT * FROM executions WHERE started_at >= $1 AND started_at < $2 AND id > $3 ORDER BY id LIMIT $4")
+            .bind(from).bind(to).bind(after_id).bind(limit).fetch_all(p).await?;
+        rows.iter().map(|r| Ok(decode!(r))).collect()
+    })
+}
+
+pub async fn count(db: &Db) -> Result<i64> {
+    with_pool!(db, p => Ok(sqlx::query("SELECT COUNT(*) AS n FROM executions").fetch_one(p).await?.try_get("n")?))
+}
+
+/// Delete executions that started before `cutoff`; returns how many.
+pub async fn delete_before(db: &Db, cutoff: i64) -> Result<u64> {
+    with_pool!(db, p => Ok(sqlx::query("DELETE FROM executions WHERE started_at < $1").bind(cutoff).execute(p).await?.rows_affected()))
+}

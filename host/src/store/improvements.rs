@@ -1,0 +1,93 @@
+//! `improvements`: candidates and their lifecycle, with the proof and the
+//! judge's verdicts kept as JSON so an operator can see why each step went
+//! the way it did.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::{Db, Result, StoreError, with_pool};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Improvement {
+    #[serde(default)]
+    pub id: i64,
+    pub finding_id: Option<i64>,
+    pub target: String,
+    pub candidate_sha: String,
+    pub baseline_sha: Option<String>,
+    /// `watch`, `api`, `generator`.
+    pub source: String,
+    /// `proposed`, `proving`, `rejected`, `canary`, `promoted`,
+    /// `rolled-back`, `frozen`, `failed`.
+    pub state: String,
+    pub reason: String,
+    pub proof: serde_json::Value,
+    pub verdicts: serde_json::Value,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+pub async fn insert(db: &Db, i: &Improvement) -> Result<i64> {
+    let (proof, verdicts) = (i.proof.to_string(), i.verdicts.to_string());
+    with_pool!(db, p => {
+        let row = sqlx::query(
+            "INSERT INTO improvements (finding_id, target, candidate_sha, baseline_sha, source, state, reason, proof, verdicts, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id")
+            .bind(i.finding_id).bind(&i.target).bind(&i.candidate_sha).bind(&i.baseline_sha).bind(&i.source)
+            .bind(&i.state).bind(&i.reason).bind(&proof).bind(&verdicts).bind(i.created_at).bind(i.updated_at)
+            .fetch_one(p).await?;
+        Ok(row.try_get("id")?)
+    })
+}
+
+/// Move improvement `id` to `state` with `reason`, replacing its proof and
+/// verdicts.
+pub async fn update(db: &Db, i: &Improvement) -> Result<()> {
+    let (proof, verdicts) = (i.proof.to_string(), i.verdicts.to_string());
+    with_pool!(db, p => sqlx::query(
+        "UPDATE improvements SET state = $1, reason = $2, proof = $3, verdicts = $4, updated_at = $5 WHERE id = $6")
+        .bind(&i.state).bind(&i.reason).bind(&proof).bind(&verdicts).bind(i.updated_at).bind(i.id).execute(p).await.map(|_| ()))?;
+    Ok(())
+}
+
+macro_rules! decode {
+    ($r:expr) => {{
+        let (proof, verdicts): (String, String) = ($r.try_get("proof")?, $r.try_get("verdicts")?);
+        let json = |s: &str, what: &str| {
+            serde_json::from_str(s)
+                .map_err(|e| StoreError::Corrupt(format!("improvement {what}: {e}")))
+        };
+        Improvement {
+            id: $r.try_get("id")?,
+            finding_id: $r.try_get("finding_id")?,
+            target: $r.try_get("target")?,
+            candidate_sha: $r.try_get("candidate_sha")?,
+            baseline_sha: $r.try_get("baseline_sha")?,
+            source: $r.try_get("source")?,
+            state: $r.try_get("state")?,
+            reason: $r.try_get("reason")?,
+            proof: json(&proof, "proof")?,
+            verdicts: json(&verdicts, "verdicts")?,
+            created_at: $r.try_get("created_at")?,
+            updated_at: $r.try_get("updated_at")?,
+        }
+    }};
+}
+
+pub async fn get(db: &Db, id: i64) -> Result<Option<Improvement>> {
+    with_pool!(db, p => {
+        let row = sqlx::query("SELECT * FROM improvements WHERE id = $1").bind(id).fetch_optional(p).await?;
+        Ok(match row { Some(r) => Some(decode!(r)), None => None })
+    })
+}
+
+/// Newest first, optionally for one target.
+pub async fn list(db: &Db, target: Option<&str>, limit: i64) -> Result<Vec<Improvement>> {
+    with_pool!(db, p => {
+        let rows = match target {
+            Some(t) => sqlx::query("SELECT * FROM improvements WHERE target = $1 ORDER BY id DESC LIMIT $2").bind(t).bind(limit).fetch_all(p).await?,
+            None => sqlx::query("SELECT * FROM improvements ORDER BY id DESC LIMIT $1").bind(limit).fetch_all(p).await?,
+        };
+        rows.iter().map(|r| Ok(decode!(r))).collect()
+    })
+}

@@ -1,0 +1,318 @@
+//! External telemetry: batches of executions and metrics pushed in JSON or
+//! MessagePack. Every record is validated; a batch with any bad record is
+//! refused whole, listing each bad record's index and reason, so a client
+//! can fix and resend it without creating duplicates of the good ones.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::executions::{Execution, Outcome};
+use crate::store::metrics::Metric;
+
+/// An execution as sent by a client: every field optional here so that a
+/// missing one is reported by name and index rather than as a parse error.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct IncomingExecution {
+    pub target: Option<String>,
+    pub version: Option<String>,
+    /// Unix milliseconds.
+    pub started_at: Option<i64>,
+    /// Milliseconds (fractions allowed).
+    pub duration_ms: Option<f64>,
+    /// `ok`, `error` or `rejected`.
+    pub outcome: Option<String>,
+    pub error_class: Option<String>,
+    pub message: Option<String>,
+    #[serde(default, with = "serde_bytes")]
+    pub request: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct IncomingMetric {
+    pub name: Option<String>,
+    pub value: Option<f64>,
+    /// Unix milliseconds.
+    pub at: Option<i64>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// One ingest request body.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct IngestBatch {
+    #[serde(default)]
+    pub executions: Vec<IncomingExecution>,
+    #[serde(default)]
+    pub metrics: Vec<IncomingMetric>,
+}
+
+/// Which record was refused and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordError {
+    /// `executions` or `metrics`.
+    pub list: String,
+    pub index: usize,
+    pub reason: String,
+}
+
+/// Why a batch was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize)]
+pub enum IngestError {
+    #[error("body is not valid {format}: {reason}")]
+    Undecodable { format: String, reason: String },
+    #[error("batch refused: {} bad record(s), first: {}[{}] {}", .0.len(), .0[0].list, .0[0].index, .0[0].reason)]
+    BadRecords(Vec<RecordError>),
+    #[error("batch of {0} records exceeds the limit of {1}")]
+    TooMany(usize, usize),
+}
+
+/// Limits applied to incoming records.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestLimits {
+    pub max_records: usize,
+    pub max_request_bytes: usize,
+    pub max_message_bytes: usize,
+}
+
+impl Default for IngestLimits {
+    fn default() -> Self {
+        IngestLimits {
+            max_records: 100_000,
+            max_request_bytes: 64 << 10,
+            max_message_bytes: 4096,
+        }
+    }
+}
+
+/// The wire format of a body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    MessagePack,
+}
+
+/// Decode a body.
+pub fn decode(body: &[u8], format: Format) -> Result<IngestBatch, IngestError> {
+    match format {
+        Format::Json => serde_json::from_slice(body).map_err(|e| IngestError::Undecodable {
+            format: "JSON".into(),
+            reason: e.to_string(),
+        }),
+        Format::MessagePack => rmp_serde::from_slice(body).map_err(|e| IngestError::Undecodable {
+            format: "MessagePack".into(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+fn valid_target(s: &str) -> bool {
+    crate::runtime::validate::valid_name(s)
+}
+
+/// Validate every record; all good → the records to store.
+pub fn validate(
+    batch: IngestBatch,
+    limits: &IngestLimits,
+) -> Result<(Vec<Execution>, Vec<Metric>), IngestError> {
+    let total = batch.executions.len() + batch.metrics.len();
+    if total > limits.max_records {
+        return Err(IngestError::TooMany(total, limits.max_records));
+    }
+    let mut errors = Vec::new();
+    let mut execs = Vec::with_capacity(batch.executions.len());
+    for (index, e) in batch.executions.into_iter().enumerate() {
+        let mut bad = |reason: String| {
+            errors.push(RecordError {
+                list: "executions".into(),
+                index,
+                reason,
+            })
+        };
+        let Some(target) = e.target else {
+            bad("missing field `target`".into());
+            continue;
+        };
+        if !valid_target(&target) {
+            bad(format!("`target` {target:?} is not a valid unit name"));
+            continue;
+        }
+        let Some(version) = e.version.filter(|v| !v.is_empty()) else {
+            bad("missing field `version`".into());
+            continue;
+        };
+        let Some(started_at) = e.started_at else {
+            bad("missing field `started_at`".into());
+            continue;
+        };
+        if started_at < 0 {
+            bad(format!("`started_at` {started_at} is before 1970"));
+            continue;
+        }
+        let Some(duration_ms) = e.duration_ms else {
+            bad("missing field `duration_ms`".into());
+            continue;
+        };
+        if !duration_ms.is_finite() || duration_ms < 0.0 {
+            bad(format!(
+                "`duration_ms` {duration_ms} must be a non-negative number"
+            ));
+            continue;
+        }
+        let Some(outcome) = e.outcome else {
+            bad("missing field `outcome`".into());
+            continue;
+        };
+        let Some(outcome) = Outcome::parse(&outcome) else {
+            bad(format!(
+                "unknown `outcome` {outcome:?} (expected ok, error or rejected)"
+            ));
+            continue;
+        };
+        if outcome == Outcome::Error && e.error_class.as_deref().is_none_or(str::is_empty) {
+            bad("`error_class` is required when `outcome` is error".into());
+            continue;
+        }
+        if let Some(r) = &e.request
+            && r.len() > limits.max_request_bytes
+        {
+            bad(format!(
+                "`request` of {} bytes exceeds the {}-byte limit",
+                r.len(),
+                limits.max_request_bytes
+            ));
+            continue;
+        }
+        if let Some(m) = &e.message
+            && m.len() > limits.max_message_bytes
+        {
+            bad(format!(
+                "`message` of {} bytes exceeds the {}-byte limit",
+                m.len(),
+                limits.max_message_bytes
+            ));
+            continue;
+        }
+        execs.push(Execution {
+            target,
+            version,
+            started_at,
+            duration_us: (duration_ms * 1000.0).round() as i64,
+            outcome,
+            error_class: e.error_class,
+            message: e.message,
+            request: e.request,
+        });
+    }
+    let mut metrics = Vec::with_capacity(batch.metrics.len());
+    for (index, m) in batch.metrics.into_iter().enumerate() {
+        let mut bad = |reason: String| {
+            errors.push(RecordError {
+                list: "metrics".into(),
+                index,
+                reason,
+            })
+        };
+        let Some(name) = m.name.filter(|n| !n.is_empty() && n.len() <= 200) else {
+            bad("missing or oversized field `name`".into());
+            continue;
+        };
+        let Some(value) = m.value.filter(|v| v.is_finite()) else {
+            bad("missing or non-finite field `value`".into());
+            continue;
+        };
+        let Some(at) = m.at else {
+            bad("missing field `at`".into());
+            continue;
+        };
+        metrics.push(Metric {
+            name,
+            value,
+            at,
+            tags: m.tags,
+        });
+    }
+    if errors.is_empty() {
+        Ok((execs, metrics))
+    } else {
+        Err(IngestError::BadRecords(errors))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check(v: serde_json::Value) -> Result<(Vec<Execution>, Vec<Metric>), IngestError> {
+        validate(
+            decode(v.to_string().as_bytes(), Format::Json)?,
+            &IngestLimits::default(),
+        )
+    }
+
+    #[test]
+    fn good_batch_passes() {
+        let (e, m) = check(json!({
+            "executions": [{"target": "calc", "version": "1.0.0", "started_at": 5, "duration_ms": 1.5, "outcome": "ok", "request": "{}"}],
+            "metrics": [{"name": "queue", "value": 3.0, "at": 9, "tags": {"target": "calc"}}]
+        }))
+        .unwrap();
+        assert_eq!(e[0].duration_us, 1500);
+        assert_eq!(e[0].request.as_deref(), Some(&b"{}"[..]));
+        assert_eq!(m[0].tags["target"], "calc");
+    }
+
+    #[test]
+    fn every_bad_record_is_named_by_index() {
+        let err = check(json!({"executions": [
+            {"target": "calc", "version": "1", "started_at": 1, "duration_ms": 1.0, "outcome": "ok"},
+            {"version": "1", "started_at": 1, "duration_ms": 1.0, "outcome": "ok"},
+            {"target": "calc", "version": "1", "started_at": 1, "duration_ms": -4.0, "outcome": "ok"},
+            {"target": "calc", "version": "1", "started_at": 1, "duration_ms": 1.0, "outcome": "meh"},
+            {"target": "calc", "version": "1", "started_at": 1, "duration_ms": 1.0, "outcome": "ok", "request": "x".repeat(70_000)},
+        ]}))
+        .unwrap_err();
+        let IngestError::BadRecords(errs) = err else {
+            panic!("{err:?}")
+        };
+        let summary: Vec<(usize, &str)> =
+            errs.iter().map(|e| (e.index, e.reason.as_str())).collect();
+        assert_eq!(summary.len(), 4, "{summary:?}");
+        assert!(summary[0].1.contains("missing field `target`") && summary[0].0 == 1);
+        assert!(summary[1].1.contains("non-negative") && summary[1].0 == 2);
+        assert!(summary[2].1.contains("unknown `outcome`") && summary[2].0 == 3);
+        assert!(summary[3].1.contains("exceeds") && summary[3].0 == 4);
+    }
+
+    #[test]
+    fn invalid_messagepack_is_refused_with_a_reason() {
+        let err = decode(&[0xc1, 0xff, 0x00], Format::MessagePack).unwrap_err();
+        assert!(err.to_string().contains("not valid MessagePack"), "{err}");
+    }
+
+    #[test]
+    fn messagepack_bytes_round_trip() {
+        let batch = IngestBatch {
+            executions: vec![IncomingExecution {
+                target: Some("calc".into()),
+                version: Some("2.0.0".into()),
+                started_at: Some(1),
+                duration_ms: Some(0.25),
+                outcome: Some("error".into()),
+                error_class: Some("dependency".into()),
+                request: Some(vec![0x81, 0xa1, 0x61, 0x01]),
+                ..Default::default()
+            }],
+            metrics: vec![],
+        };
+        let body = rmp_serde::to_vec_named(&batch).unwrap();
+        let (e, _) = validate(
+            decode(&body, Format::MessagePack).unwrap(),
+            &IngestLimits::default(),
+        )
+        .unwrap();
+        assert_eq!(e[0].request.as_deref(), Some(&[0x81, 0xa1, 0x61, 0x01][..]));
+        assert_eq!(e[0].error_class.as_deref(), Some("dependency"));
+    }
+}

@@ -1,0 +1,217 @@
+//! Telemetry: every call recorded off the call path, rolling aggregates for
+//! detection, external ingest, checkpoints and retention.
+
+pub mod aggregates;
+pub mod ingest;
+pub mod recorder;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+pub use self::aggregates::Aggregates;
+use self::ingest::{Format, IngestError, IngestLimits};
+pub use self::recorder::{CounterSnapshot, FullPolicy, Recorder};
+use self::recorder::{Counters, writer};
+use crate::store::{self, Db, StoreError, now_ms};
+
+/// Settings of the telemetry path.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TelemetryConfig {
+    /// Executions queued for the writer before the full policy applies.
+    pub channel_capacity: usize,
+    /// Rows per transaction at most.
+    pub max_batch: usize,
+    /// How long the writer waits to fill a batch.
+    pub linger_ms: u64,
+    pub full_policy: FullPolicy,
+    /// Keep the request payload of one call in this many (1 = every call),
+    /// for replaying candidates against real inputs.
+    pub sample_requests_every: u64,
+    /// Requests larger than this are not kept.
+    pub max_request_bytes: usize,
+    /// Executions older than this are deleted; aggregates survive.
+    pub retention_secs: u64,
+    /// Width of an aggregate bucket.
+    pub bucket_secs: u64,
+    /// How far back aggregates are kept in memory.
+    pub horizon_secs: u64,
+    /// How often aggregates are checkpointed and retention applied.
+    pub maintenance_secs: u64,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            channel_capacity: 65_536,
+            max_batch: 4096,
+            linger_ms: 10,
+            full_policy: FullPolicy::Block { max_wait_ms: 5 },
+            sample_requests_every: 10,
+            max_request_bytes: 64 << 10,
+            retention_secs: 7 * 24 * 3600,
+            bucket_secs: 10,
+            horizon_secs: 6 * 3600,
+            maintenance_secs: 10,
+        }
+    }
+}
+
+/// Why an ingest failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestFailure {
+    #[error(transparent)]
+    Refused(#[from] IngestError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What an accepted ingest stored.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct IngestReport {
+    pub executions: usize,
+    pub metrics: usize,
+}
+
+/// The running telemetry path.
+pub struct Telemetry {
+    db: Db,
+    config: TelemetryConfig,
+    recorder: Recorder,
+    aggregates: Arc<Aggregates>,
+    counters: Arc<Counters>,
+    calls: AtomicU64,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Telemetry {
+    /// Restore the aggregates from their last checkpoint and start the writer
+    /// and maintenance tasks.
+    pub async fn start(db: Db, config: TelemetryConfig) -> store::Result<Arc<Telemetry>> {
+        let bucket_ms = config.bucket_secs.max(1) as i64 * 1000;
+        let horizon_ms = config.horizon_secs.max(60) as i64 * 1000;
+        let aggregates = Arc::new(Aggregates::new(bucket_ms, horizon_ms));
+        let stored = store::aggregates::since(&db, now_ms() - horizon_ms).await?;
+        let restored = aggregates.restore(&stored);
+        tracing::debug!(restored, "aggregates restored");
+
+        let counters = Arc::new(Counters::default());
+        let (tx, rx) = mpsc::channel(config.channel_capacity.max(1));
+        let recorder = Recorder::new(tx, config.full_policy, counters.clone(), aggregates.clone());
+        let w = tokio::spawn(writer(
+            db.clone(),
+            rx,
+            config.max_batch.max(1),
+            Duration::from_millis(config.linger_ms),
+            counters.clone(),
+        ));
+        let t = Arc::new(Telemetry {
+            db,
+            config,
+            recorder,
+            aggregates,
+            counters,
+            calls: AtomicU64::new(0),
+            tasks: Mutex::new(vec![w]),
+        });
+        let weak = Arc::downgrade(&t);
+        let every = Duration::from_secs(t.config.maintenance_secs.max(1));
+        let m = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(t) = weak.upgrade() else { break };
+                if let Err(e) = t.maintain().await {
+                    tracing::warn!("telemetry maintenance failed: {e}");
+                }
+            }
+        });
+        t.tasks.lock().push(m);
+        Ok(t)
+    }
+
+    pub fn config(&self) -> &TelemetryConfig {
+        &self.config
+    }
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+    pub fn aggregates(&self) -> &Arc<Aggregates> {
+        &self.aggregates
+    }
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+    pub fn counters(&self) -> CounterSnapshot {
+        self.counters.snapshot()
+    }
+
+    /// Whether the next call's request should be kept for replay.
+    pub fn sample_request(&self, len: usize) -> bool {
+        let n = self.calls.fetch_add(1, Ordering::Relaxed);
+        len <= self.config.max_request_bytes
+            && n.is_multiple_of(self.config.sample_requests_every.max(1))
+    }
+
+    /// Checkpoint changed aggregate buckets, apply retention, evict old
+    /// buckets from memory.
+    pub async fn maintain(&self) -> store::Result<()> {
+        let dirty = self.aggregates.take_dirty();
+        store::aggregates::upsert(&self.db, &dirty).await?;
+        let now = now_ms();
+        let cutoff = now - self.config.retention_secs as i64 * 1000;
+        let deleted = store::executions::delete_before(&self.db, cutoff).await?;
+        store::metrics::delete_before(&self.db, cutoff).await?;
+        let horizon_ms = self.config.horizon_secs.max(60) as i64 * 1000;
+        store::aggregates::delete_before(
+            &self.db,
+            now - horizon_ms.max(self.config.retention_secs as i64 * 1000),
+        )
+        .await?;
+        self.aggregates.evict(now);
+        if deleted > 0 {
+            tracing::debug!(deleted, "retention removed old executions");
+        }
+        Ok(())
+    }
+
+    /// Validate and store an external batch. Returns only once the records
+    /// are committed: what this acknowledges is on disk.
+    pub async fn ingest(
+        &self,
+        body: &[u8],
+        format: Format,
+        limits: &IngestLimits,
+    ) -> Result<IngestReport, IngestFailure> {
+        let batch = ingest::decode(body, format)?;
+        let (execs, metrics) = ingest::validate(batch, limits)?;
+        store::executions::insert_batch(&self.db, &execs).await?;
+        store::metrics::insert_batch(&self.db, &metrics).await?;
+        for e in &execs {
+            self.aggregates.observe(e);
+        }
+        Ok(IngestReport {
+            executions: execs.len(),
+            metrics: metrics.len(),
+        })
+    }
+
+    /// Flush everything queued and checkpoint the aggregates. Call after the
+    /// call path has stopped taking calls.
+    pub async fn shutdown(&self) -> store::Result<()> {
+        self.recorder.flush().await;
+        let dirty = self.aggregates.take_dirty();
+        store::aggregates::upsert(&self.db, &dirty).await?;
+        for t in self.tasks.lock().drain(..) {
+            t.abort();
+        }
+        Ok(())
+    }
+}

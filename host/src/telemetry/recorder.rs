@@ -1,0 +1,222 @@
+//! The execution recorder: the call path hands each execution to a bounded
+//! channel and returns; a writer task commits them in batched transactions.
+//! When the channel is full the configured policy decides (wait briefly, or
+//! drop) and every drop is counted: nothing is lost silently.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+use super::aggregates::Aggregates;
+use crate::store::Db;
+use crate::store::executions::{self, Execution};
+
+/// What to do with an execution when the writer is behind.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "policy")]
+pub enum FullPolicy {
+    /// Wait up to `max_wait_ms` for room, then drop and count.
+    Block { max_wait_ms: u64 },
+    /// Drop at once and count.
+    Drop,
+}
+
+/// Counters of the telemetry path, exposed to operators.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub recorded: AtomicU64,
+    pub dropped: AtomicU64,
+    pub written: AtomicU64,
+    pub batches: AtomicU64,
+    pub write_errors: AtomicU64,
+}
+
+/// A snapshot of [`Counters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct CounterSnapshot {
+    pub recorded: u64,
+    pub dropped: u64,
+    pub written: u64,
+    pub batches: u64,
+    pub write_errors: u64,
+}
+
+impl Counters {
+    pub fn snapshot(&self) -> CounterSnapshot {
+        CounterSnapshot {
+            recorded: self.recorded.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            written: self.written.load(Ordering::Relaxed),
+            batches: self.batches.load(Ordering::Relaxed),
+            write_errors: self.write_errors.load(Ordering::Relaxed),
+        }
+    }
+}
+
+pub(crate) enum Msg {
+    Exec(Execution),
+    /// Answered once everything sent before it is committed.
+    Flush(oneshot::Sender<()>),
+}
+
+/// The call path's handle: cheap to clone, never waits on the database.
+#[derive(Clone)]
+pub struct Recorder {
+    tx: mpsc::Sender<Msg>,
+    policy: FullPolicy,
+    counters: Arc<Counters>,
+    aggregates: Arc<Aggregates>,
+}
+
+impl Recorder {
+    pub(crate) fn new(
+        tx: mpsc::Sender<Msg>,
+        policy: FullPolicy,
+        counters: Arc<Counters>,
+        aggregates: Arc<Aggregates>,
+    ) -> Self {
+        Recorder {
+            tx,
+            policy,
+            counters,
+            aggregates,
+        }
+    }
+
+    /// Record one execution: counted in the rolling aggregates at once,
+    /// queued for the writer. Returns false when it had to be dropped.
+    pub fn record(&self, e: Execution) -> bool {
+        self.aggregates.observe(&e);
+        self.counters.recorded.fetch_add(1, Ordering::Relaxed);
+        let mut msg = Msg::Exec(e);
+        let deadline = match self.policy {
+            FullPolicy::Drop => None,
+            FullPolicy::Block { max_wait_ms } => {
+                Some(std::time::Instant::now() + Duration::from_millis(max_wait_ms))
+            }
+        };
+        loop {
+            match self.tx.try_send(msg) {
+                Ok(()) => return true,
+                Err(mpsc::error::TrySendError::Full(back)) => match deadline {
+                    Some(d) if std::time::Instant::now() < d => {
+                        msg = back;
+                        std::thread::sleep(Duration::from_micros(200));
+                    }
+                    _ => break,
+                },
+                Err(mpsc::error::TrySendError::Closed(_)) => break,
+            }
+        }
+        self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        false
+    }
+
+    /// Wait until everything recorded before this call is committed.
+    pub async fn flush(&self) -> bool {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Msg::Flush(tx)).await.is_err() {
+            return false;
+        }
+        rx.await.is_ok()
+    }
+
+    pub fn counters(&self) -> CounterSnapshot {
+        self.counters.snapshot()
+    }
+}
+
+/// The writer task: batches of up to `max_batch`, each one transaction.
+pub(crate) async fn writer(
+    db: Db,
+    mut rx: mpsc::Receiver<Msg>,
+    max_batch: usize,
+    linger: Duration,
+    counters: Arc<Counters>,
+) {
+    let mut batch: Vec<Execution> = Vec::with_capacity(max_batch);
+    let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
+    loop {
+        // Wait for the first message, then gather what arrives within the
+        // linger time (or until the batch is full).
+        let Some(first) = rx.recv().await else { break };
+        let mut open = true;
+        let flush_now = matches!(first, Msg::Flush(_));
+        push(first, &mut batch, &mut waiters);
+        // At a low rate, let a batch gather by sleeping rather than waking
+        // for every message (a sender's `try_send` then costs no wake-up of
+        // this task); at a high rate the queue is already deep: go on.
+        if !flush_now && rx.len() < 256 {
+            tokio::time::sleep(linger).await;
+        }
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(m) => push(m, &mut batch, &mut waiters),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    open = false;
+                    break;
+                }
+            }
+        }
+        commit(&db, &mut batch, &counters).await;
+        for w in waiters.drain(..) {
+            let _ = w.send(());
+        }
+        if !open {
+            break;
+        }
+    }
+    // Channel closed: everything sent was received above; commit the rest.
+    commit(&db, &mut batch, &counters).await;
+}
+
+fn push(m: Msg, batch: &mut Vec<Execution>, waiters: &mut Vec<oneshot::Sender<()>>) {
+    match m {
+        Msg::Exec(e) => batch.push(e),
+        Msg::Flush(w) => waiters.push(w),
+    }
+}
+
+/// Commit `batch`, retrying a failing database a few times before counting
+/// the batch as a write error (and saying so in the log).
+async fn commit(db: &Db, batch: &mut Vec<Execution>, counters: &Counters) {
+    if batch.is_empty() {
+        return;
+    }
+    let mut delay = Duration::from_millis(50);
+    for attempt in 1..=5 {
+        match executions::insert_batch(db, batch).await {
+            Ok(()) => {
+                counters
+                    .written
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                counters.batches.fetch_add(1, Ordering::Relaxed);
+                batch.clear();
+                return;
+            }
+            Err(e) if attempt < 5 => {
+                tracing::warn!(
+                    attempt,
+                    rows = batch.len(),
+                    "telemetry batch failed, retrying: {e}"
+                );
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            Err(e) => {
+                tracing::error!(
+                    rows = batch.len(),
+                    "telemetry batch lost after 5 attempts: {e}"
+                );
+                counters
+                    .write_errors
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                batch.clear();
+            }
+        }
+    }
+}

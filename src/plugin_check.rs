@@ -1,0 +1,68 @@
+//! `kaizen plugin check FILE`: what the host would make of a module.
+
+use std::path::Path;
+
+use anyhow::Context;
+use kaizen_host::runtime::validate::world_name;
+use kaizen_host::{Runtime, RuntimeConfig};
+
+pub fn run(file: &Path, json: bool) -> anyhow::Result<()> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let scratch = tempfile::tempdir()?;
+    let rt = Runtime::new(RuntimeConfig::in_dir(scratch.path()))?;
+    let label = file
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let imports = rt.component_imports(&bytes).unwrap_or_default();
+    match rt.load(&label, &bytes) {
+        Ok(p) => {
+            let info = p.info();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "file": file, "accepted": true, "world": world_name(info.kind),
+                        "name": info.name, "version": info.version, "description": info.description,
+                        "sha256": p.sha256(), "size": p.size(), "imports": imports,
+                    })
+                );
+            } else {
+                println!("{}: accepted", file.display());
+                println!(
+                    "  world        kaizen:plugin/{}@0.1.0",
+                    world_name(info.kind)
+                );
+                println!("  name         {}", info.name);
+                println!("  version      {}", info.version);
+                println!("  description  {}", info.description);
+                println!("  size         {} bytes", p.size());
+                println!("  sha256       {}", p.sha256());
+                println!(
+                    "  imports      {}",
+                    if imports.is_empty() {
+                        "none".into()
+                    } else {
+                        imports.join(", ")
+                    }
+                );
+            }
+            Ok(())
+        }
+        Err(e) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "file": file, "accepted": false, "reason": e.reason.to_string(), "imports": imports })
+                );
+            } else {
+                println!("{}: refused", file.display());
+                println!("  reason   {}", e.reason);
+                if !imports.is_empty() {
+                    println!("  imports  {}", imports.join(", "));
+                }
+            }
+            std::process::exit(1);
+        }
+    }
+}

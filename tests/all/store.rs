@@ -1,0 +1,348 @@
+//! The store on both backends: migrations apply (and re-apply as a no-op)
+//! and every table round-trips through its repository.
+
+use std::collections::BTreeMap;
+
+use kaizen_host::store::aggregates::StoredBucket;
+use kaizen_host::store::audit::AuditEvent;
+use kaizen_host::store::control::ControlState;
+use kaizen_host::store::cycles::CycleRecord;
+use kaizen_host::store::deployments::{DeployState, Deployment};
+use kaizen_host::store::executions::{Execution, Outcome};
+use kaizen_host::store::findings::FindingRecord;
+use kaizen_host::store::improvements::Improvement;
+use kaizen_host::store::metrics::Metric;
+use kaizen_host::store::modules::ModuleRecord;
+use kaizen_host::store::priorities::Priority;
+use kaizen_host::store::recovery_log::RecoveryEntry;
+use kaizen_host::store::*;
+use serde_json::json;
+
+use crate::common::{PgDatabase, sqlite_db};
+
+pub fn exec(target: &str, i: i64, outcome: Outcome) -> Execution {
+    Execution {
+        target: target.into(),
+        version: "1.0.0".into(),
+        started_at: 1_000 + i,
+        duration_us: 100 + i,
+        outcome,
+        error_class: (outcome == Outcome::Error).then(|| "trap".into()),
+        message: Some(format!("seq={i}")),
+        request: (i % 2 == 0).then(|| rmp_serde::to_vec(&json!({"op": "add", "a": i})).unwrap()),
+    }
+}
+
+async fn round_trip_every_table(db: &Db) {
+    // Migrations again: a no-op.
+    db.migrate().await.unwrap();
+
+    let m = ModuleRecord {
+        sha256: "ab".repeat(32),
+        name: "calculator".into(),
+        kind: "unit".into(),
+        version: "1.0.0".into(),
+        description: "calc".into(),
+        size: 1234,
+        path: "/data/modules/ab.wasm".into(),
+        added_at: 5,
+    };
+    modules::put(db, &m).await.unwrap();
+    modules::put(db, &m).await.unwrap(); // idempotent
+    assert_eq!(modules::get(db, &m.sha256).await.unwrap(), Some(m.clone()));
+    assert_eq!(
+        modules::by_name(db, "calculator").await.unwrap(),
+        vec![m.clone()]
+    );
+    assert_eq!(modules::all(db).await.unwrap().len(), 1);
+
+    let mut d = Deployment {
+        slot: "calculator".into(),
+        kind: "unit".into(),
+        current_sha: m.sha256.clone(),
+        previous_sha: None,
+        candidate_sha: Some("cd".repeat(32)),
+        canary_percent: 10.0,
+        state: DeployState::Canary,
+        reason: "canary step 1".into(),
+        updated_at: 10,
+    };
+    deployments::record(db, &d, "cd", Some(&m.sha256))
+        .await
+        .unwrap();
+    d.state = DeployState::RolledBack;
+    d.candidate_sha = None;
+    d.canary_percent = 0.0;
+    deployments::record(db, &d, "cd", None).await.unwrap();
+    assert_eq!(
+        deployments::get(db, "calculator").await.unwrap(),
+        Some(d.clone())
+    );
+    assert_eq!(deployments::all(db).await.unwrap(), vec![d.clone()]);
+    let h = deployments::history(db, "calculator", 10).await.unwrap();
+    assert_eq!(
+        h.iter().map(|e| e.state).collect::<Vec<_>>(),
+        vec![DeployState::RolledBack, DeployState::Canary]
+    );
+    assert_eq!(h[1].from_sha.as_deref(), Some(m.sha256.as_str()));
+
+    let batch: Vec<Execution> = (0..2500)
+        .map(|i| {
+            exec(
+                "calculator",
+                i,
+                if i % 5 == 0 {
+                    Outcome::Error
+                } else {
+                    Outcome::Ok
+                },
+            )
+        })
+        .collect();
+    executions::insert_batch(db, &batch).await.unwrap();
+    assert_eq!(executions::count(db).await.unwrap(), 2500);
+    let recent = executions::recent(db, "calculator", 3).await.unwrap();
+    assert_eq!(recent[0].execution, batch[2499]);
+    let replay = executions::replayable(db, "calculator", 10).await.unwrap();
+    assert!(replay.iter().all(|r| r.execution.request.is_some()));
+    let page = executions::range(db, 1_000, 1_010, 0, 100).await.unwrap();
+    assert_eq!(
+        page.iter().map(|r| r.execution.clone()).collect::<Vec<_>>(),
+        batch[..10].to_vec()
+    );
+    assert_eq!(
+        executions::delete_before(db, 1_000 + 500).await.unwrap(),
+        500
+    );
+    assert_eq!(executions::count(db).await.unwrap(), 2000);
+
+    let points = vec![Metric {
+        name: "queue".into(),
+        value: 3.5,
+        at: 100,
+        tags: BTreeMap::from([("target".into(), "calculator".into())]),
+    }];
+    metrics::insert_batch(db, &points).await.unwrap();
+    assert_eq!(metrics::since(db, 0, 10).await.unwrap(), points);
+
+    let f = FindingRecord {
+        id: 0,
+        target: "calculator".into(),
+        kind: "low-success-rate".into(),
+        detector: "low-success-rate".into(),
+        severity: "high".into(),
+        confidence: 0.9,
+        summary: "50% success".into(),
+        evidence: vec![("success_rate".into(), "0.5".into())],
+        expected_gain_pct: 50.0,
+        risk: "low".into(),
+        impact: 1234.5,
+        priority: "high".into(),
+        status: "open".into(),
+        occurrences: 1,
+        first_seen: 1,
+        last_seen: 1,
+    };
+    let (id, new) = findings::upsert_open(db, &f).await.unwrap();
+    assert!(new);
+    let (id2, new2) = findings::upsert_open(
+        db,
+        &FindingRecord {
+            last_seen: 9,
+            ..f.clone()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!((id2, new2), (id, false), "open finding deduplicated");
+    let stored = findings::get(db, id).await.unwrap().unwrap();
+    assert_eq!((stored.occurrences, stored.last_seen), (2, 9));
+    assert_eq!(stored.evidence, f.evidence);
+    findings::set_status(db, id, "resolved").await.unwrap();
+    assert_eq!(findings::list(db, Some("open"), 10).await.unwrap().len(), 0);
+    assert_eq!(
+        findings::list(db, None, 10).await.unwrap()[0].status,
+        "resolved"
+    );
+
+    let mut imp = Improvement {
+        id: 0,
+        finding_id: Some(id),
+        target: "calculator".into(),
+        candidate_sha: "cd".repeat(32),
+        baseline_sha: Some(m.sha256.clone()),
+        source: "watch".into(),
+        state: "proving".into(),
+        reason: String::new(),
+        proof: json!([{"step": "validation", "passed": true}]),
+        verdicts: json!([]),
+        created_at: 1,
+        updated_at: 1,
+    };
+    imp.id = improvements::insert(db, &imp).await.unwrap();
+    imp.state = "rolled-back".into();
+    imp.verdicts = json!([{"verdict": "fail", "p_value": 0.001}]);
+    improvements::update(db, &imp).await.unwrap();
+    assert_eq!(
+        improvements::get(db, imp.id).await.unwrap(),
+        Some(imp.clone())
+    );
+    assert_eq!(
+        improvements::list(db, Some("calculator"), 5).await.unwrap(),
+        vec![imp]
+    );
+
+    for (strategy, outcome) in [
+        ("backoff-retry", "recovered"),
+        ("backoff-retry", "failed"),
+        ("fallback", "recovered"),
+    ] {
+        let e = RecoveryEntry {
+            id: 0,
+            target: "calculator".into(),
+            version: "1.0.0".into(),
+            error_class: "dependency".into(),
+            strategy: strategy.into(),
+            action: "retry(1000)".into(),
+            attempt: 1,
+            outcome: outcome.into(),
+            added_ms: 1000.5,
+            at: 3,
+        };
+        recovery_log::append(db, &e).await.unwrap();
+    }
+    assert_eq!(
+        recovery_log::recent(db, Some("calculator"), 10)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        recovery_log::success_counts(db, "calculator", "dependency")
+            .await
+            .unwrap(),
+        vec![("backoff-retry".into(), 2, 1), ("fallback".into(), 1, 1)]
+    );
+
+    let p = Priority {
+        plugin: "anomaly".into(),
+        weight: 0.8,
+        confidence: 0.4,
+        reason: "2 of 5 findings led nowhere".into(),
+        updated_at: 4,
+    };
+    priorities::upsert(db, &p).await.unwrap();
+    priorities::upsert(
+        db,
+        &Priority {
+            weight: 0.7,
+            ..p.clone()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        priorities::all(db).await.unwrap(),
+        vec![Priority { weight: 0.7, ..p }]
+    );
+
+    let a = AuditEvent {
+        id: 0,
+        at: 7,
+        actor: "loop".into(),
+        action: "rollback".into(),
+        target: "calculator".into(),
+        detail: json!({"why": "p95 +300%"}),
+    };
+    let aid = audit::append(db, &a).await.unwrap();
+    assert_eq!(
+        audit::recent(db, Some("calculator"), 5).await.unwrap(),
+        vec![AuditEvent { id: aid, ..a }]
+    );
+
+    let c = CycleRecord {
+        id: 0,
+        kind: "scheduled".into(),
+        started_at: 1,
+        finished_at: 2,
+        report: json!({"findings": 3}),
+    };
+    let cid = cycles::insert(db, &c).await.unwrap();
+    assert_eq!(
+        cycles::recent(db, 5).await.unwrap(),
+        vec![CycleRecord { id: cid, ..c }]
+    );
+
+    let initial = control::get(db).await.unwrap();
+    assert!(initial.enabled && !initial.paused && !initial.stopped);
+    let s = ControlState {
+        enabled: true,
+        paused: false,
+        stopped: true,
+        reason: "incident 42".into(),
+        by_whom: "operator:ana".into(),
+        updated_at: 8,
+    };
+    control::set(db, &s).await.unwrap();
+    assert_eq!(control::get(db).await.unwrap(), s);
+
+    let b = StoredBucket {
+        target: "calculator".into(),
+        version: "1.0.0".into(),
+        bucket_start: 10_000,
+        bucket: vec![1, 2, 3],
+    };
+    aggregates::upsert(db, std::slice::from_ref(&b))
+        .await
+        .unwrap();
+    aggregates::upsert(
+        db,
+        &[StoredBucket {
+            bucket: vec![4],
+            ..b.clone()
+        }],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        aggregates::since(db, 0).await.unwrap(),
+        vec![StoredBucket {
+            bucket: vec![4],
+            ..b
+        }]
+    );
+    assert_eq!(aggregates::delete_before(db, 20_000).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn sqlite_migrations_apply_and_every_table_round_trips() {
+    let (dir, db) = sqlite_db().await;
+    round_trip_every_table(&db).await;
+    db.close().await;
+    // Reopening an existing file applies nothing new and keeps the data.
+    let db = Db::open_sqlite_file(&dir.path().join("kaizen.db"))
+        .await
+        .unwrap();
+    assert_eq!(executions::count(&db).await.unwrap(), 2000);
+}
+
+#[tokio::test]
+async fn postgres_migrations_apply_and_every_table_round_trips() {
+    let Some(pg) = PgDatabase::create().await else {
+        return;
+    };
+    let db = Db::connect(&pg.url).await.unwrap();
+    assert_eq!(db.backend(), "postgres");
+    round_trip_every_table(&db).await;
+    db.close().await;
+    let db = Db::connect(&pg.url).await.unwrap();
+    assert_eq!(executions::count(&db).await.unwrap(), 2000);
+    db.close().await;
+}
+
+#[tokio::test]
+async fn bad_database_urls_are_named() {
+    let err = Db::connect("mysql://x").await.unwrap_err();
+    assert!(err.to_string().contains("mysql://x"), "{err}");
+}

@@ -27,16 +27,12 @@ struct RawState {
 
 impl WasiView for RawState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
 impl raw::kaizen::plugin::host::Host for RawState {
-    fn log(&mut self, _: raw::kaizen::plugin::host::LogLevel, _: String, _: Vec<(String, String)>) {
-    }
+    fn log(&mut self, _: raw::kaizen::plugin::host::LogLevel, _: String, _: Vec<(String, String)>) {}
     fn config(&mut self, _: String) -> Option<String> {
         None
     }
@@ -46,9 +42,7 @@ fn raw_engine(pooling: bool) -> Engine {
     let mut cfg = Config::new();
     cfg.wasm_component_model(true).epoch_interruption(true);
     if pooling {
-        cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(
-            PoolingAllocationConfig::default(),
-        ));
+        cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(PoolingAllocationConfig::default()));
     }
     Engine::new(&cfg).unwrap()
 }
@@ -56,29 +50,18 @@ fn raw_engine(pooling: bool) -> Engine {
 fn raw_linker(engine: &Engine) -> Linker<RawState> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
-    raw::kaizen::plugin::host::add_to_linker::<RawState, HasSelf<RawState>>(&mut linker, |s| s)
-        .unwrap();
+    raw::kaizen::plugin::host::add_to_linker::<RawState, HasSelf<RawState>>(&mut linker, |s| s).unwrap();
     linker
 }
 
 fn raw_store(engine: &Engine) -> Store<RawState> {
-    let mut store = Store::new(
-        engine,
-        RawState {
-            wasi: WasiCtx::builder().build(),
-            table: ResourceTable::new(),
-        },
-    );
+    let mut store = Store::new(engine, RawState { wasi: WasiCtx::builder().build(), table: ResourceTable::new() });
     store.set_epoch_deadline(u64::MAX / 2);
     store
 }
 
 fn ctx() -> raw::kaizen::plugin::types::CallContext {
-    raw::kaizen::plugin::types::CallContext {
-        attempt: 1,
-        scope_pct: None,
-        deadline_ms: 1000,
-    }
+    raw::kaizen::plugin::types::CallContext { attempt: 1, scope_pct: None, deadline_ms: 1000 }
 }
 
 const REQUEST: &[u8] = b"benchmark-request";
@@ -110,49 +93,27 @@ fn calls(c: &mut Criterion) {
         b.iter(|| {
             let mut store = raw_store(&engine);
             let unit = pre.instantiate(&mut store).unwrap();
-            unit.call_invoke(&mut store, ctx(), black_box(REQUEST))
-                .unwrap()
-                .unwrap()
+            unit.call_invoke(&mut store, ctx(), black_box(REQUEST)).unwrap().unwrap()
         })
     });
     let mut store = raw_store(&engine);
     let unit = pre.instantiate(&mut store).unwrap();
     g.bench_function("raw_warm", |b| {
-        b.iter(|| {
-            unit.call_invoke(&mut store, ctx(), black_box(REQUEST))
-                .unwrap()
-                .unwrap()
-        })
+        b.iter(|| unit.call_invoke(&mut store, ctx(), black_box(REQUEST)).unwrap().unwrap())
     });
 
     let (_dir, rt) = host();
     let plugin = rt.load("echo", &echo).unwrap();
     rt.install(plugin.clone()).unwrap();
-    let hctx = CallContext {
-        attempt: 1,
-        scope_pct: None,
-        deadline_ms: 1000,
-    };
-    g.bench_function("host_fresh", |b| {
-        b.iter(|| rt.call_unit("echo", &hctx, black_box(REQUEST)).unwrap())
-    });
+    let hctx = CallContext { attempt: 1, scope_pct: None, deadline_ms: 1000 };
+    g.bench_function("host_fresh", |b| b.iter(|| rt.call_unit("echo", &hctx, black_box(REQUEST)).unwrap()));
     plugin.set_warm(true);
-    g.bench_function("host_warm", |b| {
-        b.iter(|| rt.call_unit("echo", &hctx, black_box(REQUEST)).unwrap())
-    });
+    g.bench_function("host_warm", |b| b.iter(|| rt.call_unit("echo", &hctx, black_box(REQUEST)).unwrap()));
     plugin.set_warm(false);
 
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     g.bench_function("host_async_fresh", |b| {
-        b.iter(|| {
-            tokio
-                .block_on(rt.invoke("echo", REQUEST.to_vec(), None))
-                .unwrap()
-        })
+        b.iter(|| tokio.block_on(rt.invoke("echo", REQUEST.to_vec(), None)).unwrap())
     });
     g.finish();
 }
@@ -173,9 +134,7 @@ fn swaps(c: &mut Criterion) {
             let pre = raw::UnitPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
             let mut store = raw_store(&engine);
             let unit = pre.instantiate(&mut store).unwrap();
-            unit.call_invoke(&mut store, ctx(), REQUEST)
-                .unwrap()
-                .unwrap()
+            unit.call_invoke(&mut store, ctx(), REQUEST).unwrap().unwrap()
         })
     });
 
@@ -186,11 +145,7 @@ fn swaps(c: &mut Criterion) {
     rt.install(first.clone()).unwrap();
     rt.load("v2", &v2).unwrap(); // warm the compiled cache
     let slot = rt.slot("echo").unwrap();
-    let hctx = CallContext {
-        attempt: 1,
-        scope_pct: None,
-        deadline_ms: 1000,
-    };
+    let hctx = CallContext { attempt: 1, scope_pct: None, deadline_ms: 1000 };
     g.bench_function("host_swap_first_call", |b| {
         b.iter_batched(
             || slot.restore(first.clone()).unwrap(),
@@ -232,9 +187,7 @@ fn instantiation(c: &mut Criterion) {
             b.iter(|| {
                 let mut store = raw_store(&engine);
                 let unit = pre.instantiate(&mut store).unwrap();
-                unit.call_invoke(&mut store, ctx(), REQUEST)
-                    .unwrap()
-                    .unwrap()
+                unit.call_invoke(&mut store, ctx(), REQUEST).unwrap().unwrap()
             })
         });
     }
@@ -267,12 +220,7 @@ fn main() {
         ("call", "host_fresh"),
         None,
     );
-    support::ratio(
-        "raw wasmtime warm / native function",
-        ("call", "raw_warm"),
-        ("call", "native"),
-        None,
-    );
+    support::ratio("raw wasmtime warm / native function", ("call", "raw_warm"), ("call", "native"), None);
     support::ratio(
         "swap to first call / raw deserialize to first call",
         ("swap", "host_swap_first_call"),

@@ -56,7 +56,10 @@ async fn writer_rate(db: Db, n: i64) -> f64 {
 async fn bench_database(admin: &str) -> Db {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(admin).await.unwrap();
-    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = 'kaizen_bench'").fetch_optional(&mut conn).await.unwrap();
+    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = 'kaizen_bench'")
+        .fetch_optional(&mut conn)
+        .await
+        .unwrap();
     if exists.is_none() {
         sqlx::query("CREATE DATABASE kaizen_bench").execute(&mut conn).await.unwrap();
     }
@@ -134,7 +137,11 @@ fn detection(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
         let batch: Vec<Execution> = (0..stored)
             .map(|i| {
                 let mut e = exec((i % 100) as usize, i, now);
-                e.started_at = if i < 1000 { now - 1 - (i * 293) % 290_000 } else { now - 3_600_000 - (i * 7919) % (6 * 86_400_000) };
+                e.started_at = if i < 1000 {
+                    now - 1 - (i * 293) % 290_000
+                } else {
+                    now - 3_600_000 - (i * 7919) % (6 * 86_400_000)
+                };
                 e
             })
             .collect();
@@ -169,10 +176,25 @@ fn main() {
     println!("\n== Kaizen telemetry: figures measured in this run ==");
     for (label, f) in [("SQLite", "sqlite_100k"), ("PostgreSQL", "postgres_100k")] {
         match support::mean_ns("writer", f) {
-            Some(ns) => println!("{:<52} {:>10.0} executions/s{}", format!("writer throughput, {label}"), 100_000.0 / (ns / 1e9), if label == "SQLite" { "   (goal >= 100000/s)" } else { "" }),
+            Some(ns) => println!(
+                "{:<52} {:>10.0} executions/s{}",
+                format!("writer throughput, {label}"),
+                100_000.0 / (ns / 1e9),
+                if label == "SQLite" { "   (goal >= 100000/s)" } else { "" }
+            ),
             None => println!("writer throughput, {label}: not measured in this run"),
         }
     }
-    support::ratio("unit call: recording on / recording off", ("calls", "recording_on"), ("calls", "recording_off"), Some("<= 1.10x"));
-    support::ratio("detection input, 100 targets: 10^6 / 10^3 stored", ("detection_input", "stored_1e6"), ("detection_input", "stored_1e3"), Some("~1.0x"));
+    support::ratio(
+        "unit call: recording on / recording off",
+        ("calls", "recording_on"),
+        ("calls", "recording_off"),
+        Some("<= 1.10x"),
+    );
+    support::ratio(
+        "detection input, 100 targets: 10^6 / 10^3 stored",
+        ("detection_input", "stored_1e6"),
+        ("detection_input", "stored_1e3"),
+        Some("~1.0x"),
+    );
 }

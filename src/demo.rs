@@ -9,8 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use kaizen_host::runtime::types::{
-    CallContext, DetectionInput, ErrorCount, Finding, LatencyStats, PluginKind, TargetStats,
-    WindowStats,
+    CallContext, DetectionInput, ErrorCount, Finding, LatencyStats, PluginKind, TargetStats, WindowStats,
 };
 use kaizen_host::runtime::validate::world_name;
 use kaizen_host::runtime::{Runtime, class_name};
@@ -25,11 +24,7 @@ struct Sample {
 /// Offer `n` calls to `calculator`: arithmetic, a third of it divisions by
 /// zero (the bug v1 has; v2 answers them with a typed `invalid-input`).
 fn traffic(rt: &Runtime, n: usize) -> (Vec<Sample>, Duration, String) {
-    let ctx = CallContext {
-        attempt: 1,
-        scope_pct: None,
-        deadline_ms: 1000,
-    };
+    let ctx = CallContext { attempt: 1, scope_pct: None, deadline_ms: 1000 };
     let started = Instant::now();
     let mut samples = Vec::with_capacity(n);
     let mut version = String::new();
@@ -40,32 +35,21 @@ fn traffic(rt: &Runtime, n: usize) -> (Vec<Sample>, Duration, String) {
             2 | 4 => ("mul", 3),
             _ => ("add", 5),
         };
-        let req =
-            serde_json::to_vec(&serde_json::json!({"op": op, "a": i as i64, "b": b})).unwrap();
+        let req = serde_json::to_vec(&serde_json::json!({"op": op, "a": i as i64, "b": b})).unwrap();
         let t = Instant::now();
         let result = rt.call_unit("calculator", &ctx, &req);
         let latency_ms = t.elapsed().as_secs_f64() * 1e3;
         match result {
             Ok(served) => {
                 version = served.plugin.version().to_string();
-                samples.push(Sample {
-                    ok: true,
-                    class: None,
-                    latency_ms,
-                });
+                samples.push(Sample { ok: true, class: None, latency_ms });
             }
             // A caller's own bad input is answered correctly: it is not a
             // failure of the unit.
-            Err(e) if class_name(&e.class) == "invalid-input" => samples.push(Sample {
-                ok: true,
-                class: None,
-                latency_ms,
-            }),
-            Err(e) => samples.push(Sample {
-                ok: false,
-                class: Some(class_name(&e.class).to_string()),
-                latency_ms,
-            }),
+            Err(e) if class_name(&e.class) == "invalid-input" => {
+                samples.push(Sample { ok: true, class: None, latency_ms })
+            }
+            Err(e) => samples.push(Sample { ok: false, class: Some(class_name(&e.class).to_string()), latency_ms }),
         }
     }
     (samples, started.elapsed(), version)
@@ -83,10 +67,7 @@ fn window(samples: &[Sample], took: Duration) -> WindowStats {
     for s in samples.iter().filter_map(|s| s.class.as_ref()) {
         match errors.iter_mut().find(|e| &e.error_class == s) {
             Some(e) => e.count += 1,
-            None => errors.push(ErrorCount {
-                error_class: s.clone(),
-                count: 1,
-            }),
+            None => errors.push(ErrorCount { error_class: s.clone(), count: 1 }),
         }
     }
     WindowStats {
@@ -94,32 +75,16 @@ fn window(samples: &[Sample], took: Duration) -> WindowStats {
         executions: samples.len() as u64,
         failures,
         success_rate: 1.0 - failures as f64 / n,
-        latency: LatencyStats {
-            p50_ms: q(0.5),
-            p95_ms: q(0.95),
-            p99_ms: q(0.99),
-            mean_ms: mean,
-            stddev_ms: sd,
-        },
+        latency: LatencyStats { p50_ms: q(0.5), p95_ms: q(0.95), p99_ms: q(0.99), mean_ms: mean, stddev_ms: sd },
         throughput: n / took.as_secs_f64(),
         errors,
     }
 }
 
-fn detect(
-    rt: &Runtime,
-    version: &str,
-    current: WindowStats,
-    baseline: Option<WindowStats>,
-) -> Vec<Finding> {
+fn detect(rt: &Runtime, version: &str, current: WindowStats, baseline: Option<WindowStats>) -> Vec<Finding> {
     let input = DetectionInput {
         now_ms: 0,
-        targets: vec![TargetStats {
-            target: "calculator".into(),
-            version: version.into(),
-            current,
-            baseline,
-        }],
+        targets: vec![TargetStats { target: "calculator".into(), version: version.into(), current, baseline }],
         metrics: vec![],
     };
     let mut all = Vec::new();
@@ -148,17 +113,19 @@ fn show_findings(findings: &[Finding]) {
         println!("    detectors: nothing to report");
     }
     for f in findings {
-        println!("    finding [{}] {}: {}", format!("{:?}", f.severity).rsplit(':').next().unwrap_or_default().to_lowercase(), f.kind, f.summary);
+        println!(
+            "    finding [{}] {}: {}",
+            format!("{:?}", f.severity).rsplit(':').next().unwrap_or_default().to_lowercase(),
+            f.kind,
+            f.summary
+        );
     }
 }
 
 pub fn run(data_dir: &Path, calls: usize) -> anyhow::Result<()> {
     let calls = calls.max(50);
     let mut config = RuntimeConfig::in_dir(data_dir);
-    config.limits = SandboxLimits {
-        deadline: Duration::from_secs(1),
-        ..Default::default()
-    };
+    config.limits = SandboxLimits { deadline: Duration::from_secs(1), ..Default::default() };
     let rt = Runtime::new(config)?;
     println!("Kaizen demo — data in {}", data_dir.display());
 

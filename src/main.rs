@@ -58,17 +58,12 @@ enum PluginCommand {
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KAIZEN_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("KAIZEN_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
         Command::Demo { data_dir, calls } => demo::run(&data_dir, calls),
-        Command::Plugin {
-            command: PluginCommand::Check { file, json },
-        } => plugin_check::run(&file, json),
+        Command::Plugin { command: PluginCommand::Check { file, json } } => plugin_check::run(&file, json),
         Command::TelemetrySoak { db } => soak(&db),
     }
 }
@@ -81,9 +76,7 @@ fn soak(path: &std::path::Path) -> anyhow::Result<()> {
     rt.block_on(async {
         let db = kaizen_host::store::Db::open_sqlite_file(path).await?;
         let config = TelemetryConfig {
-            full_policy: FullPolicy::Block {
-                max_wait_ms: 60_000,
-            },
+            full_policy: FullPolicy::Block { max_wait_ms: 60_000 },
             max_batch: 700,
             ..Default::default()
         };

@@ -10,10 +10,7 @@ pub fn run(file: &Path, json: bool) -> anyhow::Result<()> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let scratch = tempfile::tempdir()?;
     let rt = Runtime::new(RuntimeConfig::in_dir(scratch.path()))?;
-    let label = file
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let label = file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
     let imports = rt.component_imports(&bytes).unwrap_or_default();
     match rt.load(&label, &bytes) {
         Ok(p) => {
@@ -29,23 +26,13 @@ pub fn run(file: &Path, json: bool) -> anyhow::Result<()> {
                 );
             } else {
                 println!("{}: accepted", file.display());
-                println!(
-                    "  world        kaizen:plugin/{}@0.1.0",
-                    world_name(info.kind)
-                );
+                println!("  world        kaizen:plugin/{}@0.1.0", world_name(info.kind));
                 println!("  name         {}", info.name);
                 println!("  version      {}", info.version);
                 println!("  description  {}", info.description);
                 println!("  size         {} bytes", p.size());
                 println!("  sha256       {}", p.sha256());
-                println!(
-                    "  imports      {}",
-                    if imports.is_empty() {
-                        "none".into()
-                    } else {
-                        imports.join(", ")
-                    }
-                );
+                println!("  imports      {}", if imports.is_empty() { "none".into() } else { imports.join(", ") });
             }
             Ok(())
         }

@@ -1,3 +1,5 @@
+#![allow(dead_code)] // each bench uses a subset of these helpers
+
 //! Ratio reporting for criterion benches: every figure Kaizen claims is a
 //! ratio against a baseline measured in the same run, read back from
 //! criterion's own estimates.
@@ -9,9 +11,7 @@ use criterion::Criterion;
 
 /// Where criterion writes its estimates for these benches.
 pub fn output_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("target")
-        .join("criterion")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join("criterion")
 }
 
 /// Criterion tuned for a 2-core machine: short but stable runs.
@@ -26,11 +26,7 @@ pub fn criterion() -> Criterion {
 
 /// Mean time of `group/function` in nanoseconds, from criterion's estimates.
 pub fn mean_ns(group: &str, function: &str) -> Option<f64> {
-    let path = output_dir()
-        .join(group)
-        .join(function)
-        .join("new")
-        .join("estimates.json");
+    let path = output_dir().join(group).join(function).join("new").join("estimates.json");
     let text = std::fs::read_to_string(path).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     v["mean"]["point_estimate"].as_f64()
@@ -64,11 +60,9 @@ pub fn ratio(label: &str, (ga, fa): (&str, &str), (gb, fb): (&str, &str), goal: 
 /// Print one absolute figure.
 pub fn figure(label: &str, (g, f): (&str, &str), goal: Option<&str>) {
     match mean_ns(g, f) {
-        Some(a) => println!(
-            "{label:<52} {:>10}{}",
-            fmt_ns(a),
-            goal.map(|g| format!("   (goal {g})")).unwrap_or_default()
-        ),
+        Some(a) => {
+            println!("{label:<52} {:>10}{}", fmt_ns(a), goal.map(|g| format!("   (goal {g})")).unwrap_or_default())
+        }
         None => println!("{label:<52} (not measured in this run)"),
     }
 }

@@ -23,11 +23,7 @@ pub struct SandboxLimits {
 
 impl Default for SandboxLimits {
     fn default() -> Self {
-        SandboxLimits {
-            deadline: Duration::from_secs(5),
-            memory_bytes: 64 << 20,
-            fuel: None,
-        }
+        SandboxLimits { deadline: Duration::from_secs(5), memory_bytes: 64 << 20, fuel: None }
     }
 }
 
@@ -87,10 +83,7 @@ impl Default for RuntimeConfig {
 impl RuntimeConfig {
     /// Defaults rooted at `data_dir`.
     pub fn in_dir(data_dir: impl Into<PathBuf>) -> Self {
-        RuntimeConfig {
-            data_dir: data_dir.into(),
-            ..Default::default()
-        }
+        RuntimeConfig { data_dir: data_dir.into(), ..Default::default() }
     }
 
     /// The limits that apply to plugin `name`.

@@ -48,21 +48,13 @@ pub struct Answer {
 }
 
 /// Classify a unit call's result for telemetry.
-pub fn outcome_of(
-    result: &Result<Vec<u8>, CallError>,
-) -> (Outcome, Option<String>, Option<String>) {
+pub fn outcome_of(result: &Result<Vec<u8>, CallError>) -> (Outcome, Option<String>, Option<String>) {
     match result {
         Ok(_) => (Outcome::Ok, None, None),
-        Err(e) if e.class == ErrorClass::InvalidInput => (
-            Outcome::Rejected,
-            Some("invalid-input".into()),
-            Some(e.message.clone()),
-        ),
-        Err(e) => (
-            Outcome::Error,
-            Some(class_name(&e.class).to_string()),
-            Some(e.to_string()),
-        ),
+        Err(e) if e.class == ErrorClass::InvalidInput => {
+            (Outcome::Rejected, Some("invalid-input".into()), Some(e.message.clone()))
+        }
+        Err(e) => (Outcome::Error, Some(class_name(&e.class).to_string()), Some(e.to_string())),
     }
 }
 
@@ -76,12 +68,7 @@ pub struct Invoker {
 
 impl Invoker {
     pub fn new(runtime: Arc<Runtime>, telemetry: Arc<Telemetry>) -> Arc<Invoker> {
-        Arc::new(Invoker {
-            runtime,
-            telemetry,
-            listeners: RwLock::default(),
-            mirrors: RwLock::default(),
-        })
+        Arc::new(Invoker { runtime, telemetry, listeners: RwLock::default(), mirrors: RwLock::default() })
     }
 
     pub fn runtime(&self) -> &Arc<Runtime> {
@@ -93,11 +80,7 @@ impl Invoker {
 
     /// Listen to every call of `slot` until [`Invoker::unlisten`].
     pub fn listen(&self, slot: &str, listener: Arc<dyn CallListener>) {
-        self.listeners
-            .write()
-            .entry(slot.to_string())
-            .or_default()
-            .push(listener);
+        self.listeners.write().entry(slot.to_string()).or_default().push(listener);
     }
 
     /// Stop every listener of `slot` that is `listener`.
@@ -125,17 +108,10 @@ impl Invoker {
     ) -> (Result<Vec<u8>, CallError>, Option<Arc<Plugin>>, Duration) {
         let started_at = now_ms();
         let t = Instant::now();
-        let slot = match self
-            .runtime
-            .slot(name)
-            .filter(|s| s.kind() == crate::runtime::types::PluginKind::Unit)
-        {
+        let slot = match self.runtime.slot(name).filter(|s| s.kind() == crate::runtime::types::PluginKind::Unit) {
             Some(s) => s,
             None => {
-                let err = CallError::new(
-                    ErrorClass::Other("not-found".into()),
-                    format!("no unit named `{name}`"),
-                );
+                let err = CallError::new(ErrorClass::Other("not-found".into()), format!("no unit named `{name}`"));
                 return (Err(err), None, t.elapsed());
             }
         };
@@ -190,19 +166,10 @@ impl Invoker {
     }
 
     /// Call unit `name` (blocking this thread while the guest runs).
-    pub fn call(
-        &self,
-        name: &str,
-        context: &CallContext,
-        request: &[u8],
-    ) -> Result<Answer, CallError> {
+    pub fn call(&self, name: &str, context: &CallContext, request: &[u8]) -> Result<Answer, CallError> {
         let (result, plugin, latency) = self.call_once(name, context, request);
         let output = result?;
-        Ok(Answer {
-            output,
-            plugin: plugin.expect("a successful call has a plugin"),
-            latency,
-        })
+        Ok(Answer { output, plugin: plugin.expect("a successful call has a plugin"), latency })
     }
 
     /// Call unit `name` from async code, on tokio's blocking pool.
@@ -214,23 +181,12 @@ impl Invoker {
     ) -> Result<Answer, CallError> {
         let me = self.clone();
         let name = name.to_string();
-        let deadline_ms = deadline
-            .unwrap_or(self.runtime.config().limits.deadline)
-            .as_millis() as u64;
+        let deadline_ms = deadline.unwrap_or(self.runtime.config().limits.deadline).as_millis() as u64;
         tokio::task::spawn_blocking(move || {
-            let ctx = CallContext {
-                attempt: 1,
-                scope_pct: None,
-                deadline_ms,
-            };
+            let ctx = CallContext { attempt: 1, scope_pct: None, deadline_ms };
             me.call(&name, &ctx, &request)
         })
         .await
-        .unwrap_or_else(|e| {
-            Err(CallError::new(
-                ErrorClass::Internal,
-                format!("call task failed: {e}"),
-            ))
-        })
+        .unwrap_or_else(|e| Err(CallError::new(ErrorClass::Internal, format!("call task failed: {e}"))))
     }
 }

@@ -36,13 +36,7 @@ pub struct JudgeConfig {
 
 impl Default for JudgeConfig {
     fn default() -> Self {
-        JudgeConfig {
-            threshold: 0.10,
-            min_samples: 50,
-            max_samples: 4000,
-            alpha: 0.0002,
-            error_points: 2.0,
-        }
+        JudgeConfig { threshold: 0.10, min_samples: 50, max_samples: 4000, alpha: 0.0002, error_points: 2.0 }
     }
 }
 
@@ -136,10 +130,7 @@ pub fn judge(candidate: &Arm, baseline: &Arm, cfg: &JudgeConfig) -> Judgement {
     let latency = latency_test(&candidate.latencies_ms, &baseline.latencies_ms, cfg.alpha);
     let errors = error_test(candidate.errors, nc, baseline.errors, nb, cfg.alpha);
     let throughput = throughput_test(nc, candidate.share, nb, baseline.share);
-    let degradation = latency
-        .degradation
-        .max(errors.degradation)
-        .max(throughput.degradation);
+    let degradation = latency.degradation.max(errors.degradation).max(throughput.degradation);
     let mut j = Judgement {
         verdict: Verdict::Inconclusive,
         reason: String::new(),
@@ -154,11 +145,7 @@ pub fn judge(candidate: &Arm, baseline: &Arm, cfg: &JudgeConfig) -> Judgement {
     };
     let half = cfg.threshold / 2.0;
     if nc.min(nb) < cfg.min_samples {
-        j.reason = format!(
-            "{} of {} samples per arm needed before a verdict",
-            nc.min(nb),
-            cfg.min_samples
-        );
+        j.reason = format!("{} of {} samples per arm needed before a verdict", nc.min(nb), cfg.min_samples);
         return j;
     }
     let pct = |x: f64| x * 100.0;
@@ -188,22 +175,17 @@ pub fn judge(candidate: &Arm, baseline: &Arm, cfg: &JudgeConfig) -> Judgement {
             "throughput per share {:.1} against {:.1} (p={:.2e})",
             j.throughput.candidate_per_share, j.throughput.baseline_per_share, j.throughput.p_value
         );
-    } else if j.latency.ratio_ci_high - 1.0 < cfg.threshold
-        && j.errors.increase_upper_points < cfg.error_points
-    {
+    } else if j.latency.ratio_ci_high - 1.0 < cfg.threshold && j.errors.increase_upper_points < cfg.error_points {
         j.verdict = Verdict::Pass;
         j.reason = format!(
-            "no significant degradation; at {:.1}% confidence latency ratio ≤ {:.3} and error rate at most {:.2} points higher",
+            "no significant degradation; at {:.2}% confidence latency ratio ≤ {:.3} and error-rate change ≤ {:+.2} points",
             100.0 * (1.0 - cfg.alpha),
             j.latency.ratio_ci_high,
             j.errors.increase_upper_points
         );
     } else if nc.min(nb) >= cfg.max_samples {
         j.verdict = Verdict::Pass;
-        j.reason = format!(
-            "{} samples per arm without significant degradation",
-            nc.min(nb)
-        );
+        j.reason = format!("{} samples per arm without significant degradation", nc.min(nb));
     } else {
         j.reason = "not yet conclusive; collecting more calls".into();
     }
@@ -227,8 +209,7 @@ fn erfc(x: f64) -> f64 {
                         + t * (-0.186_288_06
                             + t * (0.278_868_07
                                 + t * (-1.135_203_98
-                                    + t * (1.488_515_87
-                                        + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+                                    + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
             .exp();
     if x >= 0.0 { r } else { 2.0 - r }
 }
@@ -244,13 +225,8 @@ pub fn normal_quantile(p: f64) -> f64 {
         -3.066479806614716e1,
         2.506628277459239,
     ];
-    let b = [
-        -5.447609879822406e1,
-        1.615858368580409e2,
-        -1.556989798598866e2,
-        6.680131188771972e1,
-        -1.328068155288572e1,
-    ];
+    let b =
+        [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
     let c = [
         -7.784894002430293e-3,
         -3.223964580411365e-1,
@@ -259,12 +235,7 @@ pub fn normal_quantile(p: f64) -> f64 {
         4.374664141464968,
         2.938163982698783,
     ];
-    let d = [
-        7.784695709041462e-3,
-        3.224671290700398e-1,
-        2.445134137142996,
-        3.754408661907416,
-    ];
+    let d = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
     let lo = 0.02425;
     if p < lo {
         let q = (-2.0 * p.ln()).sqrt();
@@ -295,9 +266,7 @@ fn thin(sorted: &[f64]) -> Vec<f64> {
     if sorted.len() <= HL_MAX {
         return sorted.to_vec();
     }
-    (0..HL_MAX)
-        .map(|i| sorted[i * sorted.len() / HL_MAX])
-        .collect()
+    (0..HL_MAX).map(|i| sorted[i * sorted.len() / HL_MAX]).collect()
 }
 
 fn latency_test(cand: &[f64], base: &[f64], alpha: f64) -> LatencyTest {
@@ -319,11 +288,7 @@ fn latency_test(cand: &[f64], base: &[f64], alpha: f64) -> LatencyTest {
     let (lc, lb) = (log(cand), log(base));
 
     // Mann-Whitney U of the candidate, with mid-ranks for ties.
-    let mut all: Vec<(f64, bool)> = lc
-        .iter()
-        .map(|&x| (x, true))
-        .chain(lb.iter().map(|&x| (x, false)))
-        .collect();
+    let mut all: Vec<(f64, bool)> = lc.iter().map(|&x| (x, true)).chain(lb.iter().map(|&x| (x, false))).collect();
     all.sort_by(|a, b| a.0.total_cmp(&b.0));
     let (mut rank_sum, mut tie_term, mut i) = (0.0, 0.0, 0);
     while i < all.len() {
@@ -341,11 +306,7 @@ fn latency_test(cand: &[f64], base: &[f64], alpha: f64) -> LatencyTest {
     let u = rank_sum - f1 * (f1 + 1.0) / 2.0;
     let n = f1 + f2;
     let var = f1 * f2 / 12.0 * ((n + 1.0) - tie_term / (n * (n - 1.0)).max(1.0));
-    let z = if var > 0.0 {
-        (u - f1 * f2 / 2.0 - 0.5) / var.sqrt()
-    } else {
-        0.0
-    };
+    let z = if var > 0.0 { (u - f1 * f2 / 2.0 - 0.5) / var.sqrt() } else { 0.0 };
     let p_value = normal_sf(z);
 
     // Hodges-Lehmann: median of pairwise differences, with the distribution-
@@ -393,18 +354,11 @@ fn sorted_copy(v: &[f64]) -> Vec<f64> {
 
 fn error_test(ec: u64, nc: usize, eb: u64, nb: usize, alpha: f64) -> ErrorTest {
     if nc == 0 || nb == 0 {
-        return ErrorTest {
-            p_value: 1.0,
-            increase_upper_points: f64::INFINITY,
-            ..Default::default()
-        };
+        return ErrorTest { p_value: 1.0, increase_upper_points: f64::INFINITY, ..Default::default() };
     }
     // Agresti-Caffo: one success and one failure added to each arm keeps the
     // interval honest when either arm has seen no error yet.
-    let (ac, ab) = (
-        (ec as f64 + 1.0) / (nc as f64 + 2.0),
-        (eb as f64 + 1.0) / (nb as f64 + 2.0),
-    );
+    let (ac, ab) = ((ec as f64 + 1.0) / (nc as f64 + 2.0), (eb as f64 + 1.0) / (nb as f64 + 2.0));
     let se_ac = (ac * (1.0 - ac) / (nc as f64 + 2.0) + ab * (1.0 - ab) / (nb as f64 + 2.0)).sqrt();
     let increase_upper_points = ((ac - ab) + normal_quantile(1.0 - alpha) * se_ac) * 100.0;
     let (pc, pb) = (ec as f64 / nc as f64, eb as f64 / nb as f64);
@@ -423,31 +377,20 @@ fn error_test(ec: u64, nc: usize, eb: u64, nb: usize, alpha: f64) -> ErrorTest {
 
 fn throughput_test(nc: usize, share_c: f64, nb: usize, share_b: f64) -> ThroughputTest {
     if share_c <= 0.0 || share_b <= 0.0 || nc + nb == 0 {
-        return ThroughputTest {
-            p_value: 1.0,
-            ..Default::default()
-        };
+        return ThroughputTest { p_value: 1.0, ..Default::default() };
     }
     let (rc, rb) = (nc as f64 / share_c, nb as f64 / share_b);
     // Under H0 the candidate's count is binomial with p = its share.
     let total = (nc + nb) as f64;
     let p = share_c / (share_c + share_b);
     let sd = (total * p * (1.0 - p)).sqrt();
-    let z = if sd > 0.0 {
-        (total * p - nc as f64) / sd
-    } else {
-        0.0
-    };
+    let z = if sd > 0.0 { (total * p - nc as f64) / sd } else { 0.0 };
     ThroughputTest {
         baseline_per_share: rb,
         candidate_per_share: rc,
         z,
         p_value: if sd > 0.0 { normal_sf(z) } else { 1.0 },
-        degradation: if rb > 0.0 {
-            ((rb - rc) / rb).max(0.0)
-        } else {
-            0.0
-        },
+        degradation: if rb > 0.0 { ((rb - rc) / rb).max(0.0) } else { 0.0 },
     }
 }
 
@@ -465,11 +408,7 @@ mod tests {
 
     #[test]
     fn too_few_samples_is_inconclusive() {
-        let a = Arm {
-            latencies_ms: vec![1.0; 10],
-            errors: 0,
-            share: 0.5,
-        };
+        let a = Arm { latencies_ms: vec![1.0; 10], errors: 0, share: 0.5 };
         let j = judge(&a, &a, &JudgeConfig::default());
         assert_eq!(j.verdict, Verdict::Inconclusive);
         assert!(j.reason.contains("needed"));
@@ -477,49 +416,26 @@ mod tests {
 
     #[test]
     fn a_threefold_slowdown_fails_and_says_why() {
-        let base = Arm {
-            latencies_ms: (0..200).map(|i| 1.0 + (i % 10) as f64 * 0.01).collect(),
-            errors: 0,
-            share: 0.9,
-        };
-        let cand = Arm {
-            latencies_ms: (0..60).map(|i| 3.0 + (i % 10) as f64 * 0.03).collect(),
-            errors: 0,
-            share: 0.1,
-        };
+        let base =
+            Arm { latencies_ms: (0..200).map(|i| 1.0 + (i % 10) as f64 * 0.01).collect(), errors: 0, share: 0.9 };
+        let cand = Arm { latencies_ms: (0..60).map(|i| 3.0 + (i % 10) as f64 * 0.03).collect(), errors: 0, share: 0.1 };
         let j = judge(&cand, &base, &JudgeConfig::default());
         assert_eq!(j.verdict, Verdict::Fail, "{}", j.reason);
-        assert!(
-            j.latency.ratio > 2.5 && j.latency.ratio_ci_low > 2.0,
-            "{:?}",
-            j.latency
-        );
+        assert!(j.latency.ratio > 2.5 && j.latency.ratio_ci_low > 2.0, "{:?}", j.latency);
         assert!(j.reason.contains("latency"));
     }
 
     #[test]
     fn identical_arms_pass() {
-        let a = Arm {
-            latencies_ms: (0..3000).map(|i| 1.0 + (i % 37) as f64 * 0.01).collect(),
-            errors: 30,
-            share: 0.5,
-        };
+        let a = Arm { latencies_ms: (0..3000).map(|i| 1.0 + (i % 37) as f64 * 0.01).collect(), errors: 30, share: 0.5 };
         let j = judge(&a, &a, &JudgeConfig::default());
         assert_eq!(j.verdict, Verdict::Pass, "{}", j.reason);
     }
 
     #[test]
     fn error_spike_fails() {
-        let base = Arm {
-            latencies_ms: vec![1.0; 1000],
-            errors: 10,
-            share: 0.5,
-        };
-        let cand = Arm {
-            latencies_ms: vec![1.0; 1000],
-            errors: 60,
-            share: 0.5,
-        };
+        let base = Arm { latencies_ms: vec![1.0; 1000], errors: 10, share: 0.5 };
+        let cand = Arm { latencies_ms: vec![1.0; 1000], errors: 60, share: 0.5 };
         let j = judge(&cand, &base, &JudgeConfig::default());
         assert_eq!(j.verdict, Verdict::Fail);
         assert!(j.reason.contains("error rate"), "{}", j.reason);

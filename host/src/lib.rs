@@ -5,9 +5,14 @@
 //! else (store, telemetry, the loop, the API) builds on these.
 
 pub mod config;
+pub mod events;
+pub mod host;
 pub mod invoke;
 pub mod judge;
+#[path = "loop/mod.rs"]
+pub mod r#loop;
 pub mod runtime;
+pub mod safety;
 pub mod store;
 pub mod telemetry;
 

@@ -12,27 +12,12 @@ impl Config {
     /// Configuration read from the host through `kaizen:plugin/host.config`.
     /// Outside a component there is no host, so this is empty.
     pub fn from_host() -> Self {
-        if cfg!(target_arch = "wasm32") {
-            Config { values: None }
-        } else {
-            Config {
-                values: Some(HashMap::new()),
-            }
-        }
+        if cfg!(target_arch = "wasm32") { Config { values: None } } else { Config { values: Some(HashMap::new()) } }
     }
 
     /// Configuration from fixed pairs, for native tests.
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(
-        pairs: impl IntoIterator<Item = (K, V)>,
-    ) -> Self {
-        Config {
-            values: Some(
-                pairs
-                    .into_iter()
-                    .map(|(k, v)| (k.into(), v.into()))
-                    .collect(),
-            ),
-        }
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+        Config { values: Some(pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect()) }
     }
 
     /// The raw value for `key`.
@@ -60,9 +45,7 @@ impl Config {
             Some(raw) => match raw.trim().parse() {
                 Ok(v) => v,
                 Err(_) => {
-                    crate::log::warn(&format!(
-                        "config `{key}` = {raw:?} is not a number; using the default"
-                    ));
+                    crate::log::warn(&format!("config `{key}` = {raw:?} is not a number; using the default"));
                     default
                 }
             },

@@ -23,9 +23,9 @@ pub mod types {
 }
 
 pub use types::{
-    CallContext, DetectionInput, ErrorClass, ErrorCount, Evidence, Failure, Finding, LatencyStats,
-    MetricPoint, PluginInfo, PluginKind, RecentOutcome, RecoveryAction, ReducedScope, Risk,
-    Severity, TargetStats, UnitError, WindowStats,
+    CallContext, DetectionInput, ErrorClass, ErrorCount, Evidence, Failure, Finding, LatencyStats, MetricPoint,
+    PluginInfo, PluginKind, RecentOutcome, RecoveryAction, ReducedScope, Risk, Severity, TargetStats, UnitError,
+    WindowStats,
 };
 
 /// A detection rule: a pure function from windows of statistics to findings.
@@ -51,8 +51,7 @@ pub trait Unit {
     /// Self-description; `kind` must be [`PluginKind::Unit`].
     fn describe() -> PluginInfo;
     /// Serve one request.
-    fn invoke(context: &CallContext, request: &[u8], config: &Config)
-    -> Result<Vec<u8>, UnitError>;
+    fn invoke(context: &CallContext, request: &[u8], config: &Config) -> Result<Vec<u8>, UnitError>;
 }
 
 impl ErrorClass {
@@ -74,32 +73,21 @@ impl ErrorClass {
 impl UnitError {
     /// A typed error of `class` with a message.
     pub fn new(error_class: ErrorClass, message: impl Into<String>) -> Self {
-        UnitError {
-            error_class,
-            message: message.into(),
-        }
+        UnitError { error_class, message: message.into() }
     }
 }
 
 impl PluginInfo {
     /// Shorthand for a self-description.
     pub fn new(name: &str, kind: PluginKind, version: &str, description: &str) -> Self {
-        PluginInfo {
-            name: name.into(),
-            kind,
-            version: version.into(),
-            description: description.into(),
-        }
+        PluginInfo { name: name.into(), kind, version: version.into(), description: description.into() }
     }
 }
 
 impl Evidence {
     /// One key/value of evidence.
     pub fn new(key: &str, value: impl ToString) -> Self {
-        Evidence {
-            key: key.into(),
-            value: value.to_string(),
-        }
+        Evidence { key: key.into(), value: value.to_string() }
     }
 }
 
@@ -168,3 +156,32 @@ macro_rules! export_unit {
 
 /// Re-exported so that a plugin needs no other dependency to read payloads.
 pub use serde_json;
+
+/// Ship synthetic test cases inside the component, in a `kaizen:cases`
+/// custom section the host reads before any live traffic reaches a new
+/// version. The argument is a JSON array of
+/// `{"input": <request as JSON>, "expect": {"output": <JSON>} | {"error": "<class>"}}`.
+///
+/// ```ignore
+/// kaizen_sdk::cases!(r#"[{"input": {"op": "add", "a": 1, "b": 2}, "expect": {"output": {"result": 3}}}]"#);
+/// ```
+#[macro_export]
+macro_rules! cases {
+    ($json:literal) => {
+        const _: () = {
+            const BYTES: &[u8] = $json.as_bytes();
+            #[cfg(target_arch = "wasm32")]
+            #[used]
+            #[unsafe(link_section = "kaizen:cases")]
+            static KAIZEN_CASES: [u8; BYTES.len()] = {
+                let mut out = [0u8; BYTES.len()];
+                let mut i = 0;
+                while i < BYTES.len() {
+                    out[i] = BYTES[i];
+                    i += 1;
+                }
+                out
+            };
+        };
+    };
+}

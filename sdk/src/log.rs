@@ -7,10 +7,7 @@ use crate::bindings::detector::kaizen::plugin::host::LogLevel;
 pub fn log(level: LogLevel, message: &str, fields: &[(&str, &str)]) {
     #[cfg(target_arch = "wasm32")]
     {
-        let fields: Vec<(String, String)> = fields
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let fields: Vec<(String, String)> = fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         crate::bindings::detector::kaizen::plugin::host::log(level, message, &fields);
     }
     #[cfg(not(target_arch = "wasm32"))]

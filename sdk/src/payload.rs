@@ -22,9 +22,9 @@ pub fn sniff(bytes: &[u8]) -> Encoding {
 /// Decode `bytes` as JSON or MessagePack.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, Encoding), String> {
     match sniff(bytes) {
-        Encoding::Json => serde_json::from_slice(bytes)
-            .map(|v| (v, Encoding::Json))
-            .map_err(|e| format!("invalid JSON request: {e}")),
+        Encoding::Json => {
+            serde_json::from_slice(bytes).map(|v| (v, Encoding::Json)).map_err(|e| format!("invalid JSON request: {e}"))
+        }
         Encoding::MessagePack => rmp_serde::from_slice(bytes)
             .map(|v| (v, Encoding::MessagePack))
             .map_err(|e| format!("invalid MessagePack request: {e}")),

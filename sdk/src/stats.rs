@@ -5,21 +5,13 @@ use crate::{TargetStats, WindowStats};
 /// Standard score of `value` against a mean and standard deviation; 0 when
 /// the deviation is zero (no spread means no evidence of an anomaly).
 pub fn z_score(value: f64, mean: f64, stddev: f64) -> f64 {
-    if stddev <= f64::EPSILON {
-        0.0
-    } else {
-        (value - mean) / stddev
-    }
+    if stddev <= f64::EPSILON { 0.0 } else { (value - mean) / stddev }
 }
 
 /// Relative change of `current` against `baseline`, in percent; 0 when the
 /// baseline is zero.
 pub fn pct_change(current: f64, baseline: f64) -> f64 {
-    if baseline.abs() <= f64::EPSILON {
-        0.0
-    } else {
-        (current - baseline) / baseline * 100.0
-    }
+    if baseline.abs() <= f64::EPSILON { 0.0 } else { (current - baseline) / baseline * 100.0 }
 }
 
 /// The `q`-quantile (0..=1) of `samples` by linear interpolation; `None` when
@@ -87,21 +79,12 @@ pub fn compare_p95(stats: &TargetStats) -> Option<Comparison> {
 
 /// Error rate of a window in percentage points.
 pub fn error_rate_pct(window: &WindowStats) -> f64 {
-    if window.executions == 0 {
-        0.0
-    } else {
-        window.failures as f64 / window.executions as f64 * 100.0
-    }
+    if window.executions == 0 { 0.0 } else { window.failures as f64 / window.executions as f64 * 100.0 }
 }
 
 /// Failures of `class` in `window`.
 pub fn class_count(window: &WindowStats, class: &str) -> u64 {
-    window
-        .errors
-        .iter()
-        .filter(|e| e.error_class == class)
-        .map(|e| e.count)
-        .sum()
+    window.errors.iter().filter(|e| e.error_class == class).map(|e| e.count).sum()
 }
 
 #[cfg(test)]

@@ -11,23 +11,12 @@ fn assert_refused(bytes: &[u8], label: &str, expect: impl Fn(&LoadReason) -> boo
     let serving = install(&rt, &guests::UNIT_CALCULATOR_V2);
     let slots_before = rt.slots().len();
     let err = rt.load(label, bytes).expect_err("must be refused");
-    assert!(
-        expect(&err.reason),
-        "{label}: unexpected reason {:?}",
-        err.reason
-    );
+    assert!(expect(&err.reason), "{label}: unexpected reason {:?}", err.reason);
     let text = err.to_string();
     assert!(text.starts_with(label), "error names the file: {text}");
-    assert!(
-        text.to_lowercase().contains(words),
-        "error says why ({words}): {text}"
-    );
+    assert!(text.to_lowercase().contains(words), "error says why ({words}): {text}");
     assert_eq!(rt.slots().len(), slots_before, "nothing registered");
-    assert_eq!(
-        rt.slot("calculator").unwrap().current().sha256(),
-        serving.sha256(),
-        "serving version unchanged"
-    );
+    assert_eq!(rt.slot("calculator").unwrap().current().sha256(), serving.sha256(), "serving version unchanged");
 }
 
 #[test]
@@ -42,57 +31,32 @@ fn text_file() {
 
 #[test]
 fn empty_file() {
-    assert_refused(
-        b"",
-        "empty.wasm",
-        |r| matches!(r, LoadReason::Empty),
-        "empty",
-    );
+    assert_refused(b"", "empty.wasm", |r| matches!(r, LoadReason::Empty), "empty");
 }
 
 #[test]
 fn core_module() {
     let core = wat::parse_str("(module (func (export \"run\")))").unwrap();
-    assert_refused(
-        &core,
-        "core.wasm",
-        |r| matches!(r, LoadReason::CoreModule),
-        "not a component",
-    );
+    assert_refused(&core, "core.wasm", |r| matches!(r, LoadReason::CoreModule), "not a component");
 }
 
 #[test]
 fn truncated_component() {
     let bytes = guests::UNIT_CALCULATOR_V1.load().unwrap();
     let half = &bytes[..bytes.len() / 2];
-    assert_refused(
-        half,
-        "truncated.wasm",
-        |r| matches!(r, LoadReason::Invalid(_)),
-        "invalid component",
-    );
+    assert_refused(half, "truncated.wasm", |r| matches!(r, LoadReason::Invalid(_)), "invalid component");
 }
 
 #[test]
 fn component_of_an_unknown_world() {
     let bytes = guests::TEST_UNKNOWN_WORLD.load().unwrap();
-    assert_refused(
-        &bytes,
-        "command.wasm",
-        |r| matches!(r, LoadReason::UnknownWorld { .. }),
-        "wasi:cli/run",
-    );
+    assert_refused(&bytes, "command.wasm", |r| matches!(r, LoadReason::UnknownWorld { .. }), "wasi:cli/run");
 }
 
 #[test]
 fn component_importing_what_the_host_lacks() {
     let bytes = guests::TEST_BAD_IMPORT.load().unwrap();
-    assert_refused(
-        &bytes,
-        "exfil.wasm",
-        |r| matches!(r, LoadReason::ForbiddenImport(_)),
-        "test:bad-import/exfiltrate",
-    );
+    assert_refused(&bytes, "exfil.wasm", |r| matches!(r, LoadReason::ForbiddenImport(_)), "test:bad-import/exfiltrate");
 }
 
 #[test]
@@ -110,9 +74,7 @@ fn wrong_kind_into_a_slot_is_refused() {
     install(&rt, &guests::UNIT_CALCULATOR_V2);
     // A detector cannot take over a unit's slot, even with a colliding name:
     // slot checks compare kind and name before anything changes.
-    let det = rt
-        .load("det", &guests::DETECTOR_ANOMALY.load().unwrap())
-        .unwrap();
+    let det = rt.load("det", &guests::DETECTOR_ANOMALY.load().unwrap()).unwrap();
     let slot = rt.slot("calculator").unwrap();
     let before = slot.current().sha256().to_string();
     assert!(slot.swap(det).is_err());

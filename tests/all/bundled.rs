@@ -4,8 +4,7 @@
 use std::collections::HashMap;
 
 use kaizen_host::runtime::types::{
-    DetectionInput, ErrorClass, ErrorCount, Failure, LatencyStats, RecoveryAction, Severity,
-    TargetStats, WindowStats,
+    DetectionInput, ErrorClass, ErrorCount, Failure, LatencyStats, RecoveryAction, Severity, TargetStats, WindowStats,
 };
 use kaizen_plugins as guests;
 
@@ -17,30 +16,16 @@ fn window(executions: u64, failures: u64) -> WindowStats {
         executions,
         failures,
         success_rate: (executions - failures) as f64 / executions as f64,
-        latency: LatencyStats {
-            p50_ms: 1.0,
-            p95_ms: 2.0,
-            p99_ms: 3.0,
-            mean_ms: 1.1,
-            stddev_ms: 0.3,
-        },
+        latency: LatencyStats { p50_ms: 1.0, p95_ms: 2.0, p99_ms: 3.0, mean_ms: 1.1, stddev_ms: 0.3 },
         throughput: executions as f64 / 60.0,
-        errors: vec![ErrorCount {
-            error_class: "trap".into(),
-            count: failures,
-        }],
+        errors: vec![ErrorCount { error_class: "trap".into(), count: failures }],
     }
 }
 
 fn input(current: WindowStats, baseline: Option<WindowStats>) -> DetectionInput {
     DetectionInput {
         now_ms: 1_700_000_000_000,
-        targets: vec![TargetStats {
-            target: "calculator".into(),
-            version: "1.0.0".into(),
-            current,
-            baseline,
-        }],
+        targets: vec![TargetStats { target: "calculator".into(), version: "1.0.0".into(), current, baseline }],
         metrics: vec![],
     }
 }
@@ -48,10 +33,7 @@ fn input(current: WindowStats, baseline: Option<WindowStats>) -> DetectionInput 
 #[test]
 fn every_bundled_plugin_loads_and_describes_itself() {
     let (_dir, rt) = runtime();
-    assert!(
-        guests::BUNDLED.len() >= 15,
-        "7 detectors, 5 strategies, 3 units"
-    );
+    assert!(guests::BUNDLED.len() >= 15, "7 detectors, 5 strategies, 3 units");
     let mut names = HashMap::new();
     for g in guests::BUNDLED {
         let bytes = g.load().unwrap();
@@ -84,38 +66,20 @@ fn every_detector_runs_on_a_bad_window_and_a_good_one() {
     // A window that is bad in every way each rule measures: low success, a
     // burst of failures of one class, slow, and far less traffic than before.
     let mut bad = window(100, 60);
-    bad.latency = LatencyStats {
-        p50_ms: 9.0,
-        p95_ms: 20.0,
-        p99_ms: 30.0,
-        mean_ms: 10.0,
-        stddev_ms: 4.0,
-    };
+    bad.latency = LatencyStats { p50_ms: 9.0, p95_ms: 20.0, p99_ms: 30.0, mean_ms: 10.0, stddev_ms: 4.0 };
     bad.throughput = 0.5;
     let baseline = window(1000, 2);
     let good = window(1000, 2);
     for g in guests::BUNDLED.iter().filter(|g| g.group == "detectors") {
         let det = install(&rt, g);
-        let fired = det
-            .detect(&input(bad.clone(), Some(baseline.clone())))
-            .unwrap();
-        assert!(
-            !fired.is_empty(),
-            "{} stays quiet on a bad window",
-            g.package
-        );
+        let fired = det.detect(&input(bad.clone(), Some(baseline.clone()))).unwrap();
+        assert!(!fired.is_empty(), "{} stays quiet on a bad window", g.package);
         for f in &fired {
             assert!((0.0..=1.0).contains(&f.confidence), "{f:?}");
             assert!(!f.summary.is_empty());
         }
-        let quiet = det
-            .detect(&input(good.clone(), Some(baseline.clone())))
-            .unwrap();
-        assert!(
-            quiet.is_empty(),
-            "{} fires on a good window: {quiet:?}",
-            g.package
-        );
+        let quiet = det.detect(&input(good.clone(), Some(baseline.clone()))).unwrap();
+        assert!(quiet.is_empty(), "{} fires on a good window: {quiet:?}", g.package);
     }
 }
 
@@ -135,24 +99,12 @@ fn failure(class: ErrorClass, attempt: u32) -> Failure {
 #[test]
 fn backoff_strategy_returns_one_two_four_seconds() {
     let (_dir, rt) = runtime_with(|c| {
-        c.plugin_config.insert(
-            "backoff-retry".into(),
-            [("jitter_pct".to_string(), "0".to_string())].into(),
-        );
+        c.plugin_config.insert("backoff-retry".into(), [("jitter_pct".to_string(), "0".to_string())].into());
     });
     let s = install(&rt, &guests::RECOVERY_BACKOFF_RETRY);
     assert!(s.handles().unwrap().contains(&ErrorClass::Dependency));
-    let delays: Vec<_> = (1..=4)
-        .map(|a| s.decide(&failure(ErrorClass::Dependency, a)).unwrap())
-        .collect();
-    assert_eq!(
-        &delays[..3],
-        &[
-            RecoveryAction::Retry(1000),
-            RecoveryAction::Retry(2000),
-            RecoveryAction::Retry(4000)
-        ]
-    );
+    let delays: Vec<_> = (1..=4).map(|a| s.decide(&failure(ErrorClass::Dependency, a)).unwrap()).collect();
+    assert_eq!(&delays[..3], &[RecoveryAction::Retry(1000), RecoveryAction::Retry(2000), RecoveryAction::Retry(4000)]);
     assert!(matches!(delays[3], RecoveryAction::GiveUp(_)));
 }
 
@@ -163,9 +115,7 @@ fn backoff_jitter_stays_within_ten_percent() {
     let mut f = failure(ErrorClass::Timeout, 1);
     for elapsed in [1, 17, 333] {
         f.elapsed_ms = elapsed;
-        let RecoveryAction::Retry(d) = s.decide(&f).unwrap() else {
-            panic!("expected a retry")
-        };
+        let RecoveryAction::Retry(d) = s.decide(&f).unwrap() else { panic!("expected a retry") };
         assert!((900..=1100).contains(&d), "{d}");
     }
 }
@@ -173,22 +123,12 @@ fn backoff_jitter_stays_within_ten_percent() {
 #[test]
 fn other_strategies_choose_their_actions() {
     let (_dir, rt) = runtime_with(|c| {
-        c.plugin_config.insert(
-            "fallback".into(),
-            [("unit".to_string(), "calculator-lite".to_string())].into(),
-        );
+        c.plugin_config.insert("fallback".into(), [("unit".to_string(), "calculator-lite".to_string())].into());
     });
     let clear = install(&rt, &guests::RECOVERY_CLEAR_CACHE_RETRY);
-    assert_eq!(
-        clear
-            .decide(&failure(ErrorClass::Trap("x".into()), 1))
-            .unwrap(),
-        RecoveryAction::ClearCacheRetry(0)
-    );
+    assert_eq!(clear.decide(&failure(ErrorClass::Trap("x".into()), 1)).unwrap(), RecoveryAction::ClearCacheRetry(0));
     let reduce = install(&rt, &guests::RECOVERY_REDUCE_SCOPE);
-    let RecoveryAction::RetryReducedScope(r) =
-        reduce.decide(&failure(ErrorClass::Timeout, 1)).unwrap()
-    else {
+    let RecoveryAction::RetryReducedScope(r) = reduce.decide(&failure(ErrorClass::Timeout, 1)).unwrap() else {
         panic!("expected a reduced-scope retry")
     };
     assert_eq!(r.scope_pct, 50);
@@ -198,10 +138,7 @@ fn other_strategies_choose_their_actions() {
         RecoveryAction::Fallback("calculator-lite".into())
     );
     let breaker = install(&rt, &guests::RECOVERY_CIRCUIT_BREAKER);
-    assert_eq!(
-        breaker.decide(&failure(ErrorClass::Internal, 1)).unwrap(),
-        RecoveryAction::Pass
-    );
+    assert_eq!(breaker.decide(&failure(ErrorClass::Internal, 1)).unwrap(), RecoveryAction::Pass);
 }
 
 #[test]
@@ -211,16 +148,10 @@ fn calculator_versions_behave_as_the_seed_story_says() {
     let add = json(serde_json::json!({"op": "add", "a": 2, "b": 40}));
 
     let v1 = install(&rt, &guests::UNIT_CALCULATOR_V1);
-    assert_eq!(
-        rt.call_unit("calculator", &ctx(), &add).unwrap().output,
-        br#"{"result":42}"#
-    );
+    assert_eq!(rt.call_unit("calculator", &ctx(), &add).unwrap().output, br#"{"result":42}"#);
     let err = v1.invoke(&ctx(), &div0).unwrap_err();
     assert!(matches!(err.class, ErrorClass::Trap(_)), "{err}");
-    assert!(
-        err.to_string().contains("divide by zero"),
-        "the panic message reaches the operator: {err}"
-    );
+    assert!(err.to_string().contains("divide by zero"), "the panic message reaches the operator: {err}");
     // The trap cost one call, not the plugin.
     assert!(v1.invoke(&ctx(), &add).is_ok());
 
@@ -230,10 +161,8 @@ fn calculator_versions_behave_as_the_seed_story_says() {
         assert_eq!(err.class, ErrorClass::InvalidInput, "{err}");
         assert!(err.message.contains("division by zero"));
         // MessagePack in, MessagePack out.
-        let req =
-            rmp_serde::to_vec_named(&serde_json::json!({"op": "mul", "a": 6, "b": 7})).unwrap();
-        let out: serde_json::Value =
-            rmp_serde::from_slice(&p.invoke(&ctx(), &req).unwrap()).unwrap();
+        let req = rmp_serde::to_vec_named(&serde_json::json!({"op": "mul", "a": 6, "b": 7})).unwrap();
+        let out: serde_json::Value = rmp_serde::from_slice(&p.invoke(&ctx(), &req).unwrap()).unwrap();
         assert_eq!(out["result"], 42);
     }
 }

@@ -30,19 +30,13 @@ pub fn runtime() -> (tempfile::TempDir, Arc<Runtime>) {
 /// Load and install `guest`, returning its bytes.
 pub fn install(rt: &Runtime, guest: &Guest) -> Arc<kaizen_host::Plugin> {
     let bytes = guest.load().expect("guest built");
-    let plugin = rt
-        .load(guest.package, &bytes)
-        .unwrap_or_else(|e| panic!("{} loads: {e}", guest.package));
+    let plugin = rt.load(guest.package, &bytes).unwrap_or_else(|e| panic!("{} loads: {e}", guest.package));
     rt.install(plugin.clone()).expect("installs");
     plugin
 }
 
 pub fn ctx() -> CallContext {
-    CallContext {
-        attempt: 1,
-        scope_pct: None,
-        deadline_ms: 5_000,
-    }
+    CallContext { attempt: 1, scope_pct: None, deadline_ms: 5_000 }
 }
 
 pub fn json(v: serde_json::Value) -> Vec<u8> {
@@ -60,9 +54,7 @@ pub fn kind_of(group: &str) -> PluginKind {
 /// A fresh SQLite database file in a temporary directory.
 pub async fn sqlite_db() -> (tempfile::TempDir, kaizen_host::store::Db) {
     let dir = tempfile::tempdir().unwrap();
-    let db = kaizen_host::store::Db::open_sqlite_file(&dir.path().join("kaizen.db"))
-        .await
-        .unwrap();
+    let db = kaizen_host::store::Db::open_sqlite_file(&dir.path().join("kaizen.db")).await.unwrap();
     (dir, db)
 }
 
@@ -76,9 +68,7 @@ pub fn postgres_admin_url() -> Option<String> {
             panic!("CI must run the PostgreSQL tests: set KAIZEN_TEST_POSTGRES (.ci/run does)")
         }
         _ => {
-            eprintln!(
-                "NOTICE: PostgreSQL test skipped: KAIZEN_TEST_POSTGRES is not set (see README, Testing)"
-            );
+            eprintln!("NOTICE: PostgreSQL test skipped: KAIZEN_TEST_POSTGRES is not set (see README, Testing)");
             None
         }
     }
@@ -96,19 +86,10 @@ impl PgDatabase {
         use sqlx::Connection;
         let admin = postgres_admin_url()?;
         let name = format!("kaizen_test_{}_{}", std::process::id(), rand_suffix());
-        let mut conn = sqlx::PgConnection::connect(&admin)
-            .await
-            .expect("PostgreSQL reachable at KAIZEN_TEST_POSTGRES");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
+        let mut conn = sqlx::PgConnection::connect(&admin).await.expect("PostgreSQL reachable at KAIZEN_TEST_POSTGRES");
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
         let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-        Some(PgDatabase {
-            url: format!("{base}/{name}"),
-            admin,
-            name,
-        })
+        Some(PgDatabase { url: format!("{base}/{name}"), admin, name })
     }
 }
 
@@ -117,16 +98,11 @@ impl Drop for PgDatabase {
         let (admin, name) = (self.admin.clone(), self.name.clone());
         // Best effort, on a thread of its own: Drop cannot await.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async {
                 use sqlx::Connection;
                 if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut c)
-                        .await;
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await;
                 }
             })
         })
@@ -137,11 +113,95 @@ impl Drop for PgDatabase {
 fn rand_suffix() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
-    );
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
     h.finish() % 1_000_000_000
+}
+
+/// A host over a fresh data directory, with settings fit for tests: small
+/// judge sample sizes, short steps, every request kept for replay.
+pub async fn host_with(
+    edit: impl FnOnce(&mut kaizen_host::host::HostConfig),
+) -> (tempfile::TempDir, std::sync::Arc<kaizen_host::host::Host>) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_host_config(dir.path());
+    let mut config = config;
+    edit(&mut config);
+    let (host, _) = kaizen_host::host::Host::open(config).await.unwrap();
+    (dir, host)
+}
+
+pub fn test_host_config(dir: &std::path::Path) -> kaizen_host::host::HostConfig {
+    let mut c = kaizen_host::host::HostConfig { data_dir: dir.to_path_buf(), ..Default::default() };
+    c.runtime.cache_dir = Some(shared_cache());
+    c.telemetry.sample_requests_every = 1;
+    c.improve.window_secs = 60;
+    c.improve.baseline_secs = 60;
+    c.improve.analysis_ms = 50;
+    c.improve.prove.shadow_secs = 2;
+    c.improve.prove.shadow_min_calls = 5;
+    let l = &mut c.safety.limits;
+    l.min_executions = 30;
+    l.judge.min_samples = 30;
+    l.judge.max_samples = 300;
+    l.step_timeout_secs = 60;
+    l.bake_secs = 1;
+    c
+}
+
+/// Deploy a bundled guest directly.
+pub async fn deploy(host: &kaizen_host::host::Host, guest: &Guest) -> std::sync::Arc<kaizen_host::Plugin> {
+    let p = host.runtime.load(guest.package, &guest.load().unwrap()).unwrap();
+    host.deploy(p.clone(), "test", "test setup").await.unwrap();
+    p
+}
+
+/// Calls `calculator` from a thread until dropped: the seed story's traffic,
+/// a third of it dividing by zero.
+pub struct Traffic {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<std::thread::JoinHandle<u64>>,
+    pub calls: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Traffic {
+    pub fn start(invoker: std::sync::Arc<kaizen_host::invoke::Invoker>) -> Traffic {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let calls = std::sync::Arc::new(AtomicU64::new(0));
+        let (s, c) = (stop.clone(), calls.clone());
+        let handle = std::thread::spawn(move || {
+            let mut i = 0i64;
+            while !s.load(Ordering::Relaxed) {
+                let (op, b) = match i % 6 {
+                    0 | 3 => ("div", 0),
+                    1 => ("div", i % 7 + 1),
+                    2 | 4 => ("mul", 3),
+                    _ => ("add", 5),
+                };
+                let req = serde_json::to_vec(&serde_json::json!({"op": op, "a": i % 1000, "b": b})).unwrap();
+                let _ = invoker.call("calculator", &ctx(), &req);
+                c.fetch_add(1, Ordering::Relaxed);
+                i += 1;
+                // ~1000 calls/s at most, like a steady service.
+                std::thread::sleep(std::time::Duration::from_micros(500));
+            }
+            i as u64
+        });
+        Traffic { stop, handle: Some(handle), calls }
+    }
+
+    pub async fn wait_for(&self, n: u64) {
+        while self.calls.load(std::sync::atomic::Ordering::Relaxed) < n {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Traffic {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
 }

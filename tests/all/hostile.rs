@@ -13,23 +13,13 @@ fn setup() -> (tempfile::TempDir, std::sync::Arc<kaizen_host::Runtime>) {
     runtime_with(|c| {
         c.plugin_limits.insert(
             "hostile".into(),
-            SandboxLimits {
-                deadline: Duration::from_millis(200),
-                memory_bytes: 32 << 20,
-                fuel: None,
-            },
+            SandboxLimits { deadline: Duration::from_millis(200), memory_bytes: 32 << 20, fuel: None },
         );
     })
 }
 
 fn good_call_still_works(rt: &kaizen_host::Runtime) {
-    let out = rt
-        .call_unit(
-            "calculator",
-            &ctx(),
-            &json(serde_json::json!({"op": "add", "a": 1, "b": 1})),
-        )
-        .unwrap();
+    let out = rt.call_unit("calculator", &ctx(), &json(serde_json::json!({"op": "add", "a": 1, "b": 1}))).unwrap();
     assert_eq!(out.output, br#"{"result":2}"#);
 }
 
@@ -45,10 +35,7 @@ fn infinite_loop_times_out_at_the_deadline() {
     assert!(err.message.contains("200 ms"), "{err}");
     // Interrupted at the deadline, not left running: generous slack for a
     // loaded CI machine, but far below "forever".
-    assert!(
-        took >= Duration::from_millis(200) && took < Duration::from_secs(5),
-        "{took:?}"
-    );
+    assert!(took >= Duration::from_millis(200) && took < Duration::from_secs(5), "{took:?}");
     good_call_still_works(&rt);
     // The hostile plugin itself answers its next (benign) call.
     assert_eq!(hostile.invoke(&ctx(), b"hi").unwrap(), b"hi");
@@ -84,9 +71,7 @@ fn a_panicking_guest_is_a_trap_with_its_message() {
     install(&rt, &guests::UNIT_CALCULATOR_V2);
     let hostile = install(&rt, &guests::TEST_HOSTILE);
     let err = hostile.invoke(&ctx(), b"trap").unwrap_err();
-    let ErrorClass::Trap(cause) = &err.class else {
-        panic!("expected a trap, got {err}")
-    };
+    let ErrorClass::Trap(cause) = &err.class else { panic!("expected a trap, got {err}") };
     assert!(cause.contains("hostile guest asked to trap"), "{cause}");
     good_call_still_works(&rt);
 }
@@ -111,11 +96,7 @@ fn fuel_budget_stops_a_loop_too() {
     let (_dir, rt) = runtime_with(|c| {
         c.plugin_limits.insert(
             "hostile".into(),
-            SandboxLimits {
-                deadline: Duration::from_secs(30),
-                memory_bytes: 32 << 20,
-                fuel: Some(50_000_000),
-            },
+            SandboxLimits { deadline: Duration::from_secs(30), memory_bytes: 32 << 20, fuel: Some(50_000_000) },
         );
     });
     let hostile = install(&rt, &guests::TEST_HOSTILE);

@@ -38,10 +38,7 @@ fn swaps_and_rollbacks_under_load_fail_no_call() {
                             // agree with the version the host says served it.
                             let expected = format!("{}:{req}", served.plugin.version());
                             if text != expected {
-                                failures.push(format!(
-                                    "mixed answer {text:?} from {}",
-                                    served.plugin.version()
-                                ));
+                                failures.push(format!("mixed answer {text:?} from {}", served.plugin.version()));
                             }
                             match served.plugin.version() {
                                 "1.0.0" => a1.fetch_add(1, Ordering::Relaxed),
@@ -78,40 +75,24 @@ fn swaps_and_rollbacks_under_load_fail_no_call() {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     stop.store(true, Ordering::Relaxed);
-    let failures: Vec<String> = callers
-        .into_iter()
-        .flat_map(|h| h.join().unwrap())
-        .collect();
-    assert!(
-        failures.is_empty(),
-        "{} failed calls, e.g. {:?}",
-        failures.len(),
-        &failures[..failures.len().min(3)]
-    );
+    let failures: Vec<String> = callers.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    assert!(failures.is_empty(), "{} failed calls, e.g. {:?}", failures.len(), &failures[..failures.len().min(3)]);
     let total = calls.load(Ordering::Relaxed);
     assert!(total >= 400, "{total} calls");
-    assert_eq!(
-        answered_v1.load(Ordering::Relaxed) + answered_v2.load(Ordering::Relaxed),
-        total
-    );
+    assert_eq!(answered_v1.load(Ordering::Relaxed) + answered_v2.load(Ordering::Relaxed), total);
 }
 
 #[test]
 fn canary_split_routes_the_configured_share() {
     let (_dir, rt) = runtime();
     install(&rt, &guests::TEST_ECHO_V1);
-    let v2 = rt
-        .load("echo-v2", &guests::TEST_ECHO_V2.load().unwrap())
-        .unwrap();
+    let v2 = rt.load("echo-v2", &guests::TEST_ECHO_V2.load().unwrap()).unwrap();
     let slot = rt.slot("echo").unwrap();
     slot.set_canary(v2.clone(), 10.0).unwrap();
     let n = 2000;
     let to_v2 = (0..n).filter(|_| slot.route().version() == "2.0.0").count();
     // Hash-spread counter: the share holds closely over any long run.
-    assert!(
-        (150..=250).contains(&to_v2),
-        "{to_v2} of {n} went to the canary"
-    );
+    assert!((150..=250).contains(&to_v2), "{to_v2} of {n} went to the canary");
     assert_eq!(slot.promote_canary().unwrap().sha256(), v2.sha256());
     assert_eq!(slot.current().version(), "2.0.0");
     assert_eq!(slot.history()[0].version(), "1.0.0");
@@ -123,34 +104,22 @@ fn rollback_to_a_version_no_longer_in_memory_reloads_its_bytes() {
     let v1 = install(&rt, &guests::TEST_ECHO_V1);
     let v1_sha = v1.sha256().to_string();
     drop(v1);
-    let v2 = rt
-        .load("echo-v2", &guests::TEST_ECHO_V2.load().unwrap())
-        .unwrap();
+    let v2 = rt.load("echo-v2", &guests::TEST_ECHO_V2.load().unwrap()).unwrap();
     rt.install(v2).unwrap();
     // Forget the in-memory history, as after a restart.
-    let fresh = rt
-        .load("echo-v2", &guests::TEST_ECHO_V2.load().unwrap())
-        .unwrap();
+    let fresh = rt.load("echo-v2", &guests::TEST_ECHO_V2.load().unwrap()).unwrap();
     let slot = rt.slot("echo").unwrap();
     slot.restore(fresh).unwrap();
     let rb = rt.rollback_to("echo", &v1_sha).unwrap();
     assert_eq!(rb.to.sha256(), v1_sha);
-    assert_eq!(
-        rt.call_unit("echo", &ctx(), b"x").unwrap().output,
-        b"1.0.0:x"
-    );
+    assert_eq!(rt.call_unit("echo", &ctx(), b"x").unwrap().output, b"1.0.0:x");
 }
 
 #[test]
 fn installing_the_same_bytes_twice_changes_nothing() {
     let (_dir, rt) = runtime();
     install(&rt, &guests::TEST_ECHO_V1);
-    let again = rt
-        .load("echo-v1", &guests::TEST_ECHO_V1.load().unwrap())
-        .unwrap();
-    assert!(matches!(
-        rt.install(again).unwrap(),
-        kaizen_host::runtime::Installed::Unchanged
-    ));
+    let again = rt.load("echo-v1", &guests::TEST_ECHO_V1.load().unwrap()).unwrap();
+    assert!(matches!(rt.install(again).unwrap(), kaizen_host::runtime::Installed::Unchanged));
     assert!(rt.slot("echo").unwrap().history().is_empty());
 }

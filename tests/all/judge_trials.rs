@@ -49,16 +49,7 @@ fn run(s: &Scenario, seed: u64) -> (Tally, Tally) {
     let cfg = JudgeConfig::default();
     let (mut judged, mut plain) = (Tally::default(), Tally::default());
     for _ in 0..TRIALS {
-        let (mut c, mut b) = (
-            Arm {
-                share: 0.5,
-                ..Default::default()
-            },
-            Arm {
-                share: 0.5,
-                ..Default::default()
-            },
-        );
+        let (mut c, mut b) = (Arm { share: 0.5, ..Default::default() }, Arm { share: 0.5, ..Default::default() });
         let (mut judge_done, mut plain_done) = (false, false);
         for &n in &LOOKS {
             while c.calls() < n {
@@ -105,21 +96,9 @@ fn median(v: &mut [usize]) -> usize {
 #[test]
 fn judge_against_the_plain_threshold_rule_over_200_trials() {
     let scenarios = [
-        Scenario {
-            name: "A/A (same version)",
-            latency_scale: 1.0,
-            error_rate: 0.01,
-        },
-        Scenario {
-            name: "p95 +10 %",
-            latency_scale: 1.10,
-            error_rate: 0.01,
-        },
-        Scenario {
-            name: "error rate +2 points",
-            latency_scale: 1.0,
-            error_rate: 0.03,
-        },
+        Scenario { name: "A/A (same version)", latency_scale: 1.0, error_rate: 0.01 },
+        Scenario { name: "p95 +10 %", latency_scale: 1.10, error_rate: 0.01 },
+        Scenario { name: "error rate +2 points", latency_scale: 1.0, error_rate: 0.03 },
     ];
     println!(
         "\n{:<22} {:>16} {:>14} {:>18} {:>14}",
@@ -139,18 +118,7 @@ fn judge_against_the_plain_threshold_rule_over_200_trials() {
         results.push((j.rolled_back, p.rolled_back));
     }
     let (aa, _) = results[0];
-    assert!(
-        aa * 100 <= TRIALS,
-        "A/A false rollbacks {aa}/{TRIALS} exceed 1 %"
-    );
-    assert!(
-        results[1].0 * 100 >= 99 * TRIALS,
-        "p95 +10 % caught only {}/{TRIALS}",
-        results[1].0
-    );
-    assert!(
-        results[2].0 * 100 >= 99 * TRIALS,
-        "+2 points caught only {}/{TRIALS}",
-        results[2].0
-    );
+    assert!(aa * 100 <= TRIALS, "A/A false rollbacks {aa}/{TRIALS} exceed 1 %");
+    assert!(results[1].0 * 100 >= 99 * TRIALS, "p95 +10 % caught only {}/{TRIALS}", results[1].0);
+    assert!(results[2].0 * 100 >= 99 * TRIALS, "+2 points caught only {}/{TRIALS}", results[2].0);
 }

@@ -6,6 +6,7 @@ mod bundled;
 mod common;
 mod hostile;
 mod hot_swap;
+mod improvement_loop;
 mod judge_trials;
 mod store;
 mod telemetry;

@@ -50,10 +50,7 @@ async fn round_trip_every_table(db: &Db) {
     modules::put(db, &m).await.unwrap();
     modules::put(db, &m).await.unwrap(); // idempotent
     assert_eq!(modules::get(db, &m.sha256).await.unwrap(), Some(m.clone()));
-    assert_eq!(
-        modules::by_name(db, "calculator").await.unwrap(),
-        vec![m.clone()]
-    );
+    assert_eq!(modules::by_name(db, "calculator").await.unwrap(), vec![m.clone()]);
     assert_eq!(modules::all(db).await.unwrap().len(), 1);
 
     let mut d = Deployment {
@@ -67,38 +64,19 @@ async fn round_trip_every_table(db: &Db) {
         reason: "canary step 1".into(),
         updated_at: 10,
     };
-    deployments::record(db, &d, "cd", Some(&m.sha256))
-        .await
-        .unwrap();
+    deployments::record(db, &d, "cd", Some(&m.sha256)).await.unwrap();
     d.state = DeployState::RolledBack;
     d.candidate_sha = None;
     d.canary_percent = 0.0;
     deployments::record(db, &d, "cd", None).await.unwrap();
-    assert_eq!(
-        deployments::get(db, "calculator").await.unwrap(),
-        Some(d.clone())
-    );
+    assert_eq!(deployments::get(db, "calculator").await.unwrap(), Some(d.clone()));
     assert_eq!(deployments::all(db).await.unwrap(), vec![d.clone()]);
     let h = deployments::history(db, "calculator", 10).await.unwrap();
-    assert_eq!(
-        h.iter().map(|e| e.state).collect::<Vec<_>>(),
-        vec![DeployState::RolledBack, DeployState::Canary]
-    );
+    assert_eq!(h.iter().map(|e| e.state).collect::<Vec<_>>(), vec![DeployState::RolledBack, DeployState::Canary]);
     assert_eq!(h[1].from_sha.as_deref(), Some(m.sha256.as_str()));
 
-    let batch: Vec<Execution> = (0..2500)
-        .map(|i| {
-            exec(
-                "calculator",
-                i,
-                if i % 5 == 0 {
-                    Outcome::Error
-                } else {
-                    Outcome::Ok
-                },
-            )
-        })
-        .collect();
+    let batch: Vec<Execution> =
+        (0..2500).map(|i| exec("calculator", i, if i % 5 == 0 { Outcome::Error } else { Outcome::Ok })).collect();
     executions::insert_batch(db, &batch).await.unwrap();
     assert_eq!(executions::count(db).await.unwrap(), 2500);
     let recent = executions::recent(db, "calculator", 3).await.unwrap();
@@ -106,14 +84,8 @@ async fn round_trip_every_table(db: &Db) {
     let replay = executions::replayable(db, "calculator", 10).await.unwrap();
     assert!(replay.iter().all(|r| r.execution.request.is_some()));
     let page = executions::range(db, 1_000, 1_010, 0, 100).await.unwrap();
-    assert_eq!(
-        page.iter().map(|r| r.execution.clone()).collect::<Vec<_>>(),
-        batch[..10].to_vec()
-    );
-    assert_eq!(
-        executions::delete_before(db, 1_000 + 500).await.unwrap(),
-        500
-    );
+    assert_eq!(page.iter().map(|r| r.execution.clone()).collect::<Vec<_>>(), batch[..10].to_vec());
+    assert_eq!(executions::delete_before(db, 1_000 + 500).await.unwrap(), 500);
     assert_eq!(executions::count(db).await.unwrap(), 2000);
 
     let points = vec![Metric {
@@ -145,25 +117,14 @@ async fn round_trip_every_table(db: &Db) {
     };
     let (id, new) = findings::upsert_open(db, &f).await.unwrap();
     assert!(new);
-    let (id2, new2) = findings::upsert_open(
-        db,
-        &FindingRecord {
-            last_seen: 9,
-            ..f.clone()
-        },
-    )
-    .await
-    .unwrap();
+    let (id2, new2) = findings::upsert_open(db, &FindingRecord { last_seen: 9, ..f.clone() }).await.unwrap();
     assert_eq!((id2, new2), (id, false), "open finding deduplicated");
     let stored = findings::get(db, id).await.unwrap().unwrap();
     assert_eq!((stored.occurrences, stored.last_seen), (2, 9));
     assert_eq!(stored.evidence, f.evidence);
     findings::set_status(db, id, "resolved").await.unwrap();
     assert_eq!(findings::list(db, Some("open"), 10).await.unwrap().len(), 0);
-    assert_eq!(
-        findings::list(db, None, 10).await.unwrap()[0].status,
-        "resolved"
-    );
+    assert_eq!(findings::list(db, None, 10).await.unwrap()[0].status, "resolved");
 
     let mut imp = Improvement {
         id: 0,
@@ -183,20 +144,11 @@ async fn round_trip_every_table(db: &Db) {
     imp.state = "rolled-back".into();
     imp.verdicts = json!([{"verdict": "fail", "p_value": 0.001}]);
     improvements::update(db, &imp).await.unwrap();
-    assert_eq!(
-        improvements::get(db, imp.id).await.unwrap(),
-        Some(imp.clone())
-    );
-    assert_eq!(
-        improvements::list(db, Some("calculator"), 5).await.unwrap(),
-        vec![imp]
-    );
+    assert_eq!(improvements::get(db, imp.id).await.unwrap(), Some(imp.clone()));
+    assert_eq!(improvements::list(db, Some("calculator"), 5).await.unwrap(), vec![imp]);
 
-    for (strategy, outcome) in [
-        ("backoff-retry", "recovered"),
-        ("backoff-retry", "failed"),
-        ("fallback", "recovered"),
-    ] {
+    for (strategy, outcome) in [("backoff-retry", "recovered"), ("backoff-retry", "failed"), ("fallback", "recovered")]
+    {
         let e = RecoveryEntry {
             id: 0,
             target: "calculator".into(),
@@ -211,17 +163,9 @@ async fn round_trip_every_table(db: &Db) {
         };
         recovery_log::append(db, &e).await.unwrap();
     }
+    assert_eq!(recovery_log::recent(db, Some("calculator"), 10).await.unwrap().len(), 3);
     assert_eq!(
-        recovery_log::recent(db, Some("calculator"), 10)
-            .await
-            .unwrap()
-            .len(),
-        3
-    );
-    assert_eq!(
-        recovery_log::success_counts(db, "calculator", "dependency")
-            .await
-            .unwrap(),
+        recovery_log::success_counts(db, "calculator", "dependency").await.unwrap(),
         vec![("backoff-retry".into(), 2, 1), ("fallback".into(), 1, 1)]
     );
 
@@ -233,19 +177,8 @@ async fn round_trip_every_table(db: &Db) {
         updated_at: 4,
     };
     priorities::upsert(db, &p).await.unwrap();
-    priorities::upsert(
-        db,
-        &Priority {
-            weight: 0.7,
-            ..p.clone()
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        priorities::all(db).await.unwrap(),
-        vec![Priority { weight: 0.7, ..p }]
-    );
+    priorities::upsert(db, &Priority { weight: 0.7, ..p.clone() }).await.unwrap();
+    assert_eq!(priorities::all(db).await.unwrap(), vec![Priority { weight: 0.7, ..p }]);
 
     let a = AuditEvent {
         id: 0,
@@ -256,23 +189,12 @@ async fn round_trip_every_table(db: &Db) {
         detail: json!({"why": "p95 +300%"}),
     };
     let aid = audit::append(db, &a).await.unwrap();
-    assert_eq!(
-        audit::recent(db, Some("calculator"), 5).await.unwrap(),
-        vec![AuditEvent { id: aid, ..a }]
-    );
+    assert_eq!(audit::recent(db, Some("calculator"), 5).await.unwrap(), vec![AuditEvent { id: aid, ..a }]);
 
-    let c = CycleRecord {
-        id: 0,
-        kind: "scheduled".into(),
-        started_at: 1,
-        finished_at: 2,
-        report: json!({"findings": 3}),
-    };
+    let c =
+        CycleRecord { id: 0, kind: "scheduled".into(), started_at: 1, finished_at: 2, report: json!({"findings": 3}) };
     let cid = cycles::insert(db, &c).await.unwrap();
-    assert_eq!(
-        cycles::recent(db, 5).await.unwrap(),
-        vec![CycleRecord { id: cid, ..c }]
-    );
+    assert_eq!(cycles::recent(db, 5).await.unwrap(), vec![CycleRecord { id: cid, ..c }]);
 
     let initial = control::get(db).await.unwrap();
     assert!(initial.enabled && !initial.paused && !initial.stopped);
@@ -293,25 +215,9 @@ async fn round_trip_every_table(db: &Db) {
         bucket_start: 10_000,
         bucket: vec![1, 2, 3],
     };
-    aggregates::upsert(db, std::slice::from_ref(&b))
-        .await
-        .unwrap();
-    aggregates::upsert(
-        db,
-        &[StoredBucket {
-            bucket: vec![4],
-            ..b.clone()
-        }],
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        aggregates::since(db, 0).await.unwrap(),
-        vec![StoredBucket {
-            bucket: vec![4],
-            ..b
-        }]
-    );
+    aggregates::upsert(db, std::slice::from_ref(&b)).await.unwrap();
+    aggregates::upsert(db, &[StoredBucket { bucket: vec![4], ..b.clone() }]).await.unwrap();
+    assert_eq!(aggregates::since(db, 0).await.unwrap(), vec![StoredBucket { bucket: vec![4], ..b }]);
     assert_eq!(aggregates::delete_before(db, 20_000).await.unwrap(), 1);
 }
 
@@ -321,9 +227,7 @@ async fn sqlite_migrations_apply_and_every_table_round_trips() {
     round_trip_every_table(&db).await;
     db.close().await;
     // Reopening an existing file applies nothing new and keeps the data.
-    let db = Db::open_sqlite_file(&dir.path().join("kaizen.db"))
-        .await
-        .unwrap();
+    let db = Db::open_sqlite_file(&dir.path().join("kaizen.db")).await.unwrap();
     assert_eq!(executions::count(&db).await.unwrap(), 2000);
 }
 

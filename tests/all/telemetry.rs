@@ -15,12 +15,7 @@ use crate::common::{PgDatabase, sqlite_db};
 use crate::store::exec;
 
 fn lossless() -> TelemetryConfig {
-    TelemetryConfig {
-        full_policy: FullPolicy::Block {
-            max_wait_ms: 60_000,
-        },
-        ..Default::default()
-    }
+    TelemetryConfig { full_policy: FullPolicy::Block { max_wait_ms: 60_000 }, ..Default::default() }
 }
 
 async fn hundred_thousand_survive_shutdown(db: Db, reopen: impl AsyncFnOnce() -> Db) {
@@ -46,8 +41,7 @@ async fn hundred_thousand_survive_shutdown(db: Db, reopen: impl AsyncFnOnce() ->
 async fn sqlite_keeps_all_100k_executions_across_a_graceful_shutdown() {
     let (dir, db) = sqlite_db().await;
     let path = dir.path().join("kaizen.db");
-    hundred_thousand_survive_shutdown(db, async || Db::open_sqlite_file(&path).await.unwrap())
-        .await;
+    hundred_thousand_survive_shutdown(db, async || Db::open_sqlite_file(&path).await.unwrap()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -63,18 +57,12 @@ async fn postgres_keeps_all_100k_executions_across_a_graceful_shutdown() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drops_are_counted_when_the_writer_is_behind() {
     let (_dir, db) = sqlite_db().await;
-    let cfg = TelemetryConfig {
-        channel_capacity: 8,
-        full_policy: FullPolicy::Drop,
-        linger_ms: 200,
-        ..Default::default()
-    };
+    let cfg =
+        TelemetryConfig { channel_capacity: 8, full_policy: FullPolicy::Drop, linger_ms: 200, ..Default::default() };
     let t = Telemetry::start(db, cfg).await.unwrap();
     let rec = t.recorder().clone();
     let kept = tokio::task::spawn_blocking(move || {
-        (0..5_000)
-            .filter(|i| rec.record(exec("calculator", *i, Outcome::Ok)))
-            .count()
+        (0..5_000).filter(|i| rec.record(exec("calculator", *i, Outcome::Ok))).count()
     })
     .await
     .unwrap() as u64;
@@ -82,11 +70,7 @@ async fn drops_are_counted_when_the_writer_is_behind() {
     let c = t.counters();
     assert!(c.dropped > 0, "a tiny channel must overflow");
     assert_eq!(c.recorded, 5_000);
-    assert_eq!(
-        kept + c.dropped,
-        5_000,
-        "every call is either queued or counted as dropped"
-    );
+    assert_eq!(kept + c.dropped, 5_000, "every call is either queued or counted as dropped");
     assert_eq!(c.written, kept);
 }
 
@@ -118,22 +102,15 @@ fn kill_9_mid_stream_keeps_every_acknowledged_execution() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let db = Db::open_sqlite_file(&path).await.unwrap();
-        let Db::Sqlite(pool) = &db else {
-            unreachable!()
-        };
-        let check: String = sqlx::query_scalar("PRAGMA integrity_check")
-            .fetch_one(pool)
-            .await
-            .unwrap();
+        let Db::Sqlite(pool) = &db else { unreachable!() };
+        let check: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(pool).await.unwrap();
         assert_eq!(check, "ok");
         let n = executions::count(&db).await.unwrap() as u64;
         assert!(n >= acked, "{n} rows on disk but {acked} were acknowledged");
         // Batches commit whole and in order: what is on disk is exactly the
         // first n executions of the stream, with no gap and no torn batch.
-        let seqs: Vec<String> = sqlx::query_scalar("SELECT message FROM executions ORDER BY id")
-            .fetch_all(pool)
-            .await
-            .unwrap();
+        let seqs: Vec<String> =
+            sqlx::query_scalar("SELECT message FROM executions ORDER BY id").fetch_all(pool).await.unwrap();
         for (i, s) in seqs.iter().enumerate() {
             assert_eq!(s, &format!("seq={i}"));
         }
@@ -143,11 +120,10 @@ fn kill_9_mid_stream_keeps_every_acknowledged_execution() {
 #[tokio::test]
 async fn ingest_refuses_bad_batches_whole_and_keeps_good_ones() {
     let (_dir, db) = sqlite_db().await;
-    let t = Telemetry::start(db.clone(), TelemetryConfig::default())
-        .await
-        .unwrap();
+    let t = Telemetry::start(db.clone(), TelemetryConfig::default()).await.unwrap();
     let limits = IngestLimits::default();
-    let good = json!({"target": "calculator", "version": "1.0.0", "started_at": 1_000, "duration_ms": 2.5, "outcome": "ok"});
+    let good =
+        json!({"target": "calculator", "version": "1.0.0", "started_at": 1_000, "duration_ms": 2.5, "outcome": "ok"});
     let cases = [
         (
             json!({"executions": [good, {"version": "1.0.0", "started_at": 1, "duration_ms": 1.0, "outcome": "ok"}]}),
@@ -167,59 +143,29 @@ async fn ingest_refuses_bad_batches_whole_and_keeps_good_ones() {
         ),
     ];
     for (body, words) in cases {
-        let err = t
-            .ingest(body.to_string().as_bytes(), Format::Json, &limits)
-            .await
-            .unwrap_err();
-        let IngestFailure::Refused(IngestError::BadRecords(errs)) = &err else {
-            panic!("{err}")
-        };
+        let err = t.ingest(body.to_string().as_bytes(), Format::Json, &limits).await.unwrap_err();
+        let IngestFailure::Refused(IngestError::BadRecords(errs)) = &err else { panic!("{err}") };
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].index, 1, "the bad record is named by index");
-        assert!(
-            errs[0].reason.contains(words),
-            "{} lacks {words}",
-            errs[0].reason
-        );
+        assert!(errs[0].reason.contains(words), "{} lacks {words}", errs[0].reason);
     }
-    let err = t
-        .ingest(&[0x93, 0xc1], Format::MessagePack, &limits)
-        .await
-        .unwrap_err();
+    let err = t.ingest(&[0x93, 0xc1], Format::MessagePack, &limits).await.unwrap_err();
     assert!(err.to_string().contains("MessagePack"), "{err}");
-    assert_eq!(
-        executions::count(&db).await.unwrap(),
-        0,
-        "refused batches store nothing"
-    );
+    assert_eq!(executions::count(&db).await.unwrap(), 0, "refused batches store nothing");
 
-    let body = rmp_serde::to_vec_named(
-        &json!({"executions": [good], "metrics": [{"name": "queue", "value": 1.0, "at": 5}]}),
-    )
-    .unwrap();
+    let body =
+        rmp_serde::to_vec_named(&json!({"executions": [good], "metrics": [{"name": "queue", "value": 1.0, "at": 5}]}))
+            .unwrap();
     let report = t.ingest(&body, Format::MessagePack, &limits).await.unwrap();
     assert_eq!((report.executions, report.metrics), (1, 1));
-    assert_eq!(
-        executions::count(&db).await.unwrap(),
-        1,
-        "acknowledged means on disk"
-    );
-    assert_eq!(
-        t.aggregates()
-            .window("calculator", None, 0, 20_000)
-            .unwrap()
-            .executions,
-        1
-    );
+    assert_eq!(executions::count(&db).await.unwrap(), 1, "acknowledged means on disk");
+    assert_eq!(t.aggregates().window("calculator", None, 0, 20_000).unwrap().executions, 1);
 }
 
 #[tokio::test]
 async fn retention_deletes_old_executions_but_aggregates_survive() {
     let (_dir, db) = sqlite_db().await;
-    let cfg = TelemetryConfig {
-        retention_secs: 60,
-        ..Default::default()
-    };
+    let cfg = TelemetryConfig { retention_secs: 60, ..Default::default() };
     let t = Telemetry::start(db.clone(), cfg).await.unwrap();
     let now = kaizen_host::store::now_ms();
     let mut old = exec("calculator", 0, Outcome::Ok);
@@ -231,26 +177,11 @@ async fn retention_deletes_old_executions_but_aggregates_survive() {
     t.recorder().flush().await;
     t.maintain().await.unwrap();
     assert_eq!(executions::count(&db).await.unwrap(), 1);
-    let w = t
-        .aggregates()
-        .window("calculator", None, now - 200_000, now)
-        .unwrap();
-    assert_eq!(
-        w.executions, 2,
-        "the aggregates still count the deleted execution"
-    );
+    let w = t.aggregates().window("calculator", None, now - 200_000, now).unwrap();
+    assert_eq!(w.executions, 2, "the aggregates still count the deleted execution");
     t.shutdown().await.unwrap();
 
     // And they come back after a restart, from their checkpoint.
-    let again = Telemetry::start(db, TelemetryConfig::default())
-        .await
-        .unwrap();
-    assert_eq!(
-        again
-            .aggregates()
-            .window("calculator", None, now - 200_000, now)
-            .unwrap()
-            .executions,
-        2
-    );
+    let again = Telemetry::start(db, TelemetryConfig::default()).await.unwrap();
+    assert_eq!(again.aggregates().window("calculator", None, now - 200_000, now).unwrap().executions, 2);
 }

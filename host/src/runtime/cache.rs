@@ -31,10 +31,7 @@ impl CompiledCache {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut h);
         env!("CARGO_PKG_VERSION").hash(&mut h);
-        Ok(CompiledCache {
-            dir,
-            engine_key: format!("{:016x}", h.finish()),
-        })
+        Ok(CompiledCache { dir, engine_key: format!("{:016x}", h.finish()) })
     }
 
     fn path(&self, sha: &str) -> PathBuf {
@@ -43,12 +40,7 @@ impl CompiledCache {
 
     /// The compiled component for `bytes` (whose hash is `sha`): from the
     /// cache when present and loadable, else compiled and stored.
-    pub fn load(
-        &self,
-        engine: &Engine,
-        sha: &str,
-        bytes: &[u8],
-    ) -> wasmtime::Result<(Component, CacheOutcome)> {
+    pub fn load(&self, engine: &Engine, sha: &str, bytes: &[u8]) -> wasmtime::Result<(Component, CacheOutcome)> {
         let path = self.path(sha);
         if path.exists() {
             // SAFETY: the file was written by `Engine::precompile_component`

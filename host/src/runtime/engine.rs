@@ -55,11 +55,7 @@ fn max_memory(config: &RuntimeConfig) -> usize {
     let per_plugin = config.plugin_limits.values().map(|l| l.memory_bytes);
     // Slots sized for the largest cap (plus headroom for the guest's first
     // page); per-store limiters enforce each plugin's own cap.
-    per_plugin
-        .chain([config.limits.memory_bytes])
-        .max()
-        .unwrap_or(64 << 20)
-        .saturating_add(1 << 16)
+    per_plugin.chain([config.limits.memory_bytes]).max().unwrap_or(64 << 20).saturating_add(1 << 16)
 }
 
 /// The linker shared by all three worlds: WASI (with nothing granted unless
@@ -67,10 +63,7 @@ fn max_memory(config: &RuntimeConfig) -> usize {
 pub fn build_linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    bindings::host_api::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
-        &mut linker,
-        |s| s,
-    )?;
+    bindings::host_api::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(&mut linker, |s| s)?;
     Ok(linker)
 }
 
@@ -98,10 +91,7 @@ impl Ticker {
                 }
             })
             .expect("spawn epoch ticker thread");
-        Ticker {
-            stop,
-            thread: Some(thread),
-        }
+        Ticker { stop, thread: Some(thread) }
     }
 }
 

@@ -33,15 +33,10 @@ pub enum LoadReason {
         "targets no kaizen:plugin world (it exports {exports}); expected describe + detect, describe + handles + decide, or describe + invoke"
     )]
     UnknownWorld { exports: String },
-    #[error(
-        "imports `{0}`, which the host does not provide (allowed: kaizen:plugin/host and WASI)"
-    )]
+    #[error("imports `{0}`, which the host does not provide (allowed: kaizen:plugin/host and WASI)")]
     ForbiddenImport(String),
     #[error("does not match the {world} world: {message}")]
-    WorldMismatch {
-        world: &'static str,
-        message: String,
-    },
+    WorldMismatch { world: &'static str, message: String },
     #[error("self-description refused: {0}")]
     BadDescription(String),
     #[error("self-description call failed: {0}")]
@@ -59,10 +54,7 @@ pub struct CallError {
 
 impl CallError {
     pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
-        CallError {
-            class,
-            message: message.into(),
-        }
+        CallError { class, message: message.into() }
     }
 }
 

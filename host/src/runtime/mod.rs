@@ -78,30 +78,17 @@ pub struct Runtime {
 impl Runtime {
     /// Build the engine, linker and on-disk stores under `config.data_dir`.
     pub fn new(config: RuntimeConfig) -> Result<Arc<Runtime>, RuntimeError> {
-        let engine =
-            engine::build_engine(&config).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
-        let linker =
-            engine::build_linker(&engine).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
-        let dir_err = |source| RuntimeError::DataDir {
-            dir: config.data_dir.display().to_string(),
-            source,
-        };
+        let engine = engine::build_engine(&config).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let linker = engine::build_linker(&engine).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let dir_err = |source| RuntimeError::DataDir { dir: config.data_dir.display().to_string(), source };
         let blobs = Blobs::open(config.data_dir.join("modules")).map_err(dir_err)?;
-        let cache = CompiledCache::open(
-            config
-                .cache_dir
-                .clone()
-                .unwrap_or_else(|| config.data_dir.join("compiled")),
-            &engine,
-        )
-        .map_err(dir_err)?;
+        let cache =
+            CompiledCache::open(config.cache_dir.clone().unwrap_or_else(|| config.data_dir.join("compiled")), &engine)
+                .map_err(dir_err)?;
         let ticker = engine::Ticker::start(&engine);
         let fuel_enabled = engine::fuel_enabled(&config);
         Ok(Arc::new(Runtime {
-            sandbox: Arc::new(Sandbox {
-                engine,
-                fuel_enabled,
-            }),
+            sandbox: Arc::new(Sandbox { engine, fuel_enabled }),
             linker,
             cache,
             blobs,
@@ -124,71 +111,47 @@ impl Runtime {
 
     /// Load and validate a module from a file.
     pub fn load_file(&self, path: &Path) -> Result<Arc<Plugin>, LoadError> {
-        let label = path
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_else(|| path.display().to_string());
-        let bytes = std::fs::read(path).map_err(|e| LoadError {
-            file: label.clone(),
-            reason: LoadReason::Storage(format!("cannot read: {e}")),
-        })?;
+        let label =
+            path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string());
+        let bytes = std::fs::read(path)
+            .map_err(|e| LoadError { file: label.clone(), reason: LoadReason::Storage(format!("cannot read: {e}")) })?;
         self.load(&label, &bytes)
     }
 
     /// Re-load a version from the content-addressed store by its sha256.
     pub fn load_stored(&self, sha: &str) -> Result<Arc<Plugin>, LoadError> {
-        let bytes = self.blobs.get(sha).map_err(|e| LoadError {
-            file: sha.to_string(),
-            reason: LoadReason::Storage(e.to_string()),
-        })?;
+        let bytes = self
+            .blobs
+            .get(sha)
+            .map_err(|e| LoadError { file: sha.to_string(), reason: LoadReason::Storage(e.to_string()) })?;
         self.load(sha, &bytes)
     }
 
     /// Validate `bytes` and prepare them for calls. Nothing is registered:
     /// that is [`Runtime::install`]'s job. `label` names the module in errors.
     pub fn load(&self, label: &str, bytes: &[u8]) -> Result<Arc<Plugin>, LoadError> {
-        let fail = |reason| LoadError {
-            file: label.to_string(),
-            reason,
-        };
+        let fail = |reason| LoadError { file: label.to_string(), reason };
         validate::check_bytes(bytes, self.config.max_module_bytes).map_err(fail)?;
         let sha = blobs::sha256_hex(bytes);
         let engine = &self.sandbox.engine;
-        let (component, outcome): (Component, CacheOutcome) = self
-            .cache
-            .load(engine, &sha, bytes)
-            .map_err(|e| fail(LoadReason::Invalid(format!("{e:#}"))))?;
+        let (component, outcome): (Component, CacheOutcome) =
+            self.cache.load(engine, &sha, bytes).map_err(|e| fail(LoadReason::Invalid(format!("{e:#}"))))?;
         let world = validate::world_of(engine, &component).map_err(fail)?;
         validate::check_imports(engine, &component).map_err(fail)?;
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| fail(LoadReason::ForbiddenImport(format!("{e:#}"))))?;
+        let pre =
+            self.linker.instantiate_pre(&component).map_err(|e| fail(LoadReason::ForbiddenImport(format!("{e:#}"))))?;
         let mismatch = |e: wasmtime::Error| {
-            fail(LoadReason::WorldMismatch {
-                world: validate::world_name(world),
-                message: format!("{e:#}"),
-            })
+            fail(LoadReason::WorldMismatch { world: validate::world_name(world), message: format!("{e:#}") })
         };
         let prepared = match world {
-            PluginKind::Detector => {
-                Prepared::Detector(bindings::detector::DetectorPre::new(pre).map_err(mismatch)?)
-            }
-            PluginKind::Recovery => {
-                Prepared::Recovery(bindings::recovery::RecoveryPre::new(pre).map_err(mismatch)?)
-            }
-            PluginKind::Unit => {
-                Prepared::Unit(bindings::unit::UnitPre::new(pre).map_err(mismatch)?)
-            }
+            PluginKind::Detector => Prepared::Detector(bindings::detector::DetectorPre::new(pre).map_err(mismatch)?),
+            PluginKind::Recovery => Prepared::Recovery(bindings::recovery::RecoveryPre::new(pre).map_err(mismatch)?),
+            PluginKind::Unit => Prepared::Unit(bindings::unit::UnitPre::new(pre).map_err(mismatch)?),
         };
 
         // Describe under the default limits and no grants: the plugin has
         // not said who it is yet, so it gets nothing configured for a name.
-        let probe_identity = Identity {
-            name: format!("<{label}>"),
-            version: "?".into(),
-            config: Arc::default(),
-        };
+        let probe_identity = Identity { name: format!("<{label}>"), version: "?".into(), config: Arc::default() };
         let provisional = |prepared| {
             Plugin::new(
                 types::PluginInfo {
@@ -198,6 +161,7 @@ impl Runtime {
                     description: String::new(),
                 },
                 sha.clone(),
+                self.blobs.path(&sha),
                 bytes.len(),
                 outcome,
                 prepared,
@@ -208,36 +172,20 @@ impl Runtime {
             )
         };
         let probe = provisional(clone_prepared(&prepared));
-        let info = probe
-            .describe()
-            .map_err(|e| fail(LoadReason::DescribeFailed(e)))?;
+        let info = probe.describe().map_err(|e| fail(LoadReason::DescribeFailed(e)))?;
         validate::check_info(&info, world).map_err(fail)?;
 
-        self.blobs
-            .put(bytes)
-            .map_err(|e| fail(LoadReason::Storage(e.to_string())))?;
-        let config = self
-            .config
-            .plugin_config
-            .get(&info.name)
-            .cloned()
-            .unwrap_or_default();
-        let identity = Identity {
-            name: info.name.clone(),
-            version: info.version.clone(),
-            config: Arc::new(config),
-        };
+        self.blobs.put(bytes).map_err(|e| fail(LoadReason::Storage(e.to_string())))?;
+        let config = self.config.plugin_config.get(&info.name).cloned().unwrap_or_default();
+        let identity = Identity { name: info.name.clone(), version: info.version.clone(), config: Arc::new(config) };
         let limits = self.config.limits_for(&info.name).clone();
-        let grants = self
-            .config
-            .grants
-            .get(&info.name)
-            .cloned()
-            .unwrap_or_default();
+        let grants = self.config.grants.get(&info.name).cloned().unwrap_or_default();
         tracing::debug!(plugin = %info.name, version = %info.version, sha = %sha, cache = ?outcome, "loaded");
+        let path = self.blobs.path(&sha);
         Ok(Arc::new(Plugin::new(
             info,
             sha,
+            path,
             bytes.len(),
             outcome,
             prepared,
@@ -255,11 +203,7 @@ impl Runtime {
         let sha = blobs::sha256_hex(bytes);
         let (component, _) = self.cache.load(&self.sandbox.engine, &sha, bytes).ok()?;
         let ty = component.component_type();
-        Some(
-            ty.imports(&self.sandbox.engine)
-                .map(|(n, _)| n.to_string())
-                .collect(),
-        )
+        Some(ty.imports(&self.sandbox.engine).map(|(n, _)| n.to_string()).collect())
     }
 
     /// Register `plugin`: a new slot for a new name, else an atomic swap.
@@ -267,10 +211,7 @@ impl Runtime {
         let mut slots = self.slots.write();
         match slots.get(plugin.name()) {
             None => {
-                slots.insert(
-                    plugin.name().to_string(),
-                    Arc::new(Slot::new(plugin, self.config.history_depth)),
-                );
+                slots.insert(plugin.name().to_string(), Arc::new(Slot::new(plugin, self.config.history_depth)));
                 Ok(Installed::NewSlot)
             }
             Some(slot) => {
@@ -295,17 +236,11 @@ impl Runtime {
 
     /// Slots holding plugins of `kind`.
     pub fn slots_of(&self, kind: PluginKind) -> Vec<Arc<Slot>> {
-        self.slots
-            .read()
-            .values()
-            .filter(|s| s.kind() == kind)
-            .cloned()
-            .collect()
+        self.slots.read().values().filter(|s| s.kind() == kind).cloned().collect()
     }
 
     fn require(&self, name: &str) -> Result<Arc<Slot>, RuntimeError> {
-        self.slot(name)
-            .ok_or_else(|| RuntimeError::NoSuchSlot(name.to_string()))
+        self.slot(name).ok_or_else(|| RuntimeError::NoSuchSlot(name.to_string()))
     }
 
     /// Roll slot `name` back (see [`Slot::rollback`]).
@@ -325,21 +260,11 @@ impl Runtime {
     }
 
     /// Call unit `name` on this thread (blocking while the guest runs).
-    pub fn call_unit(
-        &self,
-        name: &str,
-        context: &CallContext,
-        request: &[u8],
-    ) -> Result<Served, CallError> {
+    pub fn call_unit(&self, name: &str, context: &CallContext, request: &[u8]) -> Result<Served, CallError> {
         let slot = self
             .slot(name)
             .filter(|s| s.kind() == PluginKind::Unit)
-            .ok_or_else(|| {
-                CallError::new(
-                    ErrorClass::Other("not-found".into()),
-                    format!("no unit named `{name}`"),
-                )
-            })?;
+            .ok_or_else(|| CallError::new(ErrorClass::Other("not-found".into()), format!("no unit named `{name}`")))?;
         let plugin = slot.route();
         let output = plugin.invoke(context, request)?;
         Ok(Served { output, plugin })
@@ -357,20 +282,11 @@ impl Runtime {
         let name = name.to_string();
         let deadline_ms = deadline.unwrap_or(self.config.limits.deadline).as_millis() as u64;
         tokio::task::spawn_blocking(move || {
-            let ctx = CallContext {
-                attempt: 1,
-                scope_pct: None,
-                deadline_ms,
-            };
+            let ctx = CallContext { attempt: 1, scope_pct: None, deadline_ms };
             rt.call_unit(&name, &ctx, &request)
         })
         .await
-        .unwrap_or_else(|e| {
-            Err(CallError::new(
-                ErrorClass::Internal,
-                format!("call task failed: {e}"),
-            ))
-        })
+        .unwrap_or_else(|e| Err(CallError::new(ErrorClass::Internal, format!("call task failed: {e}"))))
     }
 }
 

@@ -14,8 +14,7 @@ use wasmtime::Store;
 use super::bindings::detector::{Detector, DetectorPre};
 use super::bindings::recovery::{Recovery, RecoveryPre};
 use super::bindings::types::{
-    CallContext, DetectionInput, ErrorClass, Failure, Finding, PluginInfo, PluginKind,
-    RecoveryAction,
+    CallContext, DetectionInput, ErrorClass, Failure, Finding, PluginInfo, PluginKind, RecoveryAction,
 };
 use super::bindings::unit::{Unit, UnitPre};
 use super::cache::CacheOutcome;
@@ -49,6 +48,8 @@ pub(crate) struct Sandbox {
 pub struct Plugin {
     info: PluginInfo,
     sha256: String,
+    /// Where the exact bytes live in the content-addressed store.
+    module_path: std::path::PathBuf,
     size: usize,
     cache: CacheOutcome,
     prepared: Prepared,
@@ -75,6 +76,7 @@ impl Plugin {
     pub(crate) fn new(
         info: PluginInfo,
         sha256: String,
+        module_path: std::path::PathBuf,
         size: usize,
         cache: CacheOutcome,
         prepared: Prepared,
@@ -86,6 +88,7 @@ impl Plugin {
         Plugin {
             info,
             sha256,
+            module_path,
             size,
             cache,
             prepared,
@@ -114,6 +117,16 @@ impl Plugin {
     pub fn sha256(&self) -> &str {
         &self.sha256
     }
+    /// The module's file in the content-addressed store.
+    pub fn module_path(&self) -> &std::path::Path {
+        &self.module_path
+    }
+
+    /// The module's exact bytes, read back from the store.
+    pub fn bytes(&self) -> std::io::Result<Vec<u8>> {
+        std::fs::read(&self.module_path)
+    }
+
     /// Size of the module bytes.
     pub fn size(&self) -> usize {
         self.size
@@ -164,10 +177,7 @@ impl Plugin {
     }
 
     /// Run `f` on an instance under the sandbox limits.
-    fn run<R>(
-        &self,
-        f: impl FnOnce(&mut Store<HostState>, &Instance) -> wasmtime::Result<R>,
-    ) -> Result<R, CallError> {
+    fn run<R>(&self, f: impl FnOnce(&mut Store<HostState>, &Instance) -> wasmtime::Result<R>) -> Result<R, CallError> {
         let warm = self.warm_enabled.load(Ordering::Relaxed);
         let taken = if warm { self.warm.lock().pop() } else { None };
         let (mut store, inst) = match taken {
@@ -192,10 +202,7 @@ impl Plugin {
     fn wrong_kind(&self, wanted: &str) -> CallError {
         CallError::new(
             ErrorClass::InvalidInput,
-            format!(
-                "{} is a {:?} plugin, not a {wanted}",
-                self.info.name, self.info.kind
-            ),
+            format!("{} is a {:?} plugin, not a {wanted}", self.info.name, self.info.kind),
         )
     }
 

@@ -41,10 +41,7 @@ pub struct HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
@@ -84,12 +81,7 @@ struct MemoryCap {
 }
 
 impl ResourceLimiter for MemoryCap {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         if desired > self.max {
             self.hit = true;
             return Ok(false);
@@ -97,12 +89,7 @@ impl ResourceLimiter for MemoryCap {
         Ok(true)
     }
 
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(desired <= 1_000_000)
     }
 }
@@ -134,11 +121,7 @@ impl StdoutStream for TailPipe {
 }
 
 impl tokio::io::AsyncWrite for TailPipe {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         let mut tail = self.0.lock().unwrap();
         tail.extend_from_slice(buf);
         if tail.len() > STDERR_TAIL {
@@ -184,10 +167,7 @@ pub fn new_store(
     let state = HostState {
         wasi: wasi.build(),
         table: ResourceTable::new(),
-        limiter: MemoryCap {
-            max: limits.memory_bytes,
-            hit: false,
-        },
+        limiter: MemoryCap { max: limits.memory_bytes, hit: false },
         identity,
         stderr,
         fuel_enabled,
@@ -212,23 +192,15 @@ pub fn arm(store: &mut Store<HostState>, limits: &SandboxLimits) {
 }
 
 /// Turn a wasmtime error from inside a call into a classified [`CallError`].
-pub fn classify(
-    store: &Store<HostState>,
-    err: &wasmtime::Error,
-    limits: &SandboxLimits,
-) -> CallError {
+pub fn classify(store: &Store<HostState>, err: &wasmtime::Error, limits: &SandboxLimits) -> CallError {
     let state = store.data();
     if state.limiter.hit {
-        return CallError::new(
-            ErrorClass::Memory,
-            format!("memory cap of {} bytes exceeded", limits.memory_bytes),
-        );
+        return CallError::new(ErrorClass::Memory, format!("memory cap of {} bytes exceeded", limits.memory_bytes));
     }
     match err.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => CallError::new(
-            ErrorClass::Timeout,
-            format!("deadline of {} ms exceeded", limits.deadline.as_millis()),
-        ),
+        Some(Trap::Interrupt) => {
+            CallError::new(ErrorClass::Timeout, format!("deadline of {} ms exceeded", limits.deadline.as_millis()))
+        }
         Some(Trap::OutOfFuel) => CallError::new(ErrorClass::Timeout, "fuel budget exhausted"),
         Some(trap) => {
             let cause = match panic_message(&state.stderr.text()) {
@@ -247,11 +219,7 @@ pub fn classify(
 /// The `panicked at ...` lines a Rust guest printed before trapping.
 fn panic_message(stderr: &str) -> Option<String> {
     let start = stderr.rfind("panicked at")?;
-    let text: String = stderr[start..]
-        .lines()
-        .take(2)
-        .collect::<Vec<_>>()
-        .join(": ");
+    let text: String = stderr[start..].lines().take(2).collect::<Vec<_>>().join(": ");
     Some(truncate(&text, 300).to_string())
 }
 

@@ -36,13 +36,7 @@ pub struct Serving {
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SlotError {
     #[error("slot `{slot}` holds {expected:?} plugins; `{name}` {version} is a {got:?}")]
-    WrongKind {
-        slot: String,
-        name: String,
-        version: String,
-        expected: PluginKind,
-        got: PluginKind,
-    },
+    WrongKind { slot: String, name: String, version: String, expected: PluginKind, got: PluginKind },
     #[error("slot `{slot}` cannot take plugin `{name}`: names differ")]
     WrongName { slot: String, name: String },
     #[error("slot `{0}` has no previous version to roll back to")]
@@ -77,10 +71,7 @@ impl Slot {
         Slot {
             name: first.name().to_string(),
             kind: first.kind(),
-            serving: ArcSwap::from_pointee(Serving {
-                current: first,
-                canary: None,
-            }),
+            serving: ArcSwap::from_pointee(Serving { current: first, canary: None }),
             history: Mutex::new(VecDeque::new()),
             depth: depth.max(1),
             calls: AtomicU64::new(0),
@@ -120,11 +111,7 @@ impl Slot {
             Some(c) => {
                 let n = self.calls.fetch_add(1, Ordering::Relaxed);
                 let bucket = (splitmix(n) % 10_000) as f64;
-                if bucket < c.percent * 100.0 {
-                    c.plugin.clone()
-                } else {
-                    serving.current.clone()
-                }
+                if bucket < c.percent * 100.0 { c.plugin.clone() } else { serving.current.clone() }
             }
         }
     }
@@ -140,10 +127,7 @@ impl Slot {
             });
         }
         if p.name() != self.name {
-            return Err(SlotError::WrongName {
-                slot: self.name.clone(),
-                name: p.name().into(),
-            });
+            return Err(SlotError::WrongName { slot: self.name.clone(), name: p.name().into() });
         }
         Ok(())
     }
@@ -165,10 +149,7 @@ impl Slot {
         if prev.current.sha256() == next.sha256() && prev.canary.is_none() {
             return Ok(prev.current.clone());
         }
-        self.serving.store(Arc::new(Serving {
-            current: next,
-            canary: None,
-        }));
+        self.serving.store(Arc::new(Serving { current: next, canary: None }));
         self.push_history(&mut history, prev.current.clone());
         Ok(prev.current.clone())
     }
@@ -182,13 +163,7 @@ impl Slot {
         }
         let _history = self.history.lock();
         let current = self.serving.load().current.clone();
-        self.serving.store(Arc::new(Serving {
-            current,
-            canary: Some(Canary {
-                plugin: candidate,
-                percent,
-            }),
-        }));
+        self.serving.store(Arc::new(Serving { current, canary: Some(Canary { plugin: candidate, percent }) }));
         Ok(())
     }
 
@@ -200,10 +175,7 @@ impl Slot {
         let Some(canary) = &serving.canary else {
             return Err(SlotError::NoCanary(self.name.clone()));
         };
-        self.serving.store(Arc::new(Serving {
-            current: canary.plugin.clone(),
-            canary: None,
-        }));
+        self.serving.store(Arc::new(Serving { current: canary.plugin.clone(), canary: None }));
         self.push_history(&mut history, serving.current.clone());
         Ok(canary.plugin.clone())
     }
@@ -215,26 +187,14 @@ impl Slot {
         let mut history = self.history.lock();
         let serving = self.serving.load_full();
         if let Some(canary) = &serving.canary {
-            self.serving.store(Arc::new(Serving {
-                current: serving.current.clone(),
-                canary: None,
-            }));
-            return Ok(Rollback {
-                from: canary.plugin.clone(),
-                to: serving.current.clone(),
-            });
+            self.serving.store(Arc::new(Serving { current: serving.current.clone(), canary: None }));
+            return Ok(Rollback { from: canary.plugin.clone(), to: serving.current.clone() });
         }
         let Some(prev) = history.pop_back() else {
             return Err(SlotError::NoPrevious(self.name.clone()));
         };
-        self.serving.store(Arc::new(Serving {
-            current: prev.clone(),
-            canary: None,
-        }));
-        Ok(Rollback {
-            from: serving.current.clone(),
-            to: prev,
-        })
+        self.serving.store(Arc::new(Serving { current: prev.clone(), canary: None }));
+        Ok(Rollback { from: serving.current.clone(), to: prev })
     }
 
     /// Put `target` (a version restored from the content-addressed store)
@@ -244,14 +204,8 @@ impl Slot {
         let mut history = self.history.lock();
         let serving = self.serving.load_full();
         history.retain(|h| h.sha256() != target.sha256());
-        self.serving.store(Arc::new(Serving {
-            current: target.clone(),
-            canary: None,
-        }));
-        Ok(Rollback {
-            from: serving.current.clone(),
-            to: target,
-        })
+        self.serving.store(Arc::new(Serving { current: target.clone(), canary: None }));
+        Ok(Rollback { from: serving.current.clone(), to: target })
     }
 }
 

@@ -19,10 +19,7 @@ pub fn check_bytes(bytes: &[u8], max: usize) -> Result<(), LoadReason> {
         return Err(LoadReason::Empty);
     }
     if bytes.len() > max {
-        return Err(LoadReason::TooLarge {
-            size: bytes.len(),
-            limit: max,
-        });
+        return Err(LoadReason::TooLarge { size: bytes.len(), limit: max });
     }
     if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
         return Err(LoadReason::NotWasm);
@@ -38,10 +35,7 @@ pub fn check_bytes(bytes: &[u8], max: usize) -> Result<(), LoadReason> {
 /// Which world `component` targets, from its exports.
 pub fn world_of(engine: &Engine, component: &Component) -> Result<PluginKind, LoadReason> {
     let ty = component.component_type();
-    let exports: Vec<String> = ty
-        .exports(engine)
-        .map(|(name, _)| name.to_string())
-        .collect();
+    let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_string()).collect();
     let has = |n: &str| exports.iter().any(|e| e == n);
     let kind = if !has("describe") {
         None
@@ -55,11 +49,7 @@ pub fn world_of(engine: &Engine, component: &Component) -> Result<PluginKind, Lo
         None
     };
     kind.ok_or_else(|| LoadReason::UnknownWorld {
-        exports: if exports.is_empty() {
-            "nothing".into()
-        } else {
-            exports.join(", ")
-        },
+        exports: if exports.is_empty() { "nothing".into() } else { exports.join(", ") },
     })
 }
 
@@ -96,17 +86,10 @@ pub fn check_info(info: &PluginInfo, world: PluginKind) -> Result<(), LoadReason
         ));
     }
     if info.kind != world {
-        return bad(format!(
-            "says it is a {} but targets the {} world",
-            world_name(info.kind),
-            world_name(world)
-        ));
+        return bad(format!("says it is a {} but targets the {} world", world_name(info.kind), world_name(world)));
     }
     if !valid_semver(&info.version) {
-        return bad(format!(
-            "version {:?} is not MAJOR.MINOR.PATCH",
-            info.version
-        ));
+        return bad(format!("version {:?} is not MAJOR.MINOR.PATCH", info.version));
     }
     if info.description.len() > 1024 || info.description.chars().any(char::is_control) {
         return bad("description must be one line of at most 1024 bytes".into());
@@ -118,19 +101,14 @@ pub fn check_info(info: &PluginInfo, world: PluginKind) -> Result<(), LoadReason
 pub fn valid_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 /// `MAJOR.MINOR.PATCH`, optionally followed by `-pre` / `+build`.
 pub fn valid_semver(v: &str) -> bool {
     let core = v.split(['-', '+']).next().unwrap_or("");
     let parts: Vec<&str> = core.split('.').collect();
-    parts.len() == 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -153,18 +131,9 @@ mod tests {
     #[test]
     fn byte_checks() {
         assert!(matches!(check_bytes(b"", 10), Err(LoadReason::Empty)));
-        assert!(matches!(
-            check_bytes(b"hello world", 100),
-            Err(LoadReason::NotWasm)
-        ));
-        assert!(matches!(
-            check_bytes(b"\0asm\x01\0\0\0", 100),
-            Err(LoadReason::CoreModule)
-        ));
-        assert!(matches!(
-            check_bytes(&[0; 200], 100),
-            Err(LoadReason::TooLarge { .. })
-        ));
+        assert!(matches!(check_bytes(b"hello world", 100), Err(LoadReason::NotWasm)));
+        assert!(matches!(check_bytes(b"\0asm\x01\0\0\0", 100), Err(LoadReason::CoreModule)));
+        assert!(matches!(check_bytes(&[0; 200], 100), Err(LoadReason::TooLarge { .. })));
         assert!(check_bytes(b"\0asm\x0d\0\x01\0", 100).is_ok());
     }
 }

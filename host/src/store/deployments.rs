@@ -68,18 +68,12 @@ pub struct HistoryEntry {
 }
 
 fn state(s: String) -> Result<DeployState> {
-    DeployState::parse(&s)
-        .ok_or_else(|| super::StoreError::Corrupt(format!("unknown deployment state `{s}`")))
+    DeployState::parse(&s).ok_or_else(|| super::StoreError::Corrupt(format!("unknown deployment state `{s}`")))
 }
 
 /// Set a slot's deployment and append the change to its history, in one
 /// transaction. `history_sha` is the version the change is about.
-pub async fn record(
-    db: &Db,
-    d: &Deployment,
-    history_sha: &str,
-    from_sha: Option<&str>,
-) -> Result<()> {
+pub async fn record(db: &Db, d: &Deployment, history_sha: &str, from_sha: Option<&str>) -> Result<()> {
     with_pool!(db, p => {
         let mut tx = p.begin().await?;
         sqlx::query(

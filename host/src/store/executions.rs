@@ -99,9 +99,8 @@ macro_rules! decode {
                 version: $r.try_get("version")?,
                 started_at: $r.try_get("started_at")?,
                 duration_us: $r.try_get("duration_us")?,
-                outcome: Outcome::parse(&outcome).ok_or_else(|| {
-                    super::StoreError::Corrupt(format!("unknown outcome `{outcome}`"))
-                })?,
+                outcome: Outcome::parse(&outcome)
+                    .ok_or_else(|| super::StoreError::Corrupt(format!("unknown outcome `{outcome}`")))?,
                 error_class: $r.try_get("error_class")?,
                 message: $r.try_get("message")?,
                 request: $r.try_get("request")?,
@@ -132,13 +131,7 @@ pub async fn replayable(db: &Db, target: &str, limit: i64) -> Result<Vec<StoredE
 
 /// Executions started in `[from, to)`, oldest first, after row `after_id`
 /// (for paging through large histories).
-pub async fn range(
-    db: &Db,
-    from: i64,
-    to: i64,
-    after_id: i64,
-    limit: i64,
-) -> Result<Vec<StoredExecution>> {
+pub async fn range(db: &Db, from: i64, to: i64, after_id: i64, limit: i64) -> Result<Vec<StoredExecution>> {
     with_pool!(db, p => {
         let rows = sqlx::query(
             "SELECT * FROM executions WHERE started_at >= $1 AND started_at < $2 AND id > $3 ORDER BY id LIMIT $4")

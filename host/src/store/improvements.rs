@@ -54,8 +54,7 @@ macro_rules! decode {
     ($r:expr) => {{
         let (proof, verdicts): (String, String) = ($r.try_get("proof")?, $r.try_get("verdicts")?);
         let json = |s: &str, what: &str| {
-            serde_json::from_str(s)
-                .map_err(|e| StoreError::Corrupt(format!("improvement {what}: {e}")))
+            serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("improvement {what}: {e}")))
         };
         Improvement {
             id: $r.try_get("id")?,

@@ -21,10 +21,8 @@ pub async fn insert_batch(db: &Db, batch: &[Metric]) -> Result<()> {
     if batch.is_empty() {
         return Ok(());
     }
-    let tags: Vec<String> = batch
-        .iter()
-        .map(|m| serde_json::to_string(&m.tags).unwrap_or_else(|_| "{}".into()))
-        .collect();
+    let tags: Vec<String> =
+        batch.iter().map(|m| serde_json::to_string(&m.tags).unwrap_or_else(|_| "{}".into())).collect();
     with_pool!(db, p => {
         let mut tx = p.begin().await?;
         for (chunk, tag_chunk) in batch.chunks(1000).zip(tags.chunks(1000)) {

@@ -24,9 +24,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -69,11 +67,8 @@ impl Db {
     /// Open `url` (`sqlite://PATH` or `postgres://…`) and apply migrations.
     pub async fn connect(url: &str) -> Result<Db> {
         let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool = PgPoolOptions::new()
-                .max_connections(8)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect(url)
-                .await?;
+            let pool =
+                PgPoolOptions::new().max_connections(8).acquire_timeout(Duration::from_secs(10)).connect(url).await?;
             Db::Postgres(pool)
         } else if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)?;
@@ -134,16 +129,10 @@ async fn open_sqlite(opts: SqliteConnectOptions) -> Result<SqlitePool> {
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(10))
         .foreign_keys(true);
-    Ok(SqlitePoolOptions::new()
-        .max_connections(4)
-        .connect_with(opts)
-        .await?)
+    Ok(SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?)
 }
 
 /// Now, as Unix milliseconds.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }

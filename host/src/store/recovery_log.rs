@@ -56,11 +56,7 @@ pub async fn recent(db: &Db, target: Option<&str>, limit: i64) -> Result<Vec<Rec
 }
 
 /// Per strategy for (`target`, `error_class`): (strategy, attempts, recovered).
-pub async fn success_counts(
-    db: &Db,
-    target: &str,
-    error_class: &str,
-) -> Result<Vec<(String, i64, i64)>> {
+pub async fn success_counts(db: &Db, target: &str, error_class: &str) -> Result<Vec<(String, i64, i64)>> {
     with_pool!(db, p => {
         let rows = sqlx::query(
             "SELECT strategy, COUNT(*) AS n, SUM(CASE WHEN outcome = 'recovered' THEN 1 ELSE 0 END) AS ok

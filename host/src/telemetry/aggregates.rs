@@ -11,9 +11,7 @@ use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use sketches_ddsketch::{Config as SketchConfig, DDSketch};
 
-use crate::runtime::types::{
-    DetectionInput, ErrorCount, LatencyStats, MetricPoint, TargetStats, WindowStats,
-};
+use crate::runtime::types::{DetectionInput, ErrorCount, LatencyStats, MetricPoint, TargetStats, WindowStats};
 use crate::store::aggregates::StoredBucket;
 use crate::store::executions::{Execution, Outcome};
 
@@ -60,10 +58,7 @@ impl Bucket {
             Outcome::Rejected => self.rejected += 1,
             Outcome::Error => {
                 self.failures += 1;
-                *self
-                    .errors
-                    .entry(class.unwrap_or("unknown").to_string())
-                    .or_default() += 1;
+                *self.errors.entry(class.unwrap_or("unknown").to_string()).or_default() += 1;
             }
         }
         let ms = latency_ms.max(0.0);
@@ -90,20 +85,12 @@ impl Bucket {
         let n = self.executions as f64;
         let q = |p: f64| self.latency.quantile(p).ok().flatten().unwrap_or(0.0);
         let mean = if n > 0.0 { self.sum_ms / n } else { 0.0 };
-        let var = if n > 0.0 {
-            (self.sum_sq_ms / n - mean * mean).max(0.0)
-        } else {
-            0.0
-        };
+        let var = if n > 0.0 { (self.sum_sq_ms / n - mean * mean).max(0.0) } else { 0.0 };
         WindowStats {
             duration_secs,
             executions: self.executions,
             failures: self.failures,
-            success_rate: if n > 0.0 {
-                1.0 - self.failures as f64 / n
-            } else {
-                1.0
-            },
+            success_rate: if n > 0.0 { 1.0 - self.failures as f64 / n } else { 1.0 },
             latency: LatencyStats {
                 p50_ms: q(0.5),
                 p95_ms: q(0.95),
@@ -111,19 +98,8 @@ impl Bucket {
                 mean_ms: mean,
                 stddev_ms: var.sqrt(),
             },
-            throughput: if duration_secs > 0.0 {
-                n / duration_secs
-            } else {
-                0.0
-            },
-            errors: self
-                .errors
-                .iter()
-                .map(|(k, v)| ErrorCount {
-                    error_class: k.clone(),
-                    count: *v,
-                })
-                .collect(),
+            throughput: if duration_secs > 0.0 { n / duration_secs } else { 0.0 },
+            errors: self.errors.iter().map(|(k, v)| ErrorCount { error_class: k.clone(), count: *v }).collect(),
         }
     }
 }
@@ -185,11 +161,7 @@ pub struct Aggregates {
 impl Aggregates {
     /// Buckets `bucket_ms` wide, kept in memory for `horizon_ms`.
     pub fn new(bucket_ms: i64, horizon_ms: i64) -> Aggregates {
-        Aggregates {
-            bucket_ms: bucket_ms.max(1),
-            horizon_ms,
-            series: RwLock::new(HashMap::new()),
-        }
+        Aggregates { bucket_ms: bucket_ms.max(1), horizon_ms, series: RwLock::new(HashMap::new()) }
     }
 
     pub fn bucket_ms(&self) -> i64 {
@@ -210,23 +182,13 @@ impl Aggregates {
         let start = e.started_at - e.started_at.rem_euclid(self.bucket_ms);
         let series = self.series(&e.target, &e.version);
         let mut s = series.lock();
-        s.buckets.entry(start).or_default().observe(
-            e.outcome,
-            e.error_class.as_deref(),
-            e.duration_us as f64 / 1000.0,
-        );
+        s.buckets.entry(start).or_default().observe(e.outcome, e.error_class.as_deref(), e.duration_us as f64 / 1000.0);
         s.dirty.insert(start);
     }
 
     /// Merged statistics of `target` (one version, or all when `None`) over
     /// `[from, to)`; `None` when nothing was recorded then.
-    pub fn window(
-        &self,
-        target: &str,
-        version: Option<&str>,
-        from: i64,
-        to: i64,
-    ) -> Option<WindowStats> {
+    pub fn window(&self, target: &str, version: Option<&str>, from: i64, to: i64) -> Option<WindowStats> {
         let keys: Vec<Arc<Mutex<Series>>> = self
             .series
             .read()
@@ -261,19 +223,10 @@ impl Aggregates {
                 continue;
             };
             let baseline = self.window(&target, None, base_from, from);
-            targets.push(TargetStats {
-                target,
-                version,
-                current,
-                baseline,
-            });
+            targets.push(TargetStats { target, version, current, baseline });
         }
         targets.sort_by(|a, b| (&a.target, &a.version).cmp(&(&b.target, &b.version)));
-        DetectionInput {
-            now_ms: now,
-            targets,
-            metrics,
-        }
+        DetectionInput { now_ms: now, targets, metrics }
     }
 
     /// Targets and versions known, for listings.
@@ -285,12 +238,8 @@ impl Aggregates {
 
     /// Take the buckets changed since the last call, encoded for storage.
     pub fn take_dirty(&self) -> Vec<StoredBucket> {
-        let all: Vec<(Key, Arc<Mutex<Series>>)> = self
-            .series
-            .read()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let all: Vec<(Key, Arc<Mutex<Series>>)> =
+            self.series.read().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let mut out = Vec::new();
         for ((target, version), s) in all {
             let mut s = s.lock();
@@ -387,12 +336,7 @@ mod tests {
         let truth = exact[(0.95 * (exact.len() - 1) as f64) as usize];
         let w = agg.window("calc", None, 0, 60_000).unwrap();
         let err = (w.latency.p95_ms - truth).abs() / truth;
-        assert!(
-            err <= 0.01,
-            "p95 {} vs exact {truth}: {:.3}% off",
-            w.latency.p95_ms,
-            err * 100.0
-        );
+        assert!(err <= 0.01, "p95 {} vs exact {truth}: {:.3}% off", w.latency.p95_ms, err * 100.0);
         assert_eq!(w.executions, 100_000);
     }
 

@@ -77,11 +77,7 @@ pub struct IngestLimits {
 
 impl Default for IngestLimits {
     fn default() -> Self {
-        IngestLimits {
-            max_records: 100_000,
-            max_request_bytes: 64 << 10,
-            max_message_bytes: 4096,
-        }
+        IngestLimits { max_records: 100_000, max_request_bytes: 64 << 10, max_message_bytes: 4096 }
     }
 }
 
@@ -95,14 +91,10 @@ pub enum Format {
 /// Decode a body.
 pub fn decode(body: &[u8], format: Format) -> Result<IngestBatch, IngestError> {
     match format {
-        Format::Json => serde_json::from_slice(body).map_err(|e| IngestError::Undecodable {
-            format: "JSON".into(),
-            reason: e.to_string(),
-        }),
-        Format::MessagePack => rmp_serde::from_slice(body).map_err(|e| IngestError::Undecodable {
-            format: "MessagePack".into(),
-            reason: e.to_string(),
-        }),
+        Format::Json => serde_json::from_slice(body)
+            .map_err(|e| IngestError::Undecodable { format: "JSON".into(), reason: e.to_string() }),
+        Format::MessagePack => rmp_serde::from_slice(body)
+            .map_err(|e| IngestError::Undecodable { format: "MessagePack".into(), reason: e.to_string() }),
     }
 }
 
@@ -111,10 +103,7 @@ fn valid_target(s: &str) -> bool {
 }
 
 /// Validate every record; all good → the records to store.
-pub fn validate(
-    batch: IngestBatch,
-    limits: &IngestLimits,
-) -> Result<(Vec<Execution>, Vec<Metric>), IngestError> {
+pub fn validate(batch: IngestBatch, limits: &IngestLimits) -> Result<(Vec<Execution>, Vec<Metric>), IngestError> {
     let total = batch.executions.len() + batch.metrics.len();
     if total > limits.max_records {
         return Err(IngestError::TooMany(total, limits.max_records));
@@ -122,13 +111,7 @@ pub fn validate(
     let mut errors = Vec::new();
     let mut execs = Vec::with_capacity(batch.executions.len());
     for (index, e) in batch.executions.into_iter().enumerate() {
-        let mut bad = |reason: String| {
-            errors.push(RecordError {
-                list: "executions".into(),
-                index,
-                reason,
-            })
-        };
+        let mut bad = |reason: String| errors.push(RecordError { list: "executions".into(), index, reason });
         let Some(target) = e.target else {
             bad("missing field `target`".into());
             continue;
@@ -154,9 +137,7 @@ pub fn validate(
             continue;
         };
         if !duration_ms.is_finite() || duration_ms < 0.0 {
-            bad(format!(
-                "`duration_ms` {duration_ms} must be a non-negative number"
-            ));
+            bad(format!("`duration_ms` {duration_ms} must be a non-negative number"));
             continue;
         }
         let Some(outcome) = e.outcome else {
@@ -164,9 +145,7 @@ pub fn validate(
             continue;
         };
         let Some(outcome) = Outcome::parse(&outcome) else {
-            bad(format!(
-                "unknown `outcome` {outcome:?} (expected ok, error or rejected)"
-            ));
+            bad(format!("unknown `outcome` {outcome:?} (expected ok, error or rejected)"));
             continue;
         };
         if outcome == Outcome::Error && e.error_class.as_deref().is_none_or(str::is_empty) {
@@ -176,21 +155,13 @@ pub fn validate(
         if let Some(r) = &e.request
             && r.len() > limits.max_request_bytes
         {
-            bad(format!(
-                "`request` of {} bytes exceeds the {}-byte limit",
-                r.len(),
-                limits.max_request_bytes
-            ));
+            bad(format!("`request` of {} bytes exceeds the {}-byte limit", r.len(), limits.max_request_bytes));
             continue;
         }
         if let Some(m) = &e.message
             && m.len() > limits.max_message_bytes
         {
-            bad(format!(
-                "`message` of {} bytes exceeds the {}-byte limit",
-                m.len(),
-                limits.max_message_bytes
-            ));
+            bad(format!("`message` of {} bytes exceeds the {}-byte limit", m.len(), limits.max_message_bytes));
             continue;
         }
         execs.push(Execution {
@@ -206,13 +177,7 @@ pub fn validate(
     }
     let mut metrics = Vec::with_capacity(batch.metrics.len());
     for (index, m) in batch.metrics.into_iter().enumerate() {
-        let mut bad = |reason: String| {
-            errors.push(RecordError {
-                list: "metrics".into(),
-                index,
-                reason,
-            })
-        };
+        let mut bad = |reason: String| errors.push(RecordError { list: "metrics".into(), index, reason });
         let Some(name) = m.name.filter(|n| !n.is_empty() && n.len() <= 200) else {
             bad("missing or oversized field `name`".into());
             continue;
@@ -225,18 +190,9 @@ pub fn validate(
             bad("missing field `at`".into());
             continue;
         };
-        metrics.push(Metric {
-            name,
-            value,
-            at,
-            tags: m.tags,
-        });
+        metrics.push(Metric { name, value, at, tags: m.tags });
     }
-    if errors.is_empty() {
-        Ok((execs, metrics))
-    } else {
-        Err(IngestError::BadRecords(errors))
-    }
+    if errors.is_empty() { Ok((execs, metrics)) } else { Err(IngestError::BadRecords(errors)) }
 }
 
 #[cfg(test)]
@@ -245,10 +201,7 @@ mod tests {
     use serde_json::json;
 
     fn check(v: serde_json::Value) -> Result<(Vec<Execution>, Vec<Metric>), IngestError> {
-        validate(
-            decode(v.to_string().as_bytes(), Format::Json)?,
-            &IngestLimits::default(),
-        )
+        validate(decode(v.to_string().as_bytes(), Format::Json)?, &IngestLimits::default())
     }
 
     #[test]
@@ -273,11 +226,8 @@ mod tests {
             {"target": "calc", "version": "1", "started_at": 1, "duration_ms": 1.0, "outcome": "ok", "request": "x".repeat(70_000)},
         ]}))
         .unwrap_err();
-        let IngestError::BadRecords(errs) = err else {
-            panic!("{err:?}")
-        };
-        let summary: Vec<(usize, &str)> =
-            errs.iter().map(|e| (e.index, e.reason.as_str())).collect();
+        let IngestError::BadRecords(errs) = err else { panic!("{err:?}") };
+        let summary: Vec<(usize, &str)> = errs.iter().map(|e| (e.index, e.reason.as_str())).collect();
         assert_eq!(summary.len(), 4, "{summary:?}");
         assert!(summary[0].1.contains("missing field `target`") && summary[0].0 == 1);
         assert!(summary[1].1.contains("non-negative") && summary[1].0 == 2);
@@ -307,11 +257,7 @@ mod tests {
             metrics: vec![],
         };
         let body = rmp_serde::to_vec_named(&batch).unwrap();
-        let (e, _) = validate(
-            decode(&body, Format::MessagePack).unwrap(),
-            &IngestLimits::default(),
-        )
-        .unwrap();
+        let (e, _) = validate(decode(&body, Format::MessagePack).unwrap(), &IngestLimits::default()).unwrap();
         assert_eq!(e[0].request.as_deref(), Some(&[0x81, 0xa1, 0x61, 0x01][..]));
         assert_eq!(e[0].error_class.as_deref(), Some("dependency"));
     }

@@ -156,8 +156,7 @@ impl Telemetry {
     /// Whether the next call's request should be kept for replay.
     pub fn sample_request(&self, len: usize) -> bool {
         let n = self.calls.fetch_add(1, Ordering::Relaxed);
-        len <= self.config.max_request_bytes
-            && n.is_multiple_of(self.config.sample_requests_every.max(1))
+        len <= self.config.max_request_bytes && n.is_multiple_of(self.config.sample_requests_every.max(1))
     }
 
     /// Checkpoint changed aggregate buckets, apply retention, evict old
@@ -170,11 +169,8 @@ impl Telemetry {
         let deleted = store::executions::delete_before(&self.db, cutoff).await?;
         store::metrics::delete_before(&self.db, cutoff).await?;
         let horizon_ms = self.config.horizon_secs.max(60) as i64 * 1000;
-        store::aggregates::delete_before(
-            &self.db,
-            now - horizon_ms.max(self.config.retention_secs as i64 * 1000),
-        )
-        .await?;
+        store::aggregates::delete_before(&self.db, now - horizon_ms.max(self.config.retention_secs as i64 * 1000))
+            .await?;
         self.aggregates.evict(now);
         if deleted > 0 {
             tracing::debug!(deleted, "retention removed old executions");
@@ -197,10 +193,7 @@ impl Telemetry {
         for e in &execs {
             self.aggregates.observe(e);
         }
-        Ok(IngestReport {
-            executions: execs.len(),
-            metrics: metrics.len(),
-        })
+        Ok(IngestReport { executions: execs.len(), metrics: metrics.len() })
     }
 
     /// Flush everything queued and checkpoint the aggregates. Call after the

@@ -78,12 +78,7 @@ impl Recorder {
         counters: Arc<Counters>,
         aggregates: Arc<Aggregates>,
     ) -> Self {
-        Recorder {
-            tx,
-            policy,
-            counters,
-            aggregates,
-        }
+        Recorder { tx, policy, counters, aggregates }
     }
 
     /// Record one execution: counted in the rolling aggregates at once,
@@ -94,9 +89,7 @@ impl Recorder {
         let mut msg = Msg::Exec(e);
         let deadline = match self.policy {
             FullPolicy::Drop => None,
-            FullPolicy::Block { max_wait_ms } => {
-                Some(std::time::Instant::now() + Duration::from_millis(max_wait_ms))
-            }
+            FullPolicy::Block { max_wait_ms } => Some(std::time::Instant::now() + Duration::from_millis(max_wait_ms)),
         };
         loop {
             match self.tx.try_send(msg) {
@@ -191,30 +184,19 @@ async fn commit(db: &Db, batch: &mut Vec<Execution>, counters: &Counters) {
     for attempt in 1..=5 {
         match executions::insert_batch(db, batch).await {
             Ok(()) => {
-                counters
-                    .written
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                counters.written.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 counters.batches.fetch_add(1, Ordering::Relaxed);
                 batch.clear();
                 return;
             }
             Err(e) if attempt < 5 => {
-                tracing::warn!(
-                    attempt,
-                    rows = batch.len(),
-                    "telemetry batch failed, retrying: {e}"
-                );
+                tracing::warn!(attempt, rows = batch.len(), "telemetry batch failed, retrying: {e}");
                 tokio::time::sleep(delay).await;
                 delay *= 2;
             }
             Err(e) => {
-                tracing::error!(
-                    rows = batch.len(),
-                    "telemetry batch lost after 5 attempts: {e}"
-                );
-                counters
-                    .write_errors
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                tracing::error!(rows = batch.len(), "telemetry batch lost after 5 attempts: {e}");
+                counters.write_errors.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 batch.clear();
             }
         }

@@ -19,11 +19,7 @@ pub struct Guest {
 impl Guest {
     /// The component's bytes, from the binary or from `path`.
     pub fn load(&self) -> std::io::Result<Vec<u8>> {
-        if self.bytes.is_empty() {
-            std::fs::read(self.path)
-        } else {
-            Ok(self.bytes.to_vec())
-        }
+        if self.bytes.is_empty() { std::fs::read(self.path) } else { Ok(self.bytes.to_vec()) }
     }
 }
 

@@ -6,18 +6,12 @@
 use std::collections::BTreeMap;
 
 use kaizen_sdk::stats::{mean_stddev, z_score};
-use kaizen_sdk::{
-    Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity,
-};
+use kaizen_sdk::{Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity};
 
 pub struct Anomaly;
 
 fn severity(z: f64) -> Severity {
-    if z.abs() > 6.0 {
-        Severity::High
-    } else {
-        Severity::Medium
-    }
+    if z.abs() > 6.0 { Severity::High } else { Severity::Medium }
 }
 
 impl Detector for Anomaly {
@@ -41,11 +35,7 @@ impl Detector for Anomaly {
             if t.current.executions < min_exec || base.executions < min_exec {
                 continue;
             }
-            let z = z_score(
-                t.current.latency.mean_ms,
-                base.latency.mean_ms,
-                base.latency.stddev_ms,
-            );
+            let z = z_score(t.current.latency.mean_ms, base.latency.mean_ms, base.latency.stddev_ms);
             if z.abs() > limit {
                 out.push(Finding {
                     target: t.target.clone(),
@@ -62,9 +52,7 @@ impl Detector for Anomaly {
                         Evidence::new("z", format!("{z:.2}")),
                     ],
                     expected_gain_pct: if z > 0.0 {
-                        ((t.current.latency.mean_ms - base.latency.mean_ms)
-                            / t.current.latency.mean_ms
-                            * 100.0)
+                        ((t.current.latency.mean_ms - base.latency.mean_ms) / t.current.latency.mean_ms * 100.0)
                             .clamp(0.0, 100.0)
                     } else {
                         0.0
@@ -137,10 +125,7 @@ mod tests {
         let mut base = window(100, 0);
         base.latency.mean_ms = 1.0;
         base.latency.stddev_ms = 0.5;
-        let f = detect::<Anomaly>(
-            &input(vec![target("a", cur.clone(), Some(base.clone()))]),
-            &[],
-        );
+        let f = detect::<Anomaly>(&input(vec![target("a", cur.clone(), Some(base.clone()))]), &[]);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].kind, "latency-anomaly");
         base.latency.stddev_ms = 2.0;
@@ -155,8 +140,7 @@ mod tests {
             timestamp_ms: t,
             tags: vec![("target".into(), "calc".into())],
         };
-        let mut metrics: Vec<MetricPoint> =
-            (0..20).map(|i| point(i, 10.0 + (i % 3) as f64)).collect();
+        let mut metrics: Vec<MetricPoint> = (0..20).map(|i| point(i, 10.0 + (i % 3) as f64)).collect();
         let mut i = input(vec![]);
         i.metrics = metrics.clone();
         assert!(detect::<Anomaly>(&i, &[]).is_empty());

@@ -3,9 +3,7 @@
 //! (default 20) calls in the current window.
 
 use kaizen_sdk::stats::error_rate_pct;
-use kaizen_sdk::{
-    Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity,
-};
+use kaizen_sdk::{Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity};
 
 pub struct ErrorRateSpike;
 
@@ -65,10 +63,7 @@ mod tests {
 
     #[test]
     fn fires_above_five_points() {
-        let f = detect::<ErrorRateSpike>(
-            &input(vec![target("a", window(100, 8), Some(window(100, 1)))]),
-            &[],
-        );
+        let f = detect::<ErrorRateSpike>(&input(vec![target("a", window(100, 8), Some(window(100, 1)))]), &[]);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].severity, Severity::Medium);
     }
@@ -76,15 +71,8 @@ mod tests {
     #[test]
     fn quiet_at_five_points_or_without_baseline() {
         assert!(
-            detect::<ErrorRateSpike>(
-                &input(vec![target("a", window(100, 6), Some(window(100, 1)))]),
-                &[]
-            )
-            .is_empty()
+            detect::<ErrorRateSpike>(&input(vec![target("a", window(100, 6), Some(window(100, 1)))]), &[]).is_empty()
         );
-        assert!(
-            detect::<ErrorRateSpike>(&input(vec![target("a", window(100, 60), None)]), &[])
-                .is_empty()
-        );
+        assert!(detect::<ErrorRateSpike>(&input(vec![target("a", window(100, 60), None)]), &[]).is_empty());
     }
 }

@@ -3,9 +3,7 @@
 //! (default 24). Unlike the success-rate rule it fires on busy targets whose
 //! rate still looks fine but whose absolute failure count is rising.
 
-use kaizen_sdk::{
-    Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity,
-};
+use kaizen_sdk::{Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity};
 
 pub struct FailureBurst;
 
@@ -67,10 +65,7 @@ mod tests {
 
     #[test]
     fn fires_above_three_failures() {
-        assert!(
-            detect::<FailureBurst>(&input(vec![target("a", window(1000, 3), None)]), &[])
-                .is_empty()
-        );
+        assert!(detect::<FailureBurst>(&input(vec![target("a", window(1000, 3), None)]), &[]).is_empty());
         let found = detect::<FailureBurst>(&input(vec![target("a", window(1000, 4), None)]), &[]);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].severity, Severity::Low);
@@ -87,10 +82,8 @@ mod tests {
     fn severity_grows_with_count() {
         let found = detect::<FailureBurst>(&input(vec![target("a", window(1000, 40), None)]), &[]);
         assert_eq!(found[0].severity, Severity::High);
-        let found = detect::<FailureBurst>(
-            &input(vec![target("a", window(1000, 40), None)]),
-            &[("max_failures", "50")],
-        );
+        let found =
+            detect::<FailureBurst>(&input(vec![target("a", window(1000, 40), None)]), &[("max_failures", "50")]);
         assert!(found.is_empty());
     }
 }

@@ -5,9 +5,7 @@
 //! distributions; the percentage rule catches them on noisy ones.
 
 use kaizen_sdk::stats::compare_p95;
-use kaizen_sdk::{
-    Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity,
-};
+use kaizen_sdk::{Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity};
 
 pub struct LatencyRegression;
 
@@ -45,11 +43,7 @@ impl Detector for LatencyRegression {
                 target: t.target.clone(),
                 kind: "latency-regression".into(),
                 severity,
-                confidence: if cmp.pct > pct && cmp.z > sigmas {
-                    0.9
-                } else {
-                    0.7
-                },
+                confidence: if cmp.pct > pct && cmp.z > sigmas { 0.9 } else { 0.7 },
                 summary: format!(
                     "{} p95 is {:.2} ms against a baseline of {:.2} ms (+{:.0}%, z={:.1})",
                     t.target, cmp.current, cmp.baseline, cmp.pct, cmp.z
@@ -61,8 +55,7 @@ impl Detector for LatencyRegression {
                     Evidence::new("z", format!("{:.2}", cmp.z)),
                 ],
                 // Getting back to the baseline saves this share of the current p95.
-                expected_gain_pct: ((cmp.current - cmp.baseline) / cmp.current * 100.0)
-                    .clamp(0.0, 100.0),
+                expected_gain_pct: ((cmp.current - cmp.baseline) / cmp.current * 100.0).clamp(0.0, 100.0),
                 risk: Risk::Medium,
             });
         }

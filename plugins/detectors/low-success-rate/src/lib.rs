@@ -2,9 +2,7 @@
 //! `threshold` (default 0.70) once they have at least `min_executions`
 //! (default 20) calls, so that a handful of early failures is not a finding.
 
-use kaizen_sdk::{
-    Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity,
-};
+use kaizen_sdk::{Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity};
 
 pub struct LowSuccessRate;
 
@@ -24,9 +22,7 @@ impl Detector for LowSuccessRate {
         input
             .targets
             .iter()
-            .filter(|t| {
-                t.current.executions >= min_executions && t.current.success_rate < threshold
-            })
+            .filter(|t| t.current.executions >= min_executions && t.current.success_rate < threshold)
             .map(|t| {
                 let rate = t.current.success_rate;
                 let severity = match rate {
@@ -72,8 +68,7 @@ mod tests {
 
     #[test]
     fn fires_on_half_success() {
-        let found =
-            detect::<LowSuccessRate>(&input(vec![target("calc", window(100, 50), None)]), &[]);
+        let found = detect::<LowSuccessRate>(&input(vec![target("calc", window(100, 50), None)]), &[]);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].kind, "low-success-rate");
         assert_eq!(found[0].severity, Severity::High);
@@ -92,9 +87,6 @@ mod tests {
     fn threshold_is_configurable() {
         let i = input(vec![target("calc", window(100, 15), None)]);
         assert!(detect::<LowSuccessRate>(&i, &[]).is_empty());
-        assert_eq!(
-            detect::<LowSuccessRate>(&i, &[("threshold", "0.9")]).len(),
-            1
-        );
+        assert_eq!(detect::<LowSuccessRate>(&i, &[("threshold", "0.9")]).len(), 1);
     }
 }

@@ -1,9 +1,7 @@
 //! Flags an error class that recurs more than `max_per_class` times (default
 //! 10) in the current window: one class dominating points at one bug.
 
-use kaizen_sdk::{
-    Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity,
-};
+use kaizen_sdk::{Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity};
 
 pub struct RecurringError;
 
@@ -26,11 +24,7 @@ impl Detector for RecurringError {
                 out.push(Finding {
                     target: t.target.clone(),
                     kind: "recurring-error".into(),
-                    severity: if share > 25.0 {
-                        Severity::High
-                    } else {
-                        Severity::Medium
-                    },
+                    severity: if share > 25.0 { Severity::High } else { Severity::Medium },
                     confidence: 0.8,
                     summary: format!(
                         "{} failed {} times with `{}` ({:.1}% of calls)",
@@ -62,26 +56,13 @@ mod tests {
         let w = with_errors(window(100, 30), &[("trap", 20), ("timeout", 10)]);
         let f = detect::<RecurringError>(&input(vec![target("a", w, None)]), &[]);
         assert_eq!(f.len(), 1);
-        assert!(
-            f[0].evidence
-                .iter()
-                .any(|e| e.key == "error_class" && e.value == "trap")
-        );
+        assert!(f[0].evidence.iter().any(|e| e.key == "error_class" && e.value == "trap"));
     }
 
     #[test]
     fn limit_is_configurable() {
         let w = with_errors(window(100, 10), &[("timeout", 10)]);
-        assert!(
-            detect::<RecurringError>(&input(vec![target("a", w.clone(), None)]), &[]).is_empty()
-        );
-        assert_eq!(
-            detect::<RecurringError>(
-                &input(vec![target("a", w, None)]),
-                &[("max_per_class", "5")]
-            )
-            .len(),
-            1
-        );
+        assert!(detect::<RecurringError>(&input(vec![target("a", w.clone(), None)]), &[]).is_empty());
+        assert_eq!(detect::<RecurringError>(&input(vec![target("a", w, None)]), &[("max_per_class", "5")]).len(), 1);
     }
 }

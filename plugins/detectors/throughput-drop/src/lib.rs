@@ -4,9 +4,7 @@
 //! unit, or that something upstream broke.
 
 use kaizen_sdk::stats::pct_change;
-use kaizen_sdk::{
-    Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity,
-};
+use kaizen_sdk::{Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity};
 
 pub struct ThroughputDrop;
 
@@ -35,11 +33,7 @@ impl Detector for ThroughputDrop {
                 (drop > pct).then(|| Finding {
                     target: t.target.clone(),
                     kind: "throughput-drop".into(),
-                    severity: if drop > 80.0 {
-                        Severity::High
-                    } else {
-                        Severity::Medium
-                    },
+                    severity: if drop > 80.0 { Severity::High } else { Severity::Medium },
                     confidence: 0.6,
                     summary: format!(
                         "{} serves {:.1}/s against {:.1}/s before (-{:.0}%)",
@@ -67,10 +61,7 @@ mod tests {
 
     #[test]
     fn fires_on_a_forty_percent_drop() {
-        let f = detect::<ThroughputDrop>(
-            &input(vec![target("a", window(60, 0), Some(window(100, 0)))]),
-            &[],
-        );
+        let f = detect::<ThroughputDrop>(&input(vec![target("a", window(60, 0), Some(window(100, 0)))]), &[]);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].kind, "throughput-drop");
     }
@@ -78,18 +69,8 @@ mod tests {
     #[test]
     fn quiet_on_small_drop_or_thin_baseline() {
         assert!(
-            detect::<ThroughputDrop>(
-                &input(vec![target("a", window(80, 0), Some(window(100, 0)))]),
-                &[]
-            )
-            .is_empty()
+            detect::<ThroughputDrop>(&input(vec![target("a", window(80, 0), Some(window(100, 0)))]), &[]).is_empty()
         );
-        assert!(
-            detect::<ThroughputDrop>(
-                &input(vec![target("a", window(1, 0), Some(window(10, 0)))]),
-                &[]
-            )
-            .is_empty()
-        );
+        assert!(detect::<ThroughputDrop>(&input(vec![target("a", window(1, 0), Some(window(10, 0)))]), &[]).is_empty());
     }
 }

@@ -12,11 +12,7 @@ pub struct BackoffRetry;
 /// concurrent callers whose calls started at different times.
 fn jitter_unit(failure: &Failure) -> f64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let bytes = failure
-        .target
-        .bytes()
-        .chain(failure.attempt.to_le_bytes())
-        .chain(failure.elapsed_ms.to_le_bytes());
+    let bytes = failure.target.bytes().chain(failure.attempt.to_le_bytes()).chain(failure.elapsed_ms.to_le_bytes());
     for b in bytes {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
@@ -40,11 +36,7 @@ impl Recovery for BackoffRetry {
     }
 
     fn handles(_config: &Config) -> Vec<ErrorClass> {
-        vec![
-            ErrorClass::Dependency,
-            ErrorClass::Timeout,
-            ErrorClass::Internal,
-        ]
+        vec![ErrorClass::Dependency, ErrorClass::Timeout, ErrorClass::Internal]
     }
 
     fn decide(failure: &Failure, config: &Config) -> RecoveryAction {
@@ -52,14 +44,9 @@ impl Recovery for BackoffRetry {
         if failure.attempt > max_attempts {
             return RecoveryAction::GiveUp(format!("{max_attempts} retries exhausted"));
         }
-        let base = base_delay_ms(
-            failure.attempt,
-            config.u64("base_ms", 1000),
-            config.f64("factor", 2.0),
-        );
+        let base = base_delay_ms(failure.attempt, config.u64("base_ms", 1000), config.f64("factor", 2.0));
         let jitter_pct = config.f64("jitter_pct", 10.0).clamp(0.0, 100.0);
-        let delay =
-            (base as f64 * (1.0 + jitter_unit(failure) * jitter_pct / 100.0)).round() as u64;
+        let delay = (base as f64 * (1.0 + jitter_unit(failure) * jitter_pct / 100.0)).round() as u64;
         if delay >= failure.remaining_ms {
             return RecoveryAction::GiveUp(format!(
                 "next retry in {delay} ms would pass the deadline ({} ms left)",
@@ -80,17 +67,9 @@ mod tests {
     #[test]
     fn one_two_four_seconds_then_give_up() {
         let no_jitter = [("jitter_pct", "0")];
-        let delays: Vec<_> = (1..=3)
-            .map(|a| decide::<BackoffRetry>(&failure("a", ErrorClass::Dependency, a), &no_jitter))
-            .collect();
-        assert_eq!(
-            delays,
-            vec![
-                RecoveryAction::Retry(1000),
-                RecoveryAction::Retry(2000),
-                RecoveryAction::Retry(4000)
-            ]
-        );
+        let delays: Vec<_> =
+            (1..=3).map(|a| decide::<BackoffRetry>(&failure("a", ErrorClass::Dependency, a), &no_jitter)).collect();
+        assert_eq!(delays, vec![RecoveryAction::Retry(1000), RecoveryAction::Retry(2000), RecoveryAction::Retry(4000)]);
         assert!(matches!(
             decide::<BackoffRetry>(&failure("a", ErrorClass::Dependency, 4), &no_jitter),
             RecoveryAction::GiveUp(_)
@@ -103,9 +82,7 @@ mod tests {
         for elapsed in 0..50 {
             let mut f = failure("a", ErrorClass::Timeout, 2);
             f.elapsed_ms = elapsed;
-            let RecoveryAction::Retry(d) = decide::<BackoffRetry>(&f, &[]) else {
-                panic!("expected retry")
-            };
+            let RecoveryAction::Retry(d) = decide::<BackoffRetry>(&f, &[]) else { panic!("expected retry") };
             assert!((1800..=2200).contains(&d), "{d}");
             seen.insert(d);
         }
@@ -116,9 +93,6 @@ mod tests {
     fn never_waits_past_the_deadline() {
         let mut f = failure("a", ErrorClass::Dependency, 3);
         f.remaining_ms = 1000;
-        assert!(matches!(
-            decide::<BackoffRetry>(&f, &[("jitter_pct", "0")]),
-            RecoveryAction::GiveUp(_)
-        ));
+        assert!(matches!(decide::<BackoffRetry>(&f, &[("jitter_pct", "0")]), RecoveryAction::GiveUp(_)));
     }
 }

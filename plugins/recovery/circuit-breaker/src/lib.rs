@@ -30,11 +30,7 @@ impl Recovery for CircuitBreaker {
         let min_calls = config.u64("min_calls", 10) as usize;
         let threshold = config.f64("failure_rate", 0.5);
         let window = config.u64("window_ms", 60_000);
-        let recent: Vec<_> = failure
-            .recent
-            .iter()
-            .filter(|o| o.age_ms <= window)
-            .collect();
+        let recent: Vec<_> = failure.recent.iter().filter(|o| o.age_ms <= window).collect();
         // The failure being handled counts too.
         let calls = recent.len() + 1;
         let failures = recent.iter().filter(|o| !o.ok).count() + 1;
@@ -63,28 +59,16 @@ mod tests {
             error_class: (!ok).then_some(ErrorClass::Dependency),
             latency_ms: 1.0,
         };
-        f.recent = (0..ok)
-            .map(|_| outcome(true))
-            .chain((0..failed).map(|_| outcome(false)))
-            .collect();
+        f.recent = (0..ok).map(|_| outcome(true)).chain((0..failed).map(|_| outcome(false))).collect();
         f
     }
 
     #[test]
     fn opens_above_the_rate_after_enough_calls() {
-        assert_eq!(
-            decide::<CircuitBreaker>(&with_history(3, 8), &[]),
-            RecoveryAction::OpenCircuit(30_000)
-        );
-        assert_eq!(
-            decide::<CircuitBreaker>(&with_history(8, 3), &[]),
-            RecoveryAction::Pass
-        );
+        assert_eq!(decide::<CircuitBreaker>(&with_history(3, 8), &[]), RecoveryAction::OpenCircuit(30_000));
+        assert_eq!(decide::<CircuitBreaker>(&with_history(8, 3), &[]), RecoveryAction::Pass);
         // Too few calls to judge.
-        assert_eq!(
-            decide::<CircuitBreaker>(&with_history(0, 5), &[]),
-            RecoveryAction::Pass
-        );
+        assert_eq!(decide::<CircuitBreaker>(&with_history(0, 5), &[]), RecoveryAction::Pass);
     }
 
     #[test]

@@ -18,11 +18,7 @@ impl Recovery for ClearCacheRetry {
     }
 
     fn handles(_config: &Config) -> Vec<ErrorClass> {
-        vec![
-            ErrorClass::Trap(String::new()),
-            ErrorClass::Memory,
-            ErrorClass::Internal,
-        ]
+        vec![ErrorClass::Trap(String::new()), ErrorClass::Memory, ErrorClass::Internal]
     }
 
     fn decide(failure: &Failure, config: &Config) -> RecoveryAction {
@@ -47,10 +43,7 @@ mod tests {
             decide::<ClearCacheRetry>(&failure("a", ErrorClass::Memory, 1), &[]),
             RecoveryAction::ClearCacheRetry(0)
         );
-        assert_eq!(
-            decide::<ClearCacheRetry>(&failure("a", ErrorClass::Memory, 2), &[]),
-            RecoveryAction::Pass
-        );
+        assert_eq!(decide::<ClearCacheRetry>(&failure("a", ErrorClass::Memory, 2), &[]), RecoveryAction::Pass);
         assert_eq!(
             decide::<ClearCacheRetry>(
                 &failure("a", ErrorClass::Internal, 2),

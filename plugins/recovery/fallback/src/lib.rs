@@ -27,9 +27,7 @@ impl Recovery for Fallback {
             return RecoveryAction::Pass;
         }
         // A per-target key wins over the global one: `unit.calculator = calc-lite`.
-        let unit = config
-            .get(&format!("unit.{}", failure.target))
-            .or_else(|| config.get("unit"));
+        let unit = config.get(&format!("unit.{}", failure.target)).or_else(|| config.get("unit"));
         match unit {
             Some(u) if !u.is_empty() && u != failure.target => RecoveryAction::Fallback(u),
             _ => RecoveryAction::Pass,
@@ -47,24 +45,12 @@ mod tests {
     #[test]
     fn falls_back_to_the_configured_unit() {
         let f = failure("calc", ErrorClass::Internal, 1);
-        assert_eq!(
-            decide::<Fallback>(&f, &[("unit", "calc-lite")]),
-            RecoveryAction::Fallback("calc-lite".into())
-        );
-        assert_eq!(
-            decide::<Fallback>(&f, &[("unit", "x"), ("unit.calc", "y")]),
-            RecoveryAction::Fallback("y".into())
-        );
+        assert_eq!(decide::<Fallback>(&f, &[("unit", "calc-lite")]), RecoveryAction::Fallback("calc-lite".into()));
+        assert_eq!(decide::<Fallback>(&f, &[("unit", "x"), ("unit.calc", "y")]), RecoveryAction::Fallback("y".into()));
         assert_eq!(decide::<Fallback>(&f, &[]), RecoveryAction::Pass);
+        assert_eq!(decide::<Fallback>(&f, &[("unit", "calc")]), RecoveryAction::Pass);
         assert_eq!(
-            decide::<Fallback>(&f, &[("unit", "calc")]),
-            RecoveryAction::Pass
-        );
-        assert_eq!(
-            decide::<Fallback>(
-                &failure("calc", ErrorClass::InvalidInput, 1),
-                &[("unit", "z")]
-            ),
+            decide::<Fallback>(&failure("calc", ErrorClass::InvalidInput, 1), &[("unit", "z")]),
             RecoveryAction::Pass
         );
     }

@@ -3,9 +3,7 @@
 //! (default 50), then half of that again, down to `min_pct` (default 10), after
 //! which it passes to the next strategy.
 
-use kaizen_sdk::{
-    Config, ErrorClass, Failure, PluginInfo, PluginKind, Recovery, RecoveryAction, ReducedScope,
-};
+use kaizen_sdk::{Config, ErrorClass, Failure, PluginInfo, PluginKind, Recovery, RecoveryAction, ReducedScope};
 
 pub struct ReduceScope;
 
@@ -20,11 +18,7 @@ impl Recovery for ReduceScope {
     }
 
     fn handles(_config: &Config) -> Vec<ErrorClass> {
-        vec![
-            ErrorClass::Timeout,
-            ErrorClass::Memory,
-            ErrorClass::Other("too-large".into()),
-        ]
+        vec![ErrorClass::Timeout, ErrorClass::Memory, ErrorClass::Other("too-large".into())]
     }
 
     fn decide(failure: &Failure, config: &Config) -> RecoveryAction {
@@ -58,9 +52,6 @@ mod tests {
 
     #[test]
     fn halves_until_the_floor() {
-        assert_eq!(
-            (1..=5).map(scope).collect::<Vec<_>>(),
-            vec![Some(50), Some(25), Some(12), None, None]
-        );
+        assert_eq!((1..=5).map(scope).collect::<Vec<_>>(), vec![Some(50), Some(25), Some(12), None, None]);
     }
 }

@@ -8,12 +8,7 @@ pub struct Echo;
 
 impl Unit for Echo {
     fn describe() -> PluginInfo {
-        PluginInfo::new(
-            "echo",
-            PluginKind::Unit,
-            env!("CARGO_PKG_VERSION"),
-            "Test unit answering <version>:<request>",
-        )
+        PluginInfo::new("echo", PluginKind::Unit, env!("CARGO_PKG_VERSION"), "Test unit answering <version>:<request>")
     }
 
     fn invoke(_ctx: &CallContext, request: &[u8], _config: &Config) -> Result<Vec<u8>, UnitError> {

@@ -21,14 +21,10 @@ impl Unit for Calculator {
     }
 
     fn invoke(_ctx: &CallContext, request: &[u8], _config: &Config) -> Result<Vec<u8>, UnitError> {
-        let (req, enc) =
-            decode::<Value>(request).map_err(|e| UnitError::new(ErrorClass::InvalidInput, e))?;
+        let (req, enc) = decode::<Value>(request).map_err(|e| UnitError::new(ErrorClass::InvalidInput, e))?;
         let (op, a, b) = (req["op"].as_str(), req["a"].as_i64(), req["b"].as_i64());
         let (Some(op), Some(a), Some(b)) = (op, a, b) else {
-            return Err(UnitError::new(
-                ErrorClass::InvalidInput,
-                "expected {op, a, b} with integer a and b",
-            ));
+            return Err(UnitError::new(ErrorClass::InvalidInput, "expected {op, a, b} with integer a and b"));
         };
         let result = match op {
             "add" => a.wrapping_add(b),
@@ -36,10 +32,7 @@ impl Unit for Calculator {
             "mul" => a.wrapping_mul(b),
             "div" => std::hint::black_box(a) / std::hint::black_box(b),
             other => {
-                return Err(UnitError::new(
-                    ErrorClass::InvalidInput,
-                    format!("unknown op `{other}`"),
-                ));
+                return Err(UnitError::new(ErrorClass::InvalidInput, format!("unknown op `{other}`")));
             }
         };
         Ok(encode(&json!({ "result": result }), enc))
@@ -56,14 +49,8 @@ mod tests {
 
     #[test]
     fn computes() {
-        assert_eq!(
-            invoke_json::<Calculator>(&json!({"op": "add", "a": 2, "b": 3})).unwrap(),
-            json!({"result": 5})
-        );
-        assert_eq!(
-            invoke_json::<Calculator>(&json!({"op": "div", "a": 7, "b": 2})).unwrap(),
-            json!({"result": 3})
-        );
+        assert_eq!(invoke_json::<Calculator>(&json!({"op": "add", "a": 2, "b": 3})).unwrap(), json!({"result": 5}));
+        assert_eq!(invoke_json::<Calculator>(&json!({"op": "div", "a": 7, "b": 2})).unwrap(), json!({"result": 3}));
     }
 
     #[test]

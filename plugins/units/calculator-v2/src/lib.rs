@@ -32,15 +32,9 @@ impl Unit for Calculator {
     }
 
     fn invoke(_ctx: &CallContext, request: &[u8], _config: &Config) -> Result<Vec<u8>, UnitError> {
-        let (req, enc) =
-            decode::<Value>(request).map_err(|e| UnitError::new(ErrorClass::InvalidInput, e))?;
-        let (Some(op), Some(a), Some(b)) =
-            (req["op"].as_str(), req["a"].as_i64(), req["b"].as_i64())
-        else {
-            return Err(UnitError::new(
-                ErrorClass::InvalidInput,
-                "expected {op, a, b} with integer a and b",
-            ));
+        let (req, enc) = decode::<Value>(request).map_err(|e| UnitError::new(ErrorClass::InvalidInput, e))?;
+        let (Some(op), Some(a), Some(b)) = (req["op"].as_str(), req["a"].as_i64(), req["b"].as_i64()) else {
+            return Err(UnitError::new(ErrorClass::InvalidInput, "expected {op, a, b} with integer a and b"));
         };
         let result = compute(op, a, b).map_err(|e| UnitError::new(ErrorClass::InvalidInput, e))?;
         Ok(encode(&json!({ "result": result }), enc))
@@ -49,6 +43,15 @@ impl Unit for Calculator {
 
 kaizen_sdk::export_unit!(Calculator);
 
+kaizen_sdk::cases!(
+    r#"[
+    {"input": {"op": "add", "a": 2, "b": 3}, "expect": {"output": {"result": 5}}},
+    {"input": {"op": "mul", "a": -4, "b": 5}, "expect": {"output": {"result": -20}}},
+    {"input": {"op": "div", "a": 7, "b": 2}, "expect": {"output": {"result": 3}}},
+    {"input": {"op": "div", "a": 1, "b": 0}, "expect": {"error": "invalid-input"}}
+]"#
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,10 +59,7 @@ mod tests {
 
     #[test]
     fn computes_and_refuses_what_has_no_answer() {
-        assert_eq!(
-            invoke_json::<Calculator>(&json!({"op": "mul", "a": 6, "b": 7})).unwrap(),
-            json!({"result": 42})
-        );
+        assert_eq!(invoke_json::<Calculator>(&json!({"op": "mul", "a": 6, "b": 7})).unwrap(), json!({"result": 42}));
         let err = invoke_json::<Calculator>(&json!({"op": "div", "a": 1, "b": 0})).unwrap_err();
         assert_eq!(err.error_class, ErrorClass::InvalidInput);
         assert!(err.message.contains("division by zero"));

@@ -42,15 +42,9 @@ impl Unit for Calculator {
 
     fn invoke(_ctx: &CallContext, request: &[u8], config: &Config) -> Result<Vec<u8>, UnitError> {
         busy(config.u64("work", 400_000));
-        let (req, enc) =
-            decode::<Value>(request).map_err(|e| UnitError::new(ErrorClass::InvalidInput, e))?;
-        let (Some(op), Some(a), Some(b)) =
-            (req["op"].as_str(), req["a"].as_i64(), req["b"].as_i64())
-        else {
-            return Err(UnitError::new(
-                ErrorClass::InvalidInput,
-                "expected {op, a, b} with integer a and b",
-            ));
+        let (req, enc) = decode::<Value>(request).map_err(|e| UnitError::new(ErrorClass::InvalidInput, e))?;
+        let (Some(op), Some(a), Some(b)) = (req["op"].as_str(), req["a"].as_i64(), req["b"].as_i64()) else {
+            return Err(UnitError::new(ErrorClass::InvalidInput, "expected {op, a, b} with integer a and b"));
         };
         let result = checked(op, a, b).map_err(|e| UnitError::new(ErrorClass::InvalidInput, e))?;
         Ok(encode(&json!({ "result": result }), enc))
@@ -59,6 +53,15 @@ impl Unit for Calculator {
 
 kaizen_sdk::export_unit!(Calculator);
 
+kaizen_sdk::cases!(
+    r#"[
+    {"input": {"op": "add", "a": 2, "b": 3}, "expect": {"output": {"result": 5}}},
+    {"input": {"op": "mul", "a": -4, "b": 5}, "expect": {"output": {"result": -20}}},
+    {"input": {"op": "div", "a": 7, "b": 2}, "expect": {"output": {"result": 3}}},
+    {"input": {"op": "div", "a": 1, "b": 0}, "expect": {"error": "invalid-input"}}
+]"#
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,14 +69,9 @@ mod tests {
 
     #[test]
     fn correct_like_v2() {
+        assert_eq!(invoke_json::<Calculator>(&json!({"op": "sub", "a": 1, "b": 3})).unwrap(), json!({"result": -2}));
         assert_eq!(
-            invoke_json::<Calculator>(&json!({"op": "sub", "a": 1, "b": 3})).unwrap(),
-            json!({"result": -2})
-        );
-        assert_eq!(
-            invoke_json::<Calculator>(&json!({"op": "div", "a": 1, "b": 0}))
-                .unwrap_err()
-                .error_class,
+            invoke_json::<Calculator>(&json!({"op": "div", "a": 1, "b": 0})).unwrap_err().error_class,
             ErrorClass::InvalidInput
         );
     }

@@ -1,0 +1,192 @@
+//! The assembled host: store, runtime, telemetry, call path, safety and the
+//! loop, opened over one data directory and restored from what the store
+//! says was serving.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::RuntimeConfig;
+use crate::events::Events;
+use crate::invoke::Invoker;
+use crate::r#loop::{Loop, LoopConfig, record_module};
+use crate::runtime::{Installed, Plugin, Runtime, RuntimeError};
+use crate::safety::{Safety, SafetyConfig};
+use crate::store::deployments::{DeployState, Deployment};
+use crate::store::{self, Db, StoreError, now_ms};
+use crate::telemetry::{Telemetry, TelemetryConfig};
+
+/// Everything the host is configured with.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HostConfig {
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; a SQLite file in the data directory
+    /// when unset.
+    pub database_url: Option<String>,
+    pub runtime: RuntimeConfig,
+    pub telemetry: TelemetryConfig,
+    pub safety: SafetyConfig,
+    #[serde(rename = "loop")]
+    pub improve: LoopConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+}
+
+/// The running host.
+pub struct Host {
+    pub db: Db,
+    pub runtime: Arc<Runtime>,
+    pub telemetry: Arc<Telemetry>,
+    pub invoker: Arc<Invoker>,
+    pub safety: Arc<Safety>,
+    pub events: Events,
+    pub improve: Arc<Loop>,
+}
+
+/// What [`Host::open`] restored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Restored {
+    pub slots: usize,
+    pub canaries: usize,
+    pub errors: Vec<String>,
+}
+
+impl Host {
+    /// Open the host over `config.data_dir` and restore every slot to the
+    /// version the store says was serving (with its canary split, if one was
+    /// in progress).
+    pub async fn open(mut config: HostConfig) -> Result<(Arc<Host>, Restored), HostError> {
+        config.runtime.data_dir = config.data_dir.clone();
+        let db = match &config.database_url {
+            Some(url) => Db::connect(url).await?,
+            None => Db::open_sqlite_file(&config.data_dir.join("kaizen.db")).await?,
+        };
+        let runtime = Runtime::new(config.runtime.clone())?;
+        let telemetry = Telemetry::start(db.clone(), config.telemetry.clone()).await?;
+        let invoker = Invoker::new(runtime.clone(), telemetry.clone());
+        let safety = Safety::load(db.clone(), config.safety.clone()).await?;
+        let events = Events::default();
+        let improve = Loop::new(
+            db.clone(),
+            runtime.clone(),
+            invoker.clone(),
+            telemetry.clone(),
+            safety.clone(),
+            events.clone(),
+            config.improve.clone(),
+        );
+        let host = Arc::new(Host { db, runtime, telemetry, invoker, safety, events, improve });
+        let restored = host.restore().await?;
+        Ok((host, restored))
+    }
+
+    async fn restore(&self) -> Result<Restored, HostError> {
+        let mut r = Restored::default();
+        for d in store::deployments::all(&self.db).await? {
+            let load = |sha: &str| self.runtime.load_stored(sha);
+            if let Some(prev) = d.previous_sha.as_deref().filter(|p| *p != d.current_sha)
+                && let Ok(p) = load(prev)
+            {
+                let _ = self.runtime.install(p);
+            }
+            match load(&d.current_sha) {
+                Ok(p) => {
+                    let _ = self.runtime.install(p);
+                    r.slots += 1;
+                }
+                Err(e) => {
+                    r.errors.push(format!("slot {}: {e}", d.slot));
+                    continue;
+                }
+            }
+            if d.state == DeployState::Canary
+                && let Some(c) = &d.candidate_sha
+                && d.canary_percent > 0.0
+            {
+                match (load(c), self.runtime.slot(&d.slot)) {
+                    (Ok(cand), Some(slot)) if slot.set_canary(cand.clone(), d.canary_percent).is_ok() => {
+                        r.canaries += 1
+                    }
+                    (Err(e), _) => r.errors.push(format!("slot {} canary: {e}", d.slot)),
+                    _ => r.errors.push(format!("slot {}: canary could not be restored", d.slot)),
+                }
+            }
+        }
+        for e in &r.errors {
+            tracing::error!("restore: {e}");
+        }
+        Ok(r)
+    }
+
+    /// Deploy `plugin` directly (a first version, a detector or strategy, or
+    /// an operator's explicit choice), recording it.
+    pub async fn deploy(&self, plugin: Arc<Plugin>, actor: &str, reason: &str) -> Result<Installed, HostError> {
+        record_module(&self.db, &plugin).await?;
+        let installed = self.runtime.install(plugin.clone()).map_err(RuntimeError::from)?;
+        let previous = match &installed {
+            Installed::Swapped { previous } => Some(previous.sha256().to_string()),
+            _ => None,
+        };
+        if !matches!(installed, Installed::Unchanged) {
+            let d = Deployment {
+                slot: plugin.name().into(),
+                kind: crate::runtime::validate::world_name(plugin.kind()).into(),
+                current_sha: plugin.sha256().into(),
+                previous_sha: previous.clone(),
+                candidate_sha: None,
+                canary_percent: 0.0,
+                state: DeployState::Active,
+                reason: reason.into(),
+                updated_at: now_ms(),
+            };
+            store::deployments::record(&self.db, &d, plugin.sha256(), previous.as_deref()).await?;
+            self.improve
+                .ctx()
+                .audit(
+                    actor,
+                    "deploy",
+                    plugin.name(),
+                    serde_json::json!({"version": plugin.version(), "sha256": plugin.sha256(), "reason": reason}),
+                )
+                .await;
+        }
+        Ok(installed)
+    }
+
+    /// Roll slot `name` back to its previous version, recording why.
+    pub async fn rollback(&self, name: &str, actor: &str, reason: &str) -> Result<crate::runtime::Rollback, HostError> {
+        let rb = self.runtime.rollback(name)?;
+        let d = Deployment {
+            slot: name.into(),
+            kind: crate::runtime::validate::world_name(rb.to.kind()).into(),
+            current_sha: rb.to.sha256().into(),
+            previous_sha: None,
+            candidate_sha: None,
+            canary_percent: 0.0,
+            state: DeployState::RolledBack,
+            reason: reason.into(),
+            updated_at: now_ms(),
+        };
+        store::deployments::record(&self.db, &d, rb.from.sha256(), Some(rb.from.sha256())).await?;
+        self.improve
+            .ctx()
+            .audit(actor, "rollback", name, serde_json::json!({"from": rb.from.version(), "to": rb.to.version(), "to_sha256": rb.to.sha256(), "reason": reason}))
+            .await;
+        Ok(rb)
+    }
+
+    /// Flush telemetry and stop background work; in-flight calls should
+    /// have finished (the caller stops taking calls first).
+    pub async fn shutdown(&self) -> Result<(), HostError> {
+        self.telemetry.shutdown().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,99 @@
+//! Scoring findings: impact = gain % × affected load × frequency / 100 ×
+//! severity multiplier (critical 2, high 1.5, medium 1, low 0.5) × 0.5 when
+//! confidence < 0.7 × risk penalty (high 0.5, medium 0.8, low 1) × the
+//! detector's learned weight; buckets critical > 5000, high > 1000,
+//! medium > 100, else low.
+
+use crate::runtime::types::{Finding, Risk, Severity};
+
+pub fn severity_multiplier(s: Severity) -> f64 {
+    match s {
+        Severity::Critical => 2.0,
+        Severity::High => 1.5,
+        Severity::Medium => 1.0,
+        Severity::Low => 0.5,
+    }
+}
+
+pub fn risk_penalty(r: Risk) -> f64 {
+    match r {
+        Risk::High => 0.5,
+        Risk::Medium => 0.8,
+        Risk::Low => 1.0,
+    }
+}
+
+/// Impact of `f` on `load` calls, seen `frequency` times, from a detector
+/// whose learned weight is `weight`.
+pub fn impact(f: &Finding, load: f64, frequency: f64, weight: f64) -> f64 {
+    let confidence = if f.confidence < 0.7 { 0.5 } else { 1.0 };
+    f.expected_gain_pct.max(0.0) * load.max(0.0) * frequency.max(1.0) / 100.0
+        * severity_multiplier(f.severity)
+        * confidence
+        * risk_penalty(f.risk)
+        * weight.max(0.0)
+}
+
+/// The priority bucket of an impact.
+pub fn bucket(impact: f64) -> &'static str {
+    if impact > 5000.0 {
+        "critical"
+    } else if impact > 1000.0 {
+        "high"
+    } else if impact > 100.0 {
+        "medium"
+    } else {
+        "low"
+    }
+}
+
+pub fn severity_name(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "critical",
+        Severity::High => "high",
+        Severity::Medium => "medium",
+        Severity::Low => "low",
+    }
+}
+
+pub fn risk_name(r: Risk) -> &'static str {
+    match r {
+        Risk::High => "high",
+        Risk::Medium => "medium",
+        Risk::Low => "low",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(gain: f64, sev: Severity, conf: f64, risk: Risk) -> Finding {
+        Finding {
+            target: "t".into(),
+            kind: "k".into(),
+            severity: sev,
+            confidence: conf,
+            summary: String::new(),
+            evidence: vec![],
+            expected_gain_pct: gain,
+            risk,
+        }
+    }
+
+    #[test]
+    fn formula_and_buckets() {
+        // 50 % × 1000 calls × 1 / 100 = 500; high ×1.5 = 750; low risk.
+        let f = finding(50.0, Severity::High, 0.9, Risk::Low);
+        assert_eq!(impact(&f, 1000.0, 1.0, 1.0), 750.0);
+        assert_eq!(bucket(750.0), "medium");
+        // Low confidence halves, medium risk × 0.8, critical × 2.
+        let f = finding(50.0, Severity::Critical, 0.5, Risk::Medium);
+        assert_eq!(impact(&f, 1000.0, 1.0, 1.0), 400.0);
+        assert_eq!(bucket(5000.1), "critical");
+        assert_eq!(bucket(1000.1), "high");
+        assert_eq!(bucket(100.0), "low");
+        // Learned weight scales it.
+        assert_eq!(impact(&finding(10.0, Severity::Medium, 0.9, Risk::Low), 100.0, 3.0, 0.5), 15.0);
+    }
+}

@@ -1,0 +1,241 @@
+//! The improvement loop end to end: real plugins, a real SQLite file, live
+//! traffic from a thread, the real judge.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use kaizen_host::invoke::{CallListener, CallRecord};
+use kaizen_host::runtime::blobs::sha256_hex;
+use kaizen_host::store::{self, deployments::DeployState};
+use kaizen_plugins as guests;
+
+use crate::common::{Traffic, deploy, host_with, test_host_config};
+
+async fn deploy_detectors(host: &kaizen_host::host::Host) {
+    for g in guests::BUNDLED.iter().filter(|g| g.group == "detectors") {
+        deploy(host, g).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_story_v1_detected_v2_promoted_v3_rolled_back() {
+    let (_dir, host) = host_with(|_| {}).await;
+    deploy_detectors(&host).await;
+    let v1 = deploy(&host, &guests::UNIT_CALCULATOR_V1).await;
+    let traffic = Traffic::start(host.invoker.clone());
+    traffic.wait_for(300).await;
+    host.telemetry.recorder().flush().await;
+
+    // v2 is dropped in as a candidate; the cycle finds v1's failures.
+    let v2_bytes = guests::UNIT_CALCULATOR_V2.load().unwrap();
+    let v2 = host.runtime.load("calculator-v2.wasm", &v2_bytes).unwrap();
+    host.improve.submit(v2.clone(), "test").await.unwrap();
+    let report = host.improve.run_cycle("manual").await;
+    assert!(report.skipped.is_none(), "{report:?}");
+    let findings = store::findings::list(&host.db, None, 50).await.unwrap();
+    assert!(findings.iter().any(|f| f.kind == "low-success-rate" && f.target == "calculator"), "{findings:?}");
+    let attempt = report.attempts.iter().find(|a| a.target == "calculator").expect("an attempt on calculator");
+    assert_eq!(attempt.result, "rolling out", "{attempt:?}");
+    let steps: Vec<(&str, &str)> = attempt.proof.iter().map(|s| (s.step.as_str(), s.result.as_str())).collect();
+    assert_eq!(
+        &steps[..3],
+        &[("validation", "passed"), ("synthetic", "passed"), ("replay", "passed")],
+        "{:?}",
+        attempt.proof
+    );
+    host.improve.wait_rollouts().await;
+
+    let slot = host.runtime.slot("calculator").unwrap();
+    let imp = &store::improvements::list(&host.db, Some("calculator"), 1).await.unwrap()[0];
+    assert_eq!(slot.current().sha256(), v2.sha256(), "v2 promoted: {} {} {}", imp.state, imp.reason, imp.verdicts);
+    assert_eq!(imp.state, "promoted", "{imp:?}");
+    let audit: Vec<String> =
+        store::audit::recent(&host.db, Some("calculator"), 100).await.unwrap().into_iter().map(|e| e.action).collect();
+    for action in ["candidate", "proof", "checkpoint", "canary-step", "promoted"] {
+        assert!(audit.iter().any(|a| a == action), "audit lacks {action}: {audit:?}");
+    }
+    let cycles = store::cycles::recent(&host.db, 5).await.unwrap();
+    assert!(cycles[0].report["attempts"][0]["proof"].as_array().unwrap().len() >= 3);
+
+    // Success rate rises: v2's window against v1's.
+    traffic.wait_for(traffic.calls.load(Ordering::Relaxed) + 300).await;
+    let now = store::now_ms();
+    let agg = host.telemetry.aggregates();
+    let (w1, w2) = (
+        agg.window("calculator", Some("1.0.0"), 0, now + 1).unwrap(),
+        agg.window("calculator", Some("2.0.0"), 0, now + 1).unwrap(),
+    );
+    assert!(w1.success_rate < 0.7, "v1 {}", w1.success_rate);
+    assert_eq!(w2.success_rate, 1.0);
+    assert!(host.improve.stats().improvements_deployed >= 1);
+
+    // The slow v3: the judge fails it at the first canary step.
+    let v3 = host.runtime.load("calculator-v3.wasm", &guests::UNIT_CALCULATOR_V3.load().unwrap()).unwrap();
+    host.improve.submit(v3.clone(), "test").await.unwrap();
+    let report = host.improve.run_cycle("manual").await;
+    assert_eq!(report.attempts.iter().find(|a| a.target == "calculator").unwrap().result, "rolling out");
+    host.improve.wait_rollouts().await;
+    assert_eq!(slot.current().sha256(), v2.sha256(), "back on v2");
+    assert!(slot.serving().canary.is_none());
+    assert_eq!(
+        sha256_hex(&host.runtime.blobs().get(slot.current().sha256()).unwrap()),
+        sha256_hex(&v2_bytes),
+        "exact bytes"
+    );
+    let imp = &store::improvements::list(&host.db, Some("calculator"), 1).await.unwrap()[0];
+    assert_eq!(imp.state, "rolled-back");
+    let verdict = &imp.verdicts[0]["judgement"];
+    assert_eq!(verdict["verdict"], "fail");
+    assert!(verdict["latency"]["ratio"].as_f64().unwrap() > 2.0, "{verdict}");
+    assert!(verdict["latency"]["p_value"].as_f64().unwrap() < 0.001);
+    assert!(verdict["candidate_samples"].as_u64().unwrap() >= 30);
+    let d = store::deployments::get(&host.db, "calculator").await.unwrap().unwrap();
+    assert_eq!((d.state, d.current_sha.as_str()), (DeployState::RolledBack, v2.sha256()));
+    drop(traffic);
+    let _ = v1;
+}
+
+/// Counts calls answered by one version.
+struct CountFor(String, AtomicU64);
+
+impl CallListener for CountFor {
+    fn on_call(&self, r: &CallRecord) {
+        if r.sha256 == self.0 {
+            self.1.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_candidate_that_fails_replay_never_receives_live_traffic() {
+    let (_dir, host) = host_with(|_| {}).await;
+    deploy(&host, &guests::UNIT_CALCULATOR_V2).await;
+    let traffic = Traffic::start(host.invoker.clone());
+    traffic.wait_for(200).await;
+    host.telemetry.recorder().flush().await;
+
+    // v1 as a "new" version: it crashes on requests v2 answers.
+    let bad = host.runtime.load("calculator-v1.wasm", &guests::UNIT_CALCULATOR_V1.load().unwrap()).unwrap();
+    let counter = Arc::new(CountFor(bad.sha256().into(), AtomicU64::new(0)));
+    host.invoker.listen("calculator", counter.clone());
+    host.improve.submit(bad.clone(), "test").await.unwrap();
+    let report = host.improve.run_cycle("manual").await;
+    let a = report.attempts.iter().find(|a| a.target == "calculator").unwrap();
+    assert!(a.result.starts_with("rejected: replay failed"), "{a:?}");
+    let last = a.proof.last().unwrap();
+    assert_eq!((last.step.as_str(), last.result.as_str()), ("replay", "failed"));
+    assert!(last.detail.contains("fails where 2.0.0 succeeded"), "{}", last.detail);
+    host.improve.wait_rollouts().await;
+    traffic.wait_for(traffic.calls.load(Ordering::Relaxed) + 100).await;
+    assert_eq!(counter.1.load(Ordering::Relaxed), 0, "no live call reached the rejected candidate");
+    assert_eq!(store::improvements::list(&host.db, Some("calculator"), 1).await.unwrap()[0].state, "rejected");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emergency_stop_freezes_a_canary_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_host_config(dir.path());
+    // A judge that never decides: the canary stays at its first step.
+    config.safety.limits.judge.min_samples = 1_000_000;
+    let (host, _) = kaizen_host::host::Host::open(config.clone()).await.unwrap();
+    let v2 = deploy(&host, &guests::UNIT_CALCULATOR_V2).await;
+    let traffic = Traffic::start(host.invoker.clone());
+    traffic.wait_for(100).await;
+    host.telemetry.recorder().flush().await;
+    let v3 = host.runtime.load("v3", &guests::UNIT_CALCULATOR_V3.load().unwrap()).unwrap();
+    host.improve.submit(v3.clone(), "test").await.unwrap();
+    host.improve.run_cycle("manual").await;
+    let slot = host.runtime.slot("calculator").unwrap();
+    while slot.serving().canary.is_none() {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    host.safety.emergency_stop("operator:test", "incident drill").await.unwrap();
+    host.improve.wait_rollouts().await;
+    let frozen = slot.serving();
+    let c = frozen.canary.as_ref().expect("split frozen in place");
+    assert_eq!((c.plugin.sha256(), c.percent), (v3.sha256(), 10.0));
+    assert_eq!(frozen.current.sha256(), v2.sha256());
+    // Nothing further changes: a cycle is skipped, the split stays.
+    let r = host.improve.run_cycle("manual").await;
+    assert!(r.skipped.as_deref().unwrap_or("").contains("emergency stop"), "{r:?}");
+    assert_eq!(slot.serving().canary.as_ref().unwrap().percent, 10.0);
+    assert_eq!(store::improvements::list(&host.db, Some("calculator"), 1).await.unwrap()[0].state, "frozen");
+    drop(traffic);
+    host.shutdown().await.unwrap();
+    drop(host);
+
+    // Restart over the same data directory.
+    let (host, restored) = kaizen_host::host::Host::open(config).await.unwrap();
+    assert_eq!((restored.canaries, restored.errors.len()), (1, 0), "{restored:?}");
+    assert!(host.safety.state().stopped, "the stop survives a restart");
+    let serving = host.runtime.slot("calculator").unwrap().serving();
+    assert_eq!(serving.current.sha256(), v2.sha256());
+    assert_eq!(
+        serving.canary.as_ref().map(|c| (c.plugin.sha256().to_string(), c.percent)),
+        Some((v3.sha256().to_string(), 10.0))
+    );
+    assert!(host.improve.run_cycle("manual").await.skipped.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_and_resume() {
+    let (_dir, host) = host_with(|_| {}).await;
+    host.safety.pause("operator:test", "maintenance").await.unwrap();
+    let r = host.improve.run_cycle("manual").await;
+    assert!(r.skipped.as_deref().unwrap().contains("paused: maintenance"), "{r:?}");
+    host.safety.resume("operator:test", "done").await.unwrap();
+    assert!(host.improve.run_cycle("manual").await.skipped.is_none());
+    let audit: Vec<String> =
+        store::audit::recent(&host.db, None, 10).await.unwrap().into_iter().map(|e| e.action).collect();
+    assert!(audit.contains(&"pause".to_string()) && audit.contains(&"resume".to_string()));
+    assert_eq!(host.improve.stats().cycles_completed, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn improvements_per_cycle_limit_is_respected() {
+    let (_dir, host) = host_with(|c| {
+        c.safety.limits.improvements_per_cycle = 2;
+        c.safety.limits.concurrent_rollouts = 10;
+        c.safety.limits.min_executions = 0;
+        // Keep the rollouts from finishing during the test.
+        c.safety.limits.judge.min_samples = 1_000_000;
+    })
+    .await;
+    // Three unit targets, each with findings (failures ingested) and a
+    // queued candidate.
+    for g in [&guests::UNIT_CALCULATOR_V1, &guests::TEST_ECHO_V1, &guests::TEST_HOSTILE] {
+        deploy(&host, g).await;
+    }
+    deploy_detectors(&host).await;
+    let now = store::now_ms();
+    let mut execs = Vec::new();
+    for target in ["calculator", "echo", "hostile"] {
+        for i in 0..100 {
+            execs.push(serde_json::json!({"target": target, "version": "1.0.0", "started_at": now - 1000 + i, "duration_ms": 1.0,
+                "outcome": if i % 2 == 0 { "error" } else { "ok" }, "error_class": if i % 4 == 0 { "internal" } else { "dependency" }}));
+        }
+    }
+    let body = serde_json::json!({ "executions": execs }).to_string();
+    host.telemetry
+        .ingest(body.as_bytes(), kaizen_host::telemetry::ingest::Format::Json, &Default::default())
+        .await
+        .unwrap();
+    for (name, g) in [
+        ("calculator", &guests::UNIT_CALCULATOR_V2),
+        ("echo", &guests::TEST_ECHO_V2),
+        ("hostile", &guests::TEST_HOSTILE_V2),
+    ] {
+        let p = host.runtime.load(name, &g.load().unwrap()).unwrap();
+        host.improve.submit(p, "test").await.unwrap();
+    }
+    let report = host.improve.run_cycle("manual").await;
+    assert!(report.findings_total >= 10, "{} findings", report.findings_total);
+    let started: Vec<_> = report.attempts.iter().filter(|a| a.improvement_id.is_some()).collect();
+    assert_eq!(started.len(), 2, "{:?}", report.attempts);
+    let denied: Vec<_> =
+        report.attempts.iter().filter(|a| a.result.contains("already started this cycle (limit 2)")).collect();
+    assert_eq!(denied.len(), 1, "the third target is denied by the limit: {:?}", report.attempts);
+    assert_eq!(host.improve.stats().candidates_queued, 1, "its candidate stays queued");
+    host.safety.emergency_stop("test", "end of test").await.unwrap();
+    host.improve.wait_rollouts().await;
+}

@@ -1,191 +1,209 @@
-//! `kaizen demo`: the seed story on the real runtime and bundled plugins.
+//! `kaizen demo`: the seed story on the real host — store, telemetry, the
+//! loop, the judge and the safety controller — with the bundled plugins
+//! and a built-in traffic generator.
 //!
-//! calculator v1 serves and crashes on divide by zero → the detectors flag
-//! it → v2 is hot-swapped in and the failures stop → the slow v3 is swapped
-//! in → the latency-regression detector catches it → rollback to v2's exact
-//! bytes.
+//! calculator 1.0.0 serves and crashes on divide by zero → the detectors
+//! flag it → 2.0.0, dropped in as a candidate, is proven (shipped cases,
+//! replay of recorded requests, shadow traffic) and rolled out stepwise under
+//! the judge → promoted → the correct but slow 3.0.0 is dropped in → the
+//! judge fails it at the first canary step → rollback to 2.0.0's exact bytes.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use kaizen_host::runtime::types::{
-    CallContext, DetectionInput, ErrorCount, Finding, LatencyStats, PluginKind, TargetStats, WindowStats,
-};
+use kaizen_host::host::{Host, HostConfig};
+use kaizen_host::invoke::Invoker;
+use kaizen_host::runtime::types::CallContext;
 use kaizen_host::runtime::validate::world_name;
-use kaizen_host::runtime::{Runtime, class_name};
-use kaizen_host::{RuntimeConfig, SandboxLimits};
+use kaizen_host::store;
 
-struct Sample {
-    ok: bool,
-    class: Option<String>,
-    latency_ms: f64,
+/// A traffic generator: `rate` calls/s to `calculator`, a third of them
+/// dividing by zero.
+struct Traffic {
+    stop: Arc<AtomicBool>,
+    calls: Arc<AtomicU64>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
-/// Offer `n` calls to `calculator`: arithmetic, a third of it divisions by
-/// zero (the bug v1 has; v2 answers them with a typed `invalid-input`).
-fn traffic(rt: &Runtime, n: usize) -> (Vec<Sample>, Duration, String) {
-    let ctx = CallContext { attempt: 1, scope_pct: None, deadline_ms: 1000 };
-    let started = Instant::now();
-    let mut samples = Vec::with_capacity(n);
-    let mut version = String::new();
-    for i in 0..n {
-        let (op, b) = match i % 6 {
-            0 | 3 => ("div", 0),
-            1 => ("div", (i % 7 + 1) as i64),
-            2 | 4 => ("mul", 3),
-            _ => ("add", 5),
-        };
-        let req = serde_json::to_vec(&serde_json::json!({"op": op, "a": i as i64, "b": b})).unwrap();
-        let t = Instant::now();
-        let result = rt.call_unit("calculator", &ctx, &req);
-        let latency_ms = t.elapsed().as_secs_f64() * 1e3;
-        match result {
-            Ok(served) => {
-                version = served.plugin.version().to_string();
-                samples.push(Sample { ok: true, class: None, latency_ms });
+impl Traffic {
+    fn start(invoker: Arc<Invoker>, rate: u64) -> Traffic {
+        let (stop, calls) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+        let (s, c) = (stop.clone(), calls.clone());
+        let thread = std::thread::spawn(move || {
+            let ctx = CallContext { attempt: 1, scope_pct: None, deadline_ms: 1000 };
+            let period = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
+            let mut next = Instant::now();
+            let mut i = 0i64;
+            while !s.load(Ordering::Relaxed) {
+                let (op, b) = match i % 6 {
+                    0 | 3 => ("div", 0),
+                    1 => ("div", i % 7 + 1),
+                    2 | 4 => ("mul", 3),
+                    _ => ("add", 5),
+                };
+                let req = serde_json::to_vec(&serde_json::json!({"op": op, "a": i % 1000, "b": b})).unwrap();
+                let _ = invoker.call("calculator", &ctx, &req);
+                c.fetch_add(1, Ordering::Relaxed);
+                i += 1;
+                next += period;
+                if let Some(d) = next.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(d);
+                }
             }
-            // A caller's own bad input is answered correctly: it is not a
-            // failure of the unit.
-            Err(e) if class_name(&e.class) == "invalid-input" => {
-                samples.push(Sample { ok: true, class: None, latency_ms })
-            }
-            Err(e) => samples.push(Sample { ok: false, class: Some(class_name(&e.class).to_string()), latency_ms }),
+        });
+        Traffic { stop, calls, thread: Some(thread) }
+    }
+
+    async fn wait_for(&self, more: u64) {
+        let target = self.calls.load(Ordering::Relaxed) + more;
+        while self.calls.load(Ordering::Relaxed) < target {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    (samples, started.elapsed(), version)
 }
 
-fn window(samples: &[Sample], took: Duration) -> WindowStats {
-    let mut lat: Vec<f64> = samples.iter().map(|s| s.latency_ms).collect();
-    lat.sort_by(f64::total_cmp);
-    let q = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize];
-    let n = samples.len() as f64;
-    let mean = lat.iter().sum::<f64>() / n;
-    let sd = (lat.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
-    let failures = samples.iter().filter(|s| !s.ok).count() as u64;
-    let mut errors: Vec<ErrorCount> = Vec::new();
-    for s in samples.iter().filter_map(|s| s.class.as_ref()) {
-        match errors.iter_mut().find(|e| &e.error_class == s) {
-            Some(e) => e.count += 1,
-            None => errors.push(ErrorCount { error_class: s.clone(), count: 1 }),
+impl Drop for Traffic {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
     }
-    WindowStats {
-        duration_secs: took.as_secs_f64(),
-        executions: samples.len() as u64,
-        failures,
-        success_rate: 1.0 - failures as f64 / n,
-        latency: LatencyStats { p50_ms: q(0.5), p95_ms: q(0.95), p99_ms: q(0.99), mean_ms: mean, stddev_ms: sd },
-        throughput: n / took.as_secs_f64(),
-        errors,
+}
+
+fn window_line(host: &Host, version: &str) -> String {
+    let now = store::now_ms();
+    match host.telemetry.aggregates().window("calculator", Some(version), now - 60_000, now + 1) {
+        Some(w) => format!(
+            "{version}: {} calls, success {:.1}%, p50 {:.3} ms, p95 {:.3} ms",
+            w.executions,
+            w.success_rate * 100.0,
+            w.latency.p50_ms,
+            w.latency.p95_ms
+        ),
+        None => format!("{version}: no calls yet"),
     }
 }
 
-fn detect(rt: &Runtime, version: &str, current: WindowStats, baseline: Option<WindowStats>) -> Vec<Finding> {
-    let input = DetectionInput {
-        now_ms: 0,
-        targets: vec![TargetStats { target: "calculator".into(), version: version.into(), current, baseline }],
-        metrics: vec![],
-    };
-    let mut all = Vec::new();
-    for slot in rt.slots_of(PluginKind::Detector) {
-        match slot.current().detect(&input) {
-            Ok(f) => all.extend(f),
-            Err(e) => println!("    detector {} failed: {e}", slot.name()),
-        }
-    }
-    all
-}
-
-fn show(w: &WindowStats) {
-    println!(
-        "    {} calls, success {:.1}%, p50 {:.3} ms, p95 {:.3} ms, {:.0} calls/s",
-        w.executions,
-        w.success_rate * 100.0,
-        w.latency.p50_ms,
-        w.latency.p95_ms,
-        w.throughput
-    );
-}
-
-fn show_findings(findings: &[Finding]) {
-    if findings.is_empty() {
-        println!("    detectors: nothing to report");
-    }
-    for f in findings {
+async fn show_improvement(host: &Host) -> anyhow::Result<()> {
+    let imp = &store::improvements::list(&host.db, Some("calculator"), 1).await?[0];
+    println!("    improvement #{}: {} — {}", imp.id, imp.state, imp.reason);
+    for step in imp.proof.as_array().into_iter().flatten() {
         println!(
-            "    finding [{}] {}: {}",
-            format!("{:?}", f.severity).rsplit(':').next().unwrap_or_default().to_lowercase(),
-            f.kind,
-            f.summary
+            "      proof   {:<10} {:<7} {}",
+            step["step"].as_str().unwrap_or(""),
+            step["result"].as_str().unwrap_or(""),
+            step["detail"].as_str().unwrap_or("")
         );
     }
+    for v in imp.verdicts.as_array().into_iter().flatten() {
+        let j = &v["judgement"];
+        println!(
+            "      verdict {:<6} at {:>5}%: {:<5} ({} vs {} calls) {}",
+            v["phase"].as_str().unwrap_or(""),
+            v["percent"],
+            j["verdict"].as_str().unwrap_or(""),
+            j["candidate_samples"],
+            j["baseline_samples"],
+            j["reason"].as_str().unwrap_or("")
+        );
+    }
+    Ok(())
 }
 
-pub fn run(data_dir: &Path, calls: usize) -> anyhow::Result<()> {
-    let calls = calls.max(50);
-    let mut config = RuntimeConfig::in_dir(data_dir);
-    config.limits = SandboxLimits { deadline: Duration::from_secs(1), ..Default::default() };
-    let rt = Runtime::new(config)?;
+pub fn run(data_dir: &Path, rate: u64) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    rt.block_on(demo(data_dir, rate))
+}
+
+async fn demo(data_dir: &Path, rate: u64) -> anyhow::Result<()> {
+    // A fresh state each run: the demo tells its story from the start.
+    let _ = std::fs::remove_file(data_dir.join("kaizen.db"));
+    let mut config = HostConfig { data_dir: data_dir.to_path_buf(), ..Default::default() };
+    config.telemetry.sample_requests_every = 5;
+    config.improve.window_secs = 30;
+    config.improve.baseline_secs = 30;
+    config.improve.prove.shadow_secs = 3;
+    config.safety.limits.judge.max_samples = 600;
+    config.safety.limits.bake_secs = 3;
+    let (host, _) = Host::open(config).await?;
     println!("Kaizen demo — data in {}", data_dir.display());
 
     println!("\n1. Loading the bundled plugins");
     let (mut v2, mut v3) = (None, None);
     for g in kaizen_plugins::BUNDLED {
-        let plugin = rt.load(g.package, &g.load()?)?;
+        let plugin = host.runtime.load(g.package, &g.load()?)?;
         let info = plugin.info();
         println!("    {:<20} {:<9} {:<7} {}", info.name, world_name(info.kind), info.version, &plugin.sha256()[..12]);
         match g.package {
             "unit-calculator-v2" => v2 = Some(plugin),
             "unit-calculator-v3" => v3 = Some(plugin),
             _ => {
-                rt.install(plugin)?;
+                host.deploy(plugin, "demo", "bundled plugin").await?;
             }
         }
     }
     let (v2, v3) = (v2.expect("v2 bundled"), v3.expect("v3 bundled"));
 
-    println!("\n2. calculator 1.0.0 serves {calls} calls (a third divide by zero)");
-    let (s, took, version) = traffic(&rt, calls);
-    let w1 = window(&s, took);
-    show(&w1);
-    let sample_error = s.iter().find_map(|s| s.class.clone()).unwrap_or_default();
-    println!("    failures are `{sample_error}` errors");
-    show_findings(&detect(&rt, &version, w1, None));
+    println!("\n2. calculator 1.0.0 serves {rate} calls/s (a third divide by zero)");
+    let traffic = Traffic::start(host.invoker.clone(), rate);
+    traffic.wait_for(rate * 2).await;
+    host.telemetry.recorder().flush().await;
+    println!("    {}", window_line(&host, "1.0.0"));
 
-    println!("\n3. Hot swap to calculator 2.0.0 (checked arithmetic)");
-    let slot = rt.slot("calculator").expect("calculator slot");
-    let previous = slot.swap(v2.clone())?;
-    println!("    swapped {} → {}", previous.version(), v2.version());
-    let (s, took, version) = traffic(&rt, calls);
-    let w2 = window(&s, took);
-    show(&w2);
-    show_findings(&detect(&rt, &version, w2.clone(), None));
-
-    println!("\n4. Hot swap to calculator 3.0.0 (correct, but slow)");
-    slot.swap(v3.clone())?;
-    let (s, took, version) = traffic(&rt, calls);
-    let w3 = window(&s, took);
-    show(&w3);
-    let findings = detect(&rt, &version, w3, Some(w2));
-    show_findings(&findings);
-    if findings.iter().any(|f| f.kind == "latency-regression") {
-        let rb = slot.rollback()?;
-        let bytes = rt.blobs().get(rb.to.sha256())?;
-        println!(
-            "    rolled back {} → {}: serving the exact prior bytes (sha256 {}, {} bytes)",
-            rb.from.version(),
-            rb.to.version(),
-            &rb.to.sha256()[..16],
-            bytes.len()
-        );
-    } else {
-        println!("    no regression detected; keeping {}", v3.version());
+    println!("\n3. 2.0.0 arrives as a candidate; a loop cycle runs");
+    host.improve.submit(v2.clone(), "demo").await?;
+    let report = host.improve.run_cycle("manual").await;
+    for f in store::findings::list(&host.db, None, 20).await? {
+        println!("    finding [{}] {}: {}", f.priority, f.kind, f.summary);
     }
+    for a in &report.attempts {
+        println!("    attempt on {}: {} {}", a.target, a.candidate.as_deref().unwrap_or("-"), a.result);
+    }
+    host.improve.wait_rollouts().await;
+    show_improvement(&host).await?;
+    traffic.wait_for(rate).await;
+    println!("    {}", window_line(&host, "2.0.0"));
 
-    println!("\n5. After the rollback");
-    let (s, took, _) = traffic(&rt, calls);
-    show(&window(&s, took));
-    println!("    serving calculator {}", slot.current().version());
+    println!("\n4. 3.0.0 (correct, but slow) arrives as a candidate; a loop cycle runs");
+    host.improve.submit(v3.clone(), "demo").await?;
+    host.improve.run_cycle("manual").await;
+    host.improve.wait_rollouts().await;
+    show_improvement(&host).await?;
+    let slot = host.runtime.slot("calculator").expect("calculator slot");
+    let bytes = host.runtime.blobs().get(slot.current().sha256())?;
+    println!(
+        "    serving calculator {} (sha256 {}, {} bytes — the exact bytes of the checkpoint)",
+        slot.current().version(),
+        &slot.current().sha256()[..16],
+        bytes.len()
+    );
+    traffic.wait_for(rate).await;
+    println!("    {}", window_line(&host, "2.0.0"));
+
+    drop(traffic);
+    println!("\n5. Audit trail");
+    let mut audit = store::audit::recent(&host.db, Some("calculator"), 50).await?;
+    audit.reverse();
+    for e in audit {
+        let d = &e.detail;
+        let what = ["reason", "percent", "version", "candidate_version"]
+            .iter()
+            .find_map(|k| d.get(*k).map(|v| format!("{k}: {v}")))
+            .unwrap_or_default();
+        println!("    {:<10} {:<14} {what}", e.actor, e.action);
+    }
+    let s = host.improve.stats();
+    println!(
+        "\nloop: {} cycles, {} opportunities, {} attempted, {} deployed, {} rolled back",
+        s.cycles_completed,
+        s.opportunities_detected,
+        s.improvements_attempted,
+        s.improvements_deployed,
+        s.improvements_rolled_back
+    );
+    host.shutdown().await?;
     Ok(())
 }

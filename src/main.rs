@@ -20,15 +20,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the seed story on the bundled plugins: the buggy calculator v1 is
-    /// detected, v2 is hot-swapped in, the slow v3 is caught and rolled back.
+    /// Run the seed story on the real host and bundled plugins: the buggy
+    /// calculator v1 is detected, v2 is proven and rolled out stepwise, the
+    /// slow v3 is failed by the judge and rolled back.
     Demo {
         /// Where modules and compiled artifacts are kept.
         #[arg(long, default_value = "kaizen-data", env = "KAIZEN_DATA_DIR")]
         data_dir: PathBuf,
-        /// Calls per phase of the demo.
-        #[arg(long, default_value_t = 400)]
-        calls: usize,
+        /// Calls per second the built-in traffic generator offers.
+        #[arg(long, default_value_t = 500)]
+        rate: u64,
     },
     /// Test harness: record executions forever, printing `acked N` after
     /// each flush (used by the crash-consistency test, which kills it).
@@ -62,7 +63,7 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Demo { data_dir, calls } => demo::run(&data_dir, calls),
+        Command::Demo { data_dir, rate } => demo::run(&data_dir, rate),
         Command::Plugin { command: PluginCommand::Check { file, json } } => plugin_check::run(&file, json),
         Command::TelemetrySoak { db } => soak(&db),
     }

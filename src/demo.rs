@@ -113,15 +113,17 @@ async fn show_improvement(host: &Host) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn run(data_dir: &Path, rate: u64) -> anyhow::Result<()> {
+pub fn run(data_dir: &Path, database_url: Option<String>, rate: u64) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    rt.block_on(demo(data_dir, rate))
+    rt.block_on(demo(data_dir, database_url, rate))
 }
 
-async fn demo(data_dir: &Path, rate: u64) -> anyhow::Result<()> {
-    // A fresh state each run: the demo tells its story from the start.
-    let _ = std::fs::remove_file(data_dir.join("kaizen.db"));
-    let mut config = HostConfig { data_dir: data_dir.to_path_buf(), ..Default::default() };
+async fn demo(data_dir: &Path, database_url: Option<String>, rate: u64) -> anyhow::Result<()> {
+    // A fresh SQLite state each run: the demo tells its story from the start.
+    for f in ["kaizen.db", "kaizen.db-wal", "kaizen.db-shm"] {
+        let _ = std::fs::remove_file(data_dir.join(f));
+    }
+    let mut config = HostConfig { data_dir: data_dir.to_path_buf(), database_url, ..Default::default() };
     config.telemetry.sample_requests_every = 5;
     config.improve.window_secs = 30;
     config.improve.baseline_secs = 30;

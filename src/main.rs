@@ -27,6 +27,10 @@ enum Command {
         /// Where modules and compiled artifacts are kept.
         #[arg(long, default_value = "kaizen-data", env = "KAIZEN_DATA_DIR")]
         data_dir: PathBuf,
+        /// `postgres://…` to keep the state in PostgreSQL instead of the
+        /// SQLite file in the data directory.
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: Option<String>,
         /// Calls per second the built-in traffic generator offers.
         #[arg(long, default_value_t = 500)]
         rate: u64,
@@ -63,7 +67,7 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Demo { data_dir, rate } => demo::run(&data_dir, rate),
+        Command::Demo { data_dir, database_url, rate } => demo::run(&data_dir, database_url, rate),
         Command::Plugin { command: PluginCommand::Check { file, json } } => plugin_check::run(&file, json),
         Command::TelemetrySoak { db } => soak(&db),
     }

@@ -33,7 +33,11 @@ async fn seed_story_v1_detected_v2_promoted_v3_rolled_back() {
     let report = host.improve.run_cycle("manual").await;
     assert!(report.skipped.is_none(), "{report:?}");
     let findings = store::findings::list(&host.db, None, 50).await.unwrap();
-    assert!(findings.iter().any(|f| f.kind == "low-success-rate" && f.target == "calculator"), "{findings:?}");
+    assert!(
+        findings.iter().any(|f| f.kind == "low-success-rate" && f.target == "calculator"),
+        "{findings:?} {:?}",
+        report.detector_errors
+    );
     let attempt = report.attempts.iter().find(|a| a.target == "calculator").expect("an attempt on calculator");
     assert_eq!(attempt.result, "rolling out", "{attempt:?}");
     let steps: Vec<(&str, &str)> = attempt.proof.iter().map(|s| (s.step.as_str(), s.result.as_str())).collect();
@@ -238,4 +242,72 @@ async fn improvements_per_cycle_limit_is_respected() {
     assert_eq!(host.improve.stats().candidates_queued, 1, "its candidate stays queued");
     host.safety.emergency_stop("test", "end of test").await.unwrap();
     host.improve.wait_rollouts().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generator_command_supplies_the_candidate_and_its_failures_are_recorded() {
+    let v2_path = guests::UNIT_CALCULATOR_V2.path;
+    let (_dir, host) = host_with(|c| {
+        // The generator reads the finding on stdin and writes a module; here
+        // it "generates" the fixed calculator by copying it.
+        c.improve.generator = Some(kaizen_host::r#loop::candidates::GeneratorConfig {
+            command: vec![
+                "sh".into(),
+                "-c".into(),
+                format!("cat > \"$KAIZEN_OUTPUT.finding.json\" && cp '{v2_path}' \"$KAIZEN_OUTPUT\""),
+            ],
+            timeout_secs: 30,
+        });
+    })
+    .await;
+    deploy_detectors(&host).await;
+    deploy(&host, &guests::UNIT_CALCULATOR_V1).await;
+    let traffic = Traffic::start(host.invoker.clone());
+    traffic.wait_for(300).await;
+    host.telemetry.recorder().flush().await;
+    let report = host.improve.run_cycle("manual").await;
+    let a = report.attempts.iter().find(|a| a.target == "calculator").unwrap();
+    assert_eq!(a.result, "rolling out", "{a:?}");
+    assert!(a.candidate.as_deref().unwrap().starts_with("2.0.0"));
+    host.improve.wait_rollouts().await;
+    let imp = &store::improvements::list(&host.db, Some("calculator"), 1).await.unwrap()[0];
+    assert_eq!((imp.source.as_str(), imp.state.as_str()), ("generator", "promoted"), "{imp:?}");
+    drop(traffic);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_generator_is_recorded_and_changes_nothing() {
+    let (_dir, host) = host_with(|c| {
+        c.improve.generator = Some(kaizen_host::r#loop::candidates::GeneratorConfig {
+            command: vec!["sh".into(), "-c".into(), "echo 'model unavailable' >&2; exit 3".into()],
+            timeout_secs: 30,
+        });
+    })
+    .await;
+    deploy_detectors(&host).await;
+    let v1 = deploy(&host, &guests::UNIT_CALCULATOR_V1).await;
+    let traffic = Traffic::start(host.invoker.clone());
+    traffic.wait_for(300).await;
+    host.telemetry.recorder().flush().await;
+    let report = host.improve.run_cycle("manual").await;
+    let a = report.attempts.iter().find(|a| a.target == "calculator").unwrap();
+    assert!(a.result.contains("generator failed") && a.result.contains("model unavailable"), "{a:?}");
+    let audit = store::audit::recent(&host.db, Some("calculator"), 10).await.unwrap();
+    assert!(audit.iter().any(|e| e.action == "generator-failed"));
+    assert_eq!(host.runtime.slot("calculator").unwrap().current().sha256(), v1.sha256());
+    drop(traffic);
+}
+
+#[tokio::test]
+async fn self_watch_pauses_the_loop_when_it_keeps_rolling_back() {
+    let (_dir, host) = host_with(|_| {}).await;
+    use kaizen_host::safety::Outcome;
+    for o in [Outcome::Promoted, Outcome::RolledBack, Outcome::RolledBack] {
+        assert_eq!(host.safety.record_outcome(o).await.unwrap(), None);
+    }
+    let why = host.safety.record_outcome(Outcome::RolledBack).await.unwrap().expect("paused");
+    assert!(why.contains("3 of the last 4 improvements were rolled back"), "{why}");
+    let state = host.safety.state();
+    assert!(state.paused && state.by_whom == "safety");
+    assert!(host.improve.run_cycle("manual").await.skipped.unwrap().contains("self-watch"));
 }

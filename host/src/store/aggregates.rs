@@ -4,7 +4,7 @@
 
 use sqlx::{QueryBuilder, Row};
 
-use super::{Db, Result, with_pool};
+use super::{Db, Result, WritePool, with_pool};
 
 /// One stored bucket.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,7 +21,7 @@ pub async fn upsert(db: &Db, buckets: &[StoredBucket]) -> Result<()> {
         return Ok(());
     }
     with_pool!(db, p => {
-        let mut tx = p.begin().await?;
+        let mut tx = p.begin_write().await?;
         for chunk in buckets.chunks(500) {
             let mut qb = QueryBuilder::new("INSERT INTO aggregates (target, version, bucket_start, bucket) ");
             qb.push_values(chunk, |mut b, s| {

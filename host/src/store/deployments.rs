@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use super::{Db, Result, with_pool};
+use super::{Db, Result, WritePool, with_pool};
 
 /// Lifecycle state of a slot's deployment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,7 +75,7 @@ fn state(s: String) -> Result<DeployState> {
 /// transaction. `history_sha` is the version the change is about.
 pub async fn record(db: &Db, d: &Deployment, history_sha: &str, from_sha: Option<&str>) -> Result<()> {
     with_pool!(db, p => {
-        let mut tx = p.begin().await?;
+        let mut tx = p.begin_write().await?;
         sqlx::query(
             "INSERT INTO deployments (slot, kind, current_sha, previous_sha, candidate_sha, canary_percent, state, reason, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::{QueryBuilder, Row};
 
-use super::{Db, Result, with_pool};
+use super::{Db, Result, WritePool, with_pool};
 
 /// How a call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -73,7 +73,7 @@ pub async fn insert_batch(db: &Db, batch: &[Execution]) -> Result<()> {
         return Ok(());
     }
     with_pool!(db, p => {
-        let mut tx = p.begin().await?;
+        let mut tx = p.begin_write().await?;
         for chunk in batch.chunks(ROWS_PER_STATEMENT) {
             let mut qb = QueryBuilder::new(
                 "INSERT INTO executions (target, version, started_at, duration_us, outcome, error_class, message, request) ");

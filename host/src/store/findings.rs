@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use super::{Db, Result, StoreError, with_pool};
+use super::{Db, Result, StoreError, WritePool, with_pool};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FindingRecord {
@@ -36,7 +36,7 @@ pub struct FindingRecord {
 pub async fn upsert_open(db: &Db, f: &FindingRecord) -> Result<(i64, bool)> {
     let evidence = serde_json::to_string(&f.evidence).unwrap_or_else(|_| "[]".into());
     with_pool!(db, p => {
-        let mut tx = p.begin().await?;
+        let mut tx = p.begin_write().await?;
         let existing = sqlx::query("SELECT id FROM findings WHERE target = $1 AND kind = $2 AND status IN ('open', 'addressed') ORDER BY id DESC LIMIT 1")
             .bind(&f.target).bind(&f.kind).fetch_optional(&mut *tx).await?;
         let out = match existing {

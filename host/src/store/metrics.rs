@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sqlx::{QueryBuilder, Row};
 
-use super::{Db, Result, StoreError, with_pool};
+use super::{Db, Result, StoreError, WritePool, with_pool};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metric {
@@ -24,7 +24,7 @@ pub async fn insert_batch(db: &Db, batch: &[Metric]) -> Result<()> {
     let tags: Vec<String> =
         batch.iter().map(|m| serde_json::to_string(&m.tags).unwrap_or_else(|_| "{}".into())).collect();
     with_pool!(db, p => {
-        let mut tx = p.begin().await?;
+        let mut tx = p.begin_write().await?;
         for (chunk, tag_chunk) in batch.chunks(1000).zip(tags.chunks(1000)) {
             let mut qb = QueryBuilder::new("INSERT INTO metrics (name, value, at, tags) ");
             qb.push_values(chunk.iter().zip(tag_chunk), |mut b, (m, t)| {

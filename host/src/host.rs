@@ -11,6 +11,7 @@ use crate::config::RuntimeConfig;
 use crate::events::Events;
 use crate::invoke::Invoker;
 use crate::r#loop::{Loop, LoopConfig, record_module};
+use crate::recovery::{Healer, RecoveryConfig};
 use crate::runtime::{Installed, Plugin, Runtime, RuntimeError};
 use crate::safety::{Safety, SafetyConfig};
 use crate::store::deployments::{DeployState, Deployment};
@@ -30,6 +31,7 @@ pub struct HostConfig {
     pub safety: SafetyConfig,
     #[serde(rename = "loop")]
     pub improve: LoopConfig,
+    pub recovery: RecoveryConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +73,8 @@ impl Host {
         };
         let runtime = Runtime::new(config.runtime.clone())?;
         let telemetry = Telemetry::start(db.clone(), config.telemetry.clone()).await?;
-        let invoker = Invoker::new(runtime.clone(), telemetry.clone());
+        let healer = Healer::new(runtime.clone(), db.clone(), config.recovery.clone()).await?;
+        let invoker = Invoker::with_healer(runtime.clone(), telemetry.clone(), healer);
         let safety = Safety::load(db.clone(), config.safety.clone()).await?;
         let events = Events::default();
         let improve = Loop::new(

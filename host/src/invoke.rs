@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
 
-use crate::runtime::types::{CallContext, ErrorClass};
+use crate::recovery::breaker::Admit;
+use crate::recovery::{Force, Healer, describe_action};
+use crate::runtime::types::{CallContext, ErrorClass, Failure, RecoveryAction};
 use crate::runtime::{CallError, Plugin, Runtime, class_name};
 use crate::store::executions::{Execution, Outcome};
 use crate::store::now_ms;
@@ -62,13 +64,30 @@ pub fn outcome_of(result: &Result<Vec<u8>, CallError>) -> (Outcome, Option<Strin
 pub struct Invoker {
     runtime: Arc<Runtime>,
     telemetry: Arc<Telemetry>,
+    healer: Option<Arc<Healer>>,
     listeners: RwLock<HashMap<String, Vec<Arc<dyn CallListener>>>>,
     mirrors: RwLock<HashMap<String, Arc<dyn Mirror>>>,
 }
 
 impl Invoker {
+    /// A call path without recovery: failures go straight to the caller.
     pub fn new(runtime: Arc<Runtime>, telemetry: Arc<Telemetry>) -> Arc<Invoker> {
-        Arc::new(Invoker { runtime, telemetry, listeners: RwLock::default(), mirrors: RwLock::default() })
+        Arc::new(Invoker { runtime, telemetry, healer: None, listeners: RwLock::default(), mirrors: RwLock::default() })
+    }
+
+    /// A call path whose failed calls are healed by recovery strategies.
+    pub fn with_healer(runtime: Arc<Runtime>, telemetry: Arc<Telemetry>, healer: Arc<Healer>) -> Arc<Invoker> {
+        Arc::new(Invoker {
+            runtime,
+            telemetry,
+            healer: Some(healer),
+            listeners: RwLock::default(),
+            mirrors: RwLock::default(),
+        })
+    }
+
+    pub fn healer(&self) -> Option<&Arc<Healer>> {
+        self.healer.as_ref()
     }
 
     pub fn runtime(&self) -> &Arc<Runtime> {
@@ -106,6 +125,17 @@ impl Invoker {
         context: &CallContext,
         request: &[u8],
     ) -> (Result<Vec<u8>, CallError>, Option<Arc<Plugin>>, Duration) {
+        self.call_once_within(name, context, request, None)
+    }
+
+    /// [`Invoker::call_once`] with at most `within` of wall-clock time.
+    pub fn call_once_within(
+        &self,
+        name: &str,
+        context: &CallContext,
+        request: &[u8],
+        within: Option<Duration>,
+    ) -> (Result<Vec<u8>, CallError>, Option<Arc<Plugin>>, Duration) {
         let started_at = now_ms();
         let t = Instant::now();
         let slot = match self.runtime.slot(name).filter(|s| s.kind() == crate::runtime::types::PluginKind::Unit) {
@@ -116,7 +146,7 @@ impl Invoker {
             }
         };
         let plugin = slot.route();
-        let result = plugin.invoke(context, request);
+        let result = plugin.invoke_within(context, request, within);
         let latency = t.elapsed();
         self.record(name, &plugin, started_at, latency, &result, request);
         (result, Some(plugin), latency)
@@ -165,11 +195,134 @@ impl Invoker {
         }
     }
 
-    /// Call unit `name` (blocking this thread while the guest runs).
+    /// Call unit `name` (blocking this thread while the guest runs), healing
+    /// a failure with the recovery strategies when recovery is on.
     pub fn call(&self, name: &str, context: &CallContext, request: &[u8]) -> Result<Answer, CallError> {
-        let (result, plugin, latency) = self.call_once(name, context, request);
-        let output = result?;
-        Ok(Answer { output, plugin: plugin.expect("a successful call has a plugin"), latency })
+        match &self.healer {
+            Some(h) if h.config().enabled => self.call_healing(h, name, context, request),
+            _ => {
+                let (result, plugin, latency) = self.call_once(name, context, request);
+                let output = result?;
+                Ok(Answer { output, plugin: plugin.expect("a successful call has a plugin"), latency })
+            }
+        }
+    }
+
+    /// The healing call path: circuit breaker first, then the call, then
+    /// strategies until the call succeeds or its budget (attempts, added
+    /// latency, the caller's deadline) is spent. Every action is logged
+    /// with its outcome.
+    fn call_healing(&self, h: &Healer, name: &str, context: &CallContext, request: &[u8]) -> Result<Answer, CallError> {
+        let started = Instant::now();
+        let deadline = Duration::from_millis(context.deadline_ms.max(1));
+        let remaining = |started: Instant| deadline.saturating_sub(started.elapsed());
+        if let Admit::No(open_for) = h.admit(name) {
+            if let Some(fb) = h.config().circuit_fallbacks.get(name) {
+                let (r, p, latency) = self.call_once_within(fb, context, request, Some(remaining(started)));
+                return r.map(|output| Answer { output, plugin: p.expect("answered"), latency });
+            }
+            return Err(CallError::new(
+                ErrorClass::CircuitOpen,
+                format!("circuit of `{name}` is open for {} ms more; the call was not made", open_for.as_millis()),
+            ));
+        }
+        let cfg = h.config();
+        let max_added = Duration::from_millis(cfg.max_added_ms);
+        let mut ctx = *context;
+        let mut added = Duration::ZERO;
+        let mut episode: Option<(Failure, String, String, Instant)> = None;
+        loop {
+            let (result, plugin, latency) = self.call_once_within(name, &ctx, request, Some(remaining(started)));
+            if plugin.is_some() {
+                h.observe(name, &result, latency);
+            }
+            let ok = match &result {
+                Ok(_) => true,
+                Err(e) => e.class == ErrorClass::InvalidInput,
+            };
+            if let Some((f, strategy, action, since)) = episode.take() {
+                let outcome = if ok { "recovered" } else { "failed" };
+                h.log(&f, &strategy, &action, outcome, since.elapsed().as_secs_f64() * 1e3);
+            }
+            let plugin = match (result, plugin) {
+                (Ok(output), Some(p)) => return Ok(Answer { output, plugin: p, latency: started.elapsed() }),
+                (Err(e), Some(p)) if !ok => (e, p),
+                (Err(e), _) => return Err(e),
+                (Ok(_), None) => unreachable!("a call that answered has a plugin"),
+            };
+            let (err, plugin) = plugin;
+            if ctx.attempt >= cfg.max_attempts || remaining(started).is_zero() {
+                return Err(err);
+            }
+            let failure = Failure {
+                target: name.to_string(),
+                version: plugin.version().to_string(),
+                error_class: err.class.clone(),
+                message: err.message.clone(),
+                attempt: ctx.attempt,
+                elapsed_ms: started.elapsed().as_millis() as u64,
+                remaining_ms: remaining(started).as_millis() as u64,
+                recent: vec![],
+            };
+            let Some(d) = h.decide(&failure) else { return Err(err) };
+            let action = describe_action(&d.action);
+            let since = Instant::now();
+            let delay = match &d.action {
+                RecoveryAction::Retry(ms) | RecoveryAction::ClearCacheRetry(ms) => Some(Duration::from_millis(*ms)),
+                RecoveryAction::RetryReducedScope(r) => Some(Duration::from_millis(r.delay_ms)),
+                _ => None,
+            };
+            if let Some(delay) = delay {
+                // The retry must fit the added-latency budget and leave time
+                // for the call itself before the caller's deadline.
+                if added + delay > max_added || delay >= remaining(started) {
+                    h.log(&failure, &d.strategy, &action, "budget-exhausted", 0.0);
+                    return Err(err);
+                }
+                match &d.action {
+                    RecoveryAction::ClearCacheRetry(_) => {
+                        plugin.clear_warm();
+                        if let Some(slot) = self.runtime.slot(name) {
+                            slot.current().clear_warm();
+                        }
+                    }
+                    RecoveryAction::RetryReducedScope(r) => ctx.scope_pct = Some(r.scope_pct.clamp(1, 99)),
+                    _ => {}
+                }
+                std::thread::sleep(delay);
+                added += delay;
+                ctx.attempt += 1;
+                episode = Some((failure, d.strategy, action, since));
+                continue;
+            }
+            match d.action {
+                RecoveryAction::Fallback(unit) => {
+                    let fb_ctx =
+                        CallContext { attempt: 1, scope_pct: None, deadline_ms: remaining(started).as_millis() as u64 };
+                    let (r, p, _) = self.call_once_within(&unit, &fb_ctx, request, Some(remaining(started)));
+                    let outcome = if r.is_ok() { "recovered" } else { "failed" };
+                    h.log(&failure, &d.strategy, &action, outcome, since.elapsed().as_secs_f64() * 1e3);
+                    return match (r, p) {
+                        (Ok(output), Some(p)) => Ok(Answer { output, plugin: p, latency: started.elapsed() }),
+                        (Err(e), _) => {
+                            Err(CallError::new(e.class, format!("fallback `{unit}` failed too: {}", e.message)))
+                        }
+                        (Ok(_), None) => Err(err),
+                    };
+                }
+                RecoveryAction::OpenCircuit(ms) => {
+                    h.force(name, Force::Open { ms }, &format!("opened by {}", d.strategy));
+                    h.log(&failure, &d.strategy, &action, "circuit-opened", 0.0);
+                }
+                RecoveryAction::GiveUp(_) => h.log(&failure, &d.strategy, &action, "gave-up", 0.0),
+                RecoveryAction::RequestRollback(why) => {
+                    h.request_rollback(name, &why);
+                    h.log(&failure, &d.strategy, &action, "rollback-requested", 0.0);
+                }
+                _ => {}
+            }
+            return Err(err);
+        }
     }
 
     /// Call unit `name` from async code, on tokio's blocking pool.

@@ -6,11 +6,13 @@
 
 pub mod config;
 pub mod events;
+pub mod health;
 pub mod host;
 pub mod invoke;
 pub mod judge;
 #[path = "loop/mod.rs"]
 pub mod r#loop;
+pub mod recovery;
 pub mod runtime;
 pub mod safety;
 pub mod store;

@@ -4,9 +4,11 @@
 mod bad_input;
 mod bundled;
 mod common;
+mod health;
 mod hostile;
 mod hot_swap;
 mod improvement_loop;
 mod judge_trials;
+mod recovery;
 mod store;
 mod telemetry;

@@ -296,7 +296,46 @@ impl Loop {
 
         if let Err(denied) = ctx.safety.check_running() {
             r.skipped = Some(denied.to_string());
+            for (target, why) in ctx.invoker.healer().map(|h| h.take_rollback_requests()).unwrap_or_default() {
+                ctx.audit(
+                    "safety",
+                    "rollback-request-denied",
+                    &target,
+                    serde_json::json!({"reason": why, "denied": denied.to_string()}),
+                )
+                .await;
+            }
         } else {
+            // Rollbacks that recovery strategies asked for: the controller
+            // allows them only while the loop may act.
+            for (target, why) in ctx.invoker.healer().map(|h| h.take_rollback_requests()).unwrap_or_default() {
+                match ctx.runtime.rollback(&target) {
+                    Ok(rb) => {
+                        let d = crate::store::deployments::Deployment {
+                            slot: target.clone(),
+                            kind: "unit".into(),
+                            current_sha: rb.to.sha256().into(),
+                            previous_sha: None,
+                            candidate_sha: None,
+                            canary_percent: 0.0,
+                            state: crate::store::deployments::DeployState::RolledBack,
+                            reason: why.clone(),
+                            updated_at: now_ms(),
+                        };
+                        let _ = store::deployments::record(&ctx.db, &d, rb.from.sha256(), Some(rb.from.sha256())).await;
+                        ctx.audit("safety", "rolled-back", &target, serde_json::json!({"requested_by": "recovery", "reason": why, "from": rb.from.version(), "to": rb.to.version()})).await;
+                    }
+                    Err(e) => {
+                        ctx.audit(
+                            "safety",
+                            "rollback-request-failed",
+                            &target,
+                            serde_json::json!({"reason": why, "error": e.to_string()}),
+                        )
+                        .await
+                    }
+                }
+            }
             // 1. Sample.
             let now = now_ms();
             let window_ms = ctx.config.window_secs as i64 * 1000;

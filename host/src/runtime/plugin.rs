@@ -59,6 +59,8 @@ pub struct Plugin {
     grants: Grants,
     warm_enabled: AtomicBool,
     warm: Mutex<Vec<(Store<HostState>, Instance)>>,
+    /// Consecutive trapped calls on warm instances (health remediation).
+    warm_traps: std::sync::atomic::AtomicU32,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -98,6 +100,7 @@ impl Plugin {
             grants,
             warm_enabled: AtomicBool::new(false),
             warm: Mutex::new(Vec::new()),
+            warm_traps: std::sync::atomic::AtomicU32::new(0),
         }
     }
 
@@ -152,6 +155,16 @@ impl Plugin {
         self.warm.lock().clear();
     }
 
+    /// Whether warm instances are reused.
+    pub fn warm_enabled(&self) -> bool {
+        self.warm_enabled.load(Ordering::Relaxed)
+    }
+
+    /// Consecutive calls that trapped while warm instances were in use.
+    pub fn warm_traps(&self) -> u32 {
+        self.warm_traps.load(Ordering::Relaxed)
+    }
+
     /// Warm instances currently kept.
     pub fn warm_count(&self) -> usize {
         self.warm.lock().len()
@@ -178,15 +191,35 @@ impl Plugin {
 
     /// Run `f` on an instance under the sandbox limits.
     fn run<R>(&self, f: impl FnOnce(&mut Store<HostState>, &Instance) -> wasmtime::Result<R>) -> Result<R, CallError> {
+        self.run_within(None, f)
+    }
+
+    /// Run `f` under the sandbox limits, the deadline shortened to `within`
+    /// when that is sooner (a caller's remaining time).
+    fn run_within<R>(
+        &self,
+        within: Option<std::time::Duration>,
+        f: impl FnOnce(&mut Store<HostState>, &Instance) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        let shortened;
+        let limits = match within {
+            Some(d) if d < self.limits.deadline => {
+                shortened =
+                    SandboxLimits { deadline: d.max(std::time::Duration::from_millis(1)), ..self.limits.clone() };
+                &shortened
+            }
+            _ => &self.limits,
+        };
         let warm = self.warm_enabled.load(Ordering::Relaxed);
         let taken = if warm { self.warm.lock().pop() } else { None };
         let (mut store, inst) = match taken {
             Some(pair) => pair,
             None => self.instantiate()?,
         };
-        sandbox::arm(&mut store, &self.limits);
+        sandbox::arm(&mut store, limits);
         match f(&mut store, &inst) {
             Ok(r) => {
+                self.warm_traps.store(0, Ordering::Relaxed);
                 if warm {
                     let mut pool = self.warm.lock();
                     if pool.len() < WARM_POOL {
@@ -195,7 +228,13 @@ impl Plugin {
                 }
                 Ok(r)
             }
-            Err(e) => Err(sandbox::classify(&store, &e, &self.limits)),
+            Err(e) => {
+                let err = sandbox::classify(&store, &e, limits);
+                if warm && matches!(err.class, ErrorClass::Trap(_)) {
+                    self.warm_traps.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(err)
+            }
         }
     }
 
@@ -250,10 +289,21 @@ impl Plugin {
 
     /// Call a unit. A typed error from the unit keeps its class.
     pub fn invoke(&self, context: &CallContext, request: &[u8]) -> Result<Vec<u8>, CallError> {
+        self.invoke_within(context, request, None)
+    }
+
+    /// Call a unit with at most `within` of wall-clock time (never more than
+    /// its own deadline).
+    pub fn invoke_within(
+        &self,
+        context: &CallContext,
+        request: &[u8],
+        within: Option<std::time::Duration>,
+    ) -> Result<Vec<u8>, CallError> {
         if !matches!(self.prepared, Prepared::Unit(_)) {
             return Err(self.wrong_kind("unit"));
         }
-        let out = self.run(|store, inst| match inst {
+        let out = self.run_within(within, |store, inst| match inst {
             Instance::Unit(u) => u.call_invoke(store, *context, request),
             _ => unreachable!("kind checked above"),
         })?;

@@ -13,6 +13,7 @@ pub mod cycles;
 pub mod deployments;
 pub mod executions;
 pub mod findings;
+pub mod health;
 pub mod improvements;
 pub mod metrics;
 pub mod modules;

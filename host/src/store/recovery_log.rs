@@ -65,3 +65,15 @@ pub async fn success_counts(db: &Db, target: &str, error_class: &str) -> Result<
         rows.iter().map(|r| Ok((r.try_get("strategy")?, r.try_get("n")?, r.try_get::<Option<i64>, _>("ok")?.unwrap_or(0)))).collect()
     })
 }
+
+/// Every (target, class, strategy) with its episodes and recoveries.
+pub async fn all_success_counts(db: &Db) -> Result<Vec<(String, String, String, i64, i64)>> {
+    with_pool!(db, p => {
+        let rows = sqlx::query(
+            "SELECT target, error_class, strategy, COUNT(*) AS n, SUM(CASE WHEN outcome = 'recovered' THEN 1 ELSE 0 END) AS ok
+             FROM recovery_log GROUP BY target, error_class, strategy")
+            .fetch_all(p).await?;
+        rows.iter().map(|r| Ok((r.try_get("target")?, r.try_get("error_class")?, r.try_get("strategy")?, r.try_get("n")?,
+            r.try_get::<Option<i64>, _>("ok")?.unwrap_or(0)))).collect()
+    })
+}

@@ -1,7 +1,9 @@
 //! Exponential backoff: retry after `base_ms` (default 1000), then twice that,
 //! and so on, for `max_attempts` retries (default 3: 1 s → 2 s → 4 s), each
 //! delay spread by ±`jitter_pct` percent (default 10) so that many callers
-//! failing together do not retry in lockstep. After the last retry it gives up.
+//! failing together do not retry in lockstep. After the last retry, or when
+//! the next delay would pass the caller's deadline, it passes: another
+//! strategy (a fallback, say) may still help.
 
 use kaizen_sdk::{Config, ErrorClass, Failure, PluginInfo, PluginKind, Recovery, RecoveryAction};
 
@@ -42,16 +44,14 @@ impl Recovery for BackoffRetry {
     fn decide(failure: &Failure, config: &Config) -> RecoveryAction {
         let max_attempts = config.u64("max_attempts", 3) as u32;
         if failure.attempt > max_attempts {
-            return RecoveryAction::GiveUp(format!("{max_attempts} retries exhausted"));
+            return RecoveryAction::Pass;
         }
         let base = base_delay_ms(failure.attempt, config.u64("base_ms", 1000), config.f64("factor", 2.0));
         let jitter_pct = config.f64("jitter_pct", 10.0).clamp(0.0, 100.0);
         let delay = (base as f64 * (1.0 + jitter_unit(failure) * jitter_pct / 100.0)).round() as u64;
         if delay >= failure.remaining_ms {
-            return RecoveryAction::GiveUp(format!(
-                "next retry in {delay} ms would pass the deadline ({} ms left)",
-                failure.remaining_ms
-            ));
+            // The next retry would pass the caller's deadline.
+            return RecoveryAction::Pass;
         }
         RecoveryAction::Retry(delay)
     }
@@ -65,15 +65,12 @@ mod tests {
     use kaizen_sdk::testing::{decide, failure};
 
     #[test]
-    fn one_two_four_seconds_then_give_up() {
+    fn one_two_four_seconds_then_pass() {
         let no_jitter = [("jitter_pct", "0")];
         let delays: Vec<_> =
             (1..=3).map(|a| decide::<BackoffRetry>(&failure("a", ErrorClass::Dependency, a), &no_jitter)).collect();
         assert_eq!(delays, vec![RecoveryAction::Retry(1000), RecoveryAction::Retry(2000), RecoveryAction::Retry(4000)]);
-        assert!(matches!(
-            decide::<BackoffRetry>(&failure("a", ErrorClass::Dependency, 4), &no_jitter),
-            RecoveryAction::GiveUp(_)
-        ));
+        assert_eq!(decide::<BackoffRetry>(&failure("a", ErrorClass::Dependency, 4), &no_jitter), RecoveryAction::Pass);
     }
 
     #[test]
@@ -93,6 +90,6 @@ mod tests {
     fn never_waits_past_the_deadline() {
         let mut f = failure("a", ErrorClass::Dependency, 3);
         f.remaining_ms = 1000;
-        assert!(matches!(decide::<BackoffRetry>(&f, &[("jitter_pct", "0")]), RecoveryAction::GiveUp(_)));
+        assert_eq!(decide::<BackoffRetry>(&f, &[("jitter_pct", "0")]), RecoveryAction::Pass);
     }
 }

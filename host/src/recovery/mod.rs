@@ -1,0 +1,321 @@
+//! Self-healing calls: what to do when a unit call fails. Strategies are
+//! recovery plugins; they are asked in the order of what has actually worked
+//! for this target and error class (success rates measured from the recovery
+//! log), and the first that has an opinion decides. The call path
+//! (`invoke`) carries the decision out within the call's budget.
+
+pub mod breaker;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+use self::breaker::{Admit, Breaker, BreakerConfig, BreakerState};
+use crate::runtime::types::{ErrorClass, Failure, PluginKind, RecentOutcome, RecoveryAction};
+use crate::runtime::{CallError, Plugin, Runtime, class_name};
+use crate::store::recovery_log::{self, RecoveryEntry};
+use crate::store::{Db, now_ms};
+
+/// Settings of recovery on the call path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RecoveryConfig {
+    pub enabled: bool,
+    /// Attempts of one call at most (the first included).
+    pub max_attempts: u32,
+    /// Latency recovery may add to one call at most.
+    pub max_added_ms: u64,
+    pub breaker: BreakerConfig,
+    /// Per target: the unit that answers while its circuit is open.
+    pub circuit_fallbacks: HashMap<String, String>,
+    /// Recent outcomes of a target shown to strategies.
+    pub recent_outcomes: usize,
+}
+
+impl Default for RecoveryConfig {
+    fn default() -> Self {
+        RecoveryConfig {
+            enabled: true,
+            max_attempts: 4,
+            max_added_ms: 10_000,
+            breaker: BreakerConfig::default(),
+            circuit_fallbacks: HashMap::new(),
+            recent_outcomes: 50,
+        }
+    }
+}
+
+/// A strategy's decision.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub strategy: String,
+    pub action: RecoveryAction,
+}
+
+/// What an operator can force on a breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Force {
+    Open { ms: u64 },
+    Closed,
+    Reset,
+}
+
+/// A short, stable text for an action, as logged.
+pub fn describe_action(a: &RecoveryAction) -> String {
+    match a {
+        RecoveryAction::Retry(ms) => format!("retry({ms}ms)"),
+        RecoveryAction::RetryReducedScope(r) => format!("retry-reduced-scope({}%, {}ms)", r.scope_pct, r.delay_ms),
+        RecoveryAction::ClearCacheRetry(ms) => format!("clear-cache-retry({ms}ms)"),
+        RecoveryAction::Fallback(u) => format!("fallback({u})"),
+        RecoveryAction::OpenCircuit(ms) => format!("open-circuit({ms}ms)"),
+        RecoveryAction::GiveUp(why) => format!("give-up({why})"),
+        RecoveryAction::RequestRollback(why) => format!("request-rollback({why})"),
+        RecoveryAction::Pass => "pass".into(),
+    }
+}
+
+/// (target, error class, strategy), counted as (episodes, recovered).
+type StatKey = (String, String, String);
+
+#[derive(Debug, Clone)]
+struct Seen {
+    at: Instant,
+    ok: bool,
+    class: Option<ErrorClass>,
+    latency_ms: f64,
+}
+
+/// Recovery's state: breakers, what worked, the recent outcomes per target,
+/// and rollback requests waiting for the safety controller.
+pub struct Healer {
+    runtime: Arc<Runtime>,
+    config: RecoveryConfig,
+    breakers: Mutex<HashMap<String, Breaker>>,
+    stats: Mutex<HashMap<StatKey, (u64, u64)>>,
+    recent: Mutex<HashMap<String, VecDeque<Seen>>>,
+    handles_cache: Mutex<HashMap<String, Vec<ErrorClass>>>,
+    rollback_requests: Mutex<Vec<(String, String)>>,
+    /// Log entries in the order they happened, to one writer task.
+    log_tx: mpsc::UnboundedSender<LogMsg>,
+}
+
+enum LogMsg {
+    Entry(RecoveryEntry),
+    Flush(oneshot::Sender<()>),
+}
+
+async fn log_writer(db: Db, mut rx: mpsc::UnboundedReceiver<LogMsg>) {
+    while let Some(m) = rx.recv().await {
+        match m {
+            LogMsg::Entry(e) => {
+                if let Err(err) = recovery_log::append(&db, &e).await {
+                    tracing::error!("cannot write the recovery log: {err}");
+                }
+            }
+            LogMsg::Flush(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+impl Healer {
+    /// Must be created inside a tokio runtime (the log writer runs on it).
+    pub async fn new(runtime: Arc<Runtime>, db: Db, config: RecoveryConfig) -> crate::store::Result<Arc<Healer>> {
+        let mut stats = HashMap::new();
+        for (t, c, s, n, ok) in recovery_log::all_success_counts(&db).await? {
+            stats.insert((t, c, s), (n as u64, ok as u64));
+        }
+        let (log_tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(log_writer(db.clone(), rx));
+        Ok(Arc::new(Healer {
+            runtime,
+            config,
+            breakers: Mutex::default(),
+            stats: Mutex::new(stats),
+            recent: Mutex::default(),
+            handles_cache: Mutex::default(),
+            rollback_requests: Mutex::default(),
+            log_tx,
+        }))
+    }
+
+    pub fn config(&self) -> &RecoveryConfig {
+        &self.config
+    }
+
+    /// May a call of `target` go through?
+    pub fn admit(&self, target: &str) -> Admit {
+        let mut b = self.breakers.lock();
+        b.entry(target.to_string()).or_insert_with(|| Breaker::new(self.config.breaker)).admit(Instant::now())
+    }
+
+    /// Record the outcome of a real invocation of `target`.
+    pub fn observe(&self, target: &str, result: &Result<Vec<u8>, CallError>, latency: Duration) {
+        let ok = match result {
+            Ok(_) => true,
+            Err(e) => e.class == ErrorClass::InvalidInput,
+        };
+        let now = Instant::now();
+        self.breakers
+            .lock()
+            .entry(target.to_string())
+            .or_insert_with(|| Breaker::new(self.config.breaker))
+            .record(ok, now);
+        let mut recent = self.recent.lock();
+        let q = recent.entry(target.to_string()).or_default();
+        q.push_back(Seen {
+            at: now,
+            ok,
+            class: result.as_ref().err().map(|e| e.class.clone()),
+            latency_ms: latency.as_secs_f64() * 1e3,
+        });
+        while q.len() > self.config.recent_outcomes.max(1) {
+            q.pop_front();
+        }
+    }
+
+    /// Force a breaker (operator or strategy).
+    pub fn force(&self, target: &str, force: Force, reason: &str) {
+        let mut b = self.breakers.lock();
+        let br = b.entry(target.to_string()).or_insert_with(|| Breaker::new(self.config.breaker));
+        match force {
+            Force::Open { ms } => br.force_open(Instant::now(), ms, reason),
+            Force::Closed | Force::Reset => br.reset(),
+        }
+    }
+
+    /// Every breaker's state.
+    pub fn breakers(&self) -> Vec<(String, BreakerState)> {
+        let now = Instant::now();
+        let mut v: Vec<_> = self.breakers.lock().iter().map(|(k, b)| (k.clone(), b.state(now))).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    fn handles(&self, p: &Plugin) -> Vec<ErrorClass> {
+        if let Some(h) = self.handles_cache.lock().get(p.sha256()) {
+            return h.clone();
+        }
+        // A strategy that cannot say what it handles is asked about nothing.
+        let h = p.handles().unwrap_or_else(|_| vec![ErrorClass::Other("<unavailable>".into())]);
+        self.handles_cache.lock().insert(p.sha256().to_string(), h.clone());
+        h
+    }
+
+    /// Strategies that handle `class`, best measured success rate for
+    /// (`target`, `class`) first (Laplace-smoothed, so an untried strategy
+    /// sits at 50 %), then by name.
+    pub fn ordered_strategies(&self, target: &str, class: &ErrorClass) -> Vec<(Arc<Plugin>, f64)> {
+        let cname = class_name(class).to_string();
+        let stats = self.stats.lock().clone();
+        let mut v: Vec<(Arc<Plugin>, f64)> = self
+            .runtime
+            .slots_of(PluginKind::Recovery)
+            .into_iter()
+            .map(|s| s.current())
+            .filter(|p| {
+                let h = self.handles(p);
+                h.is_empty() || h.iter().any(|c| class_name(c) == cname)
+            })
+            .map(|p| {
+                let (n, ok) =
+                    stats.get(&(target.to_string(), cname.clone(), p.name().to_string())).copied().unwrap_or((0, 0));
+                let rate = (ok as f64 + 1.0) / (n as f64 + 2.0);
+                (p, rate)
+            })
+            .collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.name().cmp(b.0.name())));
+        v
+    }
+
+    /// Ask the strategies about a failure, in order; the first with an
+    /// opinion decides. A strategy that traps or loops costs its own call
+    /// (logged) and the next one is asked.
+    pub fn decide(&self, failure: &Failure) -> Option<Decision> {
+        let now = Instant::now();
+        let recent: Vec<RecentOutcome> = self
+            .recent
+            .lock()
+            .get(&failure.target)
+            .map(|q| {
+                q.iter()
+                    .map(|s| RecentOutcome {
+                        age_ms: now.duration_since(s.at).as_millis() as u64,
+                        ok: s.ok,
+                        error_class: s.class.clone(),
+                        latency_ms: s.latency_ms,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let failure = Failure { recent, ..failure.clone() };
+        for (p, _) in self.ordered_strategies(&failure.target, &failure.error_class) {
+            match p.decide(&failure) {
+                Ok(RecoveryAction::Pass) => continue,
+                Ok(action) => return Some(Decision { strategy: p.name().to_string(), action }),
+                Err(e) => {
+                    tracing::warn!(strategy = p.name(), "recovery strategy failed: {e}");
+                    self.log(&failure, p.name(), "decide", &format!("strategy-error: {e}"), 0.0);
+                }
+            }
+        }
+        None
+    }
+
+    /// Append an episode to the recovery log (written in the background)
+    /// and count it for the strategy ordering.
+    pub fn log(&self, failure: &Failure, strategy: &str, action: &str, outcome: &str, added_ms: f64) {
+        let key = (failure.target.clone(), class_name(&failure.error_class).to_string(), strategy.to_string());
+        {
+            let mut s = self.stats.lock();
+            let e = s.entry(key).or_default();
+            e.0 += 1;
+            e.1 += u64::from(outcome == "recovered");
+        }
+        let entry = RecoveryEntry {
+            id: 0,
+            target: failure.target.clone(),
+            version: failure.version.clone(),
+            error_class: class_name(&failure.error_class).to_string(),
+            strategy: strategy.into(),
+            action: action.into(),
+            attempt: failure.attempt as i64,
+            outcome: outcome.into(),
+            added_ms,
+            at: now_ms(),
+        };
+        let _ = self.log_tx.send(LogMsg::Entry(entry));
+    }
+
+    /// Wait until every logged episode is written.
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.log_tx.send(LogMsg::Flush(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// A strategy asked for a rollback: queued for the safety controller.
+    pub fn request_rollback(&self, target: &str, reason: &str) {
+        self.rollback_requests.lock().push((target.to_string(), reason.to_string()));
+    }
+
+    /// Rollback requests not yet handled (taken by the loop).
+    pub fn take_rollback_requests(&self) -> Vec<(String, String)> {
+        std::mem::take(&mut *self.rollback_requests.lock())
+    }
+
+    /// Measured success rates: (target, class, strategy, episodes, recovered).
+    pub fn success_rates(&self) -> Vec<(String, String, String, u64, u64)> {
+        let mut v: Vec<_> =
+            self.stats.lock().iter().map(|((t, c, s), (n, ok))| (t.clone(), c.clone(), s.clone(), *n, *ok)).collect();
+        v.sort();
+        v
+    }
+}

@@ -16,6 +16,9 @@ fn main() {
     let pairs = |v: &[(&str, &str)]| v.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     config.runtime.plugin_config.insert("backoff-retry".into(), pairs(&[("base_ms", "10"), ("jitter_pct", "0")]));
     config.runtime.plugin_config.insert("flaky".into(), pairs(&[("fail_attempts", "1")]));
+    // Half of flaky's invocations fail by design; keep its breaker closed so
+    // that every iteration measures a retry episode.
+    config.recovery.breaker.min_calls = usize::MAX;
     let host = rt.block_on(async {
         let (host, _) = Host::open(config).await.unwrap();
         for g in [&kaizen_plugins::TEST_ECHO_V1, &kaizen_plugins::TEST_FLAKY, &kaizen_plugins::RECOVERY_BACKOFF_RETRY] {

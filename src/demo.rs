@@ -9,69 +9,11 @@
 //! judge fails it at the first canary step → rollback to 2.0.0's exact bytes.
 
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
 use kaizen_host::host::{Host, HostConfig};
-use kaizen_host::invoke::Invoker;
-use kaizen_host::runtime::types::CallContext;
 use kaizen_host::runtime::validate::world_name;
 use kaizen_host::store;
-
-/// A traffic generator: `rate` calls/s to `calculator`, a third of them
-/// dividing by zero.
-struct Traffic {
-    stop: Arc<AtomicBool>,
-    calls: Arc<AtomicU64>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Traffic {
-    fn start(invoker: Arc<Invoker>, rate: u64) -> Traffic {
-        let (stop, calls) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
-        let (s, c) = (stop.clone(), calls.clone());
-        let thread = std::thread::spawn(move || {
-            let ctx = CallContext { attempt: 1, scope_pct: None, deadline_ms: 1000 };
-            let period = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
-            let mut next = Instant::now();
-            let mut i = 0i64;
-            while !s.load(Ordering::Relaxed) {
-                let (op, b) = match i % 6 {
-                    0 | 3 => ("div", 0),
-                    1 => ("div", i % 7 + 1),
-                    2 | 4 => ("mul", 3),
-                    _ => ("add", 5),
-                };
-                let req = serde_json::to_vec(&serde_json::json!({"op": op, "a": i % 1000, "b": b})).unwrap();
-                let _ = invoker.call("calculator", &ctx, &req);
-                c.fetch_add(1, Ordering::Relaxed);
-                i += 1;
-                next += period;
-                if let Some(d) = next.checked_duration_since(Instant::now()) {
-                    std::thread::sleep(d);
-                }
-            }
-        });
-        Traffic { stop, calls, thread: Some(thread) }
-    }
-
-    async fn wait_for(&self, more: u64) {
-        let target = self.calls.load(Ordering::Relaxed) + more;
-        while self.calls.load(Ordering::Relaxed) < target {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for Traffic {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
+use kaizen_host::traffic::Traffic;
 
 fn window_line(host: &Host, version: &str) -> String {
     let now = store::now_ms();

@@ -17,6 +17,7 @@ pub mod runtime;
 pub mod safety;
 pub mod store;
 pub mod telemetry;
+pub mod traffic;
 
 pub use config::{Grants, RuntimeConfig, SandboxLimits};
 pub use runtime::{CallError, LoadError, LoadReason, Plugin, Runtime, Slot};

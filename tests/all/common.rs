@@ -155,53 +155,7 @@ pub async fn deploy(host: &kaizen_host::host::Host, guest: &Guest) -> std::sync:
     p
 }
 
-/// Calls `calculator` from a thread until dropped: the seed story's traffic,
-/// a third of it dividing by zero.
-pub struct Traffic {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    handle: Option<std::thread::JoinHandle<u64>>,
-    pub calls: std::sync::Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl Traffic {
-    pub fn start(invoker: std::sync::Arc<kaizen_host::invoke::Invoker>) -> Traffic {
-        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-        let stop = std::sync::Arc::new(AtomicBool::new(false));
-        let calls = std::sync::Arc::new(AtomicU64::new(0));
-        let (s, c) = (stop.clone(), calls.clone());
-        let handle = std::thread::spawn(move || {
-            let mut i = 0i64;
-            while !s.load(Ordering::Relaxed) {
-                let (op, b) = match i % 6 {
-                    0 | 3 => ("div", 0),
-                    1 => ("div", i % 7 + 1),
-                    2 | 4 => ("mul", 3),
-                    _ => ("add", 5),
-                };
-                let req = serde_json::to_vec(&serde_json::json!({"op": op, "a": i % 1000, "b": b})).unwrap();
-                let _ = invoker.call("calculator", &ctx(), &req);
-                c.fetch_add(1, Ordering::Relaxed);
-                i += 1;
-                // ~1000 calls/s at most, like a steady service.
-                std::thread::sleep(std::time::Duration::from_micros(500));
-            }
-            i as u64
-        });
-        Traffic { stop, handle: Some(handle), calls }
-    }
-
-    pub async fn wait_for(&self, n: u64) {
-        while self.calls.load(std::sync::atomic::Ordering::Relaxed) < n {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for Traffic {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
+/// Live traffic for `calculator`: the host's own generator at 2000 calls/s.
+pub fn traffic(host: &kaizen_host::host::Host) -> kaizen_host::traffic::Traffic {
+    kaizen_host::traffic::Traffic::start(host.invoker.clone(), 2000)
 }

@@ -9,7 +9,7 @@ use kaizen_host::runtime::blobs::sha256_hex;
 use kaizen_host::store::{self, deployments::DeployState};
 use kaizen_plugins as guests;
 
-use crate::common::{Traffic, deploy, host_with, test_host_config};
+use crate::common::{deploy, host_with, test_host_config, traffic};
 
 async fn deploy_detectors(host: &kaizen_host::host::Host) {
     for g in guests::BUNDLED.iter().filter(|g| g.group == "detectors") {
@@ -22,7 +22,7 @@ async fn seed_story_v1_detected_v2_promoted_v3_rolled_back() {
     let (_dir, host) = host_with(|_| {}).await;
     deploy_detectors(&host).await;
     let v1 = deploy(&host, &guests::UNIT_CALCULATOR_V1).await;
-    let traffic = Traffic::start(host.invoker.clone());
+    let traffic = traffic(&host);
     traffic.wait_for(300).await;
     host.telemetry.recorder().flush().await;
 
@@ -62,7 +62,7 @@ async fn seed_story_v1_detected_v2_promoted_v3_rolled_back() {
     assert!(cycles[0].report["attempts"][0]["proof"].as_array().unwrap().len() >= 3);
 
     // Success rate rises: v2's window against v1's.
-    traffic.wait_for(traffic.calls.load(Ordering::Relaxed) + 300).await;
+    traffic.wait_for(300).await;
     let now = store::now_ms();
     let agg = host.telemetry.aggregates();
     let (w1, w2) = (
@@ -114,7 +114,7 @@ impl CallListener for CountFor {
 async fn a_candidate_that_fails_replay_never_receives_live_traffic() {
     let (_dir, host) = host_with(|_| {}).await;
     deploy(&host, &guests::UNIT_CALCULATOR_V2).await;
-    let traffic = Traffic::start(host.invoker.clone());
+    let traffic = traffic(&host);
     traffic.wait_for(200).await;
     host.telemetry.recorder().flush().await;
 
@@ -130,7 +130,7 @@ async fn a_candidate_that_fails_replay_never_receives_live_traffic() {
     assert_eq!((last.step.as_str(), last.result.as_str()), ("replay", "failed"));
     assert!(last.detail.contains("fails where 2.0.0 succeeded"), "{}", last.detail);
     host.improve.wait_rollouts().await;
-    traffic.wait_for(traffic.calls.load(Ordering::Relaxed) + 100).await;
+    traffic.wait_for(100).await;
     assert_eq!(counter.1.load(Ordering::Relaxed), 0, "no live call reached the rejected candidate");
     assert_eq!(store::improvements::list(&host.db, Some("calculator"), 1).await.unwrap()[0].state, "rejected");
 }
@@ -143,7 +143,7 @@ async fn emergency_stop_freezes_a_canary_across_a_restart() {
     config.safety.limits.judge.min_samples = 1_000_000;
     let (host, _) = kaizen_host::host::Host::open(config.clone()).await.unwrap();
     let v2 = deploy(&host, &guests::UNIT_CALCULATOR_V2).await;
-    let traffic = Traffic::start(host.invoker.clone());
+    let traffic = traffic(&host);
     traffic.wait_for(100).await;
     host.telemetry.recorder().flush().await;
     let v3 = host.runtime.load("v3", &guests::UNIT_CALCULATOR_V3.load().unwrap()).unwrap();
@@ -262,7 +262,7 @@ async fn a_generator_command_supplies_the_candidate_and_its_failures_are_recorde
     .await;
     deploy_detectors(&host).await;
     deploy(&host, &guests::UNIT_CALCULATOR_V1).await;
-    let traffic = Traffic::start(host.invoker.clone());
+    let traffic = traffic(&host);
     traffic.wait_for(300).await;
     host.telemetry.recorder().flush().await;
     let report = host.improve.run_cycle("manual").await;
@@ -286,7 +286,7 @@ async fn a_failing_generator_is_recorded_and_changes_nothing() {
     .await;
     deploy_detectors(&host).await;
     let v1 = deploy(&host, &guests::UNIT_CALCULATOR_V1).await;
-    let traffic = Traffic::start(host.invoker.clone());
+    let traffic = traffic(&host);
     traffic.wait_for(300).await;
     host.telemetry.recorder().flush().await;
     let report = host.improve.run_cycle("manual").await;

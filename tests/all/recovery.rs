@@ -141,7 +141,9 @@ async fn the_budget_cuts_off_a_strategy_that_would_retry_forever() {
     let err = call(&host, "failing", b"x", deadline).await.unwrap_err();
     let took = started.elapsed();
     assert_eq!(err.class, ErrorClass::Internal);
-    assert!(took <= Duration::from_millis(deadline + 30), "the caller waited {took:?} with a {deadline} ms deadline");
+    // Retries stop when the next delay no longer fits, and the last call gets
+    // only the time left; the slack covers thread scheduling on a busy host.
+    assert!(took <= Duration::from_millis(deadline + 100), "the caller waited {took:?} with a {deadline} ms deadline");
     let entries = log(&host, "failing").await;
     assert!(entries.len() >= 5, "it retried while the deadline allowed: {}", entries.len());
     assert_eq!(entries.last().unwrap().outcome, "budget-exhausted");

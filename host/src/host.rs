@@ -167,22 +167,7 @@ impl Host {
     /// Roll slot `name` back to its previous version, recording why.
     pub async fn rollback(&self, name: &str, actor: &str, reason: &str) -> Result<crate::runtime::Rollback, HostError> {
         let rb = self.runtime.rollback(name)?;
-        let d = Deployment {
-            slot: name.into(),
-            kind: crate::runtime::validate::world_name(rb.to.kind()).into(),
-            current_sha: rb.to.sha256().into(),
-            previous_sha: None,
-            candidate_sha: None,
-            canary_percent: 0.0,
-            state: DeployState::RolledBack,
-            reason: reason.into(),
-            updated_at: now_ms(),
-        };
-        store::deployments::record(&self.db, &d, rb.from.sha256(), Some(rb.from.sha256())).await?;
-        self.improve
-            .ctx()
-            .audit(actor, "rollback", name, serde_json::json!({"from": rb.from.version(), "to": rb.to.version(), "to_sha256": rb.to.sha256(), "reason": reason}))
-            .await;
+        self.improve.ctx().record_rollback(name, &rb, actor, "rollback", reason, serde_json::json!({})).await?;
         Ok(rb)
     }
 

@@ -138,12 +138,9 @@ impl Invoker {
     ) -> (Result<Vec<u8>, CallError>, Option<Arc<Plugin>>, Duration) {
         let started_at = now_ms();
         let t = Instant::now();
-        let slot = match self.runtime.slot(name).filter(|s| s.kind() == crate::runtime::types::PluginKind::Unit) {
-            Some(s) => s,
-            None => {
-                let err = CallError::new(ErrorClass::Other("not-found".into()), format!("no unit named `{name}`"));
-                return (Err(err), None, t.elapsed());
-            }
+        let slot = match self.runtime.unit_slot(name) {
+            Ok(s) => s,
+            Err(err) => return (Err(err), None, t.elapsed()),
         };
         let plugin = slot.route();
         let result = plugin.invoke_within(context, request, within);

@@ -125,6 +125,39 @@ impl Ctx {
         self.event(action, target, detail);
     }
 
+    /// Record a rollback that happened in the runtime: the slot's deployment
+    /// row and history, then the audit event (`detail` adds to it).
+    pub async fn record_rollback(
+        &self,
+        target: &str,
+        rb: &crate::runtime::Rollback,
+        actor: &str,
+        action: &str,
+        reason: &str,
+        mut detail: serde_json::Value,
+    ) -> store::Result<()> {
+        let d = crate::store::deployments::Deployment {
+            slot: target.into(),
+            kind: crate::runtime::validate::world_name(rb.to.kind()).into(),
+            current_sha: rb.to.sha256().into(),
+            previous_sha: None,
+            candidate_sha: None,
+            canary_percent: 0.0,
+            state: crate::store::deployments::DeployState::RolledBack,
+            reason: reason.into(),
+            updated_at: now_ms(),
+        };
+        store::deployments::record(&self.db, &d, rb.from.sha256(), Some(rb.from.sha256())).await?;
+        if let Some(m) = detail.as_object_mut() {
+            m.insert("reason".into(), reason.into());
+            m.insert("from".into(), rb.from.version().into());
+            m.insert("to".into(), rb.to.version().into());
+            m.insert("to_sha256".into(), rb.to.sha256().into());
+        }
+        self.audit(actor, action, target, detail).await;
+        Ok(())
+    }
+
     pub fn event(&self, kind: &str, target: &str, detail: serde_json::Value) {
         self.events.publish(Event { at: now_ms(), kind: kind.into(), target: target.into(), detail });
     }
@@ -311,19 +344,10 @@ impl Loop {
             for (target, why) in ctx.invoker.healer().map(|h| h.take_rollback_requests()).unwrap_or_default() {
                 match ctx.runtime.rollback(&target) {
                     Ok(rb) => {
-                        let d = crate::store::deployments::Deployment {
-                            slot: target.clone(),
-                            kind: "unit".into(),
-                            current_sha: rb.to.sha256().into(),
-                            previous_sha: None,
-                            candidate_sha: None,
-                            canary_percent: 0.0,
-                            state: crate::store::deployments::DeployState::RolledBack,
-                            reason: why.clone(),
-                            updated_at: now_ms(),
-                        };
-                        let _ = store::deployments::record(&ctx.db, &d, rb.from.sha256(), Some(rb.from.sha256())).await;
-                        ctx.audit("safety", "rolled-back", &target, serde_json::json!({"requested_by": "recovery", "reason": why, "from": rb.from.version(), "to": rb.to.version()})).await;
+                        let detail = serde_json::json!({"requested_by": "recovery"});
+                        if let Err(e) = ctx.record_rollback(&target, &rb, "safety", "rolled-back", &why, detail).await {
+                            tracing::error!("cannot record the rollback of {target}: {e}");
+                        }
                     }
                     Err(e) => {
                         ctx.audit(

@@ -151,8 +151,17 @@ impl Healer {
 
     /// May a call of `target` go through?
     pub fn admit(&self, target: &str) -> Admit {
-        let mut b = self.breakers.lock();
-        b.entry(target.to_string()).or_insert_with(|| Breaker::new(self.config.breaker)).admit(Instant::now())
+        self.with_breaker(target, |b| b.admit(Instant::now()))
+    }
+
+    /// Run `f` on `target`'s breaker, creating it on first use. The lookup
+    /// borrows the name: the call path allocates only for a new target.
+    fn with_breaker<R>(&self, target: &str, f: impl FnOnce(&mut Breaker) -> R) -> R {
+        let mut map = self.breakers.lock();
+        if let Some(b) = map.get_mut(target) {
+            return f(b);
+        }
+        f(map.entry(target.to_string()).or_insert_with(|| Breaker::new(self.config.breaker)))
     }
 
     /// Record the outcome of a real invocation of `target`.
@@ -162,13 +171,12 @@ impl Healer {
             Err(e) => e.class == ErrorClass::InvalidInput,
         };
         let now = Instant::now();
-        self.breakers
-            .lock()
-            .entry(target.to_string())
-            .or_insert_with(|| Breaker::new(self.config.breaker))
-            .record(ok, now);
+        self.with_breaker(target, |b| b.record(ok, now));
         let mut recent = self.recent.lock();
-        let q = recent.entry(target.to_string()).or_default();
+        if !recent.contains_key(target) {
+            recent.insert(target.to_string(), VecDeque::new());
+        }
+        let q = recent.get_mut(target).expect("inserted above");
         q.push_back(Seen {
             at: now,
             ok,
@@ -182,12 +190,10 @@ impl Healer {
 
     /// Force a breaker (operator or strategy).
     pub fn force(&self, target: &str, force: Force, reason: &str) {
-        let mut b = self.breakers.lock();
-        let br = b.entry(target.to_string()).or_insert_with(|| Breaker::new(self.config.breaker));
-        match force {
-            Force::Open { ms } => br.force_open(Instant::now(), ms, reason),
-            Force::Closed | Force::Reset => br.reset(),
-        }
+        self.with_breaker(target, |b| match force {
+            Force::Open { ms } => b.force_open(Instant::now(), ms, reason),
+            Force::Closed | Force::Reset => b.reset(),
+        })
     }
 
     /// Every breaker's state.

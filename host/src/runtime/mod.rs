@@ -259,13 +259,16 @@ impl Runtime {
         Ok(slot.restore(target)?)
     }
 
+    /// The slot of unit `name`, or the `not-found` error a caller gets.
+    pub fn unit_slot(&self, name: &str) -> Result<Arc<Slot>, CallError> {
+        self.slot(name)
+            .filter(|s| s.kind() == PluginKind::Unit)
+            .ok_or_else(|| CallError::new(ErrorClass::Other("not-found".into()), format!("no unit named `{name}`")))
+    }
+
     /// Call unit `name` on this thread (blocking while the guest runs).
     pub fn call_unit(&self, name: &str, context: &CallContext, request: &[u8]) -> Result<Served, CallError> {
-        let slot = self
-            .slot(name)
-            .filter(|s| s.kind() == PluginKind::Unit)
-            .ok_or_else(|| CallError::new(ErrorClass::Other("not-found".into()), format!("no unit named `{name}`")))?;
-        let plugin = slot.route();
+        let plugin = self.unit_slot(name)?.route();
         let output = plugin.invoke(context, request)?;
         Ok(Served { output, plugin })
     }

@@ -1,11 +1,16 @@
-//! The `kaizen` command.
+//! The `kaizen` command: the service (`serve`, `demo`), a client for a
+//! running host, and tools for plugin authors.
 
-mod demo;
+mod backtest;
+mod client;
 mod plugin_check;
+mod plugin_new;
+mod serve;
+mod table;
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -18,22 +23,88 @@ struct Cli {
     command: Command,
 }
 
+/// How client commands reach a running host.
+#[derive(Args, Clone)]
+pub struct Remote {
+    /// The host's base URL.
+    #[arg(long, env = "KAIZEN_URL", default_value = "http://127.0.0.1:7700")]
+    url: String,
+    /// API token (default: KAIZEN_ADMIN_TOKEN, or the data directory's tokens.json).
+    #[arg(long)]
+    token: Option<String>,
+    /// Where to look for tokens.json when no token is given.
+    #[arg(long = "tokens-from", env = "KAIZEN_DATA_DIR", default_value = "kaizen-data")]
+    data_dir: PathBuf,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Run the seed story on the real host and bundled plugins: the buggy
-    /// calculator v1 is detected, v2 is proven and rolled out stepwise, the
-    /// slow v3 is failed by the judge and rolled back.
-    Demo {
-        /// Where modules and compiled artifacts are kept.
-        #[arg(long, default_value = "kaizen-data", env = "KAIZEN_DATA_DIR")]
-        data_dir: PathBuf,
-        /// `postgres://…` to keep the state in PostgreSQL instead of the
-        /// SQLite file in the data directory.
-        #[arg(long, env = "DATABASE_URL")]
-        database_url: Option<String>,
-        /// Calls per second the built-in traffic generator offers.
-        #[arg(long, default_value_t = 500)]
-        rate: u64,
+    /// Run the host: HTTP API, dashboard, watch folder, loop.
+    Serve(serve::ServeArgs),
+    /// The seed story on the real service: calculator 1.0.0 crashes on a
+    /// third of its calls, 2.0.0 is proven and rolled out stepwise, the slow
+    /// 3.0.0 is failed by the judge and rolled back — in the terminal and on
+    /// the dashboard. Same as `kaizen serve --demo`.
+    Demo(serve::DemoArgs),
+    /// Loop state, slots with current and previous versions, recent findings.
+    Status(Remote),
+    /// Upload a module: detectors and strategies deploy at once; a unit
+    /// becomes a candidate for the loop (or deploys with --now).
+    Deploy {
+        file: PathBuf,
+        /// Deploy a unit directly instead of through the loop's proving.
+        #[arg(long)]
+        now: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Roll a slot back to its previous version.
+    Rollback {
+        slot: String,
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Pause the loop (calls keep being served and recorded).
+    Pause(Remote),
+    /// Resume the loop.
+    Resume(Remote),
+    /// Emergency stop: freeze every rollout where it stands (persisted).
+    Stop {
+        /// Lift the stop instead.
+        #[arg(long)]
+        release: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Run one loop cycle now and print its report.
+    Cycle(Remote),
+    /// A slot's deployment history.
+    History {
+        slot: String,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Invoke a unit; PAYLOAD is the request (or `@FILE`, or stdin when absent).
+    Invoke {
+        unit: String,
+        payload: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Run detectors over recorded telemetry (a database or a CSV of
+    /// executions) and print what they would have found.
+    Backtest(backtest::BacktestArgs),
+    /// Tools for plugin authors.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
     },
     /// Test harness: record executions forever, printing `acked N` after
     /// each flush (used by the crash-consistency test, which kills it).
@@ -41,11 +112,6 @@ enum Command {
     TelemetrySoak {
         #[arg(long)]
         db: PathBuf,
-    },
-    /// Tools for plugin authors.
-    Plugin {
-        #[command(subcommand)]
-        command: PluginCommand,
     },
 }
 
@@ -59,17 +125,48 @@ enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Scaffold a plugin crate that builds and passes its own test.
+    New(plugin_new::NewArgs),
+}
+
+fn init_logs(default: &str, json: bool) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("KAIZEN_LOG").unwrap_or_else(|_| default.into());
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json { b.json().init() } else { b.init() }
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("KAIZEN_LOG").unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .init();
-    match Cli::parse().command {
-        Command::Demo { data_dir, database_url, rate } => demo::run(&data_dir, database_url, rate),
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve::serve(args),
+        Command::Demo(args) => serve::demo(args),
+        command => {
+            init_logs("warn", false);
+            run(command)
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    use client::Client;
+    match command {
+        Command::Status(r) => Client::new(&r, false)?.status(),
+        Command::Deploy { file, now, remote } => Client::new(&remote, false)?.deploy(&file, now),
+        Command::Rollback { slot, reason, remote } => Client::new(&remote, false)?.rollback(&slot, reason),
+        Command::Pause(r) => Client::new(&r, false)?.control("pause"),
+        Command::Resume(r) => Client::new(&r, false)?.control("resume"),
+        Command::Stop { release, remote } => {
+            Client::new(&remote, false)?.control(if release { "release" } else { "stop" })
+        }
+        Command::Cycle(r) => Client::new(&r, false)?.cycle(),
+        Command::History { slot, limit, remote } => Client::new(&remote, false)?.history(&slot, limit),
+        Command::Invoke { unit, payload, remote } => Client::new(&remote, true)?.invoke(&unit, payload),
+        Command::Backtest(args) => backtest::run(args),
         Command::Plugin { command: PluginCommand::Check { file, json } } => plugin_check::run(&file, json),
+        Command::Plugin { command: PluginCommand::New(args) } => plugin_new::run(args),
         Command::TelemetrySoak { db } => soak(&db),
+        Command::Serve(_) | Command::Demo(_) => unreachable!("handled in main"),
     }
 }
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// Per-call sandbox limits.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SandboxLimits {
     /// Wall-clock budget of one call, enforced by epoch interruption.
     #[serde(with = "millis")]
@@ -41,7 +41,7 @@ pub struct Grants {
 
 /// Settings of the [`Runtime`](crate::runtime::Runtime).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RuntimeConfig {
     /// Where module bytes (content-addressed) and compiled artifacts live.
     pub data_dir: PathBuf,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 /// One event.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub at: i64,

@@ -15,7 +15,7 @@ use crate::store::{self, now_ms};
 
 /// Settings of the health check.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct HealthConfig {
     pub interval_secs: u64,
     /// Below this much free space in the data directory: unhealthy.

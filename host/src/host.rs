@@ -20,7 +20,7 @@ use crate::telemetry::{Telemetry, TelemetryConfig};
 
 /// Everything the host is configured with.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct HostConfig {
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; a SQLite file in the data directory
@@ -54,6 +54,7 @@ pub struct Host {
 }
 
 /// What [`Host::open`] restored.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Restored {
     pub slots: usize,

@@ -162,6 +162,7 @@ impl Invoker {
         let (outcome, class, message) = outcome_of(result);
         let keep = self.telemetry.sample_request(request.len());
         let latency_ms = latency.as_secs_f64() * 1e3;
+        self.telemetry.calls().observe(name, plugin.version(), class.as_deref(), latency);
         self.telemetry.recorder().record(Execution {
             target: name.to_string(),
             version: plugin.version().to_string(),

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 /// Settings of the judge.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct JudgeConfig {
     /// Degradation that must be caught: 0.10 = 10 %.
     pub threshold: f64,

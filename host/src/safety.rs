@@ -60,7 +60,7 @@ impl Default for Limits {
 
 /// A target's own policy.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TargetPolicy {
     /// `false` keeps the loop's hands off this target.
     pub enabled: Option<bool>,
@@ -70,7 +70,7 @@ pub struct TargetPolicy {
 
 /// When the loop must pause itself.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SelfWatch {
     /// How many recent improvement outcomes are considered.
     pub window: usize,
@@ -91,7 +91,7 @@ impl Default for SelfWatch {
 
 /// Settings of the controller.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SafetyConfig {
     pub limits: Limits,
     pub targets: HashMap<String, TargetPolicy>,

@@ -60,6 +60,7 @@ impl CandidateQueue {
 /// and the path it must write the `.wasm` to in `KAIZEN_OUTPUT` (also in the
 /// JSON as `output`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GeneratorConfig {
     /// Program and arguments.
     pub command: Vec<String>,

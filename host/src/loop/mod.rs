@@ -35,7 +35,7 @@ use crate::telemetry::Telemetry;
 
 /// Settings of the loop.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct LoopConfig {
     /// Base time between cycles.
     pub interval_secs: f64,
@@ -78,6 +78,7 @@ pub struct Stats {
 }
 
 /// A snapshot of the loop's counters.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LoopStats {
     pub cycles_completed: u64,
@@ -437,7 +438,7 @@ impl Loop {
                         if new && f.severity == Severity::Critical {
                             r.critical_findings += 1;
                         }
-                        ctx.event("finding", &rec.target, serde_json::json!({"id": id, "kind": rec.kind, "priority": rec.priority, "summary": rec.summary, "new": new}));
+                        ctx.event("finding", &rec.target, serde_json::json!({"id": id, "kind": rec.kind, "severity": rec.severity, "priority": rec.priority, "summary": rec.summary, "new": new}));
                         scored.push(FindingRecord { id, ..rec });
                     }
                     Err(e) => r.detector_errors.push(format!("cannot store finding: {e}")),
@@ -521,7 +522,20 @@ impl Loop {
         }
         ctx.stats.cycles.fetch_add(1, Ordering::Relaxed);
         ctx.stats.last_cycle_at.store(r.finished_at as u64, Ordering::Relaxed);
-        ctx.event("cycle", "", serde_json::json!({"id": r.id, "kind": kind, "findings": r.findings_total, "attempts": r.attempts.len(), "skipped": r.skipped}));
+        // A cycle "failed" when part of the loop itself broke (a detector or
+        // a candidate generator erred), not when safety turned a change down.
+        let errors: Vec<&str> = r
+            .detector_errors
+            .iter()
+            .map(String::as_str)
+            .chain(r.attempts.iter().map(|a| a.result.as_str()).filter(|x| x.starts_with("generator failed")))
+            .collect();
+        ctx.event(
+            "cycle",
+            "",
+            serde_json::json!({"id": r.id, "kind": kind, "findings": r.findings_total, "attempts": r.attempts.len(),
+                "skipped": r.skipped, "failed": !errors.is_empty(), "errors": errors}),
+        );
         r
     }
 

@@ -17,7 +17,7 @@ use crate::store::{Db, executions};
 
 /// Settings of replay and shadow proving.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ProveConfig {
     /// Recorded requests replayed at most.
     pub replay_max: i64,

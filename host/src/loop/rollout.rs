@@ -297,7 +297,7 @@ pub async fn run(
     if let Some(o) = outcome
         && let Ok(Some(why)) = ctx.safety.record_outcome(o).await
     {
-        ctx.event("control", "", serde_json::json!({"paused": true, "reason": why}));
+        ctx.event("control", "", serde_json::json!({"action": "self-pause", "paused": true, "reason": why}));
     }
     end
 }

@@ -22,7 +22,7 @@ use crate::store::{Db, now_ms};
 
 /// Settings of recovery on the call path.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RecoveryConfig {
     pub enabled: bool,
     /// Attempts of one call at most (the first included).

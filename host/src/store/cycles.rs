@@ -5,6 +5,7 @@ use sqlx::Row;
 
 use super::{Db, Result, StoreError, with_pool};
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CycleRecord {
     #[serde(default)]
@@ -25,9 +26,21 @@ pub async fn insert(db: &Db, c: &CycleRecord) -> Result<i64> {
     })
 }
 
+/// One report by id.
+pub async fn get(db: &Db, id: i64) -> Result<Option<CycleRecord>> {
+    Ok(recent_from(db, id, 1).await?.into_iter().next().filter(|c| c.id == id))
+}
+
+/// Newest first.
 pub async fn recent(db: &Db, limit: i64) -> Result<Vec<CycleRecord>> {
+    recent_from(db, i64::MAX, limit).await
+}
+
+/// Newest first, from id `max_id` down.
+async fn recent_from(db: &Db, max_id: i64, limit: i64) -> Result<Vec<CycleRecord>> {
     with_pool!(db, p => {
-        let rows = sqlx::query("SELECT * FROM cycle_reports ORDER BY id DESC LIMIT $1").bind(limit).fetch_all(p).await?;
+        let rows = sqlx::query("SELECT * FROM cycle_reports WHERE id <= $1 ORDER BY id DESC LIMIT $2")
+            .bind(max_id).bind(limit).fetch_all(p).await?;
         rows.iter().map(|r| {
             let report: String = r.try_get("report")?;
             Ok(CycleRecord {

@@ -7,6 +7,7 @@ use sqlx::Row;
 use super::{Db, Result, WritePool, with_pool};
 
 /// Lifecycle state of a slot's deployment.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DeployState {
@@ -43,6 +44,7 @@ impl DeployState {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Deployment {
     pub slot: String,
@@ -56,6 +58,7 @@ pub struct Deployment {
     pub updated_at: i64,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     pub id: i64,

@@ -7,6 +7,7 @@ use sqlx::Row;
 
 use super::{Db, Result, StoreError, WritePool, with_pool};
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FindingRecord {
     #[serde(default)]

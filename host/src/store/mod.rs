@@ -10,6 +10,7 @@ pub mod aggregates;
 pub mod audit;
 pub mod control;
 pub mod cycles;
+pub mod deliveries;
 pub mod deployments;
 pub mod executions;
 pub mod findings;

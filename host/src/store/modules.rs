@@ -5,6 +5,7 @@ use sqlx::Row;
 
 use super::{Db, Result, with_pool};
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModuleRecord {
     pub sha256: String,

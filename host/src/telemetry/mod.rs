@@ -2,6 +2,7 @@
 //! detection, external ingest, checkpoints and retention.
 
 pub mod aggregates;
+pub mod calls;
 pub mod ingest;
 pub mod recorder;
 
@@ -22,7 +23,7 @@ use crate::store::{self, Db, StoreError, now_ms};
 
 /// Settings of the telemetry path.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TelemetryConfig {
     /// Executions queued for the writer before the full policy applies.
     pub channel_capacity: usize,
@@ -87,6 +88,7 @@ pub struct Telemetry {
     aggregates: Arc<Aggregates>,
     counters: Arc<Counters>,
     calls: AtomicU64,
+    call_counters: calls::CallCounters,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -118,6 +120,7 @@ impl Telemetry {
             aggregates,
             counters,
             calls: AtomicU64::new(0),
+            call_counters: calls::CallCounters::default(),
             tasks: Mutex::new(vec![w]),
         });
         let weak = Arc::downgrade(&t);
@@ -151,6 +154,10 @@ impl Telemetry {
     }
     pub fn counters(&self) -> CounterSnapshot {
         self.counters.snapshot()
+    }
+    /// Calls, errors and latency per unit version since start.
+    pub fn calls(&self) -> &calls::CallCounters {
+        &self.call_counters
     }
 
     /// Whether the next call's request should be kept for replay.

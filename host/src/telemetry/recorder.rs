@@ -35,6 +35,7 @@ pub struct Counters {
 }
 
 /// A snapshot of [`Counters`].
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct CounterSnapshot {
     pub recorded: u64,

@@ -1,0 +1,164 @@
+//! Calls into the host: invoking a unit, and telemetry pushed by services
+//! the host does not run itself. Both take the invoke token.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use kaizen_host::runtime::class_name;
+use kaizen_host::runtime::types::ErrorClass;
+use kaizen_host::telemetry::IngestFailure;
+use kaizen_host::telemetry::ingest::{Format, IngestError, IngestLimits};
+use serde::Serialize;
+
+use super::{AppState, checked_name};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::tokens::Caller;
+
+fn too_large(what: &str, len: usize, limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload-too-large",
+        format!("{what} of {len} bytes exceeds the {limit}-byte limit"),
+    )
+}
+
+/// The HTTP status a unit's error class maps to.
+fn status_of(class: &ErrorClass) -> (StatusCode, &'static str) {
+    match class {
+        ErrorClass::InvalidInput => (StatusCode::UNPROCESSABLE_ENTITY, "unit-error"),
+        ErrorClass::Timeout => (StatusCode::GATEWAY_TIMEOUT, "unit-error"),
+        ErrorClass::CircuitOpen => (StatusCode::SERVICE_UNAVAILABLE, "unit-error"),
+        ErrorClass::Other(o) if o == "not-found" => (StatusCode::NOT_FOUND, "unknown-unit"),
+        _ => (StatusCode::BAD_GATEWAY, "unit-error"),
+    }
+}
+
+/// Invoke a unit: the body is its payload (bytes in whatever format the
+/// unit speaks), the response its output. A failure is a JSON error whose
+/// `class` is the unit's error class. `x-kaizen-version` names the version
+/// that answered; `x-kaizen-deadline-ms` in the request shortens the
+/// deadline.
+#[utoipa::path(post, path = "/api/v1/units/{unit}/invoke", tag = "calls",
+    security(("invoke" = []), ("admin" = [])),
+    params(("unit" = String, Path, description = "Unit name")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The unit's request"),
+    responses(
+        (status = 200, description = "The unit's output", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = 404, description = "No such unit", body = ErrorBody),
+        (status = 413, description = "Payload too large", body = ErrorBody),
+        (status = 422, description = "The unit refused the input (class invalid-input)", body = ErrorBody),
+        (status = 502, description = "The unit failed (trap, memory, internal, ...)", body = ErrorBody),
+        (status = 503, description = "Circuit open", body = ErrorBody),
+        (status = 504, description = "The unit ran out of time", body = ErrorBody),
+    ))]
+pub async fn invoke(
+    _: Caller,
+    State(s): State<AppState>,
+    Path(unit): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    checked_name("unit", &unit)?;
+    let limit = s.config.http.max_invoke_bytes;
+    if body.len() > limit {
+        return Err(too_large("payload", body.len(), limit));
+    }
+    let deadline = headers
+        .get("x-kaizen-deadline-ms")
+        .map(|v| {
+            v.to_str().ok().and_then(|t| t.parse::<u64>().ok()).ok_or_else(|| {
+                ApiError::bad_request("x-kaizen-deadline-ms must be a whole number of milliseconds")
+            })
+        })
+        .transpose()?
+        .map(Duration::from_millis)
+        .map(|d| d.min(s.host.runtime.config().limits_for(&unit).deadline));
+    match s.host.invoker.invoke(&unit, body.to_vec(), deadline).await {
+        Ok(answer) => {
+            let json = serde_json::from_slice::<serde::de::IgnoredAny>(&answer.output).is_ok();
+            let mut res = answer.output.into_response();
+            let h = res.headers_mut();
+            let ct = if json { "application/json" } else { "application/octet-stream" };
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+            if let Ok(v) = HeaderValue::from_str(answer.plugin.version()) {
+                h.insert("x-kaizen-version", v);
+            }
+            Ok(res)
+        }
+        Err(e) => {
+            let (status, code) = status_of(&e.class);
+            let class = match &e.class {
+                ErrorClass::Other(o) if o == "not-found" => None,
+                c => Some(class_name(c).to_string()),
+            };
+            let mut err = ApiError::new(status, code, e.to_string());
+            err.body.class = class;
+            Err(err)
+        }
+    }
+}
+
+/// What an ingest stored.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Ingested {
+    pub executions: usize,
+    pub metrics: usize,
+}
+
+/// Send telemetry: `{"executions": [...], "metrics": [...]}` as JSON
+/// (`application/json`) or MessagePack (`application/msgpack`). The batch
+/// is validated whole: any bad record refuses it all, with every bad
+/// record's index and reason in `details`. A 200 means it is on disk.
+#[utoipa::path(post, path = "/api/v1/telemetry", tag = "calls",
+    security(("invoke" = []), ("admin" = [])),
+    request_body(content = Object, description = "IngestBatch", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Stored", body = Ingested),
+        (status = 400, description = "Undecodable or invalid records", body = ErrorBody),
+        (status = 413, description = "Too large", body = ErrorBody),
+        (status = 415, description = "Neither JSON nor MessagePack", body = ErrorBody),
+    ))]
+pub async fn ingest(_: Caller, State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+    let limit = s.config.http.max_ingest_bytes;
+    if body.len() > limit {
+        return Err(too_large("telemetry batch", body.len(), limit));
+    }
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+    let format = match ct.split(';').next().unwrap_or("").trim() {
+        "application/json" => Format::Json,
+        "application/msgpack" | "application/x-msgpack" | "application/vnd.msgpack" => Format::MessagePack,
+        other => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                format!("content type `{other}`: send application/json or application/msgpack"),
+            ));
+        }
+    };
+    let limits = IngestLimits { max_request_bytes: s.telemetry_request_limit(), ..Default::default() };
+    match s.host.telemetry.ingest(&body, format, &limits).await {
+        Ok(r) => Ok(axum::Json(Ingested { executions: r.executions, metrics: r.metrics }).into_response()),
+        Err(IngestFailure::Refused(e)) => {
+            let details = match &e {
+                IngestError::BadRecords(bad) => Some(serde_json::to_value(bad).unwrap_or_default()),
+                _ => None,
+            };
+            let err = ApiError::new(StatusCode::BAD_REQUEST, "invalid-telemetry", e.to_string());
+            Err(match details {
+                Some(d) => err.with_details(d),
+                None => err,
+            })
+        }
+        Err(IngestFailure::Store(e)) => Err(e.into()),
+    }
+}
+
+impl super::Inner {
+    /// Requests kept with ingested executions follow the telemetry config.
+    fn telemetry_request_limit(&self) -> usize {
+        self.config.telemetry.max_request_bytes
+    }
+}

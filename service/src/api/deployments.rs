@@ -1,0 +1,81 @@
+//! Deployments: what each slot serves per the store, its history, and
+//! rolling a slot back.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use kaizen_host::store::{self, deployments::Deployment, deployments::HistoryEntry};
+use serde::{Deserialize, Serialize};
+
+use super::{AppState, checked_name};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::tokens::Admin;
+
+/// Every slot's deployment record.
+#[utoipa::path(get, path = "/api/v1/deployments", tag = "plugins", security(("admin" = [])),
+    responses((status = 200, body = Vec<Deployment>)))]
+pub async fn list(_: Admin, State(s): State<AppState>) -> ApiResult<Json<Vec<Deployment>>> {
+    Ok(Json(store::deployments::all(&s.host.db).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct Limit {
+    /// At most this many entries (default 50, at most 1000).
+    pub limit: Option<i64>,
+}
+
+pub fn limit(l: Option<i64>) -> i64 {
+    l.unwrap_or(50).clamp(1, 1000)
+}
+
+/// A slot's deployment history, newest first.
+#[utoipa::path(get, path = "/api/v1/deployments/{slot}/history", tag = "plugins", security(("admin" = [])),
+    params(("slot" = String, Path), Limit),
+    responses((status = 200, body = Vec<HistoryEntry>), (status = 400, body = ErrorBody)))]
+pub async fn history(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(slot): Path<String>,
+    Query(q): Query<Limit>,
+) -> ApiResult<Json<Vec<HistoryEntry>>> {
+    checked_name("slot", &slot)?;
+    Ok(Json(store::deployments::history(&s.host.db, &slot, limit(q.limit)).await?))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct Reason {
+    /// Why, for the audit trail.
+    pub reason: Option<String>,
+}
+
+/// What a rollback did.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RolledBack {
+    pub slot: String,
+    pub from: String,
+    pub to: String,
+    pub to_sha256: String,
+}
+
+/// Roll a slot back to its previous version (the exact bytes).
+#[utoipa::path(post, path = "/api/v1/deployments/{slot}/rollback", tag = "plugins", security(("admin" = [])),
+    params(("slot" = String, Path)), request_body(content = Option<Reason>),
+    responses((status = 200, body = RolledBack), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn rollback(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(slot): Path<String>,
+    body: Option<Json<Reason>>,
+) -> ApiResult<Json<RolledBack>> {
+    checked_name("slot", &slot)?;
+    if s.host.runtime.slot(&slot).is_none() {
+        return Err(ApiError::not_found(format!("no slot named `{slot}`")));
+    }
+    let reason = body.and_then(|b| b.0.reason).unwrap_or_else(|| "operator rollback through the API".into());
+    let rb = s.host.rollback(&slot, "api", &reason).await?;
+    Ok(Json(RolledBack {
+        slot,
+        from: rb.from.version().into(),
+        to: rb.to.version().into(),
+        to_sha256: rb.to.sha256().into(),
+    }))
+}

@@ -1,0 +1,152 @@
+//! Prometheus metrics in the text exposition format: unit calls, errors
+//! and latency histograms per unit and version, slots, swaps, rollbacks,
+//! findings, loop state, telemetry drops, watch folder and webhooks.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use kaizen_host::events::Events;
+use kaizen_host::telemetry::calls::LATENCY_BUCKETS;
+use parking_lot::Mutex;
+
+use super::AppState;
+use crate::tokens::Admin;
+
+/// Host events counted by kind since start (the loop's actions).
+#[derive(Default)]
+pub struct EventCounts(Mutex<BTreeMap<String, u64>>);
+
+impl EventCounts {
+    pub fn start(events: &Events) -> (Arc<EventCounts>, tokio::task::JoinHandle<()>) {
+        let counts = Arc::new(EventCounts::default());
+        let mut rx = events.subscribe();
+        let c = counts.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(e) => *c.0.lock().entry(e.kind).or_default() += 1,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        *c.0.lock().entry("lagged".into()).or_default() += n
+                    }
+                    Err(_) => break,
+                }
+            }
+        });
+        (counts, task)
+    }
+
+    fn get(&self, kinds: &[&str]) -> u64 {
+        let m = self.0.lock();
+        kinds.iter().map(|k| m.get(*k).copied().unwrap_or(0)).sum()
+    }
+}
+
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+struct Out(String);
+
+impl Out {
+    fn head(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+    fn one(&mut self, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+        self.head(name, kind, help);
+        let _ = writeln!(self.0, "{name} {value}");
+    }
+}
+
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "service", security(("admin" = [])),
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+pub async fn metrics(_: Admin, State(s): State<AppState>) -> impl IntoResponse {
+    let mut o = Out(String::with_capacity(8192));
+    let calls = s.host.telemetry.calls().snapshot();
+    let lv = |c: &kaizen_host::telemetry::calls::CallCounts| format!("unit=\"{}\",version=\"{}\"", esc(&c.unit), esc(&c.version));
+
+    o.head("kaizen_calls_total", "counter", "Unit calls through the host, by unit and version.");
+    for c in &calls {
+        let _ = writeln!(o.0, "kaizen_calls_total{{{}}} {}", lv(c), c.calls);
+    }
+    o.head("kaizen_call_errors_total", "counter", "Failed unit calls, by unit, version and error class.");
+    for c in &calls {
+        for (class, n) in &c.errors {
+            let _ = writeln!(o.0, "kaizen_call_errors_total{{{},class=\"{class}\"}} {n}", lv(c));
+        }
+    }
+    o.head("kaizen_call_duration_seconds", "histogram", "Unit call latency, by unit and version.");
+    for c in &calls {
+        let l = lv(c);
+        for (b, n) in LATENCY_BUCKETS.iter().zip(&c.buckets) {
+            let _ = writeln!(o.0, "kaizen_call_duration_seconds_bucket{{{l},le=\"{b}\"}} {n}");
+        }
+        let _ = writeln!(o.0, "kaizen_call_duration_seconds_bucket{{{l},le=\"+Inf\"}} {}", c.calls);
+        let _ = writeln!(o.0, "kaizen_call_duration_seconds_sum{{{l}}} {}", c.sum_secs);
+        let _ = writeln!(o.0, "kaizen_call_duration_seconds_count{{{l}}} {}", c.calls);
+    }
+
+    o.head("kaizen_slot_info", "gauge", "The version each slot serves (value 1).");
+    let slots = s.host.runtime.slots();
+    for sl in &slots {
+        let cur = sl.current();
+        let _ = writeln!(
+            o.0,
+            "kaizen_slot_info{{slot=\"{}\",kind=\"{}\",version=\"{}\",sha256=\"{}\"}} 1",
+            esc(sl.name()),
+            kaizen_host::runtime::validate::world_name(sl.kind()),
+            esc(cur.version()),
+            cur.sha256()
+        );
+    }
+    o.head("kaizen_canary_percent", "gauge", "Share of a slot's calls routed to its canary.");
+    for sl in &slots {
+        let pct = sl.serving().canary.as_ref().map_or(0.0, |c| c.percent);
+        let _ = writeln!(o.0, "kaizen_canary_percent{{slot=\"{}\"}} {pct}", esc(sl.name()));
+    }
+
+    let ev = &s.events;
+    o.one("kaizen_swaps_total", "counter", "Versions swapped in (deploys and promotions).", ev.get(&["deploy", "promoted"]));
+    o.one("kaizen_rollbacks_total", "counter", "Rollbacks (by the judge, recovery or an operator).", ev.get(&["rolled-back", "rollback"]));
+    o.one("kaizen_findings_total", "counter", "Findings reported by detectors (new or repeated).", ev.get(&["finding"]));
+    o.one("kaizen_events_lagged_total", "counter", "Host events the metrics counter missed.", ev.get(&["lagged"]));
+
+    let st = s.host.improve.stats();
+    let control = s.host.safety.state();
+    o.one("kaizen_loop_paused", "gauge", "1 while the loop is paused.", u8::from(control.paused));
+    o.one("kaizen_loop_stopped", "gauge", "1 while the emergency stop holds.", u8::from(control.stopped));
+    o.one("kaizen_loop_enabled", "gauge", "0 when the global switch is off.", u8::from(control.enabled));
+    o.one("kaizen_loop_cycles_total", "counter", "Loop cycles completed.", st.cycles_completed);
+    o.one("kaizen_loop_opportunities_total", "counter", "Opportunities detected.", st.opportunities_detected);
+    o.one("kaizen_loop_improvements_attempted_total", "counter", "Improvements attempted.", st.improvements_attempted);
+    o.one("kaizen_loop_improvements_deployed_total", "counter", "Improvements promoted.", st.improvements_deployed);
+    o.one("kaizen_loop_improvements_rolled_back_total", "counter", "Improvements rolled back.", st.improvements_rolled_back);
+    o.one("kaizen_loop_improvements_failed_total", "counter", "Improvements that failed.", st.improvements_failed);
+    o.one("kaizen_loop_rollouts_in_flight", "gauge", "Rollouts in progress.", st.rollouts_in_flight);
+    o.one("kaizen_loop_candidates_queued", "gauge", "Candidates waiting.", st.candidates_queued);
+    o.one("kaizen_loop_interval_seconds", "gauge", "Time to the next scheduled cycle.", st.next_interval_secs);
+
+    let t = s.host.telemetry.counters();
+    o.one("kaizen_telemetry_recorded_total", "counter", "Executions recorded.", t.recorded);
+    o.one("kaizen_telemetry_dropped_total", "counter", "Executions dropped because the writer was behind.", t.dropped);
+    o.one("kaizen_telemetry_written_total", "counter", "Executions committed.", t.written);
+    o.one("kaizen_telemetry_write_errors_total", "counter", "Failed telemetry writes.", t.write_errors);
+
+    if let Some(w) = &s.watch {
+        use std::sync::atomic::Ordering::Relaxed;
+        o.one("kaizen_watch_accepted_total", "counter", "Watch-folder files registered.", w.accepted.load(Relaxed));
+        o.one("kaizen_watch_rejected_total", "counter", "Watch-folder files rejected.", w.rejected.load(Relaxed));
+    }
+    {
+        use std::sync::atomic::Ordering::Relaxed;
+        let wh = &s.webhooks;
+        o.one("kaizen_webhook_delivered_total", "counter", "Webhook notifications delivered.", wh.delivered.load(Relaxed));
+        o.one("kaizen_webhook_failed_total", "counter", "Webhook notifications that failed every attempt.", wh.failed.load(Relaxed));
+        o.one("kaizen_webhook_dropped_total", "counter", "Webhook notifications dropped (queue full).", wh.dropped.load(Relaxed));
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], o.0)
+}

@@ -1,0 +1,170 @@
+//! The HTTP API: one module per concern, assembled into one router whose
+//! OpenAPI document is generated from the handlers' annotations (so the
+//! reference cannot drift from the code).
+
+pub mod calls;
+pub mod control;
+pub mod dashboard;
+pub mod deployments;
+pub mod events;
+pub mod metrics;
+pub mod observe;
+pub mod plugins;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use kaizen_host::host::Host;
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::config::ServeConfig;
+use crate::error::{self, ApiError};
+use crate::tokens::{Caller, HasTokens, Tokens};
+use crate::watch::WatchStats;
+use crate::webhooks;
+
+/// What every handler can reach.
+pub struct Inner {
+    pub host: Arc<Host>,
+    pub tokens: Tokens,
+    pub config: ServeConfig,
+    pub ready: AtomicBool,
+    pub watch: Option<Arc<WatchStats>>,
+    pub webhooks: Arc<webhooks::Counters>,
+    pub events: Arc<metrics::EventCounts>,
+    /// Cancelled when the service shuts down: ends the event streams, which
+    /// would otherwise hold graceful shutdown open forever.
+    pub shutdown: tokio_util::sync::CancellationToken,
+}
+
+/// The router's state.
+#[derive(Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl HasTokens for AppState {
+    fn tokens(&self) -> &Tokens {
+        &self.0.tokens
+    }
+}
+
+/// Path parameters naming a plugin, slot or unit: the plugin naming rule
+/// (lowercase letters, digits, `-`), so no path traversal, no control
+/// characters and nothing that could smuggle syntax into a log line.
+pub fn checked_name(what: &str, name: &str) -> Result<(), ApiError> {
+    if kaizen_host::runtime::validate::valid_name(name) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "invalid {what} name {:?}: use 1-64 lowercase letters, digits and `-`, starting with a letter",
+            name.chars().take(80).collect::<String>()
+        )))
+    }
+}
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let c = api.components.get_or_insert_with(Default::default);
+        let bearer = || SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build());
+        c.add_security_scheme("admin", bearer());
+        c.add_security_scheme("invoke", bearer());
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Kaizen",
+        description = "A WebAssembly plugin host running a safe, autonomous improvement loop. Every route but \
+`/healthz` and the dashboard page needs a token: `Authorization: Bearer <token>`. The invoke token may invoke \
+units and send telemetry; the admin token may do everything. Errors are JSON: `{code, message}`."
+    ),
+    modifiers(&Security),
+    tags(
+        (name = "calls", description = "Invoking units and sending telemetry (invoke token)"),
+        (name = "plugins", description = "Plugins, versions, deployments and rollbacks"),
+        (name = "loop", description = "What the loop found and did"),
+        (name = "control", description = "Pausing, stopping and steering the loop (admin token)"),
+        (name = "service", description = "Health, metrics, events")
+    )
+)]
+struct ApiDoc;
+
+/// Whether the host is ready to take calls.
+#[utoipa::path(get, path = "/healthz", tag = "service",
+    responses((status = 200, description = "Ready"), (status = 503, description = "Starting or shutting down")))]
+async fn healthz(State(s): State<AppState>) -> Response {
+    if s.ready.load(Ordering::Relaxed) {
+        (StatusCode::OK, axum::Json(serde_json::json!({"status": "ready"}))).into_response()
+    } else {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "the host is starting or shutting down")
+            .into_response()
+    }
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "service", security(("invoke" = []), ("admin" = [])),
+    responses((status = 200, description = "The OpenAPI 3 document", body = Object)))]
+async fn openapi_json(_: Caller) -> Response {
+    axum::Json(openapi()).into_response()
+}
+
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(openapi_json))
+        .routes(routes!(metrics::metrics))
+        .routes(routes!(events::events))
+        .routes(routes!(calls::invoke))
+        .routes(routes!(calls::ingest))
+        .routes(routes!(plugins::list, plugins::upload))
+        .routes(routes!(plugins::versions))
+        .routes(routes!(deployments::list))
+        .routes(routes!(deployments::history))
+        .routes(routes!(deployments::rollback))
+        .routes(routes!(observe::status))
+        .routes(routes!(observe::units))
+        .routes(routes!(observe::findings))
+        .routes(routes!(observe::improvements))
+        .routes(routes!(observe::cycles, control::cycle))
+        .routes(routes!(observe::cycle))
+        .routes(routes!(observe::recovery))
+        .routes(routes!(observe::audit))
+        .routes(routes!(observe::deliveries))
+        .routes(routes!(control::breakers))
+        .routes(routes!(control::force_breaker))
+        .routes(routes!(control::control))
+}
+
+/// The OpenAPI document of the API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
+}
+
+/// The whole router: API, dashboard, error shaping, panic catching, body
+/// limits.
+pub fn router(state: AppState) -> Router {
+    let limit = state.config.http.max_body_bytes;
+    let (api, _) = api_router().split_for_parts();
+    api.merge(dashboard::routes())
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(axum::middleware::from_fn(error::json_errors))
+        .with_state(state)
+}

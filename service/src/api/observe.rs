@@ -1,0 +1,215 @@
+//! Read-only views of what the host and the loop did: status, per-unit
+//! call statistics, findings, improvements, cycle reports, the recovery
+//! log, the audit trail and webhook deliveries.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use kaizen_host::r#loop::LoopStats;
+use kaizen_host::store::audit::AuditEvent;
+use kaizen_host::store::control::ControlState;
+use kaizen_host::store::cycles::CycleRecord;
+use kaizen_host::store::deliveries::Delivery;
+use kaizen_host::store::findings::FindingRecord;
+use kaizen_host::store::improvements::Improvement;
+use kaizen_host::store::recovery_log::RecoveryEntry;
+use kaizen_host::store::{self, now_ms};
+use kaizen_host::telemetry::CounterSnapshot;
+use serde::{Deserialize, Serialize};
+
+use super::deployments::{Limit, limit};
+use super::plugins::{SlotView, all_slots};
+use super::{AppState, checked_name};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::tokens::Admin;
+
+/// The host at a glance.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Status {
+    /// `running`, `paused`, `stopped` (emergency stop) or `disabled`.
+    pub state: String,
+    pub control: ControlState,
+    #[serde(rename = "loop")]
+    pub improve: LoopStats,
+    pub slots: Vec<SlotView>,
+    pub recent_findings: Vec<FindingRecord>,
+    pub telemetry: CounterSnapshot,
+    pub watch_dir: Option<String>,
+    pub version: String,
+}
+
+/// Loop state, slots and recent findings.
+#[utoipa::path(get, path = "/api/v1/status", tag = "loop", security(("admin" = [])),
+    responses((status = 200, body = Status)))]
+pub async fn status(_: Admin, State(s): State<AppState>) -> ApiResult<Json<Status>> {
+    let control = s.host.safety.state();
+    let state = if control.stopped {
+        "stopped"
+    } else if !control.enabled {
+        "disabled"
+    } else if control.paused {
+        "paused"
+    } else {
+        "running"
+    };
+    Ok(Json(Status {
+        state: state.into(),
+        control,
+        improve: s.host.improve.stats(),
+        slots: all_slots(&s),
+        recent_findings: store::findings::list(&s.host.db, None, 10).await?,
+        telemetry: s.host.telemetry.counters(),
+        watch_dir: s.config.watch.enabled.then(|| s.config.watch_dir().display().to_string()),
+        version: env!("CARGO_PKG_VERSION").into(),
+    }))
+}
+
+/// Calls of one unit version: totals since start, and the last minute.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UnitStats {
+    pub unit: String,
+    pub version: String,
+    /// Whether this version serves now (current or canary).
+    pub serving: bool,
+    pub calls_total: u64,
+    pub errors_total: u64,
+    /// Statistics of the last `window_secs`.
+    pub window_secs: u64,
+    pub calls: u64,
+    pub success_rate: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub throughput: f64,
+}
+
+/// Per unit and version: calls, success rate and latency (for the
+/// dashboard's charts).
+#[utoipa::path(get, path = "/api/v1/units", tag = "loop", security(("admin" = [])),
+    responses((status = 200, body = Vec<UnitStats>)))]
+pub async fn units(_: Admin, State(s): State<AppState>) -> Json<Vec<UnitStats>> {
+    const WINDOW_SECS: u64 = 60;
+    let now = now_ms();
+    let serving = |unit: &str, version: &str| {
+        s.host.runtime.slot(unit).is_some_and(|sl| {
+            let sv = sl.serving();
+            sv.current.version() == version || sv.canary.as_ref().is_some_and(|c| c.plugin.version() == version)
+        })
+    };
+    let totals = s.host.telemetry.calls().snapshot();
+    let mut out = Vec::new();
+    for (unit, version) in s.host.telemetry.aggregates().keys() {
+        let w = s.host.telemetry.aggregates().window(&unit, Some(&version), now - WINDOW_SECS as i64 * 1000, now + 1);
+        let t = totals.iter().find(|t| t.unit == unit && t.version == version);
+        let (calls_total, errors_total) =
+            t.map(|t| (t.calls, t.errors.iter().map(|e| e.1).sum())).unwrap_or((0, 0));
+        out.push(UnitStats {
+            serving: serving(&unit, &version),
+            calls_total,
+            errors_total,
+            window_secs: WINDOW_SECS,
+            calls: w.as_ref().map_or(0, |w| w.executions),
+            success_rate: w.as_ref().map_or(1.0, |w| w.success_rate),
+            p50_ms: w.as_ref().map_or(0.0, |w| w.latency.p50_ms),
+            p95_ms: w.as_ref().map_or(0.0, |w| w.latency.p95_ms),
+            p99_ms: w.as_ref().map_or(0.0, |w| w.latency.p99_ms),
+            throughput: w.as_ref().map_or(0.0, |w| w.throughput),
+            unit,
+            version,
+        });
+    }
+    Json(out)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct FindingQuery {
+    /// `open`, `addressed`, ... (all when absent).
+    pub status: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// Findings, newest first.
+#[utoipa::path(get, path = "/api/v1/findings", tag = "loop", security(("admin" = [])),
+    params(FindingQuery), responses((status = 200, body = Vec<FindingRecord>)))]
+pub async fn findings(
+    _: Admin,
+    State(s): State<AppState>,
+    Query(q): Query<FindingQuery>,
+) -> ApiResult<Json<Vec<FindingRecord>>> {
+    if let Some(st) = &q.status
+        && !st.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+    {
+        return Err(ApiError::bad_request(format!("invalid status {st:?}")));
+    }
+    Ok(Json(store::findings::list(&s.host.db, q.status.as_deref(), limit(q.limit)).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct TargetQuery {
+    /// Only this target (unit or slot).
+    pub target: Option<String>,
+    pub limit: Option<i64>,
+}
+
+fn target(q: &TargetQuery) -> Result<Option<&str>, ApiError> {
+    if let Some(t) = &q.target {
+        checked_name("target", t)?;
+    }
+    Ok(q.target.as_deref())
+}
+
+/// Improvements (candidates the loop tried) with their proof and verdicts.
+#[utoipa::path(get, path = "/api/v1/improvements", tag = "loop", security(("admin" = [])),
+    params(TargetQuery), responses((status = 200, body = Vec<Improvement>)))]
+pub async fn improvements(
+    _: Admin,
+    State(s): State<AppState>,
+    Query(q): Query<TargetQuery>,
+) -> ApiResult<Json<Vec<Improvement>>> {
+    Ok(Json(store::improvements::list(&s.host.db, target(&q)?, limit(q.limit)).await?))
+}
+
+/// Cycle reports, newest first.
+#[utoipa::path(get, path = "/api/v1/cycles", tag = "loop", security(("admin" = [])),
+    params(Limit), responses((status = 200, body = Vec<CycleRecord>)))]
+pub async fn cycles(_: Admin, State(s): State<AppState>, Query(q): Query<Limit>) -> ApiResult<Json<Vec<CycleRecord>>> {
+    Ok(Json(store::cycles::recent(&s.host.db, limit(q.limit)).await?))
+}
+
+/// One cycle report.
+#[utoipa::path(get, path = "/api/v1/cycles/{id}", tag = "loop", security(("admin" = [])),
+    params(("id" = i64, Path)), responses((status = 200, body = CycleRecord), (status = 404, body = ErrorBody)))]
+pub async fn cycle(_: Admin, State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<CycleRecord>> {
+    store::cycles::get(&s.host.db, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no cycle report {id}")))
+}
+
+/// The recovery log: every healing episode step, newest first.
+#[utoipa::path(get, path = "/api/v1/recovery", tag = "loop", security(("admin" = [])),
+    params(TargetQuery), responses((status = 200, body = Vec<RecoveryEntry>)))]
+pub async fn recovery(
+    _: Admin,
+    State(s): State<AppState>,
+    Query(q): Query<TargetQuery>,
+) -> ApiResult<Json<Vec<RecoveryEntry>>> {
+    if let Some(h) = s.host.invoker.healer() {
+        h.flush().await;
+    }
+    Ok(Json(store::recovery_log::recent(&s.host.db, target(&q)?, limit(q.limit)).await?))
+}
+
+/// The audit trail: every action of the loop, the safety controller and
+/// operators, newest first.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "loop", security(("admin" = [])),
+    params(TargetQuery), responses((status = 200, body = Vec<AuditEvent>)))]
+pub async fn audit(_: Admin, State(s): State<AppState>, Query(q): Query<TargetQuery>) -> ApiResult<Json<Vec<AuditEvent>>> {
+    Ok(Json(store::audit::recent(&s.host.db, target(&q)?, limit(q.limit)).await?))
+}
+
+/// Webhook deliveries, newest first.
+#[utoipa::path(get, path = "/api/v1/webhooks/deliveries", tag = "service", security(("admin" = [])),
+    params(Limit), responses((status = 200, body = Vec<Delivery>)))]
+pub async fn deliveries(_: Admin, State(s): State<AppState>, Query(q): Query<Limit>) -> ApiResult<Json<Vec<Delivery>>> {
+    Ok(Json(store::deliveries::recent(&s.host.db, limit(q.limit)).await?))
+}

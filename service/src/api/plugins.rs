@@ -1,0 +1,153 @@
+//! Plugins: what each slot serves, the versions known, and uploading a
+//! module (deployed directly or handed to the loop as a candidate).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use kaizen_host::runtime::types::PluginKind;
+use kaizen_host::runtime::validate::world_name;
+use kaizen_host::runtime::{Installed, Plugin, Slot};
+use kaizen_host::store::{self, modules::ModuleRecord};
+use serde::{Deserialize, Serialize};
+
+use super::{AppState, checked_name};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::tokens::Admin;
+
+/// One version of a plugin.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct VersionView {
+    pub version: String,
+    pub sha256: String,
+}
+
+/// A canary in progress.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CanaryView {
+    pub version: String,
+    pub sha256: String,
+    pub percent: f64,
+}
+
+/// A slot: one plugin name and what it serves.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SlotView {
+    pub name: String,
+    /// `detector`, `recovery` or `unit`.
+    pub kind: String,
+    pub current: VersionView,
+    /// The version a rollback would return to.
+    pub previous: Option<VersionView>,
+    pub canary: Option<CanaryView>,
+    /// Versions kept compiled for instant rollback, newest first.
+    pub history: Vec<VersionView>,
+}
+
+fn version(p: &Plugin) -> VersionView {
+    VersionView { version: p.version().into(), sha256: p.sha256().into() }
+}
+
+pub fn slot_view(s: &Slot) -> SlotView {
+    let serving = s.serving();
+    let history: Vec<VersionView> = s.history().iter().map(|p| version(p)).collect();
+    SlotView {
+        name: s.name().into(),
+        kind: world_name(s.kind()).into(),
+        current: version(&serving.current),
+        previous: history.first().cloned(),
+        canary: serving.canary.as_ref().map(|c| CanaryView {
+            version: c.plugin.version().into(),
+            sha256: c.plugin.sha256().into(),
+            percent: c.percent,
+        }),
+        history,
+    }
+}
+
+pub fn all_slots(s: &AppState) -> Vec<SlotView> {
+    let mut v: Vec<SlotView> = s.host.runtime.slots().iter().map(|s| slot_view(s)).collect();
+    v.sort_by(|a, b| (&a.kind, &a.name).cmp(&(&b.kind, &b.name)));
+    v
+}
+
+/// Every slot with its current, previous and canary versions.
+#[utoipa::path(get, path = "/api/v1/plugins", tag = "plugins", security(("admin" = [])),
+    responses((status = 200, body = Vec<SlotView>)))]
+pub async fn list(_: Admin, State(s): State<AppState>) -> Json<Vec<SlotView>> {
+    Json(all_slots(&s))
+}
+
+/// Every version of a plugin the host has seen.
+#[utoipa::path(get, path = "/api/v1/plugins/{name}/versions", tag = "plugins", security(("admin" = [])),
+    params(("name" = String, Path)),
+    responses((status = 200, body = Vec<ModuleRecord>), (status = 400, body = ErrorBody)))]
+pub async fn versions(_: Admin, State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Vec<ModuleRecord>>> {
+    checked_name("plugin", &name)?;
+    Ok(Json(store::modules::by_name(&s.host.db, &name).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct UploadParams {
+    /// `auto` (default): detectors and strategies deploy at once, a unit
+    /// becomes a candidate for the loop unless its slot is empty;
+    /// `deploy`: deploy now; `candidate`: always hand to the loop.
+    pub mode: Option<String>,
+}
+
+/// What became of an upload.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Uploaded {
+    pub name: String,
+    pub kind: String,
+    pub version: String,
+    pub sha256: String,
+    /// `deployed`, `unchanged` or `candidate`.
+    pub result: String,
+}
+
+/// Upload a module (the body is the `.wasm` file). It is validated like a
+/// dropped file; a refusal names the reason and changes nothing.
+#[utoipa::path(post, path = "/api/v1/plugins", tag = "plugins", security(("admin" = [])),
+    params(UploadParams),
+    request_body(content = Vec<u8>, content_type = "application/wasm"),
+    responses((status = 200, body = Uploaded), (status = 422, description = "Refused", body = ErrorBody)))]
+pub async fn upload(
+    _: Admin,
+    State(s): State<AppState>,
+    Query(q): Query<UploadParams>,
+    body: Bytes,
+) -> ApiResult<Json<Uploaded>> {
+    let mode = q.mode.as_deref().unwrap_or("auto");
+    if !matches!(mode, "auto" | "deploy" | "candidate") {
+        return Err(ApiError::bad_request(format!("mode `{mode}`: use auto, deploy or candidate")));
+    }
+    let h = s.host.clone();
+    let plugin = tokio::task::spawn_blocking(move || h.runtime.load("upload", &body))
+        .await
+        .map_err(|e| ApiError::internal(format!("validation crashed: {e}")))?
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-module", e.to_string()))?;
+    let slot = s.host.runtime.slot(plugin.name());
+    let unit = plugin.kind() == PluginKind::Unit;
+    if mode == "candidate" && !unit {
+        return Err(ApiError::bad_request("only units go through the loop as candidates"));
+    }
+    let candidate = unit && (mode == "candidate" || (mode == "auto" && slot.is_some()));
+    let view = |result: &str| Uploaded {
+        name: plugin.name().into(),
+        kind: world_name(plugin.kind()).into(),
+        version: plugin.version().into(),
+        sha256: plugin.sha256().into(),
+        result: result.into(),
+    };
+    if candidate {
+        if slot.is_some_and(|sl| sl.current().sha256() == plugin.sha256()) {
+            return Ok(Json(view("unchanged")));
+        }
+        s.host.improve.submit(plugin.clone(), "api").await?;
+        s.host.improve.trigger();
+        return Ok(Json(view("candidate")));
+    }
+    let installed = s.host.deploy(plugin.clone(), "api", "uploaded through the API").await?;
+    Ok(Json(view(if matches!(installed, Installed::Unchanged) { "unchanged" } else { "deployed" })))
+}

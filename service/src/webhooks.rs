@@ -1,0 +1,218 @@
+//! Webhook notifications: what an operator must hear about without watching
+//! (rollbacks, promotions, an emergency stop, the loop pausing itself, a
+//! failed cycle, a serious finding), POSTed as JSON to each subscription.
+//!
+//! Each subscription has its own queue and worker, so a slow or dead
+//! receiver delays only itself; the loop publishes into a broadcast channel
+//! and never waits for delivery. A full queue drops (and counts) rather than
+//! block. Every delivery is recorded in `webhook_deliveries` with its
+//! attempts and last error.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use kaizen_host::events::{Event, Events};
+use kaizen_host::store::{self, Db};
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::config::WebhookConfig;
+
+/// Events a subscription can choose.
+pub const EVENTS: [&str; 6] = ["rollback", "promotion", "emergency-stop", "self-pause", "cycle-failed", "finding"];
+
+/// Queued notifications per subscription before new ones are dropped.
+const QUEUE: usize = 1024;
+
+/// `low` < `medium` < `high` < `critical`.
+pub fn severity_rank(s: &str) -> Option<u8> {
+    ["low", "medium", "high", "critical"].iter().position(|x| *x == s).map(|i| i as u8)
+}
+
+/// A notification as POSTed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Notification {
+    pub event: &'static str,
+    pub severity: String,
+    pub at: i64,
+    pub target: String,
+    pub detail: serde_json::Value,
+}
+
+/// Which notification, if any, a host event is. Several host events can
+/// describe one happening (the audit record and the improvement's end);
+/// exactly one of them maps.
+pub fn classify(e: &Event) -> Option<Notification> {
+    let d = &e.detail;
+    let has = |k: &str| d.get(k).is_some();
+    let (event, severity) = match e.kind.as_str() {
+        "rolled-back" | "rollback" if has("from") && has("to") => ("rollback", "high".to_string()),
+        "promoted" if has("improvement") => ("promotion", "high".into()),
+        "control" => match d.get("action").and_then(|a| a.as_str()) {
+            Some("emergency-stop") => ("emergency-stop", "critical".into()),
+            Some("self-pause") => ("self-pause", "high".into()),
+            _ => return None,
+        },
+        "cycle" if d.get("failed").and_then(|f| f.as_bool()) == Some(true) => ("cycle-failed", "high".into()),
+        "finding" if d.get("new").and_then(|n| n.as_bool()) == Some(true) => {
+            ("finding", d.get("severity").and_then(|s| s.as_str()).unwrap_or("low").to_string())
+        }
+        _ => return None,
+    };
+    Some(Notification { event, severity, at: e.at, target: e.target.clone(), detail: d.clone() })
+}
+
+/// Delivery counters, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub delivered: AtomicU64,
+    pub failed: AtomicU64,
+    pub dropped: AtomicU64,
+}
+
+/// The running notifier.
+pub struct Notifier {
+    pub counters: Arc<Counters>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Notifier {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Notifier {
+    /// Start one worker per subscription and a dispatcher reading `events`.
+    pub fn start(subscriptions: Vec<WebhookConfig>, events: &Events, db: Db) -> Notifier {
+        let counters = Arc::new(Counters::default());
+        let mut tasks = Vec::new();
+        let mut queues = Vec::new();
+        let client = reqwest::Client::builder().user_agent(concat!("kaizen/", env!("CARGO_PKG_VERSION"))).build();
+        let client = match client {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!("webhooks disabled: cannot build an HTTP client: {e}");
+                return Notifier { counters, tasks };
+            }
+        };
+        for sub in subscriptions {
+            let (tx, rx) = mpsc::channel(QUEUE);
+            tasks.push(tokio::spawn(worker(sub.clone(), rx, client.clone(), db.clone(), counters.clone())));
+            queues.push((sub, tx));
+        }
+        if !queues.is_empty() {
+            let mut rx = events.subscribe();
+            let c = counters.clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let e = match rx.recv().await {
+                        Ok(e) => e,
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            tracing::warn!("webhooks fell {n} events behind the loop; those were not examined");
+                            continue;
+                        }
+                        Err(_) => break,
+                    };
+                    let Some(n) = classify(&e) else { continue };
+                    for (sub, tx) in &queues {
+                        if wants(sub, &n) && tx.try_send(n.clone()).is_err() {
+                            c.dropped.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(url = %sub.url, event = n.event, "webhook queue full: notification dropped");
+                        }
+                    }
+                }
+            }));
+        }
+        Notifier { counters, tasks }
+    }
+}
+
+fn wants(sub: &WebhookConfig, n: &Notification) -> bool {
+    (sub.events.is_empty() || sub.events.iter().any(|e| e == n.event))
+        && severity_rank(&n.severity).unwrap_or(0) >= severity_rank(&sub.min_severity).unwrap_or(3)
+}
+
+async fn worker(
+    sub: WebhookConfig,
+    mut rx: mpsc::Receiver<Notification>,
+    client: reqwest::Client,
+    db: Db,
+    counters: Arc<Counters>,
+) {
+    while let Some(n) = rx.recv().await {
+        let payload = serde_json::to_value(&n).unwrap_or_default();
+        let id = match store::deliveries::insert(&db, &sub.url, n.event, &payload).await {
+            Ok(id) => Some(id),
+            Err(e) => {
+                tracing::warn!("cannot record a webhook delivery: {e}");
+                None
+            }
+        };
+        let mut last_error = None;
+        let mut attempts = 0;
+        while attempts < sub.max_attempts {
+            if attempts > 0 {
+                let wait = sub.backoff_ms.saturating_mul(1 << (attempts - 1).min(10));
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+            }
+            attempts += 1;
+            let sent = client.post(&sub.url).timeout(Duration::from_millis(sub.timeout_ms)).json(&payload).send().await;
+            match sent {
+                Ok(r) if r.status().is_success() => {
+                    last_error = None;
+                    break;
+                }
+                Ok(r) => last_error = Some(format!("receiver answered {}", r.status())),
+                Err(e) => last_error = Some(format!("cannot reach receiver: {e}")),
+            }
+        }
+        let status = if last_error.is_none() { "delivered" } else { "failed" };
+        match status {
+            "delivered" => counters.delivered.fetch_add(1, Ordering::Relaxed),
+            _ => {
+                tracing::warn!(url = %sub.url, event = n.event, attempts, "webhook delivery failed: {}", last_error.as_deref().unwrap_or(""));
+                counters.failed.fetch_add(1, Ordering::Relaxed)
+            }
+        };
+        if let Some(id) = id
+            && let Err(e) = store::deliveries::update(&db, id, status, attempts as i64, last_error.as_deref()).await
+        {
+            tracing::warn!("cannot record a webhook delivery: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(kind: &str, detail: serde_json::Value) -> Event {
+        Event { at: 1, kind: kind.into(), target: "calculator".into(), detail }
+    }
+
+    #[test]
+    fn one_notification_per_happening() {
+        let audit = ev("rolled-back", serde_json::json!({"from": "3.0.0", "to": "2.0.0", "reason": "slow"}));
+        let end = ev("rolled-back", serde_json::json!({"improvement": 4, "version": "3.0.0"}));
+        assert_eq!(classify(&audit).unwrap().event, "rollback");
+        assert!(classify(&end).is_none());
+        assert!(classify(&ev("promoted", serde_json::json!({"version": "2"}))).is_none());
+        assert_eq!(classify(&ev("promoted", serde_json::json!({"improvement": 1}))).unwrap().event, "promotion");
+        let f = classify(&ev("finding", serde_json::json!({"new": true, "severity": "medium"}))).unwrap();
+        let sub = WebhookConfig {
+            url: "http://x".into(),
+            events: vec![],
+            min_severity: "high".into(),
+            max_attempts: 1,
+            backoff_ms: 1,
+            timeout_ms: 1,
+        };
+        assert!(!wants(&sub, &f), "a medium finding is below a high threshold");
+        assert!(classify(&ev("finding", serde_json::json!({"new": false, "severity": "critical"}))).is_none());
+    }
+}

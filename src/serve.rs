@@ -1,0 +1,317 @@
+//! `kaizen serve` and `kaizen demo`.
+//!
+//! The demo is the service itself with the bundled calculator units, a
+//! built-in traffic generator, loop timings shortened so the story fits in
+//! a couple of minutes, and a narrator printing the loop's events.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use kaizen_host::events::Event;
+use kaizen_host::host::Host;
+use kaizen_host::traffic::Traffic;
+use kaizen_service::{ServeConfig, Service};
+
+#[derive(Args, Clone)]
+pub struct ServeArgs {
+    /// TOML configuration file (see kaizen.example.toml).
+    #[arg(long, short, env = "KAIZEN_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (overrides the file and KAIZEN_DATA_DIR).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Watch folder (overrides the file and KAIZEN_WATCH_DIR).
+    #[arg(long)]
+    watch_dir: Option<PathBuf>,
+    /// Listen address, e.g. 127.0.0.1:7700 (overrides the file and KAIZEN_LISTEN).
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// `postgres://…` or `sqlite://…` (overrides the file and KAIZEN_DATABASE_URL).
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Run the demo story on this service (see `kaizen demo`).
+    #[arg(long)]
+    demo: bool,
+    /// Demo: calls per second of the built-in traffic generator.
+    #[arg(long, default_value_t = 300)]
+    rate: u64,
+    /// Demo: stop once the story has been told instead of serving on.
+    #[arg(long)]
+    exit_after_story: bool,
+}
+
+#[derive(Args, Clone)]
+pub struct DemoArgs {
+    /// Data directory of the demo (its database is started afresh).
+    #[arg(long, default_value = "kaizen-demo")]
+    data_dir: PathBuf,
+    /// Listen address (a free port is picked if this one is taken).
+    #[arg(long, default_value = "127.0.0.1:7700")]
+    listen: std::net::SocketAddr,
+    /// `postgres://…` to keep the state in PostgreSQL.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+    /// Calls per second of the built-in traffic generator.
+    #[arg(long, default_value_t = 300)]
+    rate: u64,
+    /// Stop once the story has been told instead of serving on.
+    #[arg(long)]
+    exit_after_story: bool,
+}
+
+pub fn demo(a: DemoArgs) -> anyhow::Result<()> {
+    // A fresh state each run: the demo tells its story from the start.
+    for f in ["kaizen.db", "kaizen.db-wal", "kaizen.db-shm", "tokens.json"] {
+        let _ = std::fs::remove_file(a.data_dir.join(f));
+    }
+    serve(ServeArgs {
+        config: None,
+        data_dir: Some(a.data_dir),
+        watch_dir: None,
+        listen: Some(a.listen),
+        database_url: a.database_url,
+        demo: true,
+        rate: a.rate,
+        exit_after_story: a.exit_after_story,
+    })
+}
+
+fn demo_config(c: &mut ServeConfig) {
+    c.telemetry.sample_requests_every = 5;
+    c.improve.interval_secs = 10.0;
+    c.improve.min_interval_secs = 2.0;
+    c.improve.window_secs = 30;
+    c.improve.baseline_secs = 30;
+    c.improve.prove.shadow_secs = 3;
+    c.safety.limits.judge.max_samples = 600;
+    c.safety.limits.bake_secs = 3;
+    c.health.interval_secs = 10;
+}
+
+pub fn serve(a: ServeArgs) -> anyhow::Result<()> {
+    let mut config = ServeConfig::load(a.config.as_deref())?;
+    if let Some(d) = a.data_dir.clone() {
+        config.data_dir = d;
+    }
+    if let Some(d) = a.watch_dir.clone() {
+        config.watch_dir = Some(d);
+    }
+    if let Some(l) = a.listen {
+        config.listen = l;
+    }
+    if let Some(u) = a.database_url.clone() {
+        config.database_url = Some(u);
+    }
+    if a.demo {
+        demo_config(&mut config);
+    }
+    let json = match config.log.format.as_str() {
+        "json" => true,
+        "human" => false,
+        _ => !std::io::stderr().is_terminal(),
+    };
+    crate::init_logs(if a.demo { "warn" } else { &config.log.filter }, json);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(run(config, a))
+}
+
+async fn run(mut config: ServeConfig, a: ServeArgs) -> anyhow::Result<()> {
+    let service = match Service::start(config.clone()).await {
+        Err(e) if a.demo && is_addr_in_use(&e) => {
+            config.listen.set_port(0);
+            Service::start(config).await?
+        }
+        other => other?,
+    };
+    announce(&service, a.demo);
+    let story = a.demo.then(|| {
+        let host = service.host.clone();
+        let rate = a.rate;
+        tokio::spawn(async move { tell_story(host, rate).await })
+    });
+    let exit = async {
+        match story {
+            Some(story) if a.exit_after_story => {
+                let traffic = story.await.context("the demo story failed")??;
+                drop(traffic);
+                anyhow::Ok(())
+            }
+            Some(story) => {
+                tokio::select! {
+                    r = story => {
+                        let traffic = r.context("the demo story failed")??;
+                        println!("\nThe story is told; the host keeps serving (Ctrl-C to stop).");
+                        shutdown_signal().await;
+                        drop(traffic);
+                    }
+                    _ = shutdown_signal() => {}
+                }
+                Ok(())
+            }
+            None => {
+                shutdown_signal().await;
+                Ok(())
+            }
+        }
+    };
+    let result = exit.await;
+    tracing::info!("shutting down: finishing in-flight calls, flushing telemetry");
+    service.shutdown().await?;
+    result
+}
+
+fn is_addr_in_use(e: &anyhow::Error) -> bool {
+    e.chain()
+        .any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::AddrInUse))
+}
+
+/// What an operator needs to know at start. Tokens are shown only when they
+/// were generated by this start.
+fn announce(s: &Service, demo: bool) {
+    let url = format!("http://{}", s.addr);
+    println!("Kaizen {} listening on {url}", env!("CARGO_PKG_VERSION"));
+    if s.tokens_generated {
+        println!("  admin token:  {}", s.tokens.admin);
+        println!("  invoke token: {}", s.tokens.invoke);
+        println!("  (generated now and kept in tokens.json in the data directory; they will not be shown again)");
+        println!("Dashboard: {url}/dashboard#token={}", s.tokens.admin);
+    } else {
+        println!("Dashboard: {url}/dashboard (asks for the admin token)");
+    }
+    if let Some(w) = &s.watch_dir {
+        println!("Watch folder: {}", w.display());
+    }
+    if s.restored.slots > 0 {
+        println!("Restored {} slot(s) from the store", s.restored.slots);
+    }
+    for p in &s.bundled_deployed {
+        println!("  deployed {p}");
+    }
+    if !demo {
+        println!("Ready. Ctrl-C (or SIGTERM) stops gracefully.");
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("install the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// One line per loop event worth telling.
+fn narrate(e: &Event) -> Option<String> {
+    let d = &e.detail;
+    let s = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+    Some(match e.kind.as_str() {
+        "finding" if d["new"] == true => format!("finding   [{}] {} on {}: {}", s("priority"), s("kind"), e.target, s("summary")),
+        "proof" => format!("proof     {} {} {}", s("step"), s("result"), s("detail")),
+        "checkpoint" => format!("checkpoint {} serving, saved for rollback", e.target),
+        "canary-step" => format!("canary    {} → {}% of calls", e.target, d["percent"]),
+        "verdict" => {
+            let j = &d["judgement"];
+            format!(
+                "verdict   at {}%: {} ({} vs {} calls) {}",
+                d["percent"],
+                j["verdict"].as_str().unwrap_or(""),
+                j["candidate_samples"],
+                j["baseline_samples"],
+                j["reason"].as_str().unwrap_or("")
+            )
+        }
+        "promoted" if d.get("improvement").is_some() => format!("PROMOTED  {} {}", e.target, s("version")),
+        "rolled-back" if d.get("from").is_some() => {
+            format!("ROLLED BACK {} {} → {}: {}", e.target, s("from"), s("to"), s("reason"))
+        }
+        "control" => format!("control   {} {}", s("action"), s("reason")),
+        _ => return None,
+    })
+}
+
+/// Wait for the current improvement of `target` to end; returns its final
+/// state.
+async fn wait_end(rx: &mut tokio::sync::broadcast::Receiver<Event>, target: &str) -> String {
+    let end = async {
+        loop {
+        match rx.recv().await {
+            Ok(e) if e.target == target && e.detail.get("improvement").is_some() => {
+                if matches!(e.kind.as_str(), "promoted" | "rolled-back" | "frozen" | "failed" | "rejected") {
+                    return e.kind;
+                }
+            }
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(_) => return "closed".into(),
+        }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(300), end)
+        .await
+        .unwrap_or_else(|_| "undecided after 5 minutes (see the dashboard and the audit trail)".into())
+}
+
+async fn tell_story(host: std::sync::Arc<Host>, rate: u64) -> anyhow::Result<Traffic> {
+    let mut narration = host.events.subscribe();
+    tokio::spawn(async move {
+        loop {
+            match narration.recv().await {
+                Ok(e) => {
+                    if let Some(line) = narrate(&e) {
+                        println!("    {line}");
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => break,
+            }
+        }
+    });
+    let mut ends = host.events.subscribe();
+    let load = |package: &str| -> anyhow::Result<_> {
+        let g = kaizen_plugins::BUNDLED.iter().find(|g| g.package == package).context("bundled unit")?;
+        Ok(host.runtime.load(g.package, &g.load()?)?)
+    };
+    let (v2, v3) = (load("unit-calculator-v2")?, load("unit-calculator-v3")?);
+
+    println!("\n1. calculator 1.0.0 serves {rate} calls/s; a third of them divide by zero and crash it");
+    let traffic = Traffic::start(host.invoker.clone(), rate);
+    tokio::time::sleep(Duration::from_secs(8)).await;
+
+    println!("\n2. calculator 2.0.0 arrives as a candidate: the loop detects, proves, rolls out stepwise, judges");
+    host.improve.submit(v2, "demo").await?;
+    host.improve.trigger();
+    let end = wait_end(&mut ends, "calculator").await;
+    println!("    → 2.0.0 {end}");
+
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    println!("\n3. calculator 3.0.0 (correct, but slow) arrives as a candidate");
+    host.improve.submit(v3, "demo").await?;
+    host.improve.trigger();
+    let end = wait_end(&mut ends, "calculator").await;
+    println!("    → 3.0.0 {end}");
+    if let Some(slot) = host.runtime.slot("calculator") {
+        let cur = slot.current();
+        println!("    serving calculator {} (sha256 {}…)", cur.version(), &cur.sha256()[..16]);
+    }
+    let s = host.improve.stats();
+    println!(
+        "\nloop: {} cycles, {} opportunities, {} attempted, {} promoted, {} rolled back",
+        s.cycles_completed,
+        s.opportunities_detected,
+        s.improvements_attempted,
+        s.improvements_deployed,
+        s.improvements_rolled_back
+    );
+    Ok(traffic)
+}

@@ -89,6 +89,11 @@ fn demo_config(c: &mut ServeConfig) {
     c.safety.limits.judge.max_samples = 600;
     c.safety.limits.bake_secs = 3;
     c.health.interval_secs = 10;
+    // calculator 1.0.0 fails a third of its calls by design, and a failed
+    // call's retry fails too: at the default 50 % the breaker would keep the
+    // whole unit switched off, and the candidates would get no traffic to
+    // be judged on.
+    c.runtime.plugin_config.entry("circuit-breaker".into()).or_default().insert("failure_rate".into(), "0.8".into());
 }
 
 pub fn serve(a: ServeArgs) -> anyhow::Result<()> {
@@ -218,7 +223,15 @@ fn narrate(e: &Event) -> Option<String> {
     let s = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
     Some(match e.kind.as_str() {
         "finding" if d["new"] == true => format!("finding   [{}] {} on {}: {}", s("priority"), s("kind"), e.target, s("summary")),
-        "proof" => format!("proof     {} {} {}", s("step"), s("result"), s("detail")),
+        "proof" => {
+            let steps: Vec<String> = d["steps"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| format!("{} {}", p["step"].as_str().unwrap_or(""), p["result"].as_str().unwrap_or("")))
+                .collect();
+            format!("proof     {} {}: {}", e.target, s("candidate_version"), steps.join(", "))
+        }
         "checkpoint" => format!("checkpoint {} serving, saved for rollback", e.target),
         "canary-step" => format!("canary    {} → {}% of calls", e.target, d["percent"]),
         "verdict" => {
@@ -232,7 +245,6 @@ fn narrate(e: &Event) -> Option<String> {
                 j["reason"].as_str().unwrap_or("")
             )
         }
-        "promoted" if d.get("improvement").is_some() => format!("PROMOTED  {} {}", e.target, s("version")),
         "rolled-back" if d.get("from").is_some() => {
             format!("ROLLED BACK {} {} → {}: {}", e.target, s("from"), s("to"), s("reason"))
         }

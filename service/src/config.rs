@@ -154,9 +154,11 @@ pub struct WebhookConfig {
     /// Events wanted (see [`crate::webhooks::EVENTS`]); all when empty.
     #[serde(default)]
     pub events: Vec<String>,
-    /// Findings below this severity are not sent: `low`, `medium`, `high`
-    /// or `critical` (the default).
-    #[serde(default = "critical")]
+    /// Events below this severity are not sent: `low`, `medium`, `high`
+    /// (the default) or `critical`. Emergency stops are critical; rollbacks,
+    /// promotions, self-pauses and failed cycles high; findings carry their
+    /// detector's severity.
+    #[serde(default = "high")]
     pub min_severity: String,
     /// Attempts per event before it is recorded as failed.
     #[serde(default = "five")]
@@ -169,8 +171,8 @@ pub struct WebhookConfig {
     pub timeout_ms: u64,
 }
 
-fn critical() -> String {
-    "critical".into()
+fn high() -> String {
+    "high".into()
 }
 fn five() -> u32 {
     5

@@ -91,8 +91,13 @@ impl WatchFolder {
         let (tx, rx) = mpsc::channel::<()>(1);
         // Events only nudge the scanner; a full channel means a nudge is
         // already pending.
-        let watcher = notify::recommended_watcher(move |_res: notify::Result<notify::Event>| {
-            let _ = tx.try_send(());
+        let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            // Opening and reading (the scanner's own directory listing
+            // among them) are access events: nudging on those would make
+            // the scanner wake itself forever.
+            if res.is_ok_and(|e| !matches!(e.kind, notify::EventKind::Access(_))) {
+                let _ = tx.try_send(());
+            }
         })
         .and_then(|mut w| w.watch(&dir, notify::RecursiveMode::NonRecursive).map(|_| w));
         let watcher = match watcher {
@@ -198,7 +203,7 @@ async fn handle(host: &Arc<Host>, dir: &Path, path: &Path, before: Seen, config:
             if seen(path) != Some(before) {
                 return Handled::Retry;
             }
-            return reject(dir, path, &name, &e.to_string());
+            return reject(dir, path, &name, &e.reason.to_string());
         }
         Err(e) => return reject(dir, path, &name, &format!("validation crashed: {e}")),
     };

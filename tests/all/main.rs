@@ -1,14 +1,21 @@
 //! End-to-end tests: real components built from source, a real host, real
 //! files. One binary, one module per concern (as in wasmtime's tests/all).
 
+mod api_errors;
+mod author_tools;
 mod bad_input;
 mod bundled;
 mod common;
+mod dashboard;
 mod health;
 mod hostile;
 mod hot_swap;
 mod improvement_loop;
 mod judge_trials;
+mod kaizen_bin;
 mod recovery;
+mod serve;
 mod store;
 mod telemetry;
+mod watch_folder;
+mod webhooks;

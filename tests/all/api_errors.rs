@@ -1,0 +1,110 @@
+//! The API refuses what it must, always with a JSON body carrying a stable
+//! code, and a refusal never changes what serves.
+
+use kaizen_plugins::TEST_UNKNOWN_WORLD;
+
+use crate::kaizen_bin::Server;
+
+fn code(r: reqwest::blocking::Response) -> (u16, String) {
+    let status = r.status().as_u16();
+    let ct = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    assert!(ct.starts_with("application/json"), "status {status} answered {ct}, not JSON");
+    let body: serde_json::Value = r.json().unwrap();
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    (status, body["code"].as_str().unwrap().to_string())
+}
+
+#[test]
+fn tokens_names_sizes_and_modules_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        dir.path(),
+        &[("KAIZEN_HTTP__MAX_BODY_BYTES", "2000000"), ("KAIZEN_HTTP__MAX_INVOKE_BYTES", "1024")],
+        &[],
+    );
+    let url = |p: &str| format!("{}{p}", s.url);
+    let h = &s.http;
+
+    // Health needs no token; everything else does.
+    assert_eq!(h.get(url("/healthz")).send().unwrap().status(), 200);
+    assert_eq!(code(h.get(url("/api/v1/status")).send().unwrap()), (401, "unauthorized".into()));
+    assert_eq!(code(h.get(url("/metrics")).send().unwrap()), (401, "unauthorized".into()));
+    assert_eq!(code(h.get(url("/api/v1/status")).bearer_auth("wrong-token").send().unwrap()), (401, "unauthorized".into()));
+    let invoke_only = h.post(url("/api/v1/control/pause")).bearer_auth(&s.invoke).send().unwrap();
+    assert_eq!(code(invoke_only), (403, "forbidden".into()), "the invoke token cannot steer the loop");
+    assert_eq!(s.get("/api/v1/status")["state"], "running");
+    let r = h.post(url("/api/v1/units/calculator/invoke")).bearer_auth(&s.invoke).body(r#"{"op":"add","a":1,"b":1}"#);
+    assert_eq!(r.send().unwrap().status(), 200, "the invoke token invokes");
+
+    // Typed unit errors carry their class.
+    let r = h.post(url("/api/v1/units/calculator/invoke")).bearer_auth(&s.invoke).body("{}").send().unwrap();
+    let status = r.status().as_u16();
+    let body: serde_json::Value = r.json().unwrap();
+    assert_eq!((status, body["code"].as_str(), body["class"].as_str()), (422, Some("unit-error"), Some("invalid-input")));
+    let r = h.post(url("/api/v1/units/nosuch/invoke")).bearer_auth(&s.invoke).body("{}").send().unwrap();
+    assert_eq!(code(r), (404, "unknown-unit".into()));
+
+    // Names: no traversal, no control characters, no surprises.
+    for bad in ["..%2F..%2Fetc", "Calc", "a%0Ab", "x%00"] {
+        let r = h.post(url(&format!("/api/v1/units/{bad}/invoke"))).bearer_auth(&s.invoke).body("{}").send().unwrap();
+        assert_eq!(code(r).0, 400, "{bad}");
+        let r = h.post(url(&format!("/api/v1/deployments/{bad}/rollback"))).bearer_auth(&s.admin).send().unwrap();
+        assert_eq!(code(r).0, 400, "{bad}");
+    }
+
+    // Sizes.
+    let big = vec![b'x'; 4096];
+    let r = h.post(url("/api/v1/units/calculator/invoke")).bearer_auth(&s.invoke).body(big).send().unwrap();
+    assert_eq!(code(r), (413, "payload-too-large".into()));
+    let huge = vec![0u8; 3_000_000];
+    let r = h.post(url("/api/v1/plugins")).bearer_auth(&s.admin).body(huge).send().unwrap();
+    assert_eq!(code(r).0, 413, "uploads above the body limit are refused before they are read whole");
+
+    // Malformed input of other kinds.
+    let r = h.post(url("/api/v1/telemetry")).bearer_auth(&s.invoke).header("content-type", "application/json").body("{").send();
+    assert_eq!(code(r.unwrap()), (400, "invalid-telemetry".into()));
+    let bad_record = serde_json::json!({"executions": [{"target": "ok", "version": "1.0.0", "started_at": 1, "duration_ms": 1.0, "outcome": "ok"},
+        {"target": "../x", "outcome": "sideways"}]});
+    let r = h.post(url("/api/v1/telemetry")).bearer_auth(&s.invoke).json(&bad_record).send().unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().unwrap();
+    assert_eq!(body["details"][0]["index"], 1, "the bad record is named: {body}");
+    let r = h.post(url("/api/v1/telemetry")).bearer_auth(&s.invoke).header("content-type", "text/csv").body("a,b").send();
+    assert_eq!(code(r.unwrap()), (415, "unsupported-media-type".into()));
+    let r = h.post(url("/api/v1/breakers/calculator")).bearer_auth(&s.admin).header("content-type", "application/json").body("{\"state\":");
+    assert_eq!(code(r.send().unwrap()).0, 400);
+    assert_eq!(code(h.get(url("/api/v1/nothing-here")).bearer_auth(&s.admin).send().unwrap()), (404, "not-found".into()));
+    assert_eq!(code(h.delete(url("/api/v1/plugins")).bearer_auth(&s.admin).send().unwrap()).0, 405);
+    assert_eq!(code(s.post("/api/v1/control/explode", serde_json::json!({}))).0, 404);
+    assert_eq!(code(h.get(url("/api/v1/cycles/999999")).bearer_auth(&s.admin).send().unwrap()), (404, "not-found".into()));
+
+    // A module the contract refuses: named reason, nothing changes.
+    let r = h.post(url("/api/v1/plugins")).bearer_auth(&s.admin).body(b"\0asm garbage".to_vec()).send().unwrap();
+    assert_eq!(code(r), (422, "invalid-module".into()));
+    let r = h.post(url("/api/v1/plugins")).bearer_auth(&s.admin).body(TEST_UNKNOWN_WORLD.load().unwrap()).send().unwrap();
+    let body: serde_json::Value = r.json().unwrap();
+    assert!(body["message"].as_str().unwrap().contains("targets no kaizen:plugin world"), "{body}");
+    assert_eq!(s.serving("calculator").as_deref(), Some("1.0.0"));
+    let r = s.post("/api/v1/deployments/calculator/rollback", serde_json::json!({}));
+    assert_eq!(code(r), (409, "conflict".into()), "no previous version to roll back to");
+    assert_eq!(s.serving("calculator").as_deref(), Some("1.0.0"));
+    assert!(s.stop().success());
+}
+
+#[test]
+fn bad_configuration_is_named_and_nothing_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kaizen.toml");
+    std::fs::write(&file, "[loop]\nintervl_secs = 3\n").unwrap();
+    let out = std::process::Command::new(crate::kaizen_bin::BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("intervl_secs"), "{err}");
+    assert!(!dir.path().join("kaizen.db").exists(), "nothing was opened");
+}

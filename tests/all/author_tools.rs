@@ -1,0 +1,89 @@
+//! Tools for plugin authors and operators that run without a host:
+//! `kaizen plugin new` scaffolds a crate that builds and passes its own
+//! test, `kaizen plugin check` judges the result, `kaizen backtest` replays
+//! recorded executions through the detectors.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::kaizen_bin::BIN;
+
+fn kaizen(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// A CSV of one call per second for `secs` seconds starting at `t0`;
+/// calls after `bad_from` fail every other time.
+fn csv(path: &Path, t0: i64, secs: i64, bad_from: i64) {
+    let mut s = String::from("target,version,started_at,duration_ms,outcome,error_class\n");
+    for i in 0..secs {
+        for k in 0..5 {
+            let fail = i >= bad_from && k % 2 == 0;
+            let (outcome, class) = if fail { ("error", "timeout") } else { ("ok", "") };
+            s.push_str(&format!("checkout,1.4.0,{},{:.2},{outcome},{class}\n", t0 + i * 1000 + k * 150, 2.0 + (k as f64) * 0.1));
+        }
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+#[test]
+fn backtest_finds_the_bad_period_and_only_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = 1_700_000_000_000;
+    let bad = dir.path().join("bad.csv");
+    csv(&bad, t0, 900, 600);
+    let (ok, out, err) = kaizen(&["backtest", "--csv", bad.to_str().unwrap(), "--window", "60", "--baseline", "300", "--json"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["executions"], 4500);
+    let low = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "low-success-rate")
+        .unwrap_or_else(|| panic!("no low-success-rate finding: {out}"));
+    assert_eq!(low["target"], "checkout");
+    let first = low["first_at"].as_i64().unwrap();
+    assert!(first > t0 + 600_000, "found only once the failures started (+{} s)", (first - t0) / 1000);
+
+    let good = dir.path().join("good.csv");
+    csv(&good, t0, 900, i64::MAX);
+    let (ok, out, err) = kaizen(&["backtest", "--csv", good.to_str().unwrap(), "--window", "60", "--baseline", "300"]);
+    assert!(ok, "{err}");
+    assert!(!out.contains("low-success-rate") && !out.contains("recurring-error"), "{out}");
+
+    std::fs::write(dir.path().join("broken.csv"), "target,version,started_at,duration_ms,outcome\nx,1,5,1.0,maybe\n").unwrap();
+    let (ok, _, err) = kaizen(&["backtest", "--csv", dir.path().join("broken.csv").to_str().unwrap()]);
+    assert!(!ok && err.contains("row 2") && err.contains("maybe"), "{err}");
+}
+
+#[test]
+fn plugin_new_scaffolds_a_crate_that_builds_and_passes_its_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("scaffolded");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    for (kind, name) in [("unit", "greeter"), ("detector", "slow-p95"), ("recovery", "patient-retry")] {
+        let crate_dir = dir.path().join(name);
+        let (ok, out, err) = kaizen(&["plugin", "new", kind, name, "--dir", crate_dir.to_str().unwrap()]);
+        assert!(ok, "{out}{err}");
+        let test = Command::new(&cargo).arg("test").arg("--quiet").current_dir(&crate_dir).env("CARGO_TARGET_DIR", &target).output().unwrap();
+        assert!(test.status.success(), "{kind}: cargo test failed:\n{}", String::from_utf8_lossy(&test.stderr));
+        let build = Command::new(&cargo)
+            .args(["build", "--release", "--quiet", "--target", "wasm32-wasip2"])
+            .current_dir(&crate_dir)
+            .env("CARGO_TARGET_DIR", &target)
+            .output()
+            .unwrap();
+        assert!(build.status.success(), "{kind}: wasm build failed:\n{}", String::from_utf8_lossy(&build.stderr));
+        let wasm = target.join(format!("wasm32-wasip2/release/{}.wasm", name.replace('-', "_")));
+        let (ok, out, err) = kaizen(&["plugin", "check", wasm.to_str().unwrap(), "--json"]);
+        assert!(ok, "{out}{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!((v["accepted"].as_bool(), v["world"].as_str(), v["name"].as_str()), (Some(true), Some(kind), Some(name)));
+    }
+    let (ok, _, err) = kaizen(&["plugin", "new", "unit", "Bad_Name"]);
+    assert!(!ok && err.contains("invalid plugin name"), "{err}");
+    let (ok, _, err) = kaizen(&["plugin", "new", "unit", "greeter", "--dir", dir.path().join("greeter").to_str().unwrap()]);
+    assert!(!ok && err.contains("not empty"), "{err}");
+}

@@ -1,0 +1,163 @@
+//! The real `kaizen` binary as a test drives it: `kaizen serve` on a free
+//! loopback port over a temporary data directory, a blocking HTTP client,
+//! and the CLI's client commands pointed at it.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_kaizen");
+
+/// A running `kaizen serve`. Killed when dropped (tests that check
+/// shutdown call [`Server::stop`]).
+pub struct Server {
+    pub child: Option<Child>,
+    pub url: String,
+    pub admin: String,
+    pub invoke: String,
+    pub http: reqwest::blocking::Client,
+    /// Everything the process printed on stdout after the address line.
+    pub stdout: std::sync::Arc<parking_lot::Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Start over `data_dir` with extra `env` (config overrides) and `args`.
+    pub fn start(data_dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Server {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(args)
+            .env("KAIZEN_RUNTIME__CACHE_DIR", crate::common::shared_cache())
+            .env("KAIZEN_WATCH__STABLE_MS", "300")
+            .env("KAIZEN_WATCH__RESCAN_MS", "200")
+            .env("KAIZEN_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("kaizen serve starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let lines = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let keep = lines.clone();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if !sent && let Some(addr) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(addr.trim().to_string());
+                    sent = true;
+                }
+                keep.lock().push(line);
+            }
+        });
+        let url = rx.recv_timeout(Duration::from_secs(120)).expect("kaizen serve printed its address");
+        let tokens: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(data_dir.join("tokens.json")).expect("tokens.json written")).unwrap();
+        let s = Server {
+            child: Some(child),
+            url,
+            admin: tokens["admin"].as_str().unwrap().into(),
+            invoke: tokens["invoke"].as_str().unwrap().into(),
+            http: reqwest::blocking::Client::builder().timeout(Duration::from_secs(120)).build().unwrap(),
+            stdout: lines,
+        };
+        wait_for("the host to be ready", Duration::from_secs(60), || {
+            s.http.get(format!("{}/healthz", s.url)).send().is_ok_and(|r| r.status() == 200)
+        });
+        s
+    }
+
+    pub fn get(&self, path: &str) -> serde_json::Value {
+        let r = self.http.get(format!("{}{path}", self.url)).bearer_auth(&self.admin).send().unwrap();
+        assert!(r.status().is_success(), "GET {path}: {}", r.status());
+        r.json().unwrap()
+    }
+
+    pub fn post(&self, path: &str, body: serde_json::Value) -> reqwest::blocking::Response {
+        self.http.post(format!("{}{path}", self.url)).bearer_auth(&self.admin).json(&body).send().unwrap()
+    }
+
+    /// Invoke `unit` with the invoke token; (status, version, body).
+    pub fn invoke(&self, unit: &str, body: &str) -> (u16, String, String) {
+        let r = self
+            .http
+            .post(format!("{}/api/v1/units/{unit}/invoke", self.url))
+            .bearer_auth(&self.invoke)
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        let version = r.headers().get("x-kaizen-version").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+        (r.status().as_u16(), version, r.text().unwrap())
+    }
+
+    /// The version slot `name` serves, per the API.
+    pub fn serving(&self, name: &str) -> Option<String> {
+        let plugins = self.get("/api/v1/plugins");
+        plugins.as_array().unwrap().iter().find(|p| p["name"] == name).map(|p| p["current"]["version"].as_str().unwrap().into())
+    }
+
+    /// Run a CLI client command against this host; (success, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(BIN)
+            .args(args)
+            .env("KAIZEN_URL", &self.url)
+            .env("KAIZEN_ADMIN_TOKEN", &self.admin)
+            .env_remove("KAIZEN_INVOKE_TOKEN")
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    }
+
+    /// SIGTERM, then wait for the exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let t = Instant::now();
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                return st;
+            }
+            assert!(t.elapsed() < Duration::from_secs(60), "kaizen serve did not stop within 60 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Poll `ok` until it holds, failing the test after `within`.
+pub fn wait_for(what: &str, within: Duration, mut ok: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !ok() {
+        assert!(t.elapsed() < within, "timed out after {within:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Put `bytes` in `dir` under `name` the way a careful copy tool does:
+/// write a temporary name, then rename.
+pub fn drop_file(dir: &Path, name: &str, bytes: &[u8]) {
+    let tmp = dir.join(format!(".{name}.part"));
+    std::fs::write(&tmp, bytes).unwrap();
+    std::fs::rename(&tmp, dir.join(name)).unwrap();
+}
+
+/// The `.wasm` files (not folders) left in `dir`.
+pub fn wasm_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".wasm"))
+        .collect()
+}

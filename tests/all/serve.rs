@@ -1,0 +1,207 @@
+//! `kaizen serve` end to end, as an operator runs it: start, invoke, drop a
+//! new version in the watch folder, roll back with the CLI, pause / resume /
+//! stop, restart and find the same versions serving; graceful shutdown
+//! keeps every acknowledged telemetry record; the OpenAPI document, the
+//! event stream and the metrics are served.
+
+use std::io::BufRead;
+use std::time::Duration;
+
+use kaizen_plugins::{UNIT_CALCULATOR_V2, UNIT_CALCULATOR_V3};
+
+use crate::kaizen_bin::{Server, drop_file, wait_for, wasm_files};
+
+const ADD: &str = r#"{"op":"add","a":2,"b":3}"#;
+
+#[test]
+fn operator_story_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[("KAIZEN_WATCH__DEPLOY_UNITS", "true")], &[]);
+    assert!(s.stdout.lock().iter().any(|l| l.contains("admin token:")), "first start shows the generated tokens");
+
+    let (status, version, body) = s.invoke("calculator", ADD);
+    assert_eq!((status, version.as_str(), body.as_str()), (200, "1.0.0", r#"{"result":5}"#));
+
+    let watch = dir.path().join("watch");
+    drop_file(&watch, "calculator-v2.wasm", &UNIT_CALCULATOR_V2.load().unwrap());
+    wait_for("v2 from the watch folder to serve", Duration::from_secs(60), || {
+        s.serving("calculator").as_deref() == Some("2.0.0")
+    });
+    assert!(wasm_files(&watch).is_empty(), "an accepted file leaves the folder");
+    assert_eq!(s.invoke("calculator", ADD).1, "2.0.0");
+
+    let (ok, out, err) = s.cli(&["rollback", "calculator", "--reason", "operator test"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("2.0.0 → 1.0.0"), "{out}");
+    assert_eq!(s.invoke("calculator", ADD).1, "1.0.0");
+    let (ok, out, _) = s.cli(&["history", "calculator"]);
+    assert!(ok && out.contains("rolled-back") && out.contains("operator test"), "{out}");
+
+    for (cmd, state) in [(&["pause"][..], "paused"), (&["resume"], "running"), (&["stop"], "stopped")] {
+        let (ok, out, err) = s.cli(cmd);
+        assert!(ok, "{cmd:?}: {out}{err}");
+        assert_eq!(s.get("/api/v1/status")["state"], state, "after {cmd:?}");
+    }
+    let (ok, out, _) = s.cli(&["status"]);
+    assert!(ok && out.contains("loop: stopped") && out.contains("calculator"), "{out}");
+    let (ok, out, _) = s.cli(&["status", "--json"]);
+    assert!(ok);
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(status["slots"].as_array().unwrap().len(), 13, "7 detectors, 5 strategies, the calculator");
+
+    let exit = s.stop();
+    assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
+
+    let s = Server::start(dir.path(), &[], &[]);
+    assert!(!s.stdout.lock().iter().any(|l| l.contains("admin token:")), "tokens are shown only once");
+    assert_eq!(s.serving("calculator").as_deref(), Some("1.0.0"), "the rolled-back version still serves");
+    assert_eq!(s.get("/api/v1/status")["state"], "stopped", "the emergency stop survives a restart");
+    assert_eq!(s.invoke("calculator", ADD).1, "1.0.0");
+    let (ok, _, _) = s.cli(&["stop", "--release"]);
+    assert!(ok);
+    assert!(s.stop().success());
+}
+
+#[test]
+fn units_dropped_by_default_go_through_the_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[], &[]);
+    drop_file(&dir.path().join("watch"), "v3.wasm", &UNIT_CALCULATOR_V3.load().unwrap());
+    wait_for("the candidate to be queued or tried", Duration::from_secs(60), || {
+        let audit = s.get("/api/v1/audit?target=calculator");
+        audit.as_array().unwrap().iter().any(|a| a["action"] == "candidate")
+    });
+    assert_eq!(s.serving("calculator").as_deref(), Some("1.0.0"), "a candidate does not replace what serves");
+}
+
+#[test]
+fn graceful_shutdown_keeps_acknowledged_telemetry() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[], &[]);
+    let mut acked = 0;
+    for batch in 0..20 {
+        let executions: Vec<serde_json::Value> = (0..100)
+            .map(|i| {
+                serde_json::json!({"target": "checkout", "version": "1.0.0", "started_at": kaizen_host::store::now_ms(),
+                    "duration_ms": 1.5, "outcome": "ok", "message": format!("{batch}-{i}")})
+            })
+            .collect();
+        let r = s
+            .http
+            .post(format!("{}/api/v1/telemetry", s.url))
+            .bearer_auth(&s.invoke)
+            .json(&serde_json::json!({ "executions": executions }))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        acked += r.json::<serde_json::Value>().unwrap()["executions"].as_u64().unwrap();
+    }
+    let msgpack = rmp_serde::to_vec_named(&serde_json::json!({"executions": [{"target": "checkout", "version": "1.0.0",
+        "started_at": kaizen_host::store::now_ms(), "duration_ms": 2.0, "outcome": "error", "error_class": "timeout"}]}))
+    .unwrap();
+    let r = s
+        .http
+        .post(format!("{}/api/v1/telemetry", s.url))
+        .bearer_auth(&s.invoke)
+        .header("content-type", "application/msgpack")
+        .body(msgpack)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "MessagePack is accepted too");
+    acked += 1;
+    let mut served = 0;
+    for _ in 0..50 {
+        if s.invoke("calculator", ADD).0 == 200 {
+            served += 1;
+        }
+    }
+    assert!(s.stop().success());
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (ingested, calls) = rt.block_on(async {
+        let db = kaizen_host::store::Db::open_sqlite_file(&dir.path().join("kaizen.db")).await.unwrap();
+        let count = |t: &'static str| {
+            let db = db.clone();
+            async move {
+                let rows = kaizen_host::store::executions::recent(&db, t, 100_000).await.unwrap();
+                rows.len() as u64
+            }
+        };
+        (count("checkout").await, count("calculator").await)
+    });
+    assert_eq!(ingested, acked, "every acknowledged record is on disk after shutdown");
+    assert!(calls >= served, "every answered call was recorded ({calls} recorded, {served} answered)");
+}
+
+#[test]
+fn openapi_metrics_and_the_event_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[], &[]);
+    let doc = s.get("/openapi.json");
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for p in [
+        "/api/v1/units/{unit}/invoke",
+        "/api/v1/telemetry",
+        "/api/v1/plugins",
+        "/api/v1/deployments/{slot}/rollback",
+        "/api/v1/control/{action}",
+        "/api/v1/events",
+        "/metrics",
+        "/healthz",
+    ] {
+        assert!(paths.contains_key(p), "OpenAPI lacks {p}");
+    }
+
+    // Subscribe, then change the control state: the change arrives as an event.
+    let events = s
+        .http
+        .get(format!("{}/api/v1/events?token={}", s.url, s.admin))
+        .send()
+        .unwrap();
+    assert_eq!(events.status(), 200);
+    assert!(events.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert_eq!(s.post("/api/v1/control/pause", serde_json::json!({"reason": "sse test"})).status(), 200);
+    let mut reader = std::io::BufReader::new(events);
+    let mut seen = String::new();
+    let t = std::time::Instant::now();
+    while !seen.contains("event: control") {
+        let mut line = String::new();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "stream ended early");
+        seen.push_str(&line);
+        assert!(t.elapsed() < Duration::from_secs(30), "no control event: {seen}");
+    }
+    let mut data = String::new();
+    reader.read_line(&mut data).unwrap();
+    assert!(data.contains("sse test"), "{data}");
+
+    for _ in 0..5 {
+        s.invoke("calculator", ADD);
+    }
+    s.invoke("calculator", r#"{"op":"div","a":1,"b":0}"#);
+    let metrics = s
+        .http
+        .get(format!("{}/metrics", s.url))
+        .bearer_auth(&s.admin)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let calls: u64 = metrics
+        .lines()
+        .find(|l| l.starts_with("kaizen_calls_total{unit=\"calculator\",version=\"1.0.0\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no calculator call counter in\n{metrics}"));
+    assert!(calls >= 6, "{calls}");
+    assert!(metrics.contains("kaizen_call_errors_total{unit=\"calculator\",version=\"1.0.0\",class=\"trap\"}"));
+    assert!(metrics.contains("kaizen_call_duration_seconds_bucket{unit=\"calculator\",version=\"1.0.0\",le=\"+Inf\"}"));
+    assert!(metrics.contains("kaizen_loop_paused 1"), "the pause shows in the metrics");
+    assert!(metrics.contains("kaizen_telemetry_dropped_total 0"));
+    // Every sample line is `name{labels} value` or `name value` with a number.
+    for l in metrics.lines().filter(|l| !l.starts_with('#')) {
+        let v = l.rsplit(' ').next().unwrap();
+        assert!(v.parse::<f64>().is_ok(), "bad sample line: {l}");
+    }
+    assert!(s.stop().success(), "shutdown ends open event streams");
+}

@@ -99,6 +99,8 @@ fn dashboard_shows_calls_rising_and_pauses_the_loop() {
         })
     };
 
+    // Two TLS back ends are linked (reqwest's and fantoccini's); pick one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let profile = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let page_url = format!("{}/dashboard#token={}", s.url, s.admin);

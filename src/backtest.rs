@@ -74,8 +74,9 @@ fn read_csv(path: &PathBuf) -> anyhow::Result<Vec<Execution>> {
     let mut out = Vec::new();
     for (i, row) in r.deserialize::<CsvRow>().enumerate() {
         let row = row.with_context(|| format!("{} row {}", path.display(), i + 2))?;
-        let outcome = Outcome::parse(&row.outcome)
-            .with_context(|| format!("{} row {}: outcome `{}` is not ok, error or rejected", path.display(), i + 2, row.outcome))?;
+        let outcome = Outcome::parse(&row.outcome).with_context(|| {
+            format!("{} row {}: outcome `{}` is not ok, error or rejected", path.display(), i + 2, row.outcome)
+        })?;
         if !row.duration_ms.is_finite() || row.duration_ms < 0.0 {
             bail!("{} row {}: duration_ms must be a non-negative number", path.display(), i + 2);
         }
@@ -180,7 +181,10 @@ pub fn run(a: BacktestArgs) -> anyhow::Result<()> {
     let mut found: Vec<Found> = found.into_values().collect();
     found.sort_by_key(|f| (f.first_at, f.detector.clone()));
     if a.json {
-        println!("{}", serde_json::json!({ "executions": execs.len(), "from": first, "to": last, "findings": found, "errors": errors }));
+        println!(
+            "{}",
+            serde_json::json!({ "executions": execs.len(), "from": first, "to": last, "findings": found, "errors": errors })
+        );
         return Ok(());
     }
     println!(

@@ -26,7 +26,11 @@ fn find_token(r: &Remote, invoke: bool) -> anyhow::Result<String> {
         return Ok(t.clone());
     }
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let from_env = if invoke { env("KAIZEN_INVOKE_TOKEN").or_else(|| env("KAIZEN_ADMIN_TOKEN")) } else { env("KAIZEN_ADMIN_TOKEN") };
+    let from_env = if invoke {
+        env("KAIZEN_INVOKE_TOKEN").or_else(|| env("KAIZEN_ADMIN_TOKEN"))
+    } else {
+        env("KAIZEN_ADMIN_TOKEN")
+    };
     if let Some(t) = from_env {
         return Ok(t);
     }
@@ -63,7 +67,8 @@ impl Client {
     }
 
     fn send(&self, req: RequestBuilder) -> anyhow::Result<Response> {
-        let res = req.bearer_auth(&self.token).send().with_context(|| format!("cannot reach the host at {}", self.base))?;
+        let res =
+            req.bearer_auth(&self.token).send().with_context(|| format!("cannot reach the host at {}", self.base))?;
         if res.status().is_success() {
             return Ok(res);
         }
@@ -102,20 +107,38 @@ impl Client {
         println!("loop: {} — {}", s["state"].as_str().unwrap_or("?"), s["control"]["reason"].as_str().unwrap_or(""));
         println!(
             "  {} cycles, {} opportunities, {} attempted, {} promoted, {} rolled back, {} rollout(s) in flight",
-            l["cycles_completed"], l["opportunities_detected"], l["improvements_attempted"],
-            l["improvements_deployed"], l["improvements_rolled_back"], l["rollouts_in_flight"]
+            l["cycles_completed"],
+            l["opportunities_detected"],
+            l["improvements_attempted"],
+            l["improvements_deployed"],
+            l["improvements_rolled_back"],
+            l["rollouts_in_flight"]
         );
         println!();
         let v = |x: &Value| {
-            if x.is_null() { "-".to_string() } else { format!("{} ({})", x["version"].as_str().unwrap_or(""), short(x["sha256"].as_str().unwrap_or(""))) }
+            if x.is_null() {
+                "-".to_string()
+            } else {
+                format!("{} ({})", x["version"].as_str().unwrap_or(""), short(x["sha256"].as_str().unwrap_or("")))
+            }
         };
         let rows: Vec<Vec<String>> = s["slots"]
             .as_array()
             .into_iter()
             .flatten()
             .map(|x| {
-                let canary = if x["canary"].is_null() { "-".into() } else { format!("{} at {}%", v(&x["canary"]), x["canary"]["percent"]) };
-                vec![x["name"].as_str().unwrap_or("").into(), x["kind"].as_str().unwrap_or("").into(), v(&x["current"]), v(&x["previous"]), canary]
+                let canary = if x["canary"].is_null() {
+                    "-".into()
+                } else {
+                    format!("{} at {}%", v(&x["canary"]), x["canary"]["percent"])
+                };
+                vec![
+                    x["name"].as_str().unwrap_or("").into(),
+                    x["kind"].as_str().unwrap_or("").into(),
+                    v(&x["current"]),
+                    v(&x["previous"]),
+                    canary,
+                ]
             })
             .collect();
         table::print(&["SLOT", "KIND", "CURRENT", "PREVIOUS", "CANARY"], &rows);
@@ -124,7 +147,10 @@ impl Client {
             .into_iter()
             .flatten()
             .map(|f| {
-                ["priority", "target", "kind", "status", "summary"].iter().map(|k| f[*k].as_str().unwrap_or("").to_string()).collect()
+                ["priority", "target", "kind", "status", "summary"]
+                    .iter()
+                    .map(|k| f[*k].as_str().unwrap_or("").to_string())
+                    .collect()
             })
             .collect();
         println!();
@@ -154,7 +180,13 @@ impl Client {
                 Some("unchanged") => "unchanged: those exact bytes already serve",
                 _ => "deployed",
             };
-            println!("{} {} {} ({}): {what}", v["kind"].as_str().unwrap_or(""), v["name"].as_str().unwrap_or(""), v["version"].as_str().unwrap_or(""), short(v["sha256"].as_str().unwrap_or("")));
+            println!(
+                "{} {} {} ({}): {what}",
+                v["kind"].as_str().unwrap_or(""),
+                v["name"].as_str().unwrap_or(""),
+                v["version"].as_str().unwrap_or(""),
+                short(v["sha256"].as_str().unwrap_or(""))
+            );
         }
         Ok(())
     }
@@ -163,7 +195,12 @@ impl Client {
         let body = serde_json::json!({ "reason": reason.unwrap_or_else(|| "operator rollback from the CLI".into()) });
         let v = self.post(&format!("/api/v1/deployments/{slot}/rollback"), Some(body))?;
         if !self.print_json(&v) {
-            println!("{slot}: rolled back {} → {} ({})", v["from"].as_str().unwrap_or(""), v["to"].as_str().unwrap_or(""), short(v["to_sha256"].as_str().unwrap_or("")));
+            println!(
+                "{slot}: rolled back {} → {} ({})",
+                v["from"].as_str().unwrap_or(""),
+                v["to"].as_str().unwrap_or(""),
+                short(v["to_sha256"].as_str().unwrap_or(""))
+            );
         }
         Ok(())
     }
@@ -172,7 +209,13 @@ impl Client {
         let body = serde_json::json!({ "reason": format!("{action} from the CLI") });
         let v = self.post(&format!("/api/v1/control/{action}"), Some(body))?;
         if !self.print_json(&v) {
-            let state = if v["stopped"] == true { "stopped (emergency stop)" } else if v["paused"] == true { "paused" } else { "running" };
+            let state = if v["stopped"] == true {
+                "stopped (emergency stop)"
+            } else if v["paused"] == true {
+                "paused"
+            } else {
+                "running"
+            };
             println!("loop {state}");
         }
         Ok(())
@@ -190,9 +233,17 @@ impl Client {
             println!("cycle {} skipped: {why}", v["id"]);
             return Ok(());
         }
-        println!("cycle {}: {} target(s) sampled, {} finding(s) ({} new)", v["id"], v["targets_sampled"], v["findings_total"], v["findings_new"]);
+        println!(
+            "cycle {}: {} target(s) sampled, {} finding(s) ({} new)",
+            v["id"], v["targets_sampled"], v["findings_total"], v["findings_new"]
+        );
         for a in v["attempts"].as_array().into_iter().flatten() {
-            println!("  attempt on {}: {} {}", a["target"].as_str().unwrap_or(""), a["candidate"].as_str().unwrap_or("-"), a["result"].as_str().unwrap_or(""));
+            println!(
+                "  attempt on {}: {} {}",
+                a["target"].as_str().unwrap_or(""),
+                a["candidate"].as_str().unwrap_or("-"),
+                a["result"].as_str().unwrap_or("")
+            );
         }
         for d in v["denied"].as_array().into_iter().flatten() {
             println!("  denied: {}", d.as_str().unwrap_or(""));
@@ -229,7 +280,9 @@ impl Client {
 
     pub fn invoke(&self, unit: &str, payload: Option<String>) -> anyhow::Result<()> {
         let body = match payload.as_deref() {
-            Some(p) if p.starts_with('@') => std::fs::read(&p[1..]).with_context(|| format!("cannot read {}", &p[1..]))?,
+            Some(p) if p.starts_with('@') => {
+                std::fs::read(&p[1..]).with_context(|| format!("cannot read {}", &p[1..]))?
+            }
             Some(p) => p.as_bytes().to_vec(),
             None => {
                 let mut b = Vec::new();
@@ -241,7 +294,8 @@ impl Client {
         let version = res.headers().get("x-kaizen-version").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
         let out = res.bytes()?;
         if self.json {
-            let output: Value = serde_json::from_slice(&out).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&out).into()));
+            let output: Value =
+                serde_json::from_slice(&out).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&out).into()));
             println!("{}", serde_json::json!({ "version": version, "output": output }));
         } else {
             println!("{}", String::from_utf8_lossy(&out));

@@ -101,6 +101,8 @@ enum Command {
     /// Run detectors over recorded telemetry (a database or a CSV of
     /// executions) and print what they would have found.
     Backtest(backtest::BacktestArgs),
+    /// Print the HTTP API's OpenAPI 3 document (also served at /openapi.json).
+    Openapi,
     /// Tools for plugin authors.
     Plugin {
         #[command(subcommand)]
@@ -130,8 +132,7 @@ enum PluginCommand {
 }
 
 fn init_logs(default: &str, json: bool) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("KAIZEN_LOG").unwrap_or_else(|_| default.into());
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KAIZEN_LOG").unwrap_or_else(|_| default.into());
     let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if json { b.json().init() } else { b.init() }
 }
@@ -163,6 +164,10 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::History { slot, limit, remote } => Client::new(&remote, false)?.history(&slot, limit),
         Command::Invoke { unit, payload, remote } => Client::new(&remote, true)?.invoke(&unit, payload),
         Command::Backtest(args) => backtest::run(args),
+        Command::Openapi => {
+            println!("{}", kaizen_service::api::openapi().to_pretty_json()?);
+            Ok(())
+        }
         Command::Plugin { command: PluginCommand::Check { file, json } } => plugin_check::run(&file, json),
         Command::Plugin { command: PluginCommand::New(args) } => plugin_new::run(args),
         Command::TelemetrySoak { db } => soak(&db),

@@ -31,10 +31,12 @@ pub struct NewArgs {
 const BUILT_SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sdk");
 
 fn ident(name: &str) -> String {
-    name.split('-').map(|p| {
-        let mut c = p.chars();
-        c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
-    }).collect()
+    name.split('-')
+        .map(|p| {
+            let mut c = p.chars();
+            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+        })
+        .collect()
 }
 
 pub fn run(a: NewArgs) -> anyhow::Result<()> {

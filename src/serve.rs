@@ -169,8 +169,7 @@ async fn run(mut config: ServeConfig, a: ServeArgs) -> anyhow::Result<()> {
 }
 
 fn is_addr_in_use(e: &anyhow::Error) -> bool {
-    e.chain()
-        .any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::AddrInUse))
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::AddrInUse))
 }
 
 /// What an operator needs to know at start. Tokens are shown only when they
@@ -222,7 +221,9 @@ fn narrate(e: &Event) -> Option<String> {
     let d = &e.detail;
     let s = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
     Some(match e.kind.as_str() {
-        "finding" if d["new"] == true => format!("finding   [{}] {} on {}: {}", s("priority"), s("kind"), e.target, s("summary")),
+        "finding" if d["new"] == true => {
+            format!("finding   [{}] {} on {}: {}", s("priority"), s("kind"), e.target, s("summary"))
+        }
         "proof" => {
             let steps: Vec<String> = d["steps"]
                 .as_array()
@@ -258,15 +259,15 @@ fn narrate(e: &Event) -> Option<String> {
 async fn wait_end(rx: &mut tokio::sync::broadcast::Receiver<Event>, target: &str) -> String {
     let end = async {
         loop {
-        match rx.recv().await {
-            Ok(e) if e.target == target && e.detail.get("improvement").is_some() => {
-                if matches!(e.kind.as_str(), "promoted" | "rolled-back" | "frozen" | "failed" | "rejected") {
-                    return e.kind;
+            match rx.recv().await {
+                Ok(e) if e.target == target && e.detail.get("improvement").is_some() => {
+                    if matches!(e.kind.as_str(), "promoted" | "rolled-back" | "frozen" | "failed" | "rejected") {
+                        return e.kind;
+                    }
                 }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => return "closed".into(),
             }
-            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-            Err(_) => return "closed".into(),
-        }
         }
     };
     tokio::time::timeout(Duration::from_secs(300), end)

@@ -250,9 +250,9 @@ impl ServeConfig {
         if let Some(t) = get("KAIZEN_INVOKE_TOKEN") {
             fig = fig.merge(Serialized::default("tokens.invoke", t));
         }
-        let config: ServeConfig = fig.extract().map_err(|e| {
-            ConfigError::Invalid(e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))
-        })?;
+        let config: ServeConfig = fig
+            .extract()
+            .map_err(|e| ConfigError::Invalid(e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")))?;
         config.validate()?;
         Ok(config)
     }
@@ -271,7 +271,10 @@ impl ServeConfig {
                 ));
             }
             if let Some(e) = w.events.iter().find(|e| !crate::webhooks::EVENTS.contains(&e.as_str())) {
-                return bad(format!("webhooks[{i}].events: unknown event `{e}` (known: {})", crate::webhooks::EVENTS.join(", ")));
+                return bad(format!(
+                    "webhooks[{i}].events: unknown event `{e}` (known: {})",
+                    crate::webhooks::EVENTS.join(", ")
+                ));
             }
             if w.max_attempts == 0 {
                 return bad(format!("webhooks[{i}].max_attempts must be at least 1"));
@@ -331,8 +334,11 @@ mod tests {
     fn file_then_environment_override() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("kaizen.toml");
-        std::fs::write(&f, "listen = \"127.0.0.1:9000\"\n[loop]\ninterval_secs = 12.0\n[runtime.limits]\ndeadline = 250\n")
-            .unwrap();
+        std::fs::write(
+            &f,
+            "listen = \"127.0.0.1:9000\"\n[loop]\ninterval_secs = 12.0\n[runtime.limits]\ndeadline = 250\n",
+        )
+        .unwrap();
         let c = ServeConfig::load_from(
             Some(&f),
             env(&[

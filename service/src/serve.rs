@@ -80,9 +80,10 @@ impl Service {
             shutdown: shutdown.clone(),
         }));
         let app = api::router(state.clone());
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
-        });
+        let server =
+            tokio::spawn(
+                async move { axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await },
+            );
         state.ready.store(true, Ordering::Relaxed);
         tracing::info!(%addr, "kaizen is serving");
         Ok(Service {

@@ -108,9 +108,7 @@ fn presented(parts: &Parts) -> Option<String> {
         let v = h.to_str().ok()?;
         return v.strip_prefix("Bearer ").map(|t| t.trim().to_string());
     }
-    parts.uri.query().and_then(|q| {
-        q.split('&').find_map(|kv| kv.strip_prefix("token=")).map(|t| t.to_string())
-    })
+    parts.uri.query().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")).map(|t| t.to_string()))
 }
 
 fn check<S: HasTokens>(parts: &Parts, state: &S, need: Role) -> Result<Role, ApiError> {

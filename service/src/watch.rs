@@ -59,10 +59,21 @@ impl Drop for WatchFolder {
 /// What became of one file.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Handled {
-    Deployed { name: String, version: String },
-    Unchanged { name: String, version: String },
-    Submitted { name: String, version: String },
-    Rejected { reason: String },
+    Deployed {
+        name: String,
+        version: String,
+    },
+    Unchanged {
+        name: String,
+        version: String,
+    },
+    Submitted {
+        name: String,
+        version: String,
+    },
+    Rejected {
+        reason: String,
+    },
     /// Still changing: try again later.
     Retry,
 }
@@ -212,11 +223,7 @@ async fn handle(host: &Arc<Host>, dir: &Path, path: &Path, before: Seen, config:
     if let Some(s) = &slot
         && s.kind() != plugin.kind()
     {
-        let why = format!(
-            "`{pname}` is a {:?} but the slot of that name holds {:?} plugins",
-            plugin.kind(),
-            s.kind()
-        );
+        let why = format!("`{pname}` is a {:?} but the slot of that name holds {:?} plugins", plugin.kind(), s.kind());
         return reject(dir, path, &name, &why);
     }
     let direct = plugin.kind() != PluginKind::Unit || slot.is_none() || config.deploy_units;

@@ -29,7 +29,10 @@ fn tokens_names_sizes_and_modules_are_checked() {
     assert_eq!(h.get(url("/healthz")).send().unwrap().status(), 200);
     assert_eq!(code(h.get(url("/api/v1/status")).send().unwrap()), (401, "unauthorized".into()));
     assert_eq!(code(h.get(url("/metrics")).send().unwrap()), (401, "unauthorized".into()));
-    assert_eq!(code(h.get(url("/api/v1/status")).bearer_auth("wrong-token").send().unwrap()), (401, "unauthorized".into()));
+    assert_eq!(
+        code(h.get(url("/api/v1/status")).bearer_auth("wrong-token").send().unwrap()),
+        (401, "unauthorized".into())
+    );
     let invoke_only = h.post(url("/api/v1/control/pause")).bearer_auth(&s.invoke).send().unwrap();
     assert_eq!(code(invoke_only), (403, "forbidden".into()), "the invoke token cannot steer the loop");
     assert_eq!(s.get("/api/v1/status")["state"], "running");
@@ -40,7 +43,10 @@ fn tokens_names_sizes_and_modules_are_checked() {
     let r = h.post(url("/api/v1/units/calculator/invoke")).bearer_auth(&s.invoke).body("{}").send().unwrap();
     let status = r.status().as_u16();
     let body: serde_json::Value = r.json().unwrap();
-    assert_eq!((status, body["code"].as_str(), body["class"].as_str()), (422, Some("unit-error"), Some("invalid-input")));
+    assert_eq!(
+        (status, body["code"].as_str(), body["class"].as_str()),
+        (422, Some("unit-error"), Some("invalid-input"))
+    );
     let r = h.post(url("/api/v1/units/nosuch/invoke")).bearer_auth(&s.invoke).body("{}").send().unwrap();
     assert_eq!(code(r), (404, "unknown-unit".into()));
 
@@ -61,7 +67,12 @@ fn tokens_names_sizes_and_modules_are_checked() {
     assert_eq!(code(r).0, 413, "uploads above the body limit are refused before they are read whole");
 
     // Malformed input of other kinds.
-    let r = h.post(url("/api/v1/telemetry")).bearer_auth(&s.invoke).header("content-type", "application/json").body("{").send();
+    let r = h
+        .post(url("/api/v1/telemetry"))
+        .bearer_auth(&s.invoke)
+        .header("content-type", "application/json")
+        .body("{")
+        .send();
     assert_eq!(code(r.unwrap()), (400, "invalid-telemetry".into()));
     let bad_record = serde_json::json!({"executions": [{"target": "ok", "version": "1.0.0", "started_at": 1, "duration_ms": 1.0, "outcome": "ok"},
         {"target": "../x", "outcome": "sideways"}]});
@@ -69,19 +80,31 @@ fn tokens_names_sizes_and_modules_are_checked() {
     assert_eq!(r.status(), 400);
     let body: serde_json::Value = r.json().unwrap();
     assert_eq!(body["details"][0]["index"], 1, "the bad record is named: {body}");
-    let r = h.post(url("/api/v1/telemetry")).bearer_auth(&s.invoke).header("content-type", "text/csv").body("a,b").send();
+    let r =
+        h.post(url("/api/v1/telemetry")).bearer_auth(&s.invoke).header("content-type", "text/csv").body("a,b").send();
     assert_eq!(code(r.unwrap()), (415, "unsupported-media-type".into()));
-    let r = h.post(url("/api/v1/breakers/calculator")).bearer_auth(&s.admin).header("content-type", "application/json").body("{\"state\":");
+    let r = h
+        .post(url("/api/v1/breakers/calculator"))
+        .bearer_auth(&s.admin)
+        .header("content-type", "application/json")
+        .body("{\"state\":");
     assert_eq!(code(r.send().unwrap()).0, 400);
-    assert_eq!(code(h.get(url("/api/v1/nothing-here")).bearer_auth(&s.admin).send().unwrap()), (404, "not-found".into()));
+    assert_eq!(
+        code(h.get(url("/api/v1/nothing-here")).bearer_auth(&s.admin).send().unwrap()),
+        (404, "not-found".into())
+    );
     assert_eq!(code(h.delete(url("/api/v1/plugins")).bearer_auth(&s.admin).send().unwrap()).0, 405);
     assert_eq!(code(s.post("/api/v1/control/explode", serde_json::json!({}))).0, 404);
-    assert_eq!(code(h.get(url("/api/v1/cycles/999999")).bearer_auth(&s.admin).send().unwrap()), (404, "not-found".into()));
+    assert_eq!(
+        code(h.get(url("/api/v1/cycles/999999")).bearer_auth(&s.admin).send().unwrap()),
+        (404, "not-found".into())
+    );
 
     // A module the contract refuses: named reason, nothing changes.
     let r = h.post(url("/api/v1/plugins")).bearer_auth(&s.admin).body(b"\0asm garbage".to_vec()).send().unwrap();
     assert_eq!(code(r), (422, "invalid-module".into()));
-    let r = h.post(url("/api/v1/plugins")).bearer_auth(&s.admin).body(TEST_UNKNOWN_WORLD.load().unwrap()).send().unwrap();
+    let r =
+        h.post(url("/api/v1/plugins")).bearer_auth(&s.admin).body(TEST_UNKNOWN_WORLD.load().unwrap()).send().unwrap();
     let body: serde_json::Value = r.json().unwrap();
     assert!(body["message"].as_str().unwrap().contains("targets no kaizen:plugin world"), "{body}");
     assert_eq!(s.serving("calculator").as_deref(), Some("1.0.0"));

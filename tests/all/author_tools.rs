@@ -21,7 +21,11 @@ fn csv(path: &Path, t0: i64, secs: i64, bad_from: i64) {
         for k in 0..5 {
             let fail = i >= bad_from && k % 2 == 0;
             let (outcome, class) = if fail { ("error", "timeout") } else { ("ok", "") };
-            s.push_str(&format!("checkout,1.4.0,{},{:.2},{outcome},{class}\n", t0 + i * 1000 + k * 150, 2.0 + (k as f64) * 0.1));
+            s.push_str(&format!(
+                "checkout,1.4.0,{},{:.2},{outcome},{class}\n",
+                t0 + i * 1000 + k * 150,
+                2.0 + (k as f64) * 0.1
+            ));
         }
     }
     std::fs::write(path, s).unwrap();
@@ -33,7 +37,8 @@ fn backtest_finds_the_bad_period_and_only_it() {
     let t0 = 1_700_000_000_000;
     let bad = dir.path().join("bad.csv");
     csv(&bad, t0, 900, 600);
-    let (ok, out, err) = kaizen(&["backtest", "--csv", bad.to_str().unwrap(), "--window", "60", "--baseline", "300", "--json"]);
+    let (ok, out, err) =
+        kaizen(&["backtest", "--csv", bad.to_str().unwrap(), "--window", "60", "--baseline", "300", "--json"]);
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["executions"], 4500);
@@ -53,7 +58,8 @@ fn backtest_finds_the_bad_period_and_only_it() {
     assert!(ok, "{err}");
     assert!(!out.contains("low-success-rate") && !out.contains("recurring-error"), "{out}");
 
-    std::fs::write(dir.path().join("broken.csv"), "target,version,started_at,duration_ms,outcome\nx,1,5,1.0,maybe\n").unwrap();
+    std::fs::write(dir.path().join("broken.csv"), "target,version,started_at,duration_ms,outcome\nx,1,5,1.0,maybe\n")
+        .unwrap();
     let (ok, _, err) = kaizen(&["backtest", "--csv", dir.path().join("broken.csv").to_str().unwrap()]);
     assert!(!ok && err.contains("row 2") && err.contains("maybe"), "{err}");
 }
@@ -67,7 +73,13 @@ fn plugin_new_scaffolds_a_crate_that_builds_and_passes_its_test() {
         let crate_dir = dir.path().join(name);
         let (ok, out, err) = kaizen(&["plugin", "new", kind, name, "--dir", crate_dir.to_str().unwrap()]);
         assert!(ok, "{out}{err}");
-        let test = Command::new(&cargo).arg("test").arg("--quiet").current_dir(&crate_dir).env("CARGO_TARGET_DIR", &target).output().unwrap();
+        let test = Command::new(&cargo)
+            .arg("test")
+            .arg("--quiet")
+            .current_dir(&crate_dir)
+            .env("CARGO_TARGET_DIR", &target)
+            .output()
+            .unwrap();
         assert!(test.status.success(), "{kind}: cargo test failed:\n{}", String::from_utf8_lossy(&test.stderr));
         let build = Command::new(&cargo)
             .args(["build", "--release", "--quiet", "--target", "wasm32-wasip2"])
@@ -80,10 +92,14 @@ fn plugin_new_scaffolds_a_crate_that_builds_and_passes_its_test() {
         let (ok, out, err) = kaizen(&["plugin", "check", wasm.to_str().unwrap(), "--json"]);
         assert!(ok, "{out}{err}");
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        assert_eq!((v["accepted"].as_bool(), v["world"].as_str(), v["name"].as_str()), (Some(true), Some(kind), Some(name)));
+        assert_eq!(
+            (v["accepted"].as_bool(), v["world"].as_str(), v["name"].as_str()),
+            (Some(true), Some(kind), Some(name))
+        );
     }
     let (ok, _, err) = kaizen(&["plugin", "new", "unit", "Bad_Name"]);
     assert!(!ok && err.contains("invalid plugin name"), "{err}");
-    let (ok, _, err) = kaizen(&["plugin", "new", "unit", "greeter", "--dir", dir.path().join("greeter").to_str().unwrap()]);
+    let (ok, _, err) =
+        kaizen(&["plugin", "new", "unit", "greeter", "--dir", dir.path().join("greeter").to_str().unwrap()]);
     assert!(!ok && err.contains("not empty"), "{err}");
 }

@@ -21,8 +21,13 @@ fn browser_available() -> bool {
     if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() {
         return true;
     }
-    assert!(std::env::var_os("CI").is_none(), "CI must run the browser test: .ci/run installs chromium and chromium-driver");
-    eprintln!("NOTICE: dashboard browser test skipped: {CHROMIUM} or {CHROMEDRIVER} missing (apt-get install chromium chromium-driver)");
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must run the browser test: .ci/run installs chromium and chromium-driver"
+    );
+    eprintln!(
+        "NOTICE: dashboard browser test skipped: {CHROMIUM} or {CHROMEDRIVER} missing (apt-get install chromium chromium-driver)"
+    );
     false
 }
 
@@ -99,8 +104,6 @@ fn dashboard_shows_calls_rising_and_pauses_the_loop() {
         })
     };
 
-    // Two TLS back ends are linked (reqwest's and fantoccini's); pick one.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let profile = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let page_url = format!("{}/dashboard#token={}", s.url, s.admin);
@@ -114,21 +117,24 @@ fn dashboard_shows_calls_rising_and_pauses_the_loop() {
             }
         });
         let caps = caps.as_object().unwrap().clone().into_iter().collect();
-        let c = ClientBuilder::rustls()
-            .expect("TLS roots")
+        let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(caps)
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
             .expect("WebDriver session");
         c.goto(&page_url).await.unwrap();
         wait_text(&c, "#loop-state", "the loop running", |t| t == "running").await;
-        assert!(!c.current_url().await.unwrap().as_str().contains("token="), "the token is taken out of the address bar");
+        assert!(
+            !c.current_url().await.unwrap().as_str().contains("token="),
+            "the token is taken out of the address bar"
+        );
 
         // No calls yet: the calculator has no row or a zero count.
         let count = |t: &str| t.trim().parse::<u64>().unwrap_or(0);
         let before = text(&c, r#"tr[data-unit="calculator"] .calls-total"#).await.map_or(0, |t| count(&t));
         calling.store(true, Ordering::Relaxed);
-        let first = wait_text(&c, r#"tr[data-unit="calculator"] .calls-total"#, "calls counted", |t| count(t) > before).await;
+        let first =
+            wait_text(&c, r#"tr[data-unit="calculator"] .calls-total"#, "calls counted", |t| count(t) > before).await;
         let second = wait_text(&c, r#"tr[data-unit="calculator"] .calls-total"#, "the count rising", |t| {
             count(t) > count(&first)
         })

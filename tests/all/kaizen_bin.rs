@@ -95,7 +95,12 @@ impl Server {
     /// The version slot `name` serves, per the API.
     pub fn serving(&self, name: &str) -> Option<String> {
         let plugins = self.get("/api/v1/plugins");
-        plugins.as_array().unwrap().iter().find(|p| p["name"] == name).map(|p| p["current"]["version"].as_str().unwrap().into())
+        plugins
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["current"]["version"].as_str().unwrap().into())
     }
 
     /// Run a CLI client command against this host; (success, stdout, stderr).

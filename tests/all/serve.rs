@@ -154,11 +154,7 @@ fn openapi_metrics_and_the_event_stream() {
     }
 
     // Subscribe, then change the control state: the change arrives as an event.
-    let events = s
-        .http
-        .get(format!("{}/api/v1/events?token={}", s.url, s.admin))
-        .send()
-        .unwrap();
+    let events = s.http.get(format!("{}/api/v1/events?token={}", s.url, s.admin)).send().unwrap();
     assert_eq!(events.status(), 200);
     assert!(events.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
     assert_eq!(s.post("/api/v1/control/pause", serde_json::json!({"reason": "sse test"})).status(), 200);
@@ -179,14 +175,7 @@ fn openapi_metrics_and_the_event_stream() {
         s.invoke("calculator", ADD);
     }
     s.invoke("calculator", r#"{"op":"div","a":1,"b":0}"#);
-    let metrics = s
-        .http
-        .get(format!("{}/metrics", s.url))
-        .bearer_auth(&s.admin)
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = s.http.get(format!("{}/metrics", s.url)).bearer_auth(&s.admin).send().unwrap().text().unwrap();
     let calls: u64 = metrics
         .lines()
         .find(|l| l.starts_with("kaizen_calls_total{unit=\"calculator\",version=\"1.0.0\"}"))

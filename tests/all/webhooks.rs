@@ -52,7 +52,8 @@ fn webhooks_deliver_and_a_dead_receiver_is_retried_then_recorded() {
         ),
     )
     .unwrap();
-    let s = Server::start(dir.path(), &[("KAIZEN_WATCH__DEPLOY_UNITS", "true")], &["--config", config.to_str().unwrap()]);
+    let s =
+        Server::start(dir.path(), &[("KAIZEN_WATCH__DEPLOY_UNITS", "true")], &["--config", config.to_str().unwrap()]);
 
     assert_eq!(s.post("/api/v1/control/stop", serde_json::json!({"reason": "webhook test"})).status(), 200);
     assert_eq!(s.post("/api/v1/control/release", serde_json::json!({})).status(), 200);
@@ -69,7 +70,10 @@ fn webhooks_deliver_and_a_dead_receiver_is_retried_then_recorded() {
     // API waited on delivery, they would be settled by now.
     let d = s.get("/api/v1/webhooks/deliveries");
     let last_down = d.as_array().unwrap().iter().find(|x| x["url"] == down.as_str()).cloned();
-    assert!(last_down.as_ref().is_none_or(|x| x["status"] == "pending"), "the API waited for a dead receiver: {last_down:?}");
+    assert!(
+        last_down.as_ref().is_none_or(|x| x["status"] == "pending"),
+        "the API waited for a dead receiver: {last_down:?}"
+    );
 
     wait_for("both notifications at the live receiver", Duration::from_secs(30), || got.lock().len() >= 2);
     let events: Vec<String> = got.lock().iter().map(|v| v["event"].as_str().unwrap().to_string()).collect();

@@ -69,9 +69,10 @@ pub async fn invoke(
     let deadline = headers
         .get("x-kaizen-deadline-ms")
         .map(|v| {
-            v.to_str().ok().and_then(|t| t.parse::<u64>().ok()).ok_or_else(|| {
-                ApiError::bad_request("x-kaizen-deadline-ms must be a whole number of milliseconds")
-            })
+            v.to_str()
+                .ok()
+                .and_then(|t| t.parse::<u64>().ok())
+                .ok_or_else(|| ApiError::bad_request("x-kaizen-deadline-ms must be a whole number of milliseconds"))
         })
         .transpose()?
         .map(Duration::from_millis)

@@ -67,7 +67,9 @@ impl Out {
 pub async fn metrics(_: Admin, State(s): State<AppState>) -> impl IntoResponse {
     let mut o = Out(String::with_capacity(8192));
     let calls = s.host.telemetry.calls().snapshot();
-    let lv = |c: &kaizen_host::telemetry::calls::CallCounts| format!("unit=\"{}\",version=\"{}\"", esc(&c.unit), esc(&c.version));
+    let lv = |c: &kaizen_host::telemetry::calls::CallCounts| {
+        format!("unit=\"{}\",version=\"{}\"", esc(&c.unit), esc(&c.version))
+    };
 
     o.head("kaizen_calls_total", "counter", "Unit calls through the host, by unit and version.");
     for c in &calls {
@@ -110,9 +112,24 @@ pub async fn metrics(_: Admin, State(s): State<AppState>) -> impl IntoResponse {
     }
 
     let ev = &s.events;
-    o.one("kaizen_swaps_total", "counter", "Versions swapped in (deploys and promotions).", ev.get(&["deploy", "promoted"]));
-    o.one("kaizen_rollbacks_total", "counter", "Rollbacks (by the judge, recovery or an operator).", ev.get(&["rolled-back", "rollback"]));
-    o.one("kaizen_findings_total", "counter", "Findings reported by detectors (new or repeated).", ev.get(&["finding"]));
+    o.one(
+        "kaizen_swaps_total",
+        "counter",
+        "Versions swapped in (deploys and promotions).",
+        ev.get(&["deploy", "promoted"]),
+    );
+    o.one(
+        "kaizen_rollbacks_total",
+        "counter",
+        "Rollbacks (by the judge, recovery or an operator).",
+        ev.get(&["rolled-back", "rollback"]),
+    );
+    o.one(
+        "kaizen_findings_total",
+        "counter",
+        "Findings reported by detectors (new or repeated).",
+        ev.get(&["finding"]),
+    );
     o.one("kaizen_events_lagged_total", "counter", "Host events the metrics counter missed.", ev.get(&["lagged"]));
 
     let st = s.host.improve.stats();
@@ -124,7 +141,12 @@ pub async fn metrics(_: Admin, State(s): State<AppState>) -> impl IntoResponse {
     o.one("kaizen_loop_opportunities_total", "counter", "Opportunities detected.", st.opportunities_detected);
     o.one("kaizen_loop_improvements_attempted_total", "counter", "Improvements attempted.", st.improvements_attempted);
     o.one("kaizen_loop_improvements_deployed_total", "counter", "Improvements promoted.", st.improvements_deployed);
-    o.one("kaizen_loop_improvements_rolled_back_total", "counter", "Improvements rolled back.", st.improvements_rolled_back);
+    o.one(
+        "kaizen_loop_improvements_rolled_back_total",
+        "counter",
+        "Improvements rolled back.",
+        st.improvements_rolled_back,
+    );
     o.one("kaizen_loop_improvements_failed_total", "counter", "Improvements that failed.", st.improvements_failed);
     o.one("kaizen_loop_rollouts_in_flight", "gauge", "Rollouts in progress.", st.rollouts_in_flight);
     o.one("kaizen_loop_candidates_queued", "gauge", "Candidates waiting.", st.candidates_queued);
@@ -144,9 +166,24 @@ pub async fn metrics(_: Admin, State(s): State<AppState>) -> impl IntoResponse {
     {
         use std::sync::atomic::Ordering::Relaxed;
         let wh = &s.webhooks;
-        o.one("kaizen_webhook_delivered_total", "counter", "Webhook notifications delivered.", wh.delivered.load(Relaxed));
-        o.one("kaizen_webhook_failed_total", "counter", "Webhook notifications that failed every attempt.", wh.failed.load(Relaxed));
-        o.one("kaizen_webhook_dropped_total", "counter", "Webhook notifications dropped (queue full).", wh.dropped.load(Relaxed));
+        o.one(
+            "kaizen_webhook_delivered_total",
+            "counter",
+            "Webhook notifications delivered.",
+            wh.delivered.load(Relaxed),
+        );
+        o.one(
+            "kaizen_webhook_failed_total",
+            "counter",
+            "Webhook notifications that failed every attempt.",
+            wh.failed.load(Relaxed),
+        );
+        o.one(
+            "kaizen_webhook_dropped_total",
+            "counter",
+            "Webhook notifications dropped (queue full).",
+            wh.dropped.load(Relaxed),
+        );
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], o.0)
 }

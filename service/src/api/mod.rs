@@ -168,3 +168,19 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(error::json_errors))
         .with_state(state)
 }
+
+#[cfg(test)]
+mod tests {
+    /// `docs/openapi.json` is the API reference the README links to; it must
+    /// be exactly what the code generates (`kaizen openapi > docs/openapi.json`).
+    #[test]
+    fn the_committed_reference_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.json");
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        let generated = super::openapi().to_pretty_json().unwrap();
+        assert!(
+            committed.trim() == generated.trim(),
+            "docs/openapi.json is stale: regenerate it with `cargo run -- openapi > docs/openapi.json`"
+        );
+    }
+}

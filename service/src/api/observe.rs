@@ -100,8 +100,7 @@ pub async fn units(_: Admin, State(s): State<AppState>) -> Json<Vec<UnitStats>> 
     for (unit, version) in s.host.telemetry.aggregates().keys() {
         let w = s.host.telemetry.aggregates().window(&unit, Some(&version), now - WINDOW_SECS as i64 * 1000, now + 1);
         let t = totals.iter().find(|t| t.unit == unit && t.version == version);
-        let (calls_total, errors_total) =
-            t.map(|t| (t.calls, t.errors.iter().map(|e| e.1).sum())).unwrap_or((0, 0));
+        let (calls_total, errors_total) = t.map(|t| (t.calls, t.errors.iter().map(|e| e.1).sum())).unwrap_or((0, 0));
         out.push(UnitStats {
             serving: serving(&unit, &version),
             calls_total,
@@ -203,7 +202,11 @@ pub async fn recovery(
 /// operators, newest first.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "loop", security(("admin" = [])),
     params(TargetQuery), responses((status = 200, body = Vec<AuditEvent>)))]
-pub async fn audit(_: Admin, State(s): State<AppState>, Query(q): Query<TargetQuery>) -> ApiResult<Json<Vec<AuditEvent>>> {
+pub async fn audit(
+    _: Admin,
+    State(s): State<AppState>,
+    Query(q): Query<TargetQuery>,
+) -> ApiResult<Json<Vec<AuditEvent>>> {
     Ok(Json(store::audit::recent(&s.host.db, target(&q)?, limit(q.limit)).await?))
 }
 

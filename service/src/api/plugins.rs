@@ -82,7 +82,11 @@ pub async fn list(_: Admin, State(s): State<AppState>) -> Json<Vec<SlotView>> {
 #[utoipa::path(get, path = "/api/v1/plugins/{name}/versions", tag = "plugins", security(("admin" = [])),
     params(("name" = String, Path)),
     responses((status = 200, body = Vec<ModuleRecord>), (status = 400, body = ErrorBody)))]
-pub async fn versions(_: Admin, State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Vec<ModuleRecord>>> {
+pub async fn versions(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Vec<ModuleRecord>>> {
     checked_name("plugin", &name)?;
     Ok(Json(store::modules::by_name(&s.host.db, &name).await?))
 }

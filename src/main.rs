@@ -3,6 +3,7 @@
 
 mod backtest;
 mod client;
+mod plugin_build;
 mod plugin_check;
 mod plugin_new;
 mod serve;
@@ -127,8 +128,12 @@ enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Scaffold a plugin crate that builds and passes its own test.
+    /// Scaffold a plugin that builds and passes its own test.
     New(plugin_new::NewArgs),
+    /// Write a world's C bindings (and the WIT) for a C plugin.
+    Bindings(plugin_build::BindingsArgs),
+    /// Wrap a core module (e.g. from clang) into a plugin component.
+    Componentize(plugin_build::ComponentizeArgs),
 }
 
 fn init_logs(default: &str, json: bool) {
@@ -170,6 +175,8 @@ fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Plugin { command: PluginCommand::Check { file, json } } => plugin_check::run(&file, json),
         Command::Plugin { command: PluginCommand::New(args) } => plugin_new::run(args),
+        Command::Plugin { command: PluginCommand::Bindings(args) } => plugin_build::bindings(args),
+        Command::Plugin { command: PluginCommand::Componentize(args) } => plugin_build::componentize(args),
         Command::TelemetrySoak { db } => soak(&db),
         Command::Serve(_) | Command::Demo(_) => unreachable!("handled in main"),
     }

@@ -13,6 +13,7 @@ mod hot_swap;
 mod improvement_loop;
 mod judge_trials;
 mod kaizen_bin;
+mod polyglot;
 mod recovery;
 mod serve;
 mod store;

@@ -1,0 +1,196 @@
+//! The WIT contract from three other languages: the example plugins under
+//! `plugins/examples/` are built from source here with their own
+//! toolchains (componentize-py, jco with the QuickJS backend, clang +
+//! wasi-libc with `kaizen plugin bindings` / `componentize`) and checked
+//! through the host: each loads, describes itself and behaves.
+//!
+//! Outside CI a missing toolchain skips its language with a notice; in CI
+//! (`CI` set; `.ci/run` installs them all) it fails.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use kaizen_host::runtime::types::{
+    CallContext, DetectionInput, ErrorClass, Failure, LatencyStats, PluginKind, RecoveryAction, Severity, TargetStats,
+    WindowStats,
+};
+
+use crate::common::runtime_with;
+use crate::kaizen_bin::BIN;
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/examples")
+}
+
+fn out_dir(lang: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("polyglot").join(lang);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn have(tool: &str, arg: &str) -> bool {
+    Command::new(tool).arg(arg).output().is_ok_and(|o| o.status.success())
+}
+
+/// Whether `lang`'s toolchain is here; in CI it must be.
+fn toolchain(lang: &str, ok: bool) -> bool {
+    if !ok {
+        assert!(std::env::var_os("CI").is_none(), "CI must build the {lang} example: .ci/run installs its toolchain");
+        eprintln!("NOTICE: {lang} example skipped: its toolchain is not installed (see plugins/examples/README.md)");
+    }
+    ok
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn window(executions: u64, failures: u64) -> WindowStats {
+    WindowStats {
+        duration_secs: 60.0,
+        executions,
+        failures,
+        success_rate: 1.0 - failures as f64 / executions.max(1) as f64,
+        latency: LatencyStats { p50_ms: 1.0, p95_ms: 2.0, p99_ms: 3.0, mean_ms: 1.2, stddev_ms: 0.4 },
+        throughput: executions as f64 / 60.0,
+        errors: vec![],
+    }
+}
+
+fn input(executions: u64, failures: u64) -> DetectionInput {
+    DetectionInput {
+        now_ms: 1,
+        targets: vec![TargetStats {
+            target: "checkout".into(),
+            version: "2.1.0".into(),
+            current: window(executions, failures),
+            baseline: None,
+        }],
+        metrics: vec![],
+    }
+}
+
+/// Build the Python detector with componentize-py.
+pub fn build_python() -> Option<PathBuf> {
+    if !toolchain("Python", have("componentize-py", "--version")) {
+        return None;
+    }
+    let out = out_dir("python").join("error_budget.wasm");
+    let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("wit");
+    run(Command::new("componentize-py")
+        .args(["-d"])
+        .arg(&wit)
+        .args(["-w", "kaizen:plugin/detector", "componentize", "app", "-o"])
+        .arg(&out)
+        .current_dir(examples().join("python-detector"))
+        .env("PYTHONDONTWRITEBYTECODE", "1"));
+    Some(out)
+}
+
+/// Build the JavaScript unit with jco's QuickJS backend.
+pub fn build_js() -> Option<PathBuf> {
+    let dir = examples().join("js-unit");
+    if !toolchain("JavaScript", have("npm", "--version")) {
+        return None;
+    }
+    if !dir.join("node_modules/.bin/jco").exists() {
+        run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir));
+    }
+    let out = out_dir("js").join("slugify.wasm");
+    run(Command::new("node_modules/.bin/jco")
+        .args(["componentize", "unit.js", "--wit", "../../../wit", "--world-name", "unit"])
+        .args(["--backend", "quickjs", "--backend-qjs-disable-async", "-o"])
+        .arg(&out)
+        .current_dir(&dir));
+    Some(out)
+}
+
+/// Build the C strategy: bindings and component by `kaizen plugin`, the
+/// core module by clang against wasi-libc.
+pub fn build_c() -> Option<PathBuf> {
+    let wasi_libc = Path::new("/usr/lib/wasm32-wasi/libc.a").exists();
+    if !toolchain("C", have("clang", "--version") && wasi_libc) {
+        return None;
+    }
+    let dir = out_dir("c");
+    run(Command::new(BIN).args(["plugin", "bindings", "recovery", "--out"]).arg(&dir));
+    let core = dir.join("core.wasm");
+    run(Command::new("clang")
+        .args(["--target=wasm32-wasi", "-mexec-model=reactor", "-O2", "-Wall", "-Werror", "-I"])
+        .arg(&dir)
+        .arg("-o")
+        .arg(&core)
+        .arg(examples().join("c-recovery/strategy.c"))
+        .arg(dir.join("recovery.c"))
+        .arg(dir.join("recovery_component_type.o")));
+    let out = dir.join("jittered_retry.wasm");
+    run(Command::new(BIN).args(["plugin", "componentize"]).arg(&core).arg("-o").arg(&out));
+    Some(out)
+}
+
+#[test]
+fn python_detector_fires_on_a_bad_window_only() {
+    let Some(wasm) = build_python() else { return };
+    let (_dir, rt) = runtime_with(|c| {
+        c.plugin_config.insert("error-budget".into(), [("max_error_rate".to_string(), "0.02".to_string())].into());
+    });
+    let p = rt.load("error_budget.wasm", &std::fs::read(&wasm).unwrap()).expect("the Python detector loads");
+    assert_eq!((p.name(), p.kind(), p.version()), ("error-budget", PluginKind::Detector, "1.0.0"));
+    let found = p.detect(&input(200, 30)).unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].kind, "error-budget");
+    assert_eq!(found[0].severity, Severity::High, "15 % against a 2 % budget burns 7.5x too fast");
+    assert!(found[0].summary.contains("7.5x"), "{}", found[0].summary);
+    assert!(p.detect(&input(200, 2)).unwrap().is_empty(), "1 % is within a 2 % budget");
+    assert!(p.detect(&input(5, 5)).unwrap().is_empty(), "too few calls to judge");
+}
+
+#[test]
+fn js_unit_answers_and_its_errors_carry_their_class() {
+    let Some(wasm) = build_js() else { return };
+    let (_dir, rt) = runtime_with(|_| {});
+    let p = rt.load("slugify.wasm", &std::fs::read(&wasm).unwrap()).expect("the JS unit loads");
+    assert_eq!((p.name(), p.kind(), p.version()), ("slugify", PluginKind::Unit, "1.0.0"));
+    let ctx = CallContext { attempt: 1, scope_pct: None, deadline_ms: 5_000 };
+    let out = p.invoke(&ctx, r#"{"title": "Crème Brûlée: 10 Recipes!"}"#.as_bytes()).unwrap();
+    assert_eq!(String::from_utf8(out).unwrap(), r#"{"slug":"creme-brulee-10-recipes"}"#);
+    let e = p.invoke(&ctx, b"not json").unwrap_err();
+    assert_eq!(e.class, ErrorClass::InvalidInput, "{e}");
+    let e = p.invoke(&ctx, br#"{"title": 7}"#).unwrap_err();
+    assert_eq!(e.class, ErrorClass::InvalidInput, "{e}");
+    let e = p.invoke(&ctx, br#"{"title": "!!!"}"#).unwrap_err();
+    assert_eq!(e.class, ErrorClass::Internal, "{e}");
+    assert!(e.message.contains("no letters or digits"), "{e}");
+}
+
+#[test]
+fn c_strategy_returns_the_right_action() {
+    let Some(wasm) = build_c() else { return };
+    let (_dir, rt) = runtime_with(|c| {
+        c.plugin_config.insert("jittered-retry".into(), [("base_ms".to_string(), "40".to_string())].into());
+    });
+    let p = rt.load("jittered_retry.wasm", &std::fs::read(&wasm).unwrap()).expect("the C strategy loads");
+    assert_eq!((p.name(), p.kind(), p.version()), ("jittered-retry", PluginKind::Recovery, "1.0.0"));
+    assert_eq!(p.handles().unwrap(), vec![ErrorClass::Dependency, ErrorClass::Timeout]);
+    let failure = |class: ErrorClass, attempt: u32, remaining_ms: u64| Failure {
+        target: "checkout".into(),
+        version: "2.1.0".into(),
+        error_class: class,
+        message: "upstream said no".into(),
+        attempt,
+        elapsed_ms: 10,
+        remaining_ms,
+        recent: vec![],
+    };
+    assert_eq!(p.decide(&failure(ErrorClass::Dependency, 1, 1000)).unwrap(), RecoveryAction::Retry(40));
+    assert_eq!(p.decide(&failure(ErrorClass::Timeout, 3, 1000)).unwrap(), RecoveryAction::Retry(160));
+    assert_eq!(p.decide(&failure(ErrorClass::Dependency, 4, 1000)).unwrap(), RecoveryAction::OpenCircuit(5000));
+    assert!(matches!(p.decide(&failure(ErrorClass::Dependency, 2, 50)).unwrap(), RecoveryAction::GiveUp(why) if why.contains("deadline")));
+    assert_eq!(p.decide(&failure(ErrorClass::Trap("boom".into()), 1, 1000)).unwrap(), RecoveryAction::Pass);
+}

@@ -6,6 +6,7 @@ mod client;
 mod plugin_build;
 mod plugin_check;
 mod plugin_new;
+mod plugin_new_polyglot;
 mod serve;
 mod table;
 

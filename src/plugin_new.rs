@@ -1,6 +1,7 @@
-//! `kaizen plugin new KIND NAME`: a ready plugin crate using the SDK, with
-//! a working example and its own passing test, so an author starts from
-//! something green and edits.
+//! `kaizen plugin new KIND NAME [--lang rust|python|js|c]`: a ready plugin
+//! with a working example and its own passing test, so an author starts
+//! from something green and edits. Rust (the default) is a crate on the
+//! SDK; the other languages are in [`crate::plugin_new_polyglot`].
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,14 @@ pub enum Kind {
     Unit,
 }
 
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+pub enum Lang {
+    Rust,
+    Python,
+    Js,
+    C,
+}
+
 #[derive(Args)]
 pub struct NewArgs {
     kind: Kind,
@@ -22,7 +31,10 @@ pub struct NewArgs {
     /// Where to create the crate (default: ./NAME).
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// The kaizen-sdk crate to depend on (default: this checkout's `sdk/`).
+    /// The plugin's language.
+    #[arg(long, value_enum, default_value = "rust")]
+    lang: Lang,
+    /// Rust: the kaizen-sdk crate to depend on (default: this checkout's `sdk/`).
     #[arg(long, env = "KAIZEN_SDK_PATH")]
     sdk: Option<PathBuf>,
 }
@@ -47,23 +59,40 @@ pub fn run(a: NewArgs) -> anyhow::Result<()> {
     if dir.exists() && std::fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
         bail!("{} already exists and is not empty", dir.display());
     }
-    let sdk = a.sdk.clone().unwrap_or_else(|| PathBuf::from(BUILT_SDK));
-    let sdk = sdk.canonicalize().with_context(|| {
-        format!("the SDK is not at {} — pass --sdk PATH (the kaizen checkout's sdk/ folder)", sdk.display())
-    })?;
-    if !sdk.join("Cargo.toml").exists() {
-        bail!("{} holds no Cargo.toml: pass --sdk PATH to the kaizen checkout's sdk/ folder", sdk.display());
+    let what = kind_name(a.kind);
+    match a.lang {
+        Lang::Rust => {
+            let sdk = a.sdk.clone().unwrap_or_else(|| PathBuf::from(BUILT_SDK));
+            let sdk = sdk.canonicalize().with_context(|| {
+                format!("the SDK is not at {} — pass --sdk PATH (the kaizen checkout's sdk/ folder)", sdk.display())
+            })?;
+            if !sdk.join("Cargo.toml").exists() {
+                bail!("{} holds no Cargo.toml: pass --sdk PATH to the kaizen checkout's sdk/ folder", sdk.display());
+            }
+            write_crate(&dir, a.kind, &a.name, &sdk)?;
+            println!("created {what} plugin `{}` (Rust) in {}", a.name, dir.display());
+            println!("  cd {}", dir.display());
+            println!("  cargo test                                    # its own test, natively");
+            println!("  cargo build --release --target wasm32-wasip2  # the component");
+            println!("  kaizen plugin check target/wasm32-wasip2/release/{}.wasm", a.name.replace('-', "_"));
+        }
+        Lang::Python => {
+            crate::plugin_new_polyglot::python(&dir, a.kind, &a.name)?;
+            println!("created {what} plugin `{}` (Python) in {}; see its README.md", a.name, dir.display());
+        }
+        Lang::Js => {
+            crate::plugin_new_polyglot::js(&dir, a.kind, &a.name)?;
+            println!("created {what} plugin `{}` (JavaScript) in {}; see its README.md", a.name, dir.display());
+        }
+        Lang::C => {
+            crate::plugin_new_polyglot::c(&dir, a.kind, &a.name)?;
+            println!("created {what} plugin `{}` (C) in {}; see its README.md", a.name, dir.display());
+        }
     }
-    write_crate(&dir, a.kind, &a.name, &sdk)?;
-    println!("created {} plugin `{}` in {}", kind_name(a.kind), a.name, dir.display());
-    println!("  cd {}", dir.display());
-    println!("  cargo test                                    # its own test, natively");
-    println!("  cargo build --release --target wasm32-wasip2  # the component");
-    println!("  kaizen plugin check target/wasm32-wasip2/release/{}.wasm", a.name.replace('-', "_"));
     Ok(())
 }
 
-fn kind_name(k: Kind) -> &'static str {
+pub fn kind_name(k: Kind) -> &'static str {
     match k {
         Kind::Detector => "detector",
         Kind::Recovery => "recovery",

@@ -103,3 +103,75 @@ fn plugin_new_scaffolds_a_crate_that_builds_and_passes_its_test() {
         kaizen(&["plugin", "new", "unit", "greeter", "--dir", dir.path().join("greeter").to_str().unwrap()]);
     assert!(!ok && err.contains("not empty"), "{err}");
 }
+
+/// Scaffold `kind` plugins in `lang`, run `steps` in each (its own test and
+/// its build), and have the host check the component.
+fn scaffold_builds_and_checks(lang: &str, steps: impl Fn(&str, &Path) -> Vec<Command>) {
+    use crate::polyglot::run;
+    let dir = tempfile::tempdir().unwrap();
+    for kind in ["detector", "recovery", "unit"] {
+        let name = format!("{lang}-{kind}");
+        let crate_dir = dir.path().join(&name);
+        let (ok, out, err) = kaizen(&["plugin", "new", kind, &name, "--lang", lang, "--dir", crate_dir.to_str().unwrap()]);
+        assert!(ok, "{out}{err}");
+        for mut cmd in steps(kind, &crate_dir) {
+            run(cmd.current_dir(&crate_dir));
+        }
+        let wasm = std::fs::read_dir(&crate_dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "wasm"))
+            .unwrap_or_else(|| panic!("{lang} {kind}: no component built"));
+        let (ok, out, err) = kaizen(&["plugin", "check", wasm.to_str().unwrap(), "--json"]);
+        assert!(ok, "{lang} {kind}: {out}{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!((v["world"].as_str(), v["name"].as_str()), (Some(kind), Some(name.as_str())));
+    }
+}
+
+#[test]
+fn plugin_new_in_python_builds_and_passes_its_test() {
+    if !crate::polyglot::toolchain("Python", crate::polyglot::have("componentize-py", "--version")) {
+        return;
+    }
+    scaffold_builds_and_checks("python", |kind, _| {
+        let world = format!("kaizen:plugin/{kind}");
+        let mut bindings = Command::new("componentize-py");
+        bindings.args(["-d", "wit", "-w", &world, "bindings", "."]);
+        let mut test = Command::new("python3");
+        test.args(["-m", "unittest", "test_app"]).env("PYTHONDONTWRITEBYTECODE", "1");
+        let mut build = Command::new("componentize-py");
+        build.args(["-d", "wit", "-w", &world, "componentize", "app", "-o", "out.wasm"]);
+        vec![bindings, test, build]
+    });
+}
+
+#[test]
+fn plugin_new_in_js_builds_and_passes_its_test() {
+    if !crate::polyglot::toolchain("JavaScript", crate::polyglot::have("npm", "--version")) {
+        return;
+    }
+    scaffold_builds_and_checks("js", |_, _| {
+        let mut install = Command::new("npm");
+        install.args(["install", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"]);
+        let mut test = Command::new("npm");
+        test.arg("test");
+        let mut build = Command::new("npm");
+        build.args(["run", "build"]);
+        vec![install, test, build]
+    });
+}
+
+#[test]
+fn plugin_new_in_c_builds_and_passes_its_test() {
+    let libc = Path::new("/usr/lib/wasm32-wasi/libc.a").exists();
+    if !crate::polyglot::toolchain("C", crate::polyglot::have("clang", "--version") && libc) {
+        return;
+    }
+    scaffold_builds_and_checks("c", |_, _| {
+        let mut make = Command::new("make");
+        make.args(["test", &format!("KAIZEN={BIN}")]);
+        vec![make]
+    });
+}

@@ -28,12 +28,12 @@ fn out_dir(lang: &str) -> PathBuf {
     d
 }
 
-fn have(tool: &str, arg: &str) -> bool {
+pub fn have(tool: &str, arg: &str) -> bool {
     Command::new(tool).arg(arg).output().is_ok_and(|o| o.status.success())
 }
 
 /// Whether `lang`'s toolchain is here; in CI it must be.
-fn toolchain(lang: &str, ok: bool) -> bool {
+pub fn toolchain(lang: &str, ok: bool) -> bool {
     if !ok {
         assert!(std::env::var_os("CI").is_none(), "CI must build the {lang} example: .ci/run installs its toolchain");
         eprintln!("NOTICE: {lang} example skipped: its toolchain is not installed (see plugins/examples/README.md)");
@@ -41,7 +41,7 @@ fn toolchain(lang: &str, ok: bool) -> bool {
     ok
 }
 
-fn run(cmd: &mut Command) {
+pub fn run(cmd: &mut Command) {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(
         out.status.success(),

@@ -65,14 +65,15 @@ fn start_kaizen(dir: &Path) -> (Proc, Target) {
         .spawn()
         .expect("kaizen serve starts");
     let out = BufReader::new(child.stdout.take().unwrap());
-    let mut url = None;
-    for line in out.lines().map_while(Result::ok) {
-        if let Some(a) = line.split("listening on ").nth(1) {
-            url = Some(a.trim().to_string());
-            break;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            if let Some(a) = line.split("listening on ").nth(1) {
+                let _ = tx.send(a.trim().to_string());
+            }
         }
-    }
-    let url = url.expect("kaizen printed its address");
+    });
+    let url = rx.recv_timeout(Duration::from_secs(120)).expect("kaizen printed its address");
     let tokens: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("tokens.json")).unwrap()).unwrap();
     let admin = tokens["admin"].as_str().unwrap().to_string();
     let echo = std::fs::read(kaizen_plugins::TEST_ECHO_V1.path).expect("echo guest built");
@@ -114,7 +115,7 @@ fn start_wasmtime(bin: &Path) -> (Proc, Target) {
     let wasm = target_dir.join("wasm32-wasip2/release/hello_http.wasm");
     let port = free_port();
     let child = Command::new(bin)
-        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+        .args(["serve", "-Scli", "--addr", &format!("127.0.0.1:{port}")])
         .arg(&wasm)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -173,7 +174,9 @@ fn load(t: &Target, conns: usize, secs: u64) -> Figures {
             errors += e;
         }
         all.sort_unstable();
-        let q = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0) as f64;
+        let q = |p: f64| {
+            all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0) as f64
+        };
         Figures { rps: all.len() as f64 / secs as f64, p50_us: q(0.50), p99_us: q(0.99), errors }
     })
 }

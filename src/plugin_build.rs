@@ -101,6 +101,11 @@ pub fn componentize(a: ComponentizeArgs) -> anyhow::Result<()> {
     let core = std::fs::read(&a.core).with_context(|| format!("cannot read {}", a.core.display()))?;
     let component = componentize_bytes(&core).with_context(|| a.core.display().to_string())?;
     std::fs::write(&a.out, &component).with_context(|| format!("cannot write {}", a.out.display()))?;
-    println!("wrote {} ({} bytes); check it with `kaizen plugin check {}`", a.out.display(), component.len(), a.out.display());
+    println!(
+        "wrote {} ({} bytes); check it with `kaizen plugin check {}`",
+        a.out.display(),
+        component.len(),
+        a.out.display()
+    );
     Ok(())
 }

@@ -107,12 +107,13 @@ fn plugin_new_scaffolds_a_crate_that_builds_and_passes_its_test() {
 /// Scaffold `kind` plugins in `lang`, run `steps` in each (its own test and
 /// its build), and have the host check the component.
 fn scaffold_builds_and_checks(lang: &str, steps: impl Fn(&str, &Path) -> Vec<Command>) {
-    use crate::polyglot::run;
+    use crate::examples::run;
     let dir = tempfile::tempdir().unwrap();
     for kind in ["detector", "recovery", "unit"] {
         let name = format!("{lang}-{kind}");
         let crate_dir = dir.path().join(&name);
-        let (ok, out, err) = kaizen(&["plugin", "new", kind, &name, "--lang", lang, "--dir", crate_dir.to_str().unwrap()]);
+        let (ok, out, err) =
+            kaizen(&["plugin", "new", kind, &name, "--lang", lang, "--dir", crate_dir.to_str().unwrap()]);
         assert!(ok, "{out}{err}");
         for mut cmd in steps(kind, &crate_dir) {
             run(cmd.current_dir(&crate_dir));
@@ -132,7 +133,7 @@ fn scaffold_builds_and_checks(lang: &str, steps: impl Fn(&str, &Path) -> Vec<Com
 
 #[test]
 fn plugin_new_in_python_builds_and_passes_its_test() {
-    if !crate::polyglot::toolchain("Python", crate::polyglot::have("componentize-py", "--version")) {
+    if !crate::examples::toolchain("Python", crate::examples::have("componentize-py", "--version")) {
         return;
     }
     scaffold_builds_and_checks("python", |kind, _| {
@@ -149,7 +150,7 @@ fn plugin_new_in_python_builds_and_passes_its_test() {
 
 #[test]
 fn plugin_new_in_js_builds_and_passes_its_test() {
-    if !crate::polyglot::toolchain("JavaScript", crate::polyglot::have("npm", "--version")) {
+    if !crate::examples::toolchain("JavaScript", crate::examples::have("npm", "--version")) {
         return;
     }
     scaffold_builds_and_checks("js", |_, _| {
@@ -166,7 +167,7 @@ fn plugin_new_in_js_builds_and_passes_its_test() {
 #[test]
 fn plugin_new_in_c_builds_and_passes_its_test() {
     let libc = Path::new("/usr/lib/wasm32-wasi/libc.a").exists();
-    if !crate::polyglot::toolchain("C", crate::polyglot::have("clang", "--version") && libc) {
+    if !crate::examples::toolchain("C", crate::examples::have("clang", "--version") && libc) {
         return;
     }
     scaffold_builds_and_checks("c", |_, _| {

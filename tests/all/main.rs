@@ -7,6 +7,8 @@ mod bad_input;
 mod bundled;
 mod common;
 mod dashboard;
+#[path = "../support/examples.rs"]
+mod examples;
 mod health;
 mod hostile;
 mod hot_swap;

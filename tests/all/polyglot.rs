@@ -7,49 +7,13 @@
 //! Outside CI a missing toolchain skips its language with a notice; in CI
 //! (`CI` set; `.ci/run` installs them all) it fails.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use kaizen_host::runtime::types::{
     CallContext, DetectionInput, ErrorClass, Failure, LatencyStats, PluginKind, RecoveryAction, Severity, TargetStats,
     WindowStats,
 };
 
 use crate::common::runtime_with;
-use crate::kaizen_bin::BIN;
-
-fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/examples")
-}
-
-fn out_dir(lang: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("polyglot").join(lang);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-pub fn have(tool: &str, arg: &str) -> bool {
-    Command::new(tool).arg(arg).output().is_ok_and(|o| o.status.success())
-}
-
-/// Whether `lang`'s toolchain is here; in CI it must be.
-pub fn toolchain(lang: &str, ok: bool) -> bool {
-    if !ok {
-        assert!(std::env::var_os("CI").is_none(), "CI must build the {lang} example: .ci/run installs its toolchain");
-        eprintln!("NOTICE: {lang} example skipped: its toolchain is not installed (see plugins/examples/README.md)");
-    }
-    ok
-}
-
-pub fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use crate::examples::{build_c, build_js, build_python};
 
 fn window(executions: u64, failures: u64) -> WindowStats {
     WindowStats {
@@ -74,64 +38,6 @@ fn input(executions: u64, failures: u64) -> DetectionInput {
         }],
         metrics: vec![],
     }
-}
-
-/// Build the Python detector with componentize-py.
-pub fn build_python() -> Option<PathBuf> {
-    if !toolchain("Python", have("componentize-py", "--version")) {
-        return None;
-    }
-    let out = out_dir("python").join("error_budget.wasm");
-    let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("wit");
-    run(Command::new("componentize-py")
-        .args(["-d"])
-        .arg(&wit)
-        .args(["-w", "kaizen:plugin/detector", "componentize", "app", "-o"])
-        .arg(&out)
-        .current_dir(examples().join("python-detector"))
-        .env("PYTHONDONTWRITEBYTECODE", "1"));
-    Some(out)
-}
-
-/// Build the JavaScript unit with jco's QuickJS backend.
-pub fn build_js() -> Option<PathBuf> {
-    let dir = examples().join("js-unit");
-    if !toolchain("JavaScript", have("npm", "--version")) {
-        return None;
-    }
-    if !dir.join("node_modules/.bin/jco").exists() {
-        run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir));
-    }
-    let out = out_dir("js").join("slugify.wasm");
-    run(Command::new("node_modules/.bin/jco")
-        .args(["componentize", "unit.js", "--wit", "../../../wit", "--world-name", "unit"])
-        .args(["--backend", "quickjs", "--backend-qjs-disable-async", "-o"])
-        .arg(&out)
-        .current_dir(&dir));
-    Some(out)
-}
-
-/// Build the C strategy: bindings and component by `kaizen plugin`, the
-/// core module by clang against wasi-libc.
-pub fn build_c() -> Option<PathBuf> {
-    let wasi_libc = Path::new("/usr/lib/wasm32-wasi/libc.a").exists();
-    if !toolchain("C", have("clang", "--version") && wasi_libc) {
-        return None;
-    }
-    let dir = out_dir("c");
-    run(Command::new(BIN).args(["plugin", "bindings", "recovery", "--out"]).arg(&dir));
-    let core = dir.join("core.wasm");
-    run(Command::new("clang")
-        .args(["--target=wasm32-wasi", "-mexec-model=reactor", "-O2", "-Wall", "-Werror", "-I"])
-        .arg(&dir)
-        .arg("-o")
-        .arg(&core)
-        .arg(examples().join("c-recovery/strategy.c"))
-        .arg(dir.join("recovery.c"))
-        .arg(dir.join("recovery_component_type.o")));
-    let out = dir.join("jittered_retry.wasm");
-    run(Command::new(BIN).args(["plugin", "componentize"]).arg(&core).arg("-o").arg(&out));
-    Some(out)
 }
 
 #[test]
@@ -191,6 +97,8 @@ fn c_strategy_returns_the_right_action() {
     assert_eq!(p.decide(&failure(ErrorClass::Dependency, 1, 1000)).unwrap(), RecoveryAction::Retry(40));
     assert_eq!(p.decide(&failure(ErrorClass::Timeout, 3, 1000)).unwrap(), RecoveryAction::Retry(160));
     assert_eq!(p.decide(&failure(ErrorClass::Dependency, 4, 1000)).unwrap(), RecoveryAction::OpenCircuit(5000));
-    assert!(matches!(p.decide(&failure(ErrorClass::Dependency, 2, 50)).unwrap(), RecoveryAction::GiveUp(why) if why.contains("deadline")));
+    assert!(
+        matches!(p.decide(&failure(ErrorClass::Dependency, 2, 50)).unwrap(), RecoveryAction::GiveUp(why) if why.contains("deadline"))
+    );
     assert_eq!(p.decide(&failure(ErrorClass::Trap("boom".into()), 1, 1000)).unwrap(), RecoveryAction::Pass);
 }

@@ -78,6 +78,26 @@ pub enum Handled {
     Retry,
 }
 
+impl Handled {
+    /// The event detail: `{"result": "deployed", "name": …, "version": …}`
+    /// or `{"result": "rejected", "reason": …}`.
+    fn detail(&self) -> serde_json::Value {
+        match self {
+            Handled::Deployed { name, version } => {
+                serde_json::json!({"result": "deployed", "name": name, "version": version})
+            }
+            Handled::Unchanged { name, version } => {
+                serde_json::json!({"result": "unchanged", "name": name, "version": version})
+            }
+            Handled::Submitted { name, version } => {
+                serde_json::json!({"result": "candidate", "name": name, "version": version})
+            }
+            Handled::Rejected { reason } => serde_json::json!({"result": "rejected", "reason": reason}),
+            Handled::Retry => serde_json::json!({"result": "retry"}),
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq)]
 struct Seen {
     len: u64,
@@ -170,12 +190,7 @@ async fn scan_loop(
             };
             pending.remove(&path);
             let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-            host.events.publish(Event {
-                at: now_ms(),
-                kind: "watch".into(),
-                target: file,
-                detail: serde_json::json!({ "result": format!("{handled:?}") }),
-            });
+            host.events.publish(Event { at: now_ms(), kind: "watch".into(), target: file, detail: handled.detail() });
         }
         // Wake on the next nudge, or soon when something is settling.
         let wait = if pending.is_empty() {

@@ -66,7 +66,7 @@ pub fn build_js() -> Option<PathBuf> {
         return None;
     }
     if !dir.join("node_modules/.bin/jco").exists() {
-        run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir));
+        run(Command::new("npm").args(["install", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&dir));
     }
     let out = out_dir("js").join("slugify.wasm");
     run(Command::new("node_modules/.bin/jco")

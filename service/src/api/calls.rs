@@ -139,7 +139,8 @@ pub async fn ingest(_: Caller, State(s): State<AppState>, headers: HeaderMap, bo
             ));
         }
     };
-    let limits = IngestLimits { max_request_bytes: s.telemetry_request_limit(), ..Default::default() };
+    // Requests kept with ingested executions follow the telemetry config.
+    let limits = IngestLimits { max_request_bytes: s.config.telemetry.max_request_bytes, ..Default::default() };
     match s.host.telemetry.ingest(&body, format, &limits).await {
         Ok(r) => Ok(axum::Json(Ingested { executions: r.executions, metrics: r.metrics }).into_response()),
         Err(IngestFailure::Refused(e)) => {
@@ -154,12 +155,5 @@ pub async fn ingest(_: Caller, State(s): State<AppState>, headers: HeaderMap, bo
             })
         }
         Err(IngestFailure::Store(e)) => Err(e.into()),
-    }
-}
-
-impl super::Inner {
-    /// Requests kept with ingested executions follow the telemetry config.
-    fn telemetry_request_limit(&self) -> usize {
-        self.config.telemetry.max_request_bytes
     }
 }

@@ -232,11 +232,22 @@ impl ServeConfig {
         }
         // The environment is passed in (not read by figment's provider) so
         // that tests can give their own.
+        // Only variables naming a top-level key are configuration: others
+        // in the KAIZEN_ namespace belong to the client, the tests or other
+        // tools. Below a known key, unknown names are errors like in the file.
+        let top: Vec<String> = match serde_json::to_value(ServeConfig::default()) {
+            Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
         let pairs: Vec<(String, String)> = env
             .iter()
             .filter(|(k, _)| k.starts_with("KAIZEN_"))
             .filter(|(k, _)| !matches!(k.as_str(), "KAIZEN_ADMIN_TOKEN" | "KAIZEN_INVOKE_TOKEN"))
-            .filter(|(k, _)| !NOT_CONFIG.contains(&k["KAIZEN_".len()..].to_ascii_lowercase().as_str()))
+            .filter(|(k, _)| {
+                let key = k["KAIZEN_".len()..].to_ascii_lowercase();
+                let first = key.split("__").next().unwrap_or_default().to_string();
+                !NOT_CONFIG.contains(&key.as_str()) && top.contains(&first)
+            })
             .cloned()
             .collect();
         for (k, v) in &pairs {
@@ -345,6 +356,7 @@ mod tests {
                 ("KAIZEN_LOOP__INTERVAL_SECS", "7"),
                 ("KAIZEN_ADMIN_TOKEN", "a-very-long-admin-token"),
                 ("KAIZEN_URL", "http://x"),
+                ("KAIZEN_TEST_POSTGRES", "postgres://elsewhere"),
                 ("KAIZEN_DATA_DIR", "/tmp/k"),
             ]),
         )
@@ -368,6 +380,8 @@ mod tests {
         assert!(e.contains("webhooks[0].url"), "{e}");
         let e = ServeConfig::load_from(None, env(&[("KAIZEN_LISTEN", "nowhere")])).unwrap_err().to_string();
         assert!(e.contains("listen"), "{e}");
+        let e = ServeConfig::load_from(None, env(&[("KAIZEN_LOOP__INTERVL_SECS", "3")])).unwrap_err().to_string();
+        assert!(e.contains("intervl_secs"), "{e}");
         assert!(matches!(
             ServeConfig::load_from(Some(&dir.path().join("absent.toml")), env(&[])),
             Err(ConfigError::Missing(_))

@@ -10,33 +10,18 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use clap::{Args, ValueEnum};
+use clap::Args;
+
+use crate::plugin_new::{Kind, kind_name};
 
 /// The contract, embedded so that the binary alone is enough.
 const WIT: [(&str, &str); 2] =
     [("types.wit", include_str!("../wit/types.wit")), ("worlds.wit", include_str!("../wit/worlds.wit"))];
 
-#[derive(Clone, Copy, ValueEnum)]
-pub enum World {
-    Detector,
-    Recovery,
-    Unit,
-}
-
-impl World {
-    fn name(self) -> &'static str {
-        match self {
-            World::Detector => "detector",
-            World::Recovery => "recovery",
-            World::Unit => "unit",
-        }
-    }
-}
-
 #[derive(Args)]
 pub struct BindingsArgs {
     /// The world to bind.
-    world: World,
+    world: Kind,
     /// Output folder: `<world>.h`, `<world>.c`, `<world>_component_type.o`
     /// and `wit/` (the contract, for other toolchains).
     #[arg(long, short, default_value = ".")]
@@ -66,7 +51,7 @@ pub fn bindings(a: BindingsArgs) -> anyhow::Result<()> {
     let wit = write_wit(&a.out)?;
     let mut resolve = wit_parser::Resolve::default();
     let (pkg, _) = resolve.push_dir(&wit).context("the embedded WIT does not parse")?;
-    let world = resolve.select_world(&[pkg], Some(a.world.name()))?;
+    let world = resolve.select_world(&[pkg], Some(kind_name(a.world)))?;
     let mut files = wit_bindgen_core::Files::default();
     wit_bindgen_c::Opts::default().build().generate(&mut resolve, world, &mut files)?;
     for (name, bytes) in files.iter() {

@@ -92,6 +92,7 @@ pub fn run(a: NewArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The kind's world name in the WIT package (`detector`, `recovery`, `unit`).
 pub fn kind_name(k: Kind) -> &'static str {
     match k {
         Kind::Detector => "detector",

@@ -5,15 +5,7 @@
 
 use std::path::Path;
 
-use super::plugin_new::Kind;
-
-fn world(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Detector => "detector",
-        Kind::Recovery => "recovery",
-        Kind::Unit => "unit",
-    }
-}
+use crate::plugin_new::{Kind, kind_name as world};
 
 fn write(dir: &Path, files: &[(&str, String)]) -> anyhow::Result<()> {
     for (name, text) in files {

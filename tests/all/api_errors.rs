@@ -64,6 +64,11 @@ fn tokens_names_sizes_and_modules_are_checked() {
     assert_eq!(code(r), (413, "payload-too-large".into()));
     let huge = vec![0u8; 3_000_000];
     let r = h.post(url("/api/v1/plugins")).bearer_auth(&s.admin).body(huge).send().unwrap();
+    assert_eq!(
+        r.headers().get("connection").and_then(|v| v.to_str().ok()),
+        Some("close"),
+        "a refusal of an unread body must tell the client not to reuse the connection"
+    );
     assert_eq!(code(r).0, 413, "uploads above the body limit are refused before they are read whole");
 
     // Malformed input of other kinds.

@@ -10,6 +10,7 @@ pub mod events;
 pub mod metrics;
 pub mod observe;
 pub mod plugins;
+mod unread_body;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -166,6 +167,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(axum::middleware::from_fn(error::json_errors))
+        .layer(axum::middleware::from_fn(unread_body::close_if_unread))
         .with_state(state)
 }
 

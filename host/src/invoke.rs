@@ -214,16 +214,19 @@ impl Invoker {
         let started = Instant::now();
         let deadline = Duration::from_millis(context.deadline_ms.max(1));
         let remaining = |started: Instant| deadline.saturating_sub(started.elapsed());
-        if let Admit::No(open_for) = h.admit(name) {
-            if let Some(fb) = h.config().circuit_fallbacks.get(name) {
-                let (r, p, latency) = self.call_once_within(fb, context, request, Some(remaining(started)));
-                return r.map(|output| Answer { output, plugin: p.expect("answered"), latency });
+        let ticket = match h.admit(name) {
+            Admit::Yes(ticket) => ticket,
+            Admit::No(open_for) => {
+                if let Some(fb) = h.config().circuit_fallbacks.get(name) {
+                    let (r, p, latency) = self.call_once_within(fb, context, request, Some(remaining(started)));
+                    return r.map(|output| Answer { output, plugin: p.expect("answered"), latency });
+                }
+                return Err(CallError::new(
+                    ErrorClass::CircuitOpen,
+                    format!("circuit of `{name}` is open for {} ms more; the call was not made", open_for.as_millis()),
+                ));
             }
-            return Err(CallError::new(
-                ErrorClass::CircuitOpen,
-                format!("circuit of `{name}` is open for {} ms more; the call was not made", open_for.as_millis()),
-            ));
-        }
+        };
         let cfg = h.config();
         let max_added = Duration::from_millis(cfg.max_added_ms);
         let mut ctx = *context;
@@ -232,7 +235,7 @@ impl Invoker {
         loop {
             let (result, plugin, latency) = self.call_once_within(name, &ctx, request, Some(remaining(started)));
             if plugin.is_some() {
-                h.observe(name, &result, latency);
+                h.observe(name, ticket, &result, latency);
             }
             let ok = match &result {
                 Ok(_) => true,
@@ -309,6 +312,12 @@ impl Invoker {
                     };
                 }
                 RecoveryAction::OpenCircuit(ms) => {
+                    let max = cfg.max_open_ms;
+                    let (ms, action) = if ms > max {
+                        (max, format!("{action}, capped at {max}ms by recovery.max_open_ms"))
+                    } else {
+                        (ms, action)
+                    };
                     h.force(name, Force::Open { ms }, &format!("opened by {}", d.strategy));
                     h.log(&failure, &d.strategy, &action, "circuit-opened", 0.0);
                 }

@@ -185,6 +185,35 @@ async fn a_strategy_that_traps_or_loops_is_contained_and_the_next_one_used() {
     }
 }
 
+/// A strategy cannot shut a unit off for good: its circuit is opened for
+/// `recovery.max_open_ms` at most, and the recovery log says it was cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strategy_opens_a_circuit_for_the_configured_maximum_at_most() {
+    let (_dir, host) = host_with(|c| {
+        cfg(c, "chaos", &[("mode", "open-forever")]);
+        c.recovery.max_open_ms = 60_000;
+    })
+    .await;
+    deploy(&host, &guests::TEST_FAILING).await;
+    deploy(&host, &guests::TEST_CHAOS_STRATEGY).await;
+    assert!(call(&host, "failing", b"x", 5_000).await.is_err());
+    let entries = log(&host, "failing").await;
+    assert_eq!(entries[0].outcome, "circuit-opened");
+    assert!(
+        entries[0].action.contains("capped at 60000ms by recovery.max_open_ms"),
+        "the log says the request was cut: {}",
+        entries[0].action
+    );
+    let h = host.invoker.healer().unwrap();
+    let open = h.breakers().into_iter().find(|(t, _)| t == "failing").map(|(_, s)| s);
+    match open {
+        Some(kaizen_host::recovery::breaker::BreakerState::Open { remaining_ms, .. }) => {
+            assert!(remaining_ms <= 60_000, "{remaining_ms}")
+        }
+        other => panic!("the circuit is open: {other:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strategy_order_follows_measured_success() {
     let (_dir, host) = host_with(|c| {

@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use self::breaker::{Admit, Breaker, BreakerConfig, BreakerState};
+use self::breaker::{Admit, Breaker, BreakerConfig, BreakerState, Ticket};
 use crate::runtime::types::{ErrorClass, Failure, PluginKind, RecentOutcome, RecoveryAction};
 use crate::runtime::{CallError, Plugin, Runtime, class_name};
 use crate::store::recovery_log::{self, RecoveryEntry};
@@ -34,6 +34,9 @@ pub struct RecoveryConfig {
     pub circuit_fallbacks: HashMap<String, String>,
     /// Recent outcomes of a target shown to strategies.
     pub recent_outcomes: usize,
+    /// Longest a recovery strategy may open a circuit for; a longer
+    /// request is cut to this and the recovery log says so.
+    pub max_open_ms: u64,
 }
 
 impl Default for RecoveryConfig {
@@ -45,6 +48,7 @@ impl Default for RecoveryConfig {
             breaker: BreakerConfig::default(),
             circuit_fallbacks: HashMap::new(),
             recent_outcomes: 50,
+            max_open_ms: 300_000,
         }
     }
 }
@@ -164,14 +168,16 @@ impl Healer {
         f(map.entry(target.to_string()).or_insert_with(|| Breaker::new(self.config.breaker)))
     }
 
-    /// Record the outcome of a real invocation of `target`.
-    pub fn observe(&self, target: &str, result: &Result<Vec<u8>, CallError>, latency: Duration) {
+    /// Record the outcome of a real invocation of `target`, admitted with
+    /// `ticket`: it moves the breaker only if the breaker is still in the
+    /// state that admitted it; it always counts in the recent outcomes.
+    pub fn observe(&self, target: &str, ticket: Ticket, result: &Result<Vec<u8>, CallError>, latency: Duration) {
         let ok = match result {
             Ok(_) => true,
             Err(e) => e.class == ErrorClass::InvalidInput,
         };
         let now = Instant::now();
-        self.with_breaker(target, |b| b.record(ok, now));
+        self.with_breaker(target, |b| b.record(ticket, ok, now));
         let mut recent = self.recent.lock();
         if !recent.contains_key(target) {
             recent.insert(target.to_string(), VecDeque::new());

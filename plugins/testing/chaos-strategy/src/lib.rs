@@ -1,6 +1,7 @@
 //! Test recovery strategy `chaos`: by its `mode` config it traps,
-//! loops forever, or (default) asks for a retry every time, forever. The
-//! host must contain each: one failed strategy call, or a budget that ends
+//! loops forever, opens the circuit for `u64::MAX` ms (`open-forever`), or
+//! (default) asks for a retry every time, forever. The host must contain
+//! each: one failed strategy call, a capped circuit, or a budget that ends
 //! the retries.
 
 use kaizen_sdk::{Config, ErrorClass, Failure, PluginInfo, PluginKind, Recovery, RecoveryAction};
@@ -30,6 +31,7 @@ impl Recovery for Chaos {
                     x = std::hint::black_box(x.wrapping_add(1));
                 }
             }
+            Some("open-forever") => RecoveryAction::OpenCircuit(u64::MAX),
             _ => RecoveryAction::Retry(config.u64("delay_ms", 10)),
         }
     }

@@ -90,6 +90,12 @@ impl RuntimeConfig {
     pub fn limits_for(&self, name: &str) -> &SandboxLimits {
         self.plugin_limits.get(name).unwrap_or(&self.limits)
     }
+
+    /// The longest deadline any call may have: the default's or a plugin's
+    /// own. No execution can honestly report a longer duration.
+    pub fn longest_deadline(&self) -> std::time::Duration {
+        self.plugin_limits.values().map(|l| l.deadline).fold(self.limits.deadline, std::cmp::max)
+    }
 }
 
 mod millis {

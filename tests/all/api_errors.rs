@@ -79,7 +79,7 @@ fn tokens_names_sizes_and_modules_are_checked() {
         .body("{")
         .send();
     assert_eq!(code(r.unwrap()), (400, "invalid-telemetry".into()));
-    let bad_record = serde_json::json!({"executions": [{"target": "ok", "version": "1.0.0", "started_at": 1, "duration_ms": 1.0, "outcome": "ok"},
+    let bad_record = serde_json::json!({"executions": [{"target": "ok", "version": "1.0.0", "started_at": kaizen_host::store::now_ms(), "duration_ms": 1.0, "outcome": "ok"},
         {"target": "../x", "outcome": "sideways"}]});
     let r = h.post(url("/api/v1/telemetry")).bearer_auth(&s.invoke).json(&bad_record).send().unwrap();
     assert_eq!(r.status(), 400);

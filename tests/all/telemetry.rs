@@ -122,24 +122,34 @@ async fn ingest_refuses_bad_batches_whole_and_keeps_good_ones() {
     let (_dir, db) = sqlite_db().await;
     let t = Telemetry::start(db.clone(), TelemetryConfig::default()).await.unwrap();
     let limits = IngestLimits::default();
+    let now = kaizen_host::store::now_ms();
     let good =
-        json!({"target": "calculator", "version": "1.0.0", "started_at": 1_000, "duration_ms": 2.5, "outcome": "ok"});
+        json!({"target": "calculator", "version": "1.0.0", "started_at": now, "duration_ms": 2.5, "outcome": "ok"});
+    let year_ahead = now + 365 * 24 * 3600 * 1000;
     let cases = [
         (
-            json!({"executions": [good, {"version": "1.0.0", "started_at": 1, "duration_ms": 1.0, "outcome": "ok"}]}),
+            json!({"executions": [good, {"version": "1.0.0", "started_at": now, "duration_ms": 1.0, "outcome": "ok"}]}),
             "missing field `target`",
         ),
         (
-            json!({"executions": [good, {"target": "calculator", "version": "1", "started_at": 1, "duration_ms": -1.0, "outcome": "ok"}]}),
+            json!({"executions": [good, {"target": "calculator", "version": "1", "started_at": now, "duration_ms": -1.0, "outcome": "ok"}]}),
             "non-negative",
         ),
         (
-            json!({"executions": [good, {"target": "calculator", "version": "1", "started_at": 1, "duration_ms": 1.0, "outcome": "maybe"}]}),
+            json!({"executions": [good, {"target": "calculator", "version": "1", "started_at": now, "duration_ms": 1.0, "outcome": "maybe"}]}),
             "unknown `outcome`",
         ),
         (
-            json!({"executions": [good, {"target": "calculator", "version": "1", "started_at": 1, "duration_ms": 1.0, "outcome": "ok", "request": "x".repeat(100_000)}]}),
+            json!({"executions": [good, {"target": "calculator", "version": "1", "started_at": now, "duration_ms": 1.0, "outcome": "ok", "request": "x".repeat(100_000)}]}),
             "exceeds",
+        ),
+        (
+            json!({"executions": [good, {"target": "calculator", "version": "1", "started_at": year_ahead, "duration_ms": 1.0, "outcome": "ok"}]}),
+            "ahead of the host's clock",
+        ),
+        (
+            json!({"executions": [good, {"target": "calculator", "version": "1", "started_at": now, "duration_ms": 1e308, "outcome": "ok"}]}),
+            "longest deadline",
         ),
     ];
     for (body, words) in cases {
@@ -153,13 +163,14 @@ async fn ingest_refuses_bad_batches_whole_and_keeps_good_ones() {
     assert!(err.to_string().contains("MessagePack"), "{err}");
     assert_eq!(executions::count(&db).await.unwrap(), 0, "refused batches store nothing");
 
-    let body =
-        rmp_serde::to_vec_named(&json!({"executions": [good], "metrics": [{"name": "queue", "value": 1.0, "at": 5}]}))
-            .unwrap();
+    let body = rmp_serde::to_vec_named(
+        &json!({"executions": [good], "metrics": [{"name": "queue", "value": 1.0, "at": now}]}),
+    )
+    .unwrap();
     let report = t.ingest(&body, Format::MessagePack, &limits).await.unwrap();
     assert_eq!((report.executions, report.metrics), (1, 1));
     assert_eq!(executions::count(&db).await.unwrap(), 1, "acknowledged means on disk");
-    assert_eq!(t.aggregates().window("calculator", None, 0, 20_000).unwrap().executions, 1);
+    assert_eq!(t.aggregates().window("calculator", None, now - 20_000, now + 20_000).unwrap().executions, 1);
 }
 
 #[tokio::test]

@@ -68,16 +68,53 @@ pub enum IngestError {
 }
 
 /// Limits applied to incoming records.
+///
+/// Time bounds keep impossible records out of the aggregates, where they
+/// would sit forever: a timestamp further ahead than `max_future_ms` (clock
+/// skew; Prometheus refuses samples more than 10 minutes ahead) or older
+/// than `max_age_ms` (the retention horizon: retention would delete it at
+/// once) is refused, and so is a duration longer than `max_duration_ms`
+/// (the longest deadline the host allows a call).
 #[derive(Debug, Clone, Copy)]
 pub struct IngestLimits {
     pub max_records: usize,
     pub max_request_bytes: usize,
     pub max_message_bytes: usize,
+    /// How far past the host's clock a timestamp may be, in milliseconds.
+    pub max_future_ms: i64,
+    /// How far before the host's clock a timestamp may be, in milliseconds.
+    pub max_age_ms: i64,
+    /// The longest duration an execution may report, in milliseconds.
+    pub max_duration_ms: f64,
 }
 
 impl Default for IngestLimits {
     fn default() -> Self {
-        IngestLimits { max_records: 100_000, max_request_bytes: 64 << 10, max_message_bytes: 4096 }
+        IngestLimits {
+            max_records: 100_000,
+            max_request_bytes: 64 << 10,
+            max_message_bytes: 4096,
+            max_future_ms: 10 * 60 * 1000,
+            max_age_ms: 7 * 24 * 3600 * 1000,
+            max_duration_ms: 3600.0 * 1000.0,
+        }
+    }
+}
+
+impl IngestLimits {
+    /// Why `at` (Unix ms) is outside the accepted window around `now_ms`.
+    fn refuse_time(&self, field: &str, at: i64, now_ms: i64) -> Option<String> {
+        if at > now_ms.saturating_add(self.max_future_ms) {
+            Some(format!(
+                "`{field}` {at} is {} s ahead of the host's clock (at most {} s allowed)",
+                at.saturating_sub(now_ms) / 1000,
+                self.max_future_ms / 1000
+            ))
+        } else if at < now_ms.saturating_sub(self.max_age_ms) {
+            Some(format!("`{field}` {at} is older than the retention horizon of {} s", self.max_age_ms / 1000))
+        } else {
+            None
+        }
     }
 }
 
@@ -102,8 +139,13 @@ fn valid_target(s: &str) -> bool {
     crate::runtime::validate::valid_name(s)
 }
 
-/// Validate every record; all good → the records to store.
-pub fn validate(batch: IngestBatch, limits: &IngestLimits) -> Result<(Vec<Execution>, Vec<Metric>), IngestError> {
+/// Validate every record against `limits`, times against the host's clock
+/// `now_ms` (Unix ms); all good → the records to store.
+pub fn validate(
+    batch: IngestBatch,
+    limits: &IngestLimits,
+    now_ms: i64,
+) -> Result<(Vec<Execution>, Vec<Metric>), IngestError> {
     let total = batch.executions.len() + batch.metrics.len();
     if total > limits.max_records {
         return Err(IngestError::TooMany(total, limits.max_records));
@@ -132,12 +174,23 @@ pub fn validate(batch: IngestBatch, limits: &IngestLimits) -> Result<(Vec<Execut
             bad(format!("`started_at` {started_at} is before 1970"));
             continue;
         }
+        if let Some(why) = limits.refuse_time("started_at", started_at, now_ms) {
+            bad(why);
+            continue;
+        }
         let Some(duration_ms) = e.duration_ms else {
             bad("missing field `duration_ms`".into());
             continue;
         };
         if !duration_ms.is_finite() || duration_ms < 0.0 {
             bad(format!("`duration_ms` {duration_ms} must be a non-negative number"));
+            continue;
+        }
+        if duration_ms > limits.max_duration_ms {
+            bad(format!(
+                "`duration_ms` {duration_ms} exceeds the longest deadline the host allows ({} ms)",
+                limits.max_duration_ms
+            ));
             continue;
         }
         let Some(outcome) = e.outcome else {
@@ -190,6 +243,10 @@ pub fn validate(batch: IngestBatch, limits: &IngestLimits) -> Result<(Vec<Execut
             bad("missing field `at`".into());
             continue;
         };
+        if let Some(why) = limits.refuse_time("at", at, now_ms) {
+            bad(why);
+            continue;
+        }
         metrics.push(Metric { name, value, at, tags: m.tags });
     }
     if errors.is_empty() { Ok((execs, metrics)) } else { Err(IngestError::BadRecords(errors)) }
@@ -200,8 +257,12 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The host's clock in these tests: a fixed instant, so that records
+    /// dated a few ms after 1970 are within the accepted window.
+    const NOW: i64 = 1_000;
+
     fn check(v: serde_json::Value) -> Result<(Vec<Execution>, Vec<Metric>), IngestError> {
-        validate(decode(v.to_string().as_bytes(), Format::Json)?, &IngestLimits::default())
+        validate(decode(v.to_string().as_bytes(), Format::Json)?, &IngestLimits::default(), NOW)
     }
 
     #[test]
@@ -235,6 +296,31 @@ mod tests {
         assert!(summary[3].1.contains("exceeds") && summary[3].0 == 4);
     }
 
+    /// Records dated far ahead, before the retention horizon, or lasting
+    /// longer than any deadline would sit in the aggregates forever.
+    #[test]
+    fn impossible_times_and_durations_are_refused_by_index() {
+        let now = 1_700_000_000_000_i64;
+        let limits = IngestLimits::default();
+        let exec = |started_at: i64, duration_ms: f64| json!({"target": "calc", "version": "1", "started_at": started_at, "duration_ms": duration_ms, "outcome": "ok"});
+        let year = 365 * 24 * 3600 * 1000_i64;
+        let body = json!({
+            "executions": [exec(now, 1.0), exec(now + year, 1.0), exec(i64::MAX, 1.0), exec(now, 1e308),
+                           exec(now - 8 * 24 * 3600 * 1000, 1.0), exec(now + 60_000, 1.0)],
+            "metrics": [{"name": "q", "value": 1.0, "at": i64::MAX}, {"name": "q", "value": 1.0, "at": now}],
+        });
+        let err = validate(decode(body.to_string().as_bytes(), Format::Json).unwrap(), &limits, now).unwrap_err();
+        let IngestError::BadRecords(errs) = err else { panic!("{err:?}") };
+        let refused: Vec<(&str, usize)> = errs.iter().map(|e| (e.list.as_str(), e.index)).collect();
+        assert_eq!(
+            refused,
+            [("executions", 1), ("executions", 2), ("executions", 3), ("executions", 4), ("metrics", 0)]
+        );
+        assert!(errs[0].reason.contains("ahead of the host's clock"), "{}", errs[0].reason);
+        assert!(errs[2].reason.contains("longest deadline"), "{}", errs[2].reason);
+        assert!(errs[3].reason.contains("retention horizon"), "{}", errs[3].reason);
+    }
+
     #[test]
     fn invalid_messagepack_is_refused_with_a_reason() {
         let err = decode(&[0xc1, 0xff, 0x00], Format::MessagePack).unwrap_err();
@@ -257,7 +343,7 @@ mod tests {
             metrics: vec![],
         };
         let body = rmp_serde::to_vec_named(&batch).unwrap();
-        let (e, _) = validate(decode(&body, Format::MessagePack).unwrap(), &IngestLimits::default()).unwrap();
+        let (e, _) = validate(decode(&body, Format::MessagePack).unwrap(), &IngestLimits::default(), NOW).unwrap();
         assert_eq!(e[0].request.as_deref(), Some(&[0x81, 0xa1, 0x61, 0x01][..]));
         assert_eq!(e[0].error_class.as_deref(), Some("dependency"));
     }

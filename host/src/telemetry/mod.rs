@@ -38,7 +38,11 @@ pub struct TelemetryConfig {
     /// Requests larger than this are not kept.
     pub max_request_bytes: usize,
     /// Executions older than this are deleted; aggregates survive.
+    /// Ingested records dated before the horizon are refused.
     pub retention_secs: u64,
+    /// How far ahead of the host's clock an ingested record may be dated
+    /// (clock skew between services), in seconds.
+    pub max_future_secs: u64,
     /// Width of an aggregate bucket.
     pub bucket_secs: u64,
     /// How far back aggregates are kept in memory.
@@ -57,6 +61,7 @@ impl Default for TelemetryConfig {
             sample_requests_every: 10,
             max_request_bytes: 64 << 10,
             retention_secs: 7 * 24 * 3600,
+            max_future_secs: 600,
             bucket_secs: 10,
             horizon_secs: 6 * 3600,
             maintenance_secs: 10,
@@ -194,7 +199,7 @@ impl Telemetry {
         limits: &IngestLimits,
     ) -> Result<IngestReport, IngestFailure> {
         let batch = ingest::decode(body, format)?;
-        let (execs, metrics) = ingest::validate(batch, limits)?;
+        let (execs, metrics) = ingest::validate(batch, limits, store::now_ms())?;
         store::executions::insert_batch(&self.db, &execs).await?;
         store::metrics::insert_batch(&self.db, &metrics).await?;
         for e in &execs {

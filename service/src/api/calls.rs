@@ -139,8 +139,17 @@ pub async fn ingest(_: Caller, State(s): State<AppState>, headers: HeaderMap, bo
             ));
         }
     };
-    // Requests kept with ingested executions follow the telemetry config.
-    let limits = IngestLimits { max_request_bytes: s.config.telemetry.max_request_bytes, ..Default::default() };
+    // Requests kept with ingested executions follow the telemetry config;
+    // times must fall between the retention horizon and the allowed clock
+    // skew, durations within the longest deadline the host allows.
+    let t = &s.config.telemetry;
+    let limits = IngestLimits {
+        max_request_bytes: t.max_request_bytes,
+        max_future_ms: (t.max_future_secs as i64).saturating_mul(1000),
+        max_age_ms: (t.retention_secs as i64).saturating_mul(1000),
+        max_duration_ms: s.host.runtime.config().longest_deadline().as_secs_f64() * 1000.0,
+        ..Default::default()
+    };
     match s.host.telemetry.ingest(&body, format, &limits).await {
         Ok(r) => Ok(axum::Json(Ingested { executions: r.executions, metrics: r.metrics }).into_response()),
         Err(IngestFailure::Refused(e)) => {

@@ -36,10 +36,13 @@ pub async fn upsert(db: &Db, buckets: &[StoredBucket]) -> Result<()> {
     Ok(())
 }
 
+pub(crate) const SINCE: &str = "SELECT * FROM aggregates WHERE bucket_start >= $1 ORDER BY bucket_start";
+pub(crate) const DELETE_BEFORE: &str = "DELETE FROM aggregates WHERE bucket_start < $1";
+
 /// Buckets that start at or after `since`.
 pub async fn since(db: &Db, since: i64) -> Result<Vec<StoredBucket>> {
     with_pool!(db, p => {
-        let rows = sqlx::query("SELECT * FROM aggregates WHERE bucket_start >= $1 ORDER BY bucket_start").bind(since).fetch_all(p).await?;
+        let rows = sqlx::query(SINCE).bind(since).fetch_all(p).await?;
         rows.iter().map(|r| Ok(StoredBucket {
             target: r.try_get("target")?,
             version: r.try_get("version")?,
@@ -50,5 +53,5 @@ pub async fn since(db: &Db, since: i64) -> Result<Vec<StoredBucket>> {
 }
 
 pub async fn delete_before(db: &Db, cutoff: i64) -> Result<u64> {
-    with_pool!(db, p => Ok(sqlx::query("DELETE FROM aggregates WHERE bucket_start < $1").bind(cutoff).execute(p).await?.rows_affected()))
+    with_pool!(db, p => Ok(sqlx::query(DELETE_BEFORE).bind(cutoff).execute(p).await?.rows_affected()))
 }

@@ -109,10 +109,15 @@ macro_rules! decode {
     }};
 }
 
+pub(crate) const RECENT: &str = "SELECT * FROM executions WHERE target = $1 ORDER BY id DESC LIMIT $2";
+pub(crate) const REPLAYABLE: &str =
+    "SELECT * FROM executions WHERE target = $1 AND request IS NOT NULL ORDER BY id DESC LIMIT $2";
+pub(crate) const DELETE_BEFORE: &str = "DELETE FROM executions WHERE started_at < $1";
+
 /// Newest executions of `target` (any version), at most `limit`.
 pub async fn recent(db: &Db, target: &str, limit: i64) -> Result<Vec<StoredExecution>> {
     with_pool!(db, p => {
-        let rows = sqlx::query("SELECT * FROM executions WHERE target = $1 ORDER BY id DESC LIMIT $2")
+        let rows = sqlx::query(RECENT)
             .bind(target).bind(limit).fetch_all(p).await?;
         rows.iter().map(|r| Ok(decode!(r))).collect()
     })
@@ -122,8 +127,7 @@ pub async fn recent(db: &Db, target: &str, limit: i64) -> Result<Vec<StoredExecu
 /// inputs a candidate is replayed against.
 pub async fn replayable(db: &Db, target: &str, limit: i64) -> Result<Vec<StoredExecution>> {
     with_pool!(db, p => {
-        let rows = sqlx::query(
-            "SELECT * FROM executions WHERE target = $1 AND request IS NOT NULL ORDER BY id DESC LIMIT $2")
+        let rows = sqlx::query(REPLAYABLE)
             .bind(target).bind(limit).fetch_all(p).await?;
         rows.iter().map(|r| Ok(decode!(r))).collect()
     })
@@ -146,5 +150,5 @@ pub async fn count(db: &Db) -> Result<i64> {
 
 /// Delete executions that started before `cutoff`; returns how many.
 pub async fn delete_before(db: &Db, cutoff: i64) -> Result<u64> {
-    with_pool!(db, p => Ok(sqlx::query("DELETE FROM executions WHERE started_at < $1").bind(cutoff).execute(p).await?.rows_affected()))
+    with_pool!(db, p => Ok(sqlx::query(DELETE_BEFORE).bind(cutoff).execute(p).await?.rows_affected()))
 }

@@ -38,10 +38,13 @@ pub async fn insert_batch(db: &Db, batch: &[Metric]) -> Result<()> {
     Ok(())
 }
 
+pub(crate) const SINCE: &str = "SELECT name, value, at, tags FROM metrics WHERE at >= $1 ORDER BY at, id LIMIT $2";
+pub(crate) const DELETE_BEFORE: &str = "DELETE FROM metrics WHERE at < $1";
+
 /// Points with `at >= since`, oldest first, at most `limit`.
 pub async fn since(db: &Db, since: i64, limit: i64) -> Result<Vec<Metric>> {
     with_pool!(db, p => {
-        let rows = sqlx::query("SELECT name, value, at, tags FROM metrics WHERE at >= $1 ORDER BY at, id LIMIT $2")
+        let rows = sqlx::query(SINCE)
             .bind(since).bind(limit).fetch_all(p).await?;
         rows.iter().map(|r| {
             let tags: String = r.try_get("tags")?;
@@ -56,5 +59,5 @@ pub async fn since(db: &Db, since: i64, limit: i64) -> Result<Vec<Metric>> {
 }
 
 pub async fn delete_before(db: &Db, cutoff: i64) -> Result<u64> {
-    with_pool!(db, p => Ok(sqlx::query("DELETE FROM metrics WHERE at < $1").bind(cutoff).execute(p).await?.rows_affected()))
+    with_pool!(db, p => Ok(sqlx::query(DELETE_BEFORE).bind(cutoff).execute(p).await?.rows_affected()))
 }

@@ -21,6 +21,9 @@ pub mod modules;
 pub mod priorities;
 pub mod recovery_log;
 
+#[cfg(test)]
+mod plans;
+
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;

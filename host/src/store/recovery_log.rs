@@ -35,10 +35,12 @@ pub async fn append(db: &Db, e: &RecoveryEntry) -> Result<i64> {
     })
 }
 
+pub(crate) const RECENT_OF_TARGET: &str = "SELECT * FROM recovery_log WHERE target = $1 ORDER BY id DESC LIMIT $2";
+
 pub async fn recent(db: &Db, target: Option<&str>, limit: i64) -> Result<Vec<RecoveryEntry>> {
     with_pool!(db, p => {
         let rows = match target {
-            Some(t) => sqlx::query("SELECT * FROM recovery_log WHERE target = $1 ORDER BY id DESC LIMIT $2").bind(t).bind(limit).fetch_all(p).await?,
+            Some(t) => sqlx::query(RECENT_OF_TARGET).bind(t).bind(limit).fetch_all(p).await?,
             None => sqlx::query("SELECT * FROM recovery_log ORDER BY id DESC LIMIT $1").bind(limit).fetch_all(p).await?,
         };
         rows.iter().map(|r| Ok(RecoveryEntry {

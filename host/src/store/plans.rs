@@ -1,0 +1,49 @@
+//! Every query the loop and the host run on a table that grows with traffic
+//! is served by an index: checked on SQLite's query plans, so a new query
+//! or a dropped index that would scan the table fails here rather than in
+//! production under load.
+
+use super::{Db, aggregates, executions, metrics, recovery_log};
+
+/// (what, statement, table it reads).
+const HOT: &[(&str, &str, &str)] = &[
+    ("newest executions of a target", executions::RECENT, "executions"),
+    ("replay samples of a target", executions::REPLAYABLE, "executions"),
+    ("execution retention", executions::DELETE_BEFORE, "executions"),
+    ("metric points since", metrics::SINCE, "metrics"),
+    ("metric retention", metrics::DELETE_BEFORE, "metrics"),
+    ("aggregate buckets since", aggregates::SINCE, "aggregates"),
+    ("aggregate retention", aggregates::DELETE_BEFORE, "aggregates"),
+    ("recovery log of a target", recovery_log::RECENT_OF_TARGET, "recovery_log"),
+];
+
+/// The plan's detail lines for `sql`, parameters bound to placeholders.
+async fn plan(pool: &sqlx::SqlitePool, sql: &str) -> Vec<String> {
+    use sqlx::Row;
+    let params = (1..=9).filter(|n| sql.contains(&format!("${n}"))).count();
+    let explain = format!("EXPLAIN QUERY PLAN {sql}");
+    let mut q = sqlx::query(&explain);
+    for _ in 0..params {
+        q = q.bind(0_i64);
+    }
+    let rows = q.fetch_all(pool).await.unwrap();
+    rows.iter().map(|r| r.get::<String, _>("detail")).collect()
+}
+
+#[tokio::test]
+async fn no_hot_query_scans_its_table_or_sorts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open_sqlite_file(&dir.path().join("kaizen.db")).await.unwrap();
+    let Db::Sqlite(pool) = &db else { unreachable!() };
+    for (what, sql, table) in HOT {
+        let details = plan(pool, sql).await;
+        assert!(
+            details.iter().any(|d| d.starts_with(&format!("SEARCH {table} USING"))),
+            "{what}: no index search on {table}: {details:?}"
+        );
+        assert!(
+            !details.iter().any(|d| d.starts_with("SCAN ") || d.contains("TEMP B-TREE")),
+            "{what}: scans or sorts {table}: {details:?}"
+        );
+    }
+}

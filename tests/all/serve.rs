@@ -194,3 +194,39 @@ fn openapi_metrics_and_the_event_stream() {
     }
     assert!(s.stop().success(), "shutdown ends open event streams");
 }
+
+/// Two uploads of the same new module at once (`kaizen deploy X & kaizen
+/// deploy X`) both succeed: the module store and the compiled cache are
+/// written under unique temporary names and renamed into place.
+#[test]
+fn racing_uploads_of_one_new_module_both_succeed() {
+    for round in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("own-cache");
+        let cache = cache.to_str().unwrap();
+        // A cache of its own, so the compiled artifact is written in the race too.
+        let s = Server::start(dir.path(), &[("KAIZEN_RUNTIME__CACHE_DIR", cache)], &[]);
+        let bytes = UNIT_CALCULATOR_V2.load().unwrap();
+        let statuses: Vec<(u16, String)> = std::thread::scope(|scope| {
+            let uploads: Vec<_> = (0..2)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let r = s
+                            .http
+                            .post(format!("{}/api/v1/plugins?mode=deploy", s.url))
+                            .bearer_auth(&s.admin)
+                            .body(bytes.clone())
+                            .send()
+                            .unwrap();
+                        (r.status().as_u16(), r.text().unwrap())
+                    })
+                })
+                .collect();
+            uploads.into_iter().map(|u| u.join().unwrap()).collect()
+        });
+        for (status, body) in &statuses {
+            assert_eq!(*status, 200, "round {round}: {body}");
+        }
+        assert_eq!(s.serving("calculator").as_deref(), Some("2.0.0"));
+    }
+}

@@ -19,11 +19,20 @@ pub struct SandboxLimits {
     pub memory_bytes: usize,
     /// Optional instruction budget (fuel) per call; `None` disables fuel.
     pub fuel: Option<u64>,
+    /// Largest output a unit call may return, in bytes. A unit may fill its
+    /// whole memory cap with an answer; without this bound every concurrent
+    /// call could hand that much to the host to keep, record and send.
+    pub max_output_bytes: usize,
 }
 
 impl Default for SandboxLimits {
     fn default() -> Self {
-        SandboxLimits { deadline: Duration::from_secs(5), memory_bytes: 64 << 20, fuel: None }
+        SandboxLimits {
+            deadline: Duration::from_secs(5),
+            memory_bytes: 64 << 20,
+            fuel: None,
+            max_output_bytes: 8 << 20,
+        }
     }
 }
 

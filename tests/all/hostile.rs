@@ -13,7 +13,7 @@ fn setup() -> (tempfile::TempDir, std::sync::Arc<kaizen_host::Runtime>) {
     runtime_with(|c| {
         c.plugin_limits.insert(
             "hostile".into(),
-            SandboxLimits { deadline: Duration::from_millis(200), memory_bytes: 32 << 20, fuel: None },
+            SandboxLimits { deadline: Duration::from_millis(200), memory_bytes: 32 << 20, ..Default::default() },
         );
     })
 }
@@ -76,6 +76,25 @@ fn a_panicking_guest_is_a_trap_with_its_message() {
     good_call_still_works(&rt);
 }
 
+/// A unit may fill its memory cap with an answer; the host keeps at most
+/// the unit's output limit and fails the call with its own class beyond it.
+#[test]
+fn an_answer_over_the_output_limit_fails_with_its_own_class() {
+    let (_dir, rt) = setup();
+    install(&rt, &guests::UNIT_CALCULATOR_V2);
+    let hostile = install(&rt, &guests::TEST_HOSTILE);
+    let err = hostile.invoke(&ctx(), b"flood").unwrap_err();
+    assert_eq!(err.class, ErrorClass::Other("output-too-large".into()), "{err}");
+    assert!(err.message.contains("16777216 bytes") && err.message.contains("max_output_bytes"), "{err}");
+    good_call_still_works(&rt);
+
+    let (_dir, rt) = runtime_with(|c| {
+        c.plugin_limits.insert("hostile".into(), SandboxLimits { max_output_bytes: 32 << 20, ..Default::default() });
+    });
+    let hostile = install(&rt, &guests::TEST_HOSTILE);
+    assert_eq!(hostile.invoke(&ctx(), b"flood").unwrap().len(), 16 << 20, "a raised limit lets it through");
+}
+
 #[test]
 fn warm_instances_are_recreated_after_a_trap() {
     let (_dir, rt) = setup();
@@ -96,7 +115,12 @@ fn fuel_budget_stops_a_loop_too() {
     let (_dir, rt) = runtime_with(|c| {
         c.plugin_limits.insert(
             "hostile".into(),
-            SandboxLimits { deadline: Duration::from_secs(30), memory_bytes: 32 << 20, fuel: Some(50_000_000) },
+            SandboxLimits {
+                deadline: Duration::from_secs(30),
+                memory_bytes: 32 << 20,
+                fuel: Some(50_000_000),
+                ..Default::default()
+            },
         );
     });
     let hostile = install(&rt, &guests::TEST_HOSTILE);

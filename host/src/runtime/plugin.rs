@@ -22,6 +22,10 @@ use super::error::CallError;
 use super::sandbox::{self, HostState, Identity};
 use crate::config::{Grants, SandboxLimits};
 
+/// The error class of a unit call whose output is over the unit's
+/// `max_output_bytes`.
+pub const OUTPUT_TOO_LARGE: &str = "output-too-large";
+
 /// Warm instances kept per version at most; more concurrent callers than
 /// this get fresh instances, which are dropped after their call.
 const WARM_POOL: usize = 16;
@@ -307,6 +311,19 @@ impl Plugin {
             Instance::Unit(u) => u.call_invoke(store, *context, request),
             _ => unreachable!("kind checked above"),
         })?;
-        out.map_err(|e| CallError::new(e.error_class, e.message))
+        let output = out.map_err(|e| CallError::new(e.error_class, e.message))?;
+        // Dropped here, before the host keeps, records or sends a byte of it.
+        let limit = self.limits.max_output_bytes;
+        if output.len() > limit {
+            return Err(CallError::new(
+                ErrorClass::Other(OUTPUT_TOO_LARGE.into()),
+                format!(
+                    "{} answered {} bytes, over its output limit of {limit} bytes (runtime.limits.max_output_bytes)",
+                    self.info.name,
+                    output.len()
+                ),
+            ));
+        }
+        Ok(output)
     }
 }

@@ -1,6 +1,7 @@
 //! A unit that does what a hostile or broken plugin would, chosen by the
 //! request text: `loop` spins forever, `balloon` allocates without bound,
-//! `recurse` overflows the stack, `trap` panics; anything else is echoed.
+//! `recurse` overflows the stack, `trap` panics, `flood` answers 16 MiB;
+//! anything else is echoed.
 //! The host must turn each into one failed call and stay up.
 
 use kaizen_sdk::{CallContext, Config, PluginInfo, PluginKind, Unit, UnitError};
@@ -45,6 +46,7 @@ impl Unit for Hostile {
             }
             b"recurse" => Ok(recurse(0, &mut [0u8; 256]).to_le_bytes().to_vec()),
             b"trap" => panic!("hostile guest asked to trap"),
+            b"flood" => Ok(vec![b'x'; 16 << 20]),
             other => Ok(other.to_vec()),
         }
     }

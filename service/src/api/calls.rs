@@ -140,7 +140,7 @@ pub async fn ingest(_: Caller, State(s): State<AppState>, headers: HeaderMap, bo
         }
     };
     // Requests kept with ingested executions follow the telemetry config.
-    let limits = IngestLimits { max_request_bytes: s.config.telemetry.max_request_bytes, ..Default::default() };
+    let limits = IngestLimits { max_request_bytes: s.config.host.telemetry.max_request_bytes, ..Default::default() };
     match s.host.telemetry.ingest(&body, format, &limits).await {
         Ok(r) => Ok(axum::Json(Ingested { executions: r.executions, metrics: r.metrics }).into_response()),
         Err(IngestFailure::Refused(e)) => {

@@ -26,10 +26,9 @@ use kaizen_host::{Plugin, Runtime, RuntimeConfig};
 
 fn runtime(cache: &std::path::Path) -> (tempfile::TempDir, Arc<Runtime>) {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = RuntimeConfig::in_dir(dir.path());
-    c.cache_dir = Some(cache.to_path_buf());
-    c.max_module_bytes = 64 << 20;
-    (dir, Runtime::new(c).unwrap())
+    let c = RuntimeConfig { cache_dir: Some(cache.to_path_buf()), max_module_bytes: 64 << 20, ..Default::default() };
+    let rt = Runtime::new(dir.path(), c).unwrap();
+    (dir, rt)
 }
 
 /// Median of `n` timings of `f`.

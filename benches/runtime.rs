@@ -9,7 +9,10 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::Criterion;
+use kaizen_host::invoke::Invoker;
 use kaizen_host::runtime::types::CallContext;
+use kaizen_host::store::Db;
+use kaizen_host::telemetry::{Telemetry, TelemetryConfig};
 use kaizen_host::{Runtime, RuntimeConfig};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
@@ -75,7 +78,7 @@ fn native_echo(req: &[u8]) -> Vec<u8> {
 
 fn host() -> (tempfile::TempDir, Arc<Runtime>) {
     let dir = tempfile::tempdir().unwrap();
-    let rt = Runtime::new(RuntimeConfig::in_dir(dir.path())).unwrap();
+    let rt = Runtime::new(dir.path(), RuntimeConfig::default()).unwrap();
     (dir, rt)
 }
 
@@ -102,7 +105,7 @@ fn calls(c: &mut Criterion) {
         b.iter(|| unit.call_invoke(&mut store, ctx(), black_box(REQUEST)).unwrap().unwrap())
     });
 
-    let (_dir, rt) = host();
+    let (dir, rt) = host();
     let plugin = rt.load("echo", &echo).unwrap();
     rt.install(plugin.clone()).unwrap();
     let hctx = CallContext { attempt: 1, scope_pct: None, deadline_ms: 1000 };
@@ -111,11 +114,17 @@ fn calls(c: &mut Criterion) {
     g.bench_function("host_warm", |b| b.iter(|| rt.call_unit("echo", &hctx, black_box(REQUEST)).unwrap()));
     plugin.set_warm(false);
 
+    // The service's call path: from async code onto tokio's blocking pool,
+    // through the invoker, the call recorded by telemetry.
     let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    g.bench_function("host_async_fresh", |b| {
-        b.iter(|| tokio.block_on(rt.invoke("echo", REQUEST.to_vec(), None)).unwrap())
+    let db = tokio.block_on(Db::open_sqlite_file(&dir.path().join("kaizen.db"))).unwrap();
+    let telemetry = tokio.block_on(Telemetry::start(db, TelemetryConfig::default())).unwrap();
+    let invoker = Invoker::new(rt.clone(), telemetry.clone());
+    g.bench_function("service_async_fresh", |b| {
+        b.iter(|| tokio.block_on(invoker.invoke("echo", REQUEST.to_vec(), None)).unwrap())
     });
     g.finish();
+    tokio.block_on(telemetry.shutdown()).unwrap();
 }
 
 fn swaps(c: &mut Criterion) {
@@ -215,8 +224,8 @@ fn main() {
         Some("<= 3x"),
     );
     support::ratio(
-        "host call via tokio (async) / host call on thread",
-        ("call", "host_async_fresh"),
+        "service call path (async, recorded) / host call on thread",
+        ("call", "service_async_fresh"),
         ("call", "host_fresh"),
         None,
     );

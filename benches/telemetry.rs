@@ -108,7 +108,7 @@ fn writer(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
 
 fn recording(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     let dir = tempfile::tempdir().unwrap();
-    let runtime = Runtime::new(RuntimeConfig::in_dir(dir.path())).unwrap();
+    let runtime = Runtime::new(dir.path(), RuntimeConfig::default()).unwrap();
     let p = runtime.load("echo", &kaizen_plugins::TEST_ECHO_V1.load().unwrap()).unwrap();
     runtime.install(p).unwrap();
     let db = rt.block_on(Db::open_sqlite_file(&dir.path().join("k.db"))).unwrap();

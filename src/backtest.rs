@@ -119,7 +119,7 @@ pub fn run(a: BacktestArgs) -> anyhow::Result<()> {
         bail!("no executions recorded there: nothing to backtest");
     }
     let scratch = tempfile::tempdir()?;
-    let runtime = Runtime::new(RuntimeConfig::in_dir(scratch.path()))?;
+    let runtime = Runtime::new(scratch.path(), RuntimeConfig::default())?;
     let detectors = if a.detectors.is_empty() {
         kaizen_plugins::BUNDLED
             .iter()

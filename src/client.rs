@@ -6,7 +6,12 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use indicatif::ProgressBar;
+use kaizen_service::tokens::Tokens;
+use kaizen_service::views::{
+    ControlState, CycleReport, ErrorBody, HistoryEntry, Reason, RolledBack, Status, Uploaded, VersionView,
+};
 use reqwest::blocking::{Client as Http, RequestBuilder, Response};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::Remote;
@@ -35,13 +40,13 @@ fn find_token(r: &Remote, invoke: bool) -> anyhow::Result<String> {
         return Ok(t);
     }
     let file = r.data_dir.join("tokens.json");
-    let kept: Value = std::fs::read(&file)
+    let kept: Tokens = std::fs::read(&file)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .with_context(|| {
             format!("no token: pass --token, set KAIZEN_ADMIN_TOKEN, or point --tokens-from at the host's data directory (no {})", file.display())
         })?;
-    kept["admin"].as_str().map(str::to_string).context("tokens.json has no admin token")
+    Ok(kept.admin)
 }
 
 fn spinner(msg: &str) -> ProgressBar {
@@ -60,6 +65,16 @@ fn time(ms: i64) -> String {
     format!("{h:02}:{m:02}:{s:02}Z")
 }
 
+/// A version as the tables show it: `2.0.0 (0123456789ab)`.
+fn version(v: &VersionView) -> String {
+    format!("{} ({})", v.version, short(&v.sha256))
+}
+
+/// A number as the JSON answer spells it (`10.0`, where Rust would print `10`).
+fn json_number(x: f64) -> String {
+    Value::from(x).to_string()
+}
+
 impl Client {
     pub fn new(r: &Remote, invoke: bool) -> anyhow::Result<Client> {
         let http = Http::builder().timeout(Duration::from_secs(600)).build()?;
@@ -73,85 +88,65 @@ impl Client {
             return Ok(res);
         }
         let status = res.status();
-        let body: Value = res.json().unwrap_or(Value::Null);
-        let msg = body["message"].as_str().unwrap_or("");
-        let class = body["class"].as_str().map(|c| format!(" [{c}]")).unwrap_or_default();
-        bail!("{} {}{class}: {msg}", status.as_u16(), body["code"].as_str().unwrap_or("error"))
+        let body: Option<ErrorBody> = res.json().ok();
+        let code = body.as_ref().map_or("error", |b| b.code.as_str());
+        let msg = body.as_ref().map_or("", |b| b.message.as_str());
+        let class = body.as_ref().and_then(|b| b.class.as_ref()).map(|c| format!(" [{c}]")).unwrap_or_default();
+        bail!("{} {code}{class}: {msg}", status.as_u16())
     }
 
-    fn get(&self, path: &str) -> anyhow::Result<Value> {
-        Ok(self.send(self.http.get(format!("{}{path}", self.base)))?.json()?)
-    }
-
-    fn post(&self, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
-        let mut req = self.http.post(format!("{}{path}", self.base));
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        Ok(self.send(req)?.json()?)
-    }
-
-    fn print_json(&self, v: &Value) -> bool {
+    /// For `--json`, print the answer as the host sent it and return
+    /// `None`; else decode it as the view the service serialized it from.
+    fn view<T: DeserializeOwned>(&self, res: Response) -> anyhow::Result<Option<T>> {
+        let body: Value = res.json()?;
         if self.json {
-            println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+            println!("{}", serde_json::to_string_pretty(&body).unwrap_or_default());
+            return Ok(None);
         }
-        self.json
+        let view = serde_json::from_value(body).context("the host answered in a shape this client does not know")?;
+        Ok(Some(view))
+    }
+
+    fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<Option<T>> {
+        self.view(self.send(self.http.get(format!("{}{path}", self.base)))?)
+    }
+
+    fn post<T: DeserializeOwned>(&self, path: &str, reason: String) -> anyhow::Result<Option<T>> {
+        let body = Reason { reason: Some(reason) };
+        self.view(self.send(self.http.post(format!("{}{path}", self.base)).json(&body))?)
     }
 
     pub fn status(&self) -> anyhow::Result<()> {
-        let s = self.get("/api/v1/status")?;
-        if self.print_json(&s) {
-            return Ok(());
-        }
-        let l = &s["loop"];
-        println!("loop: {} — {}", s["state"].as_str().unwrap_or("?"), s["control"]["reason"].as_str().unwrap_or(""));
+        let Some(s) = self.get::<Status>("/api/v1/status")? else { return Ok(()) };
+        let l = &s.improve;
+        println!("loop: {} — {}", s.state, s.control.reason);
         println!(
             "  {} cycles, {} opportunities, {} attempted, {} promoted, {} rolled back, {} rollout(s) in flight",
-            l["cycles_completed"],
-            l["opportunities_detected"],
-            l["improvements_attempted"],
-            l["improvements_deployed"],
-            l["improvements_rolled_back"],
-            l["rollouts_in_flight"]
+            l.cycles_completed,
+            l.opportunities_detected,
+            l.improvements_attempted,
+            l.improvements_deployed,
+            l.improvements_rolled_back,
+            l.rollouts_in_flight
         );
         println!();
-        let v = |x: &Value| {
-            if x.is_null() {
-                "-".to_string()
-            } else {
-                format!("{} ({})", x["version"].as_str().unwrap_or(""), short(x["sha256"].as_str().unwrap_or("")))
-            }
-        };
-        let rows: Vec<Vec<String>> = s["slots"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let rows: Vec<Vec<String>> = s
+            .slots
+            .iter()
             .map(|x| {
-                let canary = if x["canary"].is_null() {
-                    "-".into()
-                } else {
-                    format!("{} at {}%", v(&x["canary"]), x["canary"]["percent"])
-                };
-                vec![
-                    x["name"].as_str().unwrap_or("").into(),
-                    x["kind"].as_str().unwrap_or("").into(),
-                    v(&x["current"]),
-                    v(&x["previous"]),
-                    canary,
-                ]
+                let previous = x.previous.as_ref().map_or_else(|| "-".into(), version);
+                let canary = x.canary.as_ref().map_or_else(
+                    || "-".into(),
+                    |c| format!("{} ({}) at {}%", c.version, short(&c.sha256), json_number(c.percent)),
+                );
+                vec![x.name.clone(), x.kind.clone(), version(&x.current), previous, canary]
             })
             .collect();
         table::print(&["SLOT", "KIND", "CURRENT", "PREVIOUS", "CANARY"], &rows);
-        let findings: Vec<Vec<String>> = s["recent_findings"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|f| {
-                ["priority", "target", "kind", "status", "summary"]
-                    .iter()
-                    .map(|k| f[*k].as_str().unwrap_or("").to_string())
-                    .collect()
-            })
+        let findings: Vec<Vec<String>> = s
+            .recent_findings
+            .iter()
+            .map(|f| vec![f.priority.clone(), f.target.clone(), f.kind.clone(), f.status.clone(), f.summary.clone()])
             .collect();
         println!();
         if findings.is_empty() {
@@ -173,100 +168,73 @@ impl Client {
             .body(bytes);
         let res = self.send(req);
         p.finish_and_clear();
-        let v: Value = res?.json()?;
-        if !self.print_json(&v) {
-            let what = match v["result"].as_str() {
-                Some("candidate") => "handed to the loop as a candidate (it will be proven and rolled out stepwise)",
-                Some("unchanged") => "unchanged: those exact bytes already serve",
-                _ => "deployed",
-            };
-            println!(
-                "{} {} {} ({}): {what}",
-                v["kind"].as_str().unwrap_or(""),
-                v["name"].as_str().unwrap_or(""),
-                v["version"].as_str().unwrap_or(""),
-                short(v["sha256"].as_str().unwrap_or(""))
-            );
-        }
+        let Some(u) = self.view::<Uploaded>(res?)? else { return Ok(()) };
+        let what = match u.result.as_str() {
+            "candidate" => "handed to the loop as a candidate (it will be proven and rolled out stepwise)",
+            "unchanged" => "unchanged: those exact bytes already serve",
+            _ => "deployed",
+        };
+        println!("{} {} {} ({}): {what}", u.kind, u.name, u.version, short(&u.sha256));
         Ok(())
     }
 
     pub fn rollback(&self, slot: &str, reason: Option<String>) -> anyhow::Result<()> {
-        let body = serde_json::json!({ "reason": reason.unwrap_or_else(|| "operator rollback from the CLI".into()) });
-        let v = self.post(&format!("/api/v1/deployments/{slot}/rollback"), Some(body))?;
-        if !self.print_json(&v) {
-            println!(
-                "{slot}: rolled back {} → {} ({})",
-                v["from"].as_str().unwrap_or(""),
-                v["to"].as_str().unwrap_or(""),
-                short(v["to_sha256"].as_str().unwrap_or(""))
-            );
-        }
+        let reason = reason.unwrap_or_else(|| "operator rollback from the CLI".into());
+        let Some(r) = self.post::<RolledBack>(&format!("/api/v1/deployments/{slot}/rollback"), reason)? else {
+            return Ok(());
+        };
+        println!("{slot}: rolled back {} → {} ({})", r.from, r.to, short(&r.to_sha256));
         Ok(())
     }
 
     pub fn control(&self, action: &str) -> anyhow::Result<()> {
-        let body = serde_json::json!({ "reason": format!("{action} from the CLI") });
-        let v = self.post(&format!("/api/v1/control/{action}"), Some(body))?;
-        if !self.print_json(&v) {
-            let state = if v["stopped"] == true {
-                "stopped (emergency stop)"
-            } else if v["paused"] == true {
-                "paused"
-            } else {
-                "running"
-            };
-            println!("loop {state}");
-        }
+        let path = format!("/api/v1/control/{action}");
+        let Some(c) = self.post::<ControlState>(&path, format!("{action} from the CLI"))? else { return Ok(()) };
+        let state = if c.stopped {
+            "stopped (emergency stop)"
+        } else if c.paused {
+            "paused"
+        } else {
+            "running"
+        };
+        println!("loop {state}");
         Ok(())
     }
 
     pub fn cycle(&self) -> anyhow::Result<()> {
         let p = spinner("running a loop cycle");
-        let v = self.post("/api/v1/cycles", None);
+        let res = self.send(self.http.post(format!("{}/api/v1/cycles", self.base)));
         p.finish_and_clear();
-        let v = v?;
-        if self.print_json(&v) {
-            return Ok(());
-        }
-        if let Some(why) = v["skipped"].as_str() {
-            println!("cycle {} skipped: {why}", v["id"]);
+        let Some(c) = self.view::<CycleReport>(res?)? else { return Ok(()) };
+        if let Some(why) = &c.skipped {
+            println!("cycle {} skipped: {why}", c.id);
             return Ok(());
         }
         println!(
             "cycle {}: {} target(s) sampled, {} finding(s) ({} new)",
-            v["id"], v["targets_sampled"], v["findings_total"], v["findings_new"]
+            c.id, c.targets_sampled, c.findings_total, c.findings_new
         );
-        for a in v["attempts"].as_array().into_iter().flatten() {
-            println!(
-                "  attempt on {}: {} {}",
-                a["target"].as_str().unwrap_or(""),
-                a["candidate"].as_str().unwrap_or("-"),
-                a["result"].as_str().unwrap_or("")
-            );
+        for a in &c.attempts {
+            println!("  attempt on {}: {} {}", a.target, a.candidate.as_deref().unwrap_or("-"), a.result);
         }
-        for d in v["denied"].as_array().into_iter().flatten() {
-            println!("  denied: {}", d.as_str().unwrap_or(""));
+        for d in &c.denied {
+            println!("  denied: {d}");
         }
         Ok(())
     }
 
     pub fn history(&self, slot: &str, limit: i64) -> anyhow::Result<()> {
-        let v = self.get(&format!("/api/v1/deployments/{slot}/history?limit={limit}"))?;
-        if self.print_json(&v) {
-            return Ok(());
-        }
-        let rows: Vec<Vec<String>> = v
-            .as_array()
-            .into_iter()
-            .flatten()
+        let path = format!("/api/v1/deployments/{slot}/history?limit={limit}");
+        let Some(entries) = self.get::<Vec<HistoryEntry>>(&path)? else { return Ok(()) };
+        let rows: Vec<Vec<String>> = entries
+            .iter()
             .map(|h| {
                 vec![
-                    time(h["at"].as_i64().unwrap_or(0)),
-                    h["state"].as_str().unwrap_or("").into(),
-                    short(h["sha256"].as_str().unwrap_or("")),
-                    short(h["from_sha"].as_str().unwrap_or("-")),
-                    h["reason"].as_str().unwrap_or("").into(),
+                    time(h.at),
+                    h.state.as_str().into(),
+                    short(&h.sha256),
+                    short(h.from_sha.as_deref().unwrap_or("-")),
+                    h.reason.clone(),
                 ]
             })
             .collect();

@@ -9,7 +9,7 @@ use kaizen_host::{Runtime, RuntimeConfig};
 pub fn run(file: &Path, json: bool) -> anyhow::Result<()> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let scratch = tempfile::tempdir()?;
-    let rt = Runtime::new(RuntimeConfig::in_dir(scratch.path()))?;
+    let rt = Runtime::new(scratch.path(), RuntimeConfig::default())?;
     let label = file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
     let imports = rt.component_imports(&bytes).unwrap_or_default();
     match rt.load(&label, &bytes) {

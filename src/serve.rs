@@ -89,26 +89,27 @@ pub fn demo(a: DemoArgs) -> anyhow::Result<()> {
 }
 
 fn demo_config(c: &mut ServeConfig) {
-    c.telemetry.sample_requests_every = 5;
-    c.improve.interval_secs = 10.0;
-    c.improve.min_interval_secs = 2.0;
-    c.improve.window_secs = 30;
-    c.improve.baseline_secs = 30;
-    c.improve.prove.shadow_secs = 3;
-    c.safety.limits.judge.max_samples = 600;
-    c.safety.limits.bake_secs = 3;
-    c.health.interval_secs = 10;
+    let h = &mut c.host;
+    h.telemetry.sample_requests_every = 5;
+    h.improve.interval_secs = 10.0;
+    h.improve.min_interval_secs = 2.0;
+    h.improve.window_secs = 30;
+    h.improve.baseline_secs = 30;
+    h.improve.prove.shadow_secs = 3;
+    h.safety.limits.judge.max_samples = 600;
+    h.safety.limits.bake_secs = 3;
     // calculator 1.0.0 fails a third of its calls by design, and a failed
     // call's retry fails too: at the default 50 % the breaker would keep the
     // whole unit switched off, and the candidates would get no traffic to
     // be judged on.
-    c.runtime.plugin_config.entry("circuit-breaker".into()).or_default().insert("failure_rate".into(), "0.8".into());
+    h.runtime.plugin_config.entry("circuit-breaker".into()).or_default().insert("failure_rate".into(), "0.8".into());
+    c.health.interval_secs = 10;
 }
 
 pub fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let mut config = ServeConfig::load(a.config.as_deref())?;
     if let Some(d) = a.data_dir.clone() {
-        config.data_dir = d;
+        config.host.data_dir = d;
     }
     if let Some(d) = a.watch_dir.clone() {
         config.watch_dir = Some(d);
@@ -117,7 +118,7 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<()> {
         config.listen = l;
     }
     if let Some(u) = a.database_url.clone() {
-        config.database_url = Some(u);
+        config.host.database_url = Some(u);
     }
     if a.demo {
         demo_config(&mut config);

@@ -48,12 +48,13 @@ pub struct Grants {
     pub read_only_dirs: HashMap<String, PathBuf>,
 }
 
-/// Settings of the [`Runtime`](crate::runtime::Runtime).
+/// Settings of the [`Runtime`](crate::runtime::Runtime). Where it keeps its
+/// files is not one of them: the data directory is the host's (see
+/// [`HostConfig`](crate::host::HostConfig)) and is handed to
+/// [`Runtime::new`](crate::runtime::Runtime::new).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RuntimeConfig {
-    /// Where module bytes (content-addressed) and compiled artifacts live.
-    pub data_dir: PathBuf,
     /// Where compiled components are cached; `<data_dir>/compiled` when unset.
     /// Several data directories may share one cache (tests do).
     pub cache_dir: Option<PathBuf>,
@@ -76,7 +77,6 @@ pub struct RuntimeConfig {
 impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
-            data_dir: PathBuf::from("kaizen-data"),
             cache_dir: None,
             max_module_bytes: 64 << 20,
             limits: SandboxLimits::default(),
@@ -90,11 +90,6 @@ impl Default for RuntimeConfig {
 }
 
 impl RuntimeConfig {
-    /// Defaults rooted at `data_dir`.
-    pub fn in_dir(data_dir: impl Into<PathBuf>) -> Self {
-        RuntimeConfig { data_dir: data_dir.into(), ..Default::default() }
-    }
-
     /// The limits that apply to plugin `name`.
     pub fn limits_for(&self, name: &str) -> &SandboxLimits {
         self.plugin_limits.get(name).unwrap_or(&self.limits)

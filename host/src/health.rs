@@ -77,9 +77,9 @@ pub async fn run(host: &Host, cfg: &HealthConfig) -> store::Result<HealthReport>
         Err(e) => check("database", false, e.to_string(), "SELECT 1"),
     });
 
-    let data_dir = host.runtime.config().data_dir.clone();
+    let data_dir = host.runtime.data_dir();
     let tried = format!("statvfs({})", data_dir.display());
-    checks.push(match free_bytes(&data_dir) {
+    checks.push(match free_bytes(data_dir) {
         Ok(free) if free >= cfg.min_free_bytes => check("disk", true, format!("{} MiB free", free >> 20), &tried),
         Ok(free) => {
             check("disk", false, format!("{} MiB free, below {} MiB", free >> 20, cfg.min_free_bytes >> 20), &tried)

@@ -22,6 +22,8 @@ use crate::telemetry::{Telemetry, TelemetryConfig};
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HostConfig {
+    /// Module bytes, compiled artifacts and the SQLite file (the one place
+    /// the data directory is configured; the runtime is handed it).
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; a SQLite file in the data directory
     /// when unset.
@@ -66,13 +68,12 @@ impl Host {
     /// Open the host over `config.data_dir` and restore every slot to the
     /// version the store says was serving (with its canary split, if one was
     /// in progress).
-    pub async fn open(mut config: HostConfig) -> Result<(Arc<Host>, Restored), HostError> {
-        config.runtime.data_dir = config.data_dir.clone();
+    pub async fn open(config: HostConfig) -> Result<(Arc<Host>, Restored), HostError> {
         let db = match &config.database_url {
             Some(url) => Db::connect(url).await?,
             None => Db::open_sqlite_file(&config.data_dir.join("kaizen.db")).await?,
         };
-        let runtime = Runtime::new(config.runtime.clone())?;
+        let runtime = Runtime::new(&config.data_dir, config.runtime.clone())?;
         let telemetry = Telemetry::start(db.clone(), config.telemetry.clone()).await?;
         let healer = Healer::new(runtime.clone(), db.clone(), config.recovery.clone()).await?;
         let invoker = Invoker::with_healer(runtime.clone(), telemetry.clone(), healer);

@@ -12,28 +12,35 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
-use kaizen_host::config::RuntimeConfig;
+use figment::value::{Dict, Map};
+use figment::{Figment, Metadata, Profile, Provider};
 use kaizen_host::health::HealthConfig;
 use kaizen_host::host::HostConfig;
-use kaizen_host::r#loop::LoopConfig;
-use kaizen_host::recovery::RecoveryConfig;
-use kaizen_host::safety::SafetyConfig;
-use kaizen_host::telemetry::TelemetryConfig;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+use crate::webhooks::{InvalidWebhook, WebhookConfig};
 
 /// Variables read by the client and the logger, not configuration keys.
 const NOT_CONFIG: [&str; 4] = ["url", "log", "config", "log_format"];
 
-/// Everything `kaizen serve` is configured with.
+/// Everything `kaizen serve` is configured with: the host's configuration
+/// and the service's own settings around it.
+///
+/// In the file and the environment both are one namespace of top-level
+/// keys (`data_dir`, `[runtime]` and `[loop]` are the host's; `listen`,
+/// `[http]` and `[watch]` the service's). [`ServeConfig::load`] hands each
+/// key to the struct that owns it, so both keep rejecting keys they do not
+/// know and an error still names the key and the file it came from.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServeConfig {
-    /// Modules, compiled artifacts, the SQLite file and the token file.
-    pub data_dir: PathBuf,
-    /// `sqlite://…` or `postgres://…`; `<data_dir>/kaizen.db` when unset.
-    pub database_url: Option<String>,
+    /// The host's part: data directory, database, runtime, telemetry,
+    /// safety, loop and recovery. Read by [`ServeConfig::load`] from its
+    /// own top-level keys, hence invisible to serde here.
+    #[serde(skip)]
+    pub host: HostConfig,
     /// Address of the HTTP API and dashboard.
     pub listen: SocketAddr,
     /// Folder watched for `.wasm` files; `<data_dir>/watch` when unset.
@@ -46,20 +53,13 @@ pub struct ServeConfig {
     /// strategies, and the calculator unit v1 when no calculator serves).
     pub bundled: bool,
     pub webhooks: Vec<WebhookConfig>,
-    pub runtime: RuntimeConfig,
-    pub telemetry: TelemetryConfig,
-    pub safety: SafetyConfig,
-    #[serde(rename = "loop")]
-    pub improve: LoopConfig,
-    pub recovery: RecoveryConfig,
     pub health: HealthConfig,
 }
 
 impl Default for ServeConfig {
     fn default() -> Self {
         ServeConfig {
-            data_dir: PathBuf::from("kaizen-data"),
-            database_url: None,
+            host: HostConfig { data_dir: PathBuf::from("kaizen-data"), ..HostConfig::default() },
             listen: SocketAddr::from(([127, 0, 0, 1], 7700)),
             watch_dir: None,
             tokens: TokenConfig::default(),
@@ -68,11 +68,6 @@ impl Default for ServeConfig {
             watch: WatchConfig::default(),
             bundled: true,
             webhooks: Vec::new(),
-            runtime: RuntimeConfig::default(),
-            telemetry: TelemetryConfig::default(),
-            safety: SafetyConfig::default(),
-            improve: LoopConfig::default(),
-            recovery: RecoveryConfig::default(),
             health: HealthConfig::default(),
         }
     }
@@ -145,45 +140,6 @@ impl Default for WatchConfig {
     }
 }
 
-/// One webhook subscription.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookConfig {
-    /// `http://` or `https://` URL receiving a JSON POST per event.
-    pub url: String,
-    /// Events wanted (see [`crate::webhooks::EVENTS`]); all when empty.
-    #[serde(default)]
-    pub events: Vec<String>,
-    /// Events below this severity are not sent: `low`, `medium`, `high`
-    /// (the default) or `critical`. Emergency stops are critical; rollbacks,
-    /// promotions, self-pauses and failed cycles high; findings carry their
-    /// detector's severity.
-    #[serde(default = "high")]
-    pub min_severity: String,
-    /// Attempts per event before it is recorded as failed.
-    #[serde(default = "five")]
-    pub max_attempts: u32,
-    /// First retry delay; doubled on each retry.
-    #[serde(default = "backoff")]
-    pub backoff_ms: u64,
-    /// Per-attempt timeout.
-    #[serde(default = "timeout")]
-    pub timeout_ms: u64,
-}
-
-fn high() -> String {
-    "high".into()
-}
-fn five() -> u32 {
-    5
-}
-fn backoff() -> u64 {
-    500
-}
-fn timeout() -> u64 {
-    5000
-}
-
 /// A configuration that cannot be used, naming what is wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -191,6 +147,8 @@ pub enum ConfigError {
     Missing(PathBuf),
     #[error("invalid configuration: {0}")]
     Invalid(String),
+    #[error("invalid configuration: webhooks[{index}].{problem}")]
+    Webhook { index: usize, problem: InvalidWebhook },
 }
 
 /// An environment value as the type it spells: a boolean, an integer, a
@@ -207,6 +165,113 @@ fn env_value(v: &str) -> figment::value::Value {
     }
 }
 
+/// The top-level keys `T` accepts, in declaration order: serde lists them
+/// when it rejects a key, so a probe with a key no struct has reads them
+/// from the one place they are declared.
+fn keys_of<T: DeserializeOwned>() -> &'static [&'static str] {
+    match Figment::from(Serialized::default("\u{0}", 0)).extract::<T>() {
+        Err(figment::Error { kind: figment::error::Kind::UnknownField(_, keys), .. }) => keys,
+        _ => &[],
+    }
+}
+
+/// Every top-level key: the host's, then the service's.
+fn all_keys() -> &'static [&'static str] {
+    static KEYS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| [keys_of::<HostConfig>(), keys_of::<ServeConfig>()].concat())
+}
+
+/// One source of configuration as the host or the service sees it: only
+/// the host's top-level keys, or every other key (so a key nobody knows is
+/// the service's to reject). The source's own metadata is kept, so errors
+/// still say which file or variable a bad value came from.
+struct Part<'a> {
+    source: &'a dyn Provider,
+    host: bool,
+}
+
+impl Provider for Part<'_> {
+    fn metadata(&self) -> Metadata {
+        self.source.metadata()
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut data = self.source.data()?;
+        let host_keys = keys_of::<HostConfig>();
+        for dict in data.values_mut() {
+            dict.retain(|key, _| host_keys.contains(&key.as_str()) == self.host);
+        }
+        Ok(data)
+    }
+
+    fn profile(&self) -> Option<Profile> {
+        self.source.profile()
+    }
+}
+
+/// Figment's errors as one message. An unknown top-level key is reported
+/// by the service's part, which knows only its own keys: the keys it
+/// could have meant are all of them.
+fn invalid(e: figment::Error) -> ConfigError {
+    let messages = e.into_iter().map(|mut e| {
+        if let figment::error::Kind::UnknownField(_, expected) = &mut e.kind
+            && e.path.len() <= 1
+        {
+            *expected = all_keys();
+        }
+        e.to_string()
+    });
+    ConfigError::Invalid(messages.collect::<Vec<_>>().join("; "))
+}
+
+/// Every source of configuration, from lowest to highest precedence:
+/// defaults, `file`, `DATABASE_URL`, `KAIZEN_*` variables naming a key,
+/// the two token variables.
+fn sources(
+    file: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Vec<Box<dyn Provider>>, ConfigError> {
+    let defaults = ServeConfig::default();
+    let mut sources: Vec<Box<dyn Provider>> =
+        vec![Box::new(Serialized::defaults(defaults.host.clone())), Box::new(Serialized::defaults(defaults))];
+    if let Some(f) = file {
+        if !f.exists() {
+            return Err(ConfigError::Missing(f.to_path_buf()));
+        }
+        sources.push(Box::new(Toml::file_exact(f)));
+    }
+    let env: Vec<(String, String)> = env.into_iter().collect();
+    let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    if let Some(url) = get("DATABASE_URL") {
+        sources.push(Box::new(Serialized::default("database_url", url)));
+    }
+    // The environment is passed in (not read by figment's provider) so
+    // that tests can give their own.
+    // Only variables naming a top-level key are configuration: others
+    // in the KAIZEN_ namespace belong to the client, the tests or other
+    // tools. Below a known key, unknown names are errors like in the file.
+    let pairs = env
+        .iter()
+        .filter(|(k, _)| k.starts_with("KAIZEN_"))
+        .filter(|(k, _)| !matches!(k.as_str(), "KAIZEN_ADMIN_TOKEN" | "KAIZEN_INVOKE_TOKEN"))
+        .filter(|(k, _)| {
+            let key = k["KAIZEN_".len()..].to_ascii_lowercase();
+            let first = key.split("__").next().unwrap_or_default();
+            !NOT_CONFIG.contains(&key.as_str()) && all_keys().contains(&first)
+        });
+    for (k, v) in pairs {
+        let key = k["KAIZEN_".len()..].to_ascii_lowercase().replace("__", ".");
+        sources.push(Box::new(Serialized::default(&key, env_value(v))));
+    }
+    if let Some(t) = get("KAIZEN_ADMIN_TOKEN") {
+        sources.push(Box::new(Serialized::default("tokens.admin", t)));
+    }
+    if let Some(t) = get("KAIZEN_INVOKE_TOKEN") {
+        sources.push(Box::new(Serialized::default("tokens.invoke", t)));
+    }
+    Ok(sources)
+}
+
 impl ServeConfig {
     /// Defaults, then `file` (when given), then the environment.
     pub fn load(file: Option<&Path>) -> Result<ServeConfig, ConfigError> {
@@ -218,52 +283,14 @@ impl ServeConfig {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<ServeConfig, ConfigError> {
-        let mut fig = Figment::from(Serialized::defaults(ServeConfig::default()));
-        if let Some(f) = file {
-            if !f.exists() {
-                return Err(ConfigError::Missing(f.to_path_buf()));
-            }
-            fig = fig.merge(Toml::file_exact(f));
+        let (mut host, mut service) = (Figment::new(), Figment::new());
+        for source in &sources(file, env)? {
+            let source = source.as_ref();
+            host = host.merge(Part { source, host: true });
+            service = service.merge(Part { source, host: false });
         }
-        let env: Vec<(String, String)> = env.into_iter().collect();
-        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-        if let Some(url) = get("DATABASE_URL") {
-            fig = fig.merge(Serialized::default("database_url", url));
-        }
-        // The environment is passed in (not read by figment's provider) so
-        // that tests can give their own.
-        // Only variables naming a top-level key are configuration: others
-        // in the KAIZEN_ namespace belong to the client, the tests or other
-        // tools. Below a known key, unknown names are errors like in the file.
-        let top: Vec<String> = match serde_json::to_value(ServeConfig::default()) {
-            Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
-            _ => Vec::new(),
-        };
-        let pairs: Vec<(String, String)> = env
-            .iter()
-            .filter(|(k, _)| k.starts_with("KAIZEN_"))
-            .filter(|(k, _)| !matches!(k.as_str(), "KAIZEN_ADMIN_TOKEN" | "KAIZEN_INVOKE_TOKEN"))
-            .filter(|(k, _)| {
-                let key = k["KAIZEN_".len()..].to_ascii_lowercase();
-                let first = key.split("__").next().unwrap_or_default().to_string();
-                !NOT_CONFIG.contains(&key.as_str()) && top.contains(&first)
-            })
-            .cloned()
-            .collect();
-        for (k, v) in &pairs {
-            let key = k["KAIZEN_".len()..].to_ascii_lowercase().replace("__", ".");
-            let value = env_value(v);
-            fig = fig.merge(Serialized::default(&key, value));
-        }
-        if let Some(t) = get("KAIZEN_ADMIN_TOKEN") {
-            fig = fig.merge(Serialized::default("tokens.admin", t));
-        }
-        if let Some(t) = get("KAIZEN_INVOKE_TOKEN") {
-            fig = fig.merge(Serialized::default("tokens.invoke", t));
-        }
-        let config: ServeConfig = fig
-            .extract()
-            .map_err(|e| ConfigError::Invalid(e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")))?;
+        let mut config: ServeConfig = service.extract().map_err(invalid)?;
+        config.host = host.extract().map_err(invalid)?;
         config.validate()?;
         Ok(config)
     }
@@ -271,25 +298,8 @@ impl ServeConfig {
     /// Checks serde cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
-        for (i, w) in self.webhooks.iter().enumerate() {
-            if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
-                return bad(format!("webhooks[{i}].url `{}` must start with http:// or https://", w.url));
-            }
-            if crate::webhooks::severity_rank(&w.min_severity).is_none() {
-                return bad(format!(
-                    "webhooks[{i}].min_severity `{}` must be low, medium, high or critical",
-                    w.min_severity
-                ));
-            }
-            if let Some(e) = w.events.iter().find(|e| !crate::webhooks::EVENTS.contains(&e.as_str())) {
-                return bad(format!(
-                    "webhooks[{i}].events: unknown event `{e}` (known: {})",
-                    crate::webhooks::EVENTS.join(", ")
-                ));
-            }
-            if w.max_attempts == 0 {
-                return bad(format!("webhooks[{i}].max_attempts must be at least 1"));
-            }
+        for (index, w) in self.webhooks.iter().enumerate() {
+            w.validate().map_err(|problem| ConfigError::Webhook { index, problem })?;
         }
         if !matches!(self.log.format.as_str(), "auto" | "human" | "json") {
             return bad(format!("log.format `{}` must be auto, human or json", self.log.format));
@@ -309,20 +319,7 @@ impl ServeConfig {
 
     /// The watch folder in use.
     pub fn watch_dir(&self) -> PathBuf {
-        self.watch_dir.clone().unwrap_or_else(|| self.data_dir.join("watch"))
-    }
-
-    /// The host's part of the configuration.
-    pub fn host_config(&self) -> HostConfig {
-        HostConfig {
-            data_dir: self.data_dir.clone(),
-            database_url: self.database_url.clone(),
-            runtime: self.runtime.clone(),
-            telemetry: self.telemetry.clone(),
-            safety: self.safety.clone(),
-            improve: self.improve.clone(),
-            recovery: self.recovery.clone(),
-        }
+        self.watch_dir.clone().unwrap_or_else(|| self.host.data_dir.join("watch"))
     }
 }
 
@@ -362,10 +359,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.listen.port(), 9000);
-        assert_eq!(c.improve.interval_secs, 7.0);
-        assert_eq!(c.runtime.limits.deadline.as_millis(), 250);
+        assert_eq!(c.host.improve.interval_secs, 7.0);
+        assert_eq!(c.host.runtime.limits.deadline.as_millis(), 250);
         assert_eq!(c.tokens.admin.as_deref(), Some("a-very-long-admin-token"));
-        assert_eq!(c.data_dir, PathBuf::from("/tmp/k"));
+        assert_eq!(c.host.data_dir, PathBuf::from("/tmp/k"));
     }
 
     #[test]
@@ -386,6 +383,35 @@ mod tests {
             ServeConfig::load_from(Some(&dir.path().join("absent.toml")), env(&[])),
             Err(ConfigError::Missing(_))
         ));
+    }
+
+    #[test]
+    fn the_host_and_the_service_share_one_namespace_of_keys() {
+        let c = ServeConfig::load_from(
+            None,
+            env(&[
+                ("KAIZEN_RUNTIME__LIMITS__DEADLINE", "2000"),
+                ("KAIZEN_WATCH__DEPLOY_UNITS", "true"),
+                ("DATABASE_URL", "postgres://below"),
+                ("KAIZEN_DATABASE_URL", "postgres://above"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.host.runtime.limits.deadline.as_millis(), 2000);
+        assert!(c.watch.deploy_units);
+        assert_eq!(c.host.database_url.as_deref(), Some("postgres://above"));
+        assert_eq!(c.host.data_dir, PathBuf::from("kaizen-data"));
+        assert!(keys_of::<HostConfig>().starts_with(&["data_dir", "database_url", "runtime"]));
+        assert!(all_keys().contains(&"loop") && all_keys().contains(&"listen"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("kaizen.toml");
+        std::fs::write(&f, "lisen = \"127.0.0.1:1\"\n").unwrap();
+        let e = ServeConfig::load_from(Some(&f), env(&[])).unwrap_err().to_string();
+        assert!(e.contains("lisen") && e.contains("`listen`") && e.contains("`loop`"), "{e}");
+        std::fs::write(&f, "[runtime.limits]\ndeadlne = 3\n").unwrap();
+        let e = ServeConfig::load_from(Some(&f), env(&[])).unwrap_err().to_string();
+        assert!(e.contains("runtime.limits.deadlne") && e.contains("kaizen.toml"), "{e}");
     }
 
     #[test]

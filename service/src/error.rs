@@ -6,10 +6,10 @@ use axum::Json;
 use axum::body::Body;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// An error as a client sees it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// Stable code for scripts: `unauthorized`, `forbidden`, `not-found`,
     /// `bad-request`, `invalid-module`, `payload-too-large`, `unit-error`, ...

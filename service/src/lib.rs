@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod serve;
 pub mod tokens;
+pub mod views;
 pub mod watch;
 pub mod webhooks;
 

@@ -41,11 +41,12 @@ pub struct Service {
 impl Service {
     /// Open everything and start serving.
     pub async fn start(config: ServeConfig) -> anyhow::Result<Service> {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
-        let (tokens, tokens_generated) = Tokens::resolve(&config.tokens, &config.data_dir)
-            .with_context(|| format!("cannot keep the API tokens in {}", config.data_dir.display()))?;
-        let (host, restored) = Host::open(config.host_config()).await.context("cannot open the host")?;
+        let data_dir = &config.host.data_dir;
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+        let (tokens, tokens_generated) = Tokens::resolve(&config.tokens, data_dir)
+            .with_context(|| format!("cannot keep the API tokens in {}", data_dir.display()))?;
+        let (host, restored) = Host::open(config.host.clone()).await.context("cannot open the host")?;
         let bundled_deployed = if config.bundled { deploy_bundled(&host).await? } else { Vec::new() };
 
         let mut tasks = vec![host.improve.spawn()];

@@ -14,11 +14,9 @@ use std::time::Duration;
 
 use kaizen_host::events::{Event, Events};
 use kaizen_host::store::{self, Db};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-
-use crate::config::WebhookConfig;
 
 /// Events a subscription can choose.
 pub const EVENTS: [&str; 6] = ["rollback", "promotion", "emergency-stop", "self-pause", "cycle-failed", "finding"];
@@ -29,6 +27,77 @@ const QUEUE: usize = 1024;
 /// `low` < `medium` < `high` < `critical`.
 pub fn severity_rank(s: &str) -> Option<u8> {
     ["low", "medium", "high", "critical"].iter().position(|x| *x == s).map(|i| i as u8)
+}
+
+/// One webhook subscription (a `[[webhooks]]` entry of the configuration).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// `http://` or `https://` URL receiving a JSON POST per event.
+    pub url: String,
+    /// Events wanted (see [`EVENTS`]); all when empty.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// Events below this severity are not sent: `low`, `medium`, `high`
+    /// (the default) or `critical`. Emergency stops are critical; rollbacks,
+    /// promotions, self-pauses and failed cycles high; findings carry their
+    /// detector's severity.
+    #[serde(default = "high")]
+    pub min_severity: String,
+    /// Attempts per event before it is recorded as failed.
+    #[serde(default = "five")]
+    pub max_attempts: u32,
+    /// First retry delay; doubled on each retry.
+    #[serde(default = "backoff")]
+    pub backoff_ms: u64,
+    /// Per-attempt timeout.
+    #[serde(default = "timeout")]
+    pub timeout_ms: u64,
+}
+
+fn high() -> String {
+    "high".into()
+}
+fn five() -> u32 {
+    5
+}
+fn backoff() -> u64 {
+    500
+}
+fn timeout() -> u64 {
+    5000
+}
+
+/// A subscription that cannot work, naming the field.
+#[derive(Debug, thiserror::Error)]
+pub enum InvalidWebhook {
+    #[error("url `{0}` must start with http:// or https://")]
+    Url(String),
+    #[error("min_severity `{0}` must be low, medium, high or critical")]
+    Severity(String),
+    #[error("events: unknown event `{0}` (known: {known})", known = EVENTS.join(", "))]
+    Event(String),
+    #[error("max_attempts must be at least 1")]
+    NoAttempts,
+}
+
+impl WebhookConfig {
+    /// Checks serde cannot express.
+    pub fn validate(&self) -> Result<(), InvalidWebhook> {
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+            return Err(InvalidWebhook::Url(self.url.clone()));
+        }
+        if severity_rank(&self.min_severity).is_none() {
+            return Err(InvalidWebhook::Severity(self.min_severity.clone()));
+        }
+        if let Some(e) = self.events.iter().find(|e| !EVENTS.contains(&e.as_str())) {
+            return Err(InvalidWebhook::Event(e.clone()));
+        }
+        if self.max_attempts == 0 {
+            return Err(InvalidWebhook::NoAttempts);
+        }
+        Ok(())
+    }
 }
 
 /// A notification as POSTed.

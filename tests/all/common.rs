@@ -16,10 +16,9 @@ pub fn shared_cache() -> PathBuf {
 /// A runtime over a fresh temporary data directory.
 pub fn runtime_with(edit: impl FnOnce(&mut RuntimeConfig)) -> (tempfile::TempDir, Arc<Runtime>) {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = RuntimeConfig::in_dir(dir.path());
-    config.cache_dir = Some(shared_cache());
+    let mut config = RuntimeConfig { cache_dir: Some(shared_cache()), ..Default::default() };
     edit(&mut config);
-    let rt = Runtime::new(config).expect("runtime starts");
+    let rt = Runtime::new(dir.path(), config).expect("runtime starts");
     (dir, rt)
 }
 

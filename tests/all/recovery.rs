@@ -247,7 +247,7 @@ async fn strategy_order_follows_measured_success() {
 }
 
 fn host_config_of(host: &Arc<Host>) -> HostConfig {
-    let mut c = crate::common::test_host_config(&host.runtime.config().data_dir);
+    let mut c = crate::common::test_host_config(host.runtime.data_dir());
     cfg(&mut c, "fallback", &[("unit", "echo")]);
     c
 }

@@ -677,7 +677,7 @@ impl Loop {
         g: &GeneratorConfig,
         current: &Arc<Plugin>,
     ) -> Result<Candidate, String> {
-        let scratch = self.ctx.runtime.config().data_dir.join("generated");
+        let scratch = self.ctx.runtime.data_dir().join("generated");
         let bytes = candidates::generate(g, f, current.module_path(), &scratch).await.map_err(|e| e.to_string())?;
         let plugin = self.ctx.runtime.load("generated.wasm", &bytes).map_err(|e| e.to_string())?;
         record_module(&self.ctx.db, &plugin).await.map_err(|e| e.to_string())?;

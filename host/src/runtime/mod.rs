@@ -12,9 +12,8 @@ pub mod slots;
 pub mod validate;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use parking_lot::RwLock;
 use wasmtime::component::{Component, Linker};
@@ -70,21 +69,24 @@ pub struct Runtime {
     linker: Linker<HostState>,
     cache: CompiledCache,
     blobs: Blobs,
+    data_dir: PathBuf,
     config: RuntimeConfig,
     slots: RwLock<BTreeMap<String, Arc<Slot>>>,
     _ticker: engine::Ticker,
 }
 
 impl Runtime {
-    /// Build the engine, linker and on-disk stores under `config.data_dir`.
-    pub fn new(config: RuntimeConfig) -> Result<Arc<Runtime>, RuntimeError> {
+    /// Build the engine, linker and on-disk stores under `data_dir`
+    /// (module bytes in `modules/`, compiled artifacts in `compiled/` unless
+    /// `config.cache_dir` says otherwise).
+    pub fn new(data_dir: impl Into<PathBuf>, config: RuntimeConfig) -> Result<Arc<Runtime>, RuntimeError> {
+        let data_dir = data_dir.into();
         let engine = engine::build_engine(&config).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let linker = engine::build_linker(&engine).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
-        let dir_err = |source| RuntimeError::DataDir { dir: config.data_dir.display().to_string(), source };
-        let blobs = Blobs::open(config.data_dir.join("modules")).map_err(dir_err)?;
-        let cache =
-            CompiledCache::open(config.cache_dir.clone().unwrap_or_else(|| config.data_dir.join("compiled")), &engine)
-                .map_err(dir_err)?;
+        let dir_err = |source| RuntimeError::DataDir { dir: data_dir.display().to_string(), source };
+        let blobs = Blobs::open(data_dir.join("modules")).map_err(dir_err)?;
+        let cache = CompiledCache::open(config.cache_dir.clone().unwrap_or_else(|| data_dir.join("compiled")), &engine)
+            .map_err(dir_err)?;
         let ticker = engine::Ticker::start(&engine);
         let fuel_enabled = engine::fuel_enabled(&config);
         Ok(Arc::new(Runtime {
@@ -92,6 +94,7 @@ impl Runtime {
             linker,
             cache,
             blobs,
+            data_dir,
             config,
             slots: RwLock::new(BTreeMap::new()),
             _ticker: ticker,
@@ -103,6 +106,10 @@ impl Runtime {
     }
     pub fn config(&self) -> &RuntimeConfig {
         &self.config
+    }
+    /// The directory the runtime keeps its files in.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
     }
     /// The content-addressed module store.
     pub fn blobs(&self) -> &Blobs {
@@ -271,25 +278,6 @@ impl Runtime {
         let plugin = self.unit_slot(name)?.route();
         let output = plugin.invoke(context, request)?;
         Ok(Served { output, plugin })
-    }
-
-    /// Call unit `name` from async code: the guest runs on tokio's blocking
-    /// pool so that it never holds up an async worker thread.
-    pub async fn invoke(
-        self: &Arc<Self>,
-        name: &str,
-        request: Vec<u8>,
-        deadline: Option<Duration>,
-    ) -> Result<Served, CallError> {
-        let rt = self.clone();
-        let name = name.to_string();
-        let deadline_ms = deadline.unwrap_or(self.config.limits.deadline).as_millis() as u64;
-        tokio::task::spawn_blocking(move || {
-            let ctx = CallContext { attempt: 1, scope_pct: None, deadline_ms };
-            rt.call_unit(&name, &ctx, &request)
-        })
-        .await
-        .unwrap_or_else(|e| Err(CallError::new(ErrorClass::Internal, format!("call task failed: {e}"))))
     }
 }
 

@@ -142,7 +142,7 @@ pub async fn ingest(_: Caller, State(s): State<AppState>, headers: HeaderMap, bo
     // Requests kept with ingested executions follow the telemetry config;
     // times must fall between the retention horizon and the allowed clock
     // skew, durations within the longest deadline the host allows.
-    let t = &s.config.telemetry;
+    let t = &s.config.host.telemetry;
     let limits = IngestLimits {
         max_request_bytes: t.max_request_bytes,
         max_future_ms: (t.max_future_secs as i64).saturating_mul(1000),

@@ -10,10 +10,10 @@ use kaizen_host::store::control::ControlState;
 use kaizen_host::store::now_ms;
 use serde::{Deserialize, Serialize};
 
-use super::deployments::Reason;
 use super::{AppState, checked_name};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::tokens::Admin;
+use crate::views::Reason;
 
 /// Change the loop's control state: `pause`, `resume`, `stop` (emergency
 /// stop: every rollout frozen where it stands, persisted across restarts)

@@ -4,11 +4,12 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use kaizen_host::store::{self, deployments::Deployment, deployments::HistoryEntry};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{AppState, checked_name};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::tokens::Admin;
+use crate::views::{Reason, RolledBack};
 
 /// Every slot's deployment record.
 #[utoipa::path(get, path = "/api/v1/deployments", tag = "plugins", security(("admin" = [])),
@@ -39,21 +40,6 @@ pub async fn history(
 ) -> ApiResult<Json<Vec<HistoryEntry>>> {
     checked_name("slot", &slot)?;
     Ok(Json(store::deployments::history(&s.host.db, &slot, limit(q.limit)).await?))
-}
-
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-pub struct Reason {
-    /// Why, for the audit trail.
-    pub reason: Option<String>,
-}
-
-/// What a rollback did.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct RolledBack {
-    pub slot: String,
-    pub from: String,
-    pub to: String,
-    pub to_sha256: String,
 }
 
 /// Roll a slot back to its previous version (the exact bytes).

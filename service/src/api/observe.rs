@@ -4,38 +4,21 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use kaizen_host::r#loop::LoopStats;
 use kaizen_host::store::audit::AuditEvent;
-use kaizen_host::store::control::ControlState;
 use kaizen_host::store::cycles::CycleRecord;
 use kaizen_host::store::deliveries::Delivery;
 use kaizen_host::store::findings::FindingRecord;
 use kaizen_host::store::improvements::Improvement;
 use kaizen_host::store::recovery_log::RecoveryEntry;
 use kaizen_host::store::{self, now_ms};
-use kaizen_host::telemetry::CounterSnapshot;
 use serde::{Deserialize, Serialize};
 
 use super::deployments::{Limit, limit};
-use super::plugins::{SlotView, all_slots};
+use super::plugins::all_slots;
 use super::{AppState, checked_name};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::tokens::Admin;
-
-/// The host at a glance.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Status {
-    /// `running`, `paused`, `stopped` (emergency stop) or `disabled`.
-    pub state: String,
-    pub control: ControlState,
-    #[serde(rename = "loop")]
-    pub improve: LoopStats,
-    pub slots: Vec<SlotView>,
-    pub recent_findings: Vec<FindingRecord>,
-    pub telemetry: CounterSnapshot,
-    pub watch_dir: Option<String>,
-    pub version: String,
-}
+use crate::views::Status;
 
 /// Loop state, slots and recent findings.
 #[utoipa::path(get, path = "/api/v1/status", tag = "loop", security(("admin" = [])),

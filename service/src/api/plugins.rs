@@ -9,40 +9,12 @@ use kaizen_host::runtime::types::PluginKind;
 use kaizen_host::runtime::validate::world_name;
 use kaizen_host::runtime::{Installed, Plugin, Slot};
 use kaizen_host::store::{self, modules::ModuleRecord};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{AppState, checked_name};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::tokens::Admin;
-
-/// One version of a plugin.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct VersionView {
-    pub version: String,
-    pub sha256: String,
-}
-
-/// A canary in progress.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct CanaryView {
-    pub version: String,
-    pub sha256: String,
-    pub percent: f64,
-}
-
-/// A slot: one plugin name and what it serves.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct SlotView {
-    pub name: String,
-    /// `detector`, `recovery` or `unit`.
-    pub kind: String,
-    pub current: VersionView,
-    /// The version a rollback would return to.
-    pub previous: Option<VersionView>,
-    pub canary: Option<CanaryView>,
-    /// Versions kept compiled for instant rollback, newest first.
-    pub history: Vec<VersionView>,
-}
+use crate::views::{CanaryView, SlotView, Uploaded, VersionView};
 
 fn version(p: &Plugin) -> VersionView {
     VersionView { version: p.version().into(), sha256: p.sha256().into() }
@@ -97,17 +69,6 @@ pub struct UploadParams {
     /// becomes a candidate for the loop unless its slot is empty;
     /// `deploy`: deploy now; `candidate`: always hand to the loop.
     pub mode: Option<String>,
-}
-
-/// What became of an upload.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Uploaded {
-    pub name: String,
-    pub kind: String,
-    pub version: String,
-    pub sha256: String,
-    /// `deployed`, `unchanged` or `candidate`.
-    pub result: String,
 }
 
 /// Upload a module (the body is the `.wasm` file). It is validated like a

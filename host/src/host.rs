@@ -42,6 +42,8 @@ pub enum HostError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    #[error("invalid configuration: {0}")]
+    Settings(#[from] crate::settings::InvalidSettings),
 }
 
 /// The running host.
@@ -69,6 +71,7 @@ impl Host {
     /// version the store says was serving (with its canary split, if one was
     /// in progress).
     pub async fn open(config: HostConfig) -> Result<(Arc<Host>, Restored), HostError> {
+        crate::settings::check(&config)?;
         let db = match &config.database_url {
             Some(url) => Db::connect(url).await?,
             None => Db::open_sqlite_file(&config.data_dir.join("kaizen.db")).await?,

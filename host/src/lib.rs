@@ -15,6 +15,7 @@ pub mod r#loop;
 pub mod recovery;
 pub mod runtime;
 pub mod safety;
+pub mod settings;
 pub mod store;
 pub mod telemetry;
 pub mod traffic;

@@ -21,6 +21,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::webhooks::{InvalidWebhook, WebhookConfig};
+use kaizen_host::settings::{Checker, InvalidSettings};
 
 /// Variables read by the client and the logger, not configuration keys.
 const NOT_CONFIG: [&str; 4] = ["url", "log", "config", "log_format"];
@@ -149,6 +150,8 @@ pub enum ConfigError {
     Invalid(String),
     #[error("invalid configuration: webhooks[{index}].{problem}")]
     Webhook { index: usize, problem: InvalidWebhook },
+    #[error("invalid configuration: {0}")]
+    Settings(#[from] InvalidSettings),
 }
 
 /// An environment value as the type it spells: a boolean, an integer, a
@@ -295,8 +298,29 @@ impl ServeConfig {
         Ok(config)
     }
 
-    /// Checks serde cannot express.
+    /// Checks serde cannot express: the valid range of every setting (the
+    /// host's and the service's, all violations at once), then the rest.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut k = Checker::default();
+        if let Err(InvalidSettings(found)) = kaizen_host::settings::check(&self.host) {
+            for f in found {
+                k.bad(f.key, f.value, f.rule);
+            }
+        }
+        let h = &self.http;
+        k.at_least("http.max_body_bytes", h.max_body_bytes as u64, 1);
+        k.at_least("http.max_invoke_bytes", h.max_invoke_bytes as u64, 1);
+        k.at_least("http.max_ingest_bytes", h.max_ingest_bytes as u64, 1);
+        // The body limit applies to every request first.
+        k.not_above("http.max_invoke_bytes", h.max_invoke_bytes, "http.max_body_bytes", h.max_body_bytes);
+        k.not_above("http.max_ingest_bytes", h.max_ingest_bytes, "http.max_body_bytes", h.max_body_bytes);
+        k.at_least("watch.rescan_ms", self.watch.rescan_ms, 1);
+        k.at_least("health.interval_secs", self.health.interval_secs, 1);
+        k.at_least("health.warm_trap_limit", self.health.warm_trap_limit as u64, 1);
+        for (i, w) in self.webhooks.iter().enumerate() {
+            k.at_least(&format!("webhooks[{i}].timeout_ms"), w.timeout_ms, 1);
+        }
+        k.finish()?;
         let bad = |m: String| Err(ConfigError::Invalid(m));
         for (index, w) in self.webhooks.iter().enumerate() {
             w.validate().map_err(|problem| ConfigError::Webhook { index, problem })?;

@@ -71,6 +71,7 @@ impl From<kaizen_host::host::HostError> for ApiError {
         match e {
             kaizen_host::host::HostError::Store(s) => s.into(),
             kaizen_host::host::HostError::Runtime(r) => ApiError::new(StatusCode::CONFLICT, "conflict", r.to_string()),
+            kaizen_host::host::HostError::Settings(s) => ApiError::internal(s.to_string()),
         }
     }
 }

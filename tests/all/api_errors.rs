@@ -136,3 +136,54 @@ fn bad_configuration_is_named_and_nothing_starts() {
     assert!(err.contains("intervl_secs"), "{err}");
     assert!(!dir.path().join("kaizen.db").exists(), "nothing was opened");
 }
+
+/// Settings outside their valid range are refused when loaded, each named
+/// with its value and rule — not discovered later by a loop that panics on
+/// them (`min > max`) or spins (`interval_secs = 0`).
+#[test]
+fn settings_out_of_range_are_refused_at_load_naming_key_value_and_rule() {
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "[loop]\nmin_interval_secs = 10\nmax_interval_secs = 5\n",
+            &["`loop.min_interval_secs` = 10: must be at most loop.max_interval_secs (5)"],
+        ),
+        ("[loop]\ninterval_secs = -2.0\n", &["`loop.interval_secs` = -2: must be a number greater than 0"]),
+        ("[loop]\ninterval_secs = 0\n", &["`loop.interval_secs` = 0: must be a number greater than 0"]),
+        (
+            "[safety.limits]\ncanary_steps = [50.0, 10.0]\n[safety.limits.judge]\nalpha = 2.0\n",
+            &["must end at 100", "steps must increase", "`safety.limits.judge.alpha` = 2"],
+        ),
+        ("[http]\nmax_invoke_bytes = 999999999\n", &["`http.max_invoke_bytes` = 999999999: must be at most"]),
+    ];
+    for (toml, words) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kaizen.toml");
+        std::fs::write(&file, toml).unwrap();
+        let out = std::process::Command::new(crate::kaizen_bin::BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&file)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{toml} was accepted");
+        for w in *words {
+            assert!(err.contains(w), "{toml}: {err} lacks {w}");
+        }
+        assert!(!err.contains("stack backtrace"), "an ordinary error prints no backtrace: {err}");
+        assert!(!dir.path().join("kaizen.db").exists(), "nothing was opened");
+    }
+    // The same rule holds for the environment.
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(crate::kaizen_bin::BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("KAIZEN_RECOVERY__BREAKER__FAILURE_RATE", "1.5")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`recovery.breaker.failure_rate` = 1.5: must be greater than 0 and at most 1"), "{err}");
+}

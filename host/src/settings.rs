@@ -1,0 +1,270 @@
+//! The valid range of every setting of the host, checked when a
+//! configuration is loaded — never discovered by a task that panics on it
+//! later (`min > max` in a clamp, a negative float turned into a
+//! `Duration`, a zero interval that spins the loop).
+//!
+//! One rule per setting, written beside its key, so the README's table of
+//! valid ranges and this file say the same thing. Every violation is
+//! reported at once, each naming the key, the value and the rule.
+
+use crate::host::HostConfig;
+use crate::safety::Limits;
+
+/// The proof steps a candidate can be required to pass.
+pub const PROOF_STEPS: &[&str] = &["validation", "synthetic", "replay", "shadow"];
+
+/// One setting outside its valid range.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("`{key}` = {value}: {rule}")]
+pub struct OutOfRange {
+    /// The key as written in the configuration file, e.g. `loop.min_interval_secs`.
+    pub key: String,
+    /// The value found, as text.
+    pub value: String,
+    /// The rule it breaks, e.g. `must be at most loop.max_interval_secs (5)`.
+    pub rule: String,
+}
+
+/// Every setting outside its valid range (at least one).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct InvalidSettings(pub Vec<OutOfRange>);
+
+/// Collects violations; each helper checks one rule of one key.
+#[derive(Default)]
+pub struct Checker {
+    found: Vec<OutOfRange>,
+}
+
+impl Checker {
+    /// A violation of `rule` by `key` = `value`.
+    pub fn bad(&mut self, key: impl Into<String>, value: impl ToString, rule: impl Into<String>) {
+        self.found.push(OutOfRange { key: key.into(), value: value.to_string(), rule: rule.into() });
+    }
+
+    /// A finite number greater than zero.
+    pub fn positive(&mut self, key: &str, v: f64) {
+        if !(v.is_finite() && v > 0.0) {
+            self.bad(key, v, "must be a number greater than 0");
+        }
+    }
+
+    /// A whole number of at least `min`.
+    pub fn at_least(&mut self, key: &str, v: u64, min: u64) {
+        if v < min {
+            self.bad(key, v, format!("must be at least {min}"));
+        }
+    }
+
+    /// A number in `[lo, hi]`.
+    pub fn within(&mut self, key: &str, v: f64, lo: f64, hi: f64) {
+        if !(v.is_finite() && v >= lo && v <= hi) {
+            self.bad(key, v, format!("must be between {lo} and {hi}"));
+        }
+    }
+
+    /// A number in `(0, hi]`.
+    pub fn above_zero_to(&mut self, key: &str, v: f64, hi: f64) {
+        if !(v.is_finite() && v > 0.0 && v <= hi) {
+            self.bad(key, v, format!("must be greater than 0 and at most {hi}"));
+        }
+    }
+
+    /// `a` (at `key`) no greater than `b` (at `other`).
+    pub fn not_above<T: PartialOrd + std::fmt::Display>(&mut self, key: &str, a: T, other: &str, b: T) {
+        if a > b {
+            self.bad(key, &a, format!("must be at most {other} ({b})"));
+        }
+    }
+
+    /// `Ok` when nothing was found.
+    pub fn finish(self) -> Result<(), InvalidSettings> {
+        if self.found.is_empty() { Ok(()) } else { Err(InvalidSettings(self.found)) }
+    }
+}
+
+/// Check every setting of the host.
+pub fn check(c: &HostConfig) -> Result<(), InvalidSettings> {
+    let mut k = Checker::default();
+    runtime(&mut k, c);
+    telemetry(&mut k, c);
+    improve(&mut k, c);
+    safety(&mut k, c);
+    recovery(&mut k, c);
+    k.finish()
+}
+
+fn sandbox(k: &mut Checker, at: &str, l: &crate::config::SandboxLimits) {
+    k.at_least(&format!("{at}.deadline"), l.deadline.as_millis() as u64, 1);
+    k.at_least(&format!("{at}.memory_bytes"), l.memory_bytes as u64, 64 << 10);
+    if let Some(fuel) = l.fuel {
+        k.at_least(&format!("{at}.fuel"), fuel, 1);
+    }
+    k.at_least(&format!("{at}.max_output_bytes"), l.max_output_bytes as u64, 1);
+}
+
+fn runtime(k: &mut Checker, c: &HostConfig) {
+    let r = &c.runtime;
+    k.at_least("runtime.max_module_bytes", r.max_module_bytes as u64, 8);
+    sandbox(k, "runtime.limits", &r.limits);
+    for (name, l) in &r.plugin_limits {
+        sandbox(k, &format!("runtime.plugin_limits.{name}"), l);
+    }
+    k.at_least("runtime.history_depth", r.history_depth as u64, 1);
+    k.at_least("runtime.max_instances", r.max_instances as u64, 1);
+}
+
+fn telemetry(k: &mut Checker, c: &HostConfig) {
+    let t = &c.telemetry;
+    k.at_least("telemetry.channel_capacity", t.channel_capacity as u64, 1);
+    k.at_least("telemetry.max_batch", t.max_batch as u64, 1);
+    k.at_least("telemetry.sample_requests_every", t.sample_requests_every, 1);
+    k.at_least("telemetry.retention_secs", t.retention_secs, 1);
+    k.at_least("telemetry.bucket_secs", t.bucket_secs, 1);
+    k.at_least("telemetry.maintenance_secs", t.maintenance_secs, 1);
+    k.not_above("telemetry.bucket_secs", t.bucket_secs, "telemetry.horizon_secs", t.horizon_secs);
+    // Detection reads the window and the baseline before it from the
+    // aggregates kept in memory.
+    let span = c.improve.window_secs.saturating_add(c.improve.baseline_secs);
+    if span > t.horizon_secs {
+        k.bad(
+            "telemetry.horizon_secs",
+            t.horizon_secs,
+            format!("must cover loop.window_secs + loop.baseline_secs ({span})"),
+        );
+    }
+}
+
+fn improve(k: &mut Checker, c: &HostConfig) {
+    let l = &c.improve;
+    k.positive("loop.interval_secs", l.interval_secs);
+    k.positive("loop.min_interval_secs", l.min_interval_secs);
+    k.positive("loop.max_interval_secs", l.max_interval_secs);
+    if l.min_interval_secs.is_finite() && l.max_interval_secs.is_finite() {
+        k.not_above("loop.min_interval_secs", l.min_interval_secs, "loop.max_interval_secs", l.max_interval_secs);
+    }
+    k.at_least("loop.window_secs", l.window_secs, 1);
+    k.at_least("loop.baseline_secs", l.baseline_secs, 1);
+    k.at_least("loop.analysis_ms", l.analysis_ms, 1);
+    let p = &l.prove;
+    if p.replay_max < 0 {
+        k.bad("loop.prove.replay_max", p.replay_max, "must be at least 0");
+    }
+    k.above_zero_to("loop.prove.shadow_percent", p.shadow_percent, 100.0);
+    k.at_least("loop.prove.shadow_concurrency", p.shadow_concurrency, 1);
+    if let Some(g) = &l.generator {
+        if g.command.is_empty() {
+            k.bad("loop.generator.command", "[]", "must name a program");
+        }
+        k.at_least("loop.generator.timeout_secs", g.timeout_secs, 1);
+    }
+}
+
+fn limits(k: &mut Checker, at: &str, l: &Limits) {
+    k.at_least(&format!("{at}.concurrent_rollouts"), l.concurrent_rollouts as u64, 1);
+    k.at_least(&format!("{at}.max_change_bytes"), l.max_change_bytes as u64, 8);
+    for step in &l.required_proof {
+        if !PROOF_STEPS.contains(&step.as_str()) {
+            k.bad(format!("{at}.required_proof"), step, format!("must be one of {}", PROOF_STEPS.join(", ")));
+        }
+    }
+    let steps = format!("{at}.canary_steps");
+    let shown = format!("{:?}", l.canary_steps);
+    if l.canary_steps.last() != Some(&100.0) {
+        k.bad(&steps, &shown, "must end at 100 (the promotion)");
+    }
+    if l.canary_steps.iter().any(|s| !(s.is_finite() && *s > 0.0 && *s <= 100.0)) {
+        k.bad(&steps, &shown, "every step must be a share greater than 0 and at most 100");
+    }
+    if l.canary_steps.windows(2).any(|w| w[0] >= w[1]) {
+        k.bad(&steps, &shown, "steps must increase");
+    }
+    let j = &l.judge;
+    k.above_zero_to(&format!("{at}.judge.threshold"), j.threshold, 1.0);
+    k.at_least(&format!("{at}.judge.min_samples"), j.min_samples as u64, 1);
+    k.not_above(&format!("{at}.judge.min_samples"), j.min_samples, &format!("{at}.judge.max_samples"), j.max_samples);
+    if !(j.alpha.is_finite() && j.alpha > 0.0 && j.alpha < 0.5) {
+        k.bad(format!("{at}.judge.alpha"), j.alpha, "must be greater than 0 and less than 0.5");
+    }
+    k.above_zero_to(&format!("{at}.judge.error_points"), j.error_points, 100.0);
+    k.at_least(&format!("{at}.step_timeout_secs"), l.step_timeout_secs, 1);
+}
+
+fn safety(k: &mut Checker, c: &HostConfig) {
+    let s = &c.safety;
+    limits(k, "safety.limits", &s.limits);
+    for (name, t) in &s.targets {
+        if let Some(l) = &t.limits {
+            limits(k, &format!("safety.targets.{name}.limits"), l);
+        }
+    }
+    let w = &s.self_watch;
+    k.at_least("safety.self_watch.window", w.window as u64, 1);
+    k.at_least("safety.self_watch.min_outcomes", w.min_outcomes as u64, 1);
+    k.not_above("safety.self_watch.min_outcomes", w.min_outcomes, "safety.self_watch.window", w.window);
+    k.within("safety.self_watch.max_rollback_rate", w.max_rollback_rate, 0.0, 1.0);
+    k.within("safety.self_watch.max_failure_rate", w.max_failure_rate, 0.0, 1.0);
+}
+
+fn recovery(k: &mut Checker, c: &HostConfig) {
+    let r = &c.recovery;
+    k.at_least("recovery.max_attempts", r.max_attempts as u64, 1);
+    k.at_least("recovery.recent_outcomes", r.recent_outcomes as u64, 1);
+    k.at_least("recovery.max_open_ms", r.max_open_ms, 1);
+    let b = &r.breaker;
+    k.at_least("recovery.breaker.window", b.window as u64, 1);
+    k.at_least("recovery.breaker.min_calls", b.min_calls as u64, 1);
+    k.not_above("recovery.breaker.min_calls", b.min_calls, "recovery.breaker.window", b.window);
+    k.above_zero_to("recovery.breaker.failure_rate", b.failure_rate, 1.0);
+    k.at_least("recovery.breaker.cooldown_ms", b.cooldown_ms, 1);
+    k.at_least("recovery.breaker.half_open_probes", b.half_open_probes as u64, 1);
+    for (target, unit) in &r.circuit_fallbacks {
+        if !crate::runtime::validate::valid_name(unit) {
+            k.bad(format!("recovery.circuit_fallbacks.{target}"), unit, "must name a unit");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid() {
+        check(&HostConfig::default()).unwrap();
+    }
+
+    #[test]
+    fn each_violation_names_its_key_value_and_rule() {
+        let mut c = HostConfig::default();
+        c.improve.min_interval_secs = 10.0;
+        c.improve.max_interval_secs = 5.0;
+        c.improve.interval_secs = -1.0;
+        c.safety.limits.canary_steps = vec![50.0, 10.0];
+        c.safety.limits.judge.alpha = 0.0;
+        c.recovery.breaker.failure_rate = 1.5;
+        let err = check(&c).unwrap_err();
+        let keys: Vec<&str> = err.0.iter().map(|o| o.key.as_str()).collect();
+        assert!(keys.contains(&"loop.interval_secs"), "{err}");
+        assert!(keys.contains(&"safety.limits.judge.alpha"), "{err}");
+        assert!(keys.contains(&"recovery.breaker.failure_rate"), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("`loop.min_interval_secs` = 10: must be at most loop.max_interval_secs (5)"), "{text}");
+        assert!(text.contains("`safety.limits.canary_steps` = [50.0, 10.0]: must end at 100"), "{text}");
+        assert!(text.contains("steps must increase"), "{text}");
+    }
+
+    #[test]
+    fn per_target_and_per_plugin_overrides_are_checked_under_their_own_keys() {
+        let mut c = HostConfig::default();
+        let limits = Limits { step_timeout_secs: 0, ..Limits::default() };
+        c.safety.targets.insert("pay".into(), crate::safety::TargetPolicy { enabled: None, limits: Some(limits) });
+        c.runtime.plugin_limits.insert(
+            "calc".into(),
+            crate::config::SandboxLimits { deadline: std::time::Duration::ZERO, ..Default::default() },
+        );
+        let text = check(&c).unwrap_err().to_string();
+        assert!(text.contains("`safety.targets.pay.limits.step_timeout_secs` = 0: must be at least 1"), "{text}");
+        assert!(text.contains("`runtime.plugin_limits.calc.deadline` = 0: must be at least 1"), "{text}");
+    }
+}

@@ -143,7 +143,7 @@ impl Invoker {
             Err(err) => return (Err(err), None, t.elapsed()),
         };
         let plugin = slot.route();
-        let result = plugin.invoke_within(context, request, within);
+        let result = plugin.invoke_within(context, request, within).map_err(|e| e.of_version(plugin.version()));
         let latency = t.elapsed();
         self.record(name, &plugin, started_at, latency, &result, request);
         (result, Some(plugin), latency)
@@ -305,8 +305,12 @@ impl Invoker {
                     h.log(&failure, &d.strategy, &action, outcome, since.elapsed().as_secs_f64() * 1e3);
                     return match (r, p) {
                         (Ok(output), Some(p)) => Ok(Answer { output, plugin: p, latency: started.elapsed() }),
-                        (Err(e), _) => {
-                            Err(CallError::new(e.class, format!("fallback `{unit}` failed too: {}", e.message)))
+                        (Err(e), p) => {
+                            let err = CallError::new(e.class, format!("fallback `{unit}` failed too: {}", e.message));
+                            Err(match p {
+                                Some(p) => err.of_version(p.version()),
+                                None => err,
+                            })
                         }
                         (Ok(_), None) => Err(err),
                     };

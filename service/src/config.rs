@@ -311,9 +311,6 @@ impl ServeConfig {
         k.at_least("http.max_body_bytes", h.max_body_bytes as u64, 1);
         k.at_least("http.max_invoke_bytes", h.max_invoke_bytes as u64, 1);
         k.at_least("http.max_ingest_bytes", h.max_ingest_bytes as u64, 1);
-        // The body limit applies to every request first.
-        k.not_above("http.max_invoke_bytes", h.max_invoke_bytes, "http.max_body_bytes", h.max_body_bytes);
-        k.not_above("http.max_ingest_bytes", h.max_ingest_bytes, "http.max_body_bytes", h.max_body_bytes);
         k.at_least("watch.rescan_ms", self.watch.rescan_ms, 1);
         k.at_least("health.interval_secs", self.health.interval_secs, 1);
         k.at_least("health.warm_trap_limit", self.health.warm_trap_limit as u64, 1);

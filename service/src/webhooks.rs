@@ -237,6 +237,9 @@ async fn worker(
                     break;
                 }
                 Ok(r) => last_error = Some(format!("receiver answered {}", r.status())),
+                Err(e) if e.is_timeout() => {
+                    last_error = Some(format!("receiver did not answer within {} ms (timeout_ms)", sub.timeout_ms))
+                }
                 Err(e) => last_error = Some(format!("cannot reach receiver: {e}")),
             }
         }

@@ -38,6 +38,8 @@ fn tokens_names_sizes_and_modules_are_checked() {
     assert_eq!(s.get("/api/v1/status")["state"], "running");
     let r = h.post(url("/api/v1/units/calculator/invoke")).bearer_auth(&s.invoke).body(r#"{"op":"add","a":1,"b":1}"#);
     assert_eq!(r.send().unwrap().status(), 200, "the invoke token invokes");
+    let (status, version, body) = s.invoke("calculator", r#"{"op":"pow","a":1,"b":1}"#);
+    assert_eq!((status, version.as_str()), (422, "1.0.0"), "a failed call names the version that failed it: {body}");
 
     // Typed unit errors carry their class.
     let r = h.post(url("/api/v1/units/calculator/invoke")).bearer_auth(&s.invoke).body("{}").send().unwrap();
@@ -153,7 +155,7 @@ fn settings_out_of_range_are_refused_at_load_naming_key_value_and_rule() {
             "[safety.limits]\ncanary_steps = [50.0, 10.0]\n[safety.limits.judge]\nalpha = 2.0\n",
             &["must end at 100", "steps must increase", "`safety.limits.judge.alpha` = 2"],
         ),
-        ("[http]\nmax_invoke_bytes = 999999999\n", &["`http.max_invoke_bytes` = 999999999: must be at most"]),
+        ("[http]\nmax_invoke_bytes = 0\n", &["`http.max_invoke_bytes` = 0: must be at least 1"]),
     ];
     for (toml, words) in cases {
         let dir = tempfile::tempdir().unwrap();

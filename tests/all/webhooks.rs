@@ -97,3 +97,34 @@ fn webhooks_deliver_and_a_dead_receiver_is_retried_then_recorded() {
     }
     assert!(s.stop().success());
 }
+
+/// A receiver that takes the connection but never answers is recorded as
+/// timed out — saying so, not as a failure to send.
+#[test]
+fn a_receiver_that_never_answers_is_recorded_as_timed_out() {
+    // Bound but never accepted: the kernel completes the handshake, the
+    // request is sent, and no answer ever comes.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", silent.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("kaizen.toml");
+    std::fs::write(
+        &config,
+        format!("[[webhooks]]\nurl = \"{url}\"\nevents = [\"emergency-stop\"]\nmax_attempts = 1\ntimeout_ms = 300\n"),
+    )
+    .unwrap();
+    let s = Server::start(dir.path(), &[], &["--config", config.to_str().unwrap()]);
+    assert_eq!(s.post("/api/v1/control/stop", serde_json::json!({"reason": "timeout test"})).status(), 200);
+    wait_for("the delivery to be given up", Duration::from_secs(30), || {
+        s.get("/api/v1/webhooks/deliveries").as_array().unwrap().iter().any(|x| x["status"] == "failed")
+    });
+    let d = s.get("/api/v1/webhooks/deliveries");
+    let x = &d.as_array().unwrap()[0];
+    assert_eq!(
+        x["last_error"].as_str(),
+        Some("receiver did not answer within 300 ms (timeout_ms)"),
+        "the record says it timed out: {x}"
+    );
+    drop(silent);
+    assert!(s.stop().success());
+}

@@ -50,11 +50,20 @@ pub enum LoadReason {
 pub struct CallError {
     pub class: ErrorClass,
     pub message: String,
+    /// The version of the unit that failed, when a unit was reached (during
+    /// a canary, which of the arms failed the call).
+    pub version: Option<String>,
 }
 
 impl CallError {
     pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
-        CallError { class, message: message.into() }
+        CallError { class, message: message.into(), version: None }
+    }
+
+    /// The same error, naming the unit version that failed.
+    pub fn of_version(mut self, version: &str) -> Self {
+        self.version = Some(version.to_string());
+        self
     }
 }
 

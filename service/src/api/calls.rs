@@ -97,7 +97,13 @@ pub async fn invoke(
             };
             let mut err = ApiError::new(status, code, e.to_string());
             err.body.class = class;
-            Err(err)
+            // A failed call names the version that failed it too: during a
+            // canary a client can tell which arm did.
+            let mut res = err.into_response();
+            if let Some(v) = e.version.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+                res.headers_mut().insert("x-kaizen-version", v);
+            }
+            Ok(res)
         }
     }
 }

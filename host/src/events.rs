@@ -34,8 +34,8 @@ pub enum Event {
     Checkpoint { baseline: String, baseline_version: String, candidate: String, candidate_version: String },
     /// A rollout moved a share of the calls to the candidate.
     CanaryStep { percent: f64, candidate_version: String },
-    /// The judge decided a rollout step (`phase` is `canary` or `bake`).
-    Verdict { phase: String, percent: f64, judgement: Judgement },
+    /// The judge decided a rollout step.
+    Verdict { phase: Phase, percent: f64, judgement: Judgement },
     /// A candidate took all of its slot's calls; the bake period begins.
     Promoted { version: String, sha256: String },
     /// A slot went back to its previous version: by the judge, for a
@@ -46,9 +46,9 @@ pub enum Event {
         to: String,
         to_sha256: String,
         reason: String,
-        /// `canary` or `bake` when the judge failed a rollout.
+        /// Where the rollout was when the judge failed it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        phase: Option<String>,
+        phase: Option<Phase>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         judgement: Option<Judgement>,
         /// Who asked when it was not the judge (`recovery`).
@@ -95,6 +95,16 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+}
+
+/// Where a rollout is: moving shares of the calls to the candidate, or
+/// watching it serve every call after its promotion.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    Canary,
+    Bake,
 }
 
 /// A change of the control state.

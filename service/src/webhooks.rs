@@ -204,7 +204,7 @@ mod tests {
             to: "2.0.0".into(),
             to_sha256: "ab".into(),
             reason: "slow".into(),
-            phase: Some("canary".into()),
+            phase: Some(kaizen_host::events::Phase::Canary),
             judgement: None,
             requested_by: None,
         });

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::Ctx;
-use crate::events::Event;
+use crate::events::{Event, Phase};
 use crate::invoke::{CallListener, CallRecord};
 use crate::judge::{Arm, Judgement, Verdict, judge};
 use crate::runtime::{Plugin, Slot};
@@ -183,11 +183,11 @@ impl Rollout {
             let (_, b) = self.collector.snapshot();
             self.baseline_history.latencies_ms.extend(b.latencies_ms);
             self.baseline_history.errors += b.errors;
-            self.verdicts.push(verdict_json("canary", pct, &verdict));
-            let event = Event::Verdict { phase: "canary".into(), percent: pct, judgement: verdict.clone() };
+            self.verdicts.push(verdict_json(Phase::Canary, pct, &verdict));
+            let event = Event::Verdict { phase: Phase::Canary, percent: pct, judgement: verdict.clone() };
             self.ctx.publish(&self.target, event);
             if verdict.verdict == Verdict::Fail {
-                self.rollback(&verdict, "canary").await;
+                self.rollback(&verdict, Phase::Canary).await;
                 return Err(End::RolledBack);
             }
         }
@@ -245,10 +245,10 @@ impl Rollout {
             Event::Promoted { version: self.candidate.version().into(), sha256: self.candidate.sha256().into() };
         self.ctx.audit.record_event("loop", "promoted", &self.target, event).await;
         let verdict = self.bake().await;
-        self.verdicts.push(verdict_json("bake", 100.0, &verdict));
+        self.verdicts.push(verdict_json(Phase::Bake, 100.0, &verdict));
         if verdict.verdict == Verdict::Fail {
             // The slot's newest history entry is the checkpointed baseline.
-            self.rollback(&verdict, "bake").await;
+            self.rollback(&verdict, Phase::Bake).await;
             return End::RolledBack;
         }
         End::Promoted
@@ -275,7 +275,7 @@ impl Rollout {
 
     /// Put the checkpoint back: the slot's previous version serves every
     /// call again.
-    async fn rollback(&self, verdict: &Judgement, phase: &str) {
+    async fn rollback(&self, verdict: &Judgement, phase: Phase) {
         let (ctx, target) = (&self.ctx, self.target.as_str());
         match self.slot.rollback() {
             Ok(rb) => {
@@ -288,7 +288,7 @@ impl Rollout {
                     to: rb.to.version().into(),
                     to_sha256: to.into(),
                     reason: verdict.reason.clone(),
-                    phase: Some(phase.into()),
+                    phase: Some(phase),
                     judgement: Some(verdict.clone()),
                     requested_by: None,
                 };
@@ -340,7 +340,7 @@ impl Rollout {
     }
 }
 
-fn verdict_json(phase: &str, pct: f64, j: &Judgement) -> serde_json::Value {
+fn verdict_json(phase: Phase, pct: f64, j: &Judgement) -> serde_json::Value {
     serde_json::json!({ "phase": phase, "percent": pct, "judgement": j })
 }
 

@@ -146,7 +146,9 @@ impl Client {
         let findings: Vec<Vec<String>> = s
             .recent_findings
             .iter()
-            .map(|f| vec![f.priority.clone(), f.target.clone(), f.kind.clone(), f.status.clone(), f.summary.clone()])
+            .map(|f| {
+                vec![f.priority.clone(), f.target.clone(), f.kind.clone(), f.status.to_string(), f.summary.clone()]
+            })
             .collect();
         println!();
         if findings.is_empty() {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use kaizen_host::events::Event;
+use kaizen_host::events::{Envelope, Event};
 use kaizen_host::host::Host;
 use kaizen_host::traffic::Traffic;
 use kaizen_service::{ServeConfig, Service};
@@ -227,53 +227,44 @@ async fn shutdown_signal() {
 }
 
 /// One line per loop event worth telling.
-fn narrate(e: &Event) -> Option<String> {
-    let d = &e.detail;
-    let s = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
-    Some(match e.kind.as_str() {
-        "finding" if d["new"] == true => {
-            format!("finding   [{}] {} on {}: {}", s("priority"), s("kind"), e.target, s("summary"))
+fn narrate(e: &Envelope) -> Option<String> {
+    let target = &e.target;
+    Some(match &e.event {
+        Event::Finding { new: true, priority, kind, summary, .. } => {
+            format!("finding   [{priority}] {kind} on {target}: {summary}")
         }
-        "proof" => {
-            let steps: Vec<String> = d["steps"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|p| format!("{} {}", p["step"].as_str().unwrap_or(""), p["result"].as_str().unwrap_or("")))
-                .collect();
-            format!("proof     {} {}: {}", e.target, s("candidate_version"), steps.join(", "))
+        Event::Proof { candidate_version, steps, .. } => {
+            let steps: Vec<String> = steps.iter().map(|p| format!("{} {}", p.step, p.result)).collect();
+            format!("proof     {target} {candidate_version}: {}", steps.join(", "))
         }
-        "checkpoint" => format!("checkpoint {} serving, saved for rollback", e.target),
-        "canary-step" => format!("canary    {} → {}% of calls", e.target, d["percent"]),
-        "verdict" => {
-            let j = &d["judgement"];
-            format!(
-                "verdict   at {}%: {} ({} vs {} calls) {}",
-                d["percent"],
-                j["verdict"].as_str().unwrap_or(""),
-                j["candidate_samples"],
-                j["baseline_samples"],
-                j["reason"].as_str().unwrap_or("")
-            )
-        }
-        "rolled-back" if d.get("from").is_some() => {
-            format!("ROLLED BACK {} {} → {}: {}", e.target, s("from"), s("to"), s("reason"))
-        }
-        "control" => format!("control   {} {}", s("action"), s("reason")),
+        Event::Checkpoint { .. } => format!("checkpoint {target} serving, saved for rollback"),
+        Event::CanaryStep { percent, .. } => format!("canary    {target} → {percent:?}% of calls"),
+        Event::Verdict { percent, judgement: j, .. } => format!(
+            "verdict   at {percent:?}%: {} ({} vs {} calls) {}",
+            wire_name(j.verdict),
+            j.candidate_samples,
+            j.baseline_samples,
+            j.reason
+        ),
+        Event::Rollback { from, to, reason, .. } => format!("ROLLED BACK {target} {from} → {to}: {reason}"),
+        Event::Control { action, reason, .. } => format!("control   {} {reason}", wire_name(action)),
         _ => return None,
     })
 }
 
+/// A unit variant's name as written on the wire (`pass`, `emergency-stop`).
+fn wire_name(v: impl serde::Serialize) -> String {
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
 /// Wait for the current improvement of `target` to end; returns its final
 /// state.
-async fn wait_end(rx: &mut tokio::sync::broadcast::Receiver<Event>, target: &str) -> String {
+async fn wait_end(rx: &mut tokio::sync::broadcast::Receiver<Envelope>, target: &str) -> String {
     let end = async {
         loop {
             match rx.recv().await {
-                Ok(e) if e.target == target && e.detail.get("improvement").is_some() => {
-                    if matches!(e.kind.as_str(), "promoted" | "rolled-back" | "frozen" | "failed" | "rejected") {
-                        return e.kind;
-                    }
+                Ok(Envelope { target: t, event: Event::ImprovementEnded { state, .. }, .. }) if t == target => {
+                    return state.to_string();
                 }
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 Err(_) => return "closed".into(),

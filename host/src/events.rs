@@ -1,26 +1,202 @@
 //! Live events (findings, rollout steps, verdicts, swaps, rollbacks, control
-//! changes) for whoever watches: the dashboard's stream, tests, logs.
+//! changes) for whoever watches: the dashboard's stream, webhooks, metrics,
+//! the demo's narration, tests, logs.
+//!
+//! Every happening is one variant of [`Event`], published once under one
+//! name. Watchers match on variants; nobody guesses from field names. On
+//! the wire (server-sent events, JSON) an event is its [`Envelope`]:
+//! `{"at": …, "target": …, "kind": "<variant name>", "detail": {…}}`, the
+//! SSE event's name being the `kind`.
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-/// One event.
+use crate::judge::Judgement;
+use crate::store::control::ControlState;
+use crate::store::health::HealthReport;
+use crate::store::improvements::{ImprovementState, ProofStep};
+
+/// Something that happened, with what a watcher needs to know about it.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Event {
+#[serde(tag = "kind", content = "detail", rename_all = "kebab-case")]
+pub enum Event {
+    /// A detector reported a finding (`new` when it is not a repeat of an
+    /// open one).
+    Finding { id: i64, kind: String, severity: String, priority: String, summary: String, new: bool },
+    /// A new version of a unit was queued to be proven.
+    Candidate { version: String, sha256: String },
+    /// The configured generator could not produce a candidate.
+    GeneratorFailed { finding: i64, error: String },
+    /// A candidate's proof ran (every step, in order).
+    Proof { improvement: i64, candidate_version: String, steps: Vec<ProofStep> },
+    /// The version serving was recorded before a rollout moved anything.
+    Checkpoint { baseline: String, baseline_version: String, candidate: String, candidate_version: String },
+    /// A rollout moved a share of the calls to the candidate.
+    CanaryStep { percent: f64, candidate_version: String },
+    /// The judge decided a rollout step.
+    Verdict { phase: Phase, percent: f64, judgement: Judgement },
+    /// A candidate took all of its slot's calls; the bake period begins.
+    Promoted { version: String, sha256: String },
+    /// A slot went back to its previous version: by the judge, for a
+    /// recovery strategy, or for an operator.
+    Rollback {
+        /// Version rolled back from, and the version serving now.
+        from: String,
+        to: String,
+        to_sha256: String,
+        reason: String,
+        /// Where the rollout was when the judge failed it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        phase: Option<Phase>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        judgement: Option<Judgement>,
+        /// Who asked when it was not the judge (`recovery`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        requested_by: Option<String>,
+    },
+    /// A rollback was called for but could not be made.
+    RollbackFailed { error: String },
+    /// A recovery strategy asked for a rollback while the loop may not act.
+    RollbackRequestDenied { reason: String, denied: String },
+    /// A recovery strategy asked for a rollback the runtime could not make.
+    RollbackRequestFailed { reason: String, error: String },
+    /// An improvement reached its end: promoted (kept after the bake),
+    /// rolled back, rejected by its proof, frozen by an emergency stop, or
+    /// failed.
+    ImprovementEnded { improvement: i64, state: ImprovementState, version: String, reason: String },
+    /// A version was deployed directly (not through a rollout).
+    Deploy { version: String, sha256: String, reason: String },
+    /// The control state changed.
+    Control { action: ControlAction, reason: String, by: String, state: ControlState },
+    /// A circuit breaker was forced by an operator.
+    ForceBreaker { state: String, ms: Option<u64>, reason: String },
+    /// The health check remediated a slot.
+    Remediate { action: String },
+    /// A health report.
+    Health(HealthReport),
+    /// A cycle of the loop ended (`failed` when part of the loop broke).
+    Cycle {
+        id: i64,
+        kind: String,
+        findings: usize,
+        attempts: usize,
+        skipped: Option<String>,
+        failed: bool,
+        errors: Vec<String>,
+    },
+    /// The watch folder handled a file.
+    Watch {
+        result: WatchResult,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+}
+
+/// Where a rollout is: moving shares of the calls to the candidate, or
+/// watching it serve every call after its promotion.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    Canary,
+    Bake,
+}
+
+/// A change of the control state.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ControlAction {
+    Pause,
+    Resume,
+    EmergencyStop,
+    ReleaseStop,
+    /// The safety controller paused the loop: too many of its recent
+    /// improvements failed or were rolled back.
+    SelfPause,
+}
+
+/// What the watch folder did with a file.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WatchResult {
+    Deployed,
+    Unchanged,
+    Candidate,
+    Rejected,
+    Retry,
+}
+
+impl Event {
+    /// The variant's name on the wire: the `kind` field and the SSE event
+    /// name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::Finding { .. } => "finding",
+            Event::Candidate { .. } => "candidate",
+            Event::GeneratorFailed { .. } => "generator-failed",
+            Event::Proof { .. } => "proof",
+            Event::Checkpoint { .. } => "checkpoint",
+            Event::CanaryStep { .. } => "canary-step",
+            Event::Verdict { .. } => "verdict",
+            Event::Promoted { .. } => "promoted",
+            Event::Rollback { .. } => "rollback",
+            Event::RollbackFailed { .. } => "rollback-failed",
+            Event::RollbackRequestDenied { .. } => "rollback-request-denied",
+            Event::RollbackRequestFailed { .. } => "rollback-request-failed",
+            Event::ImprovementEnded { .. } => "improvement-ended",
+            Event::Deploy { .. } => "deploy",
+            Event::Control { .. } => "control",
+            Event::ForceBreaker { .. } => "force-breaker",
+            Event::Remediate { .. } => "remediate",
+            Event::Health(_) => "health",
+            Event::Cycle { .. } => "cycle",
+            Event::Watch { .. } => "watch",
+        }
+    }
+
+    /// A rollback the runtime made (not by the judge).
+    pub fn rollback(rb: &crate::runtime::Rollback, reason: &str, requested_by: Option<&str>) -> Event {
+        Event::Rollback {
+            from: rb.from.version().into(),
+            to: rb.to.version().into(),
+            to_sha256: rb.to.sha256().into(),
+            reason: reason.into(),
+            phase: None,
+            judgement: None,
+            requested_by: requested_by.map(str::to_string),
+        }
+    }
+
+    /// The event's fields as JSON (what the audit trail keeps as detail).
+    pub fn detail(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        v.get_mut("detail").map(serde_json::Value::take).unwrap_or_default()
+    }
+}
+
+/// An event as published: when, on what (empty when it concerns no one
+/// target), and the event.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
     pub at: i64,
-    /// `finding`, `proof`, `canary-step`, `verdict`, `promoted`,
-    /// `rolled-back`, `frozen`, `cycle`, `control`, ...
-    pub kind: String,
     pub target: String,
-    pub detail: serde_json::Value,
+    #[serde(flatten)]
+    pub event: Event,
 }
 
 /// A broadcast of events; slow watchers miss old events rather than slowing
 /// the loop.
 #[derive(Clone)]
 pub struct Events {
-    tx: broadcast::Sender<Event>,
+    tx: broadcast::Sender<Envelope>,
 }
 
 impl Default for Events {
@@ -30,11 +206,61 @@ impl Default for Events {
 }
 
 impl Events {
-    pub fn publish(&self, e: Event) {
-        let _ = self.tx.send(e);
+    /// Publish `event` about `target`, stamped now.
+    pub fn publish(&self, target: &str, event: Event) {
+        let _ = self.tx.send(Envelope { at: crate::store::now_ms(), target: target.into(), event });
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Envelope> {
         self.tx.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wire_shape_is_at_target_kind_detail() {
+        let e = Envelope {
+            at: 7,
+            target: "calculator".into(),
+            event: Event::CanaryStep { percent: 10.0, candidate_version: "2.0.0".into() },
+        };
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"at": 7, "target": "calculator", "kind": "canary-step",
+                "detail": {"percent": 10.0, "candidate_version": "2.0.0"}})
+        );
+        assert_eq!(serde_json::from_value::<Envelope>(v).unwrap(), e);
+        assert_eq!(e.event.detail(), serde_json::json!({"percent": 10.0, "candidate_version": "2.0.0"}));
+    }
+
+    #[test]
+    fn kind_names_the_serialized_variant() {
+        let events = [
+            Event::Candidate { version: "1".into(), sha256: "s".into() },
+            Event::Rollback {
+                from: "2".into(),
+                to: "1".into(),
+                to_sha256: "s".into(),
+                reason: "r".into(),
+                phase: None,
+                judgement: None,
+                requested_by: None,
+            },
+            Event::ImprovementEnded {
+                improvement: 1,
+                state: ImprovementState::RolledBack,
+                version: "2".into(),
+                reason: "r".into(),
+            },
+            Event::RollbackRequestDenied { reason: "r".into(), denied: "d".into() },
+            Event::Watch { result: WatchResult::Rejected, name: None, version: None, reason: Some("bad".into()) },
+        ];
+        for e in events {
+            assert_eq!(serde_json::to_value(&e).unwrap()["kind"], e.kind());
+        }
     }
 }

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::events::Event;
 use crate::host::Host;
+pub use crate::store::health::{Check, HealthReport};
 use crate::store::{self, now_ms};
 
 /// Settings of the health check.
@@ -30,25 +32,6 @@ impl Default for HealthConfig {
     fn default() -> Self {
         HealthConfig { interval_secs: 30, min_free_bytes: 256 << 20, warm_trap_limit: 3, watch_dir: None }
     }
-}
-
-/// One check's result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Check {
-    pub name: String,
-    pub healthy: bool,
-    pub detail: String,
-    /// What was tried to find out.
-    pub tried: String,
-    pub remediation: Option<String>,
-}
-
-/// A full report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HealthReport {
-    pub at: i64,
-    pub healthy: bool,
-    pub checks: Vec<Check>,
 }
 
 fn check(name: &str, healthy: bool, detail: impl Into<String>, tried: &str) -> Check {
@@ -119,7 +102,7 @@ pub async fn run(host: &Host, cfg: &HealthConfig) -> store::Result<HealthReport>
                 p.name(),
                 p.version()
             );
-            host.improve.ctx().audit("health", "remediate", slot.name(), serde_json::json!({"action": action})).await;
+            host.audit("health", "remediate", slot.name(), Event::Remediate { action: action.clone() }).await;
             c.detail = format!("{}; remediated", c.detail);
             c.remediation = Some(action);
         }
@@ -129,12 +112,7 @@ pub async fn run(host: &Host, cfg: &HealthConfig) -> store::Result<HealthReport>
     let report = HealthReport { at: now_ms(), healthy: checks.iter().all(|c| c.healthy), checks };
     let json = serde_json::to_value(&report).unwrap_or_default();
     store::health::insert(&host.db, report.at, report.healthy, &json).await?;
-    host.events.publish(crate::events::Event {
-        at: report.at,
-        kind: "health".into(),
-        target: String::new(),
-        detail: json,
-    });
+    host.events.publish("", Event::Health(report.clone()));
     for c in report.checks.iter().filter(|c| !c.healthy) {
         tracing::warn!(check = %c.name, tried = %c.tried, "unhealthy: {}", c.detail);
     }

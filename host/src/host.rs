@@ -7,15 +7,16 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::audit::Audit;
 use crate::config::RuntimeConfig;
-use crate::events::Events;
+use crate::events::{Event, Events};
 use crate::invoke::Invoker;
-use crate::r#loop::{Loop, LoopConfig, record_module};
+use crate::r#loop::{Loop, LoopConfig, Parts, record_module};
 use crate::recovery::{Healer, RecoveryConfig};
 use crate::runtime::{Installed, Plugin, Runtime, RuntimeError};
 use crate::safety::{Safety, SafetyConfig};
 use crate::store::deployments::{DeployState, Deployment};
-use crate::store::{self, Db, StoreError, now_ms};
+use crate::store::{self, Db, StoreError, WriteFailures, now_ms};
 use crate::telemetry::{Telemetry, TelemetryConfig};
 
 /// Everything the host is configured with.
@@ -55,6 +56,9 @@ pub struct Host {
     pub safety: Arc<Safety>,
     pub events: Events,
     pub improve: Arc<Loop>,
+    /// Store writes that failed where the host carried on, by what.
+    pub write_failures: Arc<WriteFailures>,
+    audit: Audit,
 }
 
 /// What [`Host::open`] restored.
@@ -82,16 +86,20 @@ impl Host {
         let invoker = Invoker::with_healer(runtime.clone(), telemetry.clone(), healer);
         let safety = Safety::load(db.clone(), config.safety.clone()).await?;
         let events = Events::default();
-        let improve = Loop::new(
-            db.clone(),
-            runtime.clone(),
-            invoker.clone(),
-            telemetry.clone(),
-            safety.clone(),
-            events.clone(),
-            config.improve.clone(),
-        );
-        let host = Arc::new(Host { db, runtime, telemetry, invoker, safety, events, improve });
+        let write_failures = Arc::new(WriteFailures::default());
+        let audit = Audit::new(db.clone(), events.clone(), write_failures.clone());
+        let parts = Parts {
+            db: db.clone(),
+            runtime: runtime.clone(),
+            invoker: invoker.clone(),
+            telemetry: telemetry.clone(),
+            safety: safety.clone(),
+            events: events.clone(),
+            audit: audit.clone(),
+            failures: write_failures.clone(),
+        };
+        let improve = Loop::new(parts, config.improve.clone());
+        let host = Arc::new(Host { db, runtime, telemetry, invoker, safety, events, improve, write_failures, audit });
         let restored = host.restore().await?;
         Ok((host, restored))
     }
@@ -156,15 +164,12 @@ impl Host {
                 updated_at: now_ms(),
             };
             store::deployments::record(&self.db, &d, plugin.sha256(), previous.as_deref()).await?;
-            self.improve
-                .ctx()
-                .audit(
-                    actor,
-                    "deploy",
-                    plugin.name(),
-                    serde_json::json!({"version": plugin.version(), "sha256": plugin.sha256(), "reason": reason}),
-                )
-                .await;
+            let event = Event::Deploy {
+                version: plugin.version().into(),
+                sha256: plugin.sha256().into(),
+                reason: reason.into(),
+            };
+            self.audit(actor, "deploy", plugin.name(), event).await;
         }
         Ok(installed)
     }
@@ -172,8 +177,16 @@ impl Host {
     /// Roll slot `name` back to its previous version, recording why.
     pub async fn rollback(&self, name: &str, actor: &str, reason: &str) -> Result<crate::runtime::Rollback, HostError> {
         let rb = self.runtime.rollback(name)?;
-        self.improve.ctx().record_rollback(name, &rb, actor, "rollback", reason, serde_json::json!({})).await?;
+        let kind = crate::runtime::validate::world_name(rb.to.kind());
+        store::deployments::record_rollback(&self.db, name, kind, rb.to.sha256(), rb.from.sha256(), reason).await?;
+        self.audit(actor, "rollback", name, Event::rollback(&rb, reason, None)).await;
         Ok(rb)
+    }
+
+    /// Record a decision in the audit trail and publish it as `event`
+    /// (whose fields are the audit detail).
+    pub async fn audit(&self, actor: &str, action: &str, target: &str, event: Event) {
+        self.audit.record_event(actor, action, target, event).await;
     }
 
     /// Flush telemetry and stop background work; in-flight calls should

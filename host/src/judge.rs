@@ -57,6 +57,7 @@ impl Arm {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
@@ -66,6 +67,7 @@ pub enum Verdict {
 }
 
 /// Latency comparison.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LatencyTest {
     pub mann_whitney_u: f64,
@@ -83,6 +85,7 @@ pub struct LatencyTest {
 }
 
 /// Error-rate comparison.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ErrorTest {
     pub baseline_rate: f64,
@@ -98,6 +101,7 @@ pub struct ErrorTest {
 }
 
 /// Throughput comparison, per share of traffic.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ThroughputTest {
     pub baseline_per_share: f64,
@@ -109,6 +113,7 @@ pub struct ThroughputTest {
 
 /// A verdict with every statistic behind it, stored so that an operator can
 /// see why.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Judgement {
     pub verdict: Verdict,

@@ -4,6 +4,7 @@
 //! `runtime` (engine, sandbox, slots, hot swap) and `config`; everything
 //! else (store, telemetry, the loop, the API) builds on these.
 
+pub mod audit;
 pub mod config;
 pub mod events;
 pub mod health;

@@ -21,11 +21,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use kaizen_host::events::Event;
+use kaizen_host::events::{Event, WatchResult};
 use kaizen_host::host::Host;
 use kaizen_host::runtime::Installed;
 use kaizen_host::runtime::types::PluginKind;
-use kaizen_host::store::now_ms;
 use notify::Watcher as _;
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -79,21 +78,22 @@ pub enum Handled {
 }
 
 impl Handled {
-    /// The event detail: `{"result": "deployed", "name": …, "version": …}`
-    /// or `{"result": "rejected", "reason": …}`.
-    fn detail(&self) -> serde_json::Value {
+    /// The event published about the file.
+    fn event(&self) -> Event {
+        let named = |result, name: &str, version: &str| Event::Watch {
+            result,
+            name: Some(name.into()),
+            version: Some(version.into()),
+            reason: None,
+        };
         match self {
-            Handled::Deployed { name, version } => {
-                serde_json::json!({"result": "deployed", "name": name, "version": version})
+            Handled::Deployed { name, version } => named(WatchResult::Deployed, name, version),
+            Handled::Unchanged { name, version } => named(WatchResult::Unchanged, name, version),
+            Handled::Submitted { name, version } => named(WatchResult::Candidate, name, version),
+            Handled::Rejected { reason } => {
+                Event::Watch { result: WatchResult::Rejected, name: None, version: None, reason: Some(reason.clone()) }
             }
-            Handled::Unchanged { name, version } => {
-                serde_json::json!({"result": "unchanged", "name": name, "version": version})
-            }
-            Handled::Submitted { name, version } => {
-                serde_json::json!({"result": "candidate", "name": name, "version": version})
-            }
-            Handled::Rejected { reason } => serde_json::json!({"result": "rejected", "reason": reason}),
-            Handled::Retry => serde_json::json!({"result": "retry"}),
+            Handled::Retry => Event::Watch { result: WatchResult::Retry, name: None, version: None, reason: None },
         }
     }
 }
@@ -190,7 +190,7 @@ async fn scan_loop(
             };
             pending.remove(&path);
             let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-            host.events.publish(Event { at: now_ms(), kind: "watch".into(), target: file, detail: handled.detail() });
+            host.events.publish(&file, handled.event());
         }
         // Wake on the next nudge, or soon when something is settling.
         let wait = if pending.is_empty() {

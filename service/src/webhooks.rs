@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use kaizen_host::events::{Event, Events};
+use kaizen_host::events::{ControlAction, Envelope, Event, Events};
+use kaizen_host::store::improvements::ImprovementState;
 use kaizen_host::store::{self, Db};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -110,27 +111,19 @@ pub struct Notification {
     pub detail: serde_json::Value,
 }
 
-/// Which notification, if any, a host event is. Several host events can
-/// describe one happening (the audit record and the improvement's end);
-/// exactly one of them maps.
-pub fn classify(e: &Event) -> Option<Notification> {
-    let d = &e.detail;
-    let has = |k: &str| d.get(k).is_some();
-    let (event, severity) = match e.kind.as_str() {
-        "rolled-back" | "rollback" if has("from") && has("to") => ("rollback", "high".to_string()),
-        "promoted" if has("improvement") => ("promotion", "high".into()),
-        "control" => match d.get("action").and_then(|a| a.as_str()) {
-            Some("emergency-stop") => ("emergency-stop", "critical".into()),
-            Some("self-pause") => ("self-pause", "high".into()),
-            _ => return None,
-        },
-        "cycle" if d.get("failed").and_then(|f| f.as_bool()) == Some(true) => ("cycle-failed", "high".into()),
-        "finding" if d.get("new").and_then(|n| n.as_bool()) == Some(true) => {
-            ("finding", d.get("severity").and_then(|s| s.as_str()).unwrap_or("low").to_string())
-        }
+/// Which notification, if any, a host event is. Each happening is one
+/// event, so at most one notification comes of it.
+pub fn classify(e: &Envelope) -> Option<Notification> {
+    let (event, severity) = match &e.event {
+        Event::Rollback { .. } => ("rollback", "high".to_string()),
+        Event::ImprovementEnded { state: ImprovementState::Promoted, .. } => ("promotion", "high".into()),
+        Event::Control { action: ControlAction::EmergencyStop, .. } => ("emergency-stop", "critical".into()),
+        Event::Control { action: ControlAction::SelfPause, .. } => ("self-pause", "high".into()),
+        Event::Cycle { failed: true, .. } => ("cycle-failed", "high".into()),
+        Event::Finding { new: true, severity, .. } => ("finding", severity.clone()),
         _ => return None,
     };
-    Some(Notification { event, severity, at: e.at, target: e.target.clone(), detail: d.clone() })
+    Some(Notification { event, severity, at: e.at, target: e.target.clone(), detail: e.event.detail() })
 }
 
 /// Delivery counters, for `/metrics`.
@@ -263,19 +256,37 @@ async fn worker(
 mod tests {
     use super::*;
 
-    fn ev(kind: &str, detail: serde_json::Value) -> Event {
-        Event { at: 1, kind: kind.into(), target: "calculator".into(), detail }
+    fn ev(event: Event) -> Envelope {
+        Envelope { at: 1, target: "calculator".into(), event }
+    }
+
+    fn ended(state: ImprovementState) -> Envelope {
+        ev(Event::ImprovementEnded { improvement: 4, state, version: "3.0.0".into(), reason: "r".into() })
+    }
+
+    fn finding(new: bool, severity: &str) -> Envelope {
+        let (kind, priority, summary) = ("slow".to_string(), "high".to_string(), "s".to_string());
+        ev(Event::Finding { id: 1, kind, severity: severity.into(), priority, summary, new })
     }
 
     #[test]
     fn one_notification_per_happening() {
-        let audit = ev("rolled-back", serde_json::json!({"from": "3.0.0", "to": "2.0.0", "reason": "slow"}));
-        let end = ev("rolled-back", serde_json::json!({"improvement": 4, "version": "3.0.0"}));
-        assert_eq!(classify(&audit).unwrap().event, "rollback");
-        assert!(classify(&end).is_none());
-        assert!(classify(&ev("promoted", serde_json::json!({"version": "2"}))).is_none());
-        assert_eq!(classify(&ev("promoted", serde_json::json!({"improvement": 1}))).unwrap().event, "promotion");
-        let f = classify(&ev("finding", serde_json::json!({"new": true, "severity": "medium"}))).unwrap();
+        let rollback = ev(Event::Rollback {
+            from: "3.0.0".into(),
+            to: "2.0.0".into(),
+            to_sha256: "ab".into(),
+            reason: "slow".into(),
+            phase: Some(kaizen_host::events::Phase::Canary),
+            judgement: None,
+            requested_by: None,
+        });
+        let n = classify(&rollback).unwrap();
+        assert_eq!(n.event, "rollback");
+        assert_eq!((n.detail["from"].as_str(), n.detail["to"].as_str()), (Some("3.0.0"), Some("2.0.0")));
+        assert!(classify(&ended(ImprovementState::RolledBack)).is_none(), "the rollback itself notifies");
+        assert!(classify(&ev(Event::Promoted { version: "2".into(), sha256: "ab".into() })).is_none());
+        assert_eq!(classify(&ended(ImprovementState::Promoted)).unwrap().event, "promotion");
+        let f = classify(&finding(true, "medium")).unwrap();
         let sub = WebhookConfig {
             url: "http://x".into(),
             events: vec![],
@@ -285,6 +296,6 @@ mod tests {
             timeout_ms: 1,
         };
         assert!(!wants(&sub, &f), "a medium finding is below a high threshold");
-        assert!(classify(&ev("finding", serde_json::json!({"new": false, "severity": "critical"}))).is_none());
+        assert!(classify(&finding(false, "critical")).is_none());
     }
 }

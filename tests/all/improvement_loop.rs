@@ -125,7 +125,7 @@ async fn a_candidate_that_fails_replay_never_receives_live_traffic() {
     host.improve.submit(bad.clone(), "test").await.unwrap();
     let report = host.improve.run_cycle("manual").await;
     let a = report.attempts.iter().find(|a| a.target == "calculator").unwrap();
-    assert!(a.result.starts_with("rejected: replay failed"), "{a:?}");
+    assert!(a.result.to_string().starts_with("rejected: replay failed"), "{a:?}");
     let last = a.proof.last().unwrap();
     assert_eq!((last.step.as_str(), last.result.as_str()), ("replay", "failed"));
     assert!(last.detail.contains("fails where 2.0.0 succeeded"), "{}", last.detail);
@@ -236,8 +236,11 @@ async fn improvements_per_cycle_limit_is_respected() {
     assert!(report.findings_total >= 10, "{} findings", report.findings_total);
     let started: Vec<_> = report.attempts.iter().filter(|a| a.improvement_id.is_some()).collect();
     assert_eq!(started.len(), 2, "{:?}", report.attempts);
-    let denied: Vec<_> =
-        report.attempts.iter().filter(|a| a.result.contains("already started this cycle (limit 2)")).collect();
+    let denied: Vec<_> = report
+        .attempts
+        .iter()
+        .filter(|a| a.result.to_string().contains("already started this cycle (limit 2)"))
+        .collect();
     assert_eq!(denied.len(), 1, "the third target is denied by the limit: {:?}", report.attempts);
     assert_eq!(host.improve.stats().candidates_queued, 1, "its candidate stays queued");
     host.safety.emergency_stop("test", "end of test").await.unwrap();
@@ -291,7 +294,10 @@ async fn a_failing_generator_is_recorded_and_changes_nothing() {
     host.telemetry.recorder().flush().await;
     let report = host.improve.run_cycle("manual").await;
     let a = report.attempts.iter().find(|a| a.target == "calculator").unwrap();
-    assert!(a.result.contains("generator failed") && a.result.contains("model unavailable"), "{a:?}");
+    assert!(
+        a.result.to_string().contains("generator failed") && a.result.to_string().contains("model unavailable"),
+        "{a:?}"
+    );
     let audit = store::audit::recent(&host.db, Some("calculator"), 10).await.unwrap();
     assert!(audit.iter().any(|e| e.action == "generator-failed"));
     assert_eq!(host.runtime.slot("calculator").unwrap().current().sha256(), v1.sha256());

@@ -7,6 +7,7 @@
 use std::io::BufRead;
 use std::time::Duration;
 
+use kaizen_host::events::{ControlAction, Envelope, Event};
 use kaizen_plugins::{UNIT_CALCULATOR_V2, UNIT_CALCULATOR_V3};
 
 use crate::kaizen_bin::{Server, drop_file, wait_for, wasm_files};
@@ -152,6 +153,43 @@ fn openapi_metrics_and_the_event_stream() {
     ] {
         assert!(paths.contains_key(p), "OpenAPI lacks {p}");
     }
+    // The event stream's wire format is documented: the envelope, and one
+    // variant of Event per kind.
+    let schemas = &doc["components"]["schemas"];
+    let envelope = schemas["Envelope"].to_string();
+    for field in ["at", "target", "Event"] {
+        assert!(envelope.contains(field), "the Envelope schema lacks {field}: {envelope}");
+    }
+    let kinds: Vec<&str> = schemas["Event"]["oneOf"]
+        .as_array()
+        .expect("Event is documented as one of its variants")
+        .iter()
+        .filter_map(|v| v["properties"]["kind"]["enum"][0].as_str())
+        .collect();
+    for kind in [
+        "finding",
+        "candidate",
+        "generator-failed",
+        "proof",
+        "checkpoint",
+        "canary-step",
+        "verdict",
+        "promoted",
+        "rollback",
+        "rollback-failed",
+        "rollback-request-denied",
+        "rollback-request-failed",
+        "improvement-ended",
+        "deploy",
+        "control",
+        "force-breaker",
+        "remediate",
+        "health",
+        "cycle",
+        "watch",
+    ] {
+        assert!(kinds.contains(&kind), "the Event schema lacks the `{kind}` variant: {kinds:?}");
+    }
 
     // Subscribe, then change the control state: the change arrives as an event.
     let events = s.http.get(format!("{}/api/v1/events?token={}", s.url, s.admin)).send().unwrap();
@@ -170,6 +208,15 @@ fn openapi_metrics_and_the_event_stream() {
     let mut data = String::new();
     reader.read_line(&mut data).unwrap();
     assert!(data.contains("sse test"), "{data}");
+    // The data is an Envelope as documented: it reads back into the type.
+    let got: Envelope = serde_json::from_str(data.trim().strip_prefix("data:").unwrap().trim()).unwrap();
+    match got.event {
+        Event::Control { action, reason, by, state } => {
+            assert_eq!((action, reason.as_str(), by.as_str()), (ControlAction::Pause, "sse test", "api"));
+            assert!(state.paused);
+        }
+        other => panic!("a control event was announced, got {other:?}"),
+    }
 
     for _ in 0..5 {
         s.invoke("calculator", ADD);
@@ -187,6 +234,7 @@ fn openapi_metrics_and_the_event_stream() {
     assert!(metrics.contains("kaizen_call_duration_seconds_bucket{unit=\"calculator\",version=\"1.0.0\",le=\"+Inf\"}"));
     assert!(metrics.contains("kaizen_loop_paused 1"), "the pause shows in the metrics");
     assert!(metrics.contains("kaizen_telemetry_dropped_total 0"));
+    assert!(metrics.contains("# TYPE kaizen_store_write_failures_total counter"), "failed writes are counted");
     // Every sample line is `name{labels} value` or `name value` with a number.
     for l in metrics.lines().filter(|l| !l.starts_with('#')) {
         let v = l.rsplit(' ').next().unwrap();

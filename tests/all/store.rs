@@ -9,8 +9,8 @@ use kaizen_host::store::control::ControlState;
 use kaizen_host::store::cycles::CycleRecord;
 use kaizen_host::store::deployments::{DeployState, Deployment};
 use kaizen_host::store::executions::{Execution, Outcome};
-use kaizen_host::store::findings::FindingRecord;
-use kaizen_host::store::improvements::Improvement;
+use kaizen_host::store::findings::{FindingRecord, FindingStatus};
+use kaizen_host::store::improvements::{Improvement, ImprovementState};
 use kaizen_host::store::metrics::Metric;
 use kaizen_host::store::modules::ModuleRecord;
 use kaizen_host::store::priorities::Priority;
@@ -110,7 +110,7 @@ async fn round_trip_every_table(db: &Db) {
         risk: "low".into(),
         impact: 1234.5,
         priority: "high".into(),
-        status: "open".into(),
+        status: FindingStatus::Open,
         occurrences: 1,
         first_seen: 1,
         last_seen: 1,
@@ -122,7 +122,7 @@ async fn round_trip_every_table(db: &Db) {
     let stored = findings::get(db, id).await.unwrap().unwrap();
     assert_eq!((stored.occurrences, stored.last_seen), (2, 9));
     assert_eq!(stored.evidence, f.evidence);
-    findings::set_status(db, id, "resolved").await.unwrap();
+    findings::set_status(db, id, FindingStatus::Resolved).await.unwrap();
     assert_eq!(findings::list(db, Some("open"), 10).await.unwrap().len(), 0);
     assert_eq!(findings::list(db, None, 10).await.unwrap()[0].status, "resolved");
 
@@ -133,7 +133,7 @@ async fn round_trip_every_table(db: &Db) {
         candidate_sha: "cd".repeat(32),
         baseline_sha: Some(m.sha256.clone()),
         source: "watch".into(),
-        state: "proving".into(),
+        state: ImprovementState::Proving,
         reason: String::new(),
         proof: json!([{"step": "validation", "passed": true}]),
         verdicts: json!([]),
@@ -141,7 +141,7 @@ async fn round_trip_every_table(db: &Db) {
         updated_at: 1,
     };
     imp.id = improvements::insert(db, &imp).await.unwrap();
-    imp.state = "rolled-back".into();
+    imp.state = ImprovementState::RolledBack;
     imp.verdicts = json!([{"verdict": "fail", "p_value": 0.001}]);
     improvements::update(db, &imp).await.unwrap();
     assert_eq!(improvements::get(db, imp.id).await.unwrap(), Some(imp.clone()));

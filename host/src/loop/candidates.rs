@@ -125,3 +125,29 @@ pub async fn generate(
     let _ = std::fs::remove_file(&output);
     Ok(bytes)
 }
+
+/// Why no candidate came from the generator.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    #[error(transparent)]
+    Generator(#[from] GeneratorError),
+    #[error(transparent)]
+    Load(#[from] crate::runtime::LoadError),
+    #[error("cannot record the generated module: {0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Ask the generator for a candidate for `finding`, load it and record its
+/// module.
+pub async fn from_generator(
+    ctx: &super::Ctx,
+    finding: &FindingRecord,
+    cfg: &GeneratorConfig,
+    current: &Arc<Plugin>,
+) -> Result<Candidate, GenerateError> {
+    let scratch = ctx.runtime.data_dir().join("generated");
+    let bytes = generate(cfg, finding, current.module_path(), &scratch).await?;
+    let plugin = ctx.runtime.load("generated.wasm", &bytes)?;
+    super::record_module(&ctx.db, &plugin).await?;
+    Ok(Candidate { plugin, source: "generator".into() })
+}

@@ -6,8 +6,42 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::sample::Sample;
+use super::{Ctx, CycleReport};
+use crate::store::findings::FindingStatus;
+use crate::store::improvements::ImprovementState;
 use crate::store::priorities::Priority;
 use crate::store::{self, Db, now_ms};
+
+/// Step 8: learn from the outcomes so far, pace the next cycle and decide
+/// the rollout scale. Returns the next interval.
+pub async fn learn(ctx: &Ctx, sample: &Sample, r: &mut CycleReport) -> f64 {
+    let learned = match from_history(&ctx.db).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!("cannot read the loop's history to learn from: {e}");
+            Learned::default()
+        }
+    };
+    for p in &learned.priorities {
+        ctx.write("priority", &p.plugin, store::priorities::upsert(&ctx.db, p)).await;
+    }
+    *ctx.weights.lock() = learned.weights.clone();
+    let open = store::findings::list(&ctx.db, Some(FindingStatus::Open.as_str()), 1000).await;
+    let backlog = open.map(|v| v.len()).unwrap_or(0) + ctx.candidates.len();
+    let pace = Pace {
+        load: sample.calls as f64 / ctx.config.window_secs.max(1) as f64,
+        trust: learned.trust,
+        error_rate: if sample.calls > 0 { sample.failures as f64 / sample.calls as f64 } else { 0.0 },
+        backlog,
+    };
+    let next =
+        next_interval(ctx.config.interval_secs, ctx.config.min_interval_secs, ctx.config.max_interval_secs, &pace);
+    r.next_interval_secs = next;
+    let limits = &ctx.safety.config().limits;
+    r.scale = scale_decision(backlog, limits.concurrent_rollouts, ctx.safety.rollouts_in_flight(), true).into();
+    next
+}
 
 /// What one learning pass concluded.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -18,25 +52,28 @@ pub struct Learned {
     pub weights: HashMap<String, f64>,
     /// Promoted / (promoted + rolled back + failed) over recent improvements.
     pub trust: f64,
+    /// The plugin priorities the precision calls for (to be stored).
+    pub priorities: Vec<Priority>,
 }
 
-/// Recompute detector precision and priorities from the stored history.
-pub async fn learn(db: &Db) -> store::Result<Learned> {
+/// Recompute detector precision and priorities from the stored history
+/// (reads only; the priorities are the caller's to store).
+pub async fn from_history(db: &Db) -> store::Result<Learned> {
     let improvements = store::improvements::list(db, None, 500).await?;
     let mut out = Learned { trust: 0.5, ..Default::default() };
     let (mut good, mut judged) = (0u64, 0u64);
     for (i, imp) in improvements.iter().enumerate() {
-        let settled = matches!(imp.state.as_str(), "promoted" | "rolled-back" | "rejected" | "failed");
+        let settled = imp.state.settled();
         if i < 10 && settled {
             judged += 1;
-            good += u64::from(imp.state == "promoted");
+            good += u64::from(imp.state == ImprovementState::Promoted);
         }
         let Some(fid) = imp.finding_id else { continue };
         let Some(f) = store::findings::get(db, fid).await? else { continue };
         if settled {
             let e = out.detectors.entry(f.detector.clone()).or_default();
             e.0 += 1;
-            e.1 += u64::from(imp.state == "promoted");
+            e.1 += u64::from(imp.state == ImprovementState::Promoted);
         }
     }
     if judged > 0 {
@@ -49,17 +86,13 @@ pub async fn learn(db: &Db) -> store::Result<Learned> {
         let weight = 0.5 + precision;
         let confidence = *acted as f64 / (*acted as f64 + 5.0);
         out.weights.insert(detector.clone(), weight);
-        store::priorities::upsert(
-            db,
-            &Priority {
-                plugin: detector.clone(),
-                weight,
-                confidence,
-                reason: format!("{promoted} of {acted} finding(s) acted on led to a promoted improvement"),
-                updated_at: now_ms(),
-            },
-        )
-        .await?;
+        out.priorities.push(Priority {
+            plugin: detector.clone(),
+            weight,
+            confidence,
+            reason: format!("{promoted} of {acted} finding(s) acted on led to a promoted improvement"),
+            updated_at: now_ms(),
+        });
     }
     Ok(out)
 }

@@ -3,8 +3,83 @@
 //! confidence < 0.7 × risk penalty (high 0.5, medium 0.8, low 1) × the
 //! detector's learned weight; buckets critical > 5000, high > 1000,
 //! medium > 100, else low.
+//!
+//! Step 3 of the cycle: score what the detectors found, record it
+//! (deduplicated against open findings) and order it by impact.
 
+use std::sync::atomic::Ordering;
+
+use super::sample::Sample;
+use super::{Ctx, CycleReport};
+use crate::events::Event;
 use crate::runtime::types::{Finding, Risk, Severity};
+use crate::store;
+use crate::store::findings::{FindingRecord, FindingStatus};
+
+/// Score and record `found` (detector, finding); returns the recorded
+/// findings, highest impact first, and fills the report's counts.
+pub async fn prioritize(
+    ctx: &Ctx,
+    found: Vec<(String, Finding)>,
+    sample: &Sample,
+    r: &mut CycleReport,
+) -> Vec<FindingRecord> {
+    let weights = ctx.weights.lock().clone();
+    let mut scored: Vec<FindingRecord> = Vec::new();
+    for (detector, f) in found {
+        let weight = weights.get(&detector).copied().unwrap_or(1.0);
+        let target_load = sample.load.get(&f.target).copied().unwrap_or(0) as f64;
+        let rec = record(&f, detector, impact(&f, target_load, 1.0, weight), sample.at);
+        let stored = store::findings::upsert_open(&ctx.db, &rec).await;
+        if let Err(e) = &stored {
+            r.detector_errors.push(format!("cannot store finding: {e}"));
+        }
+        let Some((id, new)) = ctx.check("finding", &rec.target, stored) else { continue };
+        r.findings_new += usize::from(new);
+        if new && f.severity == Severity::Critical {
+            r.critical_findings += 1;
+        }
+        let event = Event::Finding {
+            id,
+            kind: rec.kind.clone(),
+            severity: rec.severity.clone(),
+            priority: rec.priority.clone(),
+            summary: rec.summary.clone(),
+            new,
+        };
+        ctx.publish(&rec.target, event);
+        scored.push(FindingRecord { id, ..rec });
+    }
+    scored.sort_by(|a, b| b.impact.total_cmp(&a.impact));
+    r.findings_total = scored.len();
+    r.impact_total = scored.iter().map(|f| f.impact).sum();
+    for f in &scored {
+        *r.by_priority.entry(f.priority.clone()).or_default() += 1;
+    }
+    ctx.stats.opportunities.fetch_add(r.findings_new as u64, Ordering::Relaxed);
+    scored
+}
+
+fn record(f: &Finding, detector: String, impact: f64, now: i64) -> FindingRecord {
+    FindingRecord {
+        id: 0,
+        target: f.target.clone(),
+        kind: f.kind.clone(),
+        detector,
+        severity: severity_name(f.severity).into(),
+        confidence: f.confidence,
+        summary: f.summary.clone(),
+        evidence: f.evidence.iter().map(|e| (e.key.clone(), e.value.clone())).collect(),
+        expected_gain_pct: f.expected_gain_pct,
+        risk: risk_name(f.risk).into(),
+        impact,
+        priority: bucket(impact).into(),
+        status: FindingStatus::Open,
+        occurrences: 1,
+        first_seen: now,
+        last_seen: now,
+    }
+}
 
 pub fn severity_multiplier(s: Severity) -> f64 {
     match s {

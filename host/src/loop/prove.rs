@@ -13,6 +13,7 @@ use crate::invoke::{Invoker, Mirror};
 use crate::runtime::types::{CallContext, ErrorClass};
 use crate::runtime::{CallError, Plugin, class_name};
 use crate::safety::Limits;
+pub use crate::store::improvements::ProofStep;
 use crate::store::{Db, executions};
 
 /// Settings of replay and shadow proving.
@@ -47,24 +48,6 @@ impl Default for ProveConfig {
     }
 }
 
-/// One proof step's result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ProofStep {
-    pub step: String,
-    /// `passed`, `failed` or `skipped`.
-    pub result: String,
-    pub detail: String,
-}
-
-impl ProofStep {
-    fn new(step: &str, result: &str, detail: impl Into<String>) -> Self {
-        ProofStep { step: step.into(), result: result.into(), detail: detail.into() }
-    }
-    pub fn failed(&self) -> bool {
-        self.result == "failed"
-    }
-}
-
 /// A synthetic case shipped in a candidate's `kaizen:cases` section.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Case {
@@ -79,17 +62,20 @@ pub enum Expect {
     Error(String),
 }
 
+/// A `kaizen:cases` section that cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("kaizen:cases is not valid: {0}")]
+pub struct BadCases(#[from] serde_json::Error);
+
 /// The cases a component ships, if any (the first `kaizen:cases` custom
 /// section, in the component or a module nested in it).
-pub fn shipped_cases(bytes: &[u8]) -> Result<Option<Vec<Case>>, String> {
+pub fn shipped_cases(bytes: &[u8]) -> Result<Option<Vec<Case>>, BadCases> {
     for payload in wasmparser::Parser::new(0).parse_all(bytes) {
         let Ok(payload) = payload else { break };
         if let wasmparser::Payload::CustomSection(reader) = payload
             && reader.name() == "kaizen:cases"
         {
-            return serde_json::from_slice(reader.data())
-                .map(Some)
-                .map_err(|e| format!("kaizen:cases is not valid: {e}"));
+            return Ok(Some(serde_json::from_slice(reader.data())?));
         }
     }
     Ok(None)
@@ -120,7 +106,7 @@ fn is_failure(r: &Result<Vec<u8>, CallError>) -> bool {
 }
 
 fn synthetic(candidate_bytes: &[u8]) -> Result<Option<Vec<Case>>, ProofStep> {
-    shipped_cases(candidate_bytes).map_err(|e| ProofStep::new("synthetic", "failed", e))
+    shipped_cases(candidate_bytes).map_err(|e| ProofStep::new("synthetic", "failed", e.to_string()))
 }
 
 async fn run_cases(candidate: &Arc<Plugin>, cases: Vec<Case>) -> ProofStep {

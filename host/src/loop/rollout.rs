@@ -4,18 +4,21 @@
 //! candidate. An emergency stop freezes the rollout where it stands.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
 use super::Ctx;
+use crate::events::{Event, Phase};
 use crate::invoke::{CallListener, CallRecord};
 use crate::judge::{Arm, Judgement, Verdict, judge};
-use crate::runtime::Plugin;
-use crate::safety::{Outcome, RolloutPermit};
+use crate::runtime::{Plugin, Slot};
+use crate::safety::{Denied, Limits, Outcome, RolloutPermit};
 use crate::store::deployments::{DeployState, Deployment};
 use crate::store::executions::Outcome as CallOutcome;
-use crate::store::improvements::Improvement;
+use crate::store::findings::FindingStatus;
+use crate::store::improvements::{Improvement, ImprovementState};
 use crate::store::{self, now_ms};
 
 /// Collects the calls of the candidate and the baseline during a step.
@@ -62,26 +65,19 @@ pub enum End {
     Frozen,
 }
 
-fn deployment(
-    slot: &str,
-    current: &Plugin,
-    previous: Option<&str>,
-    candidate: Option<&Plugin>,
-    pct: f64,
-    state: DeployState,
-    reason: &str,
-) -> Deployment {
-    Deployment {
-        slot: slot.to_string(),
-        kind: "unit".into(),
-        current_sha: current.sha256().to_string(),
-        previous_sha: previous.map(str::to_string),
-        candidate_sha: candidate.map(|c| c.sha256().to_string()),
-        canary_percent: pct,
-        state,
-        reason: reason.to_string(),
-        updated_at: now_ms(),
-    }
+/// One rollout in progress: what it moves, where, and what it has seen.
+struct Rollout {
+    ctx: Arc<Ctx>,
+    slot: Arc<Slot>,
+    target: String,
+    limits: Limits,
+    imp: Improvement,
+    candidate: Arc<Plugin>,
+    baseline: Arc<Plugin>,
+    collector: Arc<Collector>,
+    /// Baseline calls seen during the canary steps (the bake's reference).
+    baseline_history: Arm,
+    verdicts: Vec<serde_json::Value>,
 }
 
 /// Run one rollout to its end. `imp` is already stored.
@@ -93,242 +89,284 @@ pub async fn run(
     baseline: Arc<Plugin>,
 ) -> End {
     let target = candidate.name().to_string();
-    let limits = ctx.safety.limits_for(&target).clone();
     let Some(slot) = ctx.runtime.slot(&target) else {
-        imp.state = "failed".into();
+        imp.state = ImprovementState::Failed;
         imp.reason = format!("slot `{target}` disappeared");
-        let _ = store::improvements::update(&ctx.db, &imp).await;
+        ctx.end(&imp, candidate.version()).await;
         return End::RolledBack;
     };
-    let mut verdicts: Vec<serde_json::Value> = Vec::new();
-
-    // Checkpoint: the version serving now, recorded before anything moves.
-    let d = deployment(
-        &target,
-        &baseline,
-        Some(baseline.sha256()),
-        Some(&candidate),
-        0.0,
-        DeployState::Testing,
-        "checkpoint before rollout",
-    );
-    let _ = store::deployments::record(&ctx.db, &d, candidate.sha256(), Some(baseline.sha256())).await;
-    ctx.audit("loop", "checkpoint", &target, serde_json::json!({"baseline": baseline.sha256(), "baseline_version": baseline.version(), "candidate": candidate.sha256(), "candidate_version": candidate.version()})).await;
-
     let collector = Arc::new(Collector {
         candidate: candidate.sha256().into(),
         baseline: baseline.sha256().into(),
         arms: Mutex::default(),
     });
-    let listener: Arc<dyn CallListener> = collector.clone();
-    ctx.invoker.listen(&target, listener.clone());
-    let mut baseline_history = Arm::default();
-
-    let end = 'rollout: {
-        for &pct in limits.canary_steps.iter().filter(|p| **p < 100.0) {
-            // Hold while paused; freeze on an emergency stop.
-            loop {
-                if ctx.safety.stopped() {
-                    break 'rollout End::Frozen;
-                }
-                if !ctx.safety.state().paused {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            if slot.set_canary(candidate.clone(), pct).is_err() {
-                break 'rollout End::RolledBack;
-            }
-            collector.reset(pct / 100.0);
-            let d = deployment(
-                &target,
-                &baseline,
-                Some(baseline.sha256()),
-                Some(&candidate),
-                pct,
-                DeployState::Canary,
-                &format!("canary at {pct}%"),
-            );
-            let _ = store::deployments::record(&ctx.db, &d, candidate.sha256(), Some(baseline.sha256())).await;
-            imp.state = "canary".into();
-            imp.reason = format!("canary at {pct}%");
-            imp.updated_at = now_ms();
-            let _ = store::improvements::update(&ctx.db, &imp).await;
-            ctx.audit(
-                "loop",
-                "canary-step",
-                &target,
-                serde_json::json!({"percent": pct, "candidate_version": candidate.version()}),
-            )
-            .await;
-
-            let started = Instant::now();
-            let verdict = loop {
-                tokio::time::sleep(Duration::from_millis(ctx.config.analysis_ms)).await;
-                if ctx.safety.stopped() {
-                    break 'rollout End::Frozen;
-                }
-                let (c, b) = collector.snapshot();
-                let j = judge(&c, &b, &limits.judge);
-                match j.verdict {
-                    Verdict::Fail => break j,
-                    Verdict::Pass if !ctx.safety.state().paused => break j,
-                    _ if started.elapsed() > Duration::from_secs(limits.step_timeout_secs) => {
-                        let mut j = j;
-                        j.verdict = Verdict::Fail;
-                        j.reason = format!("no verdict within {} s at {pct}%: {}", limits.step_timeout_secs, j.reason);
-                        break j;
-                    }
-                    _ => {}
-                }
-            };
-            let (_, b) = collector.snapshot();
-            baseline_history.latencies_ms.extend(b.latencies_ms);
-            baseline_history.errors += b.errors;
-            verdicts.push(verdict_json("canary", pct, &verdict));
-            ctx.event("verdict", &target, verdict_json("canary", pct, &verdict));
-            if verdict.verdict == Verdict::Fail {
-                rollback(&ctx, &slot, &target, &baseline, &candidate, &verdict, "canary").await;
-                break 'rollout End::RolledBack;
-            }
-        }
-
-        // Promotion, then the bake period at 100 %.
-        if ctx.safety.stopped() {
-            break 'rollout End::Frozen;
-        }
-        if slot.set_canary(candidate.clone(), 100.0).and_then(|_| slot.promote_canary()).is_err() {
-            break 'rollout End::RolledBack;
-        }
-        let d = deployment(
-            &target,
-            &candidate,
-            Some(baseline.sha256()),
-            None,
-            0.0,
-            DeployState::Active,
-            "promoted; baking",
-        );
-        let _ = store::deployments::record(&ctx.db, &d, candidate.sha256(), Some(baseline.sha256())).await;
-        ctx.audit(
-            "loop",
-            "promoted",
-            &target,
-            serde_json::json!({"version": candidate.version(), "sha256": candidate.sha256()}),
-        )
-        .await;
-        // The bake compares latency and errors with the baseline calls seen
-        // during the canary steps. Those came from another period, so
-        // throughput is not compared here (shares of zero switch it off).
-        collector.reset(0.0);
-        let bake_until = Instant::now() + Duration::from_secs(limits.bake_secs);
-        let mut base = baseline_history;
-        base.share = 0.0;
-        let final_verdict = loop {
-            tokio::time::sleep(Duration::from_millis(ctx.config.analysis_ms)).await;
-            let (mut c, _) = collector.snapshot();
-            c.share = 0.0;
-            let j = judge(&c, &base, &limits.judge);
-            if j.verdict == Verdict::Fail || Instant::now() >= bake_until {
-                break j;
-            }
-        };
-        verdicts.push(verdict_json("bake", 100.0, &final_verdict));
-        if final_verdict.verdict == Verdict::Fail {
-            // The slot's newest history entry is the checkpointed baseline.
-            match slot.rollback() {
-                Ok(rb) => {
-                    let d =
-                        deployment(&target, &rb.to, None, None, 0.0, DeployState::RolledBack, &final_verdict.reason);
-                    let _ = store::deployments::record(&ctx.db, &d, candidate.sha256(), Some(candidate.sha256())).await;
-                    ctx.audit("loop", "rolled-back", &target, serde_json::json!({"phase": "bake", "from": candidate.version(), "to": rb.to.version(), "reason": final_verdict.reason})).await;
-                }
-                Err(e) => {
-                    ctx.audit("loop", "rollback-failed", &target, serde_json::json!({"error": e.to_string()})).await
-                }
-            }
-            break 'rollout End::RolledBack;
-        }
-        End::Promoted
+    let limits = ctx.safety.limits_for(&target).clone();
+    let mut r = Rollout {
+        ctx,
+        slot,
+        target,
+        limits,
+        imp,
+        candidate,
+        baseline,
+        collector,
+        baseline_history: Arm::default(),
+        verdicts: Vec::new(),
     };
-    ctx.invoker.unlisten(&target, &listener);
-
-    imp.verdicts = serde_json::Value::Array(verdicts);
-    imp.updated_at = now_ms();
-    let outcome = match end {
-        End::Promoted => {
-            imp.state = "promoted".into();
-            imp.reason = format!(
-                "{} promoted after {} step(s) and the bake period",
-                candidate.version(),
-                limits.canary_steps.len()
-            );
-            ctx.stats.deployed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if let Some(fid) = imp.finding_id {
-                let _ = store::findings::set_status(&ctx.db, fid, "resolved").await;
-            }
-            Some(Outcome::Promoted)
-        }
-        End::RolledBack => {
-            imp.state = "rolled-back".into();
-            imp.reason = "the judge failed the candidate; the checkpoint serves again".into();
-            ctx.stats.rolled_back.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if let Some(fid) = imp.finding_id {
-                let _ = store::findings::set_status(&ctx.db, fid, "open").await;
-            }
-            Some(Outcome::RolledBack)
-        }
-        End::Frozen => {
-            imp.state = "frozen".into();
-            imp.reason = "emergency stop: rollout frozen where it stood".into();
-            let serving = slot.serving();
-            ctx.audit(
-                "safety",
-                "frozen",
-                &target,
-                serde_json::json!({"canary_percent": serving.canary.as_ref().map(|c| c.percent)}),
-            )
-            .await;
-            None
-        }
+    r.checkpoint().await;
+    let listener: Arc<dyn CallListener> = r.collector.clone();
+    r.ctx.invoker.listen(&r.target, listener.clone());
+    let end = match r.canary().await {
+        Ok(()) => r.promote_and_bake().await,
+        Err(end) => end,
     };
-    let _ = store::improvements::update(&ctx.db, &imp).await;
-    ctx.event(&imp.state.clone(), &target, serde_json::json!({"improvement": imp.id, "version": candidate.version()}));
-    if let Some(o) = outcome
-        && let Ok(Some(why)) = ctx.safety.record_outcome(o).await
-    {
-        ctx.event("control", "", serde_json::json!({"action": "self-pause", "paused": true, "reason": why}));
-    }
+    r.ctx.invoker.unlisten(&r.target, &listener);
+    r.finish(end).await;
     end
 }
 
-fn verdict_json(phase: &str, pct: f64, j: &Judgement) -> serde_json::Value {
+impl Rollout {
+    /// The slot's deployment as this rollout leaves it.
+    fn deployment(&self, current: &Plugin, candidate: bool, pct: f64, state: DeployState, reason: &str) -> Deployment {
+        Deployment {
+            slot: self.target.clone(),
+            kind: "unit".into(),
+            current_sha: current.sha256().to_string(),
+            previous_sha: Some(self.baseline.sha256().to_string()),
+            candidate_sha: candidate.then(|| self.candidate.sha256().to_string()),
+            canary_percent: pct,
+            state,
+            reason: reason.to_string(),
+            updated_at: now_ms(),
+        }
+    }
+
+    async fn record(&self, d: Deployment) {
+        let written =
+            store::deployments::record(&self.ctx.db, &d, self.candidate.sha256(), Some(self.baseline.sha256()));
+        self.ctx.write("deployment", &self.target, written).await;
+    }
+
+    /// The version serving now, recorded before anything moves.
+    async fn checkpoint(&self) {
+        let d = self.deployment(&self.baseline, true, 0.0, DeployState::Testing, "checkpoint before rollout");
+        self.record(d).await;
+        let event = Event::Checkpoint {
+            baseline: self.baseline.sha256().into(),
+            baseline_version: self.baseline.version().into(),
+            candidate: self.candidate.sha256().into(),
+            candidate_version: self.candidate.version().into(),
+        };
+        self.ctx.audit.record_event("loop", "checkpoint", &self.target, event).await;
+    }
+
+    /// The canary steps below 100 %, the judge between them; `Err` ends
+    /// the rollout early.
+    async fn canary(&mut self) -> Result<(), End> {
+        let steps: Vec<f64> = self.limits.canary_steps.iter().copied().filter(|p| *p < 100.0).collect();
+        for pct in steps {
+            self.hold_while_paused().await?;
+            if self.slot.set_canary(self.candidate.clone(), pct).is_err() {
+                return Err(End::RolledBack);
+            }
+            self.collector.reset(pct / 100.0);
+            let reason = format!("canary at {pct}%");
+            self.record(self.deployment(&self.baseline, true, pct, DeployState::Canary, &reason)).await;
+            self.imp.state = ImprovementState::Canary;
+            self.imp.reason = reason;
+            self.imp.updated_at = now_ms();
+            self.ctx.save(&self.imp).await;
+            let event = Event::CanaryStep { percent: pct, candidate_version: self.candidate.version().into() };
+            self.ctx.audit.record_event("loop", "canary-step", &self.target, event).await;
+
+            let verdict = self.await_verdict(pct).await?;
+            let (_, b) = self.collector.snapshot();
+            self.baseline_history.latencies_ms.extend(b.latencies_ms);
+            self.baseline_history.errors += b.errors;
+            self.verdicts.push(verdict_json(Phase::Canary, pct, &verdict));
+            let event = Event::Verdict { phase: Phase::Canary, percent: pct, judgement: verdict.clone() };
+            self.ctx.publish(&self.target, event);
+            if verdict.verdict == Verdict::Fail {
+                self.rollback(&verdict, Phase::Canary).await;
+                return Err(End::RolledBack);
+            }
+        }
+        Ok(())
+    }
+
+    /// Hold while the loop is paused; freeze on an emergency stop.
+    async fn hold_while_paused(&self) -> Result<(), End> {
+        loop {
+            if self.ctx.safety.stopped() {
+                return Err(End::Frozen);
+            }
+            if !self.ctx.safety.state().paused {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Ask the judge until it passes or fails the candidate at `pct`; no
+    /// verdict within the step timeout is a failure.
+    async fn await_verdict(&self, pct: f64) -> Result<Judgement, End> {
+        let started = Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_millis(self.ctx.config.analysis_ms)).await;
+            if self.ctx.safety.stopped() {
+                return Err(End::Frozen);
+            }
+            let (c, b) = self.collector.snapshot();
+            let mut j = judge(&c, &b, &self.limits.judge);
+            match j.verdict {
+                Verdict::Fail => return Ok(j),
+                Verdict::Pass if !self.ctx.safety.state().paused => return Ok(j),
+                _ if started.elapsed() > Duration::from_secs(self.limits.step_timeout_secs) => {
+                    j.verdict = Verdict::Fail;
+                    j.reason = format!("no verdict within {} s at {pct}%: {}", self.limits.step_timeout_secs, j.reason);
+                    return Ok(j);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Promote the candidate to every call, then watch it through the bake
+    /// period; a failed bake rolls back to the checkpoint.
+    async fn promote_and_bake(&mut self) -> End {
+        if self.ctx.safety.stopped() {
+            return End::Frozen;
+        }
+        if self.slot.set_canary(self.candidate.clone(), 100.0).and_then(|_| self.slot.promote_canary()).is_err() {
+            return End::RolledBack;
+        }
+        self.record(self.deployment(&self.candidate, false, 0.0, DeployState::Active, "promoted; baking")).await;
+        let event =
+            Event::Promoted { version: self.candidate.version().into(), sha256: self.candidate.sha256().into() };
+        self.ctx.audit.record_event("loop", "promoted", &self.target, event).await;
+        let verdict = self.bake().await;
+        self.verdicts.push(verdict_json(Phase::Bake, 100.0, &verdict));
+        if verdict.verdict == Verdict::Fail {
+            // The slot's newest history entry is the checkpointed baseline.
+            self.rollback(&verdict, Phase::Bake).await;
+            return End::RolledBack;
+        }
+        End::Promoted
+    }
+
+    /// The bake compares latency and errors with the baseline calls seen
+    /// during the canary steps. Those came from another period, so
+    /// throughput is not compared here (shares of zero switch it off).
+    async fn bake(&self) -> Judgement {
+        self.collector.reset(0.0);
+        let bake_until = Instant::now() + Duration::from_secs(self.limits.bake_secs);
+        let mut base = self.baseline_history.clone();
+        base.share = 0.0;
+        loop {
+            tokio::time::sleep(Duration::from_millis(self.ctx.config.analysis_ms)).await;
+            let (mut c, _) = self.collector.snapshot();
+            c.share = 0.0;
+            let j = judge(&c, &base, &self.limits.judge);
+            if j.verdict == Verdict::Fail || Instant::now() >= bake_until {
+                return j;
+            }
+        }
+    }
+
+    /// Put the checkpoint back: the slot's previous version serves every
+    /// call again.
+    async fn rollback(&self, verdict: &Judgement, phase: Phase) {
+        let (ctx, target) = (&self.ctx, self.target.as_str());
+        match self.slot.rollback() {
+            Ok(rb) => {
+                debug_assert_eq!(rb.to.sha256(), self.baseline.sha256());
+                let (to, from) = (rb.to.sha256(), self.candidate.sha256());
+                let written = store::deployments::record_rollback(&ctx.db, target, "unit", to, from, &verdict.reason);
+                ctx.write("deployment", target, written).await;
+                let event = Event::Rollback {
+                    from: self.candidate.version().into(),
+                    to: rb.to.version().into(),
+                    to_sha256: to.into(),
+                    reason: verdict.reason.clone(),
+                    phase: Some(phase),
+                    judgement: Some(verdict.clone()),
+                    requested_by: None,
+                };
+                ctx.audit.record_event("loop", "rolled-back", target, event).await;
+            }
+            Err(e) => {
+                let event = Event::RollbackFailed { error: e.to_string() };
+                ctx.audit.record_event("loop", "rollback-failed", target, event).await;
+            }
+        }
+    }
+
+    /// Settle the improvement: its final state, its finding, the counters
+    /// and the safety controller's record.
+    async fn finish(mut self, end: End) {
+        let ctx = self.ctx.clone();
+        let imp = &mut self.imp;
+        imp.verdicts = serde_json::Value::Array(std::mem::take(&mut self.verdicts));
+        imp.updated_at = now_ms();
+        let version = self.candidate.version();
+        let (state, reason, finding, outcome) = match end {
+            End::Promoted => {
+                ctx.stats.deployed.fetch_add(1, Ordering::Relaxed);
+                let steps = self.limits.canary_steps.len();
+                let why = format!("{version} promoted after {steps} step(s) and the bake period");
+                (ImprovementState::Promoted, why, Some(FindingStatus::Resolved), Some(Outcome::Promoted))
+            }
+            End::RolledBack => {
+                ctx.stats.rolled_back.fetch_add(1, Ordering::Relaxed);
+                let why = "the judge failed the candidate; the checkpoint serves again".to_string();
+                (ImprovementState::RolledBack, why, Some(FindingStatus::Open), Some(Outcome::RolledBack))
+            }
+            End::Frozen => {
+                let pct = self.slot.serving().canary.as_ref().map(|c| c.percent);
+                let detail = serde_json::json!({"canary_percent": pct});
+                ctx.audit.record("safety", "frozen", &self.target, detail).await;
+                let why = "emergency stop: rollout frozen where it stood".to_string();
+                (ImprovementState::Frozen, why, None, None)
+            }
+        };
+        (imp.state, imp.reason) = (state, reason);
+        if let (Some(status), Some(fid)) = (finding, imp.finding_id) {
+            ctx.set_finding(fid, status).await;
+        }
+        ctx.end(imp, version).await;
+        if let Some(o) = outcome {
+            ctx.record_outcome(o).await;
+        }
+    }
+}
+
+fn verdict_json(phase: Phase, pct: f64, j: &Judgement) -> serde_json::Value {
     serde_json::json!({ "phase": phase, "percent": pct, "judgement": j })
 }
 
-async fn rollback(
-    ctx: &Ctx,
-    slot: &crate::runtime::Slot,
-    target: &str,
-    baseline: &Plugin,
-    candidate: &Plugin,
-    verdict: &Judgement,
-    phase: &str,
-) {
-    match slot.rollback() {
-        Ok(rb) => {
-            // The canary is withdrawn: every call is back on the checkpoint.
-            debug_assert_eq!(rb.to.sha256(), baseline.sha256());
-            let d = deployment(target, &rb.to, None, None, 0.0, DeployState::RolledBack, &verdict.reason);
-            let _ = store::deployments::record(&ctx.db, &d, candidate.sha256(), Some(candidate.sha256())).await;
-            ctx.audit(
-                "loop",
-                "rolled-back",
-                target,
-                serde_json::json!({"phase": phase, "from": candidate.version(), "to": rb.to.version(), "to_sha256": rb.to.sha256(), "reason": verdict.reason, "judgement": verdict}),
-            )
-            .await;
+/// Carry out the rollbacks recovery strategies asked for: only while the
+/// loop may act (`denied` says why not otherwise).
+pub async fn requested_rollbacks(ctx: &Ctx, denied: Option<&Denied>) {
+    let requests = ctx.invoker.healer().map(|h| h.take_rollback_requests()).unwrap_or_default();
+    for (target, why) in requests {
+        if let Some(denied) = denied {
+            let event = Event::RollbackRequestDenied { reason: why, denied: denied.to_string() };
+            ctx.audit.record_event("safety", "rollback-request-denied", &target, event).await;
+            continue;
         }
-        Err(e) => ctx.audit("loop", "rollback-failed", target, serde_json::json!({"error": e.to_string()})).await,
+        match ctx.runtime.rollback(&target) {
+            Ok(rb) => {
+                let kind = crate::runtime::validate::world_name(rb.to.kind());
+                let written =
+                    store::deployments::record_rollback(&ctx.db, &target, kind, rb.to.sha256(), rb.from.sha256(), &why);
+                ctx.write("deployment", &target, written).await;
+                let event = Event::rollback(&rb, &why, Some("recovery"));
+                ctx.audit.record_event("safety", "rolled-back", &target, event).await;
+            }
+            Err(e) => {
+                let event = Event::RollbackRequestFailed { reason: why, error: e.to_string() };
+                ctx.audit.record_event("safety", "rollback-request-failed", &target, event).await;
+            }
+        }
     }
 }

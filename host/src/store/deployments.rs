@@ -74,6 +74,30 @@ fn state(s: String) -> Result<DeployState> {
     DeployState::parse(&s).ok_or_else(|| super::StoreError::Corrupt(format!("unknown deployment state `{s}`")))
 }
 
+/// Record that `slot` went back from `from_sha` to `to_sha`: the slot's
+/// deployment row and its history.
+pub async fn record_rollback(
+    db: &Db,
+    slot: &str,
+    kind: &str,
+    to_sha: &str,
+    from_sha: &str,
+    reason: &str,
+) -> Result<()> {
+    let d = Deployment {
+        slot: slot.into(),
+        kind: kind.into(),
+        current_sha: to_sha.into(),
+        previous_sha: None,
+        candidate_sha: None,
+        canary_percent: 0.0,
+        state: DeployState::RolledBack,
+        reason: reason.into(),
+        updated_at: super::now_ms(),
+    };
+    record(db, &d, from_sha, Some(from_sha)).await
+}
+
 /// Set a slot's deployment and append the change to its history, in one
 /// transaction. `history_sha` is the version the change is about.
 pub async fn record(db: &Db, d: &Deployment, history_sha: &str, from_sha: Option<&str>) -> Result<()> {

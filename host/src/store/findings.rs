@@ -5,7 +5,18 @@
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use super::{Db, Result, StoreError, WritePool, with_pool};
+use super::{Db, Result, StoreError, WritePool, text_enum, with_pool};
+
+text_enum! {
+    /// Where a finding stands.
+    pub enum FindingStatus("finding status") {
+        Open => "open",
+        /// An improvement for it is under way.
+        Addressed => "addressed",
+        Resolved => "resolved",
+        Dismissed => "dismissed",
+    }
+}
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,9 +35,7 @@ pub struct FindingRecord {
     pub impact: f64,
     /// `critical`, `high`, `medium` or `low` bucket of the impact.
     pub priority: String,
-    /// `open`, `addressed` (an improvement is under way), `resolved`,
-    /// `dismissed`.
-    pub status: String,
+    pub status: FindingStatus,
     pub occurrences: i64,
     pub first_seen: i64,
     pub last_seen: i64,
@@ -55,7 +64,7 @@ pub async fn upsert_open(db: &Db, f: &FindingRecord) -> Result<(i64, bool)> {
                                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id")
                     .bind(&f.target).bind(&f.kind).bind(&f.detector).bind(&f.severity).bind(f.confidence).bind(&f.summary)
                     .bind(&evidence).bind(f.expected_gain_pct).bind(&f.risk).bind(f.impact).bind(&f.priority)
-                    .bind(&f.status).bind(f.occurrences.max(1)).bind(f.first_seen).bind(f.last_seen)
+                    .bind(f.status.as_str()).bind(f.occurrences.max(1)).bind(f.first_seen).bind(f.last_seen)
                     .fetch_one(&mut *tx).await?;
                 (row.try_get("id")?, true)
             }
@@ -65,8 +74,8 @@ pub async fn upsert_open(db: &Db, f: &FindingRecord) -> Result<(i64, bool)> {
     })
 }
 
-pub async fn set_status(db: &Db, id: i64, status: &str) -> Result<()> {
-    with_pool!(db, p => sqlx::query("UPDATE findings SET status = $1 WHERE id = $2").bind(status).bind(id).execute(p).await.map(|_| ()))?;
+pub async fn set_status(db: &Db, id: i64, status: FindingStatus) -> Result<()> {
+    with_pool!(db, p => sqlx::query("UPDATE findings SET status = $1 WHERE id = $2").bind(status.as_str()).bind(id).execute(p).await.map(|_| ()))?;
     Ok(())
 }
 
@@ -87,7 +96,7 @@ macro_rules! decode {
             risk: $r.try_get("risk")?,
             impact: $r.try_get("impact")?,
             priority: $r.try_get("priority")?,
-            status: $r.try_get("status")?,
+            status: FindingStatus::parse(&$r.try_get::<String, _>("status")?)?,
             occurrences: $r.try_get("occurrences")?,
             first_seen: $r.try_get("first_seen")?,
             last_seen: $r.try_get("last_seen")?,

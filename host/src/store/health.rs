@@ -1,8 +1,30 @@
 //! `health_checks`: every host health report.
 
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::{Db, Result, StoreError, with_pool};
+
+/// One check's result.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Check {
+    pub name: String,
+    pub healthy: bool,
+    pub detail: String,
+    /// What was tried to find out.
+    pub tried: String,
+    pub remediation: Option<String>,
+}
+
+/// A full report.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthReport {
+    pub at: i64,
+    pub healthy: bool,
+    pub checks: Vec<Check>,
+}
 
 pub async fn insert(db: &Db, at: i64, healthy: bool, report: &serde_json::Value) -> Result<i64> {
     let text = report.to_string();

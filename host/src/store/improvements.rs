@@ -5,7 +5,51 @@
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use super::{Db, Result, StoreError, with_pool};
+use super::{Db, Result, StoreError, text_enum, with_pool};
+
+text_enum! {
+    /// Where an improvement is in its lifecycle.
+    pub enum ImprovementState("improvement state") {
+        /// Waiting: proven, but no rollout could start yet.
+        Proposed => "proposed",
+        Proving => "proving",
+        /// Its proof failed.
+        Rejected => "rejected",
+        Canary => "canary",
+        Promoted => "promoted",
+        RolledBack => "rolled-back",
+        /// An emergency stop froze its rollout where it stood.
+        Frozen => "frozen",
+        Failed => "failed",
+    }
+}
+
+impl ImprovementState {
+    /// Whether the improvement has ended (no step of the loop moves it on).
+    pub fn settled(self) -> bool {
+        matches!(self, Self::Promoted | Self::RolledBack | Self::Rejected | Self::Failed)
+    }
+}
+
+/// One proof step's result, kept with the improvement.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProofStep {
+    pub step: String,
+    /// `passed`, `failed` or `skipped`.
+    pub result: String,
+    pub detail: String,
+}
+
+impl ProofStep {
+    pub fn new(step: &str, result: &str, detail: impl Into<String>) -> Self {
+        ProofStep { step: step.into(), result: result.into(), detail: detail.into() }
+    }
+
+    pub fn failed(&self) -> bool {
+        self.result == "failed"
+    }
+}
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,9 +62,7 @@ pub struct Improvement {
     pub baseline_sha: Option<String>,
     /// `watch`, `api`, `generator`.
     pub source: String,
-    /// `proposed`, `proving`, `rejected`, `canary`, `promoted`,
-    /// `rolled-back`, `frozen`, `failed`.
-    pub state: String,
+    pub state: ImprovementState,
     pub reason: String,
     pub proof: serde_json::Value,
     pub verdicts: serde_json::Value,
@@ -35,7 +77,7 @@ pub async fn insert(db: &Db, i: &Improvement) -> Result<i64> {
             "INSERT INTO improvements (finding_id, target, candidate_sha, baseline_sha, source, state, reason, proof, verdicts, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id")
             .bind(i.finding_id).bind(&i.target).bind(&i.candidate_sha).bind(&i.baseline_sha).bind(&i.source)
-            .bind(&i.state).bind(&i.reason).bind(&proof).bind(&verdicts).bind(i.created_at).bind(i.updated_at)
+            .bind(i.state.as_str()).bind(&i.reason).bind(&proof).bind(&verdicts).bind(i.created_at).bind(i.updated_at)
             .fetch_one(p).await?;
         Ok(row.try_get("id")?)
     })
@@ -47,7 +89,7 @@ pub async fn update(db: &Db, i: &Improvement) -> Result<()> {
     let (proof, verdicts) = (i.proof.to_string(), i.verdicts.to_string());
     with_pool!(db, p => sqlx::query(
         "UPDATE improvements SET state = $1, reason = $2, proof = $3, verdicts = $4, updated_at = $5 WHERE id = $6")
-        .bind(&i.state).bind(&i.reason).bind(&proof).bind(&verdicts).bind(i.updated_at).bind(i.id).execute(p).await.map(|_| ()))?;
+        .bind(i.state.as_str()).bind(&i.reason).bind(&proof).bind(&verdicts).bind(i.updated_at).bind(i.id).execute(p).await.map(|_| ()))?;
     Ok(())
 }
 
@@ -64,7 +106,7 @@ macro_rules! decode {
             candidate_sha: $r.try_get("candidate_sha")?,
             baseline_sha: $r.try_get("baseline_sha")?,
             source: $r.try_get("source")?,
-            state: $r.try_get("state")?,
+            state: ImprovementState::parse(&$r.try_get::<String, _>("state")?)?,
             reason: $r.try_get("reason")?,
             proof: json(&proof, "proof")?,
             verdicts: json(&verdicts, "verdicts")?,
@@ -90,4 +132,31 @@ pub async fn list(db: &Db, target: Option<&str>, limit: i64) -> Result<Vec<Impro
         };
         rows.iter().map(|r| Ok(decode!(r))).collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_are_stored_as_their_text() {
+        for (state, text) in [
+            (ImprovementState::Proposed, "proposed"),
+            (ImprovementState::Proving, "proving"),
+            (ImprovementState::Rejected, "rejected"),
+            (ImprovementState::Canary, "canary"),
+            (ImprovementState::Promoted, "promoted"),
+            (ImprovementState::RolledBack, "rolled-back"),
+            (ImprovementState::Frozen, "frozen"),
+            (ImprovementState::Failed, "failed"),
+        ] {
+            assert_eq!(state.as_str(), text);
+            assert_eq!(serde_json::to_value(state).unwrap(), text);
+            assert_eq!(ImprovementState::parse(text).unwrap(), state);
+        }
+        let err = ImprovementState::parse("baking").unwrap_err().to_string();
+        assert!(err.contains("unknown improvement state `baking`"), "{err}");
+        let err = super::super::findings::FindingStatus::parse("gone").unwrap_err().to_string();
+        assert!(err.contains("unknown finding status `gone`"), "{err}");
+    }
 }

@@ -13,6 +13,7 @@ pub mod cycles;
 pub mod deliveries;
 pub mod deployments;
 pub mod executions;
+pub mod failures;
 pub mod findings;
 pub mod health;
 pub mod improvements;
@@ -45,6 +46,49 @@ pub enum StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+pub use failures::WriteFailures;
+
+/// A state stored as text: `as_str` is what the column holds (and what
+/// serde writes), `parse` reads it back and names a value it does not know.
+macro_rules! text_enum {
+    ($(#[$m:meta])* pub enum $name:ident ($what:literal) { $($(#[$vm:meta])* $v:ident => $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        pub enum $name {
+            $($(#[$vm])* #[serde(rename = $s)] $v),+
+        }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$v => $s),+
+                }
+            }
+
+            pub fn parse(s: &str) -> $crate::store::Result<$name> {
+                match s {
+                    $($s => Ok($name::$v),)+
+                    _ => Err($crate::store::StoreError::Corrupt(format!(concat!("unknown ", $what, " `{}`"), s))),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+    };
+}
+pub(crate) use text_enum;
 
 /// A connection pool to one of the two backends.
 #[derive(Clone, Debug)]

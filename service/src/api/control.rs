@@ -4,10 +4,9 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use kaizen_host::events::Event;
+use kaizen_host::events::{ControlAction, Event};
 use kaizen_host::recovery::Force;
 use kaizen_host::store::control::ControlState;
-use kaizen_host::store::now_ms;
 use serde::{Deserialize, Serialize};
 
 use super::{AppState, checked_name};
@@ -31,10 +30,10 @@ pub async fn control(
     let why = body.and_then(|b| b.0.reason).unwrap_or_else(|| format!("{action} requested through the API"));
     let safety = &s.host.safety;
     let (state, name) = match action.as_str() {
-        "pause" => (safety.pause("api", &why).await?, "pause"),
-        "resume" => (safety.resume("api", &why).await?, "resume"),
-        "stop" => (safety.emergency_stop("api", &why).await?, "emergency-stop"),
-        "release" => (safety.release_stop("api", &why).await?, "release-stop"),
+        "pause" => (safety.pause("api", &why).await?, ControlAction::Pause),
+        "resume" => (safety.resume("api", &why).await?, ControlAction::Resume),
+        "stop" => (safety.emergency_stop("api", &why).await?, ControlAction::EmergencyStop),
+        "release" => (safety.release_stop("api", &why).await?, ControlAction::ReleaseStop),
         other => {
             return Err(ApiError::not_found(format!(
                 "unknown control action {:?}: use pause, resume, stop or release",
@@ -42,13 +41,9 @@ pub async fn control(
             )));
         }
     };
-    s.host.events.publish(Event {
-        at: now_ms(),
-        kind: "control".into(),
-        target: String::new(),
-        detail: serde_json::json!({"action": name, "reason": why, "by": "api", "state": state}),
-    });
-    if name == "resume" || name == "release-stop" {
+    let event = Event::Control { action: name, reason: why, by: "api".into(), state: state.clone() };
+    s.host.events.publish("", event);
+    if matches!(name, ControlAction::Resume | ControlAction::ReleaseStop) {
         s.host.improve.trigger();
     }
     Ok(Json(state))
@@ -112,10 +107,6 @@ pub async fn force_breaker(
     };
     let why = f.reason.unwrap_or_else(|| "forced through the API".into());
     healer.force(&target, force, &why);
-    s.host
-        .improve
-        .ctx()
-        .audit("api", "force-breaker", &target, serde_json::json!({"state": f.state, "ms": f.ms, "reason": why}))
-        .await;
+    s.host.audit("api", "force-breaker", &target, Event::ForceBreaker { state: f.state, ms: f.ms, reason: why }).await;
     Ok(breakers(Admin, State(s)).await)
 }

@@ -1,6 +1,7 @@
 //! Prometheus metrics in the text exposition format: unit calls, errors
 //! and latency histograms per unit and version, slots, swaps, rollbacks,
-//! findings, loop state, telemetry drops, watch folder and webhooks.
+//! findings, loop state, telemetry drops, failed store writes, watch folder
+//! and webhooks.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -9,16 +10,37 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use kaizen_host::events::Events;
+use kaizen_host::events::{Event, Events};
 use kaizen_host::telemetry::calls::LATENCY_BUCKETS;
 use parking_lot::Mutex;
 
 use super::AppState;
 use crate::tokens::Admin;
 
-/// Host events counted by kind since start (the loop's actions).
+/// Host events counted since start (the loop's actions), by what the
+/// metrics report: a version swapped in, a rollback, a finding.
 #[derive(Default)]
-pub struct EventCounts(Mutex<BTreeMap<String, u64>>);
+pub struct EventCounts(Mutex<BTreeMap<Counted, u64>>);
+
+/// What an event counts as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Counted {
+    Swap,
+    Rollback,
+    Finding,
+    Lagged,
+}
+
+impl Counted {
+    fn of(e: &Event) -> Option<Counted> {
+        Some(match e {
+            Event::Deploy { .. } | Event::Promoted { .. } => Counted::Swap,
+            Event::Rollback { .. } => Counted::Rollback,
+            Event::Finding { .. } => Counted::Finding,
+            _ => return None,
+        })
+    }
+}
 
 impl EventCounts {
     pub fn start(events: &Events) -> (Arc<EventCounts>, tokio::task::JoinHandle<()>) {
@@ -28,9 +50,13 @@ impl EventCounts {
         let task = tokio::spawn(async move {
             loop {
                 match rx.recv().await {
-                    Ok(e) => *c.0.lock().entry(e.kind).or_default() += 1,
+                    Ok(e) => {
+                        if let Some(k) = Counted::of(&e.event) {
+                            *c.0.lock().entry(k).or_default() += 1
+                        }
+                    }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        *c.0.lock().entry("lagged".into()).or_default() += n
+                        *c.0.lock().entry(Counted::Lagged).or_default() += n
                     }
                     Err(_) => break,
                 }
@@ -39,9 +65,8 @@ impl EventCounts {
         (counts, task)
     }
 
-    fn get(&self, kinds: &[&str]) -> u64 {
-        let m = self.0.lock();
-        kinds.iter().map(|k| m.get(*k).copied().unwrap_or(0)).sum()
+    fn get(&self, what: Counted) -> u64 {
+        self.0.lock().get(&what).copied().unwrap_or(0)
     }
 }
 
@@ -112,25 +137,20 @@ pub async fn metrics(_: Admin, State(s): State<AppState>) -> impl IntoResponse {
     }
 
     let ev = &s.events;
-    o.one(
-        "kaizen_swaps_total",
-        "counter",
-        "Versions swapped in (deploys and promotions).",
-        ev.get(&["deploy", "promoted"]),
-    );
+    o.one("kaizen_swaps_total", "counter", "Versions swapped in (deploys and promotions).", ev.get(Counted::Swap));
     o.one(
         "kaizen_rollbacks_total",
         "counter",
         "Rollbacks (by the judge, recovery or an operator).",
-        ev.get(&["rolled-back", "rollback"]),
+        ev.get(Counted::Rollback),
     );
     o.one(
         "kaizen_findings_total",
         "counter",
         "Findings reported by detectors (new or repeated).",
-        ev.get(&["finding"]),
+        ev.get(Counted::Finding),
     );
-    o.one("kaizen_events_lagged_total", "counter", "Host events the metrics counter missed.", ev.get(&["lagged"]));
+    o.one("kaizen_events_lagged_total", "counter", "Host events the metrics counter missed.", ev.get(Counted::Lagged));
 
     let st = s.host.improve.stats();
     let control = s.host.safety.state();
@@ -157,6 +177,15 @@ pub async fn metrics(_: Admin, State(s): State<AppState>) -> impl IntoResponse {
     o.one("kaizen_telemetry_dropped_total", "counter", "Executions dropped because the writer was behind.", t.dropped);
     o.one("kaizen_telemetry_written_total", "counter", "Executions committed.", t.written);
     o.one("kaizen_telemetry_write_errors_total", "counter", "Failed telemetry writes.", t.write_errors);
+
+    o.head(
+        "kaizen_store_write_failures_total",
+        "counter",
+        "Store writes that failed where the host carried on (logged), by what was written.",
+    );
+    for (what, n) in s.host.write_failures.snapshot() {
+        let _ = writeln!(o.0, "kaizen_store_write_failures_total{{what=\"{what}\"}} {n}");
+    }
 
     if let Some(w) = &s.watch {
         use std::sync::atomic::Ordering::Relaxed;

@@ -1,0 +1,325 @@
+//! One attempt to improve a target: take a candidate, record the
+//! improvement, prove the candidate, start its rollout. Each way it can end
+//! is an [`AttemptResult`] in the cycle report.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use serde::{Deserialize, Serialize};
+
+use super::candidates::{self, Candidate, GenerateError};
+use super::prove::{self, ProofStep};
+use super::{Ctx, Loop, rollout};
+use crate::events::Event;
+use crate::runtime::types::PluginKind;
+use crate::runtime::{Plugin, Slot};
+use crate::safety::{Denied, Outcome};
+use crate::store::findings::{FindingRecord, FindingStatus};
+use crate::store::improvements::{Improvement, ImprovementState};
+use crate::store::{self, now_ms};
+
+/// One attempt in a cycle report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Attempt {
+    pub target: String,
+    pub finding_id: Option<i64>,
+    pub candidate: Option<String>,
+    pub improvement_id: Option<i64>,
+    pub result: AttemptResult,
+    pub proof: Vec<ProofStep>,
+}
+
+/// How an attempt ended. Written in reports as text (`rolling out`,
+/// `no candidate`, `denied: …`, `generator failed: …`, `rejected: …`,
+/// `failed: …`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptResult {
+    /// Proven; its rollout runs in the background.
+    RollingOut,
+    /// Nothing to try: no candidate queued and no generator.
+    NoCandidate,
+    /// Safety turned it down.
+    Denied(String),
+    GeneratorFailed(String),
+    /// The proof failed.
+    Rejected(String),
+    /// The loop could not carry it out (its record could not be written).
+    Failed(String),
+}
+
+/// Why an attempt stopped short of a rollout.
+#[derive(Debug, thiserror::Error)]
+enum Stopped {
+    #[error("denied: {0}")]
+    Denied(#[from] Denied),
+    #[error("no candidate")]
+    NoCandidate,
+    #[error("generator failed: {0}")]
+    Generator(#[from] GenerateError),
+    #[error("cannot record the improvement: {0}")]
+    NotRecorded(#[from] store::StoreError),
+    #[error("rejected: {0}")]
+    Rejected(String),
+}
+
+impl From<Stopped> for AttemptResult {
+    fn from(s: Stopped) -> Self {
+        match s {
+            Stopped::Denied(d) => AttemptResult::Denied(d.to_string()),
+            Stopped::NoCandidate => AttemptResult::NoCandidate,
+            Stopped::Generator(e) => AttemptResult::GeneratorFailed(e.to_string()),
+            Stopped::NotRecorded(e) => AttemptResult::Failed(format!("cannot record the improvement: {e}")),
+            Stopped::Rejected(why) => AttemptResult::Rejected(why),
+        }
+    }
+}
+
+impl std::fmt::Display for AttemptResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AttemptResult::RollingOut => f.write_str("rolling out"),
+            AttemptResult::NoCandidate => f.write_str("no candidate"),
+            AttemptResult::Denied(d) => write!(f, "denied: {d}"),
+            AttemptResult::GeneratorFailed(e) => write!(f, "generator failed: {e}"),
+            AttemptResult::Rejected(why) => write!(f, "rejected: {why}"),
+            AttemptResult::Failed(why) => write!(f, "failed: {why}"),
+        }
+    }
+}
+
+/// Text that is not an attempt result.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown attempt result `{0}`")]
+pub struct UnknownAttemptResult(String);
+
+impl std::str::FromStr for AttemptResult {
+    type Err = UnknownAttemptResult;
+    fn from_str(s: &str) -> Result<Self, UnknownAttemptResult> {
+        let after = |prefix: &str| s.strip_prefix(prefix).map(str::to_string);
+        Ok(match s {
+            "rolling out" => AttemptResult::RollingOut,
+            "no candidate" => AttemptResult::NoCandidate,
+            _ => None
+                .or_else(|| after("denied: ").map(AttemptResult::Denied))
+                .or_else(|| after("generator failed: ").map(AttemptResult::GeneratorFailed))
+                .or_else(|| after("rejected: ").map(AttemptResult::Rejected))
+                .or_else(|| after("failed: ").map(AttemptResult::Failed))
+                .ok_or_else(|| UnknownAttemptResult(s.to_string()))?,
+        })
+    }
+}
+
+impl PartialEq<&str> for AttemptResult {
+    fn eq(&self, other: &&str) -> bool {
+        other.parse::<AttemptResult>().is_ok_and(|o| o == *self)
+    }
+}
+
+impl Serialize for AttemptResult {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for AttemptResult {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Loop {
+    /// Try to improve `target`: take a candidate, prove it, start a rollout.
+    /// `None` when there is nothing to attempt (not a unit, or its finding
+    /// is already being addressed).
+    pub(super) async fn attempt(
+        &self,
+        target: &str,
+        finding: Option<&FindingRecord>,
+        started: usize,
+        executions: u64,
+    ) -> Option<Attempt> {
+        let slot = self.ctx.runtime.slot(target).filter(|s| s.kind() == PluginKind::Unit)?;
+        if finding.is_some_and(|f| f.status == FindingStatus::Addressed) {
+            return None;
+        }
+        let mut a = Attempt {
+            target: target.into(),
+            finding_id: finding.map(|f| f.id),
+            candidate: None,
+            improvement_id: None,
+            result: AttemptResult::RollingOut,
+            proof: vec![],
+        };
+        a.result =
+            self.try_attempt(&mut a, &slot, finding, started, executions).await.unwrap_or_else(AttemptResult::from);
+        Some(a)
+    }
+
+    async fn try_attempt(
+        &self,
+        a: &mut Attempt,
+        slot: &Slot,
+        finding: Option<&FindingRecord>,
+        started: usize,
+        executions: u64,
+    ) -> Result<AttemptResult, Stopped> {
+        let (ctx, target) = (&self.ctx, slot.name());
+        // Operators' candidates are acted on regardless of load; a finding
+        // needs enough calls behind it.
+        let needed_calls = if finding.is_some() { executions } else { u64::MAX };
+        ctx.safety.may_attempt(target, started, 0, needed_calls)?;
+        let candidate = take_candidate(ctx, target, finding, slot).await?;
+        a.candidate = Some(format!("{} {}", candidate.plugin.version(), &candidate.plugin.sha256()[..12]));
+        if let Err(d) = ctx.safety.may_attempt(target, started, candidate.plugin.size(), needed_calls) {
+            ctx.candidates.push(candidate);
+            return Err(d.into());
+        }
+        ctx.stats.attempted.fetch_add(1, Ordering::Relaxed);
+        let current = slot.current();
+        let imp = open_improvement(ctx, &candidate, finding, &current).await?;
+        a.improvement_id = Some(imp.id);
+        let imp = prove_candidate(ctx, imp, &candidate.plugin, &current, finding, &mut a.proof).await?;
+        self.start_rollout(imp, candidate, current).await
+    }
+
+    /// Step 6: take a rollout permit and start the rollout in the
+    /// background; without a permit the improvement waits as `proposed`.
+    async fn start_rollout(
+        &self,
+        mut imp: Improvement,
+        candidate: Candidate,
+        current: Arc<Plugin>,
+    ) -> Result<AttemptResult, Stopped> {
+        let ctx = &self.ctx;
+        let permit = match ctx.safety.begin_rollout(&imp.target) {
+            Ok(p) => p,
+            Err(d) => {
+                imp.state = ImprovementState::Proposed;
+                imp.reason = d.to_string();
+                ctx.save(&imp).await;
+                ctx.candidates.push(candidate);
+                return Err(d.into());
+            }
+        };
+        imp.state = ImprovementState::Canary;
+        ctx.save(&imp).await;
+        let handle = tokio::spawn(rollout::run(ctx.clone(), permit, imp, candidate.plugin, current));
+        self.rollouts.lock().push(handle);
+        Ok(AttemptResult::RollingOut)
+    }
+}
+
+/// A queued candidate for `target`, or one from the generator for its
+/// finding.
+async fn take_candidate(
+    ctx: &Arc<Ctx>,
+    target: &str,
+    finding: Option<&FindingRecord>,
+    slot: &Slot,
+) -> Result<Candidate, Stopped> {
+    if let Some(c) = ctx.candidates.pop(target) {
+        return Ok(c);
+    }
+    let (Some(f), Some(g)) = (finding, &ctx.config.generator) else { return Err(Stopped::NoCandidate) };
+    match candidates::from_generator(ctx, f, g, &slot.current()).await {
+        Ok(c) => Ok(c),
+        Err(e) => {
+            ctx.stats.failed.fetch_add(1, Ordering::Relaxed);
+            let event = Event::GeneratorFailed { finding: f.id, error: e.to_string() };
+            ctx.audit.record_event("loop", "generator-failed", target, event).await;
+            Err(e.into())
+        }
+    }
+}
+
+/// Record the improvement (`proving`) and mark its finding addressed. An
+/// improvement that cannot be recorded is not attempted: its candidate
+/// waits for the next cycle.
+async fn open_improvement(
+    ctx: &Ctx,
+    candidate: &Candidate,
+    finding: Option<&FindingRecord>,
+    current: &Plugin,
+) -> Result<Improvement, Stopped> {
+    let mut imp = Improvement {
+        id: 0,
+        finding_id: finding.map(|f| f.id),
+        target: current.name().into(),
+        candidate_sha: candidate.plugin.sha256().into(),
+        baseline_sha: Some(current.sha256().into()),
+        source: candidate.source.clone(),
+        state: ImprovementState::Proving,
+        reason: String::new(),
+        proof: serde_json::json!([]),
+        verdicts: serde_json::json!([]),
+        created_at: now_ms(),
+        updated_at: now_ms(),
+    };
+    match store::improvements::insert(&ctx.db, &imp).await {
+        Ok(id) => imp.id = id,
+        Err(e) => {
+            ctx.failures.count("improvement", &imp.target, &e);
+            ctx.stats.failed.fetch_add(1, Ordering::Relaxed);
+            ctx.candidates.push(candidate.clone());
+            return Err(e.into());
+        }
+    }
+    if let Some(f) = finding {
+        ctx.set_finding(f.id, FindingStatus::Addressed).await;
+    }
+    Ok(imp)
+}
+
+/// Step 5: prove the candidate against the version serving; a failed proof
+/// rejects the improvement and reopens its finding.
+async fn prove_candidate(
+    ctx: &Ctx,
+    mut imp: Improvement,
+    candidate: &Arc<Plugin>,
+    current: &Arc<Plugin>,
+    finding: Option<&FindingRecord>,
+    proof: &mut Vec<ProofStep>,
+) -> Result<Improvement, Stopped> {
+    let limits = ctx.safety.limits_for(&imp.target).clone();
+    let kind = finding.map(|f| f.kind.as_str()).unwrap_or("");
+    let steps = prove::prove(&ctx.db, &ctx.invoker, current, candidate, &limits, &ctx.config.prove, kind).await;
+    imp.proof = serde_json::to_value(&steps).unwrap_or_default();
+    *proof = steps.clone();
+    let event = Event::Proof { improvement: imp.id, candidate_version: candidate.version().into(), steps };
+    ctx.audit.record_event("loop", "proof", &imp.target, event).await;
+    let Some(bad) = proof.iter().find(|s| s.failed()) else { return Ok(imp) };
+    imp.state = ImprovementState::Rejected;
+    imp.reason = format!("{} failed: {}", bad.step, bad.detail);
+    imp.updated_at = now_ms();
+    ctx.end(&imp, candidate.version()).await;
+    if let Some(f) = finding {
+        ctx.set_finding(f.id, FindingStatus::Open).await;
+    }
+    ctx.stats.failed.fetch_add(1, Ordering::Relaxed);
+    ctx.record_outcome(Outcome::Rejected).await;
+    Err(Stopped::Rejected(imp.reason))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_read_back_from_their_text() {
+        for r in [
+            AttemptResult::RollingOut,
+            AttemptResult::NoCandidate,
+            AttemptResult::Denied("the loop is paused: x".into()),
+            AttemptResult::GeneratorFailed("generator timed out after 1 s".into()),
+            AttemptResult::Rejected("replay failed: y".into()),
+            AttemptResult::Failed("cannot record the improvement: z".into()),
+        ] {
+            let text = serde_json::to_value(&r).unwrap();
+            assert_eq!(text.as_str().unwrap(), r.to_string());
+            assert_eq!(serde_json::from_value::<AttemptResult>(text).unwrap(), r);
+        }
+        assert_eq!(AttemptResult::RollingOut, "rolling out");
+        let bad = serde_json::from_value::<AttemptResult>(serde_json::json!("exploded")).unwrap_err();
+        assert!(bad.to_string().contains("`exploded`"), "{bad}");
+    }
+}

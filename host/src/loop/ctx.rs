@@ -1,0 +1,126 @@
+//! What the loop's steps share, and the one way they write to the store.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::candidates::CandidateQueue;
+use super::{LoopConfig, Stats};
+use crate::audit::Audit;
+use crate::events::{ControlAction, Event, Events};
+use crate::invoke::Invoker;
+use crate::runtime::{Plugin, Runtime};
+use crate::safety::{Outcome, Safety};
+use crate::store::findings::FindingStatus;
+use crate::store::improvements::Improvement;
+use crate::store::modules::ModuleRecord;
+use crate::store::{self, Db, WriteFailures, now_ms};
+use crate::telemetry::Telemetry;
+
+/// What the loop is built from (the host's parts it works with).
+pub struct Parts {
+    pub db: Db,
+    pub runtime: Arc<Runtime>,
+    pub invoker: Arc<Invoker>,
+    pub telemetry: Arc<Telemetry>,
+    pub safety: Arc<Safety>,
+    pub events: Events,
+    pub audit: Audit,
+    pub failures: Arc<WriteFailures>,
+}
+
+/// What the loop's parts share.
+pub struct Ctx {
+    pub db: Db,
+    pub runtime: Arc<Runtime>,
+    pub invoker: Arc<Invoker>,
+    pub telemetry: Arc<Telemetry>,
+    pub safety: Arc<Safety>,
+    pub events: Events,
+    pub audit: Audit,
+    pub failures: Arc<WriteFailures>,
+    pub config: LoopConfig,
+    pub stats: Stats,
+    pub candidates: CandidateQueue,
+    /// Detector weights learned last cycle.
+    pub weights: Mutex<HashMap<String, f64>>,
+}
+
+impl Ctx {
+    /// Every store write the loop carries on past goes through here: a
+    /// failure is logged with `what` and `about` and counted
+    /// (`kaizen_store_write_failures_total{what}`); `None` tells the caller.
+    pub async fn write<T>(
+        &self,
+        what: &'static str,
+        about: &str,
+        write: impl Future<Output = store::Result<T>>,
+    ) -> Option<T> {
+        let done = write.await;
+        self.check(what, about, done)
+    }
+
+    /// [`Ctx::write`] for a write already awaited.
+    pub fn check<T>(&self, what: &'static str, about: &str, done: store::Result<T>) -> Option<T> {
+        self.failures.check(what, about, done)
+    }
+
+    /// Store the improvement's state.
+    pub async fn save(&self, imp: &Improvement) {
+        self.write("improvement", &imp.target, store::improvements::update(&self.db, imp)).await;
+    }
+
+    pub async fn set_finding(&self, id: i64, status: FindingStatus) {
+        self.write("finding", &format!("finding {id} {status}"), store::findings::set_status(&self.db, id, status))
+            .await;
+    }
+
+    /// Store the improvement's final state and publish that it ended.
+    pub async fn end(&self, imp: &Improvement, version: &str) {
+        self.save(imp).await;
+        let event = Event::ImprovementEnded {
+            improvement: imp.id,
+            state: imp.state,
+            version: version.into(),
+            reason: imp.reason.clone(),
+        };
+        self.publish(&imp.target, event);
+    }
+
+    /// Tell the safety controller how an improvement ended; when its
+    /// self-watch pauses the loop, say so.
+    pub async fn record_outcome(&self, outcome: Outcome) {
+        let paused = self.safety.record_outcome(outcome).await;
+        if let Some(Some(why)) = self.check("control", "self-watch pause", paused) {
+            let state = self.safety.state();
+            let by = state.by_whom.clone();
+            self.publish("", Event::Control { action: ControlAction::SelfPause, reason: why, by, state });
+        }
+    }
+
+    /// Publish `event` about `target` without an audit record.
+    pub fn publish(&self, target: &str, event: Event) {
+        self.events.publish(target, event);
+    }
+}
+
+/// Record a module in the `modules` table.
+pub async fn record_module(db: &Db, p: &Plugin) -> store::Result<()> {
+    let info = p.info();
+    store::modules::put(
+        db,
+        &ModuleRecord {
+            sha256: p.sha256().into(),
+            name: info.name.clone(),
+            kind: crate::runtime::validate::world_name(info.kind).into(),
+            version: info.version.clone(),
+            description: info.description.clone(),
+            size: p.size() as i64,
+            path: p.module_path().display().to_string(),
+            added_at: now_ms(),
+        },
+    )
+    .await
+}

@@ -1,0 +1,50 @@
+//! Step 1, sample: every target's window of calls against its baseline,
+//! with the metrics pushed from outside, and the load behind each target.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::Ctx;
+use crate::runtime::types::{DetectionInput, MetricPoint};
+use crate::store::{self, now_ms};
+
+/// What one cycle saw.
+pub struct Sample {
+    pub at: i64,
+    pub input: Arc<DetectionInput>,
+    /// Calls per target in the window.
+    pub load: HashMap<String, u64>,
+    /// Calls and failures across all targets in the window.
+    pub calls: u64,
+    pub failures: u64,
+}
+
+pub async fn sample(ctx: &Ctx) -> Sample {
+    let now = now_ms();
+    let window_ms = ctx.config.window_secs as i64 * 1000;
+    let metrics = match store::metrics::since(&ctx.db, now - window_ms, 10_000).await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!("cannot read pushed metrics; sampling without them: {e}");
+            Vec::new()
+        }
+    };
+    let metric_points = metrics
+        .into_iter()
+        .map(|m| MetricPoint { name: m.name, value: m.value, timestamp_ms: m.at, tags: m.tags.into_iter().collect() })
+        .collect();
+    let input = ctx.telemetry.aggregates().detection_input(
+        now,
+        window_ms,
+        ctx.config.baseline_secs as i64 * 1000,
+        metric_points,
+    );
+    let mut load: HashMap<String, u64> = HashMap::new();
+    let (mut calls, mut failures) = (0, 0);
+    for t in &input.targets {
+        *load.entry(t.target.clone()).or_default() += t.current.executions;
+        calls += t.current.executions;
+        failures += t.current.failures;
+    }
+    Sample { at: now, input: Arc::new(input), load, calls, failures }
+}

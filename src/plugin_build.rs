@@ -16,7 +16,7 @@ use crate::plugin_new::{Kind, kind_name};
 
 /// The contract, embedded so that the binary alone is enough.
 const WIT: [(&str, &str); 2] =
-    [("types.wit", include_str!("../wit/types.wit")), ("worlds.wit", include_str!("../wit/worlds.wit"))];
+    [("types.wit", include_str!("../wit/v0.1/types.wit")), ("worlds.wit", include_str!("../wit/v0.1/worlds.wit"))];
 
 #[derive(Args)]
 pub struct BindingsArgs {

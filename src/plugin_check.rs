@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use anyhow::Context;
+use kaizen_host::runtime::bindings::CONTRACT_VERSION;
 use kaizen_host::runtime::validate::world_name;
 use kaizen_host::{Runtime, RuntimeConfig};
 
@@ -26,7 +27,7 @@ pub fn run(file: &Path, json: bool) -> anyhow::Result<()> {
                 );
             } else {
                 println!("{}: accepted", file.display());
-                println!("  world        kaizen:plugin/{}@0.1.0", world_name(info.kind));
+                println!("  world        kaizen:plugin/{}@{CONTRACT_VERSION}", world_name(info.kind));
                 println!("  name         {}", info.name);
                 println!("  version      {}", info.version);
                 println!("  description  {}", info.description);

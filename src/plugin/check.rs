@@ -3,9 +3,10 @@
 use std::path::Path;
 
 use anyhow::Context;
-use kaizen_host::runtime::bindings::CONTRACT_VERSION;
 use kaizen_host::runtime::validate::world_name;
 use kaizen_host::{Runtime, RuntimeConfig};
+
+use super::CONTRACT_VERSION;
 
 pub fn run(file: &Path, json: bool) -> anyhow::Result<()> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;

@@ -19,7 +19,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 mod raw {
-    wasmtime::component::bindgen!({ world: "unit", path: "wit" });
+    wasmtime::component::bindgen!({ world: "unit", path: "wit/v0.1" });
 }
 
 /// The raw embedding: what a hand-written wasmtime host would keep per store.

@@ -3,10 +3,7 @@
 
 mod backtest;
 mod client;
-mod plugin_build;
-mod plugin_check;
-mod plugin_new;
-mod plugin_new_polyglot;
+mod plugin;
 mod serve;
 mod table;
 
@@ -130,11 +127,11 @@ enum PluginCommand {
         json: bool,
     },
     /// Scaffold a plugin that builds and passes its own test.
-    New(plugin_new::NewArgs),
+    New(plugin::new::NewArgs),
     /// Write a world's C bindings (and the WIT) for a C plugin.
-    Bindings(plugin_build::BindingsArgs),
+    Bindings(plugin::build::BindingsArgs),
     /// Wrap a core module (e.g. from clang) into a plugin component.
-    Componentize(plugin_build::ComponentizeArgs),
+    Componentize(plugin::build::ComponentizeArgs),
 }
 
 fn init_logs(default: &str, json: bool) {
@@ -174,10 +171,10 @@ fn run(command: Command) -> anyhow::Result<()> {
             println!("{}", kaizen_service::api::openapi().to_pretty_json()?);
             Ok(())
         }
-        Command::Plugin { command: PluginCommand::Check { file, json } } => plugin_check::run(&file, json),
-        Command::Plugin { command: PluginCommand::New(args) } => plugin_new::run(args),
-        Command::Plugin { command: PluginCommand::Bindings(args) } => plugin_build::bindings(args),
-        Command::Plugin { command: PluginCommand::Componentize(args) } => plugin_build::componentize(args),
+        Command::Plugin { command: PluginCommand::Check { file, json } } => plugin::check::run(&file, json),
+        Command::Plugin { command: PluginCommand::New(args) } => plugin::new::run(args),
+        Command::Plugin { command: PluginCommand::Bindings(args) } => plugin::build::bindings(args),
+        Command::Plugin { command: PluginCommand::Componentize(args) } => plugin::build::componentize(args),
         Command::TelemetrySoak { db } => soak(&db),
         Command::Serve(_) | Command::Demo(_) => unreachable!("handled in main"),
     }

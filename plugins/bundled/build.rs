@@ -1,8 +1,13 @@
-//! Builds every plugin crate under `plugins/` for `wasm32-wasip2` and writes
-//! `guests.rs`: one constant per guest with its path and (for bundled
-//! plugins) its bytes. Modelled on wasmtime's `crates/test-programs`: the
-//! guests are built once per change by a nested `cargo build` into their own
-//! target directory, so nobody runs a manual step and no `.wasm` is committed.
+//! Builds the plugin crates under `plugins/` for `wasm32-wasip2` and writes
+//! `guests.rs`: one constant per guest with its path and its bytes. Modelled
+//! on wasmtime's `crates/test-programs`: the guests are built once per change
+//! by a nested `cargo build` into their own target directory, so nobody runs
+//! a manual step and no `.wasm` is committed.
+//!
+//! The test guests (`plugins/testing/`) are built only with the `testing`
+//! feature, which the root package turns on from its `[dev-dependencies]`:
+//! tests and benches get them, the `kaizen` binary neither builds nor
+//! carries them.
 
 use std::env;
 use std::fmt::Write as _;
@@ -13,7 +18,7 @@ use std::process::Command;
 const TARGET: &str = "wasm32-wasip2";
 /// Folders whose crates ship inside the `kaizen` binary.
 const BUNDLED: &[&str] = &["detectors", "recovery", "units"];
-/// Folders of guests that exist only for tests.
+/// Folders of guests that exist only for tests (with the `testing` feature).
 const TESTING: &[&str] = &["testing"];
 
 struct Guest {
@@ -32,17 +37,22 @@ fn main() {
         .unwrap_or_else(|| root.join("target"))
         .join("wasm-guests");
 
+    let testing = env::var_os("CARGO_FEATURE_TESTING").is_some();
+    let groups: Vec<&'static str> = BUNDLED.iter().chain(if testing { TESTING } else { &[] }).copied().collect();
+
+    // `wit` holds every contract version's folder; cargo watches a folder
+    // recursively.
     for watched in ["wit", "sdk/src", "sdk/Cargo.toml", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
-    for group in BUNDLED.iter().chain(TESTING) {
+    for group in &groups {
         println!("cargo:rerun-if-changed={}", plugins.join(group).display());
     }
 
     ensure_target();
 
     let mut guests = Vec::new();
-    for group in BUNDLED.iter().chain(TESTING) {
+    for group in &groups {
         guests.extend(discover(&plugins.join(group), group, &target_dir));
     }
     guests.sort_by(|a, b| a.package.cmp(&b.package));
@@ -75,10 +85,9 @@ fn main() {
         let ident = g.package.to_uppercase().replace('-', "_");
         let path = g.artifact.display().to_string();
         assert!(g.artifact.exists(), "guest {} was not built at {path}", g.package);
-        let bytes = if g.group == "testing" { "&[]".to_string() } else { format!("include_bytes!({path:?})") };
         writeln!(
             src,
-            "/// `{}` (plugins/{}/), built for {TARGET}.\npub const {ident}: Guest = Guest {{ package: {:?}, group: {:?}, path: {path:?}, bytes: {bytes} }};",
+            "/// `{}` (plugins/{}/), built for {TARGET}.\npub const {ident}: Guest = Guest {{ package: {:?}, group: {:?}, path: {path:?}, bytes: include_bytes!({path:?}) }};",
             g.package, g.group, g.package, g.group
         )
         .unwrap();
@@ -97,7 +106,14 @@ fn main() {
         list(&|g| g.group != "testing")
     )
     .unwrap();
-    writeln!(src, "/// Guests that exist only for tests (their bytes are read from `path`).\npub const TESTING: &[Guest] = &[{}];", list(&|g| g.group == "testing")).unwrap();
+    if testing {
+        writeln!(
+            src,
+            "/// Guests that exist only for tests.\npub const TESTING: &[Guest] = &[{}];",
+            list(&|g| g.group == "testing")
+        )
+        .unwrap();
+    }
     let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
     fs::write(out_dir.join("guests.rs"), src).unwrap();
 }

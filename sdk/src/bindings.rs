@@ -1,4 +1,5 @@
-//! Bindings generated from `wit/` for the three worlds.
+//! Bindings generated from `wit/v0.1/` (`kaizen:plugin@0.1.0`, the contract
+//! version this SDK targets) for the three worlds.
 //!
 //! The detector world owns the shared `types` and `host` interfaces; the other
 //! two reuse them through `with`, so a `Finding` or an `ErrorClass` is one
@@ -6,13 +7,18 @@
 //! wit-bindgen emit only the imports in this crate's custom section and the
 //! full world from the export macro, so a plugin component ends up exporting
 //! exactly the world it chose.
+//!
+//! wit-bindgen takes the folder and the `with` keys as literals, versioned as
+//! the WIT names its package; the build fails with "missing `with`" if they
+//! disagree with the folder, so they cannot drift from it. A new contract
+//! version gets its folder beside this one.
 
 #![allow(clippy::too_many_arguments)]
 
 pub mod detector {
     wit_bindgen::generate!({
         world: "detector",
-        path: "../wit",
+        path: "../wit/v0.1",
         pub_export_macro: true,
         export_macro_name: "export_detector_world",
         default_bindings_module: "kaizen_sdk::bindings::detector",
@@ -23,7 +29,7 @@ pub mod detector {
 pub mod recovery {
     wit_bindgen::generate!({
         world: "recovery",
-        path: "../wit",
+        path: "../wit/v0.1",
         pub_export_macro: true,
         export_macro_name: "export_recovery_world",
         default_bindings_module: "kaizen_sdk::bindings::recovery",
@@ -37,7 +43,7 @@ pub mod recovery {
 pub mod unit {
     wit_bindgen::generate!({
         world: "unit",
-        path: "../wit",
+        path: "../wit/v0.1",
         pub_export_macro: true,
         export_macro_name: "export_unit_world",
         default_bindings_module: "kaizen_sdk::bindings::unit",

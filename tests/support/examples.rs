@@ -9,6 +9,11 @@ use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kaizen");
 
+/// The current contract's WIT folder.
+pub fn wit() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(kaizen_host::runtime::bindings::CONTRACT_WIT_DIR)
+}
+
 pub fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/examples")
 }
@@ -48,10 +53,9 @@ pub fn build_python() -> Option<PathBuf> {
         return None;
     }
     let out = out_dir("python").join("error_budget.wasm");
-    let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("wit");
     run(Command::new("componentize-py")
         .args(["-d"])
-        .arg(&wit)
+        .arg(wit())
         .args(["-w", "kaizen:plugin/detector", "componentize", "app", "-o"])
         .arg(&out)
         .current_dir(examples().join("python-detector"))
@@ -70,7 +74,9 @@ pub fn build_js() -> Option<PathBuf> {
     }
     let out = out_dir("js").join("slugify.wasm");
     run(Command::new("node_modules/.bin/jco")
-        .args(["componentize", "unit.js", "--wit", "../../../wit", "--world-name", "unit"])
+        .args(["componentize", "unit.js", "--wit"])
+        .arg(wit())
+        .args(["--world-name", "unit"])
         .args(["--backend", "quickjs", "--backend-qjs-disable-async", "-o"])
         .arg(&out)
         .current_dir(&dir));

@@ -6,12 +6,21 @@
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+use super::bindings::SUPPORTED_VERSIONS;
 use super::bindings::types::{PluginInfo, PluginKind};
 use super::error::LoadReason;
 
-/// Package versions of `kaizen:plugin` this host loads. A breaking change of
-/// the contract adds a version here beside the old one.
-pub const SUPPORTED_PACKAGES: &[&str] = &["kaizen:plugin/host@0.1.0", "kaizen:plugin/types@0.1.0"];
+/// The `kaizen:plugin` interfaces a plugin may import, in every supported
+/// package version ([`SUPPORTED_VERSIONS`]).
+pub const IMPORTABLE_INTERFACES: &[&str] = &["host", "types"];
+
+/// Whether `name` (`kaizen:plugin/host@0.1.0`) is an interface of a
+/// contract version this host loads.
+pub fn is_supported_import(name: &str) -> bool {
+    name.strip_prefix("kaizen:plugin/").and_then(|rest| rest.split_once('@')).is_some_and(|(interface, version)| {
+        IMPORTABLE_INTERFACES.contains(&interface) && SUPPORTED_VERSIONS.contains(&version)
+    })
+}
 
 /// Cheap checks on raw bytes, before compiling anything.
 pub fn check_bytes(bytes: &[u8], max: usize) -> Result<(), LoadReason> {
@@ -58,7 +67,7 @@ pub fn world_of(engine: &Engine, component: &Component) -> Result<PluginKind, Lo
 pub fn check_imports(engine: &Engine, component: &Component) -> Result<(), LoadReason> {
     let ty = component.component_type();
     for (name, _) in ty.imports(engine) {
-        let allowed = name.starts_with("wasi:") || SUPPORTED_PACKAGES.contains(&name);
+        let allowed = name.starts_with("wasi:") || is_supported_import(name);
         if !allowed {
             return Err(LoadReason::ForbiddenImport(name.to_string()));
         }
@@ -126,6 +135,18 @@ mod tests {
         assert!(valid_semver("1.2.3-rc.1"));
         assert!(!valid_semver("1.2"));
         assert!(!valid_semver("v1.2.3"));
+    }
+
+    #[test]
+    fn imports_of_supported_contract_versions_only() {
+        let current = super::super::bindings::CONTRACT_VERSION;
+        assert!(is_supported_import(&format!("kaizen:plugin/host@{current}")));
+        assert!(is_supported_import(&format!("kaizen:plugin/types@{current}")));
+        assert!(is_supported_import("kaizen:plugin/host@0.1.0"));
+        assert!(!is_supported_import("kaizen:plugin/host@9.0.0"));
+        assert!(!is_supported_import("kaizen:plugin/host"));
+        assert!(!is_supported_import("kaizen:plugin/unit@0.1.0"));
+        assert!(!is_supported_import("test:bad-import/exfiltrate"));
     }
 
     #[test]

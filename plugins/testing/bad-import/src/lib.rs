@@ -4,7 +4,7 @@
 
 wit_bindgen::generate!({
     world: "test:bad-import/unit-with-exfiltrate",
-    path: ["../../../wit", "wit"],
+    path: ["../../../wit/v0.1", "wit"],
     generate_all,
 });
 

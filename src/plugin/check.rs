@@ -6,6 +6,8 @@ use anyhow::Context;
 use kaizen_host::runtime::validate::world_name;
 use kaizen_host::{Runtime, RuntimeConfig};
 
+use super::CONTRACT_VERSION;
+
 pub fn run(file: &Path, json: bool) -> anyhow::Result<()> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let scratch = tempfile::tempdir()?;
@@ -26,7 +28,7 @@ pub fn run(file: &Path, json: bool) -> anyhow::Result<()> {
                 );
             } else {
                 println!("{}: accepted", file.display());
-                println!("  world        kaizen:plugin/{}@0.1.0", world_name(info.kind));
+                println!("  world        kaizen:plugin/{}@{CONTRACT_VERSION}", world_name(info.kind));
                 println!("  name         {}", info.name);
                 println!("  version      {}", info.version);
                 println!("  description  {}", info.description);

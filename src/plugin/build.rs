@@ -7,16 +7,12 @@
 //! in the `wasi-preview1-component-adapter-provider` crate (the same bytes
 //! `wasm-tools component new --adapt` would use).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::Args;
 
-use crate::plugin_new::{Kind, kind_name};
-
-/// The contract, embedded so that the binary alone is enough.
-const WIT: [(&str, &str); 2] =
-    [("types.wit", include_str!("../wit/types.wit")), ("worlds.wit", include_str!("../wit/worlds.wit"))];
+use super::{Kind, write_wit};
 
 #[derive(Args)]
 pub struct BindingsArgs {
@@ -37,21 +33,11 @@ pub struct ComponentizeArgs {
     out: PathBuf,
 }
 
-/// Write the embedded WIT to `dir/wit`.
-pub fn write_wit(dir: &Path) -> anyhow::Result<PathBuf> {
-    let wit = dir.join("wit");
-    std::fs::create_dir_all(&wit).with_context(|| format!("cannot create {}", wit.display()))?;
-    for (name, text) in WIT {
-        std::fs::write(wit.join(name), text)?;
-    }
-    Ok(wit)
-}
-
 pub fn bindings(a: BindingsArgs) -> anyhow::Result<()> {
     let wit = write_wit(&a.out)?;
     let mut resolve = wit_parser::Resolve::default();
     let (pkg, _) = resolve.push_dir(&wit).context("the embedded WIT does not parse")?;
-    let world = resolve.select_world(&[pkg], Some(kind_name(a.world)))?;
+    let world = resolve.select_world(&[pkg], Some(a.world.world()))?;
     let mut files = wit_bindgen_core::Files::default();
     wit_bindgen_c::Opts::default().build().generate(&mut resolve, world, &mut files)?;
     for (name, bytes) in files.iter() {

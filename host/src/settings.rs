@@ -182,7 +182,7 @@ fn limits(k: &mut Checker, at: &str, l: &Limits) {
     let j = &l.judge;
     k.above_zero_to(&format!("{at}.judge.threshold"), j.threshold, 1.0);
     k.at_least(&format!("{at}.judge.min_samples"), j.min_samples as u64, 1);
-    k.not_above(&format!("{at}.judge.min_samples"), j.min_samples, &format!("{at}.judge.max_samples"), j.max_samples);
+    k.at_least(&format!("{at}.judge.max_samples"), j.max_samples as u64, 1);
     if !(j.alpha.is_finite() && j.alpha > 0.0 && j.alpha < 0.5) {
         k.bad(format!("{at}.judge.alpha"), j.alpha, "must be greater than 0 and less than 0.5");
     }

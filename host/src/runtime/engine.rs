@@ -5,11 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
-use super::bindings;
-use super::sandbox::HostState;
 use crate::config::RuntimeConfig;
 
 /// Deadline granularity. One millisecond keeps the ticker cheap (one atomic
@@ -56,15 +53,6 @@ fn max_memory(config: &RuntimeConfig) -> usize {
     // Slots sized for the largest cap (plus headroom for the guest's first
     // page); per-store limiters enforce each plugin's own cap.
     per_plugin.chain([config.limits.memory_bytes]).max().unwrap_or(64 << 20).saturating_add(1 << 16)
-}
-
-/// The linker shared by all three worlds: WASI (with nothing granted unless
-/// configured per plugin) and `kaizen:plugin/host`.
-pub fn build_linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
-    let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    bindings::host_api::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(&mut linker, |s| s)?;
-    Ok(linker)
 }
 
 /// Drives epoch interruption. Runs on its own OS thread (a tokio task can be

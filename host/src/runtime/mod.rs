@@ -82,7 +82,7 @@ impl Runtime {
     pub fn new(data_dir: impl Into<PathBuf>, config: RuntimeConfig) -> Result<Arc<Runtime>, RuntimeError> {
         let data_dir = data_dir.into();
         let engine = engine::build_engine(&config).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
-        let linker = engine::build_linker(&engine).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let linker = sandbox::build_linker(&engine).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let dir_err = |source| RuntimeError::DataDir { dir: data_dir.display().to_string(), source };
         let blobs = Blobs::open(data_dir.join("modules")).map_err(dir_err)?;
         let cache = CompiledCache::open(config.cache_dir.clone().unwrap_or_else(|| data_dir.join("compiled")), &engine)

@@ -1,10 +1,11 @@
 //! Client commands: drive a running host through its HTTP API.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use clap::Args;
 use indicatif::ProgressBar;
 use kaizen_service::tokens::Tokens;
 use kaizen_service::views::{
@@ -14,8 +15,24 @@ use reqwest::blocking::{Client as Http, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::Remote;
 use crate::table;
+
+/// How client commands reach a running host.
+#[derive(Args, Clone)]
+pub struct Remote {
+    /// The host's base URL.
+    #[arg(long, env = "KAIZEN_URL", default_value = "http://127.0.0.1:7700")]
+    pub(crate) url: String,
+    /// API token (default: KAIZEN_ADMIN_TOKEN, or the data directory's tokens.json).
+    #[arg(long)]
+    pub(crate) token: Option<String>,
+    /// Where to look for tokens.json when no token is given.
+    #[arg(long = "tokens-from", env = "KAIZEN_DATA_DIR", default_value = "kaizen-data")]
+    pub(crate) data_dir: PathBuf,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
 
 pub struct Client {
     http: Http,

@@ -3,13 +3,16 @@
 
 mod backtest;
 mod client;
+mod logs;
 mod plugin;
 mod serve;
 mod table;
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
+use client::Remote;
+use logs::init_logs;
 
 #[derive(Parser)]
 #[command(
@@ -20,23 +23,6 @@ use clap::{Args, Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
-}
-
-/// How client commands reach a running host.
-#[derive(Args, Clone)]
-pub struct Remote {
-    /// The host's base URL.
-    #[arg(long, env = "KAIZEN_URL", default_value = "http://127.0.0.1:7700")]
-    url: String,
-    /// API token (default: KAIZEN_ADMIN_TOKEN, or the data directory's tokens.json).
-    #[arg(long)]
-    token: Option<String>,
-    /// Where to look for tokens.json when no token is given.
-    #[arg(long = "tokens-from", env = "KAIZEN_DATA_DIR", default_value = "kaizen-data")]
-    data_dir: PathBuf,
-    /// Print JSON instead of tables.
-    #[arg(long)]
-    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -132,12 +118,6 @@ enum PluginCommand {
     Bindings(plugin::build::BindingsArgs),
     /// Wrap a core module (e.g. from clang) into a plugin component.
     Componentize(plugin::build::ComponentizeArgs),
-}
-
-fn init_logs(default: &str, json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("KAIZEN_LOG").unwrap_or_else(|_| default.into());
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if json { b.json().init() } else { b.init() }
 }
 
 fn main() -> anyhow::Result<()> {

@@ -128,7 +128,7 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<()> {
         "human" => false,
         _ => !std::io::stderr().is_terminal(),
     };
-    crate::init_logs(if a.demo { "warn" } else { &config.log.filter }, json);
+    crate::logs::init_logs(if a.demo { "warn" } else { &config.log.filter }, json);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(run(config, a))
 }

@@ -109,6 +109,22 @@ fn seen(path: &Path) -> Option<Seen> {
     m.is_file().then(|| Seen { len: m.len(), modified: m.modified().ok() })
 }
 
+/// Prefix of a file being taken in: hidden, so never scanned.
+const TAKING: &str = ".taking-";
+
+/// Put back files whose intake a crash cut short, so they are taken again.
+fn restore_interrupted(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(original) = name.strip_prefix(TAKING)
+            && let Err(err) = std::fs::rename(e.path(), dir.join(original))
+        {
+            tracing::warn!("cannot restore the interrupted intake of {original}: {err}");
+        }
+    }
+}
+
 /// Whether a file name is one to process: `.wasm`, not hidden, not a
 /// temporary name.
 pub fn eligible(name: &str) -> bool {
@@ -119,6 +135,7 @@ impl WatchFolder {
     /// Start watching `dir` (created if absent).
     pub fn start(host: Arc<Host>, dir: PathBuf, config: WatchConfig) -> std::io::Result<WatchFolder> {
         std::fs::create_dir_all(dir.join("rejected"))?;
+        restore_interrupted(&dir);
         let (tx, rx) = mpsc::channel::<()>(1);
         // Events only nudge the scanner; a full channel means a nudge is
         // already pending.
@@ -241,6 +258,14 @@ async fn handle(host: &Arc<Host>, dir: &Path, path: &Path, before: Seen, config:
         let why = format!("`{pname}` is a {:?} but the slot of that name holds {:?} plugins", plugin.kind(), s.kind());
         return reject(dir, path, &name, &why);
     }
+    // Out of the folder before it can serve: whoever sees the new version
+    // also sees the folder without the file. A hidden name is never picked
+    // up again; an intake cut short by a crash is restored at start.
+    let taking = dir.join(format!("{TAKING}{name}"));
+    if let Err(e) = std::fs::rename(path, &taking) {
+        return reject(dir, path, &name, &format!("cannot take the file out of the folder: {e}"));
+    }
+    let path = taking.as_path();
     let direct = plugin.kind() != PluginKind::Unit || slot.is_none() || config.deploy_units;
     let result = if direct {
         match host.deploy(plugin.clone(), "watch", &format!("dropped in the watch folder as {name}")).await {

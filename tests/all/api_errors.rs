@@ -96,6 +96,10 @@ fn tokens_names_sizes_and_modules_are_checked() {
         .header("content-type", "application/json")
         .body("{\"state\":");
     assert_eq!(code(r.send().unwrap()).0, 400);
+    let r = s.post("/api/v1/breakers/no-such-unit", serde_json::json!({"state": "open"}));
+    assert_eq!(code(r), (404, "unknown-unit".into()), "no breaker is created for a name that is no unit");
+    let listed = s.get("/api/v1/breakers");
+    assert!(!listed.to_string().contains("no-such-unit"), "{listed}");
     assert_eq!(
         code(h.get(url("/api/v1/nothing-here")).bearer_auth(&s.admin).send().unwrap()),
         (404, "not-found".into())

@@ -88,7 +88,8 @@ pub struct ForceBreaker {
 /// `circuit-open`), closed, or reset.
 #[utoipa::path(post, path = "/api/v1/breakers/{target}", tag = "control", security(("admin" = [])),
     params(("target" = String, Path)), request_body = ForceBreaker,
-    responses((status = 200, body = Vec<BreakerView>), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = Vec<BreakerView>), (status = 400, body = ErrorBody),
+        (status = 404, description = "No unit of that name", body = ErrorBody)))]
 pub async fn force_breaker(
     _: Admin,
     State(s): State<AppState>,
@@ -96,6 +97,15 @@ pub async fn force_breaker(
     Json(f): Json<ForceBreaker>,
 ) -> ApiResult<Json<Vec<BreakerView>>> {
     checked_name("target", &target)?;
+    // A breaker guards a hosted unit's calls; forcing one for any other
+    // name would only create a breaker nothing consults.
+    if s.host.runtime.unit_slot(&target).is_err() {
+        return Err(ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "unknown-unit",
+            format!("no unit `{target}` is hosted: breakers guard hosted units"),
+        ));
+    }
     let force = match f.state.as_str() {
         "open" => Force::Open { ms: f.ms.unwrap_or(30_000) },
         "closed" => Force::Closed,

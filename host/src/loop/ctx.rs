@@ -31,21 +31,23 @@ pub struct Parts {
     pub failures: Arc<WriteFailures>,
 }
 
-/// What the loop's parts share.
+/// What the loop's steps share: the host's parts (reached through
+/// `Deref`, as `ctx.db`, `ctx.safety`, …) and the loop's own state.
 pub struct Ctx {
-    pub db: Db,
-    pub runtime: Arc<Runtime>,
-    pub invoker: Arc<Invoker>,
-    pub telemetry: Arc<Telemetry>,
-    pub safety: Arc<Safety>,
-    pub events: Events,
-    pub audit: Audit,
-    pub failures: Arc<WriteFailures>,
+    pub parts: Parts,
     pub config: LoopConfig,
     pub stats: Stats,
     pub candidates: CandidateQueue,
     /// Detector weights learned last cycle.
     pub weights: Mutex<HashMap<String, f64>>,
+}
+
+impl std::ops::Deref for Ctx {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.parts
+    }
 }
 
 impl Ctx {

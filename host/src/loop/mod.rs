@@ -108,17 +108,9 @@ pub struct Loop {
 impl Loop {
     pub fn new(parts: Parts, config: LoopConfig) -> Arc<Loop> {
         let interval = config.interval_secs;
-        let Parts { db, runtime, invoker, telemetry, safety, events, audit, failures } = parts;
         Arc::new(Loop {
             ctx: Arc::new(Ctx {
-                db,
-                runtime,
-                invoker,
-                telemetry,
-                safety,
-                events,
-                audit,
-                failures,
+                parts,
                 config,
                 stats: Stats::default(),
                 candidates: CandidateQueue::default(),

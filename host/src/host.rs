@@ -37,6 +37,19 @@ pub struct HostConfig {
     pub recovery: RecoveryConfig,
 }
 
+impl HostConfig {
+    /// Every setting against its valid range (see [`crate::settings`]).
+    pub fn check(&self) -> Result<(), crate::settings::InvalidSettings> {
+        crate::settings::check(&crate::settings::Sections {
+            runtime: &self.runtime,
+            telemetry: &self.telemetry,
+            improve: &self.improve,
+            safety: &self.safety,
+            recovery: &self.recovery,
+        })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
     #[error(transparent)]
@@ -75,7 +88,7 @@ impl Host {
     /// version the store says was serving (with its canary split, if one was
     /// in progress).
     pub async fn open(config: HostConfig) -> Result<(Arc<Host>, Restored), HostError> {
-        crate::settings::check(&config)?;
+        config.check()?;
         let db = match &config.database_url {
             Some(url) => Db::connect(url).await?,
             None => Db::open_sqlite_file(&config.data_dir.join("kaizen.db")).await?,

@@ -7,8 +7,21 @@
 //! valid ranges and this file say the same thing. Every violation is
 //! reported at once, each naming the key, the value and the rule.
 
-use crate::host::HostConfig;
-use crate::safety::Limits;
+use crate::config::RuntimeConfig;
+use crate::r#loop::LoopConfig;
+use crate::recovery::RecoveryConfig;
+use crate::safety::{Limits, SafetyConfig};
+use crate::telemetry::TelemetryConfig;
+
+/// The host's configuration, section by section (`HostConfig::check`
+/// hands its sections in, so this file needs nothing above it).
+pub struct Sections<'a> {
+    pub runtime: &'a RuntimeConfig,
+    pub telemetry: &'a TelemetryConfig,
+    pub improve: &'a LoopConfig,
+    pub safety: &'a SafetyConfig,
+    pub recovery: &'a RecoveryConfig,
+}
 
 /// The proof steps a candidate can be required to pass.
 pub const PROOF_STEPS: &[&str] = &["validation", "synthetic", "replay", "shadow"];
@@ -84,7 +97,7 @@ impl Checker {
 }
 
 /// Check every setting of the host.
-pub fn check(c: &HostConfig) -> Result<(), InvalidSettings> {
+pub fn check(c: &Sections<'_>) -> Result<(), InvalidSettings> {
     let mut k = Checker::default();
     runtime(&mut k, c);
     telemetry(&mut k, c);
@@ -103,8 +116,8 @@ fn sandbox(k: &mut Checker, at: &str, l: &crate::config::SandboxLimits) {
     k.at_least(&format!("{at}.max_output_bytes"), l.max_output_bytes as u64, 1);
 }
 
-fn runtime(k: &mut Checker, c: &HostConfig) {
-    let r = &c.runtime;
+fn runtime(k: &mut Checker, c: &Sections<'_>) {
+    let r = c.runtime;
     k.at_least("runtime.max_module_bytes", r.max_module_bytes as u64, 8);
     sandbox(k, "runtime.limits", &r.limits);
     for (name, l) in &r.plugin_limits {
@@ -114,8 +127,8 @@ fn runtime(k: &mut Checker, c: &HostConfig) {
     k.at_least("runtime.max_instances", r.max_instances as u64, 1);
 }
 
-fn telemetry(k: &mut Checker, c: &HostConfig) {
-    let t = &c.telemetry;
+fn telemetry(k: &mut Checker, c: &Sections<'_>) {
+    let t = c.telemetry;
     k.at_least("telemetry.channel_capacity", t.channel_capacity as u64, 1);
     k.at_least("telemetry.max_batch", t.max_batch as u64, 1);
     k.at_least("telemetry.sample_requests_every", t.sample_requests_every, 1);
@@ -135,8 +148,8 @@ fn telemetry(k: &mut Checker, c: &HostConfig) {
     }
 }
 
-fn improve(k: &mut Checker, c: &HostConfig) {
-    let l = &c.improve;
+fn improve(k: &mut Checker, c: &Sections<'_>) {
+    let l = c.improve;
     k.positive("loop.interval_secs", l.interval_secs);
     k.positive("loop.min_interval_secs", l.min_interval_secs);
     k.positive("loop.max_interval_secs", l.max_interval_secs);
@@ -190,8 +203,8 @@ fn limits(k: &mut Checker, at: &str, l: &Limits) {
     k.at_least(&format!("{at}.step_timeout_secs"), l.step_timeout_secs, 1);
 }
 
-fn safety(k: &mut Checker, c: &HostConfig) {
-    let s = &c.safety;
+fn safety(k: &mut Checker, c: &Sections<'_>) {
+    let s = c.safety;
     limits(k, "safety.limits", &s.limits);
     for (name, t) in &s.targets {
         if let Some(l) = &t.limits {
@@ -206,8 +219,8 @@ fn safety(k: &mut Checker, c: &HostConfig) {
     k.within("safety.self_watch.max_failure_rate", w.max_failure_rate, 0.0, 1.0);
 }
 
-fn recovery(k: &mut Checker, c: &HostConfig) {
-    let r = &c.recovery;
+fn recovery(k: &mut Checker, c: &Sections<'_>) {
+    let r = c.recovery;
     k.at_least("recovery.max_attempts", r.max_attempts as u64, 1);
     k.at_least("recovery.recent_outcomes", r.recent_outcomes as u64, 1);
     k.at_least("recovery.max_open_ms", r.max_open_ms, 1);
@@ -228,10 +241,11 @@ fn recovery(k: &mut Checker, c: &HostConfig) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::HostConfig;
 
     #[test]
     fn the_defaults_are_valid() {
-        check(&HostConfig::default()).unwrap();
+        HostConfig::default().check().unwrap();
     }
 
     #[test]
@@ -243,7 +257,7 @@ mod tests {
         c.safety.limits.canary_steps = vec![50.0, 10.0];
         c.safety.limits.judge.alpha = 0.0;
         c.recovery.breaker.failure_rate = 1.5;
-        let err = check(&c).unwrap_err();
+        let err = c.check().unwrap_err();
         let keys: Vec<&str> = err.0.iter().map(|o| o.key.as_str()).collect();
         assert!(keys.contains(&"loop.interval_secs"), "{err}");
         assert!(keys.contains(&"safety.limits.judge.alpha"), "{err}");
@@ -263,7 +277,7 @@ mod tests {
             "calc".into(),
             crate::config::SandboxLimits { deadline: std::time::Duration::ZERO, ..Default::default() },
         );
-        let text = check(&c).unwrap_err().to_string();
+        let text = c.check().unwrap_err().to_string();
         assert!(text.contains("`safety.targets.pay.limits.step_timeout_secs` = 0: must be at least 1"), "{text}");
         assert!(text.contains("`runtime.plugin_limits.calc.deadline` = 0: must be at least 1"), "{text}");
     }

@@ -302,7 +302,7 @@ impl ServeConfig {
     /// host's and the service's, all violations at once), then the rest.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut k = Checker::default();
-        if let Err(InvalidSettings(found)) = kaizen_host::settings::check(&self.host) {
+        if let Err(InvalidSettings(found)) = self.host.check() {
             for f in found {
                 k.bad(f.key, f.value, f.rule);
             }

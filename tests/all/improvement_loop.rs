@@ -317,3 +317,28 @@ async fn self_watch_pauses_the_loop_when_it_keeps_rolling_back() {
     assert!(state.paused && state.by_whom == "safety");
     assert!(host.improve.run_cycle("manual").await.skipped.unwrap().contains("self-watch"));
 }
+
+/// A detector that returns 5 000 findings a pass made each cycle take
+/// 8–12 s (one store write each). Its findings are capped per pass, the
+/// excess reported as one finding about the detector, and the rest
+/// written in one transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_detector_is_capped_and_named() {
+    let (_dir, host) = host_with(|c| c.improve.max_findings_per_detector = 50).await;
+    deploy(&host, &guests::UNIT_CALCULATOR_V1).await;
+    deploy(&host, &guests::TEST_FLOOD_DETECTOR).await;
+    let report = host.improve.run_cycle("manual").await;
+    assert_eq!(report.findings_total, 51, "50 kept and one about the detector: {report:?}");
+    let findings = kaizen_host::store::findings::list(&host.db, None, 1000).await.unwrap();
+    let flood = findings.iter().find(|f| f.kind == "detector-flood").expect("the flood is reported");
+    assert_eq!(flood.target, "flood");
+    assert!(
+        flood.summary.contains("returned 5000 findings") && flood.summary.contains("first 50"),
+        "{}",
+        flood.summary
+    );
+    assert_eq!(findings.iter().filter(|f| f.kind.starts_with("flood-")).count(), 50);
+    // The next pass updates the same open findings: nothing new.
+    let again = host.improve.run_cycle("manual").await;
+    assert_eq!((again.findings_total, again.findings_new), (51, 0));
+}

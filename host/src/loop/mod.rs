@@ -47,6 +47,9 @@ pub struct LoopConfig {
     pub baseline_secs: u64,
     /// How often a rollout step asks the judge.
     pub analysis_ms: u64,
+    /// Findings kept from one detector in one pass; the excess is counted
+    /// and reported as one finding about the detector.
+    pub max_findings_per_detector: usize,
     pub prove: ProveConfig,
     pub generator: Option<GeneratorConfig>,
 }
@@ -60,6 +63,7 @@ impl Default for LoopConfig {
             window_secs: 300,
             baseline_secs: 1800,
             analysis_ms: 200,
+            max_findings_per_detector: 100,
             prove: ProveConfig::default(),
             generator: None,
         }

@@ -44,9 +44,18 @@ pub struct FindingRecord {
 /// Record `f`: a new row, or an update of the open finding with the same
 /// target and kind. Returns the id and whether it was new.
 pub async fn upsert_open(db: &Db, f: &FindingRecord) -> Result<(i64, bool)> {
-    let evidence = serde_json::to_string(&f.evidence).unwrap_or_else(|_| "[]".into());
+    let mut out = upsert_open_all(db, std::slice::from_ref(f)).await?;
+    Ok(out.pop().expect("one result per finding"))
+}
+
+/// [`upsert_open`] for a whole pass of findings in one write transaction
+/// (one commit, not one per finding). Results are in the order given.
+pub async fn upsert_open_all(db: &Db, all: &[FindingRecord]) -> Result<Vec<(i64, bool)>> {
     with_pool!(db, p => {
         let mut tx = p.begin_write().await?;
+        let mut results = Vec::with_capacity(all.len());
+        for f in all {
+        let evidence = serde_json::to_string(&f.evidence).unwrap_or_else(|_| "[]".into());
         let existing = sqlx::query("SELECT id FROM findings WHERE target = $1 AND kind = $2 AND status IN ('open', 'addressed') ORDER BY id DESC LIMIT 1")
             .bind(&f.target).bind(&f.kind).fetch_optional(&mut *tx).await?;
         let out = match existing {
@@ -69,8 +78,10 @@ pub async fn upsert_open(db: &Db, f: &FindingRecord) -> Result<(i64, bool)> {
                 (row.try_get("id")?, true)
             }
         };
+        results.push(out);
+        }
         tx.commit().await?;
-        Ok::<_, StoreError>(out)
+        Ok::<_, StoreError>(results)
     })
 }
 

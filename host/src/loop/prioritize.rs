@@ -25,23 +25,23 @@ pub async fn prioritize(
     r: &mut CycleReport,
 ) -> Vec<FindingRecord> {
     let weights = ctx.weights.lock().clone();
-    let records: Vec<(FindingRecord, Severity)> = found
+    let severities: Vec<Severity> = found.iter().map(|(_, f)| f.severity).collect();
+    let rows: Vec<FindingRecord> = found
         .into_iter()
         .map(|(detector, f)| {
             let weight = weights.get(&detector).copied().unwrap_or(1.0);
             let target_load = sample.load.get(&f.target).copied().unwrap_or(0) as f64;
-            (record(&f, detector, impact(&f, target_load, 1.0, weight), sample.at), f.severity)
+            record(&f, detector, impact(&f, target_load, 1.0, weight), sample.at)
         })
         .collect();
     // One write transaction for the whole pass.
-    let rows: Vec<FindingRecord> = records.iter().map(|(rec, _)| rec.clone()).collect();
     let stored = store::findings::upsert_open_all(&ctx.db, &rows).await;
     if let Err(e) = &stored {
         r.detector_errors.push(format!("cannot store findings: {e}"));
     }
     let ids = ctx.check("finding", &format!("{} findings", rows.len()), stored).unwrap_or_default();
     let mut scored: Vec<FindingRecord> = Vec::new();
-    for ((rec, severity), (id, new)) in records.into_iter().zip(ids) {
+    for ((rec, severity), (id, new)) in rows.into_iter().zip(severities).zip(ids) {
         r.findings_new += usize::from(new);
         if new && severity == Severity::Critical {
             r.critical_findings += 1;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use indicatif::ProgressBar;
+use kaizen_host::store::improvements::Improvement;
 use kaizen_service::tokens::Tokens;
 use kaizen_service::views::{
     ControlState, CycleReport, ErrorBody, HistoryEntry, Reason, RolledBack, Status, Uploaded, VersionView,
@@ -138,14 +139,23 @@ impl Client {
         let l = &s.improve;
         println!("loop: {} — {}", s.state, s.control.reason);
         println!(
-            "  {} cycles, {} opportunities, {} attempted, {} promoted, {} rolled back, {} rollout(s) in flight",
+            "  {} cycles, {} opportunities, {} attempted, {} promoted, {} rolled back, {} inconclusive, {} aborted, \
+             {} rollout(s) in flight",
             l.cycles_completed,
             l.opportunities_detected,
             l.improvements_attempted,
             l.improvements_deployed,
             l.improvements_rolled_back,
+            l.improvements_inconclusive,
+            l.improvements_aborted,
             l.rollouts_in_flight
         );
+        for r in &s.rollouts {
+            println!(
+                "  rollout of {} {} (improvement {}) holds its slot: `kaizen abort {}` ends it",
+                r.target, r.candidate_version, r.improvement, r.target
+            );
+        }
         println!();
         let rows: Vec<Vec<String>> = s
             .slots
@@ -188,10 +198,11 @@ impl Client {
         let res = self.send(req);
         p.finish_and_clear();
         let Some(u) = self.view::<Uploaded>(res?)? else { return Ok(()) };
-        let what = match u.result.as_str() {
-            "candidate" => "handed to the loop as a candidate (it will be proven and rolled out stepwise)",
-            "unchanged" => "unchanged: those exact bytes already serve",
-            _ => "deployed",
+        let what = match (u.result.as_str(), &u.detail) {
+            ("candidate", _) => "handed to the loop as a candidate (it will be proven and rolled out stepwise)".into(),
+            ("unchanged", Some(why)) => format!("unchanged: {why}"),
+            ("unchanged", None) => "unchanged: those exact bytes already serve".into(),
+            _ => "deployed".to_string(),
         };
         println!("{} {} {} ({}): {what}", u.kind, u.name, u.version, short(&u.sha256));
         Ok(())
@@ -203,6 +214,15 @@ impl Client {
             return Ok(());
         };
         println!("{slot}: rolled back {} → {} ({})", r.from, r.to, short(&r.to_sha256));
+        Ok(())
+    }
+
+    /// Abort the rollout of `unit`; prints how its improvement ended.
+    pub fn abort(&self, unit: &str, reason: Option<String>) -> anyhow::Result<()> {
+        let reason = reason.unwrap_or_else(|| "operator abort from the CLI".into());
+        let path = format!("/api/v1/rollouts/{unit}/abort");
+        let Some(imp) = self.post::<Improvement>(&path, reason)? else { return Ok(()) };
+        println!("{unit}: rollout of improvement {} {}: {}", imp.id, imp.state, imp.reason);
         Ok(())
     }
 

@@ -54,6 +54,16 @@ enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Abort the rollout of a unit: its candidate is taken back and the
+    /// version it started from serves every call. While a rollout runs,
+    /// direct deploys and rollbacks of its slot are refused.
+    Abort {
+        unit: String,
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Pause the loop (calls keep being served and recorded).
     Pause(Remote),
     /// Resume the loop.
@@ -138,6 +148,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Status(r) => Client::new(&r, false)?.status(),
         Command::Deploy { file, now, remote } => Client::new(&remote, false)?.deploy(&file, now),
         Command::Rollback { slot, reason, remote } => Client::new(&remote, false)?.rollback(&slot, reason),
+        Command::Abort { unit, reason, remote } => Client::new(&remote, false)?.abort(&unit, reason),
         Command::Pause(r) => Client::new(&r, false)?.control("pause"),
         Command::Resume(r) => Client::new(&r, false)?.control("resume"),
         Command::Stop { release, remote } => {

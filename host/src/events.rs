@@ -38,6 +38,15 @@ pub enum Event {
     Verdict { phase: Phase, percent: f64, judgement: Judgement },
     /// A candidate took all of its slot's calls; the bake period begins.
     Promoted { version: String, sha256: String },
+    /// An emergency stop froze a rollout at its step: nothing moves and its
+    /// time budget stands still until the stop is released.
+    RolloutFrozen { improvement: i64, percent: f64 },
+    /// A rollout carries on: after a restart (at its recorded step, with
+    /// fresh samples) or after an emergency stop was released.
+    RolloutResumed { improvement: i64, percent: f64, candidate_version: String, reason: String },
+    /// An operator (or a recovery strategy's rollback request) aborted a
+    /// rollout; it took back its candidate and the checkpoint serves.
+    RolloutAborted { improvement: i64, candidate_version: String, by: String, reason: String },
     /// A slot went back to its previous version: by the judge, for a
     /// recovery strategy, or for an operator.
     Rollback {
@@ -62,8 +71,8 @@ pub enum Event {
     /// A recovery strategy asked for a rollback the runtime could not make.
     RollbackRequestFailed { reason: String, error: String },
     /// An improvement reached its end: promoted (kept after the bake),
-    /// rolled back, rejected by its proof, frozen by an emergency stop, or
-    /// failed.
+    /// rolled back by the judge, inconclusive (no verdict in its step's
+    /// running time), aborted, rejected by its proof, or failed.
     ImprovementEnded { improvement: i64, state: ImprovementState, version: String, reason: String },
     /// A version was deployed directly (not through a rollout).
     Deploy { version: String, sha256: String, reason: String },
@@ -146,6 +155,9 @@ impl Event {
             Event::CanaryStep { .. } => "canary-step",
             Event::Verdict { .. } => "verdict",
             Event::Promoted { .. } => "promoted",
+            Event::RolloutFrozen { .. } => "rollout-frozen",
+            Event::RolloutResumed { .. } => "rollout-resumed",
+            Event::RolloutAborted { .. } => "rollout-aborted",
             Event::Rollback { .. } => "rollback",
             Event::RollbackFailed { .. } => "rollback-failed",
             Event::RollbackRequestDenied { .. } => "rollback-request-denied",
@@ -257,6 +269,19 @@ mod tests {
                 reason: "r".into(),
             },
             Event::RollbackRequestDenied { reason: "r".into(), denied: "d".into() },
+            Event::RolloutFrozen { improvement: 1, percent: 10.0 },
+            Event::RolloutResumed {
+                improvement: 1,
+                percent: 10.0,
+                candidate_version: "2".into(),
+                reason: "host restarted".into(),
+            },
+            Event::RolloutAborted {
+                improvement: 1,
+                candidate_version: "2".into(),
+                by: "api".into(),
+                reason: "r".into(),
+            },
             Event::Watch { result: WatchResult::Rejected, name: None, version: None, reason: Some("bad".into()) },
         ];
         for e in events {

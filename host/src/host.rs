@@ -11,11 +11,12 @@ use crate::audit::Audit;
 use crate::config::RuntimeConfig;
 use crate::events::{Event, Events};
 use crate::invoke::Invoker;
-use crate::r#loop::{Loop, LoopConfig, Parts, record_module};
+use crate::r#loop::{Loop, LoopConfig, Parts, Resumed, record_module};
 use crate::recovery::{Healer, RecoveryConfig};
 use crate::runtime::{Installed, Plugin, Runtime, RuntimeError};
 use crate::safety::{Safety, SafetyConfig};
 use crate::store::deployments::{DeployState, Deployment};
+use crate::store::improvements::Improvement;
 use crate::store::{self, Db, StoreError, WriteFailures, now_ms};
 use crate::telemetry::{Telemetry, TelemetryConfig};
 
@@ -58,6 +59,8 @@ pub enum HostError {
     Runtime(#[from] RuntimeError),
     #[error("invalid configuration: {0}")]
     Settings(#[from] crate::settings::InvalidSettings),
+    #[error(transparent)]
+    Denied(#[from] crate::safety::Denied),
 }
 
 /// The running host.
@@ -79,14 +82,15 @@ pub struct Host {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Restored {
     pub slots: usize,
-    pub canaries: usize,
+    /// Unfinished rollouts and proofs found, and what became of them.
+    pub resumed: Resumed,
     pub errors: Vec<String>,
 }
 
 impl Host {
-    /// Open the host over `config.data_dir` and restore every slot to the
-    /// version the store says was serving (with its canary split, if one was
-    /// in progress).
+    /// Open the host over `config.data_dir`, restore every slot to the
+    /// version the store says was serving, and resume (or close) the
+    /// rollouts left unfinished (see [`crate::r#loop::resume`]).
     pub async fn open(config: HostConfig) -> Result<(Arc<Host>, Restored), HostError> {
         config.check()?;
         let db = match &config.database_url {
@@ -113,7 +117,8 @@ impl Host {
         };
         let improve = Loop::new(parts, config.improve.clone());
         let host = Arc::new(Host { db, runtime, telemetry, invoker, safety, events, improve, write_failures, audit });
-        let restored = host.restore().await?;
+        let mut restored = host.restore().await?;
+        restored.resumed = host.improve.resume().await;
         Ok((host, restored))
     }
 
@@ -131,22 +136,7 @@ impl Host {
                     let _ = self.runtime.install(p);
                     r.slots += 1;
                 }
-                Err(e) => {
-                    r.errors.push(format!("slot {}: {e}", d.slot));
-                    continue;
-                }
-            }
-            if d.state == DeployState::Canary
-                && let Some(c) = &d.candidate_sha
-                && d.canary_percent > 0.0
-            {
-                match (load(c), self.runtime.slot(&d.slot)) {
-                    (Ok(cand), Some(slot)) if slot.set_canary(cand.clone(), d.canary_percent).is_ok() => {
-                        r.canaries += 1
-                    }
-                    (Err(e), _) => r.errors.push(format!("slot {} canary: {e}", d.slot)),
-                    _ => r.errors.push(format!("slot {}: canary could not be restored", d.slot)),
-                }
+                Err(e) => r.errors.push(format!("slot {}: {e}", d.slot)),
             }
         }
         for e in &r.errors {
@@ -196,15 +186,39 @@ impl Host {
         Ok(rb)
     }
 
+    /// Abort the rollout of `target`: it takes back its candidate, the
+    /// checkpoint serves, and its improvement ends `aborted`. Waits up to
+    /// `wait` for the rollout to have done so; returns the improvement as
+    /// it stands then.
+    pub async fn abort_rollout(
+        &self,
+        target: &str,
+        by: &str,
+        reason: &str,
+        wait: std::time::Duration,
+    ) -> Result<Improvement, HostError> {
+        let info = self.safety.abort_rollout(target, by, reason)?;
+        let until = std::time::Instant::now() + wait;
+        while self.safety.rollout(target).is_some_and(|r| r.improvement == info.improvement)
+            && std::time::Instant::now() < until
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        let imp = store::improvements::get(&self.db, info.improvement).await?;
+        imp.ok_or_else(|| StoreError::Corrupt(format!("improvement {} vanished", info.improvement)).into())
+    }
+
     /// Record a decision in the audit trail and publish it as `event`
     /// (whose fields are the audit detail).
     pub async fn audit(&self, actor: &str, action: &str, target: &str, event: Event) {
         self.audit.record_event(actor, action, target, event).await;
     }
 
-    /// Flush telemetry and stop background work; in-flight calls should
-    /// have finished (the caller stops taking calls first).
+    /// Stop rollouts where they stand (the next start resumes them), flush
+    /// telemetry and stop background work; in-flight calls should have
+    /// finished (the caller stops taking calls first).
     pub async fn shutdown(&self) -> Result<(), HostError> {
+        self.improve.shutdown();
         self.telemetry.shutdown().await?;
         Ok(())
     }

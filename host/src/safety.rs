@@ -6,7 +6,7 @@
 //! when too many recent improvements were rolled back or failed, it pauses
 //! the loop and says why.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -115,13 +115,17 @@ pub enum Denied {
     RolloutLimit(usize, usize),
     #[error("a rollout of `{0}` is already in flight")]
     Busy(String),
+    #[error("no rollout of `{0}` is in flight")]
+    NoRollout(String),
     #[error("candidate of {0} bytes exceeds the {1}-byte change limit")]
     TooLarge(usize, usize),
     #[error("`{0}` had {1} calls in the window; at least {2} are needed before acting")]
     TooFewExecutions(String, u64, u64),
 }
 
-/// How an improvement ended, for the self-watch.
+/// How an improvement ended, for the self-watch. Inconclusive and aborted
+/// rollouts are not outcomes: missing evidence and an operator's choice say
+/// nothing about the loop's judgement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
@@ -131,19 +135,65 @@ pub enum Outcome {
     Failed,
 }
 
+/// A rollout in flight, as operators see it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RolloutInfo {
+    pub target: String,
+    pub improvement: i64,
+    pub candidate_version: String,
+    pub candidate_sha256: String,
+    /// Milliseconds since the Unix epoch.
+    pub started_at: i64,
+}
+
+/// Who asked a rollout to end, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AbortRequest {
+    pub by: String,
+    pub reason: String,
+}
+
+struct InFlight {
+    info: RolloutInfo,
+    abort: tokio::sync::watch::Sender<Option<AbortRequest>>,
+}
+
 /// The controller.
 pub struct Safety {
     db: Db,
     config: SafetyConfig,
     state: Mutex<ControlState>,
-    in_flight: Mutex<HashSet<String>>,
+    in_flight: Mutex<HashMap<String, InFlight>>,
     outcomes: Mutex<VecDeque<Outcome>>,
 }
 
-/// Held while a rollout runs; releases its slot in the in-flight set.
+/// Held while a rollout runs: its entry in the in-flight registry, and the
+/// channel an abort arrives on. Dropping it ends the entry.
 pub struct RolloutPermit {
     safety: Arc<Safety>,
     target: String,
+    abort: tokio::sync::watch::Receiver<Option<AbortRequest>>,
+}
+
+impl RolloutPermit {
+    /// The abort asked for, if any.
+    pub fn abort_requested(&self) -> Option<AbortRequest> {
+        self.abort.borrow().clone()
+    }
+
+    /// Wait until an abort is asked for.
+    pub async fn aborted(&self) -> AbortRequest {
+        let mut rx = self.abort.clone();
+        loop {
+            if let Some(a) = rx.borrow_and_update().clone() {
+                return a;
+            }
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
 }
 
 impl Drop for RolloutPermit {
@@ -160,7 +210,7 @@ impl Safety {
             db,
             config,
             state: Mutex::new(state),
-            in_flight: Mutex::new(HashSet::new()),
+            in_flight: Mutex::new(HashMap::new()),
             outcomes: Mutex::new(VecDeque::new()),
         }))
     }
@@ -216,7 +266,7 @@ impl Safety {
             return Err(Denied::TooFewExecutions(target.into(), executions, l.min_executions));
         }
         let in_flight = self.in_flight.lock();
-        if in_flight.contains(target) {
+        if in_flight.contains_key(target) {
             return Err(Denied::Busy(target.into()));
         }
         if in_flight.len() >= l.concurrent_rollouts {
@@ -225,22 +275,59 @@ impl Safety {
         Ok(())
     }
 
-    /// Reserve a rollout of `target` (after [`Safety::may_attempt`]).
-    pub fn begin_rollout(self: &Arc<Self>, target: &str) -> Result<RolloutPermit, Denied> {
+    /// Reserve a rollout (after [`Safety::may_attempt`]), within the limit
+    /// on concurrent rollouts.
+    pub fn begin_rollout(self: &Arc<Self>, info: RolloutInfo) -> Result<RolloutPermit, Denied> {
+        let limit = self.limits_for(&info.target).concurrent_rollouts;
+        self.register(info, Some(limit))
+    }
+
+    /// Re-register a rollout that was in flight before a restart: it was
+    /// admitted then, so the concurrency limit does not turn it away now.
+    pub fn resume_rollout(self: &Arc<Self>, info: RolloutInfo) -> Result<RolloutPermit, Denied> {
+        self.register(info, None)
+    }
+
+    fn register(self: &Arc<Self>, info: RolloutInfo, limit: Option<usize>) -> Result<RolloutPermit, Denied> {
         let mut in_flight = self.in_flight.lock();
-        let limit = self.limits_for(target).concurrent_rollouts;
-        if in_flight.contains(target) {
-            return Err(Denied::Busy(target.into()));
+        if in_flight.contains_key(&info.target) {
+            return Err(Denied::Busy(info.target));
         }
-        if in_flight.len() >= limit {
+        if let Some(limit) = limit
+            && in_flight.len() >= limit
+        {
             return Err(Denied::RolloutLimit(in_flight.len(), limit));
         }
-        in_flight.insert(target.to_string());
-        Ok(RolloutPermit { safety: self.clone(), target: target.to_string() })
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        let target = info.target.clone();
+        in_flight.insert(target.clone(), InFlight { info, abort: tx });
+        Ok(RolloutPermit { safety: self.clone(), target, abort: rx })
     }
 
     pub fn rollouts_in_flight(&self) -> usize {
         self.in_flight.lock().len()
+    }
+
+    /// The rollout of `target` in flight, if any.
+    pub fn rollout(&self, target: &str) -> Option<RolloutInfo> {
+        self.in_flight.lock().get(target).map(|f| f.info.clone())
+    }
+
+    /// Every rollout in flight, by target.
+    pub fn rollouts(&self) -> Vec<RolloutInfo> {
+        let mut v: Vec<RolloutInfo> = self.in_flight.lock().values().map(|f| f.info.clone()).collect();
+        v.sort_by(|a, b| a.target.cmp(&b.target));
+        v
+    }
+
+    /// Ask the rollout of `target` to end: it takes back its candidate, the
+    /// checkpoint serves, and its improvement ends `aborted`. Returns at once;
+    /// the rollout leaves the registry when it has done so.
+    pub fn abort_rollout(&self, target: &str, by: &str, reason: &str) -> Result<RolloutInfo, Denied> {
+        let in_flight = self.in_flight.lock();
+        let f = in_flight.get(target).ok_or_else(|| Denied::NoRollout(target.into()))?;
+        f.abort.send_replace(Some(AbortRequest { by: by.into(), reason: reason.into() }));
+        Ok(f.info.clone())
     }
 
     async fn set(

@@ -66,12 +66,27 @@ impl From<kaizen_host::store::StoreError> for ApiError {
     }
 }
 
+use kaizen_host::runtime::{RuntimeError, SlotError};
+use kaizen_host::safety::Denied;
+
 impl From<kaizen_host::host::HostError> for ApiError {
     fn from(e: kaizen_host::host::HostError) -> Self {
         match e {
             kaizen_host::host::HostError::Store(s) => s.into(),
+            kaizen_host::host::HostError::Runtime(RuntimeError::Slot(SlotError::Owned { slot, holder })) => {
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "rollout-in-flight",
+                    format!(
+                        "slot `{slot}` is held by {holder}; to change it now, abort the rollout first: \
+                         `kaizen abort {slot}` or POST /api/v1/rollouts/{slot}/abort"
+                    ),
+                )
+            }
             kaizen_host::host::HostError::Runtime(r) => ApiError::new(StatusCode::CONFLICT, "conflict", r.to_string()),
             kaizen_host::host::HostError::Settings(s) => ApiError::internal(s.to_string()),
+            kaizen_host::host::HostError::Denied(d @ Denied::NoRollout(_)) => ApiError::not_found(d.to_string()),
+            kaizen_host::host::HostError::Denied(d) => ApiError::new(StatusCode::CONFLICT, "denied", d.to_string()),
         }
     }
 }

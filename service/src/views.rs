@@ -22,6 +22,8 @@ pub struct Status {
     #[serde(rename = "loop")]
     pub improve: LoopStats,
     pub slots: Vec<SlotView>,
+    /// Rollouts in flight: each holds its slot until it ends or is aborted.
+    pub rollouts: Vec<kaizen_host::safety::RolloutInfo>,
     pub recent_findings: Vec<FindingRecord>,
     pub telemetry: CounterSnapshot,
     pub watch_dir: Option<String>,
@@ -66,6 +68,10 @@ pub struct Uploaded {
     pub sha256: String,
     /// `deployed`, `unchanged` or `candidate`.
     pub result: String,
+    /// Why the upload changed nothing, when it is not that the same bytes
+    /// serve (e.g. they are already a candidate in flight).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use kaizen_host::events::{Event, WatchResult};
 use kaizen_host::host::Host;
+use kaizen_host::r#loop::Submitted;
 use kaizen_host::runtime::Installed;
 use kaizen_host::runtime::types::PluginKind;
 use notify::Watcher as _;
@@ -277,9 +278,13 @@ async fn handle(host: &Arc<Host>, dir: &Path, path: &Path, before: Seen, config:
         Handled::Unchanged { name: pname, version }
     } else {
         match host.improve.submit(plugin.clone(), &format!("watch:{name}")).await {
-            Ok(()) => {
+            Ok(Submitted::Queued) => {
                 host.improve.trigger();
                 Handled::Submitted { name: pname, version }
+            }
+            Ok(Submitted::AlreadyPending(why)) => {
+                tracing::info!(file = %name, "watch folder: {why}");
+                Handled::Unchanged { name: pname, version }
             }
             Err(e) => return reject(dir, path, &name, &format!("cannot queue the candidate: {e}")),
         }

@@ -17,6 +17,7 @@ mod judge_trials;
 mod kaizen_bin;
 mod polyglot;
 mod recovery;
+mod rollout_ownership;
 mod serve;
 mod store;
 mod telemetry;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::candidates::{self, Candidate, GenerateError};
 use super::prove::{self, ProofStep};
+use super::rollout::BeginError;
 use super::{Ctx, Loop, rollout};
 use crate::events::Event;
 use crate::runtime::types::PluginKind;
@@ -60,6 +61,8 @@ enum Stopped {
     NotRecorded(#[from] store::StoreError),
     #[error("rejected: {0}")]
     Rejected(String),
+    #[error("{0}")]
+    Moved(String),
 }
 
 impl From<Stopped> for AttemptResult {
@@ -70,6 +73,7 @@ impl From<Stopped> for AttemptResult {
             Stopped::Generator(e) => AttemptResult::GeneratorFailed(e.to_string()),
             Stopped::NotRecorded(e) => AttemptResult::Failed(format!("cannot record the improvement: {e}")),
             Stopped::Rejected(why) => AttemptResult::Rejected(why),
+            Stopped::Moved(why) => AttemptResult::Failed(why),
         }
     }
 }
@@ -182,8 +186,10 @@ impl Loop {
         self.start_rollout(imp, candidate, current).await
     }
 
-    /// Step 6: take a rollout permit and start the rollout in the
-    /// background; without a permit the improvement waits as `proposed`.
+    /// Step 6: take the slot for a rollout and start it in the background;
+    /// without a permit the improvement waits as `proposed`. A slot that
+    /// changed while the candidate was being proven (an operator deployed)
+    /// is not rolled out over: the improvement is aborted.
     async fn start_rollout(
         &self,
         mut imp: Improvement,
@@ -191,20 +197,30 @@ impl Loop {
         current: Arc<Plugin>,
     ) -> Result<AttemptResult, Stopped> {
         let ctx = &self.ctx;
-        let permit = match ctx.safety.begin_rollout(&imp.target) {
-            Ok(p) => p,
-            Err(d) => {
+        let owned = match rollout::begin(ctx, &imp, &candidate.plugin, &current, &[current.sha256()], false) {
+            Ok(owned) => owned,
+            Err(BeginError::Denied(d)) => {
                 imp.state = ImprovementState::Proposed;
                 imp.reason = d.to_string();
                 ctx.save(&imp).await;
                 ctx.candidates.push(candidate);
                 return Err(d.into());
             }
+            Err(e) => {
+                imp.state = ImprovementState::Aborted;
+                imp.reason = format!("the slot changed while the candidate was proven: {e}");
+                imp.updated_at = now_ms();
+                ctx.end(&imp, candidate.plugin.version()).await;
+                if let Some(fid) = imp.finding_id {
+                    ctx.set_finding(fid, FindingStatus::Open).await;
+                }
+                return Err(Stopped::Moved(imp.reason));
+            }
         };
         imp.state = ImprovementState::Canary;
         ctx.save(&imp).await;
-        let handle = tokio::spawn(rollout::run(ctx.clone(), permit, imp, candidate.plugin, current));
-        self.rollouts.lock().push(handle);
+        let run = rollout::run(ctx.clone(), owned, imp, candidate.plugin, current, rollout::Start::Fresh);
+        self.rollouts.lock().push(tokio::spawn(run));
         Ok(AttemptResult::RollingOut)
     }
 }

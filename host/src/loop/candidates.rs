@@ -42,6 +42,11 @@ impl CandidateQueue {
         self.queues.lock().get_mut(target).and_then(|q| q.pop_front())
     }
 
+    /// Whether these exact bytes wait in `target`'s queue.
+    pub fn contains(&self, target: &str, sha256: &str) -> bool {
+        self.queues.lock().get(target).is_some_and(|q| q.iter().any(|c| c.plugin.sha256() == sha256))
+    }
+
     pub fn has(&self, target: &str) -> bool {
         self.queues.lock().get(target).is_some_and(|q| !q.is_empty())
     }

@@ -69,9 +69,9 @@ impl Ctx {
         self.failures.check(what, about, done)
     }
 
-    /// Store the improvement's state.
-    pub async fn save(&self, imp: &Improvement) {
-        self.write("improvement", &imp.target, store::improvements::update(&self.db, imp)).await;
+    /// Store the improvement's state; `false` when it could not be.
+    pub async fn save(&self, imp: &Improvement) -> bool {
+        self.write("improvement", &imp.target, store::improvements::update(&self.db, imp)).await.is_some()
     }
 
     pub async fn set_finding(&self, id: i64, status: FindingStatus) {

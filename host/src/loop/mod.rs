@@ -13,6 +13,7 @@ pub mod learn;
 pub mod prioritize;
 pub mod prove;
 pub mod report;
+pub mod resume;
 pub mod rollout;
 pub mod sample;
 
@@ -30,6 +31,7 @@ use self::candidates::{Candidate, CandidateQueue, GeneratorConfig};
 pub use self::ctx::{Ctx, Parts, record_module};
 use self::prove::ProveConfig;
 pub use self::report::CycleReport;
+pub use self::resume::Resumed;
 use crate::events::Event;
 use crate::runtime::Plugin;
 use crate::store;
@@ -70,6 +72,14 @@ impl Default for LoopConfig {
     }
 }
 
+/// What handing a candidate to the loop did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Submitted {
+    Queued,
+    /// The same bytes are already queued, being proven or rolling out.
+    AlreadyPending(String),
+}
+
 /// Counters of the loop's work.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -78,6 +88,10 @@ pub struct Stats {
     pub attempted: AtomicU64,
     pub deployed: AtomicU64,
     pub rolled_back: AtomicU64,
+    /// Rollouts whose step ran out of running time without a verdict.
+    pub inconclusive: AtomicU64,
+    /// Rollouts ended by an operator or a recovery strategy's request.
+    pub aborted: AtomicU64,
     pub failed: AtomicU64,
     pub last_cycle_at: AtomicU64,
 }
@@ -91,6 +105,8 @@ pub struct LoopStats {
     pub improvements_attempted: u64,
     pub improvements_deployed: u64,
     pub improvements_rolled_back: u64,
+    pub improvements_inconclusive: u64,
+    pub improvements_aborted: u64,
     pub improvements_failed: u64,
     pub uptime_secs: u64,
     pub last_cycle_at: Option<i64>,
@@ -129,13 +145,31 @@ impl Loop {
     }
 
     /// Queue a new version of a unit as a candidate. It is recorded in the
-    /// module table at once; the loop proves and rolls it out.
-    pub async fn submit(&self, plugin: Arc<Plugin>, source: &str) -> store::Result<()> {
+    /// module table at once; the loop proves and rolls it out. The same
+    /// bytes already queued, being proven or rolling out are not queued
+    /// again.
+    pub async fn submit(&self, plugin: Arc<Plugin>, source: &str) -> store::Result<Submitted> {
+        if let Some(why) = self.pending(&plugin).await? {
+            return Ok(Submitted::AlreadyPending(why));
+        }
         record_module(&self.ctx.db, &plugin).await?;
         let event = Event::Candidate { version: plugin.version().into(), sha256: plugin.sha256().into() };
         self.ctx.audit.record_event(source, "candidate", plugin.name(), event).await;
         self.ctx.candidates.push(Candidate { plugin, source: source.into() });
-        Ok(())
+        Ok(Submitted::Queued)
+    }
+
+    /// Where these exact bytes already are in the loop, if anywhere.
+    async fn pending(&self, plugin: &Plugin) -> store::Result<Option<String>> {
+        let (name, sha) = (plugin.name(), plugin.sha256());
+        if self.ctx.candidates.contains(name, sha) {
+            return Ok(Some(format!("{} {} is already queued", name, plugin.version())));
+        }
+        let open = store::improvements::unsettled(&self.ctx.db).await?;
+        Ok(open
+            .iter()
+            .find(|i| i.target == name && i.candidate_sha == sha)
+            .map(|i| format!("{} {} is already in improvement {} ({})", name, plugin.version(), i.id, i.state)))
     }
 
     /// Run a cycle now (after the one in progress, if any).
@@ -152,6 +186,8 @@ impl Loop {
             improvements_attempted: s.attempted.load(Ordering::Relaxed),
             improvements_deployed: s.deployed.load(Ordering::Relaxed),
             improvements_rolled_back: s.rolled_back.load(Ordering::Relaxed),
+            improvements_inconclusive: s.inconclusive.load(Ordering::Relaxed),
+            improvements_aborted: s.aborted.load(Ordering::Relaxed),
             improvements_failed: s.failed.load(Ordering::Relaxed),
             uptime_secs: self.started.elapsed().as_secs(),
             last_cycle_at: (last > 0).then_some(last as i64),
@@ -171,6 +207,14 @@ impl Loop {
             for h in handles {
                 let _ = h.await;
             }
+        }
+    }
+
+    /// Stop every rollout where it stands, as a restart would: their
+    /// records stay as written, and the next start resumes them.
+    pub fn shutdown(&self) {
+        for h in std::mem::take(&mut *self.rollouts.lock()) {
+            h.abort();
         }
     }
 

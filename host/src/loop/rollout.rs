@@ -1,7 +1,15 @@
 //! Stepwise rollout: checkpoint, canary steps through the slot's weighted
 //! split with the judge between steps, promotion, a bake period, and a
 //! rollback to the checkpoint's exact bytes the moment the judge fails the
-//! candidate. An emergency stop freezes the rollout where it stands.
+//! candidate.
+//!
+//! The rollout is the one owner of its slot: it holds the slot's [`Claim`]
+//! (direct deploys and rollbacks are refused while it runs) and its entry in
+//! the safety controller's registry (through which an operator aborts it).
+//! Every transition is written to the store before it takes effect, so a
+//! restart finds each rollout at its last recorded step (see
+//! [`super::resume`]). Its time budgets count running time only: a pause or
+//! an emergency stop holds the rollout where it stands.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -13,8 +21,8 @@ use super::Ctx;
 use crate::events::{Event, Phase};
 use crate::invoke::{CallListener, CallRecord};
 use crate::judge::{Arm, Judgement, Verdict, judge};
-use crate::runtime::{Plugin, Slot};
-use crate::safety::{Denied, Limits, Outcome, RolloutPermit};
+use crate::runtime::{Claim, Plugin, SlotError};
+use crate::safety::{AbortRequest, Denied, Limits, Outcome, RolloutInfo, RolloutPermit};
 use crate::store::deployments::{DeployState, Deployment};
 use crate::store::executions::Outcome as CallOutcome;
 use crate::store::findings::FindingStatus;
@@ -58,17 +66,92 @@ impl Collector {
 }
 
 /// How a rollout ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum End {
     Promoted,
+    /// The judge failed the candidate.
     RolledBack,
+    /// A step ran out of running time without a verdict.
+    Inconclusive,
+    /// An operator (or a recovery strategy's rollback request) ended it.
+    Aborted(AbortRequest),
+    /// The rollout could not go on: a transition could not be recorded
+    /// before taking effect, or the slot refused it.
+    Failed(String),
+}
+
+/// Where a rollout starts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Start {
+    /// A new rollout: checkpoint, then the first canary step.
+    Fresh,
+    /// A rollout found unfinished at start, at canary step `step` (an index
+    /// into the steps below 100 %; their number means "promote").
+    Resume { step: usize },
+}
+
+/// What a rollout holds while it runs: its registry entry and its slot.
+pub struct Owned {
+    pub permit: RolloutPermit,
+    pub claim: Claim,
+}
+
+/// Why a rollout could not take its slot.
+#[derive(Debug, thiserror::Error)]
+pub enum BeginError {
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    #[error(transparent)]
+    Slot(#[from] SlotError),
+    #[error("slot `{0}` disappeared")]
+    NoSlot(String),
+}
+
+/// Take the registry entry and the slot for `imp`'s rollout. The slot must
+/// serve one of `accept` (the checkpoint for a new rollout; the checkpoint
+/// or the candidate for a resumed one). A resumed rollout was admitted
+/// before the restart, so the concurrency limit does not apply to it.
+pub fn begin(
+    ctx: &Ctx,
+    imp: &Improvement,
+    candidate: &Plugin,
+    baseline: &Plugin,
+    accept: &[&str],
+    resumed: bool,
+) -> Result<Owned, BeginError> {
+    let info = RolloutInfo {
+        target: imp.target.clone(),
+        improvement: imp.id,
+        candidate_version: candidate.version().into(),
+        candidate_sha256: candidate.sha256().into(),
+        started_at: now_ms(),
+    };
+    let permit = if resumed { ctx.safety.resume_rollout(info)? } else { ctx.safety.begin_rollout(info)? };
+    let slot = ctx.runtime.slot(&imp.target).ok_or_else(|| BeginError::NoSlot(imp.target.clone()))?;
+    let holder = format!(
+        "the rollout of improvement {} ({} {} → {})",
+        imp.id,
+        imp.target,
+        baseline.version(),
+        candidate.version()
+    );
+    let claim = slot.claim(holder, accept)?;
+    Ok(Owned { permit, claim })
+}
+
+/// What keeps a rollout from moving on now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hold {
+    Running,
+    Paused,
+    /// An emergency stop: nothing moves, nothing is judged.
     Frozen,
 }
 
 /// One rollout in progress: what it moves, where, and what it has seen.
 struct Rollout {
     ctx: Arc<Ctx>,
-    slot: Arc<Slot>,
+    owned: Owned,
     target: String,
     limits: Limits,
     imp: Improvement,
@@ -78,32 +161,35 @@ struct Rollout {
     /// Baseline calls seen during the canary steps (the bake's reference).
     baseline_history: Arm,
     verdicts: Vec<serde_json::Value>,
+    /// The share the candidate has now, percent.
+    percent: f64,
+    /// The state the improvement has while running (canary or baking).
+    running_state: ImprovementState,
+    frozen: bool,
+    /// The verdict that ended the rollout, with its phase.
+    last_verdict: Option<(Phase, Judgement)>,
 }
 
-/// Run one rollout to its end. `imp` is already stored.
+/// Run one rollout to its end. `imp` is already stored; `owned` is what
+/// [`begin`] returned for it.
 pub async fn run(
     ctx: Arc<Ctx>,
-    _permit: RolloutPermit,
-    mut imp: Improvement,
+    owned: Owned,
+    imp: Improvement,
     candidate: Arc<Plugin>,
     baseline: Arc<Plugin>,
+    start: Start,
 ) -> End {
-    let target = candidate.name().to_string();
-    let Some(slot) = ctx.runtime.slot(&target) else {
-        imp.state = ImprovementState::Failed;
-        imp.reason = format!("slot `{target}` disappeared");
-        ctx.end(&imp, candidate.version()).await;
-        return End::RolledBack;
-    };
     let collector = Arc::new(Collector {
         candidate: candidate.sha256().into(),
         baseline: baseline.sha256().into(),
         arms: Mutex::default(),
     });
+    let target = imp.target.clone();
     let limits = ctx.safety.limits_for(&target).clone();
     let mut r = Rollout {
         ctx,
-        slot,
+        owned,
         target,
         limits,
         imp,
@@ -112,16 +198,29 @@ pub async fn run(
         collector,
         baseline_history: Arm::default(),
         verdicts: Vec::new(),
+        percent: 0.0,
+        running_state: ImprovementState::Canary,
+        frozen: false,
+        last_verdict: None,
     };
-    r.checkpoint().await;
+    let from = match start {
+        Start::Fresh => {
+            r.checkpoint().await;
+            0
+        }
+        Start::Resume { step } => step,
+    };
     let listener: Arc<dyn CallListener> = r.collector.clone();
     r.ctx.invoker.listen(&r.target, listener.clone());
-    let end = match r.canary().await {
-        Ok(()) => r.promote_and_bake().await,
+    let end = match r.canary(from, start != Start::Fresh).await {
+        Ok(()) => r.promote_and_bake().await.err().unwrap_or(End::Promoted),
         Err(end) => end,
     };
     r.ctx.invoker.unlisten(&r.target, &listener);
-    r.finish(end).await;
+    if end != End::Promoted {
+        r.take_back(&end).await;
+    }
+    r.finish(end.clone()).await;
     end
 }
 
@@ -141,10 +240,17 @@ impl Rollout {
         }
     }
 
-    async fn record(&self, d: Deployment) {
+    /// Write the slot's deployment record; `false` when it could not be.
+    async fn record(&self, d: Deployment) -> bool {
         let written =
             store::deployments::record(&self.ctx.db, &d, self.candidate.sha256(), Some(self.baseline.sha256()));
-        self.ctx.write("deployment", &self.target, written).await;
+        self.ctx.write("deployment", &self.target, written).await.is_some()
+    }
+
+    /// Write the improvement's state and reason; `false` when it could not be.
+    async fn set_state(&mut self, state: ImprovementState, reason: String) -> bool {
+        (self.imp.state, self.imp.reason, self.imp.updated_at) = (state, reason, now_ms());
+        self.ctx.save(&self.imp).await
     }
 
     /// The version serving now, recorded before anything moves.
@@ -160,25 +266,29 @@ impl Rollout {
         self.ctx.audit.record_event("loop", "checkpoint", &self.target, event).await;
     }
 
-    /// The canary steps below 100 %, the judge between them; `Err` ends
-    /// the rollout early.
-    async fn canary(&mut self) -> Result<(), End> {
-        let steps: Vec<f64> = self.limits.canary_steps.iter().copied().filter(|p| *p < 100.0).collect();
-        for pct in steps {
-            self.hold_while_paused().await?;
-            if self.slot.set_canary(self.candidate.clone(), pct).is_err() {
-                return Err(End::RolledBack);
-            }
-            self.collector.reset(pct / 100.0);
-            let reason = format!("canary at {pct}%");
-            self.record(self.deployment(&self.baseline, true, pct, DeployState::Canary, &reason)).await;
-            self.imp.state = ImprovementState::Canary;
-            self.imp.reason = reason;
-            self.imp.updated_at = now_ms();
-            self.ctx.save(&self.imp).await;
-            let event = Event::CanaryStep { percent: pct, candidate_version: self.candidate.version().into() };
-            self.ctx.audit.record_event("loop", "canary-step", &self.target, event).await;
+    fn canary_steps(&self) -> Vec<f64> {
+        self.limits.canary_steps.iter().copied().filter(|p| *p < 100.0).collect()
+    }
 
+    /// The canary steps below 100 % from step `from`, the judge between
+    /// them; `Err` ends the rollout early. The first step of a resumed
+    /// rollout is re-entered at once, even while held: its split was in
+    /// force before the restart.
+    async fn canary(&mut self, from: usize, resumed: bool) -> Result<(), End> {
+        for (i, pct) in self.canary_steps().into_iter().enumerate().skip(from) {
+            if !(resumed && i == from) {
+                self.until_running().await?;
+            }
+            self.enter_step(pct).await?;
+            if resumed && i == from {
+                let event = Event::RolloutResumed {
+                    improvement: self.imp.id,
+                    percent: pct,
+                    candidate_version: self.candidate.version().into(),
+                    reason: "host restarted; the step starts again with fresh samples".into(),
+                };
+                self.ctx.audit.record_event("loop", "rollout-resumed", &self.target, event).await;
+            }
             let verdict = self.await_verdict(pct).await?;
             let (_, b) = self.collector.snapshot();
             self.baseline_history.latencies_ms.extend(b.latencies_ms);
@@ -186,44 +296,124 @@ impl Rollout {
             self.verdicts.push(verdict_json(Phase::Canary, pct, &verdict));
             let event = Event::Verdict { phase: Phase::Canary, percent: pct, judgement: verdict.clone() };
             self.ctx.publish(&self.target, event);
-            if verdict.verdict == Verdict::Fail {
-                self.rollback(&verdict, Phase::Canary).await;
-                return Err(End::RolledBack);
-            }
+            let end = match verdict.verdict {
+                Verdict::Pass => continue,
+                Verdict::Fail => End::RolledBack,
+                Verdict::Inconclusive => End::Inconclusive,
+            };
+            self.last_verdict = Some((Phase::Canary, verdict));
+            return Err(end);
         }
         Ok(())
     }
 
-    /// Hold while the loop is paused; freeze on an emergency stop.
-    async fn hold_while_paused(&self) -> Result<(), End> {
-        loop {
-            if self.ctx.safety.stopped() {
-                return Err(End::Frozen);
-            }
-            if !self.ctx.safety.state().paused {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+    /// Record the step, then move `pct` % of the calls to the candidate.
+    async fn enter_step(&mut self, pct: f64) -> Result<(), End> {
+        let reason = format!("canary at {pct}%");
+        if !self.set_state(ImprovementState::Canary, reason.clone()).await
+            || !self.record(self.deployment(&self.baseline, true, pct, DeployState::Canary, &reason)).await
+        {
+            return Err(End::Failed(format!("cannot record the step to {pct}% before taking it")));
+        }
+        self.owned.claim.split(&self.baseline, &self.candidate, pct).map_err(|e| End::Failed(e.to_string()))?;
+        self.percent = pct;
+        self.collector.reset(pct / 100.0);
+        let event = Event::CanaryStep { percent: pct, candidate_version: self.candidate.version().into() };
+        self.ctx.audit.record_event("loop", "canary-step", &self.target, event).await;
+        Ok(())
+    }
+
+    fn hold(&self) -> Hold {
+        let s = self.ctx.safety.state();
+        if s.stopped {
+            Hold::Frozen
+        } else if s.paused {
+            Hold::Paused
+        } else {
+            Hold::Running
         }
     }
 
-    /// Ask the judge until it passes or fails the candidate at `pct`; no
-    /// verdict within the step timeout is a failure.
-    async fn await_verdict(&self, pct: f64) -> Result<Judgement, End> {
-        let started = Instant::now();
+    /// Wait one analysis interval; an abort ends the rollout. Says what
+    /// holds the rollout now, recording a freeze or thaw as it happens.
+    async fn tick(&mut self) -> Result<Hold, End> {
+        let interval = Duration::from_millis(self.ctx.config.analysis_ms);
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            abort = self.owned.permit.aborted() => return Err(End::Aborted(abort)),
+        }
+        let hold = self.hold();
+        self.note_freeze(hold == Hold::Frozen).await;
+        Ok(hold)
+    }
+
+    /// Record that an emergency stop froze the rollout, or that its release
+    /// let it carry on.
+    async fn note_freeze(&mut self, frozen: bool) {
+        if frozen == self.frozen {
+            return;
+        }
+        self.frozen = frozen;
+        let (id, pct) = (self.imp.id, self.percent);
+        if frozen {
+            self.set_state(ImprovementState::Frozen, format!("emergency stop: held at {pct}%")).await;
+            let event = Event::RolloutFrozen { improvement: id, percent: pct };
+            self.ctx.audit.record_event("safety", "rollout-frozen", &self.target, event).await;
+        } else {
+            let state = self.running_state;
+            let reason = if state == ImprovementState::Baking { "baking".into() } else { format!("canary at {pct}%") };
+            self.set_state(state, reason).await;
+            let event = Event::RolloutResumed {
+                improvement: id,
+                percent: pct,
+                candidate_version: self.candidate.version().into(),
+                reason: "emergency stop released".into(),
+            };
+            self.ctx.audit.record_event("safety", "rollout-resumed", &self.target, event).await;
+        }
+    }
+
+    /// Hold while the loop is paused or stopped.
+    async fn until_running(&mut self) -> Result<(), End> {
+        if let Some(abort) = self.owned.permit.abort_requested() {
+            return Err(End::Aborted(abort));
+        }
+        self.note_freeze(self.hold() == Hold::Frozen).await;
+        while self.hold() != Hold::Running {
+            self.tick().await?;
+        }
+        Ok(())
+    }
+
+    /// Ask the judge until it passes or fails the candidate at `pct`. The
+    /// step's time budget counts running time only; when it runs out the
+    /// verdict is inconclusive. A pass waits while the loop is paused; a
+    /// failure rolls back even then; under an emergency stop nothing is
+    /// judged.
+    async fn await_verdict(&mut self, pct: f64) -> Result<Judgement, End> {
+        let budget = Duration::from_secs(self.limits.step_timeout_secs);
+        let (mut ran, mut last) = (Duration::ZERO, Instant::now());
         loop {
-            tokio::time::sleep(Duration::from_millis(self.ctx.config.analysis_ms)).await;
-            if self.ctx.safety.stopped() {
-                return Err(End::Frozen);
+            let hold = self.tick().await?;
+            let now = Instant::now();
+            if hold == Hold::Running {
+                ran += now - last;
+            }
+            last = now;
+            if hold == Hold::Frozen {
+                continue;
             }
             let (c, b) = self.collector.snapshot();
             let mut j = judge(&c, &b, &self.limits.judge);
             match j.verdict {
                 Verdict::Fail => return Ok(j),
-                Verdict::Pass if !self.ctx.safety.state().paused => return Ok(j),
-                _ if started.elapsed() > Duration::from_secs(self.limits.step_timeout_secs) => {
-                    j.verdict = Verdict::Fail;
-                    j.reason = format!("no verdict within {} s at {pct}%: {}", self.limits.step_timeout_secs, j.reason);
+                Verdict::Pass if hold == Hold::Running => return Ok(j),
+                _ if ran >= budget => {
+                    j.verdict = Verdict::Inconclusive;
+                    j.reason = format!(
+                        "no verdict within {} s of running time at {pct}%: {}",
+                        self.limits.step_timeout_secs, j.reason
+                    );
                     return Ok(j);
                 }
                 _ => {}
@@ -231,73 +421,105 @@ impl Rollout {
         }
     }
 
-    /// Promote the candidate to every call, then watch it through the bake
-    /// period; a failed bake rolls back to the checkpoint.
-    async fn promote_and_bake(&mut self) -> End {
-        if self.ctx.safety.stopped() {
-            return End::Frozen;
+    /// Record the promotion, promote the candidate to every call, then
+    /// watch it through the bake period.
+    async fn promote_and_bake(&mut self) -> Result<(), End> {
+        self.until_running().await?;
+        self.running_state = ImprovementState::Baking;
+        let bake = self.limits.bake_secs;
+        let reason = format!("promoted; baking for {bake} s");
+        let d = self.deployment(&self.candidate, false, 0.0, DeployState::Active, "promoted; baking");
+        if !self.set_state(ImprovementState::Baking, reason).await || !self.record(d).await {
+            return Err(End::Failed("cannot record the promotion before making it".into()));
         }
-        if self.slot.set_canary(self.candidate.clone(), 100.0).and_then(|_| self.slot.promote_canary()).is_err() {
-            return End::RolledBack;
-        }
-        self.record(self.deployment(&self.candidate, false, 0.0, DeployState::Active, "promoted; baking")).await;
+        self.owned.claim.split(&self.baseline, &self.candidate, 100.0).map_err(|e| End::Failed(e.to_string()))?;
+        self.owned.claim.promote().map_err(|e| End::Failed(e.to_string()))?;
+        self.percent = 100.0;
         let event =
             Event::Promoted { version: self.candidate.version().into(), sha256: self.candidate.sha256().into() };
         self.ctx.audit.record_event("loop", "promoted", &self.target, event).await;
-        let verdict = self.bake().await;
+        let verdict = self.bake().await?;
         self.verdicts.push(verdict_json(Phase::Bake, 100.0, &verdict));
         if verdict.verdict == Verdict::Fail {
-            // The slot's newest history entry is the checkpointed baseline.
-            self.rollback(&verdict, Phase::Bake).await;
-            return End::RolledBack;
+            self.last_verdict = Some((Phase::Bake, verdict));
+            return Err(End::RolledBack);
         }
-        End::Promoted
+        Ok(())
     }
 
     /// The bake compares latency and errors with the baseline calls seen
     /// during the canary steps. Those came from another period, so
-    /// throughput is not compared here (shares of zero switch it off).
-    async fn bake(&self) -> Judgement {
+    /// throughput is not compared here (shares of zero switch it off). Its
+    /// time counts running time only.
+    async fn bake(&mut self) -> Result<Judgement, End> {
         self.collector.reset(0.0);
-        let bake_until = Instant::now() + Duration::from_secs(self.limits.bake_secs);
+        let budget = Duration::from_secs(self.limits.bake_secs);
         let mut base = self.baseline_history.clone();
         base.share = 0.0;
+        let (mut ran, mut last) = (Duration::ZERO, Instant::now());
         loop {
-            tokio::time::sleep(Duration::from_millis(self.ctx.config.analysis_ms)).await;
+            let hold = self.tick().await?;
+            let now = Instant::now();
+            if hold == Hold::Running {
+                ran += now - last;
+            }
+            last = now;
+            if hold == Hold::Frozen {
+                continue;
+            }
             let (mut c, _) = self.collector.snapshot();
             c.share = 0.0;
             let j = judge(&c, &base, &self.limits.judge);
-            if j.verdict == Verdict::Fail || Instant::now() >= bake_until {
-                return j;
+            if j.verdict == Verdict::Fail || ran >= budget {
+                return Ok(j);
             }
         }
     }
 
-    /// Put the checkpoint back: the slot's previous version serves every
-    /// call again.
-    async fn rollback(&self, verdict: &Judgement, phase: Phase) {
+    /// Put the checkpoint back, taking back only what this rollout
+    /// installed (its canary, or its promoted candidate).
+    async fn take_back(&self, end: &End) {
         let (ctx, target) = (&self.ctx, self.target.as_str());
-        match self.slot.rollback() {
+        let judgement = self.last_verdict.as_ref();
+        let reason = match end {
+            End::Aborted(a) => format!("rollout aborted by {}: {}", a.by, a.reason),
+            End::Failed(why) => format!("rollout failed: {why}"),
+            _ => judgement.map(|(_, j)| j.reason.clone()).unwrap_or_default(),
+        };
+        match self.owned.claim.withdraw(&self.candidate, &self.baseline) {
             Ok(rb) => {
-                debug_assert_eq!(rb.to.sha256(), self.baseline.sha256());
-                let (to, from) = (rb.to.sha256(), self.candidate.sha256());
-                let written = store::deployments::record_rollback(&ctx.db, target, "unit", to, from, &verdict.reason);
+                let (to, from) = (rb.to.sha256(), rb.from.sha256());
+                let written = store::deployments::record_rollback(&ctx.db, target, "unit", to, from, &reason);
                 ctx.write("deployment", target, written).await;
                 let event = Event::Rollback {
                     from: self.candidate.version().into(),
                     to: rb.to.version().into(),
                     to_sha256: to.into(),
-                    reason: verdict.reason.clone(),
-                    phase: Some(phase),
-                    judgement: Some(verdict.clone()),
-                    requested_by: None,
+                    reason,
+                    phase: judgement.map(|(p, _)| *p),
+                    judgement: judgement.map(|(_, j)| j.clone()),
+                    requested_by: match end {
+                        End::Aborted(a) => Some(a.by.clone()),
+                        _ => None,
+                    },
                 };
                 ctx.audit.record_event("loop", "rolled-back", target, event).await;
             }
+            // Ended before its first step: nothing of it serves.
+            Err(SlotError::NotInstalled { .. }) => {}
             Err(e) => {
                 let event = Event::RollbackFailed { error: e.to_string() };
                 ctx.audit.record_event("loop", "rollback-failed", target, event).await;
             }
+        }
+        if let End::Aborted(a) = end {
+            let event = Event::RolloutAborted {
+                improvement: self.imp.id,
+                candidate_version: self.candidate.version().into(),
+                by: a.by.clone(),
+                reason: a.reason.clone(),
+            };
+            ctx.audit.record_event(&a.by, "rollout-aborted", target, event).await;
         }
     }
 
@@ -305,35 +527,45 @@ impl Rollout {
     /// and the safety controller's record.
     async fn finish(mut self, end: End) {
         let ctx = self.ctx.clone();
-        let imp = &mut self.imp;
-        imp.verdicts = serde_json::Value::Array(std::mem::take(&mut self.verdicts));
-        imp.updated_at = now_ms();
-        let version = self.candidate.version();
-        let (state, reason, finding, outcome) = match end {
+        self.imp.verdicts = serde_json::Value::Array(std::mem::take(&mut self.verdicts));
+        let version = self.candidate.version().to_string();
+        let steps = self.limits.canary_steps.len();
+        let judged = self.last_verdict.as_ref().map(|(_, j)| j.reason.clone()).unwrap_or_default();
+        let (state, reason, finding, outcome) = match &end {
             End::Promoted => {
                 ctx.stats.deployed.fetch_add(1, Ordering::Relaxed);
-                let steps = self.limits.canary_steps.len();
                 let why = format!("{version} promoted after {steps} step(s) and the bake period");
-                (ImprovementState::Promoted, why, Some(FindingStatus::Resolved), Some(Outcome::Promoted))
+                (ImprovementState::Promoted, why, FindingStatus::Resolved, Some(Outcome::Promoted))
             }
             End::RolledBack => {
                 ctx.stats.rolled_back.fetch_add(1, Ordering::Relaxed);
-                let why = "the judge failed the candidate; the checkpoint serves again".to_string();
-                (ImprovementState::RolledBack, why, Some(FindingStatus::Open), Some(Outcome::RolledBack))
+                let why = format!("the judge failed the candidate ({judged}); the checkpoint serves again");
+                (ImprovementState::RolledBack, why, FindingStatus::Open, Some(Outcome::RolledBack))
             }
-            End::Frozen => {
-                let pct = self.slot.serving().canary.as_ref().map(|c| c.percent);
-                let detail = serde_json::json!({"canary_percent": pct});
-                ctx.audit.record("safety", "frozen", &self.target, detail).await;
-                let why = "emergency stop: rollout frozen where it stood".to_string();
-                (ImprovementState::Frozen, why, None, None)
+            End::Inconclusive => {
+                ctx.stats.inconclusive.fetch_add(1, Ordering::Relaxed);
+                let why = format!(
+                    "inconclusive: {judged}; evidence was missing, not evidence of harm; rolled back by policy, \
+                     the checkpoint serves again"
+                );
+                (ImprovementState::Inconclusive, why, FindingStatus::Open, None)
+            }
+            End::Aborted(a) => {
+                ctx.stats.aborted.fetch_add(1, Ordering::Relaxed);
+                let why = format!("aborted by {}: {}; the checkpoint serves again", a.by, a.reason);
+                (ImprovementState::Aborted, why, FindingStatus::Open, None)
+            }
+            End::Failed(e) => {
+                ctx.stats.failed.fetch_add(1, Ordering::Relaxed);
+                let why = format!("{e}; the checkpoint serves again");
+                (ImprovementState::Failed, why, FindingStatus::Open, Some(Outcome::Failed))
             }
         };
-        (imp.state, imp.reason) = (state, reason);
-        if let (Some(status), Some(fid)) = (finding, imp.finding_id) {
-            ctx.set_finding(fid, status).await;
+        self.set_state(state, reason).await;
+        if let Some(fid) = self.imp.finding_id {
+            ctx.set_finding(fid, finding).await;
         }
-        ctx.end(imp, version).await;
+        ctx.end(&self.imp, &version).await;
         if let Some(o) = outcome {
             ctx.record_outcome(o).await;
         }
@@ -345,13 +577,18 @@ fn verdict_json(phase: Phase, pct: f64, j: &Judgement) -> serde_json::Value {
 }
 
 /// Carry out the rollbacks recovery strategies asked for: only while the
-/// loop may act (`denied` says why not otherwise).
+/// loop may act (`denied` says why not otherwise). A slot with a rollout in
+/// flight belongs to it: the request aborts the rollout, which takes back
+/// its candidate.
 pub async fn requested_rollbacks(ctx: &Ctx, denied: Option<&Denied>) {
     let requests = ctx.invoker.healer().map(|h| h.take_rollback_requests()).unwrap_or_default();
     for (target, why) in requests {
         if let Some(denied) = denied {
             let event = Event::RollbackRequestDenied { reason: why, denied: denied.to_string() };
             ctx.audit.record_event("safety", "rollback-request-denied", &target, event).await;
+            continue;
+        }
+        if ctx.safety.abort_rollout(&target, "recovery", &why).is_ok() {
             continue;
         }
         match ctx.runtime.rollback(&target) {

@@ -27,7 +27,7 @@ pub use self::error::{CallError, LoadError, LoadReason, class_from_name, class_n
 pub use self::plugin::Plugin;
 use self::plugin::{Prepared, Sandbox};
 use self::sandbox::{HostState, Identity};
-pub use self::slots::{Canary, Rollback, Serving, Slot, SlotError};
+pub use self::slots::{Canary, Claim, Rollback, Serving, Slot, SlotError};
 use crate::config::RuntimeConfig;
 
 /// Failures of setting the runtime up.

@@ -6,6 +6,12 @@
 //! version it got, so a call that started before a swap finishes on the old
 //! version, a call that starts after it uses the new one, and no call ever
 //! observes a half-made change.
+//!
+//! A rollout *claims* its slot: while a [`Claim`] is held, only the claim
+//! moves the slot (its canary split, its promotion, its withdrawal), and a
+//! direct swap or rollback is refused with [`SlotError::Owned`] naming the
+//! holder. So an operator's deploy cannot be undone by a stale rollout, and
+//! a rollout only ever takes back what it installed.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -45,6 +51,16 @@ pub enum SlotError {
     NoCanary(String),
     #[error("canary share {0} is outside 0-100")]
     BadShare(f64),
+    /// A rollout holds the slot; it must end or be aborted first.
+    #[error("slot `{slot}` is held by {holder}")]
+    Owned { slot: String, holder: String },
+    /// The slot no longer serves what the claimant expected.
+    #[error("slot `{slot}` serves {serving}, not {expected}")]
+    Moved { slot: String, expected: String, serving: String },
+    /// A withdrawal found neither the canary nor the current version to be
+    /// the claimant's candidate.
+    #[error("slot `{slot}` does not serve {candidate}: nothing of this rollout to take back")]
+    NotInstalled { slot: String, candidate: String },
 }
 
 /// What a rollback did.
@@ -54,16 +70,26 @@ pub struct Rollback {
     pub to: Arc<Plugin>,
 }
 
+/// What writers of a slot hold their lock on.
+#[derive(Default)]
+struct Guarded {
+    /// Previous versions, newest last.
+    history: VecDeque<Arc<Plugin>>,
+    /// The claim in force: its id and who holds it.
+    owner: Option<(u64, String)>,
+}
+
 /// One plugin name's versions.
 pub struct Slot {
     name: String,
     kind: PluginKind,
     serving: ArcSwap<Serving>,
-    /// Previous versions, newest last. Writers hold this lock for the whole
-    /// change so that concurrent swaps and rollbacks serialise.
-    history: Mutex<VecDeque<Arc<Plugin>>>,
+    /// Writers hold this lock for the whole change so that concurrent swaps,
+    /// rollbacks and claims serialise.
+    guarded: Mutex<Guarded>,
     depth: usize,
     calls: AtomicU64,
+    claims: AtomicU64,
 }
 
 impl Slot {
@@ -72,9 +98,10 @@ impl Slot {
             name: first.name().to_string(),
             kind: first.kind(),
             serving: ArcSwap::from_pointee(Serving { current: first, canary: None }),
-            history: Mutex::new(VecDeque::new()),
+            guarded: Mutex::default(),
             depth: depth.max(1),
             calls: AtomicU64::new(0),
+            claims: AtomicU64::new(0),
         }
     }
 
@@ -97,7 +124,12 @@ impl Slot {
 
     /// Previous versions, newest first.
     pub fn history(&self) -> Vec<Arc<Plugin>> {
-        self.history.lock().iter().rev().cloned().collect()
+        self.guarded.lock().history.iter().rev().cloned().collect()
+    }
+
+    /// Who holds the slot, if a rollout does.
+    pub fn owner(&self) -> Option<String> {
+        self.guarded.lock().owner.as_ref().map(|(_, holder)| holder.clone())
     }
 
     /// The version that should answer the next call: the canary for its share
@@ -132,6 +164,14 @@ impl Slot {
         Ok(())
     }
 
+    /// Refuse a change by anyone but the claim in force.
+    fn unowned(&self, g: &Guarded) -> Result<(), SlotError> {
+        match &g.owner {
+            Some((_, holder)) => Err(SlotError::Owned { slot: self.name.clone(), holder: holder.clone() }),
+            None => Ok(()),
+        }
+    }
+
     fn push_history(&self, history: &mut VecDeque<Arc<Plugin>>, p: Arc<Plugin>) {
         history.retain(|h| h.sha256() != p.sha256());
         history.push_back(p);
@@ -144,24 +184,26 @@ impl Slot {
     /// previous current version goes to the history. Returns it.
     pub fn swap(&self, next: Arc<Plugin>) -> Result<Arc<Plugin>, SlotError> {
         self.check(&next)?;
-        let mut history = self.history.lock();
+        let mut g = self.guarded.lock();
         let prev = self.serving.load_full();
         if prev.current.sha256() == next.sha256() && prev.canary.is_none() {
             return Ok(prev.current.clone());
         }
+        self.unowned(&g)?;
         self.serving.store(Arc::new(Serving { current: next, canary: None }));
-        self.push_history(&mut history, prev.current.clone());
+        self.push_history(&mut g.history, prev.current.clone());
         Ok(prev.current.clone())
     }
 
     /// Send `percent` of calls to `candidate` (a new canary, or a new share
-    /// for the one in progress).
+    /// for the one in progress). Refused while a rollout holds the slot.
     pub fn set_canary(&self, candidate: Arc<Plugin>, percent: f64) -> Result<(), SlotError> {
         self.check(&candidate)?;
         if !(0.0..=100.0).contains(&percent) || percent.is_nan() {
             return Err(SlotError::BadShare(percent));
         }
-        let _history = self.history.lock();
+        let g = self.guarded.lock();
+        self.unowned(&g)?;
         let current = self.serving.load().current.clone();
         self.serving.store(Arc::new(Serving { current, canary: Some(Canary { plugin: candidate, percent }) }));
         Ok(())
@@ -170,13 +212,18 @@ impl Slot {
     /// The canary becomes the current version; the old current goes to the
     /// history.
     pub fn promote_canary(&self) -> Result<Arc<Plugin>, SlotError> {
-        let mut history = self.history.lock();
+        let mut g = self.guarded.lock();
+        self.unowned(&g)?;
+        self.promote_locked(&mut g)
+    }
+
+    fn promote_locked(&self, g: &mut Guarded) -> Result<Arc<Plugin>, SlotError> {
         let serving = self.serving.load_full();
         let Some(canary) = &serving.canary else {
             return Err(SlotError::NoCanary(self.name.clone()));
         };
         self.serving.store(Arc::new(Serving { current: canary.plugin.clone(), canary: None }));
-        self.push_history(&mut history, serving.current.clone());
+        self.push_history(&mut g.history, serving.current.clone());
         Ok(canary.plugin.clone())
     }
 
@@ -184,7 +231,9 @@ impl Slot {
     /// current version); otherwise the newest previous version serves again.
     /// The version rolled back from is not kept in the history.
     pub fn rollback(&self) -> Result<Rollback, SlotError> {
-        let mut history = self.history.lock();
+        let mut g = self.guarded.lock();
+        self.unowned(&g)?;
+        let history = &mut g.history;
         let serving = self.serving.load_full();
         if let Some(canary) = &serving.canary {
             self.serving.store(Arc::new(Serving { current: serving.current.clone(), canary: None }));
@@ -201,11 +250,106 @@ impl Slot {
     /// back in service, as a rollback to a specific version.
     pub fn restore(&self, target: Arc<Plugin>) -> Result<Rollback, SlotError> {
         self.check(&target)?;
-        let mut history = self.history.lock();
+        let mut g = self.guarded.lock();
+        self.unowned(&g)?;
         let serving = self.serving.load_full();
-        history.retain(|h| h.sha256() != target.sha256());
+        g.history.retain(|h| h.sha256() != target.sha256());
         self.serving.store(Arc::new(Serving { current: target.clone(), canary: None }));
         Ok(Rollback { from: serving.current.clone(), to: target })
+    }
+}
+
+/// A rollout's hold on a slot: while it lives, only it moves the slot.
+/// Dropping it releases the slot.
+pub struct Claim {
+    slot: Arc<Slot>,
+    id: u64,
+}
+
+impl Slot {
+    /// Take the slot for a rollout described by `holder` (shown to whoever
+    /// is refused), provided its current version is one of `accept`
+    /// (sha256s) and no one else holds it.
+    pub fn claim(self: &Arc<Self>, holder: impl Into<String>, accept: &[&str]) -> Result<Claim, SlotError> {
+        let mut g = self.guarded.lock();
+        self.unowned(&g)?;
+        let serving = self.serving.load();
+        if !accept.contains(&serving.current.sha256()) {
+            let short: Vec<String> = accept.iter().map(|s| s.chars().take(12).collect()).collect();
+            return Err(SlotError::Moved {
+                slot: self.name.clone(),
+                expected: short.join(" or "),
+                serving: serving.current.version().to_string(),
+            });
+        }
+        let id = self.claims.fetch_add(1, Ordering::Relaxed) + 1;
+        g.owner = Some((id, holder.into()));
+        Ok(Claim { slot: self.clone(), id })
+    }
+}
+
+impl Claim {
+    pub fn slot(&self) -> &Arc<Slot> {
+        &self.slot
+    }
+
+    fn guarded(&self) -> parking_lot::MutexGuard<'_, Guarded> {
+        let g = self.slot.guarded.lock();
+        debug_assert!(g.owner.as_ref().is_some_and(|(id, _)| *id == self.id), "a claim outlived its hold");
+        g
+    }
+
+    /// Serve `baseline` with `percent` of calls going to `candidate`. The
+    /// baseline becomes the current version again if the candidate was
+    /// (a rollout resumed after its promotion).
+    pub fn split(&self, baseline: &Arc<Plugin>, candidate: &Arc<Plugin>, percent: f64) -> Result<(), SlotError> {
+        let slot = &self.slot;
+        slot.check(candidate)?;
+        slot.check(baseline)?;
+        if !(0.0..=100.0).contains(&percent) || percent.is_nan() {
+            return Err(SlotError::BadShare(percent));
+        }
+        let mut g = self.guarded();
+        g.history.retain(|h| h.sha256() != baseline.sha256());
+        let canary = Some(Canary { plugin: candidate.clone(), percent });
+        slot.serving.store(Arc::new(Serving { current: baseline.clone(), canary }));
+        Ok(())
+    }
+
+    /// The canary becomes the current version.
+    pub fn promote(&self) -> Result<Arc<Plugin>, SlotError> {
+        let mut g = self.guarded();
+        self.slot.promote_locked(&mut g)
+    }
+
+    /// Take back what this rollout installed: its canary is withdrawn, or,
+    /// once promoted, `baseline` serves again. Anything else is not this
+    /// rollout's to touch.
+    pub fn withdraw(&self, candidate: &Arc<Plugin>, baseline: &Arc<Plugin>) -> Result<Rollback, SlotError> {
+        let mut g = self.guarded();
+        let serving = self.slot.serving.load_full();
+        let from = match &serving.canary {
+            Some(c) if c.plugin.sha256() == candidate.sha256() => c.plugin.clone(),
+            _ if serving.current.sha256() == candidate.sha256() => serving.current.clone(),
+            _ => {
+                return Err(SlotError::NotInstalled {
+                    slot: self.slot.name.clone(),
+                    candidate: candidate.version().to_string(),
+                });
+            }
+        };
+        g.history.retain(|h| h.sha256() != baseline.sha256() && h.sha256() != candidate.sha256());
+        self.slot.serving.store(Arc::new(Serving { current: baseline.clone(), canary: None }));
+        Ok(Rollback { from, to: baseline.clone() })
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut g = self.slot.guarded.lock();
+        if g.owner.as_ref().is_some_and(|(id, _)| *id == self.id) {
+            g.owner = None;
+        }
     }
 }
 

@@ -15,10 +15,23 @@ text_enum! {
         Proving => "proving",
         /// Its proof failed.
         Rejected => "rejected",
+        /// Its rollout moves shares of the calls to it, step by step.
         Canary => "canary",
+        /// Promoted; watched through the bake period before it is kept.
+        Baking => "baking",
         Promoted => "promoted",
+        /// The judge failed it; the checkpoint serves again.
         RolledBack => "rolled-back",
-        /// An emergency stop froze its rollout where it stood.
+        /// A step ran out of running time without a verdict (missing
+        /// evidence, not evidence of harm): rolled back by policy, not
+        /// counted against the loop by its self-watch.
+        Inconclusive => "inconclusive",
+        /// Ended by an operator's abort, or closed because its rollout could
+        /// not go on (the slot changed under it, a restart it could not
+        /// resume from); the checkpoint serves.
+        Aborted => "aborted",
+        /// An emergency stop holds its rollout where it stood; it carries
+        /// on when the stop is released.
         Frozen => "frozen",
         Failed => "failed",
     }
@@ -27,7 +40,15 @@ text_enum! {
 impl ImprovementState {
     /// Whether the improvement has ended (no step of the loop moves it on).
     pub fn settled(self) -> bool {
-        matches!(self, Self::Promoted | Self::RolledBack | Self::Rejected | Self::Failed)
+        matches!(
+            self,
+            Self::Promoted | Self::RolledBack | Self::Rejected | Self::Failed | Self::Inconclusive | Self::Aborted
+        )
+    }
+
+    /// A rollout owns the slot in these states (it resumes after a restart).
+    pub fn rolling_out(self) -> bool {
+        matches!(self, Self::Canary | Self::Baking | Self::Frozen)
     }
 }
 
@@ -123,6 +144,17 @@ pub async fn get(db: &Db, id: i64) -> Result<Option<Improvement>> {
     })
 }
 
+/// Improvements that have not ended, oldest first: what a restart must
+/// resume or close.
+pub async fn unsettled(db: &Db) -> Result<Vec<Improvement>> {
+    with_pool!(db, p => {
+        let rows = sqlx::query(
+            "SELECT * FROM improvements WHERE state IN ('proving', 'proposed', 'canary', 'baking', 'frozen') ORDER BY id")
+            .fetch_all(p).await?;
+        rows.iter().map(|r| Ok(decode!(r))).collect()
+    })
+}
+
 /// Newest first, optionally for one target.
 pub async fn list(db: &Db, target: Option<&str>, limit: i64) -> Result<Vec<Improvement>> {
     with_pool!(db, p => {
@@ -149,6 +181,9 @@ mod tests {
             (ImprovementState::RolledBack, "rolled-back"),
             (ImprovementState::Frozen, "frozen"),
             (ImprovementState::Failed, "failed"),
+            (ImprovementState::Baking, "baking"),
+            (ImprovementState::Inconclusive, "inconclusive"),
+            (ImprovementState::Aborted, "aborted"),
         ] {
             assert_eq!(state.as_str(), text);
             assert_eq!(serde_json::to_value(state).unwrap(), text);

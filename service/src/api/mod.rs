@@ -10,6 +10,7 @@ pub mod events;
 pub mod metrics;
 pub mod observe;
 pub mod plugins;
+pub mod rollouts;
 mod unread_body;
 
 use std::sync::Arc;
@@ -139,6 +140,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(deployments::list))
         .routes(routes!(deployments::history))
         .routes(routes!(deployments::rollback))
+        .routes(routes!(rollouts::in_flight))
+        .routes(routes!(rollouts::abort_rollout))
         .routes(routes!(observe::status))
         .routes(routes!(observe::units))
         .routes(routes!(observe::findings))

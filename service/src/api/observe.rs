@@ -39,6 +39,7 @@ pub async fn status(_: Admin, State(s): State<AppState>) -> ApiResult<Json<Statu
         control,
         improve: s.host.improve.stats(),
         slots: all_slots(&s),
+        rollouts: s.host.safety.rollouts(),
         recent_findings: store::findings::list(&s.host.db, None, 10).await?,
         telemetry: s.host.telemetry.counters(),
         watch_dir: s.config.watch.enabled.then(|| s.config.watch_dir().display().to_string()),

@@ -5,6 +5,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use kaizen_host::r#loop::Submitted;
 use kaizen_host::runtime::types::PluginKind;
 use kaizen_host::runtime::validate::world_name;
 use kaizen_host::runtime::{Installed, Plugin, Slot};
@@ -104,12 +105,15 @@ pub async fn upload(
         version: plugin.version().into(),
         sha256: plugin.sha256().into(),
         result: result.into(),
+        detail: None,
     };
     if candidate {
         if slot.is_some_and(|sl| sl.current().sha256() == plugin.sha256()) {
             return Ok(Json(view("unchanged")));
         }
-        s.host.improve.submit(plugin.clone(), "api").await?;
+        if let Submitted::AlreadyPending(why) = s.host.improve.submit(plugin.clone(), "api").await? {
+            return Ok(Json(Uploaded { detail: Some(why), ..view("unchanged") }));
+        }
         s.host.improve.trigger();
         return Ok(Json(view("candidate")));
     }

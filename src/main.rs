@@ -130,7 +130,20 @@ enum PluginCommand {
     Componentize(plugin::build::ComponentizeArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+/// Errors end the process with their chain of causes on one line and exit
+/// status 1 — never a backtrace: they are ordinary failures (a refused
+/// request, a bad setting), not bugs, even where `RUST_BACKTRACE` is set.
+fn main() -> std::process::ExitCode {
+    match run_cli() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_cli() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve::serve(args),

@@ -178,7 +178,7 @@ fn settings_out_of_range_are_refused_at_load_naming_key_value_and_rule() {
         for w in *words {
             assert!(err.contains(w), "{toml}: {err} lacks {w}");
         }
-        assert!(!err.contains("stack backtrace"), "an ordinary error prints no backtrace: {err}");
+        assert!(!err.to_lowercase().contains("backtrace"), "an ordinary error prints no backtrace: {err}");
         assert!(!dir.path().join("kaizen.db").exists(), "nothing was opened");
     }
     // The same rule holds for the environment.

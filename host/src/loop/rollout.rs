@@ -165,7 +165,8 @@ struct Rollout {
     percent: f64,
     /// The state the improvement has while running (canary or baking).
     running_state: ImprovementState,
-    frozen: bool,
+    /// What held the rollout at the last look (recorded when it changes).
+    held: Hold,
     /// The verdict that ended the rollout, with its phase.
     last_verdict: Option<(Phase, Judgement)>,
 }
@@ -200,7 +201,7 @@ pub async fn run(
         verdicts: Vec::new(),
         percent: 0.0,
         running_state: ImprovementState::Canary,
-        frozen: false,
+        held: Hold::Running,
         last_verdict: None,
     };
     let from = match start {
@@ -316,7 +317,8 @@ impl Rollout {
             return Err(End::Failed(format!("cannot record the step to {pct}% before taking it")));
         }
         self.owned.claim.split(&self.baseline, &self.candidate, pct).map_err(|e| End::Failed(e.to_string()))?;
-        self.percent = pct;
+        // The record now says "running"; a hold in force is noted again.
+        (self.percent, self.held) = (pct, Hold::Running);
         self.collector.reset(pct / 100.0);
         let event = Event::CanaryStep { percent: pct, candidate_version: self.candidate.version().into() };
         self.ctx.audit.record_event("loop", "canary-step", &self.target, event).await;
@@ -335,7 +337,7 @@ impl Rollout {
     }
 
     /// Wait one analysis interval; an abort ends the rollout. Says what
-    /// holds the rollout now, recording a freeze or thaw as it happens.
+    /// holds the rollout now, recording a change of hold as it happens.
     async fn tick(&mut self) -> Result<Hold, End> {
         let interval = Duration::from_millis(self.ctx.config.analysis_ms);
         tokio::select! {
@@ -343,26 +345,35 @@ impl Rollout {
             abort = self.owned.permit.aborted() => return Err(End::Aborted(abort)),
         }
         let hold = self.hold();
-        self.note_freeze(hold == Hold::Frozen).await;
+        self.note_hold(hold).await;
         Ok(hold)
     }
 
-    /// Record that an emergency stop froze the rollout, or that its release
-    /// let it carry on.
-    async fn note_freeze(&mut self, frozen: bool) {
-        if frozen == self.frozen {
+    /// Record that a pause or an emergency stop holds the rollout at its
+    /// step, or that it carries on.
+    async fn note_hold(&mut self, hold: Hold) {
+        if hold == self.held {
             return;
         }
-        self.frozen = frozen;
-        let (id, pct) = (self.imp.id, self.percent);
-        if frozen {
-            self.set_state(ImprovementState::Frozen, format!("emergency stop: held at {pct}%")).await;
-            let event = Event::RolloutFrozen { improvement: id, percent: pct };
-            self.ctx.audit.record_event("safety", "rollout-frozen", &self.target, event).await;
-        } else {
-            let state = self.running_state;
-            let reason = if state == ImprovementState::Baking { "baking".into() } else { format!("canary at {pct}%") };
-            self.set_state(state, reason).await;
+        let was = std::mem::replace(&mut self.held, hold);
+        let (id, pct, state) = (self.imp.id, self.percent, self.running_state);
+        let step = if state == ImprovementState::Baking { "the bake".to_string() } else { format!("{pct}%") };
+        match hold {
+            Hold::Frozen => {
+                self.set_state(ImprovementState::Frozen, format!("emergency stop: frozen at {step}")).await;
+                let event = Event::RolloutFrozen { improvement: id, percent: pct };
+                self.ctx.audit.record_event("safety", "rollout-frozen", &self.target, event).await;
+            }
+            Hold::Paused => {
+                self.set_state(state, format!("loop paused: holding at {step}")).await;
+            }
+            Hold::Running => {
+                let reason =
+                    if state == ImprovementState::Baking { "baking".into() } else { format!("canary at {pct}%") };
+                self.set_state(state, reason).await;
+            }
+        }
+        if was == Hold::Frozen {
             let event = Event::RolloutResumed {
                 improvement: id,
                 percent: pct,
@@ -378,7 +389,7 @@ impl Rollout {
         if let Some(abort) = self.owned.permit.abort_requested() {
             return Err(End::Aborted(abort));
         }
-        self.note_freeze(self.hold() == Hold::Frozen).await;
+        self.note_hold(self.hold()).await;
         while self.hold() != Hold::Running {
             self.tick().await?;
         }
@@ -434,7 +445,7 @@ impl Rollout {
         }
         self.owned.claim.split(&self.baseline, &self.candidate, 100.0).map_err(|e| End::Failed(e.to_string()))?;
         self.owned.claim.promote().map_err(|e| End::Failed(e.to_string()))?;
-        self.percent = 100.0;
+        (self.percent, self.held) = (100.0, Hold::Running);
         let event =
             Event::Promoted { version: self.candidate.version().into(), sha256: self.candidate.sha256().into() };
         self.ctx.audit.record_event("loop", "promoted", &self.target, event).await;

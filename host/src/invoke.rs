@@ -26,6 +26,9 @@ pub struct CallRecord {
     pub outcome: Outcome,
     pub error_class: Option<String>,
     pub latency_ms: f64,
+    /// When the call started (and its version was chosen), milliseconds
+    /// since the Unix epoch: a call belongs to the period it was routed in.
+    pub started_at: i64,
 }
 
 /// Something that wants to see every call of a slot.
@@ -182,6 +185,7 @@ impl Invoker {
                 outcome,
                 error_class: class,
                 latency_ms,
+                started_at,
             };
             for l in ls {
                 l.on_call(&rec);

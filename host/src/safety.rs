@@ -40,6 +40,11 @@ pub struct Limits {
     pub step_timeout_secs: u64,
     /// How long a promoted version keeps being watched.
     pub bake_secs: u64,
+    /// Share of calls, percent, kept on the previous version during the
+    /// bake: the bake judges the promoted version against this concurrent
+    /// holdback. 0 turns the bake's verdict off (the detectors keep
+    /// watching).
+    pub holdback_percent: f64,
 }
 
 impl Default for Limits {
@@ -54,6 +59,7 @@ impl Default for Limits {
             judge: JudgeConfig::default(),
             step_timeout_secs: 120,
             bake_secs: 30,
+            holdback_percent: 5.0,
         }
     }
 }

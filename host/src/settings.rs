@@ -202,6 +202,9 @@ fn limits(k: &mut Checker, at: &str, l: &Limits) {
     }
     k.above_zero_to(&format!("{at}.judge.error_points"), j.error_points, 100.0);
     k.at_least(&format!("{at}.step_timeout_secs"), l.step_timeout_secs, 1);
+    if !(l.holdback_percent.is_finite() && (0.0..=50.0).contains(&l.holdback_percent)) {
+        k.bad(format!("{at}.holdback_percent"), l.holdback_percent, "must be from 0 to 50");
+    }
 }
 
 fn safety(k: &mut Checker, c: &Sections<'_>) {

@@ -263,3 +263,38 @@ fn a_step_without_traffic_ends_inconclusive_not_failed() {
     assert_eq!(status["loop"]["improvements_rolled_back"], 0);
     assert_eq!(status["loop"]["improvements_inconclusive"], 1);
 }
+
+#[test]
+fn the_bake_judges_against_a_concurrent_holdback_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), 600, "");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("bake_secs = 1", "bake_secs = 8");
+    std::fs::write(&cfg, text).unwrap();
+    let s = start(dir.path(), &cfg);
+    let id = echo_candidate_at_first_step(&s);
+    let traffic = Traffic::start(&s, "echo", "ping");
+    wait_for("echo 2.0.0 promoted and baking", Duration::from_secs(120), || {
+        improvements(&s, "echo")[0]["state"] == "baking"
+    });
+    // The previous version keeps 5 % of the calls: the bake's holdback.
+    assert_eq!(s.serving("echo").as_deref(), Some("2.0.0"));
+    assert_eq!(canary(&s, "echo"), Some(("1.0.0".into(), 5.0)));
+    drop(traffic);
+
+    // A restart in the bake starts the bake again, with its holdback.
+    assert!(s.stop().success());
+    let s = start(dir.path(), &cfg);
+    wait_for("the holdback back after the restart", Duration::from_secs(60), || {
+        canary(&s, "echo") == Some(("1.0.0".into(), 5.0))
+    });
+    assert_eq!(improvements(&s, "echo")[0]["state"], "baking");
+    let traffic = Traffic::start(&s, "echo", "ping");
+    wait_for("the bake to end", Duration::from_secs(120), || improvements(&s, "echo")[0]["state"] != "baking");
+    drop(traffic);
+    let imp = &improvements(&s, "echo")[0];
+    assert_eq!((imp["id"].as_i64(), imp["state"].as_str()), (Some(id), Some("promoted")), "{imp}");
+    let bake = imp["verdicts"].as_array().unwrap().iter().find(|v| v["phase"] == "bake").expect("a bake verdict");
+    assert!(bake["judgement"]["baseline_samples"].as_u64().unwrap() > 0, "judged against the holdback: {bake}");
+    assert!(canary(&s, "echo").is_none(), "the holdback ends with the bake");
+    assert_eq!(s.serving("echo").as_deref(), Some("2.0.0"));
+}

@@ -3,9 +3,9 @@
 //! The rule (the README states it for operators):
 //! - A rollout (`canary`, `baking` or `frozen`) resumes at the canary step
 //!   its slot's deployment record names, with fresh samples and a fresh
-//!   time budget; one that was in its bake resumes at its last canary step,
-//!   because the bake's reference calls were lost with the process. Under
-//!   an emergency stop it resumes held at that step.
+//!   time budget; one that was in its bake starts its bake again, against
+//!   a fresh holdback. Under an emergency stop it resumes frozen at that
+//!   step.
 //! - It is closed as `aborted` instead, with the checkpoint serving, when
 //!   its candidate or its checkpoint can no longer be loaded from the module
 //!   store, or the slot serves neither of them.
@@ -106,8 +106,8 @@ impl Loop {
     }
 
     /// The canary step the slot's deployment record names for `imp`: the
-    /// step at its share while in canary, the last canary step once it was
-    /// promoted (its bake must start over), else the first.
+    /// step at its share while in canary, the bake (the number of steps)
+    /// once it was promoted, else the first.
     async fn recorded_step(&self, imp: &Improvement) -> usize {
         let steps = canary_steps(&self.ctx, &imp.target);
         let record = store::deployments::get(&self.ctx.db, &imp.target).await.ok().flatten();
@@ -115,8 +115,8 @@ impl Loop {
             Some(d) if d.state == DeployState::Canary && d.candidate_sha.as_deref() == Some(&imp.candidate_sha) => {
                 steps.iter().position(|p| *p >= d.canary_percent).unwrap_or(steps.len().saturating_sub(1))
             }
-            Some(d) if d.current_sha == imp.candidate_sha => steps.len().saturating_sub(1),
-            _ if imp.state == ImprovementState::Baking => steps.len().saturating_sub(1),
+            Some(d) if d.current_sha == imp.candidate_sha => steps.len(),
+            _ if imp.state == ImprovementState::Baking => steps.len(),
             _ => 0,
         }
     }

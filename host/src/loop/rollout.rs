@@ -1,7 +1,11 @@
 //! Stepwise rollout: checkpoint, canary steps through the slot's weighted
 //! split with the judge between steps, promotion, a bake period, and a
 //! rollback to the checkpoint's exact bytes the moment the judge fails the
-//! candidate.
+//! candidate. Every comparison is between arms of the same period: the
+//! canary steps judge candidate against baseline calls routed side by side,
+//! and the bake judges the promoted version against a concurrent holdback
+//! of the previous one (`holdback_percent` of the calls). A call belongs to
+//! the step in which it was routed, not the one in which it finished.
 //!
 //! The rollout is the one owner of its slot: it holds the slot's [`Claim`]
 //! (direct deploys and rollbacks are refused while it runs) and its entry in
@@ -12,7 +16,7 @@
 //! an emergency stop holds the rollout where it stands.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -29,15 +33,21 @@ use crate::store::findings::FindingStatus;
 use crate::store::improvements::{Improvement, ImprovementState};
 use crate::store::{self, now_ms};
 
-/// Collects the calls of the candidate and the baseline during a step.
+/// Collects the calls of the candidate and the baseline routed since the
+/// step began.
 struct Collector {
     candidate: String,
     baseline: String,
+    /// Start of the step, milliseconds since the Unix epoch.
+    since: AtomicI64,
     arms: Mutex<(Arm, Arm)>,
 }
 
 impl CallListener for Collector {
     fn on_call(&self, r: &CallRecord) {
+        if r.started_at < self.since.load(Ordering::Relaxed) {
+            return;
+        }
         let mut arms = self.arms.lock();
         let arm = if r.sha256 == self.candidate {
             &mut arms.0
@@ -54,6 +64,7 @@ impl CallListener for Collector {
 impl Collector {
     fn reset(&self, candidate_share: f64) {
         let mut arms = self.arms.lock();
+        self.since.store(now_ms(), Ordering::Relaxed);
         *arms = (
             Arm { share: candidate_share, ..Default::default() },
             Arm { share: 1.0 - candidate_share, ..Default::default() },
@@ -86,7 +97,8 @@ pub enum Start {
     /// A new rollout: checkpoint, then the first canary step.
     Fresh,
     /// A rollout found unfinished at start, at canary step `step` (an index
-    /// into the steps below 100 %; their number means "promote").
+    /// into the steps below 100 %; their number means the promotion and its
+    /// bake).
     Resume { step: usize },
 }
 
@@ -158,8 +170,6 @@ struct Rollout {
     candidate: Arc<Plugin>,
     baseline: Arc<Plugin>,
     collector: Arc<Collector>,
-    /// Baseline calls seen during the canary steps (the bake's reference).
-    baseline_history: Arm,
     verdicts: Vec<serde_json::Value>,
     /// The share the candidate has now, percent.
     percent: f64,
@@ -184,6 +194,7 @@ pub async fn run(
     let collector = Arc::new(Collector {
         candidate: candidate.sha256().into(),
         baseline: baseline.sha256().into(),
+        since: AtomicI64::new(0),
         arms: Mutex::default(),
     });
     let target = imp.target.clone();
@@ -197,7 +208,6 @@ pub async fn run(
         candidate,
         baseline,
         collector,
-        baseline_history: Arm::default(),
         verdicts: Vec::new(),
         percent: 0.0,
         running_state: ImprovementState::Canary,
@@ -209,7 +219,17 @@ pub async fn run(
             r.checkpoint().await;
             0
         }
-        Start::Resume { step } => step,
+        Start::Resume { step } => {
+            let pct = r.canary_steps().get(step).copied().unwrap_or(100.0);
+            let event = Event::RolloutResumed {
+                improvement: r.imp.id,
+                percent: pct,
+                candidate_version: r.candidate.version().into(),
+                reason: "host restarted; the step starts again with fresh samples".into(),
+            };
+            r.ctx.audit.record_event("loop", "rollout-resumed", &r.target, event).await;
+            step
+        }
     };
     let listener: Arc<dyn CallListener> = r.collector.clone();
     r.ctx.invoker.listen(&r.target, listener.clone());
@@ -281,19 +301,7 @@ impl Rollout {
                 self.until_running().await?;
             }
             self.enter_step(pct).await?;
-            if resumed && i == from {
-                let event = Event::RolloutResumed {
-                    improvement: self.imp.id,
-                    percent: pct,
-                    candidate_version: self.candidate.version().into(),
-                    reason: "host restarted; the step starts again with fresh samples".into(),
-                };
-                self.ctx.audit.record_event("loop", "rollout-resumed", &self.target, event).await;
-            }
             let verdict = self.await_verdict(pct).await?;
-            let (_, b) = self.collector.snapshot();
-            self.baseline_history.latencies_ms.extend(b.latencies_ms);
-            self.baseline_history.errors += b.errors;
             self.verdicts.push(verdict_json(Phase::Canary, pct, &verdict));
             let event = Event::Verdict { phase: Phase::Canary, percent: pct, judgement: verdict.clone() };
             self.ctx.publish(&self.target, event);
@@ -432,41 +440,53 @@ impl Rollout {
         }
     }
 
-    /// Record the promotion, promote the candidate to every call, then
-    /// watch it through the bake period.
+    /// Record the promotion, promote the candidate, then watch it through
+    /// the bake period against the holdback.
     async fn promote_and_bake(&mut self) -> Result<(), End> {
         self.until_running().await?;
         self.running_state = ImprovementState::Baking;
-        let bake = self.limits.bake_secs;
-        let reason = format!("promoted; baking for {bake} s");
+        let (bake, hold) = (self.limits.bake_secs, self.limits.holdback_percent);
+        let reason = if hold > 0.0 {
+            format!("promoted; baking for {bake} s against a {hold}% holdback")
+        } else {
+            "promoted; no holdback, so no bake verdict".to_string()
+        };
         let d = self.deployment(&self.candidate, false, 0.0, DeployState::Active, "promoted; baking");
         if !self.set_state(ImprovementState::Baking, reason).await || !self.record(d).await {
             return Err(End::Failed("cannot record the promotion before making it".into()));
         }
-        self.owned.claim.split(&self.baseline, &self.candidate, 100.0).map_err(|e| End::Failed(e.to_string()))?;
-        self.owned.claim.promote().map_err(|e| End::Failed(e.to_string()))?;
-        (self.percent, self.held) = (100.0, Hold::Running);
+        let claim = &self.owned.claim;
+        claim.split(&self.baseline, &self.candidate, 100.0).map_err(|e| End::Failed(e.to_string()))?;
+        claim.promote().map_err(|e| End::Failed(e.to_string()))?;
+        claim.holdback(&self.candidate, &self.baseline, hold).map_err(|e| End::Failed(e.to_string()))?;
+        (self.percent, self.held) = (100.0 - hold, Hold::Running);
         let event =
             Event::Promoted { version: self.candidate.version().into(), sha256: self.candidate.sha256().into() };
         self.ctx.audit.record_event("loop", "promoted", &self.target, event).await;
+        if hold == 0.0 {
+            return Ok(());
+        }
         let verdict = self.bake().await?;
-        self.verdicts.push(verdict_json(Phase::Bake, 100.0, &verdict));
+        self.verdicts.push(verdict_json(Phase::Bake, self.percent, &verdict));
+        let event = Event::Verdict { phase: Phase::Bake, percent: self.percent, judgement: verdict.clone() };
+        self.ctx.publish(&self.target, event);
         if verdict.verdict == Verdict::Fail {
             self.last_verdict = Some((Phase::Bake, verdict));
             return Err(End::RolledBack);
         }
+        // The bake is over: every call goes to the promoted version.
+        self.owned.claim.holdback(&self.candidate, &self.baseline, 0.0).map_err(|e| End::Failed(e.to_string()))?;
+        self.percent = 100.0;
         Ok(())
     }
 
-    /// The bake compares latency and errors with the baseline calls seen
-    /// during the canary steps. Those came from another period, so
-    /// throughput is not compared here (shares of zero switch it off). Its
-    /// time counts running time only.
+    /// The bake: the promoted version against the holdback's calls of the
+    /// same period, for `bake_secs` of running time. Only a failure ends it
+    /// early; no verdict by the end keeps the promotion (no evidence of
+    /// harm).
     async fn bake(&mut self) -> Result<Judgement, End> {
-        self.collector.reset(0.0);
+        self.collector.reset(self.percent / 100.0);
         let budget = Duration::from_secs(self.limits.bake_secs);
-        let mut base = self.baseline_history.clone();
-        base.share = 0.0;
         let (mut ran, mut last) = (Duration::ZERO, Instant::now());
         loop {
             let hold = self.tick().await?;
@@ -478,9 +498,8 @@ impl Rollout {
             if hold == Hold::Frozen {
                 continue;
             }
-            let (mut c, _) = self.collector.snapshot();
-            c.share = 0.0;
-            let j = judge(&c, &base, &self.limits.judge);
+            let (c, b) = self.collector.snapshot();
+            let j = judge(&c, &b, &self.limits.judge);
             if j.verdict == Verdict::Fail || ran >= budget {
                 return Ok(j);
             }

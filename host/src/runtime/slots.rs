@@ -322,9 +322,27 @@ impl Claim {
         self.slot.promote_locked(&mut g)
     }
 
+    /// After the promotion: the candidate serves, `percent` of the calls
+    /// stay on `baseline` (the bake's concurrent holdback); 0 ends it.
+    pub fn holdback(&self, candidate: &Arc<Plugin>, baseline: &Arc<Plugin>, percent: f64) -> Result<(), SlotError> {
+        let slot = &self.slot;
+        slot.check(baseline)?;
+        if !(0.0..100.0).contains(&percent) || percent.is_nan() {
+            return Err(SlotError::BadShare(percent));
+        }
+        let _g = self.guarded();
+        let serving = slot.serving.load();
+        if serving.current.sha256() != candidate.sha256() {
+            return Err(SlotError::NotInstalled { slot: slot.name.clone(), candidate: candidate.version().into() });
+        }
+        let canary = (percent > 0.0).then(|| Canary { plugin: baseline.clone(), percent });
+        slot.serving.store(Arc::new(Serving { current: candidate.clone(), canary }));
+        Ok(())
+    }
+
     /// Take back what this rollout installed: its canary is withdrawn, or,
-    /// once promoted, `baseline` serves again. Anything else is not this
-    /// rollout's to touch.
+    /// once promoted (with or without a holdback), `baseline` serves every
+    /// call again. Anything else is not this rollout's to touch.
     pub fn withdraw(&self, candidate: &Arc<Plugin>, baseline: &Arc<Plugin>) -> Result<Rollback, SlotError> {
         let mut g = self.guarded();
         let serving = self.slot.serving.load_full();

@@ -19,6 +19,7 @@ mod polyglot;
 mod recovery;
 mod serve;
 mod store;
+mod supervision;
 mod telemetry;
 mod watch_folder;
 mod webhooks;

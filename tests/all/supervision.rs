@@ -1,5 +1,5 @@
 //! Supervised background tasks, through the real binary: a panic in the
-//! loop or the telemetry writer is logged with its message, counted in
+//! loop, the telemetry writer or the watch folder is logged with its message, counted in
 //! /metrics, named in /healthz (503 while the task is down) and in
 //! `kaizen status`, and the task runs again after its backoff.
 //!
@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::kaizen_bin::{Server, wait_for};
+use crate::kaizen_bin::{Server, wait_for, wasm_files};
 
 fn task<'a>(tasks: &'a Value, name: &str) -> &'a Value {
     tasks.as_array().unwrap().iter().find(|t| t["name"] == name).unwrap_or_else(|| panic!("no task {name}: {tasks}"))
@@ -22,7 +22,7 @@ fn task<'a>(tasks: &'a Value, name: &str) -> &'a Value {
 fn a_panicking_task_is_logged_counted_shown_and_started_again() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("serve.log");
-    let env = [("KAIZEN_FAULT_INJECT", "loop:3,telemetry-writer:1"), ("NO_COLOR", "1")];
+    let env = [("KAIZEN_FAULT_INJECT", "loop:3,telemetry-writer:1,watch-folder:1"), ("NO_COLOR", "1")];
     let s = Server::start_logged(&dir.path().join("data"), &env, &[], &log);
     let healthz = || {
         let r = s.http.get(format!("{}/healthz", s.url)).send().unwrap();
@@ -71,12 +71,17 @@ fn a_panicking_task_is_logged_counted_shown_and_started_again() {
         (w["state"].as_str(), w["panics"].as_u64(), w["restarts"].as_u64()),
         (Some("running"), Some(1), Some(1))
     );
+    let f = task(&status["tasks"], "watch-folder");
+    assert_eq!(
+        (f["state"].as_str(), f["panics"].as_u64(), f["restarts"].as_u64()),
+        (Some("running"), Some(1), Some(1))
+    );
     for name in ["health", "telemetry-maintenance", "recovery-log", "metrics-events"] {
         assert_eq!(task(&status["tasks"], name)["state"], "running", "{name}");
     }
     let (ok, out, err) = s.cli(&["status"]);
     assert!(ok, "{err}");
-    assert!(out.contains("2 of ") && out.contains("fault injected into loop (KAIZEN_FAULT_INJECT)"), "{out}");
+    assert!(out.contains("3 of ") && out.contains("fault injected into loop (KAIZEN_FAULT_INJECT)"), "{out}");
 
     // The restarted writer commits what the call path records.
     for _ in 0..5 {
@@ -84,6 +89,13 @@ fn a_panicking_task_is_logged_counted_shown_and_started_again() {
     }
     wait_for("the restarted telemetry writer to commit calls", Duration::from_secs(30), || {
         s.get("/api/v1/status")["telemetry"]["written"].as_u64() >= Some(5)
+    });
+
+    // The restarted watch folder still hears about new files.
+    let watch = dir.path().join("data/watch");
+    std::fs::write(watch.join("junk.wasm"), b"not a module").unwrap();
+    wait_for("the restarted watch folder to reject a file", Duration::from_secs(30), || {
+        wasm_files(&watch).is_empty() && watch.join("rejected/junk.wasm.error.txt").exists()
     });
 
     let metrics = s.http.get(format!("{}/metrics", s.url)).bearer_auth(&s.admin).send().unwrap().text().unwrap();

@@ -10,7 +10,8 @@ use indicatif::ProgressBar;
 use kaizen_host::store::improvements::Improvement;
 use kaizen_service::tokens::Tokens;
 use kaizen_service::views::{
-    ControlState, CycleReport, ErrorBody, HistoryEntry, Reason, RolledBack, Status, Uploaded, VersionView,
+    ControlState, CycleReport, ErrorBody, HistoryEntry, Reason, RolledBack, Status, TaskState, TaskStatus, Uploaded,
+    VersionView,
 };
 use reqwest::blocking::{Client as Http, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
@@ -93,6 +94,36 @@ fn json_number(x: f64) -> String {
     Value::from(x).to_string()
 }
 
+/// The supervised background tasks: one line when all run and none ever
+/// panicked, else a table of those that are down or panicked.
+fn print_tasks(tasks: &[TaskStatus]) {
+    let troubled: Vec<&TaskStatus> = tasks.iter().filter(|t| t.is_down() || t.panics > 0).collect();
+    if troubled.is_empty() {
+        println!("tasks: all {} background tasks run", tasks.len());
+        return;
+    }
+    println!("tasks: {} of {} background tasks are down or have panicked", troubled.len(), tasks.len());
+    let rows: Vec<Vec<String>> = troubled
+        .iter()
+        .map(|t| {
+            let state = match t.state {
+                TaskState::Running => "running",
+                TaskState::Restarting => "restarting",
+                TaskState::Ended => "ended",
+            };
+            vec![
+                t.name.clone(),
+                state.into(),
+                time(t.since),
+                t.panics.to_string(),
+                t.restarts.to_string(),
+                t.last_error.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    table::print(&["TASK", "STATE", "SINCE", "PANICS", "RESTARTS", "LAST ERROR"], &rows);
+}
+
 impl Client {
     pub fn new(r: &Remote, invoke: bool) -> anyhow::Result<Client> {
         let http = Http::builder().timeout(Duration::from_secs(600)).build()?;
@@ -156,6 +187,7 @@ impl Client {
                 r.target, r.candidate_version, r.improvement, r.target
             );
         }
+        print_tasks(&s.tasks);
         println!();
         let rows: Vec<Vec<String>> = s
             .slots

@@ -119,14 +119,20 @@ pub async fn run(host: &Host, cfg: &HealthConfig) -> store::Result<HealthReport>
     Ok(report)
 }
 
-/// Check every `interval_secs` in the background.
+/// Check every `interval_secs` in the background, supervised in the host's
+/// tasks as `health` (a check keeps no state between passes, so it is
+/// started again after a panic).
 pub fn spawn(host: std::sync::Arc<Host>, cfg: HealthConfig) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(cfg.interval_secs.max(1)));
-        loop {
-            tick.tick().await;
-            if let Err(e) = run(&host, &cfg).await {
-                tracing::error!("health check failed to run: {e}");
+    let tasks = host.tasks.clone();
+    tasks.spawn("health", move || {
+        let (host, cfg) = (host.clone(), cfg.clone());
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(cfg.interval_secs.max(1)));
+            loop {
+                tick.tick().await;
+                if let Err(e) = run(&host, &cfg).await {
+                    tracing::error!("health check failed to run: {e}");
+                }
             }
         }
     })

@@ -18,6 +18,7 @@ use crate::safety::{Safety, SafetyConfig};
 use crate::store::deployments::{DeployState, Deployment};
 use crate::store::improvements::Improvement;
 use crate::store::{self, Db, StoreError, WriteFailures, now_ms};
+use crate::tasks::Tasks;
 use crate::telemetry::{Telemetry, TelemetryConfig};
 
 /// Everything the host is configured with.
@@ -74,6 +75,8 @@ pub struct Host {
     pub improve: Arc<Loop>,
     /// Store writes that failed where the host carried on, by what.
     pub write_failures: Arc<WriteFailures>,
+    /// The supervised background tasks of this host and of what runs on it.
+    pub tasks: Tasks,
     audit: Audit,
 }
 
@@ -98,8 +101,9 @@ impl Host {
             None => Db::open_sqlite_file(&config.data_dir.join("kaizen.db")).await?,
         };
         let runtime = Runtime::new(&config.data_dir, config.runtime.clone())?;
-        let telemetry = Telemetry::start(db.clone(), config.telemetry.clone()).await?;
-        let healer = Healer::new(runtime.clone(), db.clone(), config.recovery.clone()).await?;
+        let tasks = Tasks::new();
+        let telemetry = Telemetry::start_in(db.clone(), config.telemetry.clone(), &tasks).await?;
+        let healer = Healer::new(runtime.clone(), db.clone(), config.recovery.clone(), &tasks).await?;
         let invoker = Invoker::with_healer(runtime.clone(), telemetry.clone(), healer);
         let safety = Safety::load(db.clone(), config.safety.clone()).await?;
         let events = Events::default();
@@ -116,7 +120,8 @@ impl Host {
             failures: write_failures.clone(),
         };
         let improve = Loop::new(parts, config.improve.clone());
-        let host = Arc::new(Host { db, runtime, telemetry, invoker, safety, events, improve, write_failures, audit });
+        let host =
+            Arc::new(Host { db, runtime, telemetry, invoker, safety, events, improve, write_failures, tasks, audit });
         let mut restored = host.restore().await?;
         restored.resumed = host.improve.resume().await;
         Ok((host, restored))

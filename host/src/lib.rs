@@ -18,6 +18,7 @@ pub mod runtime;
 pub mod safety;
 pub mod settings;
 pub mod store;
+pub mod tasks;
 pub mod telemetry;
 pub mod traffic;
 

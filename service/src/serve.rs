@@ -49,7 +49,7 @@ impl Service {
         let (host, restored) = Host::open(config.host.clone()).await.context("cannot open the host")?;
         let bundled_deployed = if config.bundled { deploy_bundled(&host).await? } else { Vec::new() };
 
-        let mut tasks = vec![host.improve.spawn()];
+        let mut tasks = vec![host.improve.spawn(&host.tasks)];
         let mut health = config.health.clone();
         let watch_dir = config.watch.enabled.then(|| config.watch_dir());
         health.watch_dir = watch_dir.clone();
@@ -61,8 +61,8 @@ impl Service {
             ),
             None => None,
         };
-        let notifier = Notifier::start(config.webhooks.clone(), &host.events, host.db.clone());
-        let (events, counting) = api::metrics::EventCounts::start(&host.events);
+        let notifier = Notifier::start(config.webhooks.clone(), &host.events, host.db.clone(), &host.tasks);
+        let (events, counting) = api::metrics::EventCounts::start(&host.events, &host.tasks);
         tasks.push(counting);
 
         let listener = tokio::net::TcpListener::bind(config.listen)

@@ -8,6 +8,7 @@ pub use kaizen_host::r#loop::{CycleReport, LoopStats};
 pub use kaizen_host::store::control::ControlState;
 pub use kaizen_host::store::deployments::HistoryEntry;
 pub use kaizen_host::store::findings::FindingRecord;
+pub use kaizen_host::tasks::{TaskState, TaskStatus};
 use kaizen_host::telemetry::CounterSnapshot;
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +29,59 @@ pub struct Status {
     pub telemetry: CounterSnapshot,
     pub watch_dir: Option<String>,
     pub version: String,
+    /// The supervised background tasks: which runs, which is down, panics
+    /// and restarts.
+    pub tasks: Vec<TaskStatus>,
+}
+
+/// What `/healthz` answers once the host serves.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ready`; `degraded` (still 200) when a background task panicked
+    /// since start and runs again; `unhealthy` (503) while a task is down —
+    /// restarting after a panic, or ended.
+    pub status: String,
+    /// In words: which task is or was in trouble, since when, why.
+    pub message: String,
+    /// Every supervised background task.
+    pub tasks: Vec<TaskStatus>,
+}
+
+impl Health {
+    /// The health of a host whose tasks are `tasks`.
+    pub fn of(tasks: Vec<TaskStatus>) -> Health {
+        let error = |t: &TaskStatus| t.last_error.clone().unwrap_or_default();
+        let now = kaizen_host::store::now_ms();
+        let secs = |ms: i64| format!("{:.1} s", ms.max(0) as f64 / 1000.0);
+        let down: Vec<String> = tasks
+            .iter()
+            .filter(|t| t.is_down())
+            .map(|t| match t.state {
+                TaskState::Restarting => format!(
+                    "{} is down for {} after {} panic(s) (last: {}); it starts again in {}",
+                    t.name,
+                    secs(now - t.since),
+                    t.panics,
+                    error(t),
+                    secs(t.restart_at.unwrap_or(now) - now)
+                ),
+                _ => format!("{} ended {} ago", t.name, secs(now - t.since)),
+            })
+            .collect();
+        let panicked: Vec<String> = tasks
+            .iter()
+            .filter(|t| t.panics > 0 && !t.is_down())
+            .map(|t| format!("{} panicked {} time(s) (last: {}) and runs again", t.name, t.panics, error(t)))
+            .collect();
+        let (status, message) = if !down.is_empty() {
+            ("unhealthy", down.join("; "))
+        } else if !panicked.is_empty() {
+            ("degraded", panicked.join("; "))
+        } else {
+            ("ready", format!("all {} background tasks run", tasks.len()))
+        };
+        Health { status: status.into(), message, tasks }
+    }
 }
 
 /// One version of a plugin.

@@ -134,9 +134,11 @@ pub fn eligible(name: &str) -> bool {
 
 impl WatchFolder {
     /// Start watching `dir` (created if absent).
+    /// The scanner is supervised in the host's tasks as `watch-folder` and
+    /// started again after a panic: the nudges outlive each run, and each
+    /// run first restores a file whose intake a panic cut short.
     pub fn start(host: Arc<Host>, dir: PathBuf, config: WatchConfig) -> std::io::Result<WatchFolder> {
         std::fs::create_dir_all(dir.join("rejected"))?;
-        restore_interrupted(&dir);
         let (tx, rx) = mpsc::channel::<()>(1);
         // Events only nudge the scanner; a full channel means a nudge is
         // already pending.
@@ -157,7 +159,13 @@ impl WatchFolder {
             }
         };
         let stats = Arc::new(WatchStats::default());
-        let task = tokio::spawn(scan_loop(host, dir.clone(), config, stats.clone(), rx));
+        let task = {
+            let (tasks, dir, stats) = (host.tasks.clone(), dir.clone(), stats.clone());
+            let nudges = Arc::new(tokio::sync::Mutex::new(rx));
+            tasks.spawn("watch-folder", move || {
+                scan_loop(host.clone(), dir.clone(), config.clone(), stats.clone(), nudges.clone())
+            })
+        };
         Ok(WatchFolder { dir, stats, task, _watcher: watcher })
     }
 }
@@ -167,8 +175,10 @@ async fn scan_loop(
     dir: PathBuf,
     config: WatchConfig,
     stats: Arc<WatchStats>,
-    mut nudges: mpsc::Receiver<()>,
+    nudges: Arc<tokio::sync::Mutex<mpsc::Receiver<()>>>,
 ) {
+    let mut nudges = nudges.lock().await;
+    restore_interrupted(&dir);
     let stable = Duration::from_millis(config.stable_ms);
     let mut pending: HashMap<PathBuf, (Seen, Instant)> = HashMap::new();
     loop {

@@ -15,6 +15,7 @@ use std::time::Duration;
 use kaizen_host::events::{ControlAction, Envelope, Event, Events};
 use kaizen_host::store::improvements::ImprovementState;
 use kaizen_host::store::{self, Db};
+use kaizen_host::tasks::Tasks;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -149,28 +150,43 @@ impl Drop for Notifier {
 }
 
 impl Notifier {
-    /// Start one worker per subscription and a dispatcher reading `events`.
-    pub fn start(subscriptions: Vec<WebhookConfig>, events: &Events, db: Db) -> Notifier {
+    /// Start one worker per subscription (`webhook-worker-N`, N from 1 in
+    /// the order of the configuration) and a dispatcher reading `events`
+    /// (`webhook-dispatch`), supervised in `tasks`. Each is started again
+    /// after a panic: a worker's queue outlives it (only the notification in
+    /// hand is lost; its delivery row keeps saying `pending`), and the
+    /// dispatcher subscribes again (events while it was down are missed,
+    /// as when it lags).
+    pub fn start(subscriptions: Vec<WebhookConfig>, events: &Events, db: Db, tasks: &Tasks) -> Notifier {
         let counters = Arc::new(Counters::default());
-        let mut tasks = Vec::new();
+        let mut handles = Vec::new();
         let mut queues = Vec::new();
         let client = reqwest::Client::builder().user_agent(concat!("kaizen/", env!("CARGO_PKG_VERSION"))).build();
         let client = match client {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!("webhooks disabled: cannot build an HTTP client: {e}");
-                return Notifier { counters, tasks };
+                return Notifier { counters, tasks: handles };
             }
         };
-        for sub in subscriptions {
+        for (n, sub) in subscriptions.into_iter().enumerate() {
             let (tx, rx) = mpsc::channel(QUEUE);
-            tasks.push(tokio::spawn(worker(sub.clone(), rx, client.clone(), db.clone(), counters.clone())));
+            let rx = Arc::new(tokio::sync::Mutex::new(rx));
+            let (s, client, db, counters) = (sub.clone(), client.clone(), db.clone(), counters.clone());
+            handles.push(tasks.spawn(format!("webhook-worker-{}", n + 1), move || {
+                worker(s.clone(), rx.clone(), client.clone(), db.clone(), counters.clone())
+            }));
             queues.push((sub, tx));
         }
         if !queues.is_empty() {
-            let mut rx = events.subscribe();
-            let c = counters.clone();
-            tasks.push(tokio::spawn(async move {
+            // Subscribed now, so that nothing published before the task
+            // first runs is missed; a restarted run subscribes again.
+            let mut first = Some(events.subscribe());
+            let (events, c, queues) = (events.clone(), counters.clone(), Arc::new(queues));
+            handles.push(tasks.spawn("webhook-dispatch", move || {
+                let rx = first.take().unwrap_or_else(|| events.subscribe());
+                let (mut rx, c, queues) = (rx, c.clone(), queues.clone());
+                async move {
                 loop {
                     let e = match rx.recv().await {
                         Ok(e) => e,
@@ -181,16 +197,17 @@ impl Notifier {
                         Err(_) => break,
                     };
                     let Some(n) = classify(&e) else { continue };
-                    for (sub, tx) in &queues {
+                    for (sub, tx) in queues.iter() {
                         if wants(sub, &n) && tx.try_send(n.clone()).is_err() {
                             c.dropped.fetch_add(1, Ordering::Relaxed);
                             tracing::warn!(url = %sub.url, event = n.event, "webhook queue full: notification dropped");
                         }
                     }
                 }
+                }
             }));
         }
-        Notifier { counters, tasks }
+        Notifier { counters, tasks: handles }
     }
 }
 
@@ -201,11 +218,12 @@ fn wants(sub: &WebhookConfig, n: &Notification) -> bool {
 
 async fn worker(
     sub: WebhookConfig,
-    mut rx: mpsc::Receiver<Notification>,
+    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Notification>>>,
     client: reqwest::Client,
     db: Db,
     counters: Arc<Counters>,
 ) {
+    let mut rx = rx.lock().await;
     while let Some(n) = rx.recv().await {
         let payload = serde_json::to_value(&n).unwrap_or_default();
         let id = match store::deliveries::insert(&db, &sub.url, n.event, &payload).await {

@@ -24,6 +24,22 @@ pub struct Server {
 impl Server {
     /// Start over `data_dir` with extra `env` (config overrides) and `args`.
     pub fn start(data_dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Server {
+        let s = Server::spawn(data_dir, env, args, Stdio::inherit());
+        wait_for("the host to be ready", Duration::from_secs(60), || {
+            s.http.get(format!("{}/healthz", s.url)).send().is_ok_and(|r| r.status() == 200)
+        });
+        s
+    }
+
+    /// Start like [`Server::start`] with the log (stderr) written to `log`,
+    /// and return as soon as the host listens, without waiting for
+    /// `/healthz` to answer 200.
+    pub fn start_logged(data_dir: &Path, env: &[(&str, &str)], args: &[&str], log: &Path) -> Server {
+        let file = std::fs::File::create(log).expect("the log file can be created");
+        Server::spawn(data_dir, env, args, Stdio::from(file))
+    }
+
+    fn spawn(data_dir: &Path, env: &[(&str, &str)], args: &[&str], stderr: Stdio) -> Server {
         let mut cmd = Command::new(BIN);
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
@@ -33,7 +49,7 @@ impl Server {
             .env("KAIZEN_WATCH__RESCAN_MS", "200")
             .env("KAIZEN_LOG", "info")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(stderr);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -55,18 +71,14 @@ impl Server {
         let url = rx.recv_timeout(Duration::from_secs(120)).expect("kaizen serve printed its address");
         let tokens: serde_json::Value =
             serde_json::from_slice(&std::fs::read(data_dir.join("tokens.json")).expect("tokens.json written")).unwrap();
-        let s = Server {
+        Server {
             child: Some(child),
             url,
             admin: tokens["admin"].as_str().unwrap().into(),
             invoke: tokens["invoke"].as_str().unwrap().into(),
             http: reqwest::blocking::Client::builder().timeout(Duration::from_secs(120)).build().unwrap(),
             stdout: lines,
-        };
-        wait_for("the host to be ready", Duration::from_secs(60), || {
-            s.http.get(format!("{}/healthz", s.url)).send().is_ok_and(|r| r.status() == 200)
-        });
-        s
+        }
     }
 
     pub fn get(&self, path: &str) -> serde_json::Value {

@@ -20,6 +20,7 @@ mod recovery;
 mod rollout_ownership;
 mod serve;
 mod store;
+mod supervision;
 mod telemetry;
 mod watch_folder;
 mod webhooks;

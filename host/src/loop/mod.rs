@@ -35,6 +35,7 @@ pub use self::resume::Resumed;
 use crate::events::Event;
 use crate::runtime::Plugin;
 use crate::store;
+use crate::tasks::Tasks;
 
 /// Settings of the loop.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -220,20 +221,27 @@ impl Loop {
 
     /// Run cycles forever: at the computed interval, at once when triggered,
     /// and again at once after a cycle that found something critical.
-    pub fn spawn(self: &Arc<Self>) -> JoinHandle<()> {
+    /// Supervised in `tasks` as `loop`: a panic inside a cycle releases the
+    /// cycle lock as it unwinds, and a rollout runs in a task of its own, so
+    /// starting the loop again after its backoff is safe — it goes on with
+    /// a scheduled cycle.
+    pub fn spawn(self: &Arc<Self>, tasks: &Tasks) -> JoinHandle<()> {
         let me = self.clone();
-        tokio::spawn(async move {
-            let mut kind = "scheduled";
-            loop {
-                let report = me.run_cycle(kind).await;
-                kind = if report.critical_findings > 0 && kind != "emergency" { "emergency" } else { "scheduled" };
-                if kind == "emergency" {
-                    continue;
-                }
-                let wait = Duration::from_secs_f64(*me.next_interval.lock());
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = me.wake.notified() => kind = "manual",
+        tasks.spawn("loop", move || {
+            let me = me.clone();
+            async move {
+                let mut kind = "scheduled";
+                loop {
+                    let report = me.run_cycle(kind).await;
+                    kind = if report.critical_findings > 0 && kind != "emergency" { "emergency" } else { "scheduled" };
+                    if kind == "emergency" {
+                        continue;
+                    }
+                    let wait = Duration::from_secs_f64(*me.next_interval.lock());
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = me.wake.notified() => kind = "manual",
+                    }
                 }
             }
         })

@@ -19,6 +19,7 @@ use crate::runtime::types::{ErrorClass, Failure, PluginKind, RecentOutcome, Reco
 use crate::runtime::{CallError, Plugin, Runtime, class_name};
 use crate::store::recovery_log::{self, RecoveryEntry};
 use crate::store::{Db, now_ms};
+use crate::tasks::Tasks;
 
 /// Settings of recovery on the call path.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -113,7 +114,11 @@ enum LogMsg {
     Flush(oneshot::Sender<()>),
 }
 
-async fn log_writer(db: Db, mut rx: mpsc::UnboundedReceiver<LogMsg>) {
+/// Appends log entries in order. Supervised as `recovery-log` and started
+/// again after a panic on the same queue (it outlives each run), so only the
+/// entry in hand when it panicked can be lost.
+async fn log_writer(db: Db, rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<LogMsg>>>) {
+    let mut rx = rx.lock().await;
     while let Some(m) = rx.recv().await {
         match m {
             LogMsg::Entry(e) => {
@@ -130,13 +135,19 @@ async fn log_writer(db: Db, mut rx: mpsc::UnboundedReceiver<LogMsg>) {
 
 impl Healer {
     /// Must be created inside a tokio runtime (the log writer runs on it).
-    pub async fn new(runtime: Arc<Runtime>, db: Db, config: RecoveryConfig) -> crate::store::Result<Arc<Healer>> {
+    pub async fn new(
+        runtime: Arc<Runtime>,
+        db: Db,
+        config: RecoveryConfig,
+        tasks: &Tasks,
+    ) -> crate::store::Result<Arc<Healer>> {
         let mut stats = HashMap::new();
         for (t, c, s, n, ok) in recovery_log::all_success_counts(&db).await? {
             stats.insert((t, c, s), (n as u64, ok as u64));
         }
         let (log_tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(log_writer(db.clone(), rx));
+        let (log_db, rx) = (db.clone(), Arc::new(tokio::sync::Mutex::new(rx)));
+        tasks.spawn("recovery-log", move || log_writer(log_db.clone(), rx.clone()));
         Ok(Arc::new(Healer {
             runtime,
             config,

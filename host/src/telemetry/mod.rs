@@ -18,8 +18,9 @@ use tokio::task::JoinHandle;
 pub use self::aggregates::Aggregates;
 use self::ingest::{Format, IngestError, IngestLimits};
 pub use self::recorder::{CounterSnapshot, FullPolicy, Recorder};
-use self::recorder::{Counters, writer};
+use self::recorder::{Counters, Inbox, writer};
 use crate::store::{self, Db, StoreError, now_ms};
+use crate::tasks::Tasks;
 
 /// Settings of the telemetry path.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -98,9 +99,18 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Restore the aggregates from their last checkpoint and start the writer
-    /// and maintenance tasks.
+    /// [`Telemetry::start_in`] with a registry of its own (a telemetry path
+    /// used without a host: benches, backtests).
     pub async fn start(db: Db, config: TelemetryConfig) -> store::Result<Arc<Telemetry>> {
+        Telemetry::start_in(db, config, &Tasks::new()).await
+    }
+
+    /// Restore the aggregates from their last checkpoint and start the writer
+    /// (`telemetry-writer`) and maintenance (`telemetry-maintenance`:
+    /// checkpoints and retention) under supervision in `tasks`. Both are
+    /// started again after a panic: the writer's queue outlives it, and
+    /// maintenance keeps no state between passes.
+    pub async fn start_in(db: Db, config: TelemetryConfig, tasks: &Tasks) -> store::Result<Arc<Telemetry>> {
         let bucket_ms = config.bucket_secs.max(1) as i64 * 1000;
         let horizon_ms = config.horizon_secs.max(60) as i64 * 1000;
         let aggregates = Arc::new(Aggregates::new(bucket_ms, horizon_ms));
@@ -111,13 +121,13 @@ impl Telemetry {
         let counters = Arc::new(Counters::default());
         let (tx, rx) = mpsc::channel(config.channel_capacity.max(1));
         let recorder = Recorder::new(tx, config.full_policy, counters.clone(), aggregates.clone());
-        let w = tokio::spawn(writer(
-            db.clone(),
-            rx,
-            config.max_batch.max(1),
-            Duration::from_millis(config.linger_ms),
-            counters.clone(),
-        ));
+        let w = {
+            let (db, inbox, counters) = (db.clone(), Inbox::new(rx), counters.clone());
+            let (max_batch, linger) = (config.max_batch.max(1), Duration::from_millis(config.linger_ms));
+            tasks.spawn("telemetry-writer", move || {
+                writer(db.clone(), inbox.clone(), max_batch, linger, counters.clone())
+            })
+        };
         let t = Arc::new(Telemetry {
             db,
             config,
@@ -130,14 +140,17 @@ impl Telemetry {
         });
         let weak = Arc::downgrade(&t);
         let every = Duration::from_secs(t.config.maintenance_secs.max(1));
-        let m = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.tick().await;
-            loop {
+        let m = tasks.spawn("telemetry-maintenance", move || {
+            let weak = weak.clone();
+            async move {
+                let mut tick = tokio::time::interval(every);
                 tick.tick().await;
-                let Some(t) = weak.upgrade() else { break };
-                if let Err(e) = t.maintain().await {
-                    tracing::warn!("telemetry maintenance failed: {e}");
+                loop {
+                    tick.tick().await;
+                    let Some(t) = weak.upgrade() else { break };
+                    if let Err(e) = t.maintain().await {
+                        tracing::warn!("telemetry maintenance failed: {e}");
+                    }
                 }
             }
         });

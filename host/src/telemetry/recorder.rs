@@ -123,23 +123,47 @@ impl Recorder {
     }
 }
 
+/// What the writer owns across its runs: the channel's receiving end and
+/// the batch in hand. It lives outside the writer's future so that a writer
+/// that panicked starts again on the same queue — nothing queued is lost.
+pub(crate) struct Inbox {
+    rx: mpsc::Receiver<Msg>,
+    batch: Vec<Execution>,
+    waiters: Vec<oneshot::Sender<()>>,
+}
+
+impl Inbox {
+    pub(crate) fn new(rx: mpsc::Receiver<Msg>) -> Arc<tokio::sync::Mutex<Inbox>> {
+        Arc::new(tokio::sync::Mutex::new(Inbox { rx, batch: Vec::new(), waiters: Vec::new() }))
+    }
+}
+
 /// The writer task: batches of up to `max_batch`, each one transaction.
+/// Started again after a panic (see `crate::tasks`): the batch the panicked
+/// run held may be what made it panic, so it is not retried but counted as
+/// write errors and logged; flushes waiting on it answer false.
 pub(crate) async fn writer(
     db: Db,
-    mut rx: mpsc::Receiver<Msg>,
+    inbox: Arc<tokio::sync::Mutex<Inbox>>,
     max_batch: usize,
     linger: Duration,
     counters: Arc<Counters>,
 ) {
-    let mut batch: Vec<Execution> = Vec::with_capacity(max_batch);
-    let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
+    let mut inbox = inbox.lock().await;
+    let Inbox { rx, batch, waiters } = &mut *inbox;
+    if !batch.is_empty() {
+        tracing::error!(rows = batch.len(), "telemetry batch lost: the writer panicked while holding it");
+        counters.write_errors.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        batch.clear();
+    }
+    waiters.clear();
     loop {
         // Wait for the first message, then gather what arrives within the
         // linger time (or until the batch is full).
         let Some(first) = rx.recv().await else { break };
         let mut open = true;
         let flush_now = matches!(first, Msg::Flush(_));
-        push(first, &mut batch, &mut waiters);
+        push(first, batch, waiters);
         // At a low rate, let a batch gather by sleeping rather than waking
         // for every message (a sender's `try_send` then costs no wake-up of
         // this task); at a high rate the queue is already deep: go on.
@@ -148,7 +172,7 @@ pub(crate) async fn writer(
         }
         while batch.len() < max_batch {
             match rx.try_recv() {
-                Ok(m) => push(m, &mut batch, &mut waiters),
+                Ok(m) => push(m, batch, waiters),
                 Err(mpsc::error::TryRecvError::Empty) => break,
                 Err(mpsc::error::TryRecvError::Disconnected) => {
                     open = false;
@@ -156,7 +180,7 @@ pub(crate) async fn writer(
                 }
             }
         }
-        commit(&db, &mut batch, &counters).await;
+        commit(&db, batch, &counters).await;
         for w in waiters.drain(..) {
             let _ = w.send(());
         }
@@ -165,7 +189,7 @@ pub(crate) async fn writer(
         }
     }
     // Channel closed: everything sent was received above; commit the rest.
-    commit(&db, &mut batch, &counters).await;
+    commit(&db, batch, &counters).await;
 }
 
 fn push(m: Msg, batch: &mut Vec<Execution>, waiters: &mut Vec<oneshot::Sender<()>>) {

@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use kaizen_host::events::{Event, Events};
+use kaizen_host::tasks::Tasks;
 use kaizen_host::telemetry::calls::LATENCY_BUCKETS;
 use parking_lot::Mutex;
 
@@ -43,22 +44,30 @@ impl Counted {
 }
 
 impl EventCounts {
-    pub fn start(events: &Events) -> (Arc<EventCounts>, tokio::task::JoinHandle<()>) {
+    /// Count `events` in a task supervised in `tasks` as `metrics-events`;
+    /// after a panic it subscribes again (what passed meanwhile is not
+    /// counted, as when it lags).
+    pub fn start(events: &Events, tasks: &Tasks) -> (Arc<EventCounts>, tokio::task::JoinHandle<()>) {
         let counts = Arc::new(EventCounts::default());
-        let mut rx = events.subscribe();
-        let c = counts.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                match rx.recv().await {
-                    Ok(e) => {
-                        if let Some(k) = Counted::of(&e.event) {
-                            *c.0.lock().entry(k).or_default() += 1
+        // Subscribed now, so that nothing published before the task first
+        // runs is missed; a restarted run subscribes again.
+        let mut first = Some(events.subscribe());
+        let (events, c) = (events.clone(), counts.clone());
+        let task = tasks.spawn("metrics-events", move || {
+            let (mut rx, c) = (first.take().unwrap_or_else(|| events.subscribe()), c.clone());
+            async move {
+                loop {
+                    match rx.recv().await {
+                        Ok(e) => {
+                            if let Some(k) = Counted::of(&e.event) {
+                                *c.0.lock().entry(k).or_default() += 1
+                            }
                         }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            *c.0.lock().entry(Counted::Lagged).or_default() += n
+                        }
+                        Err(_) => break,
                     }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        *c.0.lock().entry(Counted::Lagged).or_default() += n
-                    }
-                    Err(_) => break,
                 }
             }
         });
@@ -171,6 +180,20 @@ pub async fn metrics(_: Admin, State(s): State<AppState>) -> impl IntoResponse {
     o.one("kaizen_loop_rollouts_in_flight", "gauge", "Rollouts in progress.", st.rollouts_in_flight);
     o.one("kaizen_loop_candidates_queued", "gauge", "Candidates waiting.", st.candidates_queued);
     o.one("kaizen_loop_interval_seconds", "gauge", "Time to the next scheduled cycle.", st.next_interval_secs);
+
+    let tasks = s.host.tasks.list();
+    o.head("kaizen_task_panics_total", "counter", "Panics of supervised background tasks, by task.");
+    for t in &tasks {
+        let _ = writeln!(o.0, "kaizen_task_panics_total{{task=\"{}\"}} {}", esc(&t.name), t.panics);
+    }
+    o.head("kaizen_task_restarts_total", "counter", "Supervised background tasks started again after a panic.");
+    for t in &tasks {
+        let _ = writeln!(o.0, "kaizen_task_restarts_total{{task=\"{}\"}} {}", esc(&t.name), t.restarts);
+    }
+    o.head("kaizen_task_up", "gauge", "1 while a supervised background task runs, 0 while it is down.");
+    for t in &tasks {
+        let _ = writeln!(o.0, "kaizen_task_up{{task=\"{}\"}} {}", esc(&t.name), u8::from(!t.is_down()));
+    }
 
     let t = s.host.telemetry.counters();
     o.one("kaizen_telemetry_recorded_total", "counter", "Executions recorded.", t.recorded);

@@ -30,6 +30,7 @@ use utoipa_axum::routes;
 use crate::config::ServeConfig;
 use crate::error::{self, ApiError};
 use crate::tokens::{Caller, HasTokens, Tokens};
+use crate::views::Health;
 use crate::watch::WatchStats;
 use crate::webhooks;
 
@@ -108,16 +109,26 @@ units and send telemetry; the admin token may do everything. Errors are JSON: `{
 )]
 struct ApiDoc;
 
-/// Whether the host is ready to take calls.
+/// Whether the host is ready to take calls and its background tasks run.
+/// 200 `ready`, or 200 `degraded` when a task panicked since start and runs
+/// again (calls are served: a load balancer keeps the host); 503 while the
+/// host starts or stops, and 503 `unhealthy` while a supervised task (the
+/// loop, the telemetry writer, …) is down — the body names it, since when
+/// and why.
 #[utoipa::path(get, path = "/healthz", tag = "service",
-    responses((status = 200, description = "Ready"), (status = 503, description = "Starting or shutting down")))]
+    responses(
+        (status = 200, description = "Ready, or degraded: a background task panicked and runs again", body = Health),
+        (status = 503, description = "Starting or shutting down (an error body), or a background task is down \
+(a health body with `status` `unhealthy`)", body = Health)
+    ))]
 async fn healthz(State(s): State<AppState>) -> Response {
-    if s.ready.load(Ordering::Relaxed) {
-        (StatusCode::OK, axum::Json(serde_json::json!({"status": "ready"}))).into_response()
-    } else {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "the host is starting or shutting down")
-            .into_response()
+    if !s.ready.load(Ordering::Relaxed) {
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "the host is starting or shutting down")
+            .into_response();
     }
+    let health = Health::of(s.host.tasks.list());
+    let status = if health.status == "unhealthy" { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    (status, axum::Json(health)).into_response()
 }
 
 /// This document.

@@ -44,6 +44,7 @@ pub async fn status(_: Admin, State(s): State<AppState>) -> ApiResult<Json<Statu
         telemetry: s.host.telemetry.counters(),
         watch_dir: s.config.watch.enabled.then(|| s.config.watch_dir().display().to_string()),
         version: env!("CARGO_PKG_VERSION").into(),
+        tasks: s.host.tasks.list(),
     }))
 }
 

@@ -207,10 +207,71 @@ async fn open_sqlite(opts: SqliteConnectOptions) -> Result<SqlitePool> {
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(10))
         .foreign_keys(true);
-    Ok(SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?)
+    Ok(SqlitePoolOptions::new()
+        .max_connections(4)
+        .after_release(release_orphaned_transaction)
+        .connect_with(opts)
+        .await?)
+}
+
+/// A connection must come back to the pool outside any transaction. One
+/// can come back inside one nobody owns: when the future that sent its
+/// `BEGIN IMMEDIATE` was dropped (a task aborted at shutdown) after SQLite
+/// had begun it but before a guard existed to roll it back. That connection
+/// would hold the database's one write lock for good, and every other
+/// writer would time out with `database is locked`. A `ROLLBACK` that
+/// succeeds finds such a transaction: it is rolled back and the connection
+/// closed (its driver still counts the transaction). One that fails is the
+/// normal case (nothing open) and the connection is kept.
+fn release_orphaned_transaction(
+    conn: &mut sqlx::SqliteConnection,
+    _: sqlx::pool::PoolConnectionMetadata,
+) -> futures::future::BoxFuture<'_, std::result::Result<bool, sqlx::Error>> {
+    Box::pin(async move {
+        match sqlx::query("ROLLBACK").execute(&mut *conn).await {
+            Ok(_) => {
+                tracing::warn!("a store connection came back inside a transaction nobody owned; rolled back, closed");
+                Ok(false)
+            }
+            Err(_) => Ok(true),
+        }
+    })
 }
 
 /// Now, as Unix milliseconds.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A write transaction whose `BEGIN IMMEDIATE` went out but whose future
+    /// was dropped before it answered (a task aborted mid-call) must not keep
+    /// SQLite's write lock from everyone else.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_orphaned_begin_does_not_keep_the_write_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open_sqlite_file(&dir.path().join("kaizen.db")).await.unwrap();
+        let Db::Sqlite(pool) = &db else { unreachable!() };
+        // Idle connections, so that a begin's first poll sends its BEGIN.
+        for _ in 0..4 {
+            sqlx::query("SELECT 1").execute(pool).await.unwrap();
+        }
+        for _ in 0..5 {
+            let mut begin = Box::pin(pool.begin_write());
+            let _ = futures::poll!(begin.as_mut());
+            drop(begin);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let write = async {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("CREATE TABLE IF NOT EXISTS probe (x INTEGER)").execute(&mut *tx).await?;
+            tx.commit().await
+        };
+        // Far below the 10 s busy timeout a held lock would run into.
+        let done = tokio::time::timeout(Duration::from_secs(5), write).await;
+        done.expect("the write lock was free").unwrap();
+    }
 }

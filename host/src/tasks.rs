@@ -200,7 +200,7 @@ impl Tasks {
 }
 
 /// The text of a panic's payload (`panic!` gives a `&str` or a `String`).
-fn panic_message(payload: &(dyn Any + Send)) -> String {
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
@@ -215,7 +215,7 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
 /// by commas: `loop:3,telemetry-writer` panics the loop's first three runs
 /// and the telemetry writer's first.
 #[cfg(feature = "fault-injection")]
-fn inject_fault(task: &str) {
+pub(crate) fn inject_fault(task: &str) {
     use std::collections::HashMap;
     use std::sync::OnceLock;
     static ARMED: OnceLock<Mutex<HashMap<String, u32>>> = OnceLock::new();
@@ -244,7 +244,7 @@ fn inject_fault(task: &str) {
 }
 
 #[cfg(not(feature = "fault-injection"))]
-fn inject_fault(_task: &str) {}
+pub(crate) fn inject_fault(_task: &str) {}
 
 #[cfg(test)]
 mod tests {

@@ -298,3 +298,24 @@ fn the_bake_judges_against_a_concurrent_holdback_and_survives_a_restart() {
     assert!(canary(&s, "echo").is_none(), "the holdback ends with the bake");
     assert_eq!(s.serving("echo").as_deref(), Some("2.0.0"));
 }
+
+#[test]
+fn a_panicking_rollout_leaves_no_split_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), 600, "");
+    // The rollout's task panics right after its first step took effect.
+    let s = Server::start(dir.path(), &[("KAIZEN_FAULT_INJECT", "rollout:1")], &["--config", &cfg]);
+    upload(&s, &guests::TEST_ECHO_V1.load().unwrap(), "deploy");
+    let (status, body) = upload(&s, &guests::TEST_ECHO_V2.load().unwrap(), "candidate");
+    assert_eq!((status, body["result"].as_str()), (200, Some("candidate")), "{body}");
+    wait_for("the improvement to be settled", Duration::from_secs(60), || {
+        improvements(&s, "echo").first().is_some_and(|i| i["state"] == "failed")
+    });
+    let imp = &improvements(&s, "echo")[0];
+    assert!(imp["reason"].as_str().unwrap().contains("its rollout panicked"), "{imp}");
+    assert!(canary(&s, "echo").is_none(), "the split was withdrawn");
+    assert_eq!(s.serving("echo").as_deref(), Some("1.0.0"));
+    assert_eq!(s.get("/api/v1/rollouts").as_array().unwrap().len(), 0, "the slot is free");
+    let (status, body) = upload(&s, &guests::TEST_ECHO_V2.load().unwrap(), "deploy");
+    assert_eq!((status, body["result"].as_str()), (200, Some("deployed")), "{body}");
+}

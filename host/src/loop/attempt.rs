@@ -219,8 +219,9 @@ impl Loop {
         };
         imp.state = ImprovementState::Canary;
         ctx.save(&imp).await;
+        let id = imp.id;
         let run = rollout::run(ctx.clone(), owned, imp, candidate.plugin, current, rollout::Start::Fresh);
-        self.rollouts.lock().push(tokio::spawn(run));
+        self.spawn_rollout(id, run);
         Ok(AttemptResult::RollingOut)
     }
 }

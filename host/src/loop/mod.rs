@@ -17,8 +17,12 @@ pub mod resume;
 pub mod rollout;
 pub mod sample;
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::FutureExt;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -209,6 +213,34 @@ impl Loop {
                 let _ = h.await;
             }
         }
+    }
+
+    /// Run a rollout in the background. A panic in it cannot leave its
+    /// slot split with nobody driving it: it is logged, and the improvement
+    /// is settled `failed` with the checkpoint serving.
+    fn spawn_rollout(&self, improvement: i64, run: impl Future<Output = rollout::End> + Send + 'static) {
+        let ctx = self.ctx.clone();
+        let handle = tokio::spawn(async move {
+            match AssertUnwindSafe(run).catch_unwind().await {
+                Ok(end) => end,
+                Err(payload) => {
+                    let message = crate::tasks::panic_message(payload.as_ref());
+                    tracing::error!(improvement, "rollout panicked: {message}");
+                    let why = format!("its rollout panicked: {message}");
+                    ctx.stats.failed.fetch_add(1, Ordering::Relaxed);
+                    if let Some(Some(imp)) = ctx.check(
+                        "improvement",
+                        "panicked rollout",
+                        store::improvements::get(&ctx.db, improvement).await,
+                    ) {
+                        resume::settle_unowned(&ctx, imp, &why, store::improvements::ImprovementState::Failed).await;
+                    }
+                    ctx.record_outcome(crate::safety::Outcome::Failed).await;
+                    rollout::End::Failed(why)
+                }
+            }
+        });
+        self.rollouts.lock().push(handle);
     }
 
     /// Stop every rollout where it stands, as a restart would: their

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::candidates::Candidate;
-use super::{Loop, rollout};
+use super::{Ctx, Loop, rollout};
 use crate::events::Event;
 use crate::runtime::Plugin;
 use crate::store::deployments::DeployState;
@@ -101,7 +101,7 @@ impl Loop {
             owned.claim.split(&baseline, &candidate, *pct).map_err(|e| e.to_string())?;
         }
         let run = rollout::run(ctx.clone(), owned, imp.clone(), candidate, baseline, rollout::Start::Resume { step });
-        self.rollouts.lock().push(tokio::spawn(run));
+        self.spawn_rollout(imp.id, run);
         Ok(())
     }
 
@@ -121,59 +121,71 @@ impl Loop {
         }
     }
 
-    /// End `imp` as aborted with the checkpoint serving: a promoted
-    /// candidate is rolled back to the checkpoint's exact bytes.
-    async fn close(&self, mut imp: Improvement, why: &str) {
-        let ctx = &self.ctx;
-        let mut why = why.to_string();
-        if let (Some(slot), Some(base)) = (ctx.runtime.slot(&imp.target), imp.baseline_sha.as_deref())
-            && slot.current().sha256() == imp.candidate_sha
-        {
-            match ctx.runtime.rollback_to(&imp.target, base) {
-                Ok(rb) => {
-                    let written = store::deployments::record_rollback(
-                        &ctx.db,
-                        &imp.target,
-                        "unit",
-                        rb.to.sha256(),
-                        rb.from.sha256(),
-                        &why,
-                    );
-                    ctx.write("deployment", &imp.target, written).await;
-                    let event = Event::rollback(&rb, &why, Some("host"));
-                    ctx.audit.record_event("host", "rolled-back", &imp.target, event).await;
-                }
-                Err(e) => why = format!("{why}; the checkpoint could not be put back: {e}"),
-            }
-        } else if imp.state.rolling_out() {
-            // The split is not restored by `open`: the checkpoint serves.
-            why = format!("{why}; the checkpoint serves");
-        }
-        (imp.state, imp.reason, imp.updated_at) = (ImprovementState::Aborted, why.clone(), now_ms());
-        let version = store::modules::get(&ctx.db, &imp.candidate_sha)
-            .await
-            .ok()
-            .flatten()
-            .map(|m| m.version)
-            .unwrap_or_default();
-        let event = Event::RolloutAborted {
-            improvement: imp.id,
-            candidate_version: version.clone(),
-            by: "host".into(),
-            reason: why,
-        };
-        ctx.audit.record_event("host", "rollout-aborted", &imp.target, event).await;
-        if let Some(fid) = imp.finding_id {
-            ctx.set_finding(fid, FindingStatus::Open).await;
-        }
-        ctx.end(&imp, &version).await;
+    /// End `imp` as aborted with the checkpoint serving.
+    async fn close(&self, imp: Improvement, why: &str) {
+        settle_unowned(&self.ctx, imp, why, ImprovementState::Aborted).await;
     }
+}
+
+/// End `imp`, whose rollout no longer holds its slot (a restart, a
+/// panicked rollout task), in `state` with the checkpoint serving: its
+/// canary is withdrawn, or a promoted candidate is rolled back to the
+/// checkpoint's exact bytes.
+pub(super) async fn settle_unowned(ctx: &Ctx, mut imp: Improvement, why: &str, state: ImprovementState) {
+    let mut why = why.to_string();
+    let slot = ctx.runtime.slot(&imp.target);
+    let canary_is_ours = slot
+        .as_ref()
+        .is_some_and(|s| s.serving().canary.as_ref().is_some_and(|c| c.plugin.sha256() == imp.candidate_sha));
+    let taken_back = if canary_is_ours {
+        Some(ctx.runtime.rollback(&imp.target))
+    } else if let (Some(slot), Some(base)) = (&slot, imp.baseline_sha.as_deref())
+        && slot.current().sha256() == imp.candidate_sha
+    {
+        Some(ctx.runtime.rollback_to(&imp.target, base))
+    } else {
+        None
+    };
+    if let Some(taken_back) = taken_back {
+        match taken_back {
+            Ok(rb) => {
+                let written = store::deployments::record_rollback(
+                    &ctx.db,
+                    &imp.target,
+                    "unit",
+                    rb.to.sha256(),
+                    rb.from.sha256(),
+                    &why,
+                );
+                ctx.write("deployment", &imp.target, written).await;
+                let event = Event::rollback(&rb, &why, Some("host"));
+                ctx.audit.record_event("host", "rolled-back", &imp.target, event).await;
+            }
+            Err(e) => why = format!("{why}; the checkpoint could not be put back: {e}"),
+        }
+    } else if imp.state.rolling_out() {
+        why = format!("{why}; the checkpoint serves");
+    }
+    (imp.state, imp.reason, imp.updated_at) = (state, why.clone(), now_ms());
+    let version =
+        store::modules::get(&ctx.db, &imp.candidate_sha).await.ok().flatten().map(|m| m.version).unwrap_or_default();
+    let event = Event::RolloutAborted {
+        improvement: imp.id,
+        candidate_version: version.clone(),
+        by: "host".into(),
+        reason: why,
+    };
+    ctx.audit.record_event("host", "rollout-aborted", &imp.target, event).await;
+    if let Some(fid) = imp.finding_id {
+        ctx.set_finding(fid, FindingStatus::Open).await;
+    }
+    ctx.end(&imp, &version).await;
 }
 
 fn stored(history: &[Arc<Plugin>], sha: &str) -> Option<Arc<Plugin>> {
     history.iter().find(|p| p.sha256() == sha).cloned()
 }
 
-fn canary_steps(ctx: &super::Ctx, target: &str) -> Vec<f64> {
+fn canary_steps(ctx: &Ctx, target: &str) -> Vec<f64> {
     ctx.safety.limits_for(target).canary_steps.iter().copied().filter(|p| *p < 100.0).collect()
 }

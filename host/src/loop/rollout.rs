@@ -301,6 +301,7 @@ impl Rollout {
                 self.until_running().await?;
             }
             self.enter_step(pct).await?;
+            crate::tasks::inject_fault("rollout");
             let verdict = self.await_verdict(pct).await?;
             self.verdicts.push(verdict_json(Phase::Canary, pct, &verdict));
             let event = Event::Verdict { phase: Phase::Canary, percent: pct, judgement: verdict.clone() };

@@ -189,8 +189,8 @@ mod tests {
             assert_eq!(serde_json::to_value(state).unwrap(), text);
             assert_eq!(ImprovementState::parse(text).unwrap(), state);
         }
-        let err = ImprovementState::parse("baking").unwrap_err().to_string();
-        assert!(err.contains("unknown improvement state `baking`"), "{err}");
+        let err = ImprovementState::parse("cooking").unwrap_err().to_string();
+        assert!(err.contains("unknown improvement state `cooking`"), "{err}");
         let err = super::super::findings::FindingStatus::parse("gone").unwrap_err().to_string();
         assert!(err.contains("unknown finding status `gone`"), "{err}");
     }

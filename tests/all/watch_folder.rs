@@ -12,12 +12,15 @@ use crate::kaizen_bin::{Server, wait_for, wasm_files};
 #[test]
 fn a_file_written_slowly_in_place_is_read_only_once_complete() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Server::start(dir.path(), &[("KAIZEN_WATCH__DEPLOY_UNITS", "true")], &[]);
+    // A stable window far longer than the pauses below, so that a busy
+    // machine stretching a 120 ms sleep cannot make it look finished.
+    let env = [("KAIZEN_WATCH__DEPLOY_UNITS", "true"), ("KAIZEN_WATCH__STABLE_MS", "2000")];
+    let s = Server::start(dir.path(), &env, &[]);
     let bytes = UNIT_CALCULATOR_V2.load().unwrap();
     let path = dir.path().join("watch/calculator.wasm");
     let mut f = std::fs::File::create(&path).unwrap();
     // Written in place in 8 pieces with pauses shorter than the stable
-    // window (300 ms here), as a slow copy would.
+    // window, as a slow copy would.
     for chunk in bytes.chunks(bytes.len() / 8 + 1) {
         f.write_all(chunk).unwrap();
         f.flush().unwrap();

@@ -234,7 +234,10 @@ pub async fn run(
     let listener: Arc<dyn CallListener> = r.collector.clone();
     r.ctx.invoker.listen(&r.target, listener.clone());
     let end = match r.canary(from, start != Start::Fresh).await {
-        Ok(()) => r.promote_and_bake().await.err().unwrap_or(End::Promoted),
+        Ok(()) => match r.promote_and_bake().await {
+            Ok(()) => End::Promoted,
+            Err(end) => end,
+        },
         Err(end) => end,
     };
     r.ctx.invoker.unlisten(&r.target, &listener);

@@ -20,6 +20,7 @@ pub mod settings;
 pub mod store;
 pub mod telemetry;
 pub mod traffic;
+pub mod wire;
 
 pub use config::{Grants, RuntimeConfig, SandboxLimits};
 pub use runtime::{CallError, LoadError, LoadReason, Plugin, Runtime, Slot};

@@ -68,11 +68,14 @@ pub struct Uploaded {
     pub result: String,
 }
 
+/// Why an operator acted (a map, never a positional array).
 #[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(remote = "Self")]
 pub struct Reason {
     /// Why, for the audit trail.
     pub reason: Option<String>,
 }
+kaizen_host::map_only!(Reason, "a reason", serialize);
 
 /// What a rollback did.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]

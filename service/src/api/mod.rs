@@ -9,8 +9,12 @@ pub mod deployments;
 pub mod events;
 pub mod metrics;
 pub mod observe;
+mod optional_json;
 pub mod plugins;
+mod responses;
 mod unread_body;
+
+pub use optional_json::OptionalJson;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,7 +31,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::config::ServeConfig;
-use crate::error::{self, ApiError};
+use crate::error::{self, ApiError, ErrorBody};
 use crate::tokens::{Caller, HasTokens, Tokens};
 use crate::watch::WatchStats;
 use crate::webhooks;
@@ -63,6 +67,16 @@ impl HasTokens for AppState {
     }
 }
 
+/// What a plugin, slot or unit name must match (the document's `pattern`
+/// for every such parameter; [`checked_name`] enforces it).
+pub const NAME_PATTERN: &str = "^[a-z][a-z0-9-]{0,63}$";
+
+/// Raw bytes in whatever format the receiver speaks (a unit's request or
+/// answer, a `.wasm` module).
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct RawBytes(pub Vec<u8>);
+
 /// Path parameters naming a plugin, slot or unit: the plugin naming rule
 /// (lowercase letters, digits, `-`), so no path traversal, no control
 /// characters and nothing that could smuggle syntax into a log line.
@@ -93,8 +107,11 @@ impl Modify for Security {
     info(
         title = "Kaizen",
         description = "A WebAssembly plugin host running a safe, autonomous improvement loop. Every route but \
-`/healthz` and the dashboard page needs a token: `Authorization: Bearer <token>`. The invoke token may invoke \
-units and send telemetry; the admin token may do everything. Errors are JSON: `{code, message}`."
+`/healthz` and the dashboard page (`/dashboard`, and `/` which redirects to it; neither is an API route) needs a \
+token: `Authorization: Bearer <token>`; a missing or unknown one is answered 401. The invoke token may invoke \
+units and send telemetry; the admin token may do everything, and the invoke token on any other route is \
+answered 403. Errors are JSON: `{code, message}`. Names of plugins, slots and units match \
+`^[a-z][a-z0-9-]{0,63}$`; any other is answered 400."
     ),
     modifiers(&Security),
     tags(
@@ -107,12 +124,20 @@ units and send telemetry; the admin token may do everything. Errors are JSON: `{
 )]
 struct ApiDoc;
 
-/// Whether the host is ready to take calls.
+/// The answer of a ready host.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Health {
+    /// Always `ready`.
+    status: &'static str,
+}
+
+/// Whether the host is ready to take calls. Needs no token.
 #[utoipa::path(get, path = "/healthz", tag = "service",
-    responses((status = 200, description = "Ready"), (status = 503, description = "Starting or shutting down")))]
+    responses((status = 200, description = "Ready", body = Health),
+        (status = 503, description = "Starting or shutting down", body = ErrorBody)))]
 async fn healthz(State(s): State<AppState>) -> Response {
     if s.ready.load(Ordering::Relaxed) {
-        (StatusCode::OK, axum::Json(serde_json::json!({"status": "ready"}))).into_response()
+        (StatusCode::OK, axum::Json(Health { status: "ready" })).into_response()
     } else {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "the host is starting or shutting down")
             .into_response()
@@ -155,7 +180,9 @@ fn api_router() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of the API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().split_for_parts().1
+    let mut doc = api_router().split_for_parts().1;
+    responses::add_common(&mut doc);
+    doc
 }
 
 /// The whole router: API, dashboard, error shaping, panic catching, body

@@ -98,8 +98,12 @@ fn schemathesis_finds_no_disagreement() {
     let Some(st) = schemathesis() else { return };
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(dir.path(), &[], &[]);
+    // schemathesis keeps its example database in the working directory:
+    // a temporary one, so a run leaves nothing in the checkout.
+    let scratch = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let mut child = Command::new(st)
+        .current_dir(scratch.path())
         .arg("--config-file")
         .arg(config_file())
         .arg("--no-color")

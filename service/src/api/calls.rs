@@ -57,10 +57,13 @@ fn status_of(class: &ErrorClass) -> (StatusCode, &'static str) {
         (status = 400, description = "A bad unit name or `x-kaizen-deadline-ms`", body = ErrorBody),
         (status = 404, description = "No such unit (code `unknown-unit`)", body = ErrorBody),
         (status = 413, description = "Payload over `http.max_invoke_bytes`", body = ErrorBody),
-        (status = 422, description = "The unit refused the input (class invalid-input)", body = ErrorBody),
-        (status = 502, description = "The unit failed (trap, memory, internal, ...)", body = ErrorBody),
+        (status = 422, description = "The unit refused the input (class invalid-input)", body = ErrorBody,
+            headers(("x-kaizen-version" = String, description = "The version that failed the call"))),
+        (status = 502, description = "The unit failed (trap, memory, internal, ...)", body = ErrorBody,
+            headers(("x-kaizen-version" = String, description = "The version that failed the call"))),
         (status = 503, description = "Circuit open", body = ErrorBody),
-        (status = 504, description = "The unit ran out of time", body = ErrorBody),
+        (status = 504, description = "The unit ran out of time", body = ErrorBody,
+            headers(("x-kaizen-version" = String, description = "The version that failed the call"))),
     ))]
 pub async fn invoke(
     _: Caller,

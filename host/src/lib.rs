@@ -21,6 +21,7 @@ pub mod store;
 pub mod tasks;
 pub mod telemetry;
 pub mod traffic;
+pub mod wire;
 
 pub use config::{Grants, RuntimeConfig, SandboxLimits};
 pub use runtime::{CallError, LoadError, LoadReason, Plugin, Runtime, Slot};

@@ -39,7 +39,8 @@ pub struct Status {
 pub struct Health {
     /// `ready`; `degraded` (still 200) when a background task panicked
     /// since start and runs again; `unhealthy` (503) while a task is down —
-    /// restarting after a panic, or ended.
+    /// restarting after a panic, or ended; `not-ready` (503) while the host
+    /// starts or stops.
     pub status: String,
     /// In words: which task is or was in trouble, since when, why.
     pub message: String,
@@ -128,11 +129,14 @@ pub struct Uploaded {
     pub detail: Option<String>,
 }
 
+/// Why an operator acted (a map, never a positional array).
 #[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(remote = "Self")]
 pub struct Reason {
     /// Why, for the audit trail.
     pub reason: Option<String>,
 }
+kaizen_host::map_only!(Reason, "a reason", serialize);
 
 /// What a rollback did.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]

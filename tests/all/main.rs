@@ -15,6 +15,7 @@ mod hot_swap;
 mod improvement_loop;
 mod judge_trials;
 mod kaizen_bin;
+mod openapi_conformance;
 mod polyglot;
 mod recovery;
 mod rollout_ownership;

@@ -51,8 +51,10 @@ pub use failures::WriteFailures;
 
 /// A state stored as text: `as_str` is what the column holds (and what
 /// serde writes), `parse` reads it back and names a value it does not know.
+/// (`$s:tt`, not `literal`: a `literal` fragment reaches derive macros wrapped
+/// in an invisible group, and the OpenAPI derive then missed the renames.)
 macro_rules! text_enum {
-    ($(#[$m:meta])* pub enum $name:ident ($what:literal) { $($(#[$vm:meta])* $v:ident => $s:literal),+ $(,)? }) => {
+    ($(#[$m:meta])* pub enum $name:ident ($what:literal) { $($(#[$vm:meta])* $v:ident => $s:tt),+ $(,)? }) => {
         $(#[$m])*
         #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -11,41 +11,68 @@ use crate::store::executions::{Execution, Outcome};
 use crate::store::metrics::Metric;
 
 /// An execution as sent by a client: every field optional here so that a
-/// missing one is reported by name and index rather than as a parse error.
+/// missing one is reported by name and index rather than as a parse error
+/// (the document marks the ones a record needs as required).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct IncomingExecution {
+    /// The unit (or external service): lowercase letters, digits and `-`.
+    #[cfg_attr(feature = "openapi", schema(required = true, value_type = String, pattern = "^[a-z][a-z0-9-]{0,63}$"))]
     pub target: Option<String>,
+    /// The version that ran.
+    #[cfg_attr(feature = "openapi", schema(required = true, value_type = String, min_length = 1))]
     pub version: Option<String>,
-    /// Unix milliseconds.
+    /// Unix milliseconds, within the retention horizon and at most
+    /// `telemetry.max_future_secs` ahead of the host's clock.
+    #[cfg_attr(feature = "openapi", schema(required = true, value_type = i64, minimum = 0))]
     pub started_at: Option<i64>,
-    /// Milliseconds (fractions allowed).
+    /// Milliseconds (fractions allowed), 0 up to the longest deadline the
+    /// host allows a call.
+    #[cfg_attr(feature = "openapi", schema(required = true, value_type = f64, minimum = 0.0))]
     pub duration_ms: Option<f64>,
-    /// `ok`, `error` or `rejected`.
+    /// `ok`, `error` (then `error_class` is required) or `rejected`.
+    #[cfg_attr(feature = "openapi", schema(required = true, value_type = String, pattern = "^(ok|error|rejected)$"))]
     pub outcome: Option<String>,
     pub error_class: Option<String>,
     pub message: Option<String>,
+    /// The request's bytes (a string's UTF-8 bytes in JSON, binary in
+    /// MessagePack), kept for replay.
     #[serde(default, with = "serde_bytes")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub request: Option<Vec<u8>>,
 }
+crate::map_only!(IncomingExecution, "an execution", serialize);
 
+/// A metric sample as sent by a client.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct IncomingMetric {
+    /// 1 to 200 bytes.
+    #[cfg_attr(feature = "openapi", schema(required = true, value_type = String, min_length = 1))]
     pub name: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(required = true, value_type = f64))]
     pub value: Option<f64>,
-    /// Unix milliseconds.
+    /// Unix milliseconds, in the same window as an execution's `started_at`.
+    #[cfg_attr(feature = "openapi", schema(required = true, value_type = i64))]
     pub at: Option<i64>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
 }
+crate::map_only!(IncomingMetric, "a metric", serialize);
 
-/// One ingest request body.
+/// One ingest request body: `{executions, metrics}`, each list optional.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct IngestBatch {
     #[serde(default)]
     pub executions: Vec<IncomingExecution>,
     #[serde(default)]
     pub metrics: Vec<IncomingMetric>,
 }
+crate::map_only!(IngestBatch, "a telemetry batch", serialize);
 
 /// Which record was refused and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -10,10 +10,10 @@ use axum::response::{IntoResponse, Response};
 use kaizen_host::runtime::class_name;
 use kaizen_host::runtime::types::ErrorClass;
 use kaizen_host::telemetry::IngestFailure;
-use kaizen_host::telemetry::ingest::{Format, IngestError, IngestLimits};
+use kaizen_host::telemetry::ingest::{Format, IngestBatch, IngestError, IngestLimits};
 use serde::Serialize;
 
-use super::{AppState, checked_name};
+use super::{AppState, RawBytes, checked_name};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::tokens::Caller;
 
@@ -43,16 +43,27 @@ fn status_of(class: &ErrorClass) -> (StatusCode, &'static str) {
 /// deadline.
 #[utoipa::path(post, path = "/api/v1/units/{unit}/invoke", tag = "calls",
     security(("invoke" = []), ("admin" = [])),
-    params(("unit" = String, Path, description = "Unit name")),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The unit's request"),
+    params(("unit" = String, Path, description = "Unit name", pattern = "^[a-z][a-z0-9-]{0,63}$"),
+        ("x-kaizen-deadline-ms" = Option<u64>, Header, nullable = false,
+            description = "Shorten the unit's deadline to this many milliseconds (never lengthen it)")),
+    request_body(content = RawBytes, content_type = "application/octet-stream", description = "The unit's request"),
     responses(
-        (status = 200, description = "The unit's output", body = Vec<u8>, content_type = "application/octet-stream"),
-        (status = 404, description = "No such unit", body = ErrorBody),
-        (status = 413, description = "Payload too large", body = ErrorBody),
-        (status = 422, description = "The unit refused the input (class invalid-input)", body = ErrorBody),
-        (status = 502, description = "The unit failed (trap, memory, internal, ...)", body = ErrorBody),
+        (status = 200, description = "The unit's output: `application/json` when it is JSON, else \
+            `application/octet-stream`", content(
+                (RawBytes = "application/octet-stream"),
+                (Object = "application/json"),
+            ),
+            headers(("x-kaizen-version" = String, description = "The version that answered"))),
+        (status = 400, description = "A bad unit name or `x-kaizen-deadline-ms`", body = ErrorBody),
+        (status = 404, description = "No such unit (code `unknown-unit`)", body = ErrorBody),
+        (status = 413, description = "Payload over `http.max_invoke_bytes`", body = ErrorBody),
+        (status = 422, description = "The unit refused the input (class invalid-input)", body = ErrorBody,
+            headers(("x-kaizen-version" = String, description = "The version that failed the call"))),
+        (status = 502, description = "The unit failed (trap, memory, internal, ...)", body = ErrorBody,
+            headers(("x-kaizen-version" = String, description = "The version that failed the call"))),
         (status = 503, description = "Circuit open", body = ErrorBody),
-        (status = 504, description = "The unit ran out of time", body = ErrorBody),
+        (status = 504, description = "The unit ran out of time", body = ErrorBody,
+            headers(("x-kaizen-version" = String, description = "The version that failed the call"))),
     ))]
 pub async fn invoke(
     _: Caller,
@@ -116,15 +127,20 @@ pub struct Ingested {
 }
 
 /// Send telemetry: `{"executions": [...], "metrics": [...]}` as JSON
-/// (`application/json`) or MessagePack (`application/msgpack`). The batch
-/// is validated whole: any bad record refuses it all, with every bad
-/// record's index and reason in `details`. A 200 means it is on disk.
+/// (`application/json`) or MessagePack (`application/msgpack`), the batch
+/// and each record a map of named fields (a positional array is refused).
+/// The batch is validated whole: any bad record refuses it all, with every
+/// bad record's index and reason in `details`. A 200 means it is on disk.
 #[utoipa::path(post, path = "/api/v1/telemetry", tag = "calls",
     security(("invoke" = []), ("admin" = [])),
-    request_body(content = Object, description = "IngestBatch", content_type = "application/json"),
+    request_body(description = "A batch of executions and metrics", content(
+        (IngestBatch = "application/json"),
+        (IngestBatch = "application/msgpack"),
+    )),
     responses(
         (status = 200, description = "Stored", body = Ingested),
-        (status = 400, description = "Undecodable or invalid records", body = ErrorBody),
+        (status = 400, description = "Undecodable, not a map, or invalid records (each named in `details`)",
+            body = ErrorBody),
         (status = 413, description = "Too large", body = ErrorBody),
         (status = 415, description = "Neither JSON nor MessagePack", body = ErrorBody),
     ))]

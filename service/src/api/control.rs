@@ -9,37 +9,53 @@ use kaizen_host::recovery::Force;
 use kaizen_host::store::control::ControlState;
 use serde::{Deserialize, Serialize};
 
-use super::{AppState, checked_name};
+use super::{AppState, OptionalJson, checked_name};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::tokens::Admin;
 use crate::views::Reason;
+
+/// A change of the loop's control state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Pause,
+    Resume,
+    /// Emergency stop.
+    Stop,
+    /// Lift the emergency stop.
+    Release,
+}
 
 /// Change the loop's control state: `pause`, `resume`, `stop` (emergency
 /// stop: every rollout frozen where it stands, persisted across restarts)
 /// or `release` (lift the stop).
 #[utoipa::path(post, path = "/api/v1/control/{action}", tag = "control", security(("admin" = [])),
-    params(("action" = String, Path, description = "pause, resume, stop or release")),
-    request_body(content = Option<Reason>),
-    responses((status = 200, body = ControlState), (status = 404, body = ErrorBody)))]
+    params(("action" = inline(Action), Path, description = "pause, resume, stop or release")),
+    request_body(content = Option<Reason>, description = "Optional: no body, `null` or `{reason}`"),
+    responses((status = 200, body = ControlState),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 404, description = "No such action", body = ErrorBody),
+        (status = 415, description = "A body that is not sent as application/json", body = ErrorBody),
+        (status = 422, description = "JSON that is not a reason", body = ErrorBody)))]
 pub async fn control(
     _: Admin,
     State(s): State<AppState>,
     Path(action): Path<String>,
-    body: Option<Json<Reason>>,
+    OptionalJson(body): OptionalJson<Reason>,
 ) -> ApiResult<Json<ControlState>> {
-    let why = body.and_then(|b| b.0.reason).unwrap_or_else(|| format!("{action} requested through the API"));
+    let Ok(kind) = serde_json::from_value::<Action>(serde_json::Value::String(action.clone())) else {
+        return Err(ApiError::not_found(format!(
+            "unknown control action {:?}: use pause, resume, stop or release",
+            action.chars().take(40).collect::<String>()
+        )));
+    };
+    let why = body.and_then(|b| b.reason).unwrap_or_else(|| format!("{action} requested through the API"));
     let safety = &s.host.safety;
-    let (state, name) = match action.as_str() {
-        "pause" => (safety.pause("api", &why).await?, ControlAction::Pause),
-        "resume" => (safety.resume("api", &why).await?, ControlAction::Resume),
-        "stop" => (safety.emergency_stop("api", &why).await?, ControlAction::EmergencyStop),
-        "release" => (safety.release_stop("api", &why).await?, ControlAction::ReleaseStop),
-        other => {
-            return Err(ApiError::not_found(format!(
-                "unknown control action {:?}: use pause, resume, stop or release",
-                other.chars().take(40).collect::<String>()
-            )));
-        }
+    let (state, name) = match kind {
+        Action::Pause => (safety.pause("api", &why).await?, ControlAction::Pause),
+        Action::Resume => (safety.resume("api", &why).await?, ControlAction::Resume),
+        Action::Stop => (safety.emergency_stop("api", &why).await?, ControlAction::EmergencyStop),
+        Action::Release => (safety.release_stop("api", &why).await?, ControlAction::ReleaseStop),
     };
     let event = Event::Control { action: name, reason: why, by: "api".into(), state: state.clone() };
     s.host.events.publish("", event);
@@ -51,7 +67,7 @@ pub async fn control(
 
 /// Run one loop cycle now and return its report (waits for a cycle in
 /// progress to end first).
-#[utoipa::path(post, path = "/api/v1/cycles", tag = "control", security(("admin" = [])),
+#[utoipa::path(post, path = "/api/v1/cycles", tag = "control", security(("admin" = [])), operation_id = "run_cycle",
     responses((status = 200, description = "The cycle report", body = Object)))]
 pub async fn cycle(_: Admin, State(s): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
     let report = s.host.improve.run_cycle("manual").await;
@@ -74,22 +90,62 @@ pub async fn breakers(_: Admin, State(s): State<AppState>) -> Json<Vec<BreakerVi
     Json(list.into_iter().map(|(target, breaker)| BreakerView { target, breaker }).collect())
 }
 
+/// What to force a breaker to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BreakerForce {
+    /// Calls fail fast with class `circuit-open` for `ms`.
+    Open,
+    Closed,
+    Reset,
+}
+
+impl BreakerForce {
+    fn as_str(self) -> &'static str {
+        match self {
+            BreakerForce::Open => "open",
+            BreakerForce::Closed => "closed",
+            BreakerForce::Reset => "reset",
+        }
+    }
+}
+
 /// How to force a breaker.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(remote = "Self")]
 pub struct ForceBreaker {
-    /// `open`, `closed` or `reset`.
-    pub state: String,
+    pub state: BreakerForce,
     /// For `open`: how long, in milliseconds (default 30 000).
+    #[serde(default, deserialize_with = "whole_number")]
     pub ms: Option<u64>,
     pub reason: Option<String>,
 }
 
+/// A whole, non-negative number, however JSON spells it: `3000` and
+/// `3000.0` are the same integer to JSON Schema, so both are read as 3000.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    use serde::de::Error;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else { return Ok(None) };
+    if let Some(v) = n.as_u64() {
+        return Ok(Some(v));
+    }
+    match n.as_f64() {
+        Some(f) if f >= 0.0 && f.fract() == 0.0 && f < u64::MAX as f64 => Ok(Some(f as u64)),
+        _ => Err(D::Error::custom(format!("{n} is not a whole number of milliseconds"))),
+    }
+}
+kaizen_host::map_only!(ForceBreaker, "a breaker force");
+
 /// Force a unit's circuit breaker open (calls fail fast with class
 /// `circuit-open`), closed, or reset.
 #[utoipa::path(post, path = "/api/v1/breakers/{target}", tag = "control", security(("admin" = [])),
-    params(("target" = String, Path)), request_body = ForceBreaker,
-    responses((status = 200, body = Vec<BreakerView>), (status = 400, body = ErrorBody),
-        (status = 404, description = "No unit of that name", body = ErrorBody)))]
+    params(("target" = String, Path, pattern = "^[a-z][a-z0-9-]{0,63}$", description = "Unit name")),
+    request_body = ForceBreaker,
+    responses((status = 200, body = Vec<BreakerView>),
+        (status = 400, description = "A bad name, a body that is not JSON, or recovery is off", body = ErrorBody),
+        (status = 404, description = "No unit of that name", body = ErrorBody),
+        (status = 415, description = "A body not sent as application/json", body = ErrorBody),
+        (status = 422, description = "JSON that is not a breaker force", body = ErrorBody)))]
 pub async fn force_breaker(
     _: Admin,
     State(s): State<AppState>,
@@ -106,17 +162,23 @@ pub async fn force_breaker(
             format!("no unit `{target}` is hosted: breakers guard hosted units"),
         ));
     }
-    let force = match f.state.as_str() {
-        "open" => Force::Open { ms: f.ms.unwrap_or(30_000) },
-        "closed" => Force::Closed,
-        "reset" => Force::Reset,
-        other => return Err(ApiError::bad_request(format!("state {other:?}: use open, closed or reset"))),
+    let force = match f.state {
+        BreakerForce::Open => Force::Open { ms: f.ms.unwrap_or(30_000) },
+        BreakerForce::Closed => Force::Closed,
+        BreakerForce::Reset => Force::Reset,
     };
     let Some(healer) = s.host.invoker.healer() else {
         return Err(ApiError::bad_request("recovery is off: there are no breakers"));
     };
     let why = f.reason.unwrap_or_else(|| "forced through the API".into());
     healer.force(&target, force, &why);
-    s.host.audit("api", "force-breaker", &target, Event::ForceBreaker { state: f.state, ms: f.ms, reason: why }).await;
+    s.host
+        .audit(
+            "api",
+            "force-breaker",
+            &target,
+            Event::ForceBreaker { state: f.state.as_str().into(), ms: f.ms, reason: why },
+        )
+        .await;
     Ok(breakers(Admin, State(s)).await)
 }

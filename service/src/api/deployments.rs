@@ -6,13 +6,13 @@ use axum::extract::{Path, Query, State};
 use kaizen_host::store::{self, deployments::Deployment, deployments::HistoryEntry};
 use serde::Deserialize;
 
-use super::{AppState, checked_name};
+use super::{AppState, OptionalJson, checked_name};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::tokens::Admin;
 use crate::views::{Reason, RolledBack};
 
 /// Every slot's deployment record.
-#[utoipa::path(get, path = "/api/v1/deployments", tag = "plugins", security(("admin" = [])),
+#[utoipa::path(get, path = "/api/v1/deployments", tag = "plugins", security(("admin" = [])), operation_id = "list_deployments",
     responses((status = 200, body = Vec<Deployment>)))]
 pub async fn list(_: Admin, State(s): State<AppState>) -> ApiResult<Json<Vec<Deployment>>> {
     Ok(Json(store::deployments::all(&s.host.db).await?))
@@ -20,7 +20,9 @@ pub async fn list(_: Admin, State(s): State<AppState>) -> ApiResult<Json<Vec<Dep
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct Limit {
-    /// At most this many entries (default 50, at most 1000).
+    /// At most this many entries: default 50; values below 1 count as 1,
+    /// above 1000 as 1000.
+    #[param(nullable = false)]
     pub limit: Option<i64>,
 }
 
@@ -30,8 +32,9 @@ pub fn limit(l: Option<i64>) -> i64 {
 
 /// A slot's deployment history, newest first.
 #[utoipa::path(get, path = "/api/v1/deployments/{slot}/history", tag = "plugins", security(("admin" = [])),
-    params(("slot" = String, Path), Limit),
-    responses((status = 200, body = Vec<HistoryEntry>), (status = 400, body = ErrorBody)))]
+    params(("slot" = String, Path, pattern = "^[a-z][a-z0-9-]{0,63}$"), Limit),
+    responses((status = 200, body = Vec<HistoryEntry>),
+        (status = 400, description = "A bad slot name or a `limit` that is not an integer", body = ErrorBody)))]
 pub async fn history(
     _: Admin,
     State(s): State<AppState>,
@@ -44,19 +47,26 @@ pub async fn history(
 
 /// Roll a slot back to its previous version (the exact bytes).
 #[utoipa::path(post, path = "/api/v1/deployments/{slot}/rollback", tag = "plugins", security(("admin" = [])),
-    params(("slot" = String, Path)), request_body(content = Option<Reason>),
-    responses((status = 200, body = RolledBack), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    params(("slot" = String, Path, pattern = "^[a-z][a-z0-9-]{0,63}$")),
+    request_body(content = Option<Reason>, description = "Optional: no body, `null` or `{reason}`"),
+    responses((status = 200, body = RolledBack),
+        (status = 400, description = "A bad slot name, or a body that is not JSON", body = ErrorBody),
+        (status = 404, description = "No such slot", body = ErrorBody),
+        (status = 409, description = "Nothing to roll back to, or a rollout holds the slot (`rollout-in-flight`: \
+abort it first)", body = ErrorBody),
+        (status = 415, description = "A body that is not sent as application/json", body = ErrorBody),
+        (status = 422, description = "JSON that is not a reason", body = ErrorBody)))]
 pub async fn rollback(
     _: Admin,
     State(s): State<AppState>,
     Path(slot): Path<String>,
-    body: Option<Json<Reason>>,
+    OptionalJson(body): OptionalJson<Reason>,
 ) -> ApiResult<Json<RolledBack>> {
     checked_name("slot", &slot)?;
     if s.host.runtime.slot(&slot).is_none() {
         return Err(ApiError::not_found(format!("no slot named `{slot}`")));
     }
-    let reason = body.and_then(|b| b.0.reason).unwrap_or_else(|| "operator rollback through the API".into());
+    let reason = body.and_then(|b| b.reason).unwrap_or_else(|| "operator rollback through the API".into());
     let rb = s.host.rollback(&slot, "api", &reason).await?;
     Ok(Json(RolledBack {
         slot,

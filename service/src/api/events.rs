@@ -17,17 +17,64 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use kaizen_host::events::Envelope;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{PartialSchema, ToSchema};
 
 use super::AppState;
 use crate::tokens::Admin;
+
+/// The data of a `lagged` event: how many events a slow watcher missed.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Lagged {
+    pub missed: u64,
+}
+
+/// One server-sent event as it is on the wire: its name (`event`) and its
+/// JSON `data`, an [`Envelope`] (or [`Lagged`]). Documented with
+/// `contentSchema` so that a client (or a fuzzer) can check the data too.
+pub struct StreamEvent;
+
+impl PartialSchema for StreamEvent {
+    fn schema() -> RefOr<Schema> {
+        let data = OneOfBuilder::new()
+            .item(Ref::from_schema_name(Envelope::name()))
+            .item(Ref::from_schema_name(Lagged::name()))
+            .build();
+        let data = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("The event as JSON: an Envelope, or for `lagged` how many were missed"))
+            .content_media_type("application/json")
+            .extensions(Some(utoipa::openapi::extensions::Extensions::from_iter([(
+                "contentSchema",
+                serde_json::to_value(data).unwrap_or_default(),
+            )])))
+            .build();
+        let event = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("The host event's `kind`, or `lagged`"))
+            .build();
+        ObjectBuilder::new().property("event", event).property("data", data).required("event").required("data").into()
+    }
+}
+
+impl ToSchema for StreamEvent {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((Envelope::name().into(), Envelope::schema()));
+        Envelope::schemas(schemas);
+        schemas.push((Lagged::name().into(), Lagged::schema()));
+    }
+}
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct EventQuery {
     /// Comma-separated kinds to receive (all when absent): the `kind`s of
     /// `Event`.
+    #[param(nullable = false)]
     pub kinds: Option<String>,
     /// The admin token, for clients that cannot set headers (browsers'
     /// EventSource).
+    #[param(nullable = false)]
     pub token: Option<String>,
 }
 
@@ -35,7 +82,7 @@ pub struct EventQuery {
 #[utoipa::path(get, path = "/api/v1/events", tag = "service", security(("admin" = [])),
     params(EventQuery),
     responses((status = 200, description = "text/event-stream of host events: each SSE event is named by the \
-        event's kind and carries an Envelope as JSON data", body = Envelope, content_type = "text/event-stream")))]
+        event's kind and carries an Envelope as JSON data", body = StreamEvent, content_type = "text/event-stream")))]
 pub async fn events(
     _: Admin,
     State(s): State<AppState>,
@@ -50,7 +97,7 @@ pub async fn events(
                 }
                 Ok(_) => None,
                 Err(BroadcastStreamRecvError::Lagged(n)) => {
-                    Some(SseEvent::default().event("lagged").data(format!("{{\"missed\":{n}}}")))
+                    SseEvent::default().event("lagged").json_data(Lagged { missed: n }).ok()
                 }
             };
             futures::future::ready(out.map(Ok))

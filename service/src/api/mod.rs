@@ -9,9 +9,13 @@ pub mod deployments;
 pub mod events;
 pub mod metrics;
 pub mod observe;
+mod optional_json;
 pub mod plugins;
+mod responses;
 pub mod rollouts;
 mod unread_body;
+
+pub use optional_json::OptionalJson;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,6 +69,16 @@ impl HasTokens for AppState {
     }
 }
 
+/// What a plugin, slot or unit name must match (the document's `pattern`
+/// for every such parameter; [`checked_name`] enforces it).
+pub const NAME_PATTERN: &str = "^[a-z][a-z0-9-]{0,63}$";
+
+/// Raw bytes in whatever format the receiver speaks (a unit's request or
+/// answer, a `.wasm` module).
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct RawBytes(pub Vec<u8>);
+
 /// Path parameters naming a plugin, slot or unit: the plugin naming rule
 /// (lowercase letters, digits, `-`), so no path traversal, no control
 /// characters and nothing that could smuggle syntax into a log line.
@@ -95,8 +109,11 @@ impl Modify for Security {
     info(
         title = "Kaizen",
         description = "A WebAssembly plugin host running a safe, autonomous improvement loop. Every route but \
-`/healthz` and the dashboard page needs a token: `Authorization: Bearer <token>`. The invoke token may invoke \
-units and send telemetry; the admin token may do everything. Errors are JSON: `{code, message}`."
+`/healthz` and the dashboard page (`/dashboard`, and `/` which redirects to it; neither is an API route) needs a \
+token: `Authorization: Bearer <token>`; a missing or unknown one is answered 401. The invoke token may invoke \
+units and send telemetry; the admin token may do everything, and the invoke token on any other route is \
+answered 403. Errors are JSON: `{code, message}`. Names of plugins, slots and units match \
+`^[a-z][a-z0-9-]{0,63}$`; any other is answered 400."
     ),
     modifiers(&Security),
     tags(
@@ -110,21 +127,25 @@ units and send telemetry; the admin token may do everything. Errors are JSON: `{
 struct ApiDoc;
 
 /// Whether the host is ready to take calls and its background tasks run.
-/// 200 `ready`, or 200 `degraded` when a task panicked since start and runs
-/// again (calls are served: a load balancer keeps the host); 503 while the
-/// host starts or stops, and 503 `unhealthy` while a supervised task (the
-/// loop, the telemetry writer, …) is down — the body names it, since when
-/// and why.
+/// Needs no token. 200 `ready`, or 200 `degraded` when a task panicked
+/// since start and runs again (calls are served: a load balancer keeps the
+/// host); 503 `not-ready` while the host starts or stops, and 503
+/// `unhealthy` while a supervised task (the loop, the telemetry writer, …)
+/// is down — the body names it, since when and why.
 #[utoipa::path(get, path = "/healthz", tag = "service",
     responses(
         (status = 200, description = "Ready, or degraded: a background task panicked and runs again", body = Health),
-        (status = 503, description = "Starting or shutting down (an error body), or a background task is down \
-(a health body with `status` `unhealthy`)", body = Health)
+        (status = 503, description = "Starting or shutting down (`not-ready`), or a background task is down \
+(`unhealthy`)", body = Health)
     ))]
 async fn healthz(State(s): State<AppState>) -> Response {
     if !s.ready.load(Ordering::Relaxed) {
-        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "the host is starting or shutting down")
-            .into_response();
+        let health = Health {
+            status: "not-ready".into(),
+            message: "the host is starting or shutting down".into(),
+            tasks: s.host.tasks.list(),
+        };
+        return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(health)).into_response();
     }
     let health = Health::of(s.host.tasks.list());
     let status = if health.status == "unhealthy" { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
@@ -169,7 +190,9 @@ fn api_router() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of the API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().split_for_parts().1
+    let mut doc = api_router().split_for_parts().1;
+    responses::add_common(&mut doc);
+    doc
 }
 
 /// The whole router: API, dashboard, error shaping, panic catching, body

@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use kaizen_host::store::audit::AuditEvent;
 use kaizen_host::store::cycles::CycleRecord;
 use kaizen_host::store::deliveries::Delivery;
-use kaizen_host::store::findings::FindingRecord;
+use kaizen_host::store::findings::{FindingRecord, FindingStatus};
 use kaizen_host::store::improvements::Improvement;
 use kaizen_host::store::recovery_log::RecoveryEntry;
 use kaizen_host::store::{self, now_ms};
@@ -106,31 +106,34 @@ pub async fn units(_: Admin, State(s): State<AppState>) -> Json<Vec<UnitStats>> 
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct FindingQuery {
-    /// `open`, `addressed`, ... (all when absent).
-    pub status: Option<String>,
+    /// Only findings in this state (all when absent).
+    #[param(inline, nullable = false)]
+    pub status: Option<FindingStatus>,
+    /// At most this many: default 50; values below 1 count as 1, above
+    /// 1000 as 1000.
+    #[param(nullable = false)]
     pub limit: Option<i64>,
 }
 
 /// Findings, newest first.
 #[utoipa::path(get, path = "/api/v1/findings", tag = "loop", security(("admin" = [])),
-    params(FindingQuery), responses((status = 200, body = Vec<FindingRecord>)))]
+    params(FindingQuery), responses((status = 200, body = Vec<FindingRecord>), (status = 400, description = "A query value of the wrong type or form", body = ErrorBody)))]
 pub async fn findings(
     _: Admin,
     State(s): State<AppState>,
     Query(q): Query<FindingQuery>,
 ) -> ApiResult<Json<Vec<FindingRecord>>> {
-    if let Some(st) = &q.status
-        && !st.chars().all(|c| c.is_ascii_lowercase() || c == '-')
-    {
-        return Err(ApiError::bad_request(format!("invalid status {st:?}")));
-    }
-    Ok(Json(store::findings::list(&s.host.db, q.status.as_deref(), limit(q.limit)).await?))
+    Ok(Json(store::findings::list(&s.host.db, q.status.map(FindingStatus::as_str), limit(q.limit)).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct TargetQuery {
     /// Only this target (unit or slot).
+    #[param(pattern = "^[a-z][a-z0-9-]{0,63}$", nullable = false)]
     pub target: Option<String>,
+    /// At most this many: default 50; values below 1 count as 1, above
+    /// 1000 as 1000.
+    #[param(nullable = false)]
     pub limit: Option<i64>,
 }
 
@@ -143,7 +146,7 @@ fn target(q: &TargetQuery) -> Result<Option<&str>, ApiError> {
 
 /// Improvements (candidates the loop tried) with their proof and verdicts.
 #[utoipa::path(get, path = "/api/v1/improvements", tag = "loop", security(("admin" = [])),
-    params(TargetQuery), responses((status = 200, body = Vec<Improvement>)))]
+    params(TargetQuery), responses((status = 200, body = Vec<Improvement>), (status = 400, description = "A query value of the wrong type or form", body = ErrorBody)))]
 pub async fn improvements(
     _: Admin,
     State(s): State<AppState>,
@@ -154,14 +157,17 @@ pub async fn improvements(
 
 /// Cycle reports, newest first.
 #[utoipa::path(get, path = "/api/v1/cycles", tag = "loop", security(("admin" = [])),
-    params(Limit), responses((status = 200, body = Vec<CycleRecord>)))]
+    params(Limit), responses((status = 200, body = Vec<CycleRecord>), (status = 400, description = "A query value of the wrong type or form", body = ErrorBody)))]
 pub async fn cycles(_: Admin, State(s): State<AppState>, Query(q): Query<Limit>) -> ApiResult<Json<Vec<CycleRecord>>> {
     Ok(Json(store::cycles::recent(&s.host.db, limit(q.limit)).await?))
 }
 
 /// One cycle report.
-#[utoipa::path(get, path = "/api/v1/cycles/{id}", tag = "loop", security(("admin" = [])),
-    params(("id" = i64, Path)), responses((status = 200, body = CycleRecord), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/cycles/{id}", tag = "loop", security(("admin" = [])), operation_id = "get_cycle",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = CycleRecord),
+        (status = 400, description = "An id that is not an integer", body = ErrorBody),
+        (status = 404, description = "No such cycle report", body = ErrorBody)))]
 pub async fn cycle(_: Admin, State(s): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<CycleRecord>> {
     store::cycles::get(&s.host.db, id)
         .await?
@@ -171,7 +177,7 @@ pub async fn cycle(_: Admin, State(s): State<AppState>, Path(id): Path<i64>) -> 
 
 /// The recovery log: every healing episode step, newest first.
 #[utoipa::path(get, path = "/api/v1/recovery", tag = "loop", security(("admin" = [])),
-    params(TargetQuery), responses((status = 200, body = Vec<RecoveryEntry>)))]
+    params(TargetQuery), responses((status = 200, body = Vec<RecoveryEntry>), (status = 400, description = "A query value of the wrong type or form", body = ErrorBody)))]
 pub async fn recovery(
     _: Admin,
     State(s): State<AppState>,
@@ -186,7 +192,7 @@ pub async fn recovery(
 /// The audit trail: every action of the loop, the safety controller and
 /// operators, newest first.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "loop", security(("admin" = [])),
-    params(TargetQuery), responses((status = 200, body = Vec<AuditEvent>)))]
+    params(TargetQuery), responses((status = 200, body = Vec<AuditEvent>), (status = 400, description = "A query value of the wrong type or form", body = ErrorBody)))]
 pub async fn audit(
     _: Admin,
     State(s): State<AppState>,
@@ -197,7 +203,7 @@ pub async fn audit(
 
 /// Webhook deliveries, newest first.
 #[utoipa::path(get, path = "/api/v1/webhooks/deliveries", tag = "service", security(("admin" = [])),
-    params(Limit), responses((status = 200, body = Vec<Delivery>)))]
+    params(Limit), responses((status = 200, body = Vec<Delivery>), (status = 400, description = "A query value of the wrong type or form", body = ErrorBody)))]
 pub async fn deliveries(_: Admin, State(s): State<AppState>, Query(q): Query<Limit>) -> ApiResult<Json<Vec<Delivery>>> {
     Ok(Json(store::deliveries::recent(&s.host.db, limit(q.limit)).await?))
 }

@@ -12,7 +12,7 @@ use kaizen_host::runtime::{Installed, Plugin, Slot};
 use kaizen_host::store::{self, modules::ModuleRecord};
 use serde::Deserialize;
 
-use super::{AppState, checked_name};
+use super::{AppState, RawBytes, checked_name};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::tokens::Admin;
 use crate::views::{CanaryView, SlotView, Uploaded, VersionView};
@@ -45,7 +45,7 @@ pub fn all_slots(s: &AppState) -> Vec<SlotView> {
 }
 
 /// Every slot with its current, previous and canary versions.
-#[utoipa::path(get, path = "/api/v1/plugins", tag = "plugins", security(("admin" = [])),
+#[utoipa::path(get, path = "/api/v1/plugins", tag = "plugins", security(("admin" = [])), operation_id = "list_plugins",
     responses((status = 200, body = Vec<SlotView>)))]
 pub async fn list(_: Admin, State(s): State<AppState>) -> Json<Vec<SlotView>> {
     Json(all_slots(&s))
@@ -53,8 +53,8 @@ pub async fn list(_: Admin, State(s): State<AppState>) -> Json<Vec<SlotView>> {
 
 /// Every version of a plugin the host has seen.
 #[utoipa::path(get, path = "/api/v1/plugins/{name}/versions", tag = "plugins", security(("admin" = [])),
-    params(("name" = String, Path)),
-    responses((status = 200, body = Vec<ModuleRecord>), (status = 400, body = ErrorBody)))]
+    params(("name" = String, Path, pattern = "^[a-z][a-z0-9-]{0,63}$")),
+    responses((status = 200, body = Vec<ModuleRecord>), (status = 400, description = "A bad plugin name", body = ErrorBody)))]
 pub async fn versions(
     _: Admin,
     State(s): State<AppState>,
@@ -64,30 +64,49 @@ pub async fn versions(
     Ok(Json(store::modules::by_name(&s.host.db, &name).await?))
 }
 
+/// What to do with an uploaded module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum UploadMode {
+    /// Detectors and strategies deploy at once; a unit becomes a candidate
+    /// for the loop unless its slot is empty.
+    #[default]
+    Auto,
+    /// Deploy now.
+    Deploy,
+    /// Always hand to the loop (units only).
+    Candidate,
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct UploadParams {
     /// `auto` (default): detectors and strategies deploy at once, a unit
     /// becomes a candidate for the loop unless its slot is empty;
     /// `deploy`: deploy now; `candidate`: always hand to the loop.
-    pub mode: Option<String>,
+    #[param(inline, nullable = false)]
+    pub mode: Option<UploadMode>,
 }
 
 /// Upload a module (the body is the `.wasm` file). It is validated like a
 /// dropped file; a refusal names the reason and changes nothing.
 #[utoipa::path(post, path = "/api/v1/plugins", tag = "plugins", security(("admin" = [])),
     params(UploadParams),
-    request_body(content = Vec<u8>, content_type = "application/wasm"),
-    responses((status = 200, body = Uploaded), (status = 422, description = "Refused", body = ErrorBody)))]
+    request_body(description = "The `.wasm` file (any content type is read as the module's bytes)", content(
+        (RawBytes = "application/wasm"),
+        (RawBytes = "application/octet-stream"),
+    )),
+    responses((status = 200, body = Uploaded),
+        (status = 400, description = "An unknown `mode`, or `candidate` for a module that is no unit", body = ErrorBody),
+        (status = 409, description = "The slot refused the module (a different kind under that name), or a \
+rollout holds the slot (`rollout-in-flight`: abort it first)", body = ErrorBody),
+        (status = 422, description = "Not a valid module: the reason is named", body = ErrorBody)))]
 pub async fn upload(
     _: Admin,
     State(s): State<AppState>,
     Query(q): Query<UploadParams>,
     body: Bytes,
 ) -> ApiResult<Json<Uploaded>> {
-    let mode = q.mode.as_deref().unwrap_or("auto");
-    if !matches!(mode, "auto" | "deploy" | "candidate") {
-        return Err(ApiError::bad_request(format!("mode `{mode}`: use auto, deploy or candidate")));
-    }
+    let mode = q.mode.unwrap_or_default();
     let h = s.host.clone();
     let plugin = tokio::task::spawn_blocking(move || h.runtime.load("upload", &body))
         .await
@@ -95,10 +114,10 @@ pub async fn upload(
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-module", e.to_string()))?;
     let slot = s.host.runtime.slot(plugin.name());
     let unit = plugin.kind() == PluginKind::Unit;
-    if mode == "candidate" && !unit {
+    if mode == UploadMode::Candidate && !unit {
         return Err(ApiError::bad_request("only units go through the loop as candidates"));
     }
-    let candidate = unit && (mode == "candidate" || (mode == "auto" && slot.is_some()));
+    let candidate = unit && (mode == UploadMode::Candidate || (mode == UploadMode::Auto && slot.is_some()));
     let view = |result: &str| Uploaded {
         name: plugin.name().into(),
         kind: world_name(plugin.kind()).into(),

@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use kaizen_host::safety::RolloutInfo;
 use kaizen_host::store::improvements::Improvement;
 
-use super::{AppState, checked_name};
+use super::{AppState, OptionalJson, checked_name};
 use crate::error::{ApiResult, ErrorBody};
 use crate::tokens::Admin;
 use crate::views::Reason;
@@ -31,16 +31,21 @@ pub async fn in_flight(_: Admin, State(s): State<AppState>) -> Json<Vec<RolloutI
 /// counted against the loop by its self-watch). Answers once the rollout
 /// has done so, with the improvement.
 #[utoipa::path(post, path = "/api/v1/rollouts/{unit}/abort", tag = "control", security(("admin" = [])),
-    params(("unit" = String, Path)), request_body(content = Option<Reason>),
-    responses((status = 200, body = Improvement), (status = 400, body = ErrorBody),
-        (status = 404, description = "No rollout of that unit is in flight", body = ErrorBody)))]
+    params(("unit" = String, Path, pattern = "^[a-z][a-z0-9-]{0,63}$")),
+    request_body(content = Option<Reason>, description = "Optional: no body, `null` or `{reason}`"),
+    responses((status = 200, description = "The improvement, ended `aborted` (or as it ended, when it ended \
+first)", body = Improvement),
+        (status = 400, description = "A bad unit name, or a body that is not JSON", body = ErrorBody),
+        (status = 404, description = "No rollout of that unit is in flight", body = ErrorBody),
+        (status = 415, description = "A body that is not sent as application/json", body = ErrorBody),
+        (status = 422, description = "JSON that is not a reason", body = ErrorBody)))]
 pub async fn abort_rollout(
     _: Admin,
     State(s): State<AppState>,
     Path(unit): Path<String>,
-    body: Option<Json<Reason>>,
+    OptionalJson(body): OptionalJson<Reason>,
 ) -> ApiResult<Json<Improvement>> {
     checked_name("unit", &unit)?;
-    let reason = body.and_then(|b| b.0.reason).unwrap_or_else(|| "operator abort through the API".into());
+    let reason = body.and_then(|b| b.reason).unwrap_or_else(|| "operator abort through the API".into());
     Ok(Json(s.host.abort_rollout(&unit, "api", &reason, ABORT_WAIT).await?))
 }

@@ -160,6 +160,29 @@ enum Hold {
     Frozen,
 }
 
+/// Time a step or bake has run, not counting while it was held.
+struct RunningClock {
+    ran: Duration,
+    last: Instant,
+}
+
+impl RunningClock {
+    fn start() -> RunningClock {
+        RunningClock { ran: Duration::ZERO, last: Instant::now() }
+    }
+
+    /// Count the time since the last look if the rollout was running; the
+    /// running time so far.
+    fn advance(&mut self, hold: Hold) -> Duration {
+        let now = Instant::now();
+        if hold == Hold::Running {
+            self.ran += now - self.last;
+        }
+        self.last = now;
+        self.ran
+    }
+}
+
 /// One rollout in progress: what it moves, where, and what it has seen.
 struct Rollout {
     ctx: Arc<Ctx>,
@@ -415,14 +438,10 @@ impl Rollout {
     /// judged.
     async fn await_verdict(&mut self, pct: f64) -> Result<Judgement, End> {
         let budget = Duration::from_secs(self.limits.step_timeout_secs);
-        let (mut ran, mut last) = (Duration::ZERO, Instant::now());
+        let mut clock = RunningClock::start();
         loop {
             let hold = self.tick().await?;
-            let now = Instant::now();
-            if hold == Hold::Running {
-                ran += now - last;
-            }
-            last = now;
+            let ran = clock.advance(hold);
             if hold == Hold::Frozen {
                 continue;
             }
@@ -491,14 +510,10 @@ impl Rollout {
     async fn bake(&mut self) -> Result<Judgement, End> {
         self.collector.reset(self.percent / 100.0);
         let budget = Duration::from_secs(self.limits.bake_secs);
-        let (mut ran, mut last) = (Duration::ZERO, Instant::now());
+        let mut clock = RunningClock::start();
         loop {
             let hold = self.tick().await?;
-            let now = Instant::now();
-            if hold == Hold::Running {
-                ran += now - last;
-            }
-            last = now;
+            let ran = clock.advance(hold);
             if hold == Hold::Frozen {
                 continue;
             }

@@ -188,17 +188,7 @@ impl Telemetry {
     /// buckets from memory.
     pub async fn maintain(&self) -> store::Result<()> {
         let dirty = self.aggregates.take_dirty();
-        // A writer stalled on a busy disk can hold the store past its busy
-        // timeout; the last aggregates are worth a few more tries.
-        let mut tries = 0;
-        while let Err(e) = store::aggregates::upsert(&self.db, &dirty).await {
-            tries += 1;
-            if tries == 3 {
-                return Err(e);
-            }
-            tracing::warn!("cannot write the last aggregates (try {tries} of 3), trying again: {e}");
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        }
+        store::aggregates::upsert(&self.db, &dirty).await?;
         let now = now_ms();
         let cutoff = now - self.config.retention_secs as i64 * 1000;
         let deleted = store::executions::delete_before(&self.db, cutoff).await?;

@@ -256,7 +256,7 @@ impl Invoker {
                 (Ok(_), None) => unreachable!("a call that answered has a plugin"),
             };
             let (err, plugin) = plugin;
-            if ctx.attempt >= cfg.max_attempts || remaining(started).is_zero() {
+            if ctx.attempt >= cfg.max_attempts {
                 return Err(err);
             }
             let failure = Failure {
@@ -299,6 +299,12 @@ impl Invoker {
                 ctx.attempt += 1;
                 episode = Some((failure, d.strategy, action, since));
                 continue;
+            }
+            // The caller's deadline is spent (the last attempt used it up):
+            // the log says the budget, not the strategy, ended the episode.
+            if remaining(started).is_zero() {
+                h.log(&failure, &d.strategy, &action, "budget-exhausted", 0.0);
+                return Err(err);
             }
             match d.action {
                 RecoveryAction::Fallback(unit) => {

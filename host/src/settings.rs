@@ -201,6 +201,26 @@ fn limits(k: &mut Checker, at: &str, l: &Limits) {
         k.bad(format!("{at}.judge.alpha"), j.alpha, "must be greater than 0 and less than 0.5");
     }
     k.above_zero_to(&format!("{at}.judge.error_points"), j.error_points, 100.0);
+    if !(j.tolerance.is_finite() && j.tolerance >= 0.0 && j.tolerance < j.threshold) {
+        k.bad(format!("{at}.judge.tolerance"), j.tolerance, "must be at least 0 and less than judge.threshold");
+    }
+    if !(j.error_tolerance_points.is_finite()
+        && j.error_tolerance_points >= 0.0
+        && j.error_tolerance_points < j.error_points)
+    {
+        k.bad(
+            format!("{at}.judge.error_tolerance_points"),
+            j.error_tolerance_points,
+            "must be at least 0 and less than judge.error_points",
+        );
+    }
+    if j.quantiles.is_empty() || j.quantiles.len() > 5 || j.quantiles.iter().any(|q| !(*q > 0.0 && *q < 1.0)) {
+        k.bad(
+            format!("{at}.judge.quantiles"),
+            format!("{:?}", j.quantiles),
+            "one to five latency quantiles, each greater than 0 and less than 1 (0.95 = p95)",
+        );
+    }
     k.at_least(&format!("{at}.step_timeout_secs"), l.step_timeout_secs, 1);
     if !(l.holdback_percent.is_finite() && (0.0..=50.0).contains(&l.holdback_percent)) {
         k.bad(format!("{at}.holdback_percent"), l.holdback_percent, "must be from 0 to 50");

@@ -13,7 +13,6 @@ mod health;
 mod hostile;
 mod hot_swap;
 mod improvement_loop;
-mod judge_trials;
 mod kaizen_bin;
 mod openapi_conformance;
 mod polyglot;

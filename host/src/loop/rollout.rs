@@ -24,7 +24,7 @@ use parking_lot::Mutex;
 use super::Ctx;
 use crate::events::{Event, Phase};
 use crate::invoke::{CallListener, CallRecord};
-use crate::judge::{Arm, Judgement, Verdict, judge};
+use crate::judge::{self, Arm, Judgement, Step, Verdict, judge};
 use crate::runtime::{Claim, Plugin, SlotError};
 use crate::safety::{AbortRequest, Denied, Limits, Outcome, RolloutInfo, RolloutPermit};
 use crate::store::deployments::{DeployState, Deployment};
@@ -56,8 +56,11 @@ impl CallListener for Collector {
         } else {
             return;
         };
-        arm.latencies_ms.push(r.latency_ms);
-        arm.errors += u64::from(r.outcome == CallOutcome::Error);
+        let class = match r.outcome {
+            CallOutcome::Ok => judge::OK,
+            _ => r.error_class.as_deref().unwrap_or("other"),
+        };
+        arm.record(r.latency_ms, class);
     }
 }
 
@@ -65,10 +68,7 @@ impl Collector {
     fn reset(&self, candidate_share: f64) {
         let mut arms = self.arms.lock();
         self.since.store(now_ms(), Ordering::Relaxed);
-        *arms = (
-            Arm { share: candidate_share, ..Default::default() },
-            Arm { share: 1.0 - candidate_share, ..Default::default() },
-        );
+        *arms = (Arm::new(candidate_share), Arm::new(1.0 - candidate_share));
     }
 
     fn snapshot(&self) -> (Arm, Arm) {
@@ -335,7 +335,7 @@ impl Rollout {
             let end = match verdict.verdict {
                 Verdict::Pass => continue,
                 Verdict::Fail => End::RolledBack,
-                Verdict::Inconclusive => End::Inconclusive,
+                Verdict::Inconclusive | Verdict::Pending => End::Inconclusive,
             };
             self.last_verdict = Some((Phase::Canary, verdict));
             return Err(end);
@@ -439,6 +439,7 @@ impl Rollout {
     async fn await_verdict(&mut self, pct: f64) -> Result<Judgement, End> {
         let budget = Duration::from_secs(self.limits.step_timeout_secs);
         let mut clock = RunningClock::start();
+        let mut looks = 0;
         loop {
             let hold = self.tick().await?;
             let ran = clock.advance(hold);
@@ -446,9 +447,10 @@ impl Rollout {
                 continue;
             }
             let (c, b) = self.collector.snapshot();
-            let mut j = judge(&c, &b, &self.limits.judge);
+            looks += 1;
+            let mut j = judge(&c, &b, &self.limits.judge, &self.step(looks));
             match j.verdict {
-                Verdict::Fail => return Ok(j),
+                Verdict::Fail | Verdict::Inconclusive => return Ok(j),
                 Verdict::Pass if hold == Hold::Running => return Ok(j),
                 _ if ran >= budget => {
                     j.verdict = Verdict::Inconclusive;
@@ -511,6 +513,7 @@ impl Rollout {
         self.collector.reset(self.percent / 100.0);
         let budget = Duration::from_secs(self.limits.bake_secs);
         let mut clock = RunningClock::start();
+        let mut looks = 0;
         loop {
             let hold = self.tick().await?;
             let ran = clock.advance(hold);
@@ -518,11 +521,27 @@ impl Rollout {
                 continue;
             }
             let (c, b) = self.collector.snapshot();
-            let j = judge(&c, &b, &self.limits.judge);
-            if j.verdict == Verdict::Fail || ran >= budget {
+            looks += 1;
+            let mut j = judge(&c, &b, &self.limits.judge, &self.step(looks));
+            if j.verdict == Verdict::Fail {
+                return Ok(j);
+            }
+            if ran >= budget || j.verdict == Verdict::Inconclusive {
+                // The bake watches for harm; none shown keeps the promotion.
+                j.verdict = Verdict::Pass;
+                j.reason =
+                    format!("no harm shown in {} s of bake against the holdback: {}", self.limits.bake_secs, j.reason);
                 return Ok(j);
             }
         }
+    }
+
+    /// What the judge is told about the step now judged: the candidate's
+    /// configured share and the level this step may spend (the rollout's
+    /// alpha over its canary steps and, with a holdback, the bake).
+    fn step(&self, looks: u64) -> Step {
+        let judged = self.canary_steps().len() + usize::from(self.limits.holdback_percent > 0.0);
+        Step { share: self.percent / 100.0, alpha: judge::step_alpha(self.limits.judge.alpha, judged), looks }
     }
 
     /// Put the checkpoint back, taking back only what this rollout

@@ -1,5 +1,6 @@
-//! The statistical judge: candidate against baseline, from calls made in the
-//! same period. Pure statistics, no I/O.
+//! The fixed-level judge (`judge.method = "fixed"`), the judge before
+//! sequential testing, kept for side-by-side trials: each look runs tests at
+//! a fixed level, so looking again and again wears its guarantee down.
 //!
 //! Latency is compared with a Mann-Whitney U rank test and a Hodges-Lehmann
 //! estimate of the shift (on log latency, so the shift is a ratio) with its
@@ -9,184 +10,159 @@
 //! sided, p < alpha) and its estimated degradation is at least half the
 //! threshold; the candidate passes when no metric is significantly worse and
 //! the latency ratio's upper bound is under the threshold, or when the
-//! sample budget is spent without evidence of harm. Degradations below half
-//! the threshold never fail a candidate; a degradation of the full threshold
-//! is caught with high power (see the A/A and regression trials in tests).
+//! sample budget is spent without evidence of harm. `invalid-input` answers
+//! are not counted as errors here: the blind spot the sequential judge's
+//! per-class outcomes close.
 
-use serde::{Deserialize, Serialize};
-
-/// Settings of the judge.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct JudgeConfig {
-    /// Degradation that must be caught: 0.10 = 10 %.
-    pub threshold: f64,
-    /// No verdict before each arm has this many calls.
-    pub min_samples: usize,
-    /// With this many calls per arm and no evidence of harm, pass.
-    pub max_samples: usize,
-    /// One-sided significance level of each test (strict, because the judge
-    /// looks again after every batch of calls).
-    pub alpha: f64,
-    /// Error-rate increase, in percentage points, that must be caught: a
-    /// candidate passes only once the upper confidence bound of its increase
-    /// is below this.
-    pub error_points: f64,
-}
-
-impl Default for JudgeConfig {
-    fn default() -> Self {
-        JudgeConfig { threshold: 0.10, min_samples: 50, max_samples: 4000, alpha: 0.0002, error_points: 2.0 }
-    }
-}
-
-/// Calls of one arm (candidate or baseline) in the analysis period.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Arm {
-    /// Latency of each call, milliseconds.
-    pub latencies_ms: Vec<f64>,
-    /// Calls that failed for the unit's own reasons.
-    pub errors: u64,
-    /// Share of traffic routed to this arm, 0..1.
-    pub share: f64,
-}
-
-impl Arm {
-    pub fn calls(&self) -> usize {
-        self.latencies_ms.len()
-    }
-}
-
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    Pass,
-    Fail,
-    Inconclusive,
-}
+use super::{Arm, JudgeConfig, Judgement, Method, Objective, ObjectiveKind, Standing, Verdict, change_words};
 
 /// Latency comparison.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct LatencyTest {
-    pub mann_whitney_u: f64,
-    pub p_value: f64,
+#[derive(Debug, Clone, Default, PartialEq)]
+struct LatencyTest {
+    p_value: f64,
     /// Hodges-Lehmann shift of log latency, as a ratio (1.10 = 10 % slower).
-    pub ratio: f64,
-    pub ratio_ci_low: f64,
-    pub ratio_ci_high: f64,
-    /// The shift in milliseconds at the baseline median.
-    pub shift_ms: f64,
-    pub baseline_p95_ms: f64,
-    pub candidate_p95_ms: f64,
+    ratio: f64,
+    ratio_ci_low: f64,
+    ratio_ci_high: f64,
+    baseline_median_ms: f64,
+    candidate_median_ms: f64,
     /// ratio - 1.
-    pub degradation: f64,
+    degradation: f64,
 }
 
 /// Error-rate comparison.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ErrorTest {
-    pub baseline_rate: f64,
-    pub candidate_rate: f64,
-    pub z: f64,
-    pub p_value: f64,
+#[derive(Debug, Clone, Default, PartialEq)]
+struct ErrorTest {
+    baseline_rate: f64,
+    candidate_rate: f64,
+    p_value: f64,
     /// Relative increase, with a one-point floor under the baseline rate so
     /// that 0 % → 2 % is a 200 % degradation rather than infinite.
-    pub degradation: f64,
-    /// Upper confidence bound of the increase in percentage points
-    /// (Agresti-Caffo), at the judge's confidence.
-    pub increase_upper_points: f64,
+    degradation: f64,
+    /// Lower and upper confidence bounds of the increase (fractions,
+    /// Agresti-Caffo), at the judge's confidence.
+    increase_low: f64,
+    increase_high: f64,
 }
 
 /// Throughput comparison, per share of traffic.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ThroughputTest {
-    pub baseline_per_share: f64,
-    pub candidate_per_share: f64,
-    pub z: f64,
-    pub p_value: f64,
-    pub degradation: f64,
+#[derive(Debug, Clone, Default, PartialEq)]
+struct ThroughputTest {
+    baseline_per_share: f64,
+    candidate_per_share: f64,
+    p_value: f64,
+    degradation: f64,
 }
 
-/// A verdict with every statistic behind it, stored so that an operator can
-/// see why.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Judgement {
-    pub verdict: Verdict,
-    pub reason: String,
-    pub candidate_samples: usize,
-    pub baseline_samples: usize,
-    pub threshold: f64,
-    pub alpha: f64,
-    pub latency: LatencyTest,
-    pub errors: ErrorTest,
-    pub throughput: ThroughputTest,
-    /// The largest of the three degradations.
-    pub degradation: f64,
-}
-
-/// Judge `candidate` against `baseline`.
-pub fn judge(candidate: &Arm, baseline: &Arm, cfg: &JudgeConfig) -> Judgement {
+/// Judge `candidate` against `baseline` with fixed-level tests at this look.
+pub fn judge(candidate: &Arm, baseline: &Arm, cfg: &JudgeConfig, looks: u64) -> Judgement {
     let (nc, nb) = (candidate.calls(), baseline.calls());
-    let latency = latency_test(&candidate.latencies_ms, &baseline.latencies_ms, cfg.alpha);
-    let errors = error_test(candidate.errors, nc, baseline.errors, nb, cfg.alpha);
+    let alpha = cfg.alpha;
+    let latency = latency_test(&candidate.latencies_ms, &baseline.latencies_ms, alpha);
+    let errors = error_test(candidate.errors, nc, baseline.errors, nb, alpha);
     let throughput = throughput_test(nc, candidate.share, nb, baseline.share);
-    let degradation = latency.degradation.max(errors.degradation).max(throughput.degradation);
+    let half = cfg.threshold / 2.0;
+    let lat_fail = latency.p_value < alpha && latency.degradation >= half;
+    let err_fail = errors.p_value < alpha && errors.degradation >= half;
+    let thr_fail = throughput.p_value < alpha && throughput.degradation >= half;
+    let lat_within = latency.ratio_ci_high - 1.0 < cfg.threshold;
+    let err_within = errors.increase_high * 100.0 < cfg.error_points;
+    let standing = |fail: bool, within: bool| {
+        if fail {
+            Standing::Harm
+        } else if within {
+            Standing::Within
+        } else {
+            Standing::Undecided
+        }
+    };
+    let objectives = vec![
+        Objective {
+            name: "latency".into(),
+            kind: ObjectiveKind::Latency,
+            baseline: latency.baseline_median_ms,
+            candidate: latency.candidate_median_ms,
+            estimate: latency.ratio,
+            low: latency.ratio_ci_low,
+            high: latency.ratio_ci_high,
+            limit: 1.0 + cfg.threshold,
+            tolerance: 1.0 + half,
+            alpha,
+            p_value: Some(latency.p_value),
+            standing: standing(lat_fail, lat_within),
+            words: format!(
+                "latency {} (Hodges-Lehmann ratio {:.3}, CI {:.3}..{:.3}, Mann-Whitney p={:.2e})",
+                change_words(latency.ratio),
+                latency.ratio,
+                latency.ratio_ci_low,
+                latency.ratio_ci_high,
+                latency.p_value
+            ),
+        },
+        Objective {
+            name: "errors".into(),
+            kind: ObjectiveKind::Outcome,
+            baseline: errors.baseline_rate,
+            candidate: errors.candidate_rate,
+            estimate: errors.candidate_rate - errors.baseline_rate,
+            low: errors.increase_low,
+            high: errors.increase_high,
+            limit: cfg.error_points / 100.0,
+            tolerance: 0.0,
+            alpha,
+            p_value: Some(errors.p_value),
+            standing: standing(err_fail, err_within),
+            words: format!(
+                "error rate {:.2} % against {:.2} % (p={:.2e})",
+                errors.candidate_rate * 100.0,
+                errors.baseline_rate * 100.0,
+                errors.p_value
+            ),
+        },
+        Objective {
+            name: "throughput".into(),
+            kind: ObjectiveKind::SampleRatio,
+            baseline: throughput.baseline_per_share,
+            candidate: throughput.candidate_per_share,
+            estimate: candidate.share,
+            low: 0.0,
+            high: 1.0,
+            limit: candidate.share,
+            tolerance: candidate.share,
+            alpha,
+            p_value: Some(throughput.p_value),
+            standing: standing(thr_fail, true),
+            words: format!(
+                "throughput per share {:.1} against {:.1} (p={:.2e})",
+                throughput.candidate_per_share, throughput.baseline_per_share, throughput.p_value
+            ),
+        },
+    ];
     let mut j = Judgement {
-        verdict: Verdict::Inconclusive,
+        verdict: Verdict::Pending,
         reason: String::new(),
+        method: Method::Fixed,
+        decided_by: None,
         candidate_samples: nc,
         baseline_samples: nb,
+        looks,
         threshold: cfg.threshold,
-        alpha: cfg.alpha,
-        latency,
-        errors,
-        throughput,
-        degradation,
+        alpha,
+        objectives,
     };
-    let half = cfg.threshold / 2.0;
     if nc.min(nb) < cfg.min_samples {
         j.reason = format!("{} of {} samples per arm needed before a verdict", nc.min(nb), cfg.min_samples);
         return j;
     }
-    let pct = |x: f64| x * 100.0;
-    if j.latency.p_value < cfg.alpha && j.latency.degradation >= half {
-        j.verdict = Verdict::Fail;
-        j.reason = format!(
-            "latency {:.1}% worse (ratio {:.3}, CI {:.3}..{:.3}, p={:.2e}; p95 {:.3} → {:.3} ms)",
-            pct(j.latency.degradation),
-            j.latency.ratio,
-            j.latency.ratio_ci_low,
-            j.latency.ratio_ci_high,
-            j.latency.p_value,
-            j.latency.baseline_p95_ms,
-            j.latency.candidate_p95_ms
-        );
-    } else if j.errors.p_value < cfg.alpha && j.errors.degradation >= half {
-        j.verdict = Verdict::Fail;
-        j.reason = format!(
-            "error rate {:.2}% against {:.2}% (p={:.2e})",
-            pct(j.errors.candidate_rate),
-            pct(j.errors.baseline_rate),
-            j.errors.p_value
-        );
-    } else if j.throughput.p_value < cfg.alpha && j.throughput.degradation >= half {
-        j.verdict = Verdict::Fail;
-        j.reason = format!(
-            "throughput per share {:.1} against {:.1} (p={:.2e})",
-            j.throughput.candidate_per_share, j.throughput.baseline_per_share, j.throughput.p_value
-        );
-    } else if j.latency.ratio_ci_high - 1.0 < cfg.threshold && j.errors.increase_upper_points < cfg.error_points {
+    if let Some(o) = j.objectives.iter().find(|o| o.standing == Standing::Harm) {
+        (j.verdict, j.decided_by, j.reason) = (Verdict::Fail, Some(o.name.clone()), o.words.clone());
+    } else if lat_within && err_within {
         j.verdict = Verdict::Pass;
         j.reason = format!(
             "no significant degradation; at {:.2}% confidence latency ratio ≤ {:.3} and error-rate change ≤ {:+.2} points",
-            100.0 * (1.0 - cfg.alpha),
-            j.latency.ratio_ci_high,
-            j.errors.increase_upper_points
+            100.0 * (1.0 - alpha),
+            latency.ratio_ci_high,
+            errors.increase_high * 100.0
         );
     } else if nc.min(nb) >= cfg.max_samples {
         j.verdict = Verdict::Pass;
@@ -202,21 +178,8 @@ pub fn normal_sf(z: f64) -> f64 {
     0.5 * erfc(z / std::f64::consts::SQRT_2)
 }
 
-/// Complementary error function (Numerical Recipes' erfcc, |error| < 1.2e-7).
 fn erfc(x: f64) -> f64 {
-    let z = x.abs();
-    let t = 1.0 / (1.0 + 0.5 * z);
-    let r = t
-        * (-z * z - 1.265_512_23
-            + t * (1.000_023_68
-                + t * (0.374_091_96
-                    + t * (0.096_784_18
-                        + t * (-0.186_288_06
-                            + t * (0.278_868_07
-                                + t * (-1.135_203_98
-                                    + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
-            .exp();
-    if x >= 0.0 { r } else { 2.0 - r }
+    libm::erfc(x)
 }
 
 /// Quantile of the standard normal (Acklam's rational approximation).
@@ -339,14 +302,12 @@ fn latency_test(cand: &[f64], base: &[f64], alpha: f64) -> LatencyTest {
     let (sc, sb) = (sorted_copy(cand), sorted_copy(base));
     let base_median = quantile_sorted(&sb, 0.5);
     LatencyTest {
-        mann_whitney_u: u,
         p_value,
         ratio: shift.exp(),
         ratio_ci_low: lo.exp(),
         ratio_ci_high: hi.exp(),
-        shift_ms: base_median * (shift.exp() - 1.0),
-        baseline_p95_ms: quantile_sorted(&sb, 0.95),
-        candidate_p95_ms: quantile_sorted(&sc, 0.95),
+        baseline_median_ms: base_median,
+        candidate_median_ms: quantile_sorted(&sc, 0.5),
         degradation: shift.exp() - 1.0,
     }
 }
@@ -359,13 +320,19 @@ fn sorted_copy(v: &[f64]) -> Vec<f64> {
 
 fn error_test(ec: u64, nc: usize, eb: u64, nb: usize, alpha: f64) -> ErrorTest {
     if nc == 0 || nb == 0 {
-        return ErrorTest { p_value: 1.0, increase_upper_points: f64::INFINITY, ..Default::default() };
+        return ErrorTest {
+            p_value: 1.0,
+            increase_low: f64::NEG_INFINITY,
+            increase_high: f64::INFINITY,
+            ..Default::default()
+        };
     }
     // Agresti-Caffo: one success and one failure added to each arm keeps the
     // interval honest when either arm has seen no error yet.
     let (ac, ab) = ((ec as f64 + 1.0) / (nc as f64 + 2.0), (eb as f64 + 1.0) / (nb as f64 + 2.0));
     let se_ac = (ac * (1.0 - ac) / (nc as f64 + 2.0) + ab * (1.0 - ab) / (nb as f64 + 2.0)).sqrt();
-    let increase_upper_points = ((ac - ab) + normal_quantile(1.0 - alpha) * se_ac) * 100.0;
+    let zq = normal_quantile(1.0 - alpha);
+    let (increase_low, increase_high) = ((ac - ab) - zq * se_ac, (ac - ab) + zq * se_ac);
     let (pc, pb) = (ec as f64 / nc as f64, eb as f64 / nb as f64);
     let pooled = (ec + eb) as f64 / (nc + nb) as f64;
     let se = (pooled * (1.0 - pooled) * (1.0 / nc as f64 + 1.0 / nb as f64)).sqrt();
@@ -373,10 +340,10 @@ fn error_test(ec: u64, nc: usize, eb: u64, nb: usize, alpha: f64) -> ErrorTest {
     ErrorTest {
         baseline_rate: pb,
         candidate_rate: pc,
-        z,
         p_value: if se > 0.0 { normal_sf(z) } else { 1.0 },
         degradation: ((pc - pb) / pb.max(0.01)).max(0.0),
-        increase_upper_points,
+        increase_low,
+        increase_high,
     }
 }
 
@@ -393,7 +360,6 @@ fn throughput_test(nc: usize, share_c: f64, nb: usize, share_b: f64) -> Throughp
     ThroughputTest {
         baseline_per_share: rb,
         candidate_per_share: rc,
-        z,
         p_value: if sd > 0.0 { normal_sf(z) } else { 1.0 },
         degradation: if rb > 0.0 { ((rb - rc) / rb).max(0.0) } else { 0.0 },
     }
@@ -402,6 +368,19 @@ fn throughput_test(nc: usize, share_c: f64, nb: usize, share_b: f64) -> Throughp
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn arm(latencies: impl IntoIterator<Item = f64>, errors: u64, share: f64) -> Arm {
+        let mut a = Arm::new(share);
+        let lat: Vec<f64> = latencies.into_iter().collect();
+        for (i, l) in lat.iter().enumerate() {
+            a.record(*l, if (i as u64) < errors { "internal" } else { super::super::OK });
+        }
+        a
+    }
+
+    fn cfg() -> JudgeConfig {
+        JudgeConfig { method: Method::Fixed, alpha: 0.0002, max_samples: 4000, ..Default::default() }
+    }
 
     #[test]
     fn normal_functions() {
@@ -412,36 +391,36 @@ mod tests {
     }
 
     #[test]
-    fn too_few_samples_is_inconclusive() {
-        let a = Arm { latencies_ms: vec![1.0; 10], errors: 0, share: 0.5 };
-        let j = judge(&a, &a, &JudgeConfig::default());
-        assert_eq!(j.verdict, Verdict::Inconclusive);
+    fn too_few_samples_is_pending() {
+        let a = arm(vec![1.0; 10], 0, 0.5);
+        let j = judge(&a, &a, &cfg(), 1);
+        assert_eq!(j.verdict, Verdict::Pending);
         assert!(j.reason.contains("needed"));
     }
 
     #[test]
     fn a_threefold_slowdown_fails_and_says_why() {
-        let base =
-            Arm { latencies_ms: (0..200).map(|i| 1.0 + (i % 10) as f64 * 0.01).collect(), errors: 0, share: 0.9 };
-        let cand = Arm { latencies_ms: (0..60).map(|i| 3.0 + (i % 10) as f64 * 0.03).collect(), errors: 0, share: 0.1 };
-        let j = judge(&cand, &base, &JudgeConfig::default());
+        let base = arm((0..200).map(|i| 1.0 + (i % 10) as f64 * 0.01), 0, 0.9);
+        let cand = arm((0..60).map(|i| 3.0 + (i % 10) as f64 * 0.03), 0, 0.1);
+        let j = judge(&cand, &base, &cfg(), 1);
         assert_eq!(j.verdict, Verdict::Fail, "{}", j.reason);
-        assert!(j.latency.ratio > 2.5 && j.latency.ratio_ci_low > 2.0, "{:?}", j.latency);
+        let lat = &j.objectives[0];
+        assert!(lat.estimate > 2.5 && lat.low > 2.0, "{lat:?}");
         assert!(j.reason.contains("latency"));
     }
 
     #[test]
     fn identical_arms_pass() {
-        let a = Arm { latencies_ms: (0..3000).map(|i| 1.0 + (i % 37) as f64 * 0.01).collect(), errors: 30, share: 0.5 };
-        let j = judge(&a, &a, &JudgeConfig::default());
+        let a = arm((0..3000).map(|i| 1.0 + (i % 37) as f64 * 0.01), 30, 0.5);
+        let j = judge(&a, &a, &cfg(), 1);
         assert_eq!(j.verdict, Verdict::Pass, "{}", j.reason);
     }
 
     #[test]
     fn error_spike_fails() {
-        let base = Arm { latencies_ms: vec![1.0; 1000], errors: 10, share: 0.5 };
-        let cand = Arm { latencies_ms: vec![1.0; 1000], errors: 60, share: 0.5 };
-        let j = judge(&cand, &base, &JudgeConfig::default());
+        let base = arm(vec![1.0; 1000], 10, 0.5);
+        let cand = arm(vec![1.0; 1000], 60, 0.5);
+        let j = judge(&cand, &base, &cfg(), 1);
         assert_eq!(j.verdict, Verdict::Fail);
         assert!(j.reason.contains("error rate"), "{}", j.reason);
     }

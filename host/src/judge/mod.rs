@@ -1,0 +1,269 @@
+//! The statistical judge: candidate against baseline, from calls routed side
+//! by side in the same period. Pure statistics, no I/O.
+//!
+//! The default method is **sequential** ([`sequential`]): anytime-valid
+//! confidence sequences for each objective — latency quantiles, the rate of
+//! every outcome class, and the split of calls between the arms (sample
+//! ratio mismatch) — so the judge may look after every batch of calls, stop
+//! as soon as the evidence suffices, and is never worn down by looking again
+//! or by waiting through a pause. The previous fixed-level tests stay
+//! available as `method = "fixed"` ([`fixed`]) for side-by-side trials.
+
+pub mod fixed;
+pub mod sequence;
+pub mod sequential;
+pub mod sketch;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use self::sequence::{increase_bounds, increase_shown, rate_bounds};
+pub use self::sketch::Sketch;
+
+/// How the judge tests.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// Anytime-valid confidence sequences (the default).
+    #[default]
+    Sequential,
+    /// Mann-Whitney / two-proportion / Poisson tests at a fixed level per
+    /// look (the judge before sequential testing; kept for comparison).
+    Fixed,
+}
+
+/// Settings of the judge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JudgeConfig {
+    pub method: Method,
+    /// Degradation a candidate must be shown to stay under before it passes,
+    /// per latency quantile: 0.10 = 10 %.
+    pub threshold: f64,
+    /// Degradation a failure must show: the lower bound of a quantile's
+    /// ratio must exceed 1 + tolerance. Below it a slowdown is never held
+    /// against a candidate (two builds of the same code differ by a few
+    /// percent on a busy machine). Less than `threshold`.
+    pub tolerance: f64,
+    /// The latency quantiles judged, each in (0, 1): 0.5 = p50.
+    pub quantiles: Vec<f64>,
+    /// Probability of failing a candidate no worse than its baseline, for
+    /// the whole rollout (sequential); each test's level (fixed).
+    pub alpha: f64,
+    /// Increase of an outcome class's rate, in percentage points, that a
+    /// candidate must be shown to stay under before it passes.
+    pub error_points: f64,
+    /// Increase of an outcome class's rate, in percentage points, that a
+    /// failure must show. Less than `error_points`.
+    pub error_tolerance_points: f64,
+    /// No pass before each arm has this many calls.
+    pub min_samples: usize,
+    /// Candidate calls a step may use: past this without a verdict the step
+    /// is inconclusive (sequential); with no evidence of harm it passes
+    /// (fixed).
+    pub max_samples: usize,
+}
+
+impl Default for JudgeConfig {
+    fn default() -> Self {
+        JudgeConfig {
+            method: Method::Sequential,
+            threshold: 0.10,
+            tolerance: 0.05,
+            quantiles: vec![0.5, 0.95],
+            alpha: 0.01,
+            error_points: 2.0,
+            error_tolerance_points: 1.0,
+            min_samples: 50,
+            max_samples: 100_000,
+        }
+    }
+}
+
+/// Name of the outcome of a call that answered.
+pub const OK: &str = "ok";
+
+/// Calls of one arm (candidate or baseline) in the analysis period.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Arm {
+    /// Latency of each call, milliseconds (for the fixed method's rank test).
+    pub latencies_ms: Vec<f64>,
+    /// The same latencies, bucketed for order statistics at every look.
+    pub sketch: Sketch,
+    /// Calls per outcome class other than [`OK`] (`invalid-input`,
+    /// `dependency`, `timeout`, `trap`, …).
+    pub outcomes: BTreeMap<String, u64>,
+    /// Calls that failed for the unit's own reasons (every class but
+    /// `invalid-input`): the fixed method's error count.
+    pub errors: u64,
+    /// Share of traffic routed to this arm, 0..1.
+    pub share: f64,
+}
+
+impl Arm {
+    pub fn new(share: f64) -> Arm {
+        Arm { share, ..Default::default() }
+    }
+
+    /// Record one call: its latency and its outcome class ([`OK`] when it
+    /// answered).
+    pub fn record(&mut self, latency_ms: f64, class: &str) {
+        self.latencies_ms.push(latency_ms);
+        self.sketch.record(latency_ms);
+        if class != OK {
+            *self.outcomes.entry(class.to_string()).or_default() += 1;
+            self.errors += u64::from(class != "invalid-input");
+        }
+    }
+
+    pub fn calls(&self) -> usize {
+        self.latencies_ms.len()
+    }
+}
+
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    /// The step's budget ran out without a verdict: evidence was missing,
+    /// not evidence of harm.
+    Inconclusive,
+    /// Still collecting calls (never the verdict a step ends with).
+    Pending,
+}
+
+/// What one objective is about.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ObjectiveKind {
+    /// A latency quantile; figures are milliseconds, the estimate a ratio.
+    Latency,
+    /// The rate of one outcome class; figures are rates, the estimate an
+    /// increase (a fraction: 0.01 = one point).
+    Outcome,
+    /// The candidate's share of the calls (sample ratio and throughput per
+    /// share); figures are shares.
+    SampleRatio,
+}
+
+/// Where an objective stands.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Standing {
+    /// Shown to be within its limit.
+    Within,
+    /// Harm shown.
+    Harm,
+    /// Neither yet.
+    Undecided,
+}
+
+/// One objective's comparison, with the bounds behind it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Objective {
+    /// `p50`, `p95`, `outcome:invalid-input`, `sample-ratio`, …
+    pub name: String,
+    pub kind: ObjectiveKind,
+    /// The baseline's figure (ms for latency, a rate or share otherwise).
+    pub baseline: f64,
+    /// The candidate's figure, same unit.
+    pub candidate: f64,
+    /// Latency: the ratio candidate / baseline. Outcome: the increase of the
+    /// rate (fraction). Sample ratio: the candidate's observed share.
+    pub estimate: f64,
+    /// Confidence bounds on the estimate, holding at every look at once
+    /// (sequential) or at this look (fixed).
+    pub low: f64,
+    pub high: f64,
+    /// The bound a pass needs `high` under (sample ratio: the configured
+    /// share, which must stay inside the bounds).
+    pub limit: f64,
+    /// The bound a failure needs `low` over.
+    pub tolerance: f64,
+    /// Level of this objective's bounds.
+    pub alpha: f64,
+    /// A p-value, for the fixed method's tests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_value: Option<f64>,
+    pub standing: Standing,
+    /// The comparison in words.
+    pub words: String,
+}
+
+/// A verdict with every statistic behind it, stored so that an operator can
+/// see why.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Judgement {
+    pub verdict: Verdict,
+    pub reason: String,
+    #[serde(default)]
+    pub method: Method,
+    /// The objective that decided (for a pass, the last to come within).
+    #[serde(default)]
+    pub decided_by: Option<String>,
+    pub candidate_samples: usize,
+    pub baseline_samples: usize,
+    /// How many times the judge had looked in this step, this look included.
+    #[serde(default)]
+    pub looks: u64,
+    pub threshold: f64,
+    /// The level spent on this step (sequential) or each test (fixed).
+    pub alpha: f64,
+    #[serde(default)]
+    pub objectives: Vec<Objective>,
+}
+
+/// What the judge needs to know about the step it judges.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Step {
+    /// The candidate's configured share of calls, 0..1.
+    pub share: f64,
+    /// The level this step may spend ([`step_alpha`]).
+    pub alpha: f64,
+    /// Looks so far in this step, this one included.
+    pub looks: u64,
+}
+
+/// The level one step of a rollout may spend: the rollout's `alpha` split
+/// equally over its judged steps (the canary steps below 100 % and, with a
+/// holdback, the bake). Bonferroni over steps keeps the rollout's chance of
+/// failing a candidate no worse than its baseline under `alpha`.
+pub fn step_alpha(alpha: f64, judged_steps: usize) -> f64 {
+    alpha / judged_steps.max(1) as f64
+}
+
+/// Judge `candidate` against `baseline` at this look.
+pub fn judge(candidate: &Arm, baseline: &Arm, cfg: &JudgeConfig, step: &Step) -> Judgement {
+    match cfg.method {
+        Method::Sequential => sequential::judge(candidate, baseline, cfg, step),
+        Method::Fixed => fixed::judge(candidate, baseline, cfg, step.looks),
+    }
+}
+
+/// `x` as a signed percentage with one decimal: `+2.9 %`.
+pub(crate) fn signed_pct(x: f64) -> String {
+    if x.is_infinite() {
+        return if x > 0.0 { "+∞".into() } else { "−∞".into() };
+    }
+    format!("{:+.1} %", x * 100.0)
+}
+
+/// A ratio as a change in words: `1.8 % faster`, `12.0 % slower`, `no change`.
+pub(crate) fn change_words(ratio: f64) -> String {
+    let d = ratio - 1.0;
+    if d.abs() < 0.0005 {
+        "no change".into()
+    } else if d > 0.0 {
+        format!("{:.1} % slower", d * 100.0)
+    } else {
+        format!("{:.1} % faster", -d * 100.0)
+    }
+}

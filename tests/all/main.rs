@@ -14,6 +14,7 @@ mod hostile;
 mod hot_swap;
 mod improvement_loop;
 mod judge_trials;
+mod judging;
 mod kaizen_bin;
 mod openapi_conformance;
 mod polyglot;

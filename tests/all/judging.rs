@@ -36,7 +36,7 @@ fn config(dir: &Path, extra: &str) -> String {
         format!(
             "[telemetry]\nsample_requests_every = 1\n\
              [safety.limits]\nrequired_proof = [\"validation\", \"replay\"]\ncanary_steps = [10.0, 50.0, 100.0]\n\
-             step_timeout_secs = 60\nbake_secs = 5\nholdback_percent = 10.0\n\
+             step_timeout_secs = 60\nbake_secs = 4\nholdback_percent = 10.0\n\
              [safety.limits.judge]\nmin_samples = 20\n\
              [safety.self_watch]\nmax_rollback_rate = 1.0\nmax_failure_rate = 1.0\n{extra}"
         ),
@@ -176,6 +176,8 @@ struct Ended {
     reason: String,
     took: Duration,
     hog: String,
+    /// Each verdict of the judge, as "phase percent: reason".
+    verdicts: Vec<String>,
 }
 
 /// Hand `bytes` to the loop as a candidate of `target` and watch its
@@ -213,6 +215,15 @@ fn roll(s: &Server, target: &str, bytes: &[u8], hog: Option<HogAt>) -> Ended {
                 reason: imp["reason"].as_str().unwrap_or_default().to_string(),
                 took: t.elapsed(),
                 hog: fired,
+                verdicts: imp["verdicts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|v| {
+                        let (phase, reason) = (v["phase"].as_str(), v["judgement"]["reason"].as_str());
+                        format!("{} {}%: {}", phase.unwrap_or("?"), v["percent"], reason.unwrap_or("?"))
+                    })
+                    .collect(),
             };
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -234,6 +245,9 @@ fn table(title: &str, ended: &[Ended]) {
             e.hog,
             e.reason
         );
+        for v in &e.verdicts {
+            println!("{:>5}{v}", "");
+        }
     }
 }
 

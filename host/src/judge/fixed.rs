@@ -89,6 +89,7 @@ pub fn judge(candidate: &Arm, baseline: &Arm, cfg: &JudgeConfig, looks: u64) -> 
             tolerance: 1.0 + half,
             alpha,
             p_value: Some(latency.p_value),
+            e_value: None,
             standing: standing(lat_fail, lat_within),
             words: format!(
                 "latency {} (Hodges-Lehmann ratio {:.3}, CI {:.3}..{:.3}, Mann-Whitney p={:.2e})",
@@ -111,6 +112,7 @@ pub fn judge(candidate: &Arm, baseline: &Arm, cfg: &JudgeConfig, looks: u64) -> 
             tolerance: 0.0,
             alpha,
             p_value: Some(errors.p_value),
+            e_value: None,
             standing: standing(err_fail, err_within),
             words: format!(
                 "error rate {:.2} % against {:.2} % (p={:.2e})",
@@ -131,6 +133,7 @@ pub fn judge(candidate: &Arm, baseline: &Arm, cfg: &JudgeConfig, looks: u64) -> 
             tolerance: candidate.share,
             alpha,
             p_value: Some(throughput.p_value),
+            e_value: None,
             standing: standing(thr_fail, true),
             words: format!(
                 "throughput per share {:.1} against {:.1} (p={:.2e})",

@@ -9,7 +9,10 @@
 //! or by waiting through a pause. The previous fixed-level tests stay
 //! available as `method = "fixed"` ([`fixed`]) for side-by-side trials.
 
+pub mod duel;
 pub mod fixed;
+#[cfg(test)]
+mod properties;
 pub mod sequence;
 pub mod sequential;
 pub mod sketch;
@@ -39,17 +42,19 @@ pub enum Method {
 #[serde(default, deny_unknown_fields)]
 pub struct JudgeConfig {
     pub method: Method,
-    /// Degradation a candidate must be shown to stay under before it passes,
-    /// per latency quantile: 0.10 = 10 %.
+    /// Slowdown of the candidate's calls (the median ratio of candidate to
+    /// baseline latency) it must be shown to stay under before it passes:
+    /// 0.10 = 10 %. Tail quantiles without their own threshold use it too.
     pub threshold: f64,
-    /// Degradation a failure must show: the lower bound of a quantile's
-    /// ratio must exceed 1 + tolerance. Below it a slowdown is never held
+    /// Slowdown a failure must show besides significance: a candidate is
+    /// failed on latency only when a slowdown is shown at level alpha and
+    /// its estimate is at least this. Smaller slowdowns are never held
     /// against a candidate (two builds of the same code differ by a few
     /// percent on a busy machine). Less than `threshold`.
     pub tolerance: f64,
-    /// The latency quantiles judged: `0.5` (p50, at `threshold`) or
-    /// `{ p = 0.99, threshold = 0.2 }` (p99 at its own threshold, its
-    /// tolerance scaled alike).
+    /// The tail quantiles judged besides the shift of the whole
+    /// distribution: `0.95` (p95, at `threshold`) or `{ p = 0.99, threshold
+    /// = 0.3 }` (p99 at its own threshold, its tolerance scaled alike).
     pub quantiles: Vec<Quantile>,
     /// Probability of failing a candidate no worse than its baseline, for
     /// the whole rollout (sequential); each test's level (fixed).
@@ -58,7 +63,8 @@ pub struct JudgeConfig {
     /// candidate must be shown to stay under before it passes.
     pub error_points: f64,
     /// Increase of an outcome class's rate, in percentage points, that a
-    /// failure must show. Less than `error_points`.
+    /// failure must show besides significance (its estimate). Less than
+    /// `error_points`.
     pub error_tolerance_points: f64,
     /// No pass before each arm has this many calls.
     pub min_samples: usize,
@@ -74,7 +80,8 @@ impl Default for JudgeConfig {
             method: Method::Sequential,
             threshold: 0.10,
             tolerance: 0.05,
-            quantiles: vec![Quantile::P(0.5), Quantile::P(0.95)],
+            // The tail is noisier than the body: p95 is held to 20 %.
+            quantiles: vec![Quantile::With { p: 0.95, threshold: 0.20 }],
             alpha: 0.01,
             error_points: 2.0,
             error_tolerance_points: 1.0,
@@ -155,6 +162,44 @@ impl Arm {
     }
 }
 
+/// Everything one step has seen: both arms' calls, and the call-by-call
+/// comparison of the candidate with the baseline calls of the same moment.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    pub candidate: Arm,
+    pub baseline: Arm,
+    pub duel: duel::Duel,
+}
+
+impl Comparison {
+    /// A step giving the candidate `share` (0..1) of the calls, judged by
+    /// `cfg`'s objectives.
+    pub fn new(share: f64, cfg: &JudgeConfig) -> Comparison {
+        let shift = [1.0 + cfg.threshold, 1.0 + cfg.tolerance];
+        let tails: Vec<(f64, Vec<f64>)> = cfg
+            .quantiles
+            .iter()
+            .map(|q| {
+                let (t, tol) = q.limits(cfg);
+                (q.p(), vec![1.0 + t, 1.0 + tol])
+            })
+            .collect();
+        Comparison {
+            candidate: Arm::new(share),
+            baseline: Arm::new(1.0 - share),
+            duel: duel::Duel::new(share, &shift, &tails),
+        }
+    }
+
+    /// One call, in the order calls end: which arm, its latency, and its
+    /// outcome class ([`OK`] when it answered).
+    pub fn record(&mut self, candidate: bool, latency_ms: f64, class: &str) {
+        let arm = if candidate { &mut self.candidate } else { &mut self.baseline };
+        arm.record(latency_ms, class);
+        self.duel.record(candidate, latency_ms, (class != OK).then_some(class));
+    }
+}
+
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -173,7 +218,8 @@ pub enum Verdict {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ObjectiveKind {
-    /// A latency quantile; figures are milliseconds, the estimate a ratio.
+    /// The shift of the whole latency distribution or a tail quantile;
+    /// figures are milliseconds, the estimate a ratio.
     Latency,
     /// The rate of one outcome class; figures are rates, the estimate an
     /// increase (a fraction: 0.01 = one point).
@@ -200,7 +246,7 @@ pub enum Standing {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Objective {
-    /// `p50`, `p95`, `outcome:invalid-input`, `sample-ratio`, …
+    /// `shift`, `p95`, `outcome:invalid-input`, `sample-ratio`, …
     pub name: String,
     pub kind: ObjectiveKind,
     /// The baseline's figure (ms for latency, a rate or share otherwise).
@@ -211,7 +257,8 @@ pub struct Objective {
     /// rate (fraction). Sample ratio: the candidate's observed share.
     pub estimate: f64,
     /// Confidence bounds on the estimate, holding at every look at once
-    /// (sequential) or at this look (fixed).
+    /// (sequential; latency bounds are read off a ladder of ratios) or at
+    /// this look (fixed).
     pub low: f64,
     pub high: f64,
     /// The bound a pass needs `high` under (sample ratio: the configured
@@ -224,6 +271,10 @@ pub struct Objective {
     /// A p-value, for the fixed method's tests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p_value: Option<f64>,
+    /// The e-value against "no harm" (the sequential method's failure test:
+    /// harm is shown when it reaches 1 / alpha).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e_value: Option<f64>,
     pub standing: Standing,
     /// The comparison in words.
     pub words: String,
@@ -272,11 +323,11 @@ pub fn step_alpha(alpha: f64, judged_steps: usize) -> f64 {
     alpha / judged_steps.max(1) as f64
 }
 
-/// Judge `candidate` against `baseline` at this look.
-pub fn judge(candidate: &Arm, baseline: &Arm, cfg: &JudgeConfig, step: &Step) -> Judgement {
+/// Judge the step's candidate against its baseline at this look.
+pub fn judge(cmp: &Comparison, cfg: &JudgeConfig, step: &Step) -> Judgement {
     match cfg.method {
-        Method::Sequential => sequential::judge(candidate, baseline, cfg, step),
-        Method::Fixed => fixed::judge(candidate, baseline, cfg, step.looks),
+        Method::Sequential => sequential::judge(cmp, cfg, step),
+        Method::Fixed => fixed::judge(&cmp.candidate, &cmp.baseline, cfg, step.looks),
     }
 }
 

@@ -13,12 +13,16 @@
 //!   — a candidate that loses calls (hangs, dies before answering) shows as a
 //!   mismatch. A mismatch fails the step and nothing else is judged: the
 //!   samples are biased.
-//! - *Latency quantiles* (default p50 and p95): each arm's quantile has a
-//!   confidence sequence of order statistics (Howard & Ramdas, Bernoulli
-//!   2022); the ratio candidate / baseline is bounded by the ratio of the
-//!   bounds. Quantiles need no model of the latency distribution: heavy
-//!   tails, ties of a millisecond clock and bimodal latencies are all fine,
-//!   and the ratio does not depend on the unit of time.
+//! - *Latency* ([`super::duel`]): each candidate call is ranked among the
+//!   baseline calls of the same moment. The *shift* objective is the median
+//!   ratio of candidate to baseline latency (stochastic order); each tail
+//!   quantile (default p95) is the rate at which candidate calls land in
+//!   the baseline's tail. Both are tested by betting at every ratio of a
+//!   ladder, which gives their anytime-valid bounds. Ranks need no model of
+//!   the latency distribution: heavy tails, ties of a millisecond clock and
+//!   bimodal latencies are all fine, the ratio does not depend on the unit
+//!   of time, and a machine-wide slowdown slows both sides of every
+//!   comparison.
 //! - *Outcomes*: every outcome class (each typed error class of the unit,
 //!   timeout, memory, trap, circuit-open, …, `invalid-input` included — a
 //!   candidate refusing what the baseline accepted is a regression) has a
@@ -26,24 +30,27 @@
 //!   difference.
 //!
 //! **Verdicts.** Fail as soon as any objective shows harm: the sample ratio
-//! excludes the configured share, a quantile's ratio is above 1 +
-//! `tolerance`, or a class's increase is above `error_tolerance_points`.
-//! Pass once each arm has `min_samples` calls and every quantile's ratio is
-//! shown under 1 + `threshold` and every class's increase under
-//! `error_points`. Inconclusive when the candidate has had `max_samples`
+//! excludes the configured share; or a slowdown (of the shift or a tail) is
+//! shown at level α and its estimate is at least 1 + `tolerance`; or a
+//! class's calls are shown to come from the candidate more than its share
+//! and the estimated increase of its rate is at least
+//! `error_tolerance_points`. The estimate filters only which shown harms
+//! count: the chance of failing a candidate no worse than its baseline
+//! stays under α. Pass once each arm has `min_samples` calls, the shift and
+//! every tail are shown faster than 1 + their threshold, and every class's
+//! increase is shown under `error_points` (per-arm rate sequences). Inconclusive when the candidate has had `max_samples`
 //! calls without either (the rollout also ends a step inconclusive when its
 //! running time is spent).
 //!
 //! **Spending α.** The step's level ([`super::step_alpha`]) is split equally
 //! over three families — sample ratio, latency, outcomes; the latency share
-//! equally over the quantiles and, for each, over the two arms; the
-//! outcomes' share over [`CLASSES`] classes (each split over the two arms by
-//! [`increase_bounds`]). A union bound over all of them keeps the chance of
+//! equally over the shift and the tail quantiles; the outcomes' share over
+//! [`CLASSES`] classes. A union bound over all of them keeps the chance of
 //! failing a candidate no worse than its baseline under the step's level,
 //! whatever the number of looks.
 
-use super::sequence::{increase_bounds, quantile_ranks, rate_bounds};
-use super::{Arm, JudgeConfig, Judgement, Method, Objective, ObjectiveKind, Standing, Step, Verdict};
+use super::sequence::{increase_bounds, rate_bounds};
+use super::{Comparison, Judgement, JudgeConfig, Method, Objective, ObjectiveKind, Standing, Step, Verdict};
 use super::{change_words, signed_pct};
 
 /// Outcome classes the outcomes' share of α is split over: the contract's
@@ -53,19 +60,21 @@ pub const CLASSES: usize = 8;
 /// Families the step's α is split over: sample ratio, latency, outcomes.
 const FAMILIES: f64 = 3.0;
 
-pub fn judge(c: &Arm, b: &Arm, cfg: &JudgeConfig, step: &Step) -> Judgement {
+pub fn judge(cmp: &Comparison, cfg: &JudgeConfig, step: &Step) -> Judgement {
+    let (c, b) = (&cmp.candidate, &cmp.baseline);
     let (nc, nb) = (c.calls(), b.calls());
     let family_alpha = step.alpha / FAMILIES;
     let mut objectives = vec![sample_ratio(nc as u64, nb as u64, step.share, family_alpha)];
-    let per_quantile = family_alpha / cfg.quantiles.len().max(1) as f64 / 2.0;
-    for q in &cfg.quantiles {
-        objectives.push(quantile(c, b, q.p(), q.limits(cfg), per_quantile));
+    let per_latency = family_alpha / (1 + cfg.quantiles.len()) as f64;
+    objectives.push(shift(cmp, cfg, per_latency));
+    for (q, tail) in cfg.quantiles.iter().zip(&cmp.duel.tails) {
+        objectives.push(tail_quantile(cmp, q.p(), q.limits(cfg), &tail.ladder, per_latency));
     }
     let per_class = family_alpha / CLASSES as f64;
-    let classes: std::collections::BTreeSet<&String> = c.outcomes.keys().chain(b.outcomes.keys()).collect();
-    for class in classes {
+    for (class, bet) in &cmp.duel.classes {
         let (hc, hb) = (c.outcomes.get(class).copied().unwrap_or(0), b.outcomes.get(class).copied().unwrap_or(0));
-        objectives.push(outcome(class, (hc, nc as u64), (hb, nb as u64), cfg, per_class));
+        let e = bet.bet.e_value();
+        objectives.push(outcome(class, (hc, nc as u64), (hb, nb as u64), e, cfg, per_class));
     }
 
     let mut j = Judgement {
@@ -87,25 +96,20 @@ pub fn judge(c: &Arm, b: &Arm, cfg: &JudgeConfig, step: &Step) -> Judgement {
         j.reason = format!("{} {calls}", harm.words);
         return j;
     }
-    let open = j.objectives.iter().filter(|o| o.kind != ObjectiveKind::SampleRatio && o.standing != Standing::Within);
+    let judged = || j.objectives.iter().filter(|o| o.kind != ObjectiveKind::SampleRatio);
     // The objective furthest from its limit decides when the rest are in.
-    let furthest = open.max_by(|x, y| (x.high / x.limit).total_cmp(&(y.high / y.limit)));
-    let judged: Vec<String> = j
-        .objectives
-        .iter()
-        .filter(|o| o.kind != ObjectiveKind::SampleRatio)
-        .map(|o| o.words.clone())
-        .collect::<Vec<_>>();
-    match furthest {
+    let furthest = |within: bool| {
+        judged()
+            .filter(|o| within || o.standing != Standing::Within)
+            .max_by(|x, y| (x.high / x.limit).total_cmp(&(y.high / y.limit)))
+            .map(|o| (o.name.clone(), o.words.clone()))
+    };
+    let words: Vec<String> = judged().map(|o| o.words.clone()).collect();
+    match furthest(false) {
         None if nc.min(nb) >= cfg.min_samples => {
             j.verdict = Verdict::Pass;
-            j.decided_by = j
-                .objectives
-                .iter()
-                .filter(|o| o.kind != ObjectiveKind::SampleRatio)
-                .max_by(|x, y| (x.high / x.limit).total_cmp(&(y.high / y.limit)))
-                .map(|o| o.name.clone());
-            j.reason = format!("every objective within its limit {calls}: {}", judged.join("; "));
+            j.decided_by = furthest(true).map(|o| o.0);
+            j.reason = format!("every objective within its limit {calls}: {}", words.join("; "));
         }
         None => {
             j.reason = format!(
@@ -114,14 +118,14 @@ pub fn judge(c: &Arm, b: &Arm, cfg: &JudgeConfig, step: &Step) -> Judgement {
                 cfg.min_samples
             );
         }
-        Some(o) if nc >= cfg.max_samples => {
+        Some((name, w)) if nc >= cfg.max_samples => {
             j.verdict = Verdict::Inconclusive;
-            j.decided_by = Some(o.name.clone());
-            j.reason = format!("no verdict within {} candidate calls: {}", cfg.max_samples, o.words);
+            j.decided_by = Some(name);
+            j.reason = format!("no verdict within {} candidate calls: {w}", cfg.max_samples);
         }
-        Some(o) => {
-            j.decided_by = Some(o.name.clone());
-            j.reason = format!("collecting {calls}: {}", o.words);
+        Some((name, w)) => {
+            j.decided_by = Some(name);
+            j.reason = format!("collecting {calls}: {w}");
         }
     }
     j
@@ -160,6 +164,7 @@ fn sample_ratio(nc: u64, nb: u64, share: f64, alpha: f64) -> Objective {
         tolerance: share,
         alpha,
         p_value: None,
+        e_value: None,
         standing: if mismatch { Standing::Harm } else { Standing::Within },
         words,
     }
@@ -171,32 +176,34 @@ fn quantile_name(p: f64) -> String {
     if (x - x.round()).abs() < 1e-9 { format!("p{}", x.round()) } else { format!("p{x}") }
 }
 
-fn quantile(c: &Arm, b: &Arm, p: f64, (threshold, tol): (f64, f64), alpha: f64) -> Objective {
-    let bounds = |arm: &Arm| {
-        let (lo, hi) = quantile_ranks(p, arm.sketch.count(), alpha);
-        let low = lo.map(|r| arm.sketch.at_least(r)).unwrap_or(0.0);
-        let high = hi.map(|r| arm.sketch.at_most(r)).unwrap_or(f64::INFINITY);
-        (low, high)
-    };
-    let ((cl, ch), (bl, bh)) = (bounds(c), bounds(b));
-    let (qc, qb) = (c.sketch.quantile(p), b.sketch.quantile(p));
-    let estimate = if qb > 0.0 { qc / qb } else { 1.0 };
-    let low = if bh.is_finite() && bh > 0.0 { cl / bh } else { 0.0 };
-    let high = if bl > 0.0 { ch / bl } else { f64::INFINITY };
+/// A latency objective from its ladder: harm when a slowdown is shown and
+/// its estimate reaches the tolerance; within when it is shown faster than
+/// 1 + threshold.
+#[allow(clippy::too_many_arguments)]
+fn latency(
+    name: String,
+    what: &str,
+    figures: String,
+    ladder: &super::duel::Ladder,
+    estimate: f64,
+    (threshold, tol): (f64, f64),
+    alpha: f64,
+    (baseline, candidate): (f64, f64),
+) -> Objective {
+    let (low, high) = ladder.bounds(alpha);
+    let e = ladder.slower_than(1.0);
     let (limit, tolerance) = (1.0 + threshold, 1.0 + tol);
-    let name = quantile_name(p);
-    let figures = format!("{qb:.3} → {qc:.3} ms");
-    let (standing, words) = if low > tolerance {
+    let head = if what.is_empty() { format!("{name}:") } else { format!("{name}: {what}") };
+    let (standing, words) = if e >= 1.0 / alpha && estimate >= tolerance {
         let w = format!(
-            "{name} {} ({figures}): at least {} slower, over the {} tolerance",
+            "{head} {} ({figures}), a slowdown shown at level {alpha:.1e} (e-value {e:.0}){}",
             change_words(estimate),
-            pct(low - 1.0),
-            pct(tol)
+            if low > 1.0 { format!(", at least {} slower", pct(low - 1.0)) } else { String::new() }
         );
         (Standing::Harm, w)
-    } else if high < limit {
+    } else if ladder.faster_than(limit) >= 1.0 / alpha {
         let w = format!(
-            "{name} {} ({figures}), bound {} < {} threshold",
+            "{head} {} ({figures}), bound {} < {} threshold",
             change_words(estimate),
             signed_pct(high - 1.0),
             pct(threshold)
@@ -204,7 +211,7 @@ fn quantile(c: &Arm, b: &Arm, p: f64, (threshold, tol): (f64, f64), alpha: f64) 
         (Standing::Within, w)
     } else {
         let w = format!(
-            "{name} {} ({figures}), bound {} not yet under the {} threshold",
+            "{head} {} ({figures}), bound {} not yet under the {} threshold",
             change_words(estimate),
             signed_pct(high - 1.0),
             pct(threshold)
@@ -214,8 +221,8 @@ fn quantile(c: &Arm, b: &Arm, p: f64, (threshold, tol): (f64, f64), alpha: f64) 
     Objective {
         name,
         kind: ObjectiveKind::Latency,
-        baseline: qb,
-        candidate: qc,
+        baseline,
+        candidate,
         estimate,
         low,
         high,
@@ -223,21 +230,50 @@ fn quantile(c: &Arm, b: &Arm, p: f64, (threshold, tol): (f64, f64), alpha: f64) 
         tolerance,
         alpha,
         p_value: None,
+        e_value: Some(e),
         standing,
         words,
     }
 }
 
-fn outcome(class: &str, cand: (u64, u64), base: (u64, u64), cfg: &JudgeConfig, alpha: f64) -> Objective {
+fn shift(cmp: &Comparison, cfg: &JudgeConfig, alpha: f64) -> Objective {
+    let ladder = &cmp.duel.shift;
+    let estimate = ladder.estimate(0.5);
+    let (qb, qc) = (cmp.baseline.sketch.quantile(0.5), cmp.candidate.sketch.quantile(0.5));
+    let figures = format!("medians {qb:.3} → {qc:.3} ms");
+    let limits = (cfg.threshold, cfg.tolerance);
+    latency("shift".into(), "calls", figures, ladder, estimate, limits, alpha, (qb, qc))
+}
+
+fn tail_quantile(
+    cmp: &Comparison,
+    p: f64,
+    limits: (f64, f64),
+    ladder: &super::duel::Ladder,
+    alpha: f64,
+) -> Objective {
+    let (qb, qc) = (cmp.baseline.sketch.quantile(p), cmp.candidate.sketch.quantile(p));
+    let estimate = if qb > 0.0 && qc > 0.0 { qc / qb } else { 1.0 };
+    let figures = format!("{qb:.3} → {qc:.3} ms");
+    latency(quantile_name(p), "", figures, ladder, estimate, limits, alpha, (qb, qc))
+}
+
+fn outcome(class: &str, cand: (u64, u64), base: (u64, u64), e: f64, cfg: &JudgeConfig, alpha: f64) -> Objective {
     let rate = |(h, n): (u64, u64)| if n == 0 { 0.0 } else { h as f64 / n as f64 };
     let (rc, rb) = (rate(cand), rate(base));
     let (low, high) = increase_bounds(cand, base, alpha);
     let (limit, tolerance) = (cfg.error_points / 100.0, cfg.error_tolerance_points / 100.0);
     let points = |x: f64| format!("{:+.1} points", x * 100.0);
     let figures = format!("{class} {} against {}", pct(rc), pct(rb));
-    let (standing, words) = if low > tolerance {
-        let w =
-            format!("{figures}: at least {}, over the {:.1}-point tolerance", points(low), cfg.error_tolerance_points);
+    // Shown: this class's calls come from the candidate more than its
+    // share (the conditional test), by an estimated increase over the
+    // tolerance.
+    let (standing, words) = if e >= 1.0 / alpha && rc - rb >= tolerance {
+        let w = format!(
+            "{figures} ({}), a rise shown at level {alpha:.1e} (e-value {e:.0}), over the {:.1}-point tolerance",
+            points(rc - rb),
+            cfg.error_tolerance_points
+        );
         (Standing::Harm, w)
     } else if high < limit {
         (Standing::Within, format!("{figures}, bound {} < {} points", points(high), cfg.error_points))
@@ -257,6 +293,7 @@ fn outcome(class: &str, cand: (u64, u64), base: (u64, u64), cfg: &JudgeConfig, a
         tolerance,
         alpha,
         p_value: None,
+        e_value: Some(e),
         standing,
         words,
     }
@@ -268,14 +305,21 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
-    fn arm(rng: &mut StdRng, n: usize, share: f64, scale: f64, errors: f64, class: &str) -> Arm {
-        let mut a = Arm::new(share);
+    /// `n` calls routed at random with `share` to the candidate, lognormal
+    /// latency (σ = 0.3) scaled by `factor` for the candidate, `errors` of
+    /// them ending in `class` (candidate only when `cand_only`).
+    fn calls(seed: u64, n: usize, share: f64, factor: f64, errors: f64, class: &str, cand_only: bool) -> Comparison {
+        let cfg = JudgeConfig::default();
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut cmp = Comparison::new(share, &cfg);
         for _ in 0..n {
+            let cand = rng.random::<f64>() < share;
             let z: f64 = (0..12).map(|_| rng.random::<f64>()).sum::<f64>() - 6.0;
-            let cls = if rng.random::<f64>() < errors { class } else { super::super::OK };
-            a.record(scale * (0.3 * z).exp(), cls);
+            let err = (cand || !cand_only) && rng.random::<f64>() < errors;
+            let ms = (0.3 * z).exp() * if cand { factor } else { 1.0 };
+            cmp.record(cand, ms, if err { class } else { super::super::OK });
         }
-        a
+        cmp
     }
 
     fn step(share: f64) -> Step {
@@ -284,21 +328,16 @@ mod tests {
 
     #[test]
     fn identical_arms_pass_and_say_so_in_words() {
-        let mut rng = StdRng::seed_from_u64(1);
-        let (c, b) =
-            (arm(&mut rng, 5000, 0.5, 1.0, 0.01, "dependency"), arm(&mut rng, 5000, 0.5, 1.0, 0.01, "dependency"));
-        let cfg = JudgeConfig { threshold: 0.2, ..Default::default() };
-        let j = judge(&c, &b, &cfg, &step(0.5));
+        let cmp = calls(1, 6000, 0.3, 1.0, 0.002, "dependency", false);
+        let j = judge(&cmp, &JudgeConfig::default(), &step(0.3));
         assert_eq!(j.verdict, Verdict::Pass, "{}", j.reason);
-        assert!(j.reason.contains("p95") && j.reason.contains("threshold"), "{}", j.reason);
+        assert!(j.reason.contains("shift") && j.reason.contains("p95:") && j.reason.contains("threshold"), "{}", j.reason);
     }
 
     #[test]
     fn a_candidate_refusing_everything_fails_on_its_outcome() {
-        let mut rng = StdRng::seed_from_u64(2);
-        let b = arm(&mut rng, 450, 0.9, 1.0, 0.0, "x");
-        let c = arm(&mut rng, 50, 0.1, 1.0, 1.0, "invalid-input");
-        let j = judge(&c, &b, &JudgeConfig::default(), &step(0.1));
+        let cmp = calls(2, 500, 0.1, 1.0, 1.0, "invalid-input", true);
+        let j = judge(&cmp, &JudgeConfig::default(), &step(0.1));
         assert_eq!(j.verdict, Verdict::Fail, "{}", j.reason);
         assert_eq!(j.decided_by.as_deref(), Some("outcome:invalid-input"));
         assert!(j.reason.contains("invalid-input 100.0 % against 0.0 %"), "{}", j.reason);
@@ -306,22 +345,18 @@ mod tests {
 
     #[test]
     fn a_slower_candidate_fails_on_latency_and_never_reads_better() {
-        let mut rng = StdRng::seed_from_u64(3);
-        let b = arm(&mut rng, 9000, 0.9, 1.0, 0.0, "x");
-        let c = arm(&mut rng, 1000, 0.1, 1.5, 0.0, "x");
-        let j = judge(&c, &b, &JudgeConfig::default(), &step(0.1));
+        let cmp = calls(3, 10_000, 0.1, 1.5, 0.0, "x", false);
+        let j = judge(&cmp, &JudgeConfig::default(), &step(0.1));
         assert_eq!(j.verdict, Verdict::Fail, "{}", j.reason);
         assert!(j.reason.contains("slower") && !j.reason.contains("faster"), "{}", j.reason);
     }
 
     #[test]
     fn a_split_off_its_share_is_a_sample_ratio_mismatch() {
-        let mut rng = StdRng::seed_from_u64(4);
-        let b = arm(&mut rng, 9300, 0.9, 1.0, 0.0, "x");
-        let c = arm(&mut rng, 700, 0.1, 1.0, 0.0, "x");
-        let j = judge(&c, &b, &JudgeConfig::default(), &step(0.1));
+        let cmp = calls(4, 10_000, 0.07, 1.0, 0.0, "x", false);
+        let j = judge(&cmp, &JudgeConfig::default(), &step(0.1));
         assert_eq!(j.verdict, Verdict::Fail, "{}", j.reason);
         assert_eq!(j.decided_by.as_deref(), Some("sample-ratio"));
-        assert!(j.reason.contains("7.0 %") && j.reason.contains("10.0 %"), "{}", j.reason);
+        assert!(j.reason.contains("10.0 %"), "{}", j.reason);
     }
 }

@@ -24,7 +24,7 @@ use parking_lot::Mutex;
 use super::Ctx;
 use crate::events::{Event, Phase};
 use crate::invoke::{CallListener, CallRecord};
-use crate::judge::{self, Arm, Judgement, Step, Verdict, judge};
+use crate::judge::{self, Comparison, JudgeConfig, Judgement, Step, Verdict, judge};
 use crate::runtime::{Claim, Plugin, SlotError};
 use crate::safety::{AbortRequest, Denied, Limits, Outcome, RolloutInfo, RolloutPermit};
 use crate::store::deployments::{DeployState, Deployment};
@@ -40,7 +40,7 @@ struct Collector {
     baseline: String,
     /// Start of the step, milliseconds since the Unix epoch.
     since: AtomicI64,
-    arms: Mutex<(Arm, Arm)>,
+    step: Mutex<Option<Comparison>>,
 }
 
 impl CallListener for Collector {
@@ -48,11 +48,10 @@ impl CallListener for Collector {
         if r.started_at < self.since.load(Ordering::Relaxed) {
             return;
         }
-        let mut arms = self.arms.lock();
-        let arm = if r.sha256 == self.candidate {
-            &mut arms.0
+        let candidate = if r.sha256 == self.candidate {
+            true
         } else if r.sha256 == self.baseline {
-            &mut arms.1
+            false
         } else {
             return;
         };
@@ -60,19 +59,23 @@ impl CallListener for Collector {
             CallOutcome::Ok => judge::OK,
             _ => r.error_class.as_deref().unwrap_or("other"),
         };
-        arm.record(r.latency_ms, class);
+        if let Some(step) = self.step.lock().as_mut() {
+            step.record(candidate, r.latency_ms, class);
+        }
     }
 }
 
 impl Collector {
-    fn reset(&self, candidate_share: f64) {
-        let mut arms = self.arms.lock();
+    fn reset(&self, candidate_share: f64, cfg: &JudgeConfig) {
+        let mut step = self.step.lock();
         self.since.store(now_ms(), Ordering::Relaxed);
-        *arms = (Arm::new(candidate_share), Arm::new(1.0 - candidate_share));
+        *step = Some(Comparison::new(candidate_share, cfg));
     }
 
-    fn snapshot(&self) -> (Arm, Arm) {
-        self.arms.lock().clone()
+    /// Judge the calls so far, holding the step still while judging (a
+    /// look takes microseconds; calls wait for it rather than being lost).
+    fn judge(&self, cfg: &JudgeConfig, step: &Step) -> Option<Judgement> {
+        self.step.lock().as_ref().map(|cmp| judge(cmp, cfg, step))
     }
 }
 
@@ -218,7 +221,7 @@ pub async fn run(
         candidate: candidate.sha256().into(),
         baseline: baseline.sha256().into(),
         since: AtomicI64::new(0),
-        arms: Mutex::default(),
+        step: Mutex::default(),
     });
     let target = imp.target.clone();
     let limits = ctx.safety.limits_for(&target).clone();
@@ -354,7 +357,7 @@ impl Rollout {
         self.owned.claim.split(&self.baseline, &self.candidate, pct).map_err(|e| End::Failed(e.to_string()))?;
         // The record now says "running"; a hold in force is noted again.
         (self.percent, self.held) = (pct, Hold::Running);
-        self.collector.reset(pct / 100.0);
+        self.collector.reset(pct / 100.0, &self.limits.judge);
         let event = Event::CanaryStep { percent: pct, candidate_version: self.candidate.version().into() };
         self.ctx.audit.record_event("loop", "canary-step", &self.target, event).await;
         Ok(())
@@ -446,9 +449,8 @@ impl Rollout {
             if hold == Hold::Frozen {
                 continue;
             }
-            let (c, b) = self.collector.snapshot();
             looks += 1;
-            let mut j = judge(&c, &b, &self.limits.judge, &self.step(looks));
+            let Some(mut j) = self.collector.judge(&self.limits.judge, &self.step(looks)) else { continue };
             match j.verdict {
                 Verdict::Fail | Verdict::Inconclusive => return Ok(j),
                 Verdict::Pass if hold == Hold::Running => return Ok(j),
@@ -510,7 +512,7 @@ impl Rollout {
     /// early; no verdict by the end keeps the promotion (no evidence of
     /// harm).
     async fn bake(&mut self) -> Result<Judgement, End> {
-        self.collector.reset(self.percent / 100.0);
+        self.collector.reset(self.percent / 100.0, &self.limits.judge);
         let budget = Duration::from_secs(self.limits.bake_secs);
         let mut clock = RunningClock::start();
         let mut looks = 0;
@@ -520,9 +522,8 @@ impl Rollout {
             if hold == Hold::Frozen {
                 continue;
             }
-            let (c, b) = self.collector.snapshot();
             looks += 1;
-            let mut j = judge(&c, &b, &self.limits.judge, &self.step(looks));
+            let Some(mut j) = self.collector.judge(&self.limits.judge, &self.step(looks)) else { continue };
             if j.verdict == Verdict::Fail {
                 return Ok(j);
             }

@@ -1,0 +1,343 @@
+//! The judge's trials: many simulated rollout steps per scenario, the judge
+//! looking after every 10 calls of the candidate, and four judges on the
+//! same streams — the sequential judge (the default), today's fixed-level
+//! judge (`method = "fixed"` at its former α = 0.0002), a fixed-sample
+//! Mann-Whitney test at the sequential judge's α looking once, and the seed
+//! rule (roll back when p95, error rate or throughput per share is more
+//! than 10 % worse, from 50 calls on). Prints one table: false rollbacks in
+//! the A/A scenarios, regressions caught in the others, inconclusive steps,
+//! and the median and p90 candidate calls to the verdict.
+//!
+//! Run with `cargo bench --bench judge` (`-- --trials N` for another number
+//! of trials per scenario; default 500).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use kaizen_host::judge::{self, Arm, Comparison, JudgeConfig, Method, Step, Verdict};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// The rollout's α and its judged steps (10 %, 50 %, the bake).
+const ALPHA: f64 = 0.01;
+const JUDGED_STEPS: usize = 3;
+/// Look after this many candidate calls.
+const LOOK_EVERY: usize = 10;
+/// Candidate calls of the fixed-sample Mann-Whitney test's one look.
+const FIXED_N: usize = 1000;
+
+#[derive(Clone, Copy)]
+enum Moment {
+    Random,
+    /// At the start of the judged period: for the bake, the promotion.
+    Start,
+}
+
+#[derive(Clone)]
+struct Scenario {
+    name: &'static str,
+    regression: bool,
+    /// The candidate's configured share, and the share it really gets.
+    share: f64,
+    actual_share: f64,
+    /// Calls per second, all arms.
+    rate: f64,
+    /// Running time the step may take, seconds.
+    budget_s: f64,
+    sigma: f64,
+    /// Candidate latency factor (every call).
+    cand_scale: f64,
+    /// Bimodal latency: share of calls in the slow mode, its factor over the
+    /// fast mode, and the candidate's extra factor on the slow mode only.
+    slow_mode: Option<(f64, f64, f64)>,
+    /// Latencies read by a millisecond clock.
+    ties: bool,
+    /// Both arms slow down steadily, by half over the step.
+    drift: bool,
+    /// Both arms 3× slower for 3 s.
+    slowdown: Option<Moment>,
+    /// A pause of this many seconds mid-step: traffic flows, no pass counts.
+    pause_s: f64,
+    /// Extra error points for the candidate, and their class.
+    extra_errors: Option<(&'static str, f64)>,
+}
+
+const BASE_ERRORS: f64 = 0.005;
+
+fn base(name: &'static str) -> Scenario {
+    Scenario {
+        name,
+        regression: false,
+        share: 0.10,
+        actual_share: 0.10,
+        rate: 250.0,
+        budget_s: 120.0,
+        sigma: 0.3,
+        cand_scale: 1.0,
+        slow_mode: None,
+        ties: false,
+        drift: false,
+        slowdown: None,
+        pause_s: 0.0,
+        extra_errors: None,
+    }
+}
+
+fn scenarios() -> Vec<Scenario> {
+    vec![
+        base("A/A, lognormal σ = 0.3"),
+        Scenario { sigma: 1.0, ..base("A/A, lognormal σ = 1.0") },
+        Scenario { drift: true, ..base("A/A, slow drift shared by both arms") },
+        Scenario { ties: true, ..base("A/A, 1 ms clock (ties)") },
+        Scenario { pause_s: 600.0, rate: 50.0, ..base("A/A, 10-minute pause mid-step (50 calls/s)") },
+        Scenario { slowdown: Some(Moment::Random), ..base("A/A, machine 3× slower for 3 s, random moment") },
+        Scenario {
+            slowdown: Some(Moment::Start),
+            share: 0.95,
+            actual_share: 0.95,
+            ..base("A/A, machine 3× slower for 3 s at promotion (bake, 5 % holdback)")
+        },
+        Scenario { regression: true, cand_scale: 1.10, ..base("+10 % latency") },
+        Scenario {
+            regression: true,
+            slow_mode: Some((0.10, 4.0, 1.30)),
+            ..base("+30 % slow mode only (90 % fast / 10 % slow)")
+        },
+        Scenario { regression: true, extra_errors: Some(("dependency", 0.02)), ..base("+2 points dependency errors") },
+        Scenario { regression: true, extra_errors: Some(("invalid-input", 0.02)), ..base("+2 points invalid-input") },
+        Scenario { regression: true, actual_share: 0.07, ..base("candidate gets 7 % of calls, configured 10 % (SRM)") },
+        Scenario { regression: true, cand_scale: 1.10, rate: 20.0, ..base("+10 % latency, low traffic (2 calls/s to the candidate)") },
+        Scenario { rate: 20.0, ..base("A/A, low traffic (2 calls/s to the candidate)") },
+    ]
+}
+
+/// One judge's end of one trial: (verdict, candidate calls at the verdict).
+type Ending = (Verdict, usize);
+
+fn normal(rng: &mut StdRng) -> f64 {
+    let (u1, u2): (f64, f64) = (rng.random_range(f64::EPSILON..1.0), rng.random());
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
+struct Call {
+    candidate: bool,
+    latency_ms: f64,
+    class: &'static str,
+}
+
+fn call(s: &Scenario, rng: &mut StdRng, t: f64, slowdown_at: f64) -> Call {
+    let candidate = rng.random::<f64>() < s.actual_share;
+    let mut ms = 2.0 * (s.sigma * normal(rng)).exp();
+    if let Some((share, factor, extra)) = s.slow_mode
+        && rng.random::<f64>() < share
+    {
+        ms *= factor * if candidate { extra } else { 1.0 };
+    }
+    if candidate {
+        ms *= s.cand_scale;
+    }
+    if s.drift {
+        ms *= 1.0 + 0.5 * t / s.budget_s;
+    }
+    if (slowdown_at..slowdown_at + 3.0).contains(&t) {
+        ms *= 3.0;
+    }
+    if s.ties {
+        ms = ms.ceil();
+    }
+    let mut class = judge::OK;
+    let u: f64 = rng.random();
+    if u < BASE_ERRORS {
+        class = "dependency";
+    } else if let Some((extra, points)) = s.extra_errors
+        && candidate
+        && u < BASE_ERRORS + points
+    {
+        class = extra;
+    }
+    Call { candidate, latency_ms: ms, class }
+}
+
+/// The seed rule at one look: roll back when p95, error rate or throughput
+/// per share is more than 10 % worse.
+fn seed_rule(c: &Arm, b: &Arm) -> bool {
+    let p95 = |a: &Arm| a.sketch.quantile(0.95);
+    let rate = |a: &Arm| a.outcomes.values().sum::<u64>() as f64 / a.calls().max(1) as f64;
+    let per_share = |a: &Arm| a.calls() as f64 / a.share;
+    p95(c) > 1.1 * p95(b) || rate(c) > 1.1 * rate(b) && rate(c) > 0.0 || per_share(c) < 0.9 * per_share(b)
+}
+
+fn trial(s: &Scenario, seed: u64, cfg: &JudgeConfig, today: &JudgeConfig) -> [Ending; 4] {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let run_s = s.budget_s;
+    let slowdown_at = match s.slowdown {
+        None => f64::INFINITY,
+        Some(Moment::Start) => 0.0,
+        Some(Moment::Random) => rng.random_range(0.0..run_s),
+    };
+    let pause_at = if s.pause_s > 0.0 { rng.random_range(5.0..run_s / 2.0) } else { f64::INFINITY };
+    let mut cmp = Comparison::new(s.share, cfg);
+    let mut ends: [Option<Ending>; 4] = [None; 4];
+    let (mut looks, mut next_look) = (0u64, LOOK_EVERY);
+    let step_alpha = judge::step_alpha(ALPHA, JUDGED_STEPS);
+    let total_s = run_s + s.pause_s;
+    let mut i = 0u64;
+    loop {
+        // Wall time; running time does not count the pause.
+        let t = i as f64 / s.rate;
+        i += 1;
+        if t >= total_s {
+            break;
+        }
+        let paused = (pause_at..pause_at + s.pause_s).contains(&t);
+        let x = call(s, &mut rng, t, slowdown_at);
+        cmp.record(x.candidate, x.latency_ms, x.class);
+        if cmp.candidate.calls() < next_look {
+            continue;
+        }
+        next_look += LOOK_EVERY;
+        looks += 1;
+        let n = cmp.candidate.calls();
+        let settle = |end: &mut Option<Ending>, v: Verdict| {
+            if end.is_none() && (v == Verdict::Fail || v == Verdict::Inconclusive || v == Verdict::Pass && !paused) {
+                *end = Some((v, n));
+            }
+        };
+        if ends[0].is_none() {
+            let step = Step { share: s.share, alpha: step_alpha, looks };
+            settle(&mut ends[0], judge::judge(&cmp, cfg, &step).verdict);
+        }
+        if ends[1].is_none() {
+            // Sorted in place: the fixed judge's sorts then see one long run.
+            cmp.candidate.latencies_ms.sort_by(f64::total_cmp);
+            cmp.baseline.latencies_ms.sort_by(f64::total_cmp);
+            let step = Step { share: s.share, alpha: today.alpha, looks };
+            settle(&mut ends[1], judge::judge(&cmp, today, &step).verdict);
+        }
+        if ends[2].is_none() && n >= FIXED_N {
+            let mw = JudgeConfig { alpha: step_alpha, min_samples: 1, ..today.clone() };
+            let j = judge::fixed::judge(&cmp.candidate, &cmp.baseline, &mw, looks);
+            let latency_p = j.objectives[0].p_value.unwrap_or(1.0);
+            settle(&mut ends[2], if latency_p < step_alpha { Verdict::Fail } else { Verdict::Pass });
+        }
+        if ends[3].is_none() && n >= 50 && seed_rule(&cmp.candidate, &cmp.baseline) {
+            ends[3] = Some((Verdict::Fail, n));
+        }
+        if ends.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    let n = cmp.candidate.calls();
+    // Out of running time: inconclusive for the sequential judge; the
+    // fixed-level judge and the seed rule pass with no evidence of harm.
+    [
+        ends[0].unwrap_or((Verdict::Inconclusive, n)),
+        ends[1].unwrap_or((Verdict::Pass, n)),
+        ends[2].unwrap_or((Verdict::Inconclusive, n)),
+        ends[3].unwrap_or((Verdict::Pass, n)),
+    ]
+}
+
+struct Row {
+    name: &'static str,
+    regression: bool,
+    cells: Vec<(f64, f64, usize, usize)>,
+}
+
+fn quantile(v: &mut [usize], q: f64) -> usize {
+    if v.is_empty() {
+        return 0;
+    }
+    v.sort_unstable();
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+fn run(s: &Scenario, trials: usize, cfg: &JudgeConfig, today: &JudgeConfig) -> Row {
+    let mut per_judge: Vec<Vec<Ending>> = vec![Vec::new(); 4];
+    for t in 0..trials {
+        let ends = trial(s, 0x5eed_0000 + t as u64, cfg, today);
+        for (k, e) in ends.into_iter().enumerate() {
+            per_judge[k].push(e);
+        }
+    }
+    let cells = per_judge
+        .into_iter()
+        .map(|ends| {
+            let fails = ends.iter().filter(|e| e.0 == Verdict::Fail).count() as f64 / trials as f64;
+            let inconclusive = ends.iter().filter(|e| e.0 == Verdict::Inconclusive).count() as f64 / trials as f64;
+            let mut calls: Vec<usize> = ends.iter().map(|e| e.1).collect();
+            (fails * 100.0, inconclusive * 100.0, quantile(&mut calls, 0.5), quantile(&mut calls, 0.9))
+        })
+        .collect();
+    Row { name: s.name, regression: s.regression, cells }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let trials = args
+        .iter()
+        .position(|a| a == "--trials")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(500usize);
+    let cfg = JudgeConfig::default();
+    let today = JudgeConfig { method: Method::Fixed, alpha: 0.0002, max_samples: 4000, ..JudgeConfig::default() };
+    let all = scenarios();
+    let next = AtomicUsize::new(0);
+    let rows = std::sync::Mutex::new(Vec::new());
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(s) = all.get(i) else { break };
+                    let row = run(s, trials, &cfg, &today);
+                    rows.lock().unwrap().push((i, row));
+                }
+            });
+        }
+    });
+    let mut rows = rows.into_inner().unwrap();
+    rows.sort_by_key(|r| r.0);
+    println!(
+        "{trials} simulated steps per scenario; looks after every {LOOK_EVERY} candidate calls; \
+         α = {ALPHA} per rollout over {JUDGED_STEPS} judged steps"
+    );
+    println!("cells: rolled back % (false in A/A, caught in regressions) / inconclusive % / median, p90 candidate calls to verdict");
+    println!();
+    println!("| scenario | sequential (default) | today's fixed-level judge | fixed-sample Mann-Whitney (n = {FIXED_N}) | seed rule |");
+    println!("|---|---|---|---|---|");
+    let mut goals = Vec::new();
+    for (_, r) in &rows {
+        let cells: Vec<String> = r
+            .cells
+            .iter()
+            .map(|(f, i, m, p)| format!("{f:.1} % / {i:.1} % / {m}, {p}"))
+            .collect();
+        println!("| {} | {} |", r.name, cells.join(" | "));
+        let (f, ..) = r.cells[0];
+        if r.regression && f < 99.0 {
+            goals.push(format!("{}: caught {f:.1} % < 99 %", r.name));
+        }
+        if !r.regression && f > 1.0 {
+            goals.push(format!("{}: false rollbacks {f:.1} % > 1 %", r.name));
+        }
+    }
+    if let Some((_, r)) = rows.iter().find(|(_, r)| r.name == "+10 % latency") {
+        let (new, old) = (r.cells[0].2 as f64, r.cells[1].2 as f64);
+        println!();
+        println!("+10 % latency: median calls to verdict {new} against today's {old} (ratio {:.2}; goal ≤ 0.5)", new / old);
+        if new / old > 0.5 {
+            goals.push(format!("+10 % latency: {:.2}× today's calls to verdict > 0.5×", new / old));
+        }
+    }
+    println!();
+    if goals.is_empty() {
+        println!("every goal met");
+    } else {
+        println!("goals missed:");
+        for g in goals {
+            println!("- {g}");
+        }
+    }
+}

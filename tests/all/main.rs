@@ -16,6 +16,7 @@ mod improvement_loop;
 mod kaizen_bin;
 mod openapi_conformance;
 mod polyglot;
+mod proving;
 mod recovery;
 mod rollout_ownership;
 mod serve;

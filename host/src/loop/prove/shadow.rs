@@ -77,6 +77,9 @@ impl Mirror for Shadow {
     }
 }
 
+/// How long before the shadow period a mirrored live call may have started.
+const LONGEST_CALL_MS: i64 = 60_000;
+
 /// Longest wait, after mirroring stops, for mirrored calls still running.
 const SETTLE_WAIT: Duration = Duration::from_secs(10);
 
@@ -106,7 +109,8 @@ pub async fn shadow(
         concurrency: cfg.shadow_concurrency.max(1),
         offered: AtomicU64::new(0),
     });
-    let since = now_ms();
+    // A call mirrored first may have started before the mirror was set.
+    let since = now_ms() - LONGEST_CALL_MS;
     invoker.set_mirror(candidate.name(), Some(s));
     let until = Instant::now() + Duration::from_secs(cfg.shadow_secs);
     let decided = |st: &State| st.failed.clone().or_else(|| st.tally.increase(test, sv, cv));

@@ -217,11 +217,16 @@ fn limits(k: &mut Checker, at: &str, l: &Limits) {
             "must be at least 0 and less than judge.error_points",
         );
     }
-    if j.quantiles.is_empty() || j.quantiles.len() > 5 || j.quantiles.iter().any(|q| !(*q > 0.0 && *q < 1.0)) {
+    let bad_quantile = |q: &crate::judge::Quantile| {
+        let (p, (threshold, _)) = (q.p(), q.limits(j));
+        !(p > 0.0 && p < 1.0 && threshold > 0.0 && threshold <= 1.0)
+    };
+    if j.quantiles.is_empty() || j.quantiles.len() > 5 || j.quantiles.iter().any(bad_quantile) {
         k.bad(
             format!("{at}.judge.quantiles"),
             format!("{:?}", j.quantiles),
-            "one to five latency quantiles, each greater than 0 and less than 1 (0.95 = p95)",
+            "one to five latency quantiles, each a level greater than 0 and less than 1 (0.95 = p95), \
+             optionally { p = 0.99, threshold = 0.2 } with a threshold greater than 0 and at most 1",
         );
     }
     k.at_least(&format!("{at}.step_timeout_secs"), l.step_timeout_secs, 1);

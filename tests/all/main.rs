@@ -13,6 +13,7 @@ mod health;
 mod hostile;
 mod hot_swap;
 mod improvement_loop;
+mod judging;
 mod kaizen_bin;
 mod openapi_conformance;
 mod polyglot;

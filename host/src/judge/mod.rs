@@ -47,8 +47,10 @@ pub struct JudgeConfig {
     /// against a candidate (two builds of the same code differ by a few
     /// percent on a busy machine). Less than `threshold`.
     pub tolerance: f64,
-    /// The latency quantiles judged, each in (0, 1): 0.5 = p50.
-    pub quantiles: Vec<f64>,
+    /// The latency quantiles judged: `0.5` (p50, at `threshold`) or
+    /// `{ p = 0.99, threshold = 0.2 }` (p99 at its own threshold, its
+    /// tolerance scaled alike).
+    pub quantiles: Vec<Quantile>,
     /// Probability of failing a candidate no worse than its baseline, for
     /// the whole rollout (sequential); each test's level (fixed).
     pub alpha: f64,
@@ -72,12 +74,42 @@ impl Default for JudgeConfig {
             method: Method::Sequential,
             threshold: 0.10,
             tolerance: 0.05,
-            quantiles: vec![0.5, 0.95],
+            quantiles: vec![Quantile::P(0.5), Quantile::P(0.95)],
             alpha: 0.01,
             error_points: 2.0,
             error_tolerance_points: 1.0,
             min_samples: 50,
             max_samples: 100_000,
+        }
+    }
+}
+
+/// A latency quantile the judge holds a candidate to.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Quantile {
+    /// The quantile's level in (0, 1), at the judge's threshold.
+    P(f64),
+    /// The level with its own threshold (a fraction: 0.2 = 20 %).
+    With {
+        p: f64,
+        threshold: f64,
+    },
+}
+
+impl Quantile {
+    pub fn p(&self) -> f64 {
+        match *self {
+            Quantile::P(p) | Quantile::With { p, .. } => p,
+        }
+    }
+
+    /// (threshold, tolerance) for this quantile: its own threshold with the
+    /// tolerance scaled in proportion, or the judge's.
+    pub fn limits(&self, cfg: &JudgeConfig) -> (f64, f64) {
+        match *self {
+            Quantile::P(_) => (cfg.threshold, cfg.tolerance),
+            Quantile::With { threshold, .. } => (threshold, threshold * cfg.tolerance / cfg.threshold),
         }
     }
 }

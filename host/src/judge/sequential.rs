@@ -58,8 +58,8 @@ pub fn judge(c: &Arm, b: &Arm, cfg: &JudgeConfig, step: &Step) -> Judgement {
     let family_alpha = step.alpha / FAMILIES;
     let mut objectives = vec![sample_ratio(nc as u64, nb as u64, step.share, family_alpha)];
     let per_quantile = family_alpha / cfg.quantiles.len().max(1) as f64 / 2.0;
-    for &p in &cfg.quantiles {
-        objectives.push(quantile(c, b, p, cfg, per_quantile));
+    for q in &cfg.quantiles {
+        objectives.push(quantile(c, b, q.p(), q.limits(cfg), per_quantile));
     }
     let per_class = family_alpha / CLASSES as f64;
     let classes: std::collections::BTreeSet<&String> = c.outcomes.keys().chain(b.outcomes.keys()).collect();
@@ -171,7 +171,7 @@ fn quantile_name(p: f64) -> String {
     if (x - x.round()).abs() < 1e-9 { format!("p{}", x.round()) } else { format!("p{x}") }
 }
 
-fn quantile(c: &Arm, b: &Arm, p: f64, cfg: &JudgeConfig, alpha: f64) -> Objective {
+fn quantile(c: &Arm, b: &Arm, p: f64, (threshold, tol): (f64, f64), alpha: f64) -> Objective {
     let bounds = |arm: &Arm| {
         let (lo, hi) = quantile_ranks(p, arm.sketch.count(), alpha);
         let low = lo.map(|r| arm.sketch.at_least(r)).unwrap_or(0.0);
@@ -183,7 +183,7 @@ fn quantile(c: &Arm, b: &Arm, p: f64, cfg: &JudgeConfig, alpha: f64) -> Objectiv
     let estimate = if qb > 0.0 { qc / qb } else { 1.0 };
     let low = if bh.is_finite() && bh > 0.0 { cl / bh } else { 0.0 };
     let high = if bl > 0.0 { ch / bl } else { f64::INFINITY };
-    let (limit, tolerance) = (1.0 + cfg.threshold, 1.0 + cfg.tolerance);
+    let (limit, tolerance) = (1.0 + threshold, 1.0 + tol);
     let name = quantile_name(p);
     let figures = format!("{qb:.3} → {qc:.3} ms");
     let (standing, words) = if low > tolerance {
@@ -191,7 +191,7 @@ fn quantile(c: &Arm, b: &Arm, p: f64, cfg: &JudgeConfig, alpha: f64) -> Objectiv
             "{name} {} ({figures}): at least {} slower, over the {} tolerance",
             change_words(estimate),
             pct(low - 1.0),
-            pct(cfg.tolerance)
+            pct(tol)
         );
         (Standing::Harm, w)
     } else if high < limit {
@@ -199,7 +199,7 @@ fn quantile(c: &Arm, b: &Arm, p: f64, cfg: &JudgeConfig, alpha: f64) -> Objectiv
             "{name} {} ({figures}), bound {} < {} threshold",
             change_words(estimate),
             signed_pct(high - 1.0),
-            pct(cfg.threshold)
+            pct(threshold)
         );
         (Standing::Within, w)
     } else {
@@ -207,7 +207,7 @@ fn quantile(c: &Arm, b: &Arm, p: f64, cfg: &JudgeConfig, alpha: f64) -> Objectiv
             "{name} {} ({figures}), bound {} not yet under the {} threshold",
             change_words(estimate),
             signed_pct(high - 1.0),
-            pct(cfg.threshold)
+            pct(threshold)
         );
         (Standing::Undecided, w)
     };

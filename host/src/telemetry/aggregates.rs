@@ -189,6 +189,18 @@ impl Aggregates {
     /// Merged statistics of `target` (one version, or all when `None`) over
     /// `[from, to)`; `None` when nothing was recorded then.
     pub fn window(&self, target: &str, version: Option<&str>, from: i64, to: i64) -> Option<WindowStats> {
+        let merged = self.merged(target, version, from, to);
+        (merged.executions > 0).then(|| merged.stats((to - from) as f64 / 1000.0))
+    }
+
+    /// Calls of the same window refused as `invalid-input`: not failures of
+    /// the unit (the contract's success rate leaves them out), but a version
+    /// refusing what callers send must not look healthy.
+    pub fn rejected(&self, target: &str, version: Option<&str>, from: i64, to: i64) -> u64 {
+        self.merged(target, version, from, to).rejected
+    }
+
+    fn merged(&self, target: &str, version: Option<&str>, from: i64, to: i64) -> Bucket {
         let keys: Vec<Arc<Mutex<Series>>> = self
             .series
             .read()
@@ -203,7 +215,7 @@ impl Aggregates {
                 merged.merge(b);
             }
         }
-        (merged.executions > 0).then(|| merged.stats((to - from) as f64 / 1000.0))
+        merged
     }
 
     /// The detectors' input at `now`: every target version with calls in the

@@ -60,7 +60,11 @@ pub struct UnitStats {
     /// Statistics of the last `window_secs`.
     pub window_secs: u64,
     pub calls: u64,
+    /// Share of the window's calls that did not fail for the unit's own
+    /// reasons (the contract's success rate: `invalid-input` is left out).
     pub success_rate: f64,
+    /// Share of the window's calls refused as `invalid-input`.
+    pub rejection_rate: f64,
     pub p50_ms: f64,
     pub p95_ms: f64,
     pub p99_ms: f64,
@@ -83,7 +87,9 @@ pub async fn units(_: Admin, State(s): State<AppState>) -> Json<Vec<UnitStats>> 
     let totals = s.host.telemetry.calls().snapshot();
     let mut out = Vec::new();
     for (unit, version) in s.host.telemetry.aggregates().keys() {
-        let w = s.host.telemetry.aggregates().window(&unit, Some(&version), now - WINDOW_SECS as i64 * 1000, now + 1);
+        let from = now - WINDOW_SECS as i64 * 1000;
+        let w = s.host.telemetry.aggregates().window(&unit, Some(&version), from, now + 1);
+        let rejected = s.host.telemetry.aggregates().rejected(&unit, Some(&version), from, now + 1);
         let t = totals.iter().find(|t| t.unit == unit && t.version == version);
         let (calls_total, errors_total) = t.map(|t| (t.calls, t.errors.iter().map(|e| e.1).sum())).unwrap_or((0, 0));
         out.push(UnitStats {
@@ -93,6 +99,7 @@ pub async fn units(_: Admin, State(s): State<AppState>) -> Json<Vec<UnitStats>> 
             window_secs: WINDOW_SECS,
             calls: w.as_ref().map_or(0, |w| w.executions),
             success_rate: w.as_ref().map_or(1.0, |w| w.success_rate),
+            rejection_rate: w.as_ref().map_or(0.0, |w| rejected as f64 / w.executions as f64),
             p50_ms: w.as_ref().map_or(0.0, |w| w.latency.p50_ms),
             p95_ms: w.as_ref().map_or(0.0, |w| w.latency.p95_ms),
             p99_ms: w.as_ref().map_or(0.0, |w| w.latency.p99_ms),

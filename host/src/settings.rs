@@ -166,6 +166,9 @@ fn improve(k: &mut Checker, c: &Sections<'_>) {
     }
     k.above_zero_to("loop.prove.shadow_percent", p.shadow_percent, 100.0);
     k.at_least("loop.prove.shadow_concurrency", p.shadow_concurrency, 1);
+    if !(1..=20).contains(&p.reruns) {
+        k.bad("loop.prove.reruns", p.reruns, "must be between 1 and 20");
+    }
     if let Some(g) = &l.generator {
         if g.command.is_empty() {
             k.bad("loop.generator.command", "[]", "must name a program");

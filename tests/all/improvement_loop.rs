@@ -132,7 +132,13 @@ async fn a_candidate_that_fails_replay_never_receives_live_traffic() {
     assert!(a.result.to_string().starts_with("rejected: replay failed"), "{a:?}");
     let last = a.proof.last().unwrap();
     assert_eq!((last.step.as_str(), last.result.as_str()), ("replay", "failed"));
-    assert!(last.detail.contains("fails where 2.0.0 succeeded"), "{}", last.detail);
+    // 2.0.0 refuses a division by zero; 1.0.0 crashes on it.
+    assert!(last.detail.starts_with("trap on "), "{}", last.detail);
+    assert!(
+        last.detail.contains(": 2.0.0 refused it (invalid-input), 1.0.0 failed it (trap) on 4 of 4 runs"),
+        "{}",
+        last.detail
+    );
     host.improve.wait_rollouts().await;
     traffic.wait_for(100).await;
     assert_eq!(counter.1.load(Ordering::Relaxed), 0, "no live call reached the rejected candidate");

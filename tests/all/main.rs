@@ -17,6 +17,7 @@ mod judging;
 mod kaizen_bin;
 mod openapi_conformance;
 mod polyglot;
+mod proving;
 mod recovery;
 mod rollout_ownership;
 mod serve;

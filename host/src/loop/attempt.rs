@@ -298,8 +298,7 @@ async fn prove_candidate(
     proof: &mut Vec<ProofStep>,
 ) -> Result<Improvement, Stopped> {
     let limits = ctx.safety.limits_for(&imp.target).clone();
-    let kind = finding.map(|f| f.kind.as_str()).unwrap_or("");
-    let steps = prove::prove(&ctx.db, &ctx.invoker, current, candidate, &limits, &ctx.config.prove, kind).await;
+    let steps = prove::prove(&ctx.db, &ctx.invoker, current, candidate, &limits, &ctx.config.prove, finding).await;
     imp.proof = serde_json::to_value(&steps).unwrap_or_default();
     *proof = steps.clone();
     let event = Event::Proof { improvement: imp.id, candidate_version: candidate.version().into(), steps };

@@ -112,6 +112,9 @@ macro_rules! decode {
 pub(crate) const RECENT: &str = "SELECT * FROM executions WHERE target = $1 ORDER BY id DESC LIMIT $2";
 pub(crate) const REPLAYABLE: &str =
     "SELECT * FROM executions WHERE target = $1 AND request IS NOT NULL ORDER BY id DESC LIMIT $2";
+pub(crate) const WITH_REQUEST: &str =
+    "SELECT id FROM executions WHERE target = $1 AND started_at >= $2 AND request = $3
+     ORDER BY started_at DESC LIMIT 1";
 pub(crate) const DELETE_BEFORE: &str = "DELETE FROM executions WHERE started_at < $1";
 
 /// Newest executions of `target` (any version), at most `limit`.
@@ -130,6 +133,16 @@ pub async fn replayable(db: &Db, target: &str, limit: i64) -> Result<Vec<StoredE
         let rows = sqlx::query(REPLAYABLE)
             .bind(target).bind(limit).fetch_all(p).await?;
         rows.iter().map(|r| Ok(decode!(r))).collect()
+    })
+}
+
+/// The newest execution of `target` started at or after `since` that kept
+/// exactly `request`: the sample id a proof names a live request by. `None`
+/// when the request was not kept (requests are sampled).
+pub async fn newest_with_request(db: &Db, target: &str, since: i64, request: &[u8]) -> Result<Option<i64>> {
+    with_pool!(db, p => {
+        let row = sqlx::query(WITH_REQUEST).bind(target).bind(since).bind(request).fetch_optional(p).await?;
+        Ok(row.map(|r| r.try_get("id")).transpose()?)
     })
 }
 

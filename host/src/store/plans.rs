@@ -9,6 +9,7 @@ use super::{Db, aggregates, executions, metrics, recovery_log};
 const HOT: &[(&str, &str, &str)] = &[
     ("newest executions of a target", executions::RECENT, "executions"),
     ("replay samples of a target", executions::REPLAYABLE, "executions"),
+    ("a live request's sample id", executions::WITH_REQUEST, "executions"),
     ("execution retention", executions::DELETE_BEFORE, "executions"),
     ("metric points since", metrics::SINCE, "metrics"),
     ("metric retention", metrics::DELETE_BEFORE, "metrics"),

@@ -105,7 +105,12 @@ fn scenarios() -> Vec<Scenario> {
         Scenario { regression: true, extra_errors: Some(("dependency", 0.02)), ..base("+2 points dependency errors") },
         Scenario { regression: true, extra_errors: Some(("invalid-input", 0.02)), ..base("+2 points invalid-input") },
         Scenario { regression: true, actual_share: 0.07, ..base("candidate gets 7 % of calls, configured 10 % (SRM)") },
-        Scenario { regression: true, cand_scale: 1.10, rate: 20.0, ..base("+10 % latency, low traffic (2 calls/s to the candidate)") },
+        Scenario {
+            regression: true,
+            cand_scale: 1.10,
+            rate: 20.0,
+            ..base("+10 % latency, low traffic (2 calls/s to the candidate)")
+        },
         Scenario { rate: 20.0, ..base("A/A, low traffic (2 calls/s to the candidate)") },
     ]
 }
@@ -303,17 +308,17 @@ fn main() {
         "{trials} simulated steps per scenario; looks after every {LOOK_EVERY} candidate calls; \
          α = {ALPHA} per rollout over {JUDGED_STEPS} judged steps"
     );
-    println!("cells: rolled back % (false in A/A, caught in regressions) / inconclusive % / median, p90 candidate calls to verdict");
+    println!(
+        "cells: rolled back % (false in A/A, caught in regressions) / inconclusive % / median, p90 candidate calls to verdict"
+    );
     println!();
-    println!("| scenario | sequential (default) | today's fixed-level judge | fixed-sample Mann-Whitney (n = {FIXED_N}) | seed rule |");
+    println!(
+        "| scenario | sequential (default) | today's fixed-level judge | fixed-sample Mann-Whitney (n = {FIXED_N}) | seed rule |"
+    );
     println!("|---|---|---|---|---|");
     let mut goals = Vec::new();
     for (_, r) in &rows {
-        let cells: Vec<String> = r
-            .cells
-            .iter()
-            .map(|(f, i, m, p)| format!("{f:.1} % / {i:.1} % / {m}, {p}"))
-            .collect();
+        let cells: Vec<String> = r.cells.iter().map(|(f, i, m, p)| format!("{f:.1} % / {i:.1} % / {m}, {p}")).collect();
         println!("| {} | {} |", r.name, cells.join(" | "));
         let (f, ..) = r.cells[0];
         if r.regression && f < 99.0 {
@@ -326,7 +331,10 @@ fn main() {
     if let Some((_, r)) = rows.iter().find(|(_, r)| r.name == "+10 % latency") {
         let (new, old) = (r.cells[0].2 as f64, r.cells[1].2 as f64);
         println!();
-        println!("+10 % latency: median calls to verdict {new} against today's {old} (ratio {:.2}; goal ≤ 0.5)", new / old);
+        println!(
+            "+10 % latency: median calls to verdict {new} against today's {old} (ratio {:.2}; goal ≤ 0.5)",
+            new / old
+        );
         if new / old > 0.5 {
             goals.push(format!("+10 % latency: {:.2}× today's calls to verdict > 0.5×", new / old));
         }

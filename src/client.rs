@@ -314,6 +314,30 @@ impl Client {
         } else {
             table::print(&["WHEN", "STATE", "SHA256", "FROM", "REASON"], &rows);
         }
+        // What the judge said of each improvement, in its own words.
+        let path = format!("/api/v1/improvements?target={slot}&limit={limit}");
+        let improvements = self.get::<Vec<Improvement>>(&path)?.unwrap_or_default();
+        for imp in &improvements {
+            println!();
+            println!(
+                "improvement {} ({}, {}): {} — {}",
+                imp.id,
+                short(&imp.candidate_sha),
+                time(imp.updated_at),
+                imp.state.as_str(),
+                imp.reason
+            );
+            for v in imp.verdicts.as_array().into_iter().flatten() {
+                let j = &v["judgement"];
+                println!(
+                    "  {} at {}%: {} — {}",
+                    v["phase"].as_str().unwrap_or("?"),
+                    v["percent"],
+                    j["verdict"].as_str().unwrap_or("?"),
+                    j["reason"].as_str().unwrap_or("")
+                );
+            }
+        }
         Ok(())
     }
 

@@ -204,8 +204,10 @@ fn limits(k: &mut Checker, at: &str, l: &Limits) {
         k.bad(format!("{at}.judge.alpha"), j.alpha, "must be greater than 0 and less than 0.5");
     }
     k.above_zero_to(&format!("{at}.judge.error_points"), j.error_points, 100.0);
-    if !(j.tolerance.is_finite() && j.tolerance >= 0.0 && j.tolerance < j.threshold) {
-        k.bad(format!("{at}.judge.tolerance"), j.tolerance, "must be at least 0 and less than judge.threshold");
+    if let Some(t) = j.tolerance
+        && !(t.is_finite() && t >= 0.0 && t < j.threshold)
+    {
+        k.bad(format!("{at}.judge.tolerance"), t, "must be at least 0 and less than judge.threshold");
     }
     if !(j.error_tolerance_points.is_finite()
         && j.error_tolerance_points >= 0.0
@@ -217,14 +219,14 @@ fn limits(k: &mut Checker, at: &str, l: &Limits) {
             "must be at least 0 and less than judge.error_points",
         );
     }
-    let bad_quantile = |q: &crate::judge::Quantile| {
-        let (p, (threshold, _)) = (q.p(), q.limits(j));
-        !(p > 0.0 && p < 1.0 && threshold > 0.0 && threshold <= 1.0)
+    let bad_quantile = |q: &crate::judge::Quantile| match *q {
+        crate::judge::Quantile::P(p) => !(p > 0.0 && p < 1.0),
+        crate::judge::Quantile::With { p, threshold } => !(p > 0.0 && p < 1.0 && threshold > 0.0 && threshold <= 1.0),
     };
     if j.quantiles.is_empty() || j.quantiles.len() > 5 || j.quantiles.iter().any(bad_quantile) {
         k.bad(
             format!("{at}.judge.quantiles"),
-            format!("{:?}", j.quantiles),
+            serde_json::to_string(&j.quantiles).unwrap_or_default(),
             "one to five latency quantiles, each a level greater than 0 and less than 1 (0.95 = p95), \
              optionally { p = 0.99, threshold = 0.2 } with a threshold greater than 0 and at most 1",
         );

@@ -141,7 +141,7 @@ pub fn test_host_config(dir: &std::path::Path) -> kaizen_host::host::HostConfig 
     let l = &mut c.safety.limits;
     l.min_executions = 30;
     l.judge.min_samples = 30;
-    l.judge.max_samples = 300;
+    l.judge.max_samples = 3000;
     l.step_timeout_secs = 60;
     l.bake_secs = 1;
     c

@@ -221,13 +221,13 @@ fn a_rollout_owns_its_slot_until_an_operator_aborts_it() {
 #[test]
 fn a_pause_holds_the_step_and_its_clock() {
     let dir = tempfile::tempdir().unwrap();
-    // A 3 s step budget, and a pause twice as long.
-    let cfg = config(dir.path(), 3, "");
+    // A 5 s step budget, and a pause longer than it.
+    let cfg = config(dir.path(), 5, "");
     let s = start(dir.path(), &cfg);
     let id = echo_candidate_at_first_step(&s);
     assert_eq!(s.post("/api/v1/control/pause", serde_json::json!({"reason": "hold"})).status(), 200);
     let traffic = Traffic::start(&s, "echo", "ping");
-    std::thread::sleep(Duration::from_secs(6));
+    std::thread::sleep(Duration::from_secs(8));
     let imp = &improvements(&s, "echo")[0];
     assert_eq!(imp["state"], "canary", "paused: neither timed out nor moved on: {imp}");
     assert_eq!(imp["reason"], "loop paused: holding at 10%", "the hold is on record: {imp}");

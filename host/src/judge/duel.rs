@@ -41,8 +41,14 @@ use rand::{Rng, SeedableRng};
 /// null rates (10 and 2 in 200).
 pub const WINDOW: usize = 199;
 
-/// Fewest baseline calls before candidate calls are scored.
+/// Fewest calls in the window before calls of the other arm are scored.
 const MIN_WINDOW: usize = 19;
+
+/// Calls of the sparser arm at the start of a step that are not scored: a
+/// version that has just been given (or kept back to) a small share runs
+/// cold for its first calls — instances, caches — which is no property of
+/// its code. Outcomes still count from the first call.
+pub const WARMUP: u64 = 50;
 
 /// Fractions of the largest bet a mixture spreads its capital over. A shift
 /// score (null ½) is bet on from a few percent slower to every call slower;
@@ -55,8 +61,8 @@ const RARE_BETS: &[f64] = &[0.01, 0.03, 0.1, 0.3, 0.8];
 /// thresholds are added: from twice as fast to three times as slow, finest
 /// around 1.
 const LADDER: [f64; 35] = [
-    0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98, 0.99, 1.0, 1.01, 1.02, 1.03, 1.04, 1.05,
-    1.06, 1.07, 1.08, 1.1, 1.12, 1.15, 1.2, 1.25, 1.3, 1.4, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0,
+    0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98, 0.99, 1.0, 1.01, 1.02, 1.03, 1.04, 1.05, 1.06,
+    1.07, 1.08, 1.1, 1.12, 1.15, 1.2, 1.25, 1.3, 1.4, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0,
 ];
 
 /// A mixture of capital processes betting that a score's mean is above
@@ -161,7 +167,8 @@ impl Ladder {
     pub fn bounds(&self, alpha: f64) -> (f64, f64) {
         let limit = 1.0 / alpha;
         let low = (0..self.ratios.len()).rev().find(|&i| self.up[i].e_value() >= limit).map_or(0.0, |i| self.ratios[i]);
-        let high = (0..self.ratios.len()).find(|&i| self.down[i].e_value() >= limit).map_or(f64::INFINITY, |i| self.ratios[i]);
+        let high =
+            (0..self.ratios.len()).find(|&i| self.down[i].e_value() >= limit).map_or(f64::INFINITY, |i| self.ratios[i]);
         (low, high)
     }
 
@@ -219,6 +226,8 @@ pub struct Duel {
     pub shift: Ladder,
     pub tails: Vec<Tail>,
     pub classes: BTreeMap<String, ClassBet>,
+    /// Calls of the sparser arm seen, scored or not.
+    seen: u64,
 }
 
 impl Duel {
@@ -233,6 +242,7 @@ impl Duel {
             shift: Ladder::new(shift_ratios, SHIFT_BETS),
             tails: tails.iter().map(|(p, r)| Tail { p: *p, ladder: Ladder::new(r, RARE_BETS) }).collect(),
             classes: BTreeMap::new(),
+            seen: 0,
         }
     }
 
@@ -247,8 +257,9 @@ impl Duel {
             self.window.push(latency_ms);
             return;
         }
+        self.seen += 1;
         let n = self.window.sorted.len();
-        if n < MIN_WINDOW {
+        if n < MIN_WINDOW || self.seen <= WARMUP {
             return;
         }
         let scale = n as f64;

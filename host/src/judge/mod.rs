@@ -50,11 +50,12 @@ pub struct JudgeConfig {
     /// failed on latency only when a slowdown is shown at level alpha and
     /// its estimate is at least this. Smaller slowdowns are never held
     /// against a candidate (two builds of the same code differ by a few
-    /// percent on a busy machine). Less than `threshold`.
-    pub tolerance: f64,
+    /// percent on a busy machine). Less than `threshold`; default half of it.
+    pub tolerance: Option<f64>,
     /// The tail quantiles judged besides the shift of the whole
-    /// distribution: `0.95` (p95, at `threshold`) or `{ p = 0.99, threshold
-    /// = 0.3 }` (p99 at its own threshold, its tolerance scaled alike).
+    /// distribution: `0.95` (p95, held to twice `threshold`: a tail is
+    /// noisier than the body) or `{ p = 0.99, threshold = 0.3 }` (p99 at its
+    /// own threshold, its tolerance scaled alike).
     pub quantiles: Vec<Quantile>,
     /// Probability of failing a candidate no worse than its baseline, for
     /// the whole rollout (sequential); each test's level (fixed).
@@ -79,9 +80,8 @@ impl Default for JudgeConfig {
         JudgeConfig {
             method: Method::Sequential,
             threshold: 0.10,
-            tolerance: 0.05,
-            // The tail is noisier than the body: p95 is held to 20 %.
-            quantiles: vec![Quantile::With { p: 0.95, threshold: 0.20 }],
+            tolerance: None,
+            quantiles: vec![Quantile::P(0.95)],
             alpha: 0.01,
             error_points: 2.0,
             error_tolerance_points: 1.0,
@@ -95,13 +95,10 @@ impl Default for JudgeConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Quantile {
-    /// The quantile's level in (0, 1), at the judge's threshold.
+    /// The quantile's level in (0, 1), at twice the judge's threshold.
     P(f64),
     /// The level with its own threshold (a fraction: 0.2 = 20 %).
-    With {
-        p: f64,
-        threshold: f64,
-    },
+    With { p: f64, threshold: f64 },
 }
 
 impl Quantile {
@@ -111,13 +108,21 @@ impl Quantile {
         }
     }
 
-    /// (threshold, tolerance) for this quantile: its own threshold with the
-    /// tolerance scaled in proportion, or the judge's.
+    /// (threshold, tolerance) for this quantile: its own threshold, or twice
+    /// the judge's, with the tolerance scaled in proportion.
     pub fn limits(&self, cfg: &JudgeConfig) -> (f64, f64) {
         match *self {
-            Quantile::P(_) => (cfg.threshold, cfg.tolerance),
-            Quantile::With { threshold, .. } => (threshold, threshold * cfg.tolerance / cfg.threshold),
+            Quantile::P(_) => (2.0 * cfg.threshold, 2.0 * cfg.tolerance()),
+            Quantile::With { threshold, .. } => (threshold, threshold * cfg.tolerance() / cfg.threshold),
         }
+    }
+}
+
+impl JudgeConfig {
+    /// The slowdown a failure must show: `tolerance`, or half the
+    /// threshold.
+    pub fn tolerance(&self) -> f64 {
+        self.tolerance.unwrap_or(self.threshold / 2.0)
     }
 }
 
@@ -162,6 +167,36 @@ impl Arm {
     }
 }
 
+/// Outcome classes the improvement is meant to move calls between, judged
+/// as one: a fix for a class of failures may refuse those requests as
+/// `invalid-input` instead, and that is the fix, not a regression. Calls
+/// ending in any member are counted under `label`, so a candidate that
+/// refuses more than the failures it removed still shows a rise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pool {
+    pub members: Vec<String>,
+    pub label: String,
+}
+
+impl Pool {
+    /// The pool for a finding about failures of `class` (`None`: about
+    /// every failure class): the finding's failures and refusals.
+    pub fn for_failures(class: Option<&str>) -> Option<Pool> {
+        match class {
+            Some("invalid-input") => None,
+            Some(c) => {
+                Some(Pool { members: vec![c.into(), "invalid-input".into()], label: format!("{c}+invalid-input") })
+            }
+            None => Some(Pool { members: vec![], label: "failed+invalid-input".into() }),
+        }
+    }
+
+    fn label_of<'a>(&'a self, class: &'a str) -> &'a str {
+        // No members: every class but an answer.
+        if self.members.is_empty() || self.members.iter().any(|m| m == class) { &self.label } else { class }
+    }
+}
+
 /// Everything one step has seen: both arms' calls, and the call-by-call
 /// comparison of the candidate with the baseline calls of the same moment.
 #[derive(Debug, Clone)]
@@ -169,13 +204,14 @@ pub struct Comparison {
     pub candidate: Arm,
     pub baseline: Arm,
     pub duel: duel::Duel,
+    pub pool: Option<Pool>,
 }
 
 impl Comparison {
     /// A step giving the candidate `share` (0..1) of the calls, judged by
     /// `cfg`'s objectives.
     pub fn new(share: f64, cfg: &JudgeConfig) -> Comparison {
-        let shift = [1.0 + cfg.threshold, 1.0 + cfg.tolerance];
+        let shift = [1.0 + cfg.threshold, 1.0 + cfg.tolerance()];
         let tails: Vec<(f64, Vec<f64>)> = cfg
             .quantiles
             .iter()
@@ -188,12 +224,23 @@ impl Comparison {
             candidate: Arm::new(share),
             baseline: Arm::new(1.0 - share),
             duel: duel::Duel::new(share, &shift, &tails),
+            pool: None,
         }
+    }
+
+    /// The same, judging the classes of `pool` as one.
+    pub fn pooled(mut self, pool: Option<Pool>) -> Comparison {
+        self.pool = pool;
+        self
     }
 
     /// One call, in the order calls end: which arm, its latency, and its
     /// outcome class ([`OK`] when it answered).
     pub fn record(&mut self, candidate: bool, latency_ms: f64, class: &str) {
+        let class = match &self.pool {
+            Some(p) if class != OK => p.label_of(class),
+            _ => class,
+        };
         let arm = if candidate { &mut self.candidate } else { &mut self.baseline };
         arm.record(latency_ms, class);
         self.duel.record(candidate, latency_ms, (class != OK).then_some(class));

@@ -24,7 +24,7 @@ use parking_lot::Mutex;
 use super::Ctx;
 use crate::events::{Event, Phase};
 use crate::invoke::{CallListener, CallRecord};
-use crate::judge::{self, Comparison, JudgeConfig, Judgement, Step, Verdict, judge};
+use crate::judge::{self, Comparison, JudgeConfig, Judgement, Pool, Step, Verdict, judge};
 use crate::runtime::{Claim, Plugin, SlotError};
 use crate::safety::{AbortRequest, Denied, Limits, Outcome, RolloutInfo, RolloutPermit};
 use crate::store::deployments::{DeployState, Deployment};
@@ -66,10 +66,10 @@ impl CallListener for Collector {
 }
 
 impl Collector {
-    fn reset(&self, candidate_share: f64, cfg: &JudgeConfig) {
+    fn reset(&self, candidate_share: f64, cfg: &JudgeConfig, pool: Option<Pool>) {
         let mut step = self.step.lock();
         self.since.store(now_ms(), Ordering::Relaxed);
-        *step = Some(Comparison::new(candidate_share, cfg));
+        *step = Some(Comparison::new(candidate_share, cfg).pooled(pool));
     }
 
     /// Judge the calls so far, holding the step still while judging (a
@@ -205,6 +205,8 @@ struct Rollout {
     held: Hold,
     /// The verdict that ended the rollout, with its phase.
     last_verdict: Option<(Phase, Judgement)>,
+    /// Outcome classes the improvement's finding is about, judged as one.
+    pool: Option<Pool>,
 }
 
 /// Run one rollout to its end. `imp` is already stored; `owned` is what
@@ -239,7 +241,9 @@ pub async fn run(
         running_state: ImprovementState::Canary,
         held: Hold::Running,
         last_verdict: None,
+        pool: None,
     };
+    r.pool = r.finding_pool().await;
     let from = match start {
         Start::Fresh => {
             r.checkpoint().await;
@@ -357,7 +361,7 @@ impl Rollout {
         self.owned.claim.split(&self.baseline, &self.candidate, pct).map_err(|e| End::Failed(e.to_string()))?;
         // The record now says "running"; a hold in force is noted again.
         (self.percent, self.held) = (pct, Hold::Running);
-        self.collector.reset(pct / 100.0, &self.limits.judge);
+        self.collector.reset(pct / 100.0, &self.limits.judge, self.pool.clone());
         let event = Event::CanaryStep { percent: pct, candidate_version: self.candidate.version().into() };
         self.ctx.audit.record_event("loop", "canary-step", &self.target, event).await;
         Ok(())
@@ -512,7 +516,7 @@ impl Rollout {
     /// early; no verdict by the end keeps the promotion (no evidence of
     /// harm).
     async fn bake(&mut self) -> Result<Judgement, End> {
-        self.collector.reset(self.percent / 100.0, &self.limits.judge);
+        self.collector.reset(self.percent / 100.0, &self.limits.judge, self.pool.clone());
         let budget = Duration::from_secs(self.limits.bake_secs);
         let mut clock = RunningClock::start();
         let mut looks = 0;
@@ -534,6 +538,19 @@ impl Rollout {
                     format!("no harm shown in {} s of bake against the holdback: {}", self.limits.bake_secs, j.reason);
                 return Ok(j);
             }
+        }
+    }
+
+    /// The classes the improvement's finding asks to change, as replay and
+    /// shadow read it ([`super::prove::outcomes::About`]): the judge then counts the
+    /// finding's failures and the refusals that replace them as one class.
+    async fn finding_pool(&self) -> Option<Pool> {
+        let id = self.imp.finding_id?;
+        let finding = store::findings::get(&self.ctx.db, id).await.ok().flatten()?;
+        match super::prove::outcomes::About::of(Some(&finding), &self.ctx.config.prove) {
+            super::prove::outcomes::About::Nothing => None,
+            super::prove::outcomes::About::Class(c) => Pool::for_failures(Some(&c)),
+            super::prove::outcomes::About::Failures => Pool::for_failures(None),
         }
     }
 

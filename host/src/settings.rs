@@ -204,6 +204,9 @@ fn limits(k: &mut Checker, at: &str, l: &Limits) {
         k.bad(format!("{at}.judge.alpha"), j.alpha, "must be greater than 0 and less than 0.5");
     }
     k.above_zero_to(&format!("{at}.judge.error_points"), j.error_points, 100.0);
+    if !(j.min_shift_ms.is_finite() && j.min_shift_ms >= 0.0) {
+        k.bad(format!("{at}.judge.min_shift_ms"), j.min_shift_ms, "must be at least 0 (milliseconds)");
+    }
     if let Some(t) = j.tolerance
         && !(t.is_finite() && t >= 0.0 && t < j.threshold)
     {
@@ -290,11 +293,17 @@ mod tests {
         c.improve.interval_secs = -1.0;
         c.safety.limits.canary_steps = vec![50.0, 10.0];
         c.safety.limits.judge.alpha = 0.0;
+        c.safety.limits.judge.tolerance = Some(0.2);
+        c.safety.limits.judge.quantiles = vec![crate::judge::Quantile::P(1.5)];
+        c.safety.limits.judge.error_tolerance_points = 3.0;
         c.recovery.breaker.failure_rate = 1.5;
         let err = c.check().unwrap_err();
         let keys: Vec<&str> = err.0.iter().map(|o| o.key.as_str()).collect();
         assert!(keys.contains(&"loop.interval_secs"), "{err}");
         assert!(keys.contains(&"safety.limits.judge.alpha"), "{err}");
+        assert!(keys.contains(&"safety.limits.judge.tolerance"), "{err}");
+        assert!(keys.contains(&"safety.limits.judge.quantiles"), "{err}");
+        assert!(keys.contains(&"safety.limits.judge.error_tolerance_points"), "{err}");
         assert!(keys.contains(&"recovery.breaker.failure_rate"), "{err}");
         let text = err.to_string();
         assert!(text.contains("`loop.min_interval_secs` = 10: must be at most loop.max_interval_secs (5)"), "{text}");

@@ -52,10 +52,18 @@ pub struct JudgeConfig {
     /// against a candidate (two builds of the same code differ by a few
     /// percent on a busy machine). Less than `threshold`; default half of it.
     pub tolerance: Option<f64>,
+    /// Slowdown in milliseconds a failure must show besides `tolerance`
+    /// (at the baseline's median for the shift, at its quantile for a
+    /// tail): under ~50 µs, which instance slot and cache a call lands in
+    /// matters more than the code, and a version given a small share of
+    /// the calls runs that much colder.
+    pub min_shift_ms: f64,
     /// The tail quantiles judged besides the shift of the whole
-    /// distribution: `0.95` (p95, held to twice `threshold`: a tail is
-    /// noisier than the body) or `{ p = 0.99, threshold = 0.3 }` (p99 at its
-    /// own threshold, its tolerance scaled alike).
+    /// distribution: `0.95` guards p95 (a slowdown of twice the tolerance
+    /// shown in the tail fails the candidate; a pass does not wait for the
+    /// tail's bound) and `{ p = 0.99, threshold = 0.3 }` holds p99 to its own
+    /// threshold (a pass waits until it is shown under it; the tolerance is
+    /// scaled alike).
     pub quantiles: Vec<Quantile>,
     /// Probability of failing a candidate no worse than its baseline, for
     /// the whole rollout (sequential); each test's level (fixed).
@@ -81,6 +89,7 @@ impl Default for JudgeConfig {
             method: Method::Sequential,
             threshold: 0.10,
             tolerance: None,
+            min_shift_ms: 0.05,
             quantiles: vec![Quantile::P(0.95)],
             alpha: 0.01,
             error_points: 2.0,
@@ -95,7 +104,8 @@ impl Default for JudgeConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Quantile {
-    /// The quantile's level in (0, 1), at twice the judge's threshold.
+    /// The quantile's level in (0, 1): a guard, at twice the judge's
+    /// threshold and tolerance.
     P(f64),
     /// The level with its own threshold (a fraction: 0.2 = 20 %).
     With { p: f64, threshold: f64 },

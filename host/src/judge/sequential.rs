@@ -31,14 +31,18 @@
 //!
 //! **Verdicts.** Fail as soon as any objective shows harm: the sample ratio
 //! excludes the configured share; or a slowdown (of the shift or a tail) is
-//! shown at level α and its estimate is at least 1 + `tolerance`; or a
+//! shown at level α and its estimate is at least 1 + `tolerance` and
+//! `min_shift_ms` in absolute terms; or a
 //! class's calls are shown to come from the candidate more than its share
 //! and the estimated increase of its rate is at least
 //! `error_tolerance_points`. The estimate filters only which shown harms
 //! count: the chance of failing a candidate no worse than its baseline
 //! stays under α. Pass once each arm has `min_samples` calls, the shift and
-//! every tail are shown faster than 1 + their threshold, and every class's
-//! increase is shown under `error_points` (per-arm rate sequences). Inconclusive when the candidate has had `max_samples`
+//! every tail given its own threshold are shown faster than 1 + their
+//! threshold (a bare tail level only guards: it can fail a candidate, but a
+//! pass does not wait for its bound, which takes thousands of calls on a
+//! heavy tail), and every class's increase is shown under `error_points`
+//! (per-arm rate sequences). Inconclusive when the candidate has had `max_samples`
 //! calls without either (the rollout also ends a step inconclusive when its
 //! running time is spent).
 //!
@@ -68,7 +72,8 @@ pub fn judge(cmp: &Comparison, cfg: &JudgeConfig, step: &Step) -> Judgement {
     let per_latency = family_alpha / (1 + cfg.quantiles.len()) as f64;
     objectives.push(shift(cmp, cfg, per_latency));
     for (q, tail) in cfg.quantiles.iter().zip(&cmp.duel.tails) {
-        objectives.push(tail_quantile(cmp, q.p(), q.limits(cfg), &tail.ladder, per_latency));
+        let (t, tol) = q.limits(cfg);
+        objectives.push(tail_quantile(cmp, q, (t, tol, cfg.min_shift_ms), &tail.ladder, per_latency));
     }
     let per_class = family_alpha / CLASSES as f64;
     for (class, bet) in &cmp.duel.classes {
@@ -187,15 +192,17 @@ fn latency(
     figures: String,
     ladder: &super::duel::Ladder,
     estimate: f64,
-    (threshold, tol): (f64, f64),
+    (threshold, tol, min_shift_ms): (f64, f64, f64),
     alpha: f64,
     (baseline, candidate): (f64, f64),
+    guard: bool,
 ) -> Objective {
     let (low, high) = ladder.bounds(alpha);
     let e = ladder.slower_than(1.0);
     let (limit, tolerance) = (1.0 + threshold, 1.0 + tol);
     let head = what;
-    let (standing, words) = if e >= 1.0 / alpha && estimate >= tolerance {
+    let shift_ms = (estimate - 1.0) * baseline;
+    let (standing, words) = if e >= 1.0 / alpha && estimate >= tolerance && shift_ms >= min_shift_ms {
         let w = format!(
             "{head} {} ({figures}), a slowdown shown at level {alpha:.1e} (e-value {e:.0}){}",
             change_words(estimate),
@@ -209,6 +216,10 @@ fn latency(
             signed_pct(high - 1.0),
             pct(threshold)
         );
+        (Standing::Within, w)
+    } else if guard {
+        // A guarded tail fails a candidate but a pass does not wait for it.
+        let w = format!("{head} {} ({figures}), no slowdown shown (guarded)", change_words(estimate));
         (Standing::Within, w)
     } else {
         let w = format!(
@@ -242,17 +253,25 @@ fn shift(cmp: &Comparison, cfg: &JudgeConfig, alpha: f64) -> Objective {
     let estimate = ladder.estimate(0.5);
     let (qb, qc) = (cmp.baseline.sketch.quantile(0.5), cmp.candidate.sketch.quantile(0.5));
     let figures = format!("medians {qb:.3} → {qc:.3} ms");
-    let limits = (cfg.threshold, cfg.tolerance());
-    latency("shift".into(), "latency shift: calls", figures, ladder, estimate, limits, alpha, (qb, qc))
+    let limits = (cfg.threshold, cfg.tolerance(), cfg.min_shift_ms);
+    latency("shift".into(), "latency shift: calls", figures, ladder, estimate, limits, alpha, (qb, qc), false)
 }
 
-fn tail_quantile(cmp: &Comparison, p: f64, limits: (f64, f64), ladder: &super::duel::Ladder, alpha: f64) -> Objective {
+fn tail_quantile(
+    cmp: &Comparison,
+    q: &super::Quantile,
+    limits: (f64, f64, f64),
+    ladder: &super::duel::Ladder,
+    alpha: f64,
+) -> Objective {
+    let p = q.p();
     let (qb, qc) = (cmp.baseline.sketch.quantile(p), cmp.candidate.sketch.quantile(p));
     let estimate = if qb > 0.0 && qc > 0.0 { qc / qb } else { 1.0 };
     let figures = format!("{qb:.3} → {qc:.3} ms");
     let name = quantile_name(p);
     let what = format!("latency {name}:");
-    latency(name, &what, figures, ladder, estimate, limits, alpha, (qb, qc))
+    let guard = matches!(q, super::Quantile::P(_));
+    latency(name, &what, figures, ladder, estimate, limits, alpha, (qb, qc), guard)
 }
 
 /// One outcome class. The finding's own classes (`pooled`) are only

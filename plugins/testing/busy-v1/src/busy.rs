@@ -1,5 +1,5 @@
 //! The `busy` test unit, shared by its versions: each call does `work`
-//! (config, default 200 000) times the version's factor rounds of
+//! (config, default 1 000 000, about 2 ms) times the version's factor rounds of
 //! arithmetic, then echoes the request.
 
 /// `rounds` of a xorshift mix seeded by the request; its result decides
@@ -37,7 +37,7 @@ macro_rules! busy_unit {
             }
 
             fn invoke(_ctx: &CallContext, request: &[u8], config: &Config) -> Result<Vec<u8>, UnitError> {
-                Ok(busy::work(request, (config.u64("work", 200_000) as f64 * $factor) as u64))
+                Ok(busy::work(request, (config.u64("work", 1_000_000) as f64 * $factor) as u64))
             }
         }
 

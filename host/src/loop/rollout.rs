@@ -40,11 +40,17 @@ struct Collector {
     baseline: String,
     /// Start of the step, milliseconds since the Unix epoch.
     since: AtomicI64,
+    /// Calls of the step not yet judged, in the order they ended: the call
+    /// path only appends; the rollout's task scores them at its next look.
+    pending: Mutex<Vec<(bool, f64, Option<String>)>>,
     step: Mutex<Option<Comparison>>,
 }
 
 impl CallListener for Collector {
     fn on_call(&self, r: &CallRecord) {
+        // Under the lock a step's reset also takes: a call either started
+        // in this step or is dropped, never slipped into the next one.
+        let mut pending = self.pending.lock();
         if r.started_at < self.since.load(Ordering::Relaxed) {
             return;
         }
@@ -56,26 +62,31 @@ impl CallListener for Collector {
             return;
         };
         let class = match r.outcome {
-            CallOutcome::Ok => judge::OK,
-            _ => r.error_class.as_deref().unwrap_or("other"),
+            CallOutcome::Ok => None,
+            _ => Some(r.error_class.clone().unwrap_or_else(|| "other".into())),
         };
-        if let Some(step) = self.step.lock().as_mut() {
-            step.record(candidate, r.latency_ms, class);
-        }
+        pending.push((candidate, r.latency_ms, class));
     }
 }
 
 impl Collector {
     fn reset(&self, candidate_share: f64, cfg: &JudgeConfig, pool: Option<Pool>) {
         let mut step = self.step.lock();
+        let mut pending = self.pending.lock();
         self.since.store(now_ms(), Ordering::Relaxed);
+        pending.clear();
         *step = Some(Comparison::new(candidate_share, cfg).pooled(pool));
     }
 
-    /// Judge the calls so far, holding the step still while judging (a
-    /// look takes microseconds; calls wait for it rather than being lost).
+    /// Score the calls that ended since the last look, then judge them all.
     fn judge(&self, cfg: &JudgeConfig, step: &Step) -> Option<Judgement> {
-        self.step.lock().as_ref().map(|cmp| judge(cmp, cfg, step))
+        let mut cmp = self.step.lock();
+        let calls = std::mem::take(&mut *self.pending.lock());
+        let cmp = cmp.as_mut()?;
+        for (candidate, latency_ms, class) in calls {
+            cmp.record(candidate, latency_ms, class.as_deref().unwrap_or(judge::OK));
+        }
+        Some(judge(cmp, cfg, step))
     }
 }
 
@@ -223,6 +234,7 @@ pub async fn run(
         candidate: candidate.sha256().into(),
         baseline: baseline.sha256().into(),
         since: AtomicI64::new(0),
+        pending: Mutex::default(),
         step: Mutex::default(),
     });
     let target = imp.target.clone();

@@ -39,9 +39,10 @@
 //! count: the chance of failing a candidate no worse than its baseline
 //! stays under α. Pass once each arm has `min_samples` calls, the shift and
 //! every tail given its own threshold are shown faster than 1 + their
-//! threshold (a bare tail level only guards: it can fail a candidate, but a
-//! pass does not wait for its bound, which takes thousands of calls on a
-//! heavy tail), and every class's increase is shown under `error_points`
+//! threshold (a bare tail level only guards: it can fail a candidate, and a
+//! pass waits while its e-value for a slowdown is at least √(1/α) — never
+//! more likely than √α when the tail does not differ — but not for its
+//! bound, which takes thousands of calls on a heavy tail), and every class's increase is shown under `error_points`
 //! (per-arm rate sequences). Inconclusive when the candidate has had `max_samples`
 //! calls without either (the rollout also ends a step inconclusive when its
 //! running time is spent).
@@ -217,10 +218,18 @@ fn latency(
             pct(threshold)
         );
         (Standing::Within, w)
-    } else if guard {
-        // A guarded tail fails a candidate but a pass does not wait for it.
-        let w = format!("{head} {} ({figures}), no slowdown shown (guarded)", change_words(estimate));
+    } else if guard && e < (1.0 / alpha).sqrt() {
+        // A guarded tail fails a candidate, but a pass does not wait for its
+        // bound — only for its suspicion of a slowdown to clear.
+        let w = format!("{head} {} ({figures}), no slowdown suspected (guarded)", change_words(estimate));
         (Standing::Within, w)
+    } else if guard {
+        let w = format!(
+            "{head} {} ({figures}), a slowdown suspected (e-value {e:.0} of {:.0}): the pass waits",
+            change_words(estimate),
+            1.0 / alpha
+        );
+        (Standing::Undecided, w)
     } else {
         let w = format!(
             "{head} {} ({figures}), bound {} not yet under the {} threshold",

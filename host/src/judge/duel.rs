@@ -161,6 +161,12 @@ impl Ladder {
         self.down[self.index(ratio)].e_value()
     }
 
+    /// The smallest ratio of the ladder at or above `ratio` (its largest
+    /// if none).
+    pub fn at_or_above(&self, ratio: f64) -> f64 {
+        self.ratios.iter().copied().find(|r| *r >= ratio - 1e-12).unwrap_or(*self.ratios.last().unwrap())
+    }
+
     /// The confidence sequence at level `alpha`: the largest ratio the
     /// candidate is shown slower than (0 if none) and the smallest it is
     /// shown faster than (+∞ if none).

@@ -200,7 +200,11 @@ fn latency(
 ) -> Objective {
     let (low, high) = ladder.bounds(alpha);
     let e = ladder.slower_than(1.0);
-    let (limit, tolerance) = (1.0 + threshold, 1.0 + tol);
+    // A slowdown under `min_shift_ms` is held against no one, for a pass
+    // either: the limit is the threshold or that floor, whichever is wider,
+    // read off the ladder.
+    let floor = if baseline > 0.0 { min_shift_ms / baseline } else { 0.0 };
+    let (limit, tolerance) = (ladder.at_or_above(1.0 + threshold.max(floor)), 1.0 + tol);
     let head = what;
     let shift_ms = (estimate - 1.0) * baseline;
     let (standing, words) = if e >= 1.0 / alpha && estimate >= tolerance && shift_ms >= min_shift_ms {
@@ -215,7 +219,7 @@ fn latency(
             "{head} {} ({figures}), bound {} < {} threshold",
             change_words(estimate),
             signed_pct(high - 1.0),
-            pct(threshold)
+            pct(limit - 1.0)
         );
         (Standing::Within, w)
     } else if guard && e < (1.0 / alpha).sqrt() {
@@ -235,7 +239,7 @@ fn latency(
             "{head} {} ({figures}), bound {} not yet under the {} threshold",
             change_words(estimate),
             signed_pct(high - 1.0),
-            pct(threshold)
+            pct(limit - 1.0)
         );
         (Standing::Undecided, w)
     };

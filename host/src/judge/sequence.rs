@@ -1,9 +1,7 @@
-//! Time-uniform confidence sequences for a rate and for a quantile, from the
-//! beta-binomial mixture martingale (Howard, Ramdas, McAuliffe & Sekhon,
-//! "Time-uniform, nonparametric, nonasymptotic confidence sequences", Ann.
-//! Statist. 49(2), 2021, §3 and Prop. 6; for quantiles, Howard & Ramdas,
-//! "Sequential estimation of quantiles with applications to A/B-testing and
-//! best-arm identification", Bernoulli 28(3), 2022).
+//! Time-uniform confidence sequences for a rate, from the beta-binomial
+//! mixture martingale (Howard, Ramdas, McAuliffe & Sekhon, "Time-uniform,
+//! nonparametric, nonasymptotic confidence sequences", Ann. Statist. 49(2),
+//! 2021, §3 and Prop. 6).
 //!
 //! For Bernoulli observations with rate θ₀, the mixture of likelihood
 //! ratios over a Beta(a, b) prior,
@@ -17,11 +15,6 @@
 //! confidence sequence: it holds at every n at once, so the judge may look
 //! after every call, stop whenever it likes and never wear the guarantee
 //! down by looking again.
-
-use std::collections::HashMap;
-use std::sync::LazyLock;
-
-use parking_lot::Mutex;
 
 /// ln B(a, b).
 fn ln_beta(a: f64, b: f64) -> f64 {
@@ -94,89 +87,6 @@ pub fn increase_shown(cand: (u64, u64), base: (u64, u64), margin: f64, alpha: f6
     increase_bounds(cand, base, alpha).0 > margin
 }
 
-/// Strength of the Beta prior centred on the quantile's level: tightest for
-/// a few hundred to a few thousand observations, the range where a rollout
-/// step decides (Howard & Ramdas 2022, §4, tune the prior the same way).
-const QUANTILE_PRIOR_STRENGTH: f64 = 20.0;
-
-/// Ranks of the order statistics bounding a quantile: (lower, upper).
-pub type Ranks = (Option<u64>, Option<u64>);
-
-/// Ranks already computed, by (p, alpha, n) — p and alpha as bits.
-type Kept = HashMap<(u64, u64, u64), Ranks>;
-
-/// Which order statistics bound the `p`-quantile after `n` observations:
-/// `(lower, upper)` as 1-based ranks, the lower bound being the `lower`-th
-/// smallest value (`None`: no lower bound yet, 0) and the upper the
-/// `upper`-th smallest (`None`: no upper bound yet, +∞). Together they hold
-/// the true quantile at every `n` at once with probability at least
-/// `1 − alpha`, ties included: the count of observations below the quantile
-/// is dominated by, and the count at or below it dominates, a Binomial(n, p)
-/// path, and each side is tested at `alpha / 2`.
-///
-/// The ranks depend only on `(p, n, alpha)`, never on the data, so they are
-/// computed once and kept.
-pub fn quantile_ranks(p: f64, n: u64, alpha: f64) -> Ranks {
-    static KEPT: LazyLock<Mutex<Kept>> = LazyLock::new(Mutex::default);
-    let key = (p.to_bits(), alpha.to_bits(), n);
-    if let Some(r) = KEPT.lock().get(&key) {
-        return *r;
-    }
-    let r = compute_quantile_ranks(p, n, alpha);
-    let mut kept = KEPT.lock();
-    if kept.len() > 2_000_000 {
-        kept.clear();
-    }
-    kept.insert(key, r);
-    r
-}
-
-fn compute_quantile_ranks(p: f64, n: u64, alpha: f64) -> Ranks {
-    if n == 0 {
-        return (None, None);
-    }
-    let (a, b) = (p * QUANTILE_PRIOR_STRENGTH, (1.0 - p) * QUANTILE_PRIOR_STRENGTH);
-    let limit = (2.0 / alpha).ln();
-    let nf = n as f64;
-    let rejects = |k: u64| ln_mixture(k as f64, nf, p, a, b) >= limit;
-    let centre = (nf * p).floor() as u64;
-    // Below the centre ln M decreases in k: the largest rejected k.
-    let low = if rejects(0) {
-        let (mut yes, mut no) = (0u64, centre.max(1));
-        if rejects(no) {
-            yes = no;
-        } else {
-            while no - yes > 1 {
-                let mid = (yes + no) / 2;
-                if rejects(mid) { yes = mid } else { no = mid }
-            }
-        }
-        // At most `yes` observations at or below the quantile would be
-        // implausible: it lies at or above the (yes + 1)-th smallest.
-        Some(yes + 1)
-    } else {
-        None
-    };
-    // Above the centre ln M increases in k: the smallest rejected k.
-    let high = if rejects(n) {
-        let (mut no, mut yes) = ((nf * p).ceil() as u64, n);
-        if rejects(no) {
-            yes = no;
-        } else {
-            while yes - no > 1 {
-                let mid = (yes + no) / 2;
-                if rejects(mid) { yes = mid } else { no = mid }
-            }
-        }
-        // `yes` observations strictly below the quantile would be
-        // implausible: it lies at or below the yes-th smallest.
-        Some(yes)
-    } else {
-        None
-    };
-    (low.filter(|&r| r <= n), high)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,15 +107,5 @@ mod tests {
     fn every_call_refused_is_an_increase_shown_at_once() {
         assert!(increase_shown((30, 30), (0, 300), 0.01, 0.001));
         assert!(!increase_shown((1, 30), (3, 300), 0.01, 0.001));
-    }
-
-    #[test]
-    fn quantile_ranks_bracket_the_centre_and_need_data() {
-        assert_eq!(quantile_ranks(0.5, 3, 0.01), (None, None));
-        let (lo, hi) = quantile_ranks(0.5, 1000, 0.001);
-        let (lo, hi) = (lo.unwrap(), hi.unwrap());
-        assert!(lo < 500 && hi > 500 && hi - lo < 300, "{lo} {hi}");
-        let (lo2, hi2) = quantile_ranks(0.5, 10_000, 0.001);
-        assert!((hi2.unwrap() - lo2.unwrap()) as f64 / 10_000.0 < (hi - lo) as f64 / 1000.0);
     }
 }

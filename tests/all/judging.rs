@@ -71,14 +71,6 @@ fn improvements(s: &Server, target: &str) -> Vec<Value> {
     s.get(&format!("/api/v1/improvements?target={target}&limit=200")).as_array().unwrap().clone()
 }
 
-/// The slot's canary as (version, percent), per the API.
-fn canary(s: &Server, slot: &str) -> Option<(String, f64)> {
-    let plugins = s.get("/api/v1/plugins");
-    let p = plugins.as_array().unwrap().iter().find(|p| p["name"] == slot)?.clone();
-    let c = p["canary"].as_object()?;
-    Some((c["version"].as_str()?.to_string(), c["percent"].as_f64()?))
-}
-
 /// Steady calls from a few client threads, each request different (so that
 /// replay has many distinct recorded requests), until dropped.
 struct Traffic {
@@ -349,7 +341,7 @@ fn a_candidate_refusing_every_request_is_stopped() {
 
     // Rolled back: 1.0.0 answers every call again.
     assert_eq!(s.serving("noisy").as_deref(), Some("1.0.0"));
-    assert!(canary(&s, "noisy").is_none(), "no split left");
+    assert!(s.canary("noisy").is_none(), "no split left");
     let answers: Vec<(u16, String, String)> = (0..50).map(|i| s.invoke("noisy", &format!("after {i}"))).collect();
     assert!(answers.iter().all(|a| a.1 == "1.0.0"), "{answers:?}");
     let ok = answers.iter().filter(|a| a.0 == 200).count();
@@ -375,7 +367,7 @@ fn an_identical_candidate_paused_for_a_minute_is_promoted() {
     std::thread::sleep(Duration::from_secs(2));
     drop(recording);
     upload(&s, &guests::TEST_BUSY_V2.load().unwrap(), "candidate", "candidate");
-    wait_for("busy 2.0.0 at 10 %", Duration::from_secs(60), || canary(&s, "busy") == Some(("2.0.0".into(), 10.0)));
+    wait_for("busy 2.0.0 at 10 %", Duration::from_secs(60), || s.canary("busy") == Some(("2.0.0".into(), 10.0)));
     assert_eq!(s.post("/api/v1/control/pause", json!({"reason": "hold at 10 %"})).status(), 200);
 
     // A minute paused with traffic flowing: the judge keeps looking.
@@ -386,7 +378,7 @@ fn an_identical_candidate_paused_for_a_minute_is_promoted() {
         assert_eq!(imp["state"], "canary", "ended during the pause after {:?}: {imp}", paused.elapsed());
         std::thread::sleep(Duration::from_secs(1));
     }
-    assert_eq!(canary(&s, "busy"), Some(("2.0.0".into(), 10.0)), "held at 10 %");
+    assert_eq!(s.canary("busy"), Some(("2.0.0".into(), 10.0)), "held at 10 %");
     assert_eq!(improvements(&s, "busy")[0]["reason"], "loop paused: holding at 10%");
 
     assert_eq!(s.post("/api/v1/control/resume", json!({"reason": "go"})).status(), 200);
@@ -421,7 +413,7 @@ fn a_slower_candidate_is_rolled_back() {
     assert_eq!(e.state, "rolled-back", "{}", e.reason);
     assert!(e.reason.to_lowercase().contains("latency"), "the reason names latency: {}", e.reason);
     assert_eq!(s.serving("busy").as_deref(), Some("1.0.0"));
-    assert!(canary(&s, "busy").is_none(), "no split left");
+    assert!(s.canary("busy").is_none(), "no split left");
     let (status, version, body) = s.invoke("busy", "after");
     assert_eq!((status, version.as_str()), (200, "1.0.0"), "{body}");
 }

@@ -115,6 +115,14 @@ impl Server {
             .map(|p| p["current"]["version"].as_str().unwrap().into())
     }
 
+    /// The slot's canary as (version, percent), per the API.
+    pub fn canary(&self, slot: &str) -> Option<(String, f64)> {
+        let plugins = self.get("/api/v1/plugins");
+        let p = plugins.as_array().unwrap().iter().find(|p| p["name"] == slot)?.clone();
+        let c = p["canary"].as_object()?;
+        Some((c["version"].as_str()?.to_string(), c["percent"].as_f64()?))
+    }
+
     /// Run a CLI client command against this host; (success, stdout, stderr).
     pub fn cli(&self, args: &[&str]) -> (bool, String, String) {
         let out = Command::new(BIN)

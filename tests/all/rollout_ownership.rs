@@ -54,14 +54,6 @@ fn improvements(s: &Server, target: &str) -> Vec<Value> {
     s.get(&format!("/api/v1/improvements?target={target}")).as_array().unwrap().clone()
 }
 
-/// The slot's canary as (version, percent), per the API.
-fn canary(s: &Server, slot: &str) -> Option<(String, f64)> {
-    let plugins = s.get("/api/v1/plugins");
-    let p = plugins.as_array().unwrap().iter().find(|p| p["name"] == slot)?.clone();
-    let c = p["canary"].as_object()?;
-    Some((c["version"].as_str()?.to_string(), c["percent"].as_f64()?))
-}
-
 /// Calls from two threads until dropped.
 struct Traffic {
     stop: Arc<AtomicBool>,
@@ -107,7 +99,7 @@ fn echo_candidate_at_first_step(s: &Server) -> i64 {
     assert_eq!(status, 200, "{body}");
     let (status, body) = upload(s, &guests::TEST_ECHO_V2.load().unwrap(), "candidate");
     assert_eq!((status, body["result"].as_str()), (200, Some("candidate")), "{body}");
-    wait_for("echo 2.0.0 at 10 %", Duration::from_secs(60), || canary(s, "echo") == Some(("2.0.0".into(), 10.0)));
+    wait_for("echo 2.0.0 at 10 %", Duration::from_secs(60), || s.canary("echo") == Some(("2.0.0".into(), 10.0)));
     improvements(s, "echo")[0]["id"].as_i64().unwrap()
 }
 
@@ -134,7 +126,7 @@ fn a_restart_mid_canary_resumes_the_rollout_at_its_step() {
     // SIGTERM, then restart on the same data directory.
     assert!(s.stop().success());
     let s = start(dir.path(), &cfg);
-    assert_eq!(canary(&s, "echo"), Some(("2.0.0".into(), 10.0)), "the split is back after SIGTERM");
+    assert_eq!(s.canary("echo"), Some(("2.0.0".into(), 10.0)), "the split is back after SIGTERM");
     let rollouts = s.get("/api/v1/rollouts");
     assert_eq!(rollouts[0]["improvement"], id, "a rollout drives the split again: {rollouts}");
     assert!(audit_actions(&s, "echo").contains(&"rollout-resumed".to_string()));
@@ -142,7 +134,7 @@ fn a_restart_mid_canary_resumes_the_rollout_at_its_step() {
     // kill -9, then restart.
     kill9(s);
     let s = start(dir.path(), &cfg);
-    assert_eq!(canary(&s, "echo"), Some(("2.0.0".into(), 10.0)), "the split is back after kill -9");
+    assert_eq!(s.canary("echo"), Some(("2.0.0".into(), 10.0)), "the split is back after kill -9");
     assert_eq!(s.get("/api/v1/rollouts")[0]["improvement"], id);
 
     // With traffic the resumed rollout reaches its verdict and closes the
@@ -156,7 +148,7 @@ fn a_restart_mid_canary_resumes_the_rollout_at_its_step() {
     assert_eq!(all.len(), 1, "one improvement, resumed, not a new one: {all:?}");
     assert_eq!(all[0]["id"], id);
     assert_eq!(s.serving("echo").as_deref(), Some("2.0.0"));
-    assert!(canary(&s, "echo").is_none());
+    assert!(s.canary("echo").is_none());
     assert_eq!(s.get("/api/v1/rollouts").as_array().unwrap().len(), 0);
 }
 
@@ -169,7 +161,7 @@ fn a_rollout_owns_its_slot_until_an_operator_aborts_it() {
     let (status, body) = upload(&s, &v2, "candidate");
     assert_eq!((status, body["result"].as_str()), (200, Some("candidate")), "{body}");
     wait_for("calculator 2.0.0 at 10 %", Duration::from_secs(60), || {
-        canary(&s, "calculator") == Some(("2.0.0".into(), 10.0))
+        s.canary("calculator") == Some(("2.0.0".into(), 10.0))
     });
     let id = improvements(&s, "calculator")[0]["id"].as_i64().unwrap();
 
@@ -192,14 +184,14 @@ fn a_rollout_owns_its_slot_until_an_operator_aborts_it() {
     let (ok, out, err) = s.cli(&["rollback", "calculator"]);
     assert!(!ok && err.contains("kaizen abort calculator"), "{out}{err}");
     assert!(!err.to_lowercase().contains("backtrace"), "{err}");
-    assert_eq!(canary(&s, "calculator"), Some(("2.0.0".into(), 10.0)), "the rollout is untouched");
+    assert_eq!(s.canary("calculator"), Some(("2.0.0".into(), 10.0)), "the rollout is untouched");
     let (ok, out, err) = s.cli(&["status"]);
     assert!(ok && out.contains("kaizen abort calculator"), "{out}{err}");
 
     // Abort: the candidate is taken back, the improvement ends aborted.
     let (ok, out, err) = s.cli(&["abort", "calculator", "--reason", "release freeze"]);
     assert!(ok && out.contains("aborted"), "{out}{err}");
-    assert!(canary(&s, "calculator").is_none());
+    assert!(s.canary("calculator").is_none());
     assert_eq!(s.serving("calculator").as_deref(), Some("1.0.0"));
     let imp = &improvements(&s, "calculator")[0];
     assert_eq!((imp["id"].as_i64(), imp["state"].as_str()), (Some(id), Some("aborted")), "{imp}");
@@ -231,7 +223,7 @@ fn a_pause_holds_the_step_and_its_clock() {
     let imp = &improvements(&s, "echo")[0];
     assert_eq!(imp["state"], "canary", "paused: neither timed out nor moved on: {imp}");
     assert_eq!(imp["reason"], "loop paused: holding at 10%", "the hold is on record: {imp}");
-    assert_eq!(canary(&s, "echo"), Some(("2.0.0".into(), 10.0)));
+    assert_eq!(s.canary("echo"), Some(("2.0.0".into(), 10.0)));
 
     assert_eq!(s.post("/api/v1/control/resume", serde_json::json!({"reason": "go"})).status(), 200);
     wait_for("echo 2.0.0 promoted after the resume", Duration::from_secs(120), || {
@@ -256,7 +248,7 @@ fn a_step_without_traffic_ends_inconclusive_not_failed() {
     assert_eq!(imp["state"], "inconclusive", "{imp}");
     let reason = imp["reason"].as_str().unwrap();
     assert!(reason.contains("no verdict within 2 s") && reason.contains("not evidence of harm"), "{reason}");
-    assert!(canary(&s, "echo").is_none(), "rolled back by policy");
+    assert!(s.canary("echo").is_none(), "rolled back by policy");
     assert_eq!(s.serving("echo").as_deref(), Some("1.0.0"));
     let status = s.get("/api/v1/status");
     assert_eq!(status["state"], "running", "the self-watch did not count it as a judge failure: {status}");
@@ -278,14 +270,14 @@ fn the_bake_judges_against_a_concurrent_holdback_and_survives_a_restart() {
     });
     // The previous version keeps 5 % of the calls: the bake's holdback.
     assert_eq!(s.serving("echo").as_deref(), Some("2.0.0"));
-    assert_eq!(canary(&s, "echo"), Some(("1.0.0".into(), 5.0)));
+    assert_eq!(s.canary("echo"), Some(("1.0.0".into(), 5.0)));
     drop(traffic);
 
     // A restart in the bake starts the bake again, with its holdback.
     assert!(s.stop().success());
     let s = start(dir.path(), &cfg);
     wait_for("the holdback back after the restart", Duration::from_secs(60), || {
-        canary(&s, "echo") == Some(("1.0.0".into(), 5.0))
+        s.canary("echo") == Some(("1.0.0".into(), 5.0))
     });
     assert_eq!(improvements(&s, "echo")[0]["state"], "baking");
     let traffic = Traffic::start(&s, "echo", "ping");
@@ -295,7 +287,7 @@ fn the_bake_judges_against_a_concurrent_holdback_and_survives_a_restart() {
     assert_eq!((imp["id"].as_i64(), imp["state"].as_str()), (Some(id), Some("promoted")), "{imp}");
     let bake = imp["verdicts"].as_array().unwrap().iter().find(|v| v["phase"] == "bake").expect("a bake verdict");
     assert!(bake["judgement"]["baseline_samples"].as_u64().unwrap() > 0, "judged against the holdback: {bake}");
-    assert!(canary(&s, "echo").is_none(), "the holdback ends with the bake");
+    assert!(s.canary("echo").is_none(), "the holdback ends with the bake");
     assert_eq!(s.serving("echo").as_deref(), Some("2.0.0"));
 }
 
@@ -313,7 +305,7 @@ fn a_panicking_rollout_leaves_no_split_behind() {
     });
     let imp = &improvements(&s, "echo")[0];
     assert!(imp["reason"].as_str().unwrap().contains("its rollout panicked"), "{imp}");
-    assert!(canary(&s, "echo").is_none(), "the split was withdrawn");
+    assert!(s.canary("echo").is_none(), "the split was withdrawn");
     assert_eq!(s.serving("echo").as_deref(), Some("1.0.0"));
     assert_eq!(s.get("/api/v1/rollouts").as_array().unwrap().len(), 0, "the slot is free");
     let (status, body) = upload(&s, &guests::TEST_ECHO_V2.load().unwrap(), "deploy");

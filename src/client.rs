@@ -8,10 +8,11 @@ use anyhow::{Context, bail};
 use clap::Args;
 use indicatif::ProgressBar;
 use kaizen_host::store::improvements::Improvement;
+use kaizen_service::api::findings::FindingActionBody;
 use kaizen_service::tokens::Tokens;
 use kaizen_service::views::{
-    ControlState, CycleReport, ErrorBody, HistoryEntry, Reason, RolledBack, Status, TaskState, TaskStatus, Uploaded,
-    VersionView,
+    ControlState, CycleReport, ErrorBody, FindingRecord, HistoryEntry, Reason, RolledBack, Status, TaskState,
+    TaskStatus, Uploaded, VersionView,
 };
 use reqwest::blocking::{Client as Http, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
@@ -124,6 +125,61 @@ fn print_tasks(tasks: &[TaskStatus]) {
     table::print(&["TASK", "STATE", "SINCE", "PANICS", "RESTARTS", "LAST ERROR"], &rows);
 }
 
+/// Findings as a table, then each one's state reason and why the loop made
+/// no attempt on it, in words.
+fn print_findings(findings: &[FindingRecord]) {
+    if findings.is_empty() {
+        println!("no findings");
+        return;
+    }
+    let rows: Vec<Vec<String>> = findings
+        .iter()
+        .map(|f| {
+            vec![
+                f.id.to_string(),
+                f.status.to_string(),
+                f.priority.clone(),
+                f.target.clone(),
+                f.version.clone().unwrap_or_else(|| "-".into()),
+                f.kind.clone(),
+                f.summary.clone(),
+            ]
+        })
+        .collect();
+    table::print(&["ID", "STATE", "PRIORITY", "TARGET", "VERSION", "KIND", "SUMMARY"], &rows);
+    for f in findings {
+        let previous = f.previous.map(|p| format!(" (recurs after finding {p})")).unwrap_or_default();
+        if !f.reason.is_empty() {
+            println!("  {}: {}: {}{previous}", f.id, f.status, f.reason);
+        } else if !previous.is_empty() {
+            println!("  {}: {}{previous}", f.id, f.status);
+        }
+        if let Some(why) = f.inaction.as_ref().filter(|_| !matches!(f.status.as_str(), "resolved")) {
+            println!("  {}: no attempt: {why}", f.id);
+        }
+    }
+}
+
+/// A duration as people write it: `90` or `90s`, `30m`, `2h`, `1d`.
+pub fn parse_duration(text: &str) -> anyhow::Result<u64> {
+    let t = text.trim();
+    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 =
+        digits.parse().with_context(|| format!("`{text}` is not a duration: write e.g. 90s, 30m, 2h or 1d"))?;
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => bail!("`{text}` is not a duration: the unit must be s, m, h or d (e.g. 30m)"),
+    };
+    match n.checked_mul(scale) {
+        Some(secs) if secs >= 1 => Ok(secs),
+        Some(_) => bail!("a snooze must last at least 1 second"),
+        None => bail!("`{text}` is too long a duration"),
+    }
+}
+
 impl Client {
     pub fn new(r: &Remote, invoke: bool) -> anyhow::Result<Client> {
         let http = Http::builder().timeout(Duration::from_secs(600)).build()?;
@@ -202,19 +258,8 @@ impl Client {
             })
             .collect();
         table::print(&["SLOT", "KIND", "CURRENT", "PREVIOUS", "CANARY"], &rows);
-        let findings: Vec<Vec<String>> = s
-            .recent_findings
-            .iter()
-            .map(|f| {
-                vec![f.priority.clone(), f.target.clone(), f.kind.clone(), f.status.to_string(), f.summary.clone()]
-            })
-            .collect();
         println!();
-        if findings.is_empty() {
-            println!("no findings");
-        } else {
-            table::print(&["PRIORITY", "TARGET", "KIND", "STATUS", "SUMMARY"], &findings);
-        }
+        print_findings(&s.recent_findings);
         Ok(())
     }
 
@@ -282,15 +327,45 @@ impl Client {
             return Ok(());
         }
         println!(
-            "cycle {}: {} target(s) sampled, {} finding(s) ({} new)",
-            c.id, c.targets_sampled, c.findings_total, c.findings_new
+            "cycle {}: {} target(s) sampled, {} finding(s) ({} new), {} resolved",
+            c.id, c.targets_sampled, c.findings_total, c.findings_new, c.findings_resolved
         );
         for a in &c.attempts {
-            println!("  attempt on {}: {} {}", a.target, a.candidate.as_deref().unwrap_or("-"), a.result);
+            let what =
+                a.candidate.as_deref().map(|c| format!("candidate {c}")).unwrap_or_else(|| "no candidate".into());
+            let about = a.finding_id.map(|f| format!(" for finding {f}")).unwrap_or_default();
+            println!("  attempt on {}{about}: {what}: {}", a.target, a.result);
+        }
+        for n in &c.not_attempted {
+            println!("  no attempt on finding {} ({} on {}): {}", n.finding_id, n.kind, n.target, n.reason);
         }
         for d in &c.denied {
             println!("  denied: {d}");
         }
+        Ok(())
+    }
+
+    /// Findings, newest first (`status` filters).
+    pub fn findings(&self, status: Option<&str>, limit: i64) -> anyhow::Result<()> {
+        let filter = status.map(|s| format!("&status={s}")).unwrap_or_default();
+        let path = format!("/api/v1/findings?limit={limit}{filter}");
+        let Some(findings) = self.get::<Vec<FindingRecord>>(&path)? else { return Ok(()) };
+        print_findings(&findings);
+        Ok(())
+    }
+
+    /// Acknowledge, snooze (`for_secs`) or close finding `id`.
+    pub fn finding_action(
+        &self,
+        id: i64,
+        action: &str,
+        reason: Option<String>,
+        for_secs: Option<u64>,
+    ) -> anyhow::Result<()> {
+        let body = FindingActionBody { reason: Some(reason.unwrap_or_else(|| "from the CLI".into())), for_secs };
+        let req = self.http.post(format!("{}/api/v1/findings/{id}/{action}", self.base)).json(&body);
+        let Some(f) = self.view::<FindingRecord>(self.send(req)?)? else { return Ok(()) };
+        println!("finding {} ({} on {}): {}: {}", f.id, f.kind, f.target, f.status, f.reason);
         Ok(())
     }
 

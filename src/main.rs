@@ -76,8 +76,15 @@ enum Command {
         #[command(flatten)]
         remote: Remote,
     },
-    /// Run one loop cycle now and print its report.
+    /// Run one loop cycle now and print its report: each attempt, and why
+    /// each finding that led to none did not.
     Cycle(Remote),
+    /// Findings: list them, or acknowledge, snooze or close one (each
+    /// audited).
+    Findings {
+        #[command(subcommand)]
+        command: FindingsCommand,
+    },
     /// A slot's deployment history.
     History {
         slot: String,
@@ -109,6 +116,59 @@ enum Command {
     TelemetrySoak {
         #[arg(long)]
         db: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum FindingsCommand {
+    /// Findings newest first, with their state, version and why the loop
+    /// made no attempt on them.
+    List {
+        /// Only findings in this state: open, addressed, acknowledged,
+        /// snoozed, resolved or closed.
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Acknowledge a finding: no more notifications about it; the loop may
+    /// still act on it, and it resolves by itself when it clears.
+    Ack {
+        /// The finding's id (`kaizen findings list`).
+        id: i64,
+        /// Why, for the audit trail.
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Snooze a finding: the loop leaves it alone for a while, then it
+    /// opens again if still reported.
+    Snooze {
+        /// The finding's id (`kaizen findings list`).
+        id: i64,
+        /// How long: 90s, 30m, 2h, 1d.
+        #[arg(long = "for", value_parser = client::parse_duration)]
+        duration: u64,
+        /// Why, for the audit trail.
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Close a finding: the loop leaves it alone until it clears and
+    /// recurs, which opens a new occurrence linked to this one.
+    Close {
+        /// The finding's id (`kaizen findings list`).
+        id: i64,
+        /// Why, for the audit trail.
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
     },
 }
 
@@ -168,6 +228,20 @@ fn run(command: Command) -> anyhow::Result<()> {
             Client::new(&remote, false)?.control(if release { "release" } else { "stop" })
         }
         Command::Cycle(r) => Client::new(&r, false)?.cycle(),
+        Command::Findings { command } => match command {
+            FindingsCommand::List { status, limit, remote } => {
+                Client::new(&remote, false)?.findings(status.as_deref(), limit)
+            }
+            FindingsCommand::Ack { id, reason, remote } => {
+                Client::new(&remote, false)?.finding_action(id, "acknowledge", reason, None)
+            }
+            FindingsCommand::Snooze { id, duration, reason, remote } => {
+                Client::new(&remote, false)?.finding_action(id, "snooze", reason, Some(duration))
+            }
+            FindingsCommand::Close { id, reason, remote } => {
+                Client::new(&remote, false)?.finding_action(id, "close", reason, None)
+            }
+        },
         Command::History { slot, limit, remote } => Client::new(&remote, false)?.history(&slot, limit),
         Command::Invoke { unit, payload, remote } => Client::new(&remote, true)?.invoke(&unit, payload),
         Command::Backtest(args) => backtest::run(args),

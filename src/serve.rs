@@ -233,6 +233,10 @@ fn narrate(e: &Envelope) -> Option<String> {
         Event::Finding { new: true, priority, kind, summary, .. } => {
             format!("finding   [{priority}] {kind} on {target}: {summary}")
         }
+        Event::Finding { id, kind, status, reason, version, .. } => {
+            let version = version.as_deref().map(|v| format!(" {v}")).unwrap_or_default();
+            format!("finding   {id} {kind} on {target}{version}: {status}, {reason}")
+        }
         Event::Proof { candidate_version, steps, .. } => {
             let steps: Vec<String> = steps.iter().map(|p| format!("{} {}", p.step, p.result)).collect();
             format!("proof     {target} {candidate_version}: {}", steps.join(", "))

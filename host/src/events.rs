@@ -13,6 +13,7 @@ use tokio::sync::broadcast;
 
 use crate::judge::Judgement;
 use crate::store::control::ControlState;
+use crate::store::findings::{FindingRecord, FindingStatus};
 use crate::store::health::HealthReport;
 use crate::store::improvements::{ImprovementState, ProofStep};
 
@@ -21,9 +22,30 @@ use crate::store::improvements::{ImprovementState, ProofStep};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "detail", rename_all = "kebab-case")]
 pub enum Event {
-    /// A detector reported a finding (`new` when it is not a repeat of an
-    /// open one).
-    Finding { id: i64, kind: String, severity: String, priority: String, summary: String, new: bool },
+    /// A finding opened (`new`: a detector reported it and it is not a
+    /// repeat of the current occurrence) or changed state (resolved,
+    /// acknowledged, snoozed, closed, opened again after a snooze, taken up
+    /// by an improvement). A finding reported again unchanged is not
+    /// published again.
+    Finding {
+        id: i64,
+        kind: String,
+        severity: String,
+        priority: String,
+        summary: String,
+        new: bool,
+        status: FindingStatus,
+        /// The hosted unit's version it is about.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<String>,
+        /// Why it stands where it does (`condition cleared`, `version
+        /// retired`, an operator's reason).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        reason: String,
+        /// The earlier occurrence a new one recurs after.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous: Option<i64>,
+    },
     /// A new version of a unit was queued to be proven.
     Candidate { version: String, sha256: String },
     /// The configured generator could not produce a candidate.
@@ -183,6 +205,22 @@ impl Event {
             phase: None,
             judgement: None,
             requested_by: requested_by.map(str::to_string),
+        }
+    }
+
+    /// A finding as it stands now: `new` when it just opened.
+    pub fn finding(f: &FindingRecord, new: bool) -> Event {
+        Event::Finding {
+            id: f.id,
+            kind: f.kind.clone(),
+            severity: f.severity.clone(),
+            priority: f.priority.clone(),
+            summary: f.summary.clone(),
+            new,
+            status: f.status,
+            version: f.version.clone(),
+            reason: f.reason.clone(),
+            previous: f.previous,
         }
     }
 

@@ -213,6 +213,18 @@ impl Host {
         imp.ok_or_else(|| StoreError::Corrupt(format!("improvement {} vanished", info.improvement)).into())
     }
 
+    /// An operator's `action` on finding `id` (acknowledge, snooze, close),
+    /// audited as done by `actor` for `why`.
+    pub async fn act_on_finding(
+        &self,
+        id: i64,
+        action: crate::findings::FindingAction,
+        actor: &str,
+        why: &str,
+    ) -> Result<crate::store::findings::FindingRecord, crate::findings::FindingActionError> {
+        crate::findings::act(&self.db, &self.audit, id, action, actor, why).await
+    }
+
     /// Record a decision in the audit trail and publish it as `event`
     /// (whose fields are the audit detail).
     pub async fn audit(&self, actor: &str, action: &str, target: &str, event: Event) {

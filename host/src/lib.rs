@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod config;
 pub mod events;
+pub mod findings;
 pub mod health;
 pub mod host;
 pub mod invoke;

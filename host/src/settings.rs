@@ -160,6 +160,7 @@ fn improve(k: &mut Checker, c: &Sections<'_>) {
     k.at_least("loop.baseline_secs", l.baseline_secs, 1);
     k.at_least("loop.analysis_ms", l.analysis_ms, 1);
     k.at_least("loop.max_findings_per_detector", l.max_findings_per_detector as u64, 1);
+    k.at_least("loop.resolve_after_cycles", u64::from(l.resolve_after_cycles), 1);
     let p = &l.prove;
     if p.replay_max < 0 {
         k.bad("loop.prove.replay_max", p.replay_max, "must be at least 0");

@@ -49,9 +49,11 @@ impl Service {
         let (host, restored) = Host::open(config.host.clone()).await.context("cannot open the host")?;
         let bundled_deployed = if config.bundled { deploy_bundled(&host).await? } else { Vec::new() };
 
+        let watch_dir = config.watch.enabled.then(|| config.watch_dir());
+        // Named in the reason a finding had no candidate: where to drop one.
+        host.improve.set_watch_dir(watch_dir.as_deref());
         let mut tasks = vec![host.improve.spawn(&host.tasks)];
         let mut health = config.health.clone();
-        let watch_dir = config.watch.enabled.then(|| config.watch_dir());
         health.watch_dir = watch_dir.clone();
         tasks.push(kaizen_host::health::spawn(host.clone(), health));
         let watch = match &watch_dir {

@@ -121,7 +121,10 @@ pub fn classify(e: &Envelope) -> Option<Notification> {
         Event::Control { action: ControlAction::EmergencyStop, .. } => ("emergency-stop", "critical".into()),
         Event::Control { action: ControlAction::SelfPause, .. } => ("self-pause", "high".into()),
         Event::Cycle { failed: true, .. } => ("cycle-failed", "high".into()),
-        Event::Finding { new: true, severity, .. } => ("finding", severity.clone()),
+        // A finding is published when it opens or changes state (resolved,
+        // acknowledged, snoozed, closed, open again), never when reported
+        // again unchanged; `detail.status` says which.
+        Event::Finding { severity, .. } => ("finding", severity.clone()),
         _ => return None,
     };
     Some(Notification { event, severity, at: e.at, target: e.target.clone(), detail: e.event.detail() })
@@ -284,7 +287,24 @@ mod tests {
 
     fn finding(new: bool, severity: &str) -> Envelope {
         let (kind, priority, summary) = ("slow".to_string(), "high".to_string(), "s".to_string());
-        ev(Event::Finding { id: 1, kind, severity: severity.into(), priority, summary, new })
+        let (status, reason) = if new {
+            (kaizen_host::store::findings::FindingStatus::Open, String::new())
+        } else {
+            (kaizen_host::store::findings::FindingStatus::Resolved, "condition cleared".to_string())
+        };
+        let (version, previous) = (Some("1.0.0".to_string()), None);
+        ev(Event::Finding {
+            id: 1,
+            kind,
+            severity: severity.into(),
+            priority,
+            summary,
+            new,
+            status,
+            version,
+            reason,
+            previous,
+        })
     }
 
     #[test]
@@ -314,6 +334,10 @@ mod tests {
             timeout_ms: 1,
         };
         assert!(!wants(&sub, &f), "a medium finding is below a high threshold");
-        assert!(classify(&finding(false, "critical")).is_none());
+        let resolved = classify(&finding(false, "critical")).expect("a finding's change of state notifies");
+        assert_eq!(
+            (resolved.detail["status"].as_str(), resolved.detail["reason"].as_str()),
+            (Some("resolved"), Some("condition cleared"))
+        );
     }
 }

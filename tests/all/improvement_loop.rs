@@ -220,8 +220,9 @@ async fn improvements_per_cycle_limit_is_respected() {
         c.safety.limits.judge.min_samples = 1_000_000;
     })
     .await;
-    // Three unit targets, each with findings (failures ingested) and a
-    // queued candidate.
+    // Three unit targets, each with findings (failures ingested for the
+    // version each serves: detectors look only at versions that serve) and
+    // a queued candidate.
     for g in [&guests::UNIT_CALCULATOR_V1, &guests::TEST_ECHO_V1, &guests::TEST_HOSTILE] {
         deploy(&host, g).await;
     }
@@ -230,7 +231,8 @@ async fn improvements_per_cycle_limit_is_respected() {
     let mut execs = Vec::new();
     for target in ["calculator", "echo", "hostile"] {
         for i in 0..100 {
-            execs.push(serde_json::json!({"target": target, "version": "1.0.0", "started_at": now - 1000 + i, "duration_ms": 1.0,
+            let version = if target == "hostile" { "0.1.0" } else { "1.0.0" };
+            execs.push(serde_json::json!({"target": target, "version": version, "started_at": now - 1000 + i, "duration_ms": 1.0,
                 "outcome": if i % 2 == 0 { "error" } else { "ok" }, "error_class": if i % 4 == 0 { "internal" } else { "dependency" }}));
         }
     }
@@ -251,12 +253,20 @@ async fn improvements_per_cycle_limit_is_respected() {
     assert!(report.findings_total >= 10, "{} findings", report.findings_total);
     let started: Vec<_> = report.attempts.iter().filter(|a| a.improvement_id.is_some()).collect();
     assert_eq!(started.len(), 2, "{:?}", report.attempts);
+    // The third target's finding is turned down before any candidate is
+    // taken: no attempt, and the finding says which limit and why.
     let denied: Vec<_> = report
-        .attempts
+        .not_attempted
         .iter()
-        .filter(|a| a.result.to_string().contains("already started this cycle (limit 2)"))
+        .filter(|n| {
+            n.reason.starts_with("denied by limit safety.limits.improvements_per_cycle")
+                && n.reason.contains("already started this cycle (limit 2)")
+        })
+        .map(|n| n.target.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
         .collect();
-    assert_eq!(denied.len(), 1, "the third target is denied by the limit: {:?}", report.attempts);
+    assert_eq!(denied.len(), 1, "the third target is denied by the limit: {:?}", report.not_attempted);
     assert_eq!(host.improve.stats().candidates_queued, 1, "its candidate stays queued");
     host.safety.emergency_stop("test", "end of test").await.unwrap();
     host.improve.wait_rollouts().await;

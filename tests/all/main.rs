@@ -9,6 +9,7 @@ mod common;
 mod dashboard;
 #[path = "../support/examples.rs"]
 mod examples;
+mod findings;
 mod health;
 mod hostile;
 mod hot_swap;

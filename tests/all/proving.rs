@@ -167,6 +167,13 @@ fn finding(kind: &str, error_class: Option<&str>) -> FindingRecord {
         occurrences: 1,
         first_seen: 0,
         last_seen: 0,
+        version: None,
+        reason: String::new(),
+        previous: None,
+        missed: 0,
+        snoozed_until: None,
+        changed_at: 0,
+        inaction: None,
     }
 }
 

@@ -114,6 +114,13 @@ async fn round_trip_every_table(db: &Db) {
         occurrences: 1,
         first_seen: 1,
         last_seen: 1,
+        version: None,
+        reason: String::new(),
+        previous: None,
+        missed: 0,
+        snoozed_until: None,
+        changed_at: 0,
+        inaction: None,
     };
     let (id, new) = findings::upsert_open(db, &f).await.unwrap();
     assert!(new);
@@ -125,6 +132,30 @@ async fn round_trip_every_table(db: &Db) {
     findings::set_status(db, id, FindingStatus::Resolved).await.unwrap();
     assert_eq!(findings::list(db, Some("open"), 10).await.unwrap().len(), 0);
     assert_eq!(findings::list(db, None, 10).await.unwrap()[0].status, "resolved");
+    // After resolution the same finding opens a new occurrence linked to
+    // the old; one about another version is another finding.
+    let v1 = FindingRecord { version: Some("1.0.0".into()), last_seen: 20, ..f.clone() };
+    let out = findings::upsert_open_all(db, &[f.clone(), v1.clone()], 2).await.unwrap();
+    assert!(out[0].new && out[1].new, "{out:?}");
+    assert_eq!((out[0].previous, out[1].previous), (Some(id), None));
+    let (again, v1_id) = (out[0].id, out[1].id);
+    assert_eq!(findings::get(db, v1_id).await.unwrap().unwrap().version.as_deref(), Some("1.0.0"));
+    // Closed stays current (updated, not reopened) until missed twice.
+    findings::set_state(db, again, FindingStatus::Closed, "closed by api: known", None).await.unwrap();
+    let out = findings::upsert_open_all(db, std::slice::from_ref(&f), 2).await.unwrap();
+    assert_eq!((out[0].id, out[0].new, out[0].status), (again, false, FindingStatus::Closed));
+    assert_eq!(out[0].reason, "closed by api: known");
+    findings::mark_missed(db, &[again, again]).await.unwrap();
+    let current: Vec<i64> = findings::current(db, 2).await.unwrap().iter().map(|c| c.id).collect();
+    assert_eq!(current, vec![v1_id], "a closed finding missed twice is no longer current");
+    let out = findings::upsert_open_all(db, std::slice::from_ref(&f), 2).await.unwrap();
+    assert!(out[0].new && out[0].previous == Some(again), "{out:?}");
+    // Snoozes, and the reason for no attempt.
+    findings::set_state(db, v1_id, FindingStatus::Snoozed, "snoozed", Some(99)).await.unwrap();
+    findings::set_inaction(db, &[(v1_id, Some("not a hosted unit (telemetry only)".into()))]).await.unwrap();
+    let snoozed = findings::get(db, v1_id).await.unwrap().unwrap();
+    assert_eq!((snoozed.status, snoozed.snoozed_until), (FindingStatus::Snoozed, Some(99)));
+    assert_eq!(snoozed.inaction.as_deref(), Some("not a hosted unit (telemetry only)"));
 
     let mut imp = Improvement {
         id: 0,

@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use serde::{Deserialize, Serialize};
 
 use super::candidates::{self, Candidate, GenerateError};
+use super::inaction::NoAttempt;
 use super::prove::{self, ProofStep};
 use super::rollout::BeginError;
 use super::{Ctx, Loop, rollout};
@@ -31,14 +32,13 @@ pub struct Attempt {
 }
 
 /// How an attempt ended. Written in reports as text (`rolling out`,
-/// `no candidate`, `denied: …`, `generator failed: …`, `rejected: …`,
-/// `failed: …`).
+/// `denied: …`, `generator failed: …`, `rejected: …`, `failed: …`). A
+/// finding with nothing to try, or turned down before a candidate was
+/// taken, is no attempt: it carries a [`NoAttempt`] instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttemptResult {
     /// Proven; its rollout runs in the background.
     RollingOut,
-    /// Nothing to try: no candidate queued and no generator.
-    NoCandidate,
     /// Safety turned it down.
     Denied(String),
     GeneratorFailed(String),
@@ -69,7 +69,7 @@ impl From<Stopped> for AttemptResult {
     fn from(s: Stopped) -> Self {
         match s {
             Stopped::Denied(d) => AttemptResult::Denied(d.to_string()),
-            Stopped::NoCandidate => AttemptResult::NoCandidate,
+            Stopped::NoCandidate => AttemptResult::Failed("no candidate".into()),
             Stopped::Generator(e) => AttemptResult::GeneratorFailed(e.to_string()),
             Stopped::NotRecorded(e) => AttemptResult::Failed(format!("cannot record the improvement: {e}")),
             Stopped::Rejected(why) => AttemptResult::Rejected(why),
@@ -82,7 +82,6 @@ impl std::fmt::Display for AttemptResult {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             AttemptResult::RollingOut => f.write_str("rolling out"),
-            AttemptResult::NoCandidate => f.write_str("no candidate"),
             AttemptResult::Denied(d) => write!(f, "denied: {d}"),
             AttemptResult::GeneratorFailed(e) => write!(f, "generator failed: {e}"),
             AttemptResult::Rejected(why) => write!(f, "rejected: {why}"),
@@ -102,7 +101,6 @@ impl std::str::FromStr for AttemptResult {
         let after = |prefix: &str| s.strip_prefix(prefix).map(str::to_string);
         Ok(match s {
             "rolling out" => AttemptResult::RollingOut,
-            "no candidate" => AttemptResult::NoCandidate,
             _ => None
                 .or_else(|| after("denied: ").map(AttemptResult::Denied))
                 .or_else(|| after("generator failed: ").map(AttemptResult::GeneratorFailed))
@@ -131,20 +129,28 @@ impl<'de> Deserialize<'de> for AttemptResult {
     }
 }
 
+/// What trying to improve a target came to.
+pub(super) enum Tried {
+    Attempted(Attempt),
+    /// Nothing was attempted: no candidate, or safety turned it down
+    /// before one was taken.
+    Not(NoAttempt),
+}
+
 impl Loop {
     /// Try to improve `target`: take a candidate, prove it, start a rollout.
-    /// `None` when there is nothing to attempt (not a unit, or its finding
-    /// is already being addressed).
     pub(super) async fn attempt(
         &self,
         target: &str,
         finding: Option<&FindingRecord>,
         started: usize,
         executions: u64,
-    ) -> Option<Attempt> {
-        let slot = self.ctx.runtime.slot(target).filter(|s| s.kind() == PluginKind::Unit)?;
+    ) -> Tried {
+        let Some(slot) = self.ctx.runtime.slot(target).filter(|s| s.kind() == PluginKind::Unit) else {
+            return Tried::Not(NoAttempt::NotHosted);
+        };
         if finding.is_some_and(|f| f.status == FindingStatus::Addressed) {
-            return None;
+            return Tried::Not(NoAttempt::Addressed);
         }
         let mut a = Attempt {
             target: target.into(),
@@ -154,9 +160,19 @@ impl Loop {
             result: AttemptResult::RollingOut,
             proof: vec![],
         };
-        a.result =
-            self.try_attempt(&mut a, &slot, finding, started, executions).await.unwrap_or_else(AttemptResult::from);
-        Some(a)
+        a.result = match self.try_attempt(&mut a, &slot, finding, started, executions).await {
+            Ok(result) => result,
+            // Turned down or nothing to try before any candidate was taken:
+            // no attempt, and the finding says why.
+            Err(Stopped::NoCandidate) => {
+                return Tried::Not(NoAttempt::NoCandidate { watch_dir: self.ctx.watch_dir.lock().clone() });
+            }
+            Err(Stopped::Denied(d)) if a.candidate.is_none() && finding.is_some() => {
+                return Tried::Not(NoAttempt::denied(&d));
+            }
+            Err(stopped) => AttemptResult::from(stopped),
+        };
+        Tried::Attempted(a)
     }
 
     async fn try_attempt(
@@ -324,7 +340,6 @@ mod tests {
     fn results_read_back_from_their_text() {
         for r in [
             AttemptResult::RollingOut,
-            AttemptResult::NoCandidate,
             AttemptResult::Denied("the loop is paused: x".into()),
             AttemptResult::GeneratorFailed("generator timed out after 1 s".into()),
             AttemptResult::Rejected("replay failed: y".into()),

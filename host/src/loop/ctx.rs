@@ -40,6 +40,8 @@ pub struct Ctx {
     pub candidates: CandidateQueue,
     /// Detector weights learned last cycle.
     pub weights: Mutex<HashMap<String, f64>>,
+    /// The watch folder, when it is on (see [`super::Loop::set_watch_dir`]).
+    pub watch_dir: Mutex<Option<String>>,
 }
 
 impl std::ops::Deref for Ctx {
@@ -74,9 +76,22 @@ impl Ctx {
         self.write("improvement", &imp.target, store::improvements::update(&self.db, imp)).await.is_some()
     }
 
+    /// Move a finding as its improvement goes (taken up, promoted, or
+    /// ended without success) and publish the change.
     pub async fn set_finding(&self, id: i64, status: FindingStatus) {
-        self.write("finding", &format!("finding {id} {status}"), store::findings::set_status(&self.db, id, status))
-            .await;
+        let reason = match status {
+            FindingStatus::Addressed => "an improvement for it is under way",
+            FindingStatus::Resolved => "improvement promoted",
+            FindingStatus::Open => "open again: its improvement did not succeed",
+            _ => "",
+        };
+        let set = store::findings::set_state(&self.db, id, status, reason, None);
+        if self.write("finding", &format!("finding {id} {status}"), set).await.is_none() {
+            return;
+        }
+        if let Some(Some(f)) = self.check("finding", "changed finding", store::findings::get(&self.db, id).await) {
+            self.publish(&f.target.clone(), Event::finding(&f, false));
+        }
     }
 
     /// Store the improvement's final state and publish that it ended.

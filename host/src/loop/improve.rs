@@ -1,44 +1,85 @@
-//! Step 4, improve: the top finding of each target, then the candidates
-//! queued for targets with no finding, each given one attempt (take a
-//! candidate, prove it, start its rollout) within the safety limits.
+//! Step 4, improve: each target's top finding the loop may act on, then the
+//! candidates queued for targets with no such finding, each given one
+//! attempt (take a candidate, prove it, start its rollout) within the
+//! safety limits. Every finding that leads to no attempt gets its reason
+//! ([`NoAttempt`]), in the report and on the finding.
 
-use super::attempt::{Attempt, AttemptResult};
+use std::collections::HashMap;
+
+use super::attempt::{Attempt, AttemptResult, Tried};
+use super::inaction::{NoAttempt, NotAttempted};
 use super::sample::Sample;
 use super::{CycleReport, Loop};
 use crate::runtime::types::PluginKind;
-use crate::store::findings::FindingRecord;
+use crate::store::{self, findings::FindingRecord, findings::FindingStatus};
 
 pub async fn improve(lp: &Loop, findings: &[FindingRecord], sample: &Sample, r: &mut CycleReport) {
-    let mut started = 0;
-    for (target, finding) in order(lp, findings) {
-        let executions = sample.load.get(&target).copied().unwrap_or(0);
-        let Some(a) = lp.attempt(&target, finding.as_ref(), started, executions).await else { continue };
-        if a.improvement_id.is_some() {
-            started += 1;
-        }
-        if matches!(a.result, AttemptResult::Denied(_)) {
-            r.denied.push(format!("{target}: {}", a.result));
-        }
-        r.attempts.push(a);
-    }
-}
-
-/// Targets in the order they are attempted: by their top finding's impact,
-/// then units with a queued candidate and no finding.
-fn order(lp: &Loop, findings: &[FindingRecord]) -> Vec<(String, Option<FindingRecord>)> {
     let ctx = &lp.ctx;
-    let mut order: Vec<(String, Option<FindingRecord>)> = Vec::new();
+    let mut started = 0;
+    // The finding that had its target's turn this cycle.
+    let mut turn: HashMap<String, (i64, String)> = HashMap::new();
+    let mut reasons: Vec<(i64, Option<String>)> = Vec::new();
     for f in findings {
-        if !order.iter().any(|(t, _)| t == &f.target) {
-            order.push((f.target.clone(), Some(f.clone())));
+        let why = match why_not(lp, f, &turn) {
+            Some(why) => Some(why),
+            None => {
+                turn.insert(f.target.clone(), (f.id, f.kind.clone()));
+                let executions = sample.load.get(&f.target).copied().unwrap_or(0);
+                match lp.attempt(&f.target, Some(f), started, executions).await {
+                    Tried::Attempted(a) => {
+                        record(a, &mut started, r);
+                        None
+                    }
+                    Tried::Not(why) => Some(why),
+                }
+            }
+        };
+        reasons.push((f.id, why.as_ref().map(ToString::to_string)));
+        if let Some(why) = why {
+            r.not_attempted.push(NotAttempted::new(f.id, &f.target, &f.kind, why));
         }
     }
     for slot in ctx.runtime.slots_of(PluginKind::Unit) {
-        if ctx.candidates.has(slot.name()) && !order.iter().any(|(t, _)| t == slot.name()) {
-            order.push((slot.name().to_string(), None));
+        let target = slot.name().to_string();
+        if ctx.candidates.has(&target) && !turn.contains_key(&target) {
+            let executions = sample.load.get(&target).copied().unwrap_or(0);
+            if let Tried::Attempted(a) = lp.attempt(&target, None, started, executions).await {
+                record(a, &mut started, r);
+            }
         }
     }
-    order
+    ctx.write("finding", "reasons for no attempt", store::findings::set_inaction(&ctx.db, &reasons)).await;
+}
+
+/// Why `f` gets no attempt before one is tried: its state, its target, or
+/// another finding of its target having had the turn.
+fn why_not(lp: &Loop, f: &FindingRecord, turn: &HashMap<String, (i64, String)>) -> Option<NoAttempt> {
+    if let Some((finding, kind)) = turn.get(&f.target) {
+        return Some(NoAttempt::OtherFindingFirst { finding: *finding, kind: kind.clone() });
+    }
+    match f.status {
+        FindingStatus::Addressed => return Some(NoAttempt::Addressed),
+        FindingStatus::Snoozed => return Some(NoAttempt::Snoozed { until: f.snoozed_until.unwrap_or_default() }),
+        FindingStatus::Closed => return Some(NoAttempt::Closed),
+        _ => {}
+    }
+    match lp.ctx.runtime.slot(&f.target) {
+        None => Some(NoAttempt::NotHosted),
+        Some(slot) if slot.kind() != PluginKind::Unit => {
+            Some(NoAttempt::NotAUnit { kind: crate::runtime::validate::world_name(slot.kind()).into() })
+        }
+        Some(_) => None,
+    }
+}
+
+fn record(a: Attempt, started: &mut usize, r: &mut CycleReport) {
+    if a.improvement_id.is_some() {
+        *started += 1;
+    }
+    if matches!(a.result, AttemptResult::Denied(_)) {
+        r.denied.push(format!("{}: {}", a.target, a.result));
+    }
+    r.attempts.push(a);
 }
 
 /// Whether an attempt's result means part of the loop broke (not that

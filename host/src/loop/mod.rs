@@ -9,7 +9,9 @@ pub mod candidates;
 mod ctx;
 pub mod detect;
 pub mod improve;
+pub mod inaction;
 pub mod learn;
+pub mod lifecycle;
 pub mod prioritize;
 pub mod prove;
 pub mod report;
@@ -57,6 +59,10 @@ pub struct LoopConfig {
     /// Findings kept from one detector in one pass; the excess is counted
     /// and reported as one finding about the detector.
     pub max_findings_per_detector: usize,
+    /// A finding resolves itself (`condition cleared`) once its detector
+    /// ran this many cycles in a row without reporting it; a closed one
+    /// stops being current then, so the next report opens a new occurrence.
+    pub resolve_after_cycles: u32,
     pub prove: ProveConfig,
     pub generator: Option<GeneratorConfig>,
 }
@@ -71,6 +77,7 @@ impl Default for LoopConfig {
             baseline_secs: 1800,
             analysis_ms: 200,
             max_findings_per_detector: 100,
+            resolve_after_cycles: 3,
             prove: ProveConfig::default(),
             generator: None,
         }
@@ -139,6 +146,7 @@ impl Loop {
                 config,
                 stats: Stats::default(),
                 candidates: CandidateQueue::default(),
+                watch_dir: Mutex::default(),
                 weights: Mutex::default(),
             }),
             started: Instant::now(),
@@ -175,6 +183,12 @@ impl Loop {
             .iter()
             .find(|i| i.target == name && i.candidate_sha == sha)
             .map(|i| format!("{} {} is already in improvement {} ({})", name, plugin.version(), i.id, i.state)))
+    }
+
+    /// Where operators drop candidates (named in the reason a finding
+    /// had no candidate); `None` when the watch folder is off.
+    pub fn set_watch_dir(&self, dir: Option<&std::path::Path>) {
+        *self.ctx.watch_dir.lock() = dir.map(|d| d.display().to_string());
     }
 
     /// Run a cycle now (after the one in progress, if any).
@@ -301,7 +315,8 @@ impl Loop {
                 let detected = detect::detect(ctx, &seen).await;
                 r.detector_errors = detected.errors;
                 mark(&mut r, "detect");
-                let findings = prioritize::prioritize(ctx, detected.findings, &seen, &mut r).await;
+                let mut findings = prioritize::prioritize(ctx, detected.findings, &seen, &mut r).await;
+                lifecycle::sweep(ctx, &mut findings, &detected.failed, &mut r).await;
                 mark(&mut r, "prioritize");
                 improve::improve(self, &findings, &seen, &mut r).await;
                 mark(&mut r, "improve");

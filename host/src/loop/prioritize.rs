@@ -5,10 +5,13 @@
 //! medium > 100, else low.
 //!
 //! Step 3 of the cycle: score what the detectors found, record it
-//! (deduplicated against open findings) and order it by impact.
+//! (deduplicated against the current occurrence of each finding) and order
+//! it by impact. Only a finding that opens is published: one reported
+//! again unchanged is news to nobody.
 
 use std::sync::atomic::Ordering;
 
+use super::detect::Reported;
 use super::sample::Sample;
 use super::{Ctx, CycleReport};
 use crate::events::Event;
@@ -16,46 +19,46 @@ use crate::runtime::types::{Finding, Risk, Severity};
 use crate::store;
 use crate::store::findings::{FindingRecord, FindingStatus};
 
-/// Score and record `found` (detector, finding); returns the recorded
-/// findings, highest impact first, and fills the report's counts.
-pub async fn prioritize(
-    ctx: &Ctx,
-    found: Vec<(String, Finding)>,
-    sample: &Sample,
-    r: &mut CycleReport,
-) -> Vec<FindingRecord> {
+/// Score and record what the detectors reported; returns the recorded
+/// findings (each in the state of its current occurrence), highest impact
+/// first, and fills the report's counts.
+pub async fn prioritize(ctx: &Ctx, found: Vec<Reported>, sample: &Sample, r: &mut CycleReport) -> Vec<FindingRecord> {
     let weights = ctx.weights.lock().clone();
-    let severities: Vec<Severity> = found.iter().map(|(_, f)| f.severity).collect();
+    let severities: Vec<Severity> = found.iter().map(|x| x.finding.severity).collect();
     let rows: Vec<FindingRecord> = found
         .into_iter()
-        .map(|(detector, f)| {
-            let weight = weights.get(&detector).copied().unwrap_or(1.0);
-            let target_load = sample.load.get(&f.target).copied().unwrap_or(0) as f64;
-            record(&f, detector, impact(&f, target_load, 1.0, weight), sample.at)
+        .map(|x| {
+            let weight = weights.get(&x.detector).copied().unwrap_or(1.0);
+            let target_load = sample.load.get(&x.finding.target).copied().unwrap_or(0) as f64;
+            let impact = impact(&x.finding, target_load, 1.0, weight);
+            record(&x.finding, x.detector, x.version, impact, sample.at)
         })
         .collect();
     // One write transaction for the whole pass.
-    let stored = store::findings::upsert_open_all(&ctx.db, &rows).await;
+    let resolve_after = i64::from(ctx.config.resolve_after_cycles);
+    let stored = store::findings::upsert_open_all(&ctx.db, &rows, resolve_after).await;
     if let Err(e) = &stored {
         r.detector_errors.push(format!("cannot store findings: {e}"));
     }
     let ids = ctx.check("finding", &format!("{} findings", rows.len()), stored).unwrap_or_default();
     let mut scored: Vec<FindingRecord> = Vec::new();
-    for ((rec, severity), (id, new)) in rows.into_iter().zip(severities).zip(ids) {
-        r.findings_new += usize::from(new);
-        if new && severity == Severity::Critical {
+    for ((rec, severity), u) in rows.into_iter().zip(severities).zip(ids) {
+        r.findings_new += usize::from(u.new);
+        if u.new && severity == Severity::Critical {
             r.critical_findings += 1;
         }
-        let event = Event::Finding {
-            id,
-            kind: rec.kind.clone(),
-            severity: rec.severity.clone(),
-            priority: rec.priority.clone(),
-            summary: rec.summary.clone(),
-            new,
+        let rec = FindingRecord {
+            id: u.id,
+            status: u.status,
+            previous: u.previous,
+            reason: u.reason,
+            snoozed_until: u.snoozed_until,
+            ..rec
         };
-        ctx.publish(&rec.target, event);
-        scored.push(FindingRecord { id, ..rec });
+        if u.new {
+            ctx.publish(&rec.target, Event::finding(&rec, true));
+        }
+        scored.push(rec);
     }
     scored.sort_by(|a, b| b.impact.total_cmp(&a.impact));
     r.findings_total = scored.len();
@@ -67,10 +70,11 @@ pub async fn prioritize(
     scored
 }
 
-fn record(f: &Finding, detector: String, impact: f64, now: i64) -> FindingRecord {
+fn record(f: &Finding, detector: String, version: Option<String>, impact: f64, now: i64) -> FindingRecord {
     FindingRecord {
         id: 0,
         target: f.target.clone(),
+        version,
         kind: f.kind.clone(),
         detector,
         severity: severity_name(f.severity).into(),
@@ -82,9 +86,15 @@ fn record(f: &Finding, detector: String, impact: f64, now: i64) -> FindingRecord
         impact,
         priority: bucket(impact).into(),
         status: FindingStatus::Open,
+        reason: String::new(),
+        previous: None,
         occurrences: 1,
         first_seen: now,
         last_seen: now,
+        missed: 0,
+        snoozed_until: None,
+        changed_at: now,
+        inaction: None,
     }
 }
 

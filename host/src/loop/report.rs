@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::Ctx;
 use super::attempt::Attempt;
 use super::improve::broke;
+use super::inaction::NotAttempted;
 use crate::events::Event;
 use crate::store::cycles::CycleRecord;
 use crate::store::{self, now_ms};
@@ -28,6 +29,12 @@ pub struct CycleReport {
     pub impact_total: f64,
     pub detector_errors: Vec<String>,
     pub attempts: Vec<Attempt>,
+    /// Every finding of the cycle that led to no attempt, and why.
+    #[serde(default)]
+    pub not_attempted: Vec<NotAttempted>,
+    /// Findings resolved this cycle (condition cleared, version retired).
+    #[serde(default)]
+    pub findings_resolved: usize,
     pub denied: Vec<String>,
     pub durations_ms: BTreeMap<String, u64>,
     pub next_interval_secs: f64,

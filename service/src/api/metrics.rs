@@ -156,7 +156,7 @@ pub async fn metrics(_: Admin, State(s): State<AppState>) -> impl IntoResponse {
     o.one(
         "kaizen_findings_total",
         "counter",
-        "Findings reported by detectors (new or repeated).",
+        "Finding events: findings opened and findings that changed state.",
         ev.get(Counted::Finding),
     );
     o.one("kaizen_events_lagged_total", "counter", "Host events the metrics counter missed.", ev.get(Counted::Lagged));

@@ -7,6 +7,7 @@ pub mod control;
 pub mod dashboard;
 pub mod deployments;
 pub mod events;
+pub mod findings;
 pub mod metrics;
 pub mod observe;
 mod optional_json;
@@ -177,6 +178,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(observe::status))
         .routes(routes!(observe::units))
         .routes(routes!(observe::findings))
+        .routes(routes!(findings::finding))
+        .routes(routes!(findings::act))
         .routes(routes!(observe::improvements))
         .routes(routes!(observe::cycles, control::cycle))
         .routes(routes!(observe::cycle))

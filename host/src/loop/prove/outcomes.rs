@@ -581,6 +581,13 @@ mod tests {
             occurrences: 1,
             first_seen: 0,
             last_seen: 0,
+            version: None,
+            reason: String::new(),
+            previous: None,
+            missed: 0,
+            snoozed_until: None,
+            changed_at: 0,
+            inaction: None,
         };
         assert_eq!(About::of(Some(&f), &cfg), About::Class("dependency".into()));
         f.evidence.clear();

@@ -1,0 +1,97 @@
+//! What operators do with findings: acknowledge one (seen: no more
+//! notifications, the loop may still act on it), snooze one for a while
+//! (the loop leaves it alone until then), or close one (the loop leaves it
+//! alone until it clears and recurs). Each action is audited and
+//! published. How findings end by themselves is the loop's
+//! ([`crate::r#loop::lifecycle`]).
+
+use crate::audit::Audit;
+use crate::events::Event;
+use crate::store::findings::{FindingRecord, FindingStatus};
+use crate::store::{self, Db, StoreError, now_ms};
+
+/// An operator's action on a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FindingAction {
+    Acknowledge,
+    /// Put aside for this many seconds.
+    Snooze {
+        secs: u64,
+    },
+    Close,
+}
+
+impl FindingAction {
+    /// The state the finding moves to.
+    pub fn status(self) -> FindingStatus {
+        match self {
+            FindingAction::Acknowledge => FindingStatus::Acknowledged,
+            FindingAction::Snooze { .. } => FindingStatus::Snoozed,
+            FindingAction::Close => FindingStatus::Closed,
+        }
+    }
+
+    /// The audit trail's name of the action.
+    pub fn audit_name(self) -> &'static str {
+        match self {
+            FindingAction::Acknowledge => "finding-acknowledge",
+            FindingAction::Snooze { .. } => "finding-snooze",
+            FindingAction::Close => "finding-close",
+        }
+    }
+}
+
+/// Why an action on a finding was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum FindingActionError {
+    #[error("no finding {0}")]
+    NotFound(i64),
+    #[error(
+        "finding {id} is resolved ({reason}): nothing to act on; if it recurs, a new occurrence opens with \
+         `previous` = {id}"
+    )]
+    Resolved { id: i64, reason: String },
+    #[error(
+        "finding {0} is being addressed: an improvement for it is under way and decides its state; abort the \
+         rollout first (`kaizen abort UNIT`) to act on it"
+    )]
+    Addressed(i64),
+    #[error("a snooze must last at least 1 second")]
+    EmptySnooze,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Carry out `action` on finding `id` for `actor`, who gives `why`;
+/// returns the finding as it stands after.
+pub async fn act(
+    db: &Db,
+    audit: &Audit,
+    id: i64,
+    action: FindingAction,
+    actor: &str,
+    why: &str,
+) -> Result<FindingRecord, FindingActionError> {
+    let f = store::findings::get(db, id).await?.ok_or(FindingActionError::NotFound(id))?;
+    match f.status {
+        FindingStatus::Resolved => return Err(FindingActionError::Resolved { id, reason: f.reason }),
+        FindingStatus::Addressed => return Err(FindingActionError::Addressed(id)),
+        _ => {}
+    }
+    let until = match action {
+        FindingAction::Snooze { secs: 0 } => return Err(FindingActionError::EmptySnooze),
+        FindingAction::Snooze { secs } => {
+            Some(now_ms().saturating_add((secs.min(i64::MAX as u64 / 1000) * 1000) as i64))
+        }
+        _ => None,
+    };
+    let status = action.status();
+    let reason = match until {
+        Some(t) => format!("{status} by {actor} until {}: {why}", store::format_time(t)),
+        None => format!("{status} by {actor}: {why}"),
+    };
+    store::findings::set_state(db, id, status, &reason, until).await?;
+    let f = store::findings::get(db, id).await?.ok_or(FindingActionError::NotFound(id))?;
+    audit.record_event(actor, action.audit_name(), &f.target, Event::finding(&f, false)).await;
+    Ok(f)
+}

@@ -1,0 +1,252 @@
+//! Findings have a lifecycle and every inaction a reason — through the real
+//! `kaizen serve`, its HTTP API, its event stream and the CLI: a finding
+//! resolves when its detector stops reporting it (`condition cleared`) or
+//! when the unit version it is about no longer serves (`version retired`);
+//! an acknowledged one stays out of the way until it recurs, then a new
+//! occurrence opens linked to it; a closed one stays closed while it is
+//! still reported; a finding on a target known only from telemetry says it
+//! is not a hosted unit; an unchanged open finding is published once.
+
+use std::io::BufRead;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kaizen_plugins as guests;
+use serde_json::{Value, json};
+
+use crate::kaizen_bin::{Server, wait_for};
+
+/// The detection window: a condition clears this long after its last bad
+/// call.
+const WINDOW_SECS: u64 = 3;
+
+/// Cycles only when a test runs one (the scheduled interval is an hour),
+/// a short window read from 1 s buckets, and findings resolved after two
+/// cycles without a report.
+fn start(dir: &Path) -> Server {
+    let config = dir.join("kaizen.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[loop]\ninterval_secs = 3600.0\nmin_interval_secs = 3600.0\nmax_interval_secs = 3600.0\n\
+             window_secs = {WINDOW_SECS}\nbaseline_secs = {WINDOW_SECS}\nresolve_after_cycles = 2\n\
+             [telemetry]\nbucket_secs = 1\n"
+        ),
+    )
+    .unwrap();
+    Server::start(dir, &[], &["--config", config.to_str().unwrap()])
+}
+
+/// Push `n` calls of `target` `version`, every other one failing.
+fn push_failures(s: &Server, target: &str, version: &str, n: i64) {
+    let now = kaizen_host::store::now_ms();
+    let executions: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"target": target, "version": version, "started_at": now - n + i, "duration_ms": 1.0,
+                "outcome": if i % 2 == 0 { "error" } else { "ok" }, "error_class": "dependency"})
+        })
+        .collect();
+    let r = s
+        .http
+        .post(format!("{}/api/v1/telemetry", s.url))
+        .bearer_auth(&s.invoke)
+        .json(&json!({ "executions": executions }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+}
+
+/// Run a cycle now; its report.
+fn cycle(s: &Server) -> Value {
+    let r = s.post("/api/v1/cycles", Value::Null);
+    assert_eq!(r.status(), 200);
+    r.json().unwrap()
+}
+
+/// Wait out the detection window and the 1 s bucket its start falls in
+/// (the bad calls leave it), then run the two cycles without a report that
+/// resolve a finding.
+fn clear(s: &Server) {
+    std::thread::sleep(Duration::from_secs(WINDOW_SECS + 1) + Duration::from_millis(500));
+    cycle(s);
+    cycle(s);
+}
+
+/// The current `low-success-rate` finding on `target` (newest first).
+fn low_success(s: &Server, target: &str) -> Vec<Value> {
+    let all = s.get("/api/v1/findings?limit=1000");
+    all.as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["target"] == target && f["kind"] == "low-success-rate")
+        .cloned()
+        .collect()
+}
+
+fn finding(s: &Server, id: i64) -> Value {
+    s.get(&format!("/api/v1/findings/{id}"))
+}
+
+/// The `finding` events about finding `id` seen on the stream so far.
+fn finding_events(seen: &parking_lot::Mutex<Vec<Value>>, id: i64) -> Vec<Value> {
+    seen.lock().iter().filter(|e| e["kind"] == "finding" && e["detail"]["id"] == id).cloned().collect()
+}
+
+/// Every event of the live stream, collected by a thread.
+fn watch_events(s: &Server) -> Arc<parking_lot::Mutex<Vec<Value>>> {
+    let stream = s.http.get(format!("{}/api/v1/events?token={}", s.url, s.admin)).send().unwrap();
+    assert_eq!(stream.status(), 200);
+    let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let keep = seen.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stream).lines().map_while(Result::ok) {
+            if let Some(data) = line.strip_prefix("data:")
+                && let Ok(v) = serde_json::from_str::<Value>(data.trim())
+            {
+                keep.lock().push(v);
+            }
+        }
+    });
+    seen
+}
+
+#[test]
+fn a_telemetry_only_finding_says_why_and_an_acknowledged_one_stays_quiet_until_it_recurs() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path());
+    let events = watch_events(&s);
+
+    // A service the host does not run: its finding says so, in the report,
+    // on the finding, and in the CLI — not as an attempt.
+    push_failures(&s, "outside", "4.2.0", 60);
+    let report = cycle(&s);
+    let found = low_success(&s, "outside");
+    assert_eq!(found.len(), 1, "{found:?}");
+    let f1 = found[0]["id"].as_i64().unwrap();
+    assert_eq!((found[0]["status"].as_str(), &found[0]["version"]), (Some("open"), &Value::Null));
+    let why = report["not_attempted"].as_array().unwrap().iter().find(|n| n["finding_id"] == f1).cloned();
+    let why = why.unwrap_or_else(|| panic!("finding {f1} has a reason for no attempt: {report}"));
+    assert!(why["reason"].as_str().unwrap().starts_with("not a hosted unit (telemetry only)"), "{why}");
+    assert!(report["attempts"].as_array().unwrap().iter().all(|a| a["target"] != "outside"), "{report}");
+    assert!(found[0]["inaction"].as_str().unwrap().starts_with("not a hosted unit (telemetry only)"));
+    push_failures(&s, "outside", "4.2.0", 60);
+    let (ok, out, err) = s.cli(&["cycle"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&format!("no attempt on finding {f1} (low-success-rate on outside): not a hosted unit")),
+        "{out}"
+    );
+    assert!(!out.contains("attempt on outside") && !out.contains("- no candidate"), "{out}");
+    let (ok, out, err) = s.cli(&["status"]);
+    assert!(ok && out.contains("no attempt: not a hosted unit (telemetry only)"), "{out}{err}");
+
+    // Reported again, unchanged: the stream told of it once.
+    push_failures(&s, "outside", "4.2.0", 60);
+    cycle(&s);
+    assert_eq!(finding(&s, f1)["status"], "open");
+    wait_for("the finding's event", Duration::from_secs(10), || !finding_events(&events, f1).is_empty());
+    std::thread::sleep(Duration::from_millis(500));
+    let published = finding_events(&events, f1);
+    assert_eq!(published.len(), 1, "an unchanged open finding is published once: {published:?}");
+    assert_eq!(published[0]["detail"]["new"], true);
+
+    // Acknowledged through the CLI (audited): reported again, it stays
+    // acknowledged, and nothing is published about it.
+    let (ok, out, err) = s.cli(&["findings", "ack", &f1.to_string(), "--reason", "their on-call knows"]);
+    assert!(ok && out.contains("acknowledged"), "{out}{err}");
+    let audit = s.get("/api/v1/audit?target=outside");
+    assert!(audit.as_array().unwrap().iter().any(|a| a["action"] == "finding-acknowledge"), "{audit}");
+    push_failures(&s, "outside", "4.2.0", 60);
+    cycle(&s);
+    let acked = finding(&s, f1);
+    assert_eq!(acked["status"], "acknowledged", "{acked}");
+    assert!(acked["reason"].as_str().unwrap().contains("their on-call knows"), "{acked}");
+    assert_eq!(low_success(&s, "outside").len(), 1, "no second finding while it is acknowledged");
+
+    // Its condition clears: two cycles without a report resolve it.
+    clear(&s);
+    let resolved = finding(&s, f1);
+    assert_eq!(
+        (resolved["status"].as_str(), resolved["reason"].as_str()),
+        (Some("resolved"), Some("condition cleared"))
+    );
+    wait_for("the resolution on the stream", Duration::from_secs(10), || {
+        finding_events(&events, f1).iter().any(|e| e["detail"]["status"] == "resolved")
+    });
+    let (ok, out, _) = s.cli(&["findings", "list"]);
+    assert!(ok && out.contains(&format!("{f1}: resolved: condition cleared")), "{out}");
+
+    // It recurs: a new occurrence opens, linked to the old one.
+    push_failures(&s, "outside", "4.2.0", 60);
+    cycle(&s);
+    let found = low_success(&s, "outside");
+    assert_eq!(found.len(), 2, "{found:?}");
+    let f2 = found[0]["id"].as_i64().unwrap();
+    assert_eq!((found[0]["status"].as_str(), found[0]["previous"].as_i64()), (Some("open"), Some(f1)));
+
+    // Closed, it stays closed while still reported.
+    let r = s.post(&format!("/api/v1/findings/{f2}/close"), json!({"reason": "decommissioning it"}));
+    assert_eq!(r.status(), 200);
+    push_failures(&s, "outside", "4.2.0", 60);
+    let report = cycle(&s);
+    let closed = finding(&s, f2);
+    assert_eq!(closed["status"], "closed", "{closed}");
+    assert!(closed["occurrences"].as_i64().unwrap() >= 2, "{closed}");
+    assert_eq!(low_success(&s, "outside").len(), 2, "no new occurrence while closed and reported");
+    let why = report["not_attempted"].as_array().unwrap().iter().find(|n| n["finding_id"] == f2).cloned().unwrap();
+    assert!(why["reason"].as_str().unwrap().starts_with("closed by an operator"), "{why}");
+    // A resolved finding cannot be acted on, and says why.
+    let r = s.post(&format!("/api/v1/findings/{f1}/acknowledge"), Value::Null);
+    assert_eq!(r.status(), 409);
+    assert!(r.text().unwrap().contains("resolved (condition cleared)"));
+}
+
+#[test]
+fn a_finding_about_a_version_resolves_when_that_version_retires() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path());
+    let upload = |bytes: Vec<u8>| {
+        let r = s
+            .http
+            .post(format!("{}/api/v1/plugins?mode=deploy", s.url))
+            .bearer_auth(&s.admin)
+            .header("content-type", "application/wasm")
+            .body(bytes)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    };
+    upload(guests::TEST_ECHO_V1.load().unwrap());
+    push_failures(&s, "echo", "1.0.0", 60);
+    let report = cycle(&s);
+    let found = low_success(&s, "echo");
+    assert_eq!(found.len(), 1, "{found:?}");
+    let f = found[0]["id"].as_i64().unwrap();
+    assert_eq!(found[0]["version"], "1.0.0", "the finding names the version it is about");
+    // A hosted unit with no candidate: the reason names where to put one
+    // (on the target's top finding; the others wait their turn).
+    let watch_dir = s.get("/api/v1/status")["watch_dir"].as_str().unwrap().to_string();
+    let reasons: Vec<&str> = report["not_attempted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["target"] == "echo")
+        .map(|n| n["reason"].as_str().unwrap())
+        .collect();
+    let no_candidate = format!("no candidate: drop a module into {watch_dir}, POST /api/v1/plugins?mode=candidate");
+    assert_eq!(reasons.iter().filter(|r| r.starts_with(&no_candidate)).count(), 1, "{reasons:?}");
+    assert!(
+        reasons.iter().all(|r| r.starts_with(&no_candidate) || r.starts_with("one attempt per target per cycle")),
+        "{reasons:?}"
+    );
+
+    // 2.0.0 takes over: the finding about 1.0.0 resolves at the next cycle.
+    upload(guests::TEST_ECHO_V2.load().unwrap());
+    let report = cycle(&s);
+    assert!(report["findings_resolved"].as_u64().unwrap() >= 1, "{report}");
+    let retired = finding(&s, f);
+    assert_eq!((retired["status"].as_str(), retired["reason"].as_str()), (Some("resolved"), Some("version retired")));
+    let audit = s.get("/api/v1/audit?target=echo");
+    assert!(audit.as_array().unwrap().iter().any(|a| a["action"] == "finding-resolved"), "{audit}");
+}

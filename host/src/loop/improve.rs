@@ -21,6 +21,12 @@ pub async fn improve(lp: &Loop, findings: &[FindingRecord], sample: &Sample, r: 
     let mut reasons: Vec<(i64, Option<String>)> = Vec::new();
     for f in findings {
         let why = match why_not(lp, f, &turn) {
+            // The improvement under way holds its target's turn: nothing
+            // else is tried on it while its rollout decides.
+            Some(NoAttempt::Addressed) => {
+                turn.insert(f.target.clone(), (f.id, f.kind.clone()));
+                Some(NoAttempt::Addressed)
+            }
             Some(why) => Some(why),
             None => {
                 turn.insert(f.target.clone(), (f.id, f.kind.clone()));

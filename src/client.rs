@@ -331,10 +331,9 @@ impl Client {
             c.id, c.targets_sampled, c.findings_total, c.findings_new, c.findings_resolved
         );
         for a in &c.attempts {
-            let what =
-                a.candidate.as_deref().map(|c| format!("candidate {c}")).unwrap_or_else(|| "no candidate".into());
             let about = a.finding_id.map(|f| format!(" for finding {f}")).unwrap_or_default();
-            println!("  attempt on {}{about}: {what}: {}", a.target, a.result);
+            let with = a.candidate.as_deref().map(|c| format!(" with candidate {c}")).unwrap_or_default();
+            println!("  attempt on {}{about}{with}: {}", a.target, a.result);
         }
         for n in &c.not_attempted {
             println!("  no attempt on finding {} ({} on {}): {}", n.finding_id, n.kind, n.target, n.reason);

@@ -241,6 +241,19 @@ fn a_finding_about_a_version_resolves_when_that_version_retires() {
         "{reasons:?}"
     );
 
+    // Snoozed from the CLI: the loop says so and leaves it alone.
+    let (ok, _, err) = s.cli(&["findings", "snooze", &f.to_string(), "--for", "5x"]);
+    assert!(!ok && err.contains("the unit must be s, m, h or d"), "{err}");
+    let (ok, out, err) = s.cli(&["findings", "snooze", &f.to_string(), "--for", "2h", "--reason", "deploying a fix"]);
+    assert!(ok && out.contains("snoozed"), "{out}{err}");
+    assert!(finding(&s, f)["snoozed_until"].as_i64().unwrap() > kaizen_host::store::now_ms() + 7_000_000);
+    push_failures(&s, "echo", "1.0.0", 60);
+    let report = cycle(&s);
+    let why = report["not_attempted"].as_array().unwrap().iter().find(|n| n["finding_id"] == f).cloned().unwrap();
+    assert!(why["reason"].as_str().unwrap().starts_with("snoozed by an operator until"), "{why}");
+    let audit = s.get("/api/v1/audit?target=echo");
+    assert!(audit.as_array().unwrap().iter().any(|a| a["action"] == "finding-snooze"), "{audit}");
+
     // 2.0.0 takes over: the finding about 1.0.0 resolves at the next cycle.
     upload(guests::TEST_ECHO_V2.load().unwrap());
     let report = cycle(&s);

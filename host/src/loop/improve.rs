@@ -57,17 +57,17 @@ pub async fn improve(lp: &Loop, findings: &[FindingRecord], sample: &Sample, r: 
     ctx.write("finding", "reasons for no attempt", store::findings::set_inaction(&ctx.db, &reasons)).await;
 }
 
-/// Why `f` gets no attempt before one is tried: its state, its target, or
-/// another finding of its target having had the turn.
+/// Why `f` gets no attempt before one is tried: its state, another finding
+/// of its target having had the turn, or its target.
 fn why_not(lp: &Loop, f: &FindingRecord, turn: &HashMap<String, (i64, String)>) -> Option<NoAttempt> {
-    if let Some((finding, kind)) = turn.get(&f.target) {
-        return Some(NoAttempt::OtherFindingFirst { finding: *finding, kind: kind.clone() });
-    }
     match f.status {
         FindingStatus::Addressed => return Some(NoAttempt::Addressed),
         FindingStatus::Snoozed => return Some(NoAttempt::Snoozed { until: f.snoozed_until.unwrap_or_default() }),
         FindingStatus::Closed => return Some(NoAttempt::Closed),
         _ => {}
+    }
+    if let Some((finding, kind)) = turn.get(&f.target) {
+        return Some(NoAttempt::OtherFindingFirst { finding: *finding, kind: kind.clone() });
     }
     match lp.ctx.runtime.slot(&f.target) {
         None => Some(NoAttempt::NotHosted),

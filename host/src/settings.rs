@@ -298,6 +298,7 @@ mod tests {
         c.safety.limits.judge.quantiles = vec![crate::judge::Quantile::P(1.5)];
         c.safety.limits.judge.error_tolerance_points = 3.0;
         c.recovery.breaker.failure_rate = 1.5;
+        c.improve.resolve_after_cycles = 0;
         let err = c.check().unwrap_err();
         let keys: Vec<&str> = err.0.iter().map(|o| o.key.as_str()).collect();
         assert!(keys.contains(&"loop.interval_secs"), "{err}");
@@ -310,6 +311,7 @@ mod tests {
         assert!(text.contains("`loop.min_interval_secs` = 10: must be at most loop.max_interval_secs (5)"), "{text}");
         assert!(text.contains("`safety.limits.canary_steps` = [50.0, 10.0]: must end at 100"), "{text}");
         assert!(text.contains("steps must increase"), "{text}");
+        assert!(text.contains("`loop.resolve_after_cycles` = 0: must be at least 1"), "{text}");
     }
 
     #[test]

@@ -86,9 +86,10 @@ pub async fn act(
         _ => None,
     };
     let status = action.status();
+    // Read after the state: `snoozed: by api until 2026-12-01 12:22:27Z: …`.
     let reason = match until {
-        Some(t) => format!("{status} by {actor} until {}: {why}", store::format_time(t)),
-        None => format!("{status} by {actor}: {why}"),
+        Some(t) => format!("by {actor} until {}: {why}", store::format_time(t)),
+        None => format!("by {actor}: {why}"),
     };
     store::findings::set_state(db, id, status, &reason, until).await?;
     let f = store::findings::get(db, id).await?.ok_or(FindingActionError::NotFound(id))?;

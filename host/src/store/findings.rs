@@ -182,7 +182,8 @@ pub async fn upsert_open_all(db: &Db, all: &[FindingRecord], resolve_after: i64)
 }
 
 /// Set a finding's state and the reason it stands there (stamped now). A
-/// state other than `snoozed` clears the snooze.
+/// state other than `snoozed` clears the snooze; the last cycle's reason
+/// for no attempt no longer applies to the new state, so it is cleared.
 pub async fn set_state(
     db: &Db,
     id: i64,
@@ -191,7 +192,7 @@ pub async fn set_state(
     snoozed_until: Option<i64>,
 ) -> Result<()> {
     let until = if status == FindingStatus::Snoozed { snoozed_until } else { None };
-    with_pool!(db, p => sqlx::query("UPDATE findings SET status = $1, reason = $2, snoozed_until = $3, changed_at = $4 WHERE id = $5")
+    with_pool!(db, p => sqlx::query("UPDATE findings SET status = $1, reason = $2, snoozed_until = $3, changed_at = $4, inaction = NULL WHERE id = $5")
         .bind(status.as_str()).bind(reason).bind(until).bind(now_ms()).bind(id).execute(p).await.map(|_| ()))?;
     Ok(())
 }

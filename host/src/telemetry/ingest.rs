@@ -37,7 +37,6 @@ pub struct IncomingExecution {
     /// With `outcome: error`: why, as the contract's classes name it
     /// (`timeout`, `memory`, `trap`, `dependency`, `internal`, …) or any
     /// class of the service's own.
-    #[cfg_attr(feature = "openapi", schema(example = "dependency"))]
     pub error_class: Option<String>,
     /// What went wrong, in words (kept with the record).
     pub message: Option<String>,
@@ -73,19 +72,6 @@ crate::map_only!(IncomingMetric, "a metric", serialize);
 /// recorded elsewhere): the detectors see them like the host's own calls.
 /// Metrics are free-form samples handed to the detectors beside them.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(example = json!({
-    "executions": [
-        {"target": "checkout", "version": "4.2.0", "started_at": 1_764_590_400_000_i64, "duration_ms": 12.5,
-         "outcome": "ok"},
-        {"target": "checkout", "version": "4.2.0", "started_at": 1_764_590_400_250_i64, "duration_ms": 850.0,
-         "outcome": "error", "error_class": "dependency", "message": "payment gateway timed out"},
-        {"target": "checkout", "version": "4.2.0", "started_at": 1_764_590_400_500_i64, "duration_ms": 0.4,
-         "outcome": "rejected", "error_class": "invalid-input", "request": "{\"cart\": null}"}
-    ],
-    "metrics": [
-        {"name": "queue_depth", "value": 17.0, "at": 1_764_590_400_000_i64, "tags": {"queue": "orders"}}
-    ]
-})))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(remote = "Self")]
 pub struct IngestBatch {

@@ -88,6 +88,11 @@ pub fn demo(a: DemoArgs) -> anyhow::Result<()> {
     })
 }
 
+/// The demo's log filter: warnings only, and not the control changes and
+/// watch-folder refusals the narration already tells (each operator action
+/// is told once). `KAIZEN_LOG` still wins.
+const DEMO_LOG: &str = "warn,kaizen_host::safety=error,kaizen_service::watch=error";
+
 fn demo_config(c: &mut ServeConfig) {
     // The story starts from calculator 1.0.0, which crashes by design.
     c.seed_unit = true;
@@ -130,7 +135,7 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<()> {
         "human" => false,
         _ => !std::io::stderr().is_terminal(),
     };
-    crate::logs::init_logs(if a.demo { "warn" } else { &config.log.filter }, json);
+    crate::logs::init_logs(if a.demo { DEMO_LOG } else { &config.log.filter }, json);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(run(config, a))
 }

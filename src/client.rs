@@ -328,6 +328,53 @@ impl Client {
         Ok(())
     }
 
+    /// Every unit version's calls, since start and in the last minute.
+    pub fn units(&self) -> anyhow::Result<()> {
+        let Some(units) = self.get::<Vec<UnitStats>>("/api/v1/units")? else { return Ok(()) };
+        print_units(&units);
+        let window = units.first().map_or(60, |u| u.window_secs);
+        let rows: Vec<Vec<String>> = units
+            .iter()
+            .filter(|u| u.calls > 0)
+            .map(|u| {
+                vec![
+                    u.unit.clone(),
+                    u.version.clone(),
+                    u.calls.to_string(),
+                    u.successes.to_string(),
+                    u.caller_errors.to_string(),
+                    u.unit_errors.to_string(),
+                    format!("{:.1}/s", u.throughput),
+                    format!("{:.3}", u.p50_ms),
+                    format!("{:.3}", u.p95_ms),
+                    format!("{:.3}", u.p99_ms),
+                ]
+            })
+            .collect();
+        out!();
+        if rows.is_empty() {
+            out!("no calls in the last {window} s");
+            return Ok(());
+        }
+        out!("last {window} s:");
+        table::print(
+            &[
+                "UNIT",
+                "VERSION",
+                "CALLS",
+                "ANSWERED",
+                "CALLER ERRORS",
+                "UNIT ERRORS",
+                "RATE",
+                "P50 MS",
+                "P95 MS",
+                "P99 MS",
+            ],
+            &rows,
+        );
+        Ok(())
+    }
+
     pub fn deploy(&self, file: &Path, now: bool) -> anyhow::Result<()> {
         let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
         let p = spinner(&format!("uploading and validating {} ({} bytes)", file.display(), bytes.len()));

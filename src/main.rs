@@ -38,6 +38,10 @@ enum Command {
     Demo(serve::DemoArgs),
     /// Loop state, slots with current and previous versions, recent findings.
     Status(Remote),
+    /// Per unit and version: calls answered, refused as the caller's error
+    /// (invalid-input) and failed by the unit, since start and in the last
+    /// minute, with latency.
+    Units(Remote),
     /// Upload a module: detectors and strategies deploy at once; a unit
     /// becomes a candidate for the loop (or deploys with --now).
     Deploy {
@@ -174,6 +178,7 @@ fn run(command: Command) -> anyhow::Result<()> {
     use client::Client;
     match command {
         Command::Status(r) => Client::new(&r, false)?.status(),
+        Command::Units(r) => Client::new(&r, false)?.units(),
         Command::Deploy { file, now, remote } => Client::new(&remote, false)?.deploy(&file, now),
         Command::Rollback { slot, reason, remote } => Client::new(&remote, false)?.rollback(&slot, reason),
         Command::Abort { unit, reason, remote } => Client::new(&remote, false)?.abort(&unit, reason),

@@ -71,6 +71,16 @@ fn a_client_run_beside_the_demo_finds_it_and_speaks_plainly() {
         .collect();
     assert_eq!(row[..7], ["calculator", "1.0.0", "yes", "25", "20", "5", "0"], "{out}");
     assert_eq!(row[7..], ["100.0", "%"], "the refusals are the callers' errors, counted apart: {out}");
+    let (ok, out, err) = kaizen_in(dir.path(), &["units"]);
+    assert!(ok, "{out}{err}");
+    let last_minute: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("last 60 s:"))
+        .find(|l| l.starts_with("calculator "))
+        .unwrap_or_else(|| panic!("no last-minute row: {out}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(last_minute[..6], ["calculator", "1.0.0", "25", "20", "5", "0"], "{out}");
 
     let v2 = dir.path().join("calculator-v2.wasm");
     std::fs::write(&v2, UNIT_CALCULATOR_V2.load().unwrap()).unwrap();

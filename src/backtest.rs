@@ -181,29 +181,30 @@ pub fn run(a: BacktestArgs) -> anyhow::Result<()> {
     let mut found: Vec<Found> = found.into_values().collect();
     found.sort_by_key(|f| (f.first_at, f.detector.clone()));
     if a.json {
-        println!(
+        out!(
             "{}",
             serde_json::json!({ "executions": execs.len(), "from": first, "to": last, "findings": found, "errors": errors })
         );
         return Ok(());
     }
-    println!(
+    out!(
         "{} executions from {} to {} ({:.1} h), {} detector(s), {} s windows",
         execs.len(),
-        first,
-        last,
+        table::date(first),
+        table::date(last),
         (last - first) as f64 / 3.6e6,
         detectors.len(),
         a.window
     );
     if found.is_empty() {
-        println!("no findings");
+        out!("no findings");
     } else {
         let rows: Vec<Vec<String>> = found
             .iter()
             .map(|f| {
                 vec![
-                    format!("+{}s", (f.first_at - first) / 1000),
+                    format!("{} (+{}s)", table::date(f.first_at), (f.first_at - first) / 1000),
+                    table::date(f.last_at),
                     f.windows.to_string(),
                     f.severity.clone(),
                     f.detector.clone(),
@@ -213,10 +214,13 @@ pub fn run(a: BacktestArgs) -> anyhow::Result<()> {
                 ]
             })
             .collect();
-        table::print(&["FIRST", "WINDOWS", "SEVERITY", "DETECTOR", "TARGET", "KIND", "SUMMARY"], &rows);
+        table::print(
+            &["FIRST (WINDOW END)", "LAST", "WINDOWS", "SEVERITY", "DETECTOR", "TARGET", "KIND", "SUMMARY"],
+            &rows,
+        );
     }
     for e in &errors {
-        eprintln!("detector error: {e}");
+        note!("detector error: {e}");
     }
     Ok(())
 }

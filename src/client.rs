@@ -8,7 +8,9 @@ use anyhow::{Context, bail};
 use clap::Args;
 use indicatif::ProgressBar;
 use kaizen_host::store::improvements::Improvement;
+use kaizen_host::store::modules::ModuleRecord;
 use kaizen_service::api::findings::FindingActionBody;
+use kaizen_service::api::observe::UnitStats;
 use kaizen_service::tokens::Tokens;
 use kaizen_service::views::{
     ControlState, CycleReport, ErrorBody, FindingRecord, HistoryEntry, Reason, RolledBack, Status, TaskState,
@@ -23,15 +25,18 @@ use crate::table;
 /// How client commands reach a running host.
 #[derive(Args, Clone)]
 pub struct Remote {
-    /// The host's base URL.
-    #[arg(long, env = "KAIZEN_URL", default_value = "http://127.0.0.1:7700")]
-    pub(crate) url: String,
+    /// The host's base URL (default: where the host whose data directory
+    /// is used says it listens, else http://127.0.0.1:7700).
+    #[arg(long, env = "KAIZEN_URL")]
+    pub(crate) url: Option<String>,
     /// API token (default: KAIZEN_ADMIN_TOKEN, or the data directory's tokens.json).
     #[arg(long)]
     pub(crate) token: Option<String>,
-    /// Where to look for tokens.json when no token is given.
-    #[arg(long = "tokens-from", env = "KAIZEN_DATA_DIR", default_value = "kaizen-data")]
-    pub(crate) data_dir: PathBuf,
+    /// The host's data directory, holding tokens.json and the URL it
+    /// listens on (default: ./kaizen-data or the demo's ./kaizen-demo,
+    /// whichever host started last).
+    #[arg(long = "tokens-from", env = "KAIZEN_DATA_DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
     /// Print JSON instead of tables.
     #[arg(long)]
     pub(crate) json: bool,
@@ -44,9 +49,24 @@ pub struct Client {
     json: bool,
 }
 
+/// The data directories a client run beside a host looks in: `kaizen serve`'s
+/// default and the demo's.
+const LOCAL_DATA_DIRS: [&str; 2] = ["kaizen-data", "kaizen-demo"];
+
+/// The data directory to read: the one given, else of the local ones holding
+/// `tokens.json`, the one whose host wrote its URL last (a running host
+/// keeps its `url` file; a stopped one removes it).
+fn data_dir(r: &Remote) -> Option<PathBuf> {
+    if let Some(d) = &r.data_dir {
+        return Some(d.clone());
+    }
+    let started = |d: &Path| std::fs::metadata(d.join(kaizen_service::serve::URL_FILE)).and_then(|m| m.modified()).ok();
+    LOCAL_DATA_DIRS.iter().map(PathBuf::from).filter(|d| d.join("tokens.json").is_file()).max_by_key(|d| started(d))
+}
+
 /// The token to use: `--token`, else the environment, else the data
 /// directory's `tokens.json` (a host on this machine).
-fn find_token(r: &Remote, invoke: bool) -> anyhow::Result<String> {
+fn find_token(r: &Remote, dir: Option<&Path>, invoke: bool) -> anyhow::Result<String> {
     if let Some(t) = &r.token {
         return Ok(t.clone());
     }
@@ -59,7 +79,13 @@ fn find_token(r: &Remote, invoke: bool) -> anyhow::Result<String> {
     if let Some(t) = from_env {
         return Ok(t);
     }
-    let file = r.data_dir.join("tokens.json");
+    let Some(dir) = dir else {
+        bail!(
+            "no token: pass --token, set KAIZEN_ADMIN_TOKEN, run this from the directory holding the host's data \
+             directory (./kaizen-data, or ./kaizen-demo for the demo), or point --tokens-from at it"
+        );
+    };
+    let file = dir.join("tokens.json");
     let kept: Tokens = std::fs::read(&file)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
@@ -67,6 +93,16 @@ fn find_token(r: &Remote, invoke: bool) -> anyhow::Result<String> {
             format!("no token: pass --token, set KAIZEN_ADMIN_TOKEN, or point --tokens-from at the host's data directory (no {})", file.display())
         })?;
     Ok(kept.admin)
+}
+
+/// The host's URL: `--url` or `KAIZEN_URL`, else what the host of the data
+/// directory wrote, else the default address.
+fn find_url(r: &Remote, dir: Option<&Path>) -> String {
+    let written = || {
+        let text = std::fs::read_to_string(dir?.join(kaizen_service::serve::URL_FILE)).ok()?;
+        Some(text.trim().to_string()).filter(|u| !u.is_empty())
+    };
+    r.url.clone().or_else(written).unwrap_or_else(|| "http://127.0.0.1:7700".into())
 }
 
 fn spinner(msg: &str) -> ProgressBar {
@@ -79,15 +115,18 @@ fn short(sha: &str) -> String {
     sha.chars().take(12).collect()
 }
 
-fn time(ms: i64) -> String {
-    let secs = ms / 1000;
-    let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
-    format!("{h:02}:{m:02}:{s:02}Z")
-}
-
 /// A version as the tables show it: `2.0.0 (0123456789ab)`.
 fn version(v: &VersionView) -> String {
     format!("{} ({})", v.version, short(&v.sha256))
+}
+
+/// A module by its version when known: `2.0.0 (0123456789ab)`, else its
+/// short sha256.
+fn versioned(version: Option<&str>, sha: &str) -> String {
+    match version {
+        Some(v) => format!("{v} ({})", short(sha)),
+        None => short(sha),
+    }
 }
 
 /// A number as the JSON answer spells it (`10.0`, where Rust would print `10`).
@@ -100,10 +139,10 @@ fn json_number(x: f64) -> String {
 fn print_tasks(tasks: &[TaskStatus]) {
     let troubled: Vec<&TaskStatus> = tasks.iter().filter(|t| t.is_down() || t.panics > 0).collect();
     if troubled.is_empty() {
-        println!("tasks: all {} background tasks run", tasks.len());
+        out!("tasks: all {} background tasks run", tasks.len());
         return;
     }
-    println!("tasks: {} of {} background tasks are down or have panicked", troubled.len(), tasks.len());
+    out!("tasks: {} of {} background tasks are down or have panicked", troubled.len(), tasks.len());
     let rows: Vec<Vec<String>> = troubled
         .iter()
         .map(|t| {
@@ -115,7 +154,7 @@ fn print_tasks(tasks: &[TaskStatus]) {
             vec![
                 t.name.clone(),
                 state.into(),
-                time(t.since),
+                table::date(t.since),
                 t.panics.to_string(),
                 t.restarts.to_string(),
                 t.last_error.clone().unwrap_or_else(|| "-".into()),
@@ -129,15 +168,20 @@ fn print_tasks(tasks: &[TaskStatus]) {
 /// no attempt on it, in words.
 fn print_findings(findings: &[FindingRecord]) {
     if findings.is_empty() {
-        println!("no findings");
+        out!("no findings");
         return;
     }
+    // A finding's severity is the detector's judgement of how bad it is;
+    // its priority is the loop's ranking of what to work on first (impact:
+    // gain, traffic, confidence, risk). Two different things, shown under
+    // their own names.
     let rows: Vec<Vec<String>> = findings
         .iter()
         .map(|f| {
             vec![
                 f.id.to_string(),
                 f.status.to_string(),
+                f.severity.clone(),
                 f.priority.clone(),
                 f.target.clone(),
                 f.version.clone().unwrap_or_else(|| "-".into()),
@@ -146,16 +190,16 @@ fn print_findings(findings: &[FindingRecord]) {
             ]
         })
         .collect();
-    table::print(&["ID", "STATE", "PRIORITY", "TARGET", "VERSION", "KIND", "SUMMARY"], &rows);
+    table::print(&["ID", "STATE", "SEVERITY", "PRIORITY", "TARGET", "VERSION", "KIND", "SUMMARY"], &rows);
     for f in findings {
         let previous = f.previous.map(|p| format!(" (recurs after finding {p})")).unwrap_or_default();
         if !f.reason.is_empty() {
-            println!("  {}: {}: {}{previous}", f.id, f.status, f.reason);
+            out!("  {}: {}: {}{previous}", f.id, f.status, f.reason);
         } else if !previous.is_empty() {
-            println!("  {}: {}{previous}", f.id, f.status);
+            out!("  {}: {}{previous}", f.id, f.status);
         }
         if let Some(why) = f.inaction.as_ref().filter(|_| !matches!(f.status.as_str(), "resolved")) {
-            println!("  {}: no attempt: {why}", f.id);
+            out!("  {}: no attempt: {why}", f.id);
         }
     }
 }
@@ -180,10 +224,64 @@ pub fn parse_duration(text: &str) -> anyhow::Result<u64> {
     }
 }
 
+/// The loop's state in words: what it does, and who made it so, when.
+fn loop_state(state: &str, c: &ControlState) -> String {
+    let doing = match state {
+        "running" => "running: it detects, proves and rolls out improvements",
+        "paused" => "paused: calls are served and recorded, the loop starts nothing new (`kaizen resume`)",
+        "stopped" => "stopped (emergency stop): every rollout is frozen where it stands (`kaizen stop --release`)",
+        "disabled" => "disabled: the global switch is off; the loop observes but changes nothing",
+        other => other,
+    };
+    // The store's first control record: nobody has touched the controls.
+    if c.updated_at == 0 {
+        return format!("{doing} (as it started; nobody has paused or stopped it)");
+    }
+    format!("{doing} (since {}, by {}: {})", table::date(c.updated_at), c.by_whom, c.reason)
+}
+
+/// Units as `kaizen status` shows them: every call counted once, as
+/// answered, refused as the caller's error or failed by the unit.
+fn print_units(units: &[UnitStats]) {
+    if units.is_empty() {
+        out!("no unit calls yet");
+        return;
+    }
+    let pct = |part: u64, whole: u64| {
+        if whole == 0 { "-".to_string() } else { format!("{:.1} %", part as f64 * 100.0 / whole as f64) }
+    };
+    let rows: Vec<Vec<String>> = units
+        .iter()
+        .map(|u| {
+            vec![
+                u.unit.clone(),
+                u.version.clone(),
+                if u.serving { "yes" } else { "" }.into(),
+                u.calls_total.to_string(),
+                u.successes_total.to_string(),
+                u.caller_errors_total.to_string(),
+                u.unit_errors_total.to_string(),
+                pct(u.successes_total, u.successes_total + u.unit_errors_total),
+            ]
+        })
+        .collect();
+    table::print(
+        &["UNIT", "VERSION", "SERVING", "CALLS", "ANSWERED", "CALLER ERRORS", "UNIT ERRORS", "UNIT SUCCESS"],
+        &rows,
+    );
+    out!(
+        "  since start; caller errors are calls refused as invalid-input, left out of the unit's success \
+         (answered / (answered + unit errors))"
+    );
+}
+
 impl Client {
     pub fn new(r: &Remote, invoke: bool) -> anyhow::Result<Client> {
         let http = Http::builder().timeout(Duration::from_secs(600)).build()?;
-        Ok(Client { http, base: r.url.trim_end_matches('/').to_string(), token: find_token(r, invoke)?, json: r.json })
+        let dir = data_dir(r);
+        let token = find_token(r, dir.as_deref(), invoke)?;
+        let base = find_url(r, dir.as_deref()).trim_end_matches('/').to_string();
+        Ok(Client { http, base, token, json: r.json })
     }
 
     fn send(&self, req: RequestBuilder) -> anyhow::Result<Response> {
@@ -205,7 +303,7 @@ impl Client {
     fn view<T: DeserializeOwned>(&self, res: Response) -> anyhow::Result<Option<T>> {
         let body: Value = res.json()?;
         if self.json {
-            println!("{}", serde_json::to_string_pretty(&body).unwrap_or_default());
+            out!("{}", serde_json::to_string_pretty(&body).unwrap_or_default());
             return Ok(None);
         }
         let view = serde_json::from_value(body).context("the host answered in a shape this client does not know")?;
@@ -224,8 +322,8 @@ impl Client {
     pub fn status(&self) -> anyhow::Result<()> {
         let Some(s) = self.get::<Status>("/api/v1/status")? else { return Ok(()) };
         let l = &s.improve;
-        println!("loop: {} — {}", s.state, s.control.reason);
-        println!(
+        out!("loop: {}", loop_state(&s.state, &s.control));
+        out!(
             "  {} cycles, {} opportunities, {} attempted, {} promoted, {} rolled back, {} inconclusive, {} aborted, \
              {} rollout(s) in flight",
             l.cycles_completed,
@@ -238,13 +336,16 @@ impl Client {
             l.rollouts_in_flight
         );
         for r in &s.rollouts {
-            println!(
+            out!(
                 "  rollout of {} {} (improvement {}) holds its slot: `kaizen abort {}` ends it",
-                r.target, r.candidate_version, r.improvement, r.target
+                r.target,
+                r.candidate_version,
+                r.improvement,
+                r.target
             );
         }
         print_tasks(&s.tasks);
-        println!();
+        out!();
         let rows: Vec<Vec<String>> = s
             .slots
             .iter()
@@ -258,8 +359,58 @@ impl Client {
             })
             .collect();
         table::print(&["SLOT", "KIND", "CURRENT", "PREVIOUS", "CANARY"], &rows);
-        println!();
+        let units = self.get::<Vec<UnitStats>>("/api/v1/units")?.unwrap_or_default();
+        out!();
+        print_units(&units);
+        out!();
         print_findings(&s.recent_findings);
+        Ok(())
+    }
+
+    /// Every unit version's calls, since start and in the last minute.
+    pub fn units(&self) -> anyhow::Result<()> {
+        let Some(units) = self.get::<Vec<UnitStats>>("/api/v1/units")? else { return Ok(()) };
+        print_units(&units);
+        let window = units.first().map_or(60, |u| u.window_secs);
+        let rows: Vec<Vec<String>> = units
+            .iter()
+            .filter(|u| u.calls > 0)
+            .map(|u| {
+                vec![
+                    u.unit.clone(),
+                    u.version.clone(),
+                    u.calls.to_string(),
+                    u.successes.to_string(),
+                    u.caller_errors.to_string(),
+                    u.unit_errors.to_string(),
+                    format!("{:.1}/s", u.throughput),
+                    format!("{:.3}", u.p50_ms),
+                    format!("{:.3}", u.p95_ms),
+                    format!("{:.3}", u.p99_ms),
+                ]
+            })
+            .collect();
+        out!();
+        if rows.is_empty() {
+            out!("no calls in the last {window} s");
+            return Ok(());
+        }
+        out!("last {window} s:");
+        table::print(
+            &[
+                "UNIT",
+                "VERSION",
+                "CALLS",
+                "ANSWERED",
+                "CALLER ERRORS",
+                "UNIT ERRORS",
+                "RATE",
+                "P50 MS",
+                "P95 MS",
+                "P99 MS",
+            ],
+            &rows,
+        );
         Ok(())
     }
 
@@ -281,7 +432,7 @@ impl Client {
             ("unchanged", None) => "unchanged: those exact bytes already serve".into(),
             _ => "deployed".to_string(),
         };
-        println!("{} {} {} ({}): {what}", u.kind, u.name, u.version, short(&u.sha256));
+        out!("{} {} {} ({}): {what}", u.kind, u.name, u.version, short(&u.sha256));
         Ok(())
     }
 
@@ -290,7 +441,7 @@ impl Client {
         let Some(r) = self.post::<RolledBack>(&format!("/api/v1/deployments/{slot}/rollback"), reason)? else {
             return Ok(());
         };
-        println!("{slot}: rolled back {} → {} ({})", r.from, r.to, short(&r.to_sha256));
+        out!("{slot}: rolled back {} → {} ({})", r.from, r.to, short(&r.to_sha256));
         Ok(())
     }
 
@@ -299,7 +450,7 @@ impl Client {
         let reason = reason.unwrap_or_else(|| "operator abort from the CLI".into());
         let path = format!("/api/v1/rollouts/{unit}/abort");
         let Some(imp) = self.post::<Improvement>(&path, reason)? else { return Ok(()) };
-        println!("{unit}: rollout of improvement {} {}: {}", imp.id, imp.state, imp.reason);
+        out!("{unit}: rollout of improvement {} {}: {}", imp.id, imp.state, imp.reason);
         Ok(())
     }
 
@@ -313,7 +464,7 @@ impl Client {
         } else {
             "running"
         };
-        println!("loop {state}");
+        out!("loop {state}");
         Ok(())
     }
 
@@ -323,23 +474,23 @@ impl Client {
         p.finish_and_clear();
         let Some(c) = self.view::<CycleReport>(res?)? else { return Ok(()) };
         if let Some(why) = &c.skipped {
-            println!("cycle {} skipped: {why}", c.id);
+            out!("cycle {} skipped: {why}", c.id);
             return Ok(());
         }
-        println!(
+        out!(
             "cycle {}: {} target(s) sampled, {} finding(s) ({} new), {} resolved",
             c.id, c.targets_sampled, c.findings_total, c.findings_new, c.findings_resolved
         );
         for a in &c.attempts {
             let about = a.finding_id.map(|f| format!(" for finding {f}")).unwrap_or_default();
             let with = a.candidate.as_deref().map(|c| format!(" with candidate {c}")).unwrap_or_default();
-            println!("  attempt on {}{about}{with}: {}", a.target, a.result);
+            out!("  attempt on {}{about}{with}: {}", a.target, a.result);
         }
         for n in &c.not_attempted {
-            println!("  no attempt on finding {} ({} on {}): {}", n.finding_id, n.kind, n.target, n.reason);
+            out!("  no attempt on finding {} ({} on {}): {}", n.finding_id, n.kind, n.target, n.reason);
         }
         for d in &c.denied {
-            println!("  denied: {d}");
+            out!("  denied: {d}");
         }
         Ok(())
     }
@@ -364,7 +515,7 @@ impl Client {
         let body = FindingActionBody { reason: Some(reason.unwrap_or_else(|| "from the CLI".into())), for_secs };
         let req = self.http.post(format!("{}/api/v1/findings/{id}/{action}", self.base)).json(&body);
         let Some(f) = self.view::<FindingRecord>(self.send(req)?)? else { return Ok(()) };
-        println!("finding {} ({} on {}): {}: {}", f.id, f.kind, f.target, f.status, f.reason);
+        out!("finding {} ({} on {}): {}: {}", f.id, f.kind, f.target, f.status, f.reason);
         Ok(())
     }
 
@@ -375,35 +526,48 @@ impl Client {
             .iter()
             .map(|h| {
                 vec![
-                    time(h.at),
+                    table::date(h.at),
                     h.state.as_str().into(),
-                    short(&h.sha256),
-                    short(h.from_sha.as_deref().unwrap_or("-")),
+                    versioned(h.version.as_deref(), &h.sha256),
+                    // A rollback's entry is about the version it took back.
+                    match h.from_sha.as_deref() {
+                        Some(sha) if sha != h.sha256 => versioned(h.from_version.as_deref(), sha),
+                        _ => "-".into(),
+                    },
                     h.reason.clone(),
                 ]
             })
             .collect();
         if rows.is_empty() {
-            println!("{slot}: no deployments");
+            out!("{slot}: no deployments");
         } else {
-            table::print(&["WHEN", "STATE", "SHA256", "FROM", "REASON"], &rows);
+            table::print(&["WHEN", "STATE", "VERSION", "FROM", "REASON"], &rows);
         }
         // What the judge said of each improvement, in its own words.
         let path = format!("/api/v1/improvements?target={slot}&limit={limit}");
         let improvements = self.get::<Vec<Improvement>>(&path)?.unwrap_or_default();
+        // Every version the host has seen of this slot, to name candidates
+        // that never served (and so are in no history entry).
+        let modules: Vec<ModuleRecord> = if improvements.is_empty() {
+            Vec::new()
+        } else {
+            self.send(self.http.get(format!("{}/api/v1/plugins/{slot}/versions", self.base)))?.json()?
+        };
+        let versions: std::collections::HashMap<&str, &str> =
+            modules.iter().map(|m| (m.sha256.as_str(), m.version.as_str())).collect();
         for imp in &improvements {
-            println!();
-            println!(
+            out!();
+            out!(
                 "improvement {} ({}, {}): {} — {}",
                 imp.id,
-                short(&imp.candidate_sha),
-                time(imp.updated_at),
+                versioned(versions.get(imp.candidate_sha.as_str()).copied(), &imp.candidate_sha),
+                table::date(imp.updated_at),
                 imp.state.as_str(),
                 imp.reason
             );
             for v in imp.verdicts.as_array().into_iter().flatten() {
                 let j = &v["judgement"];
-                println!(
+                out!(
                     "  {} at {}%: {} — {}",
                     v["phase"].as_str().unwrap_or("?"),
                     v["percent"],
@@ -433,10 +597,10 @@ impl Client {
         if self.json {
             let output: Value =
                 serde_json::from_slice(&out).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&out).into()));
-            println!("{}", serde_json::json!({ "version": version, "output": output }));
+            out!("{}", serde_json::json!({ "version": version, "output": output }));
         } else {
-            println!("{}", String::from_utf8_lossy(&out));
-            eprintln!("(answered by {unit} {version})");
+            out!("{}", String::from_utf8_lossy(&out));
+            note!("(answered by {unit} {version})");
         }
         Ok(())
     }

@@ -1,6 +1,8 @@
 //! The `kaizen` command: the service (`serve`, `demo`), a client for a
 //! running host, and tools for plugin authors.
 
+#[macro_use]
+mod output;
 mod backtest;
 mod client;
 mod logs;
@@ -36,9 +38,14 @@ enum Command {
     Demo(serve::DemoArgs),
     /// Loop state, slots with current and previous versions, recent findings.
     Status(Remote),
+    /// Per unit and version: calls answered, refused as the caller's error
+    /// (invalid-input) and failed by the unit, since start and in the last
+    /// minute, with latency.
+    Units(Remote),
     /// Upload a module: detectors and strategies deploy at once; a unit
     /// becomes a candidate for the loop (or deploys with --now).
     Deploy {
+        /// The module to upload (a `.wasm` plugin component).
         file: PathBuf,
         /// Deploy a unit directly instead of through the loop's proving.
         #[arg(long)]
@@ -48,7 +55,9 @@ enum Command {
     },
     /// Roll a slot back to its previous version.
     Rollback {
+        /// The slot (plugin name) to roll back, e.g. `calculator`.
         slot: String,
+        /// Why, for the audit trail (default: "operator rollback from the CLI").
         #[arg(long)]
         reason: Option<String>,
         #[command(flatten)]
@@ -58,7 +67,9 @@ enum Command {
     /// version it started from serves every call. While a rollout runs,
     /// direct deploys and rollbacks of its slot are refused.
     Abort {
+        /// The unit whose rollout to abort.
         unit: String,
+        /// Why, for the audit trail (default: "operator abort from the CLI").
         #[arg(long)]
         reason: Option<String>,
         #[command(flatten)]
@@ -87,7 +98,9 @@ enum Command {
     },
     /// A slot's deployment history.
     History {
+        /// The slot (plugin name) whose history to show.
         slot: String,
+        /// At most this many entries (and improvements), newest first.
         #[arg(long, default_value_t = 20)]
         limit: i64,
         #[command(flatten)]
@@ -95,7 +108,10 @@ enum Command {
     },
     /// Invoke a unit; PAYLOAD is the request (or `@FILE`, or stdin when absent).
     Invoke {
+        /// The unit to call.
         unit: String,
+        /// The request: the text itself, `@FILE` for a file's bytes, or
+        /// nothing to read stdin.
         payload: Option<String>,
         #[command(flatten)]
         remote: Remote,
@@ -114,6 +130,7 @@ enum Command {
     /// each flush (used by the crash-consistency test, which kills it).
     #[command(name = "__telemetry-soak", hide = true)]
     TelemetrySoak {
+        /// The SQLite file to record into.
         #[arg(long)]
         db: PathBuf,
     },
@@ -177,6 +194,7 @@ enum PluginCommand {
     /// Validate a module against the contract without deploying it: world,
     /// self-description, imports, size, and why it would be refused.
     Check {
+        /// The module to check (a `.wasm` file).
         file: PathBuf,
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -197,7 +215,8 @@ fn main() -> std::process::ExitCode {
     match run_cli() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // `{:#}`: the chain of causes, never a captured backtrace.
+            note!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }
@@ -219,6 +238,7 @@ fn run(command: Command) -> anyhow::Result<()> {
     use client::Client;
     match command {
         Command::Status(r) => Client::new(&r, false)?.status(),
+        Command::Units(r) => Client::new(&r, false)?.units(),
         Command::Deploy { file, now, remote } => Client::new(&remote, false)?.deploy(&file, now),
         Command::Rollback { slot, reason, remote } => Client::new(&remote, false)?.rollback(&slot, reason),
         Command::Abort { unit, reason, remote } => Client::new(&remote, false)?.abort(&unit, reason),
@@ -246,7 +266,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Invoke { unit, payload, remote } => Client::new(&remote, true)?.invoke(&unit, payload),
         Command::Backtest(args) => backtest::run(args),
         Command::Openapi => {
-            println!("{}", kaizen_service::api::openapi().to_pretty_json()?);
+            out!("{}", kaizen_service::api::openapi().to_pretty_json()?);
             Ok(())
         }
         Command::Plugin { command: PluginCommand::Check { file, json } } => plugin::check::run(&file, json),
@@ -287,8 +307,40 @@ fn soak(path: &std::path::Path) -> anyhow::Result<()> {
                 seq += 1;
             }
             t.recorder().flush().await;
-            println!("acked {seq}");
+            out!("acked {seq}");
             std::io::stdout().flush()?;
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every command, positional argument and option says what it is in
+    /// `--help`: walk the whole command tree.
+    #[test]
+    fn every_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", cmd.get_name());
+            if cmd.get_about().is_none() && !cmd.is_hide_set() && path.contains(' ') && cmd.get_name() != "help" {
+                missing.push(format!("{path} (the command)"));
+            }
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        let mut cmd = super::Cli::command();
+        cmd.build();
+        walk(&cmd, "", &mut missing);
+        assert!(missing.is_empty(), "arguments without help text: {missing:#?}");
+        cmd.debug_assert();
+    }
 }

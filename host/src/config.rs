@@ -66,7 +66,11 @@ pub struct RuntimeConfig {
     pub plugin_limits: HashMap<String, SandboxLimits>,
     /// Per-plugin capability grants, by plugin name.
     pub grants: HashMap<String, Grants>,
-    /// Per-plugin configuration read through `host.config`, by plugin name.
+    /// Per-plugin configuration read through `host.config`, by plugin name
+    /// (`[runtime.plugin_config.NAME]`). Values reach the plugin as text; a
+    /// number or boolean written as such (`threshold = 0.8`) is taken as its
+    /// text, and anything else (a list, a table) is refused naming the key.
+    #[serde(deserialize_with = "plugin_config::deserialize")]
     pub plugin_config: HashMap<String, HashMap<String, String>>,
     /// Previous versions kept compiled in each slot for instant rollback.
     pub history_depth: usize,
@@ -112,5 +116,60 @@ mod millis {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}
+
+/// Plugin configuration as operators write it: strings, numbers and
+/// booleans, all handed to the plugin as text.
+mod plugin_config {
+    use std::collections::HashMap;
+    use std::fmt;
+
+    use serde::de::{Deserializer, Visitor};
+    use serde::{Deserialize, de};
+
+    /// One value, as the text the plugin reads.
+    struct Text(String);
+
+    impl<'de> Deserialize<'de> for Text {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Text, D::Error> {
+            d.deserialize_any(TextVisitor)
+        }
+    }
+
+    struct TextVisitor;
+
+    impl Visitor<'_> for TextVisitor {
+        type Value = Text;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string, a number or a boolean (a plugin reads its configuration as text)")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Text, E> {
+            Ok(Text(v.to_string()))
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Text, E> {
+            Ok(Text(v.to_string()))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Text, E> {
+            Ok(Text(v.to_string()))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Text, E> {
+            Ok(Text(v.to_string()))
+        }
+        fn visit_i128<E: de::Error>(self, v: i128) -> Result<Text, E> {
+            Ok(Text(v.to_string()))
+        }
+        fn visit_u128<E: de::Error>(self, v: u128) -> Result<Text, E> {
+            Ok(Text(v.to_string()))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Text, E> {
+            Ok(Text(v.to_string()))
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<HashMap<String, HashMap<String, String>>, D::Error> {
+        let raw: HashMap<String, HashMap<String, Text>> = HashMap::deserialize(d)?;
+        Ok(raw.into_iter().map(|(plugin, kv)| (plugin, kv.into_iter().map(|(k, v)| (k, v.0)).collect())).collect())
     }
 }

@@ -50,9 +50,14 @@ pub struct ServeConfig {
     pub log: LogConfig,
     pub http: HttpConfig,
     pub watch: WatchConfig,
-    /// Load the plugins bundled with the binary (detectors, recovery
-    /// strategies, and the calculator unit v1 when no calculator serves).
+    /// Load the plugins bundled with the binary (detectors and recovery
+    /// strategies) into empty slots.
     pub bundled: bool,
+    /// Also deploy the demo's seed unit, calculator 1.0.0 (which crashes on
+    /// a division by zero by design), when no calculator serves. Off by
+    /// default: a host serves only the units its operator deploys. The
+    /// demo turns it on.
+    pub seed_unit: bool,
     pub webhooks: Vec<WebhookConfig>,
     pub health: HealthConfig,
 }
@@ -68,6 +73,7 @@ impl Default for ServeConfig {
             http: HttpConfig::default(),
             watch: WatchConfig::default(),
             bundled: true,
+            seed_unit: false,
             webhooks: Vec::new(),
             health: HealthConfig::default(),
         }
@@ -83,6 +89,8 @@ pub struct TokenConfig {
     pub admin: Option<String>,
     /// Invoking units and ingesting telemetry only.
     pub invoke: Option<String>,
+    /// Reading `/metrics` only (for a Prometheus scraper).
+    pub metrics: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -256,7 +264,7 @@ fn sources(
     let pairs = env
         .iter()
         .filter(|(k, _)| k.starts_with("KAIZEN_"))
-        .filter(|(k, _)| !matches!(k.as_str(), "KAIZEN_ADMIN_TOKEN" | "KAIZEN_INVOKE_TOKEN"))
+        .filter(|(k, _)| !matches!(k.as_str(), "KAIZEN_ADMIN_TOKEN" | "KAIZEN_INVOKE_TOKEN" | "KAIZEN_METRICS_TOKEN"))
         .filter(|(k, _)| {
             let key = k["KAIZEN_".len()..].to_ascii_lowercase();
             let first = key.split("__").next().unwrap_or_default();
@@ -271,6 +279,9 @@ fn sources(
     }
     if let Some(t) = get("KAIZEN_INVOKE_TOKEN") {
         sources.push(Box::new(Serialized::default("tokens.invoke", t)));
+    }
+    if let Some(t) = get("KAIZEN_METRICS_TOKEN") {
+        sources.push(Box::new(Serialized::default("tokens.metrics", t)));
     }
     Ok(sources)
 }
@@ -325,15 +336,21 @@ impl ServeConfig {
         if !matches!(self.log.format.as_str(), "auto" | "human" | "json") {
             return bad(format!("log.format `{}` must be auto, human or json", self.log.format));
         }
-        for (name, t) in [("admin", &self.tokens.admin), ("invoke", &self.tokens.invoke)] {
+        let t = &self.tokens;
+        let tokens = [("admin", &t.admin), ("invoke", &t.invoke), ("metrics", &t.metrics)];
+        for (name, t) in tokens {
             if let Some(t) = t
                 && t.len() < 16
             {
                 return bad(format!("tokens.{name} is {} characters; use at least 16", t.len()));
             }
         }
-        if self.tokens.admin.is_some() && self.tokens.admin == self.tokens.invoke {
-            return bad("tokens.admin and tokens.invoke must differ".into());
+        for (i, (a, ta)) in tokens.iter().enumerate() {
+            for (b, tb) in &tokens[i + 1..] {
+                if ta.is_some() && ta == tb {
+                    return bad(format!("tokens.{a} and tokens.{b} must differ"));
+                }
+            }
         }
         Ok(())
     }
@@ -433,6 +450,36 @@ mod tests {
         std::fs::write(&f, "[runtime.limits]\ndeadlne = 3\n").unwrap();
         let e = ServeConfig::load_from(Some(&f), env(&[])).unwrap_err().to_string();
         assert!(e.contains("runtime.limits.deadlne") && e.contains("kaizen.toml"), "{e}");
+    }
+
+    /// Plugin configuration is text to the plugin, but operators write
+    /// numbers and booleans as TOML values: those are taken as their text;
+    /// a list is refused, naming the key.
+    #[test]
+    fn plugin_config_takes_numbers_and_booleans_as_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("kaizen.toml");
+        std::fs::write(
+            &f,
+            "[runtime.plugin_config.circuit-breaker]\nfailure_rate = 0.8\nmin_calls = 10\n\
+             [runtime.plugin_config.slow-p99]\nenabled = true\nname = \"x\"\n",
+        )
+        .unwrap();
+        let c = ServeConfig::load_from(Some(&f), env(&[("KAIZEN_RUNTIME__PLUGIN_CONFIG__SLOW_P99__BUDGET_MS", "50")]))
+            .unwrap();
+        let pc = &c.host.runtime.plugin_config;
+        assert_eq!(pc["circuit-breaker"]["failure_rate"], "0.8");
+        assert_eq!(pc["circuit-breaker"]["min_calls"], "10");
+        assert_eq!(pc["slow-p99"]["enabled"], "true");
+        assert_eq!(pc["slow-p99"]["name"], "x");
+        assert_eq!(pc["slow_p99"]["budget_ms"], "50");
+
+        std::fs::write(&f, "[runtime.plugin_config.slow-p99]\nbudget_ms = [1, 2]\n").unwrap();
+        let e = ServeConfig::load_from(Some(&f), env(&[])).unwrap_err().to_string();
+        assert!(
+            e.contains("runtime.plugin_config.slow-p99.budget_ms") && e.contains("a string, a number or a boolean"),
+            "{e}"
+        );
     }
 
     #[test]

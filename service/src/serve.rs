@@ -36,6 +36,22 @@ pub struct Service {
     tasks: Vec<JoinHandle<()>>,
     watch: Option<WatchFolder>,
     notifier: Notifier,
+    url_file: std::path::PathBuf,
+}
+
+/// The file in the data directory that says where the host listens, for
+/// client commands run beside it (`kaizen status` in the directory holding
+/// `kaizen-data` or the demo's `kaizen-demo`). Removed at shutdown.
+pub const URL_FILE: &str = "url";
+
+/// The URL a client on this machine reaches `addr` at: an unspecified
+/// address (`0.0.0.0`, `::`) is reached over loopback.
+pub fn client_url(addr: SocketAddr) -> String {
+    let mut a = addr;
+    if a.ip().is_unspecified() {
+        a.set_ip(if a.is_ipv4() { std::net::Ipv4Addr::LOCALHOST.into() } else { std::net::Ipv6Addr::LOCALHOST.into() });
+    }
+    format!("http://{a}")
 }
 
 impl Service {
@@ -47,7 +63,7 @@ impl Service {
         let (tokens, tokens_generated) = Tokens::resolve(&config.tokens, data_dir)
             .with_context(|| format!("cannot keep the API tokens in {}", data_dir.display()))?;
         let (host, restored) = Host::open(config.host.clone()).await.context("cannot open the host")?;
-        let bundled_deployed = if config.bundled { deploy_bundled(&host).await? } else { Vec::new() };
+        let bundled_deployed = if config.bundled { deploy_bundled(&host, config.seed_unit).await? } else { Vec::new() };
 
         let watch_dir = config.watch.enabled.then(|| config.watch_dir());
         // Named in the reason a finding had no candidate: where to drop one.
@@ -64,13 +80,14 @@ impl Service {
             None => None,
         };
         let notifier = Notifier::start(config.webhooks.clone(), &host.events, host.db.clone(), &host.tasks);
-        let (events, counting) = api::metrics::EventCounts::start(&host.events, &host.tasks);
-        tasks.push(counting);
 
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
+        let url_file = data_dir.join(URL_FILE);
+        std::fs::write(&url_file, format!("{}\n", client_url(addr)))
+            .with_context(|| format!("cannot write {}", url_file.display()))?;
         let shutdown = CancellationToken::new();
         let state = AppState(Arc::new(Inner {
             host: host.clone(),
@@ -79,7 +96,6 @@ impl Service {
             ready: AtomicBool::new(false),
             watch: watch.as_ref().map(|w| w.stats.clone()),
             webhooks: notifier.counters.clone(),
-            events,
             shutdown: shutdown.clone(),
         }));
         let app = api::router(state.clone());
@@ -102,6 +118,7 @@ impl Service {
             tasks,
             watch,
             notifier,
+            url_file,
         })
     }
 
@@ -124,19 +141,20 @@ impl Service {
         }
         self.host.shutdown().await.context("cannot flush telemetry")?;
         drop(self.notifier);
+        let _ = std::fs::remove_file(&self.url_file);
         tracing::info!("kaizen stopped");
         Ok(())
     }
 }
 
 /// Deploy each bundled plugin whose slot does not exist yet: a restart
-/// keeps whatever serves (restored from the store), and of the calculator
-/// units only v1 — the seed story's starting point — is deployed; the
-/// others are for the loop to prove.
-async fn deploy_bundled(host: &Arc<Host>) -> anyhow::Result<Vec<String>> {
+/// keeps whatever serves (restored from the store). Of the calculator
+/// units only v1 — the seed story's starting point — is ever deployed, and
+/// only when `seed_unit` asks for it; the others are for the loop to prove.
+async fn deploy_bundled(host: &Arc<Host>, seed_unit: bool) -> anyhow::Result<Vec<String>> {
     let mut deployed = Vec::new();
     for g in kaizen_plugins::BUNDLED {
-        if g.package.starts_with("unit-") && g.package != "unit-calculator-v1" {
+        if g.package.starts_with("unit-") && !(seed_unit && g.package == "unit-calculator-v1") {
             continue;
         }
         let bytes = g.load().with_context(|| format!("bundled plugin {}", g.package))?;

@@ -1,10 +1,12 @@
-//! The two API tokens and the extractors that check them.
+//! The API tokens and the extractors that check them.
 //!
 //! The invoke token may call units and send telemetry; the admin token may
-//! do everything. A token comes in `Authorization: Bearer …` or, for the
-//! event stream (which browsers open without headers), a `token` query
-//! parameter. Missing or unknown → 401; the invoke token on an admin route
-//! → 403. Comparisons are constant-time.
+//! do everything; the metrics token may only read `/metrics`, so that a
+//! Prometheus scraper holds no token that could change anything. A token
+//! comes in `Authorization: Bearer …` or, for the event stream (which
+//! browsers open without headers), a `token` query parameter. Missing or
+//! unknown → 401; a token on a route its rights do not cover → 403.
+//! Comparisons are constant-time.
 
 use std::path::Path;
 
@@ -22,6 +24,10 @@ use crate::error::ApiError;
 pub struct Tokens {
     pub admin: String,
     pub invoke: String,
+    /// Read-only: `/metrics` and nothing else. Absent from a `tokens.json`
+    /// written before it existed: generated then, and kept.
+    #[serde(default)]
+    pub metrics: String,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -31,10 +37,22 @@ impl std::fmt::Debug for Tokens {
 }
 
 /// A token's rights.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
+    /// Reads `/metrics`, nothing else.
+    Metrics,
+    /// Invokes units and sends telemetry.
     Invoke,
+    /// Everything.
     Admin,
+}
+
+impl Role {
+    /// Whether this role may use a route that needs `need`: admin may use
+    /// every route, the others only their own.
+    fn covers(self, need: Role) -> bool {
+        self == Role::Admin || self == need
+    }
 }
 
 fn generate() -> String {
@@ -53,7 +71,7 @@ impl Tokens {
         let kept: Option<Tokens> = std::fs::read(&file).ok().and_then(|b| serde_json::from_slice(&b).ok());
         let mut generated = false;
         let mut pick = |configured: &Option<String>, kept: Option<&String>| {
-            configured.clone().or_else(|| kept.cloned()).unwrap_or_else(|| {
+            configured.clone().or_else(|| kept.filter(|k| !k.is_empty()).cloned()).unwrap_or_else(|| {
                 generated = true;
                 generate()
             })
@@ -61,6 +79,7 @@ impl Tokens {
         let tokens = Tokens {
             admin: pick(&config.admin, kept.as_ref().map(|k| &k.admin)),
             invoke: pick(&config.invoke, kept.as_ref().map(|k| &k.invoke)),
+            metrics: pick(&config.metrics, kept.as_ref().map(|k| &k.metrics)),
         };
         if generated {
             std::fs::create_dir_all(data_dir)?;
@@ -73,11 +92,13 @@ impl Tokens {
 
     /// The role `presented` grants, if any.
     pub fn role(&self, presented: &str) -> Option<Role> {
-        let eq = |a: &str| bool::from(a.as_bytes().ct_eq(presented.as_bytes()));
+        let eq = |a: &str| !a.is_empty() && bool::from(a.as_bytes().ct_eq(presented.as_bytes()));
         if eq(&self.admin) {
             Some(Role::Admin)
         } else if eq(&self.invoke) {
             Some(Role::Invoke)
+        } else if eq(&self.metrics) {
+            Some(Role::Metrics)
         } else {
             None
         }
@@ -121,11 +142,18 @@ fn check<S: HasTokens>(parts: &Parts, state: &S, need: Role) -> Result<Role, Api
     };
     match state.tokens().role(&token) {
         None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "unknown token")),
-        Some(r) if r < need => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "this route needs the admin token; the invoke token may only invoke units and send telemetry",
-        )),
+        Some(r) if !r.covers(need) => {
+            let needs = match need {
+                Role::Metrics => "this route needs the metrics or the admin token",
+                Role::Invoke => "this route needs the invoke or the admin token",
+                Role::Admin => "this route needs the admin token",
+            };
+            let may = match r {
+                Role::Metrics => "the metrics token may only read /metrics",
+                _ => "the invoke token may only invoke units and send telemetry",
+            };
+            Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("{needs}; {may}")))
+        }
         Some(r) => Ok(r),
     }
 }
@@ -135,6 +163,9 @@ pub struct Admin;
 
 /// Extractor: the request carries the invoke or the admin token.
 pub struct Caller;
+
+/// Extractor: the request carries the metrics or the admin token.
+pub struct Scraper;
 
 impl<S: HasTokens + Send + Sync> FromRequestParts<S> for Admin {
     type Rejection = ApiError;
@@ -150,6 +181,13 @@ impl<S: HasTokens + Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
+impl<S: HasTokens + Send + Sync> FromRequestParts<S> for Scraper {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        check(parts, state, Role::Metrics).map(|_| Scraper)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,15 +199,56 @@ mod tests {
         assert!(new);
         let (b, new) = Tokens::resolve(&TokenConfig::default(), dir.path()).unwrap();
         assert!(!new, "the second start must not generate (or show) tokens");
-        assert_eq!((a.admin.clone(), a.invoke.clone()), (b.admin, b.invoke));
+        assert_eq!((a.admin.clone(), a.invoke.clone(), a.metrics.clone()), (b.admin, b.invoke, b.metrics));
         assert_eq!(a.role(&a.admin), Some(Role::Admin));
         assert_eq!(a.role(&a.invoke), Some(Role::Invoke));
+        assert_eq!(a.role(&a.metrics), Some(Role::Metrics));
         assert_eq!(a.role("nope"), None);
+        assert_eq!(a.role(""), None);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(dir.path().join("tokens.json")).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+}
+
+#[cfg(test)]
+mod rights {
+    use super::*;
+
+    /// Each token reaches its own routes and no other; admin reaches all.
+    #[test]
+    fn the_metrics_token_reads_metrics_only() {
+        use Role::*;
+        for (role, need, ok) in [
+            (Metrics, Metrics, true),
+            (Metrics, Invoke, false),
+            (Metrics, Admin, false),
+            (Invoke, Metrics, false),
+            (Invoke, Invoke, true),
+            (Invoke, Admin, false),
+            (Admin, Metrics, true),
+            (Admin, Invoke, true),
+            (Admin, Admin, true),
+        ] {
+            assert_eq!(role.covers(need), ok, "{role:?} on a route needing {need:?}");
+        }
+    }
+
+    /// A `tokens.json` from before the metrics token gains one, kept.
+    #[test]
+    fn an_older_tokens_file_gains_a_metrics_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = r#"{"admin": "0123456789abcdef-admin", "invoke": "0123456789abcdef-invoke"}"#;
+        std::fs::write(dir.path().join("tokens.json"), old).unwrap();
+        let (t, generated) = Tokens::resolve(&TokenConfig::default(), dir.path()).unwrap();
+        assert!(generated);
+        assert_eq!((t.admin.as_str(), t.invoke.as_str()), ("0123456789abcdef-admin", "0123456789abcdef-invoke"));
+        assert_eq!(t.metrics.len(), 48);
+        let (again, generated) = Tokens::resolve(&TokenConfig::default(), dir.path()).unwrap();
+        assert!(!generated);
+        assert_eq!(again.metrics, t.metrics);
     }
 }

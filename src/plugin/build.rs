@@ -43,9 +43,9 @@ pub fn bindings(a: BindingsArgs) -> anyhow::Result<()> {
     for (name, bytes) in files.iter() {
         let path = a.out.join(name);
         std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
-        println!("wrote {}", path.display());
+        out!("wrote {}", path.display());
     }
-    println!("wrote {}", wit.display());
+    out!("wrote {}", wit.display());
     Ok(())
 }
 
@@ -72,7 +72,7 @@ pub fn componentize(a: ComponentizeArgs) -> anyhow::Result<()> {
     let core = std::fs::read(&a.core).with_context(|| format!("cannot read {}", a.core.display()))?;
     let component = componentize_bytes(&core).with_context(|| a.core.display().to_string())?;
     std::fs::write(&a.out, &component).with_context(|| format!("cannot write {}", a.out.display()))?;
-    println!(
+    out!(
         "wrote {} ({} bytes); check it with `kaizen plugin check {}`",
         a.out.display(),
         component.len(),

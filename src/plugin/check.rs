@@ -18,7 +18,7 @@ pub fn run(file: &Path, json: bool) -> anyhow::Result<()> {
         Ok(p) => {
             let info = p.info();
             if json {
-                println!(
+                out!(
                     "{}",
                     serde_json::json!({
                         "file": file, "accepted": true, "world": world_name(info.kind),
@@ -27,28 +27,28 @@ pub fn run(file: &Path, json: bool) -> anyhow::Result<()> {
                     })
                 );
             } else {
-                println!("{}: accepted", file.display());
-                println!("  world        kaizen:plugin/{}@{CONTRACT_VERSION}", world_name(info.kind));
-                println!("  name         {}", info.name);
-                println!("  version      {}", info.version);
-                println!("  description  {}", info.description);
-                println!("  size         {} bytes", p.size());
-                println!("  sha256       {}", p.sha256());
-                println!("  imports      {}", if imports.is_empty() { "none".into() } else { imports.join(", ") });
+                out!("{}: accepted", file.display());
+                out!("  world        kaizen:plugin/{}@{CONTRACT_VERSION}", world_name(info.kind));
+                out!("  name         {}", info.name);
+                out!("  version      {}", info.version);
+                out!("  description  {}", info.description);
+                out!("  size         {} bytes", p.size());
+                out!("  sha256       {}", p.sha256());
+                out!("  imports      {}", if imports.is_empty() { "none".into() } else { imports.join(", ") });
             }
             Ok(())
         }
         Err(e) => {
             if json {
-                println!(
+                out!(
                     "{}",
                     serde_json::json!({ "file": file, "accepted": false, "reason": e.reason.to_string(), "imports": imports })
                 );
             } else {
-                println!("{}: refused", file.display());
-                println!("  reason   {}", e.reason);
+                out!("{}: refused", file.display());
+                out!("  reason   {}", e.reason);
                 if !imports.is_empty() {
-                    println!("  imports  {}", imports.join(", "));
+                    out!("  imports  {}", imports.join(", "));
                 }
             }
             std::process::exit(1);

@@ -15,6 +15,7 @@ use super::{Kind, Lang, write_wit};
 
 #[derive(Args)]
 pub struct NewArgs {
+    /// What the plugin is: a detector, a recovery strategy or a unit.
     kind: Kind,
     /// Plugin name: lowercase letters, digits and `-`, starting with a letter.
     name: String,
@@ -45,16 +46,16 @@ pub fn run(a: NewArgs) -> anyhow::Result<()> {
         Lang::Rust => {
             let sdk = sdk_path(a.sdk.as_deref())?;
             write(&dir, a.lang, &Vars { name: &a.name, kind: a.kind, sdk: &sdk })?;
-            println!("created {what} plugin `{}` ({}) in {}", a.name, a.lang.label(), dir.display());
-            println!("  cd {}", dir.display());
-            println!("  cargo test                                    # its own test, natively");
-            println!("  cargo build --release --target wasm32-wasip2  # the component");
-            println!("  kaizen plugin check target/wasm32-wasip2/release/{}.wasm", a.name.replace('-', "_"));
+            out!("created {what} plugin `{}` ({}) in {}", a.name, a.lang.label(), dir.display());
+            out!("  cd {}", dir.display());
+            out!("  cargo test                                    # its own test, natively");
+            out!("  cargo build --release --target wasm32-wasip2  # the component");
+            out!("  kaizen plugin check target/wasm32-wasip2/release/{}.wasm", a.name.replace('-', "_"));
         }
         lang => {
             write(&dir, lang, &Vars { name: &a.name, kind: a.kind, sdk: "" })?;
             write_wit(&dir)?;
-            println!("created {what} plugin `{}` ({}) in {}; see its README.md", a.name, lang.label(), dir.display());
+            out!("created {what} plugin `{}` ({}) in {}; see its README.md", a.name, lang.label(), dir.display());
         }
     }
     Ok(())

@@ -16,6 +16,7 @@ pub struct Server {
     pub url: String,
     pub admin: String,
     pub invoke: String,
+    pub metrics: String,
     pub http: reqwest::blocking::Client,
     /// Everything the process printed on stdout after the address line.
     pub stdout: std::sync::Arc<parking_lot::Mutex<Vec<String>>>,
@@ -48,6 +49,9 @@ impl Server {
             .env("KAIZEN_WATCH__STABLE_MS", "300")
             .env("KAIZEN_WATCH__RESCAN_MS", "200")
             .env("KAIZEN_LOG", "info")
+            // The tests drive the demo's seed unit, calculator 1.0.0, which
+            // a plain `kaizen serve` does not deploy.
+            .env("KAIZEN_SEED_UNIT", "true")
             .stdout(Stdio::piped())
             .stderr(stderr);
         for (k, v) in env {
@@ -76,6 +80,7 @@ impl Server {
             url,
             admin: tokens["admin"].as_str().unwrap().into(),
             invoke: tokens["invoke"].as_str().unwrap().into(),
+            metrics: tokens["metrics"].as_str().unwrap().into(),
             http: reqwest::blocking::Client::builder().timeout(Duration::from_secs(120)).build().unwrap(),
             stdout: lines,
         }

@@ -17,6 +17,7 @@ mod improvement_loop;
 mod judging;
 mod kaizen_bin;
 mod openapi_conformance;
+mod operator_cli;
 mod polyglot;
 mod proving;
 mod recovery;

@@ -74,6 +74,8 @@ async fn round_trip_every_table(db: &Db) {
     let h = deployments::history(db, "calculator", 10).await.unwrap();
     assert_eq!(h.iter().map(|e| e.state).collect::<Vec<_>>(), vec![DeployState::RolledBack, DeployState::Canary]);
     assert_eq!(h[1].from_sha.as_deref(), Some(m.sha256.as_str()));
+    // Versions come from the modules table, where the module is known.
+    assert_eq!((h[1].version.as_deref(), h[1].from_version.as_deref()), (None, Some("1.0.0")));
 
     let batch: Vec<Execution> =
         (0..2500).map(|i| exec("calculator", i, if i % 5 == 0 { Outcome::Error } else { Outcome::Ok })).collect();
@@ -250,6 +252,12 @@ async fn round_trip_every_table(db: &Db) {
     aggregates::upsert(db, &[StoredBucket { bucket: vec![4], ..b.clone() }]).await.unwrap();
     assert_eq!(aggregates::since(db, 0).await.unwrap(), vec![StoredBucket { bucket: vec![4], ..b }]);
     assert_eq!(aggregates::delete_before(db, 20_000).await.unwrap(), 1);
+
+    // What /metrics counts, from the tables above: one rollback in the
+    // history (the canary entry is neither a swap nor a rollback), one
+    // finding reported twice.
+    let t = kaizen_host::store::tallies::count(db).await.unwrap();
+    assert_eq!((t.swaps, t.rollbacks, t.findings, t.finding_reports), (0, 1, 1, 2));
 }
 
 #[tokio::test]

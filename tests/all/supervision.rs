@@ -76,7 +76,7 @@ fn a_panicking_task_is_logged_counted_shown_and_started_again() {
         (f["state"].as_str(), f["panics"].as_u64(), f["restarts"].as_u64()),
         (Some("running"), Some(1), Some(1))
     );
-    for name in ["health", "telemetry-maintenance", "recovery-log", "metrics-events"] {
+    for name in ["health", "telemetry-maintenance", "recovery-log"] {
         assert_eq!(task(&status["tasks"], name)["state"], "running", "{name}");
     }
     let (ok, out, err) = s.cli(&["status"]);

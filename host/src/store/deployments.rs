@@ -64,7 +64,13 @@ pub struct HistoryEntry {
     pub id: i64,
     pub slot: String,
     pub sha256: String,
+    /// The version of `sha256` (absent when its module is not in the store).
+    #[serde(default)]
+    pub version: Option<String>,
     pub from_sha: Option<String>,
+    /// The version of `from_sha`.
+    #[serde(default)]
+    pub from_version: Option<String>,
     pub state: DeployState,
     pub reason: String,
     pub at: i64,
@@ -152,16 +158,24 @@ pub async fn all(db: &Db) -> Result<Vec<Deployment>> {
     })
 }
 
-/// The history of `slot`, newest first, at most `limit` entries.
+/// The history of `slot`, newest first, at most `limit` entries, with
+/// the versions its modules are (an operator reads versions, not hashes).
 pub async fn history(db: &Db, slot: &str, limit: i64) -> Result<Vec<HistoryEntry>> {
     with_pool!(db, p => {
-        let rows = sqlx::query("SELECT * FROM deployment_history WHERE slot = $1 ORDER BY id DESC LIMIT $2")
+        let rows = sqlx::query(
+            "SELECT h.id, h.slot, h.sha256, h.from_sha, h.state, h.reason, h.at, m.version AS version, f.version AS from_version
+             FROM deployment_history h
+             LEFT JOIN modules m ON m.sha256 = h.sha256
+             LEFT JOIN modules f ON f.sha256 = h.from_sha
+             WHERE h.slot = $1 ORDER BY h.id DESC LIMIT $2")
             .bind(slot).bind(limit).fetch_all(p).await?;
         rows.iter().map(|r| Ok(HistoryEntry {
             id: r.try_get("id")?,
             slot: r.try_get("slot")?,
             sha256: r.try_get("sha256")?,
+            version: r.try_get("version")?,
             from_sha: r.try_get("from_sha")?,
+            from_version: r.try_get("from_version")?,
             state: state(r.try_get("state")?)?,
             reason: r.try_get("reason")?,
             at: r.try_get("at")?,

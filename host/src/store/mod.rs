@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod modules;
 pub mod priorities;
 pub mod recovery_log;
+pub mod tallies;
 
 #[cfg(test)]
 mod plans;

@@ -34,7 +34,11 @@ pub struct IncomingExecution {
     /// `ok`, `error` (then `error_class` is required) or `rejected`.
     #[cfg_attr(feature = "openapi", schema(required = true, value_type = String, pattern = "^(ok|error|rejected)$"))]
     pub outcome: Option<String>,
+    /// With `outcome: error`: why, as the contract's classes name it
+    /// (`timeout`, `memory`, `trap`, `dependency`, `internal`, …) or any
+    /// class of the service's own.
     pub error_class: Option<String>,
+    /// What went wrong, in words (kept with the record).
     pub message: Option<String>,
     /// The request's bytes (a string's UTF-8 bytes in JSON, binary in
     /// MessagePack), kept for replay.
@@ -57,18 +61,25 @@ pub struct IncomingMetric {
     /// Unix milliseconds, in the same window as an execution's `started_at`.
     #[cfg_attr(feature = "openapi", schema(required = true, value_type = i64))]
     pub at: Option<i64>,
+    /// Labels of the sample (`{"region": "eu"}`), strings to strings.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
 }
 crate::map_only!(IncomingMetric, "a metric", serialize);
 
 /// One ingest request body: `{executions, metrics}`, each list optional.
+/// Executions are calls of a service the host does not run (or of a unit,
+/// recorded elsewhere): the detectors see them like the host's own calls.
+/// Metrics are free-form samples handed to the detectors beside them.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(remote = "Self")]
 pub struct IngestBatch {
+    /// Calls: each needs `target`, `version`, `started_at`, `duration_ms`
+    /// and `outcome`.
     #[serde(default)]
     pub executions: Vec<IncomingExecution>,
+    /// Metric samples: each needs `name`, `value` and `at`.
     #[serde(default)]
     pub metrics: Vec<IncomingMetric>,
 }

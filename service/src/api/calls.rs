@@ -134,7 +134,19 @@ pub struct Ingested {
 #[utoipa::path(post, path = "/api/v1/telemetry", tag = "calls",
     security(("invoke" = []), ("admin" = [])),
     request_body(description = "A batch of executions and metrics", content(
-        (IngestBatch = "application/json"),
+        (IngestBatch = "application/json", example = json!({
+        "executions": [
+            {"target": "checkout", "version": "4.2.0", "started_at": 1_764_590_400_000_i64, "duration_ms": 12.5,
+             "outcome": "ok"},
+            {"target": "checkout", "version": "4.2.0", "started_at": 1_764_590_400_250_i64, "duration_ms": 850.0,
+             "outcome": "error", "error_class": "dependency", "message": "payment gateway timed out"},
+            {"target": "checkout", "version": "4.2.0", "started_at": 1_764_590_400_500_i64, "duration_ms": 0.4,
+             "outcome": "rejected", "error_class": "invalid-input", "request": "{\"cart\": null}"}
+        ],
+        "metrics": [
+            {"name": "queue_depth", "value": 17.0, "at": 1_764_590_400_000_i64, "tags": {"queue": "orders"}}
+        ]
+    })),
         (IngestBatch = "application/msgpack"),
     )),
     responses(

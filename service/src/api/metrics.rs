@@ -1,83 +1,21 @@
 //! Prometheus metrics in the text exposition format: unit calls, errors
 //! and latency histograms per unit and version, slots, swaps, rollbacks,
 //! findings, loop state, telemetry drops, failed store writes, watch folder
-//! and webhooks.
+//! and webhooks. Swaps, rollbacks and findings are counted in the store,
+//! where they are recorded, so they agree with the history and the audit
+//! trail (and survive a restart). Readable with the metrics token, which
+//! grants nothing else, or the admin token.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use kaizen_host::events::{Event, Events};
-use kaizen_host::tasks::Tasks;
 use kaizen_host::telemetry::calls::LATENCY_BUCKETS;
-use parking_lot::Mutex;
 
 use super::AppState;
-use crate::tokens::Admin;
-
-/// Host events counted since start (the loop's actions), by what the
-/// metrics report: a version swapped in, a rollback, a finding.
-#[derive(Default)]
-pub struct EventCounts(Mutex<BTreeMap<Counted, u64>>);
-
-/// What an event counts as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Counted {
-    Swap,
-    Rollback,
-    Finding,
-    Lagged,
-}
-
-impl Counted {
-    fn of(e: &Event) -> Option<Counted> {
-        Some(match e {
-            Event::Deploy { .. } | Event::Promoted { .. } => Counted::Swap,
-            Event::Rollback { .. } => Counted::Rollback,
-            Event::Finding { .. } => Counted::Finding,
-            _ => return None,
-        })
-    }
-}
-
-impl EventCounts {
-    /// Count `events` in a task supervised in `tasks` as `metrics-events`;
-    /// after a panic it subscribes again (what passed meanwhile is not
-    /// counted, as when it lags).
-    pub fn start(events: &Events, tasks: &Tasks) -> (Arc<EventCounts>, tokio::task::JoinHandle<()>) {
-        let counts = Arc::new(EventCounts::default());
-        // Subscribed now, so that nothing published before the task first
-        // runs is missed; a restarted run subscribes again.
-        let mut first = Some(events.subscribe());
-        let (events, c) = (events.clone(), counts.clone());
-        let task = tasks.spawn("metrics-events", move || {
-            let (mut rx, c) = (first.take().unwrap_or_else(|| events.subscribe()), c.clone());
-            async move {
-                loop {
-                    match rx.recv().await {
-                        Ok(e) => {
-                            if let Some(k) = Counted::of(&e.event) {
-                                *c.0.lock().entry(k).or_default() += 1
-                            }
-                        }
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                            *c.0.lock().entry(Counted::Lagged).or_default() += n
-                        }
-                        Err(_) => break,
-                    }
-                }
-            }
-        });
-        (counts, task)
-    }
-
-    fn get(&self, what: Counted) -> u64 {
-        self.0.lock().get(&what).copied().unwrap_or(0)
-    }
-}
+use crate::error::ApiResult;
+use crate::tokens::Scraper;
 
 fn esc(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
@@ -95,10 +33,13 @@ impl Out {
     }
 }
 
-/// Prometheus metrics.
-#[utoipa::path(get, path = "/metrics", tag = "service", security(("admin" = [])),
+/// Prometheus metrics. The metrics token (kept in `tokens.json` beside the
+/// others, or `KAIZEN_METRICS_TOKEN`) reads this and nothing else; the
+/// admin token reads it too; the invoke token is answered 403.
+#[utoipa::path(get, path = "/metrics", tag = "service", security(("metrics" = []), ("admin" = [])),
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-pub async fn metrics(_: Admin, State(s): State<AppState>) -> impl IntoResponse {
+pub async fn metrics(_: Scraper, State(s): State<AppState>) -> ApiResult<impl IntoResponse> {
+    let tallies = kaizen_host::store::tallies::count(&s.host.db).await?;
     let mut o = Out(String::with_capacity(8192));
     let calls = s.host.telemetry.calls().snapshot();
     let lv = |c: &kaizen_host::telemetry::calls::CallCounts| {
@@ -145,21 +86,30 @@ pub async fn metrics(_: Admin, State(s): State<AppState>) -> impl IntoResponse {
         let _ = writeln!(o.0, "kaizen_canary_percent{{slot=\"{}\"}} {pct}", esc(sl.name()));
     }
 
-    let ev = &s.events;
-    o.one("kaizen_swaps_total", "counter", "Versions swapped in (deploys and promotions).", ev.get(Counted::Swap));
+    o.one(
+        "kaizen_swaps_total",
+        "counter",
+        "Versions that became a slot's active version (deploys and promotions), as the deployment history records.",
+        tallies.swaps,
+    );
     o.one(
         "kaizen_rollbacks_total",
         "counter",
-        "Rollbacks (by the judge, recovery or an operator).",
-        ev.get(Counted::Rollback),
+        "Rollbacks (by the judge, recovery or an operator), as the deployment history records.",
+        tallies.rollbacks,
     );
     o.one(
         "kaizen_findings_total",
         "counter",
-        "Finding events: findings opened and findings that changed state.",
-        ev.get(Counted::Finding),
+        "Finding occurrences recorded (reported again while open counts once; a recurrence after it resolved is a new one).",
+        tallies.findings,
     );
-    o.one("kaizen_events_lagged_total", "counter", "Host events the metrics counter missed.", ev.get(Counted::Lagged));
+    o.one(
+        "kaizen_finding_reports_total",
+        "counter",
+        "Reports of findings by detectors, repeats of an open finding included.",
+        tallies.finding_reports,
+    );
 
     let st = s.host.improve.stats();
     let control = s.host.safety.state();
@@ -237,5 +187,5 @@ pub async fn metrics(_: Admin, State(s): State<AppState>) -> impl IntoResponse {
             wh.dropped.load(Relaxed),
         );
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], o.0)
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], o.0))
 }

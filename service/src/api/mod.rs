@@ -47,7 +47,6 @@ pub struct Inner {
     pub ready: AtomicBool,
     pub watch: Option<Arc<WatchStats>>,
     pub webhooks: Arc<webhooks::Counters>,
-    pub events: Arc<metrics::EventCounts>,
     /// Cancelled when the service shuts down: ends the event streams, which
     /// would otherwise hold graceful shutdown open forever.
     pub shutdown: tokio_util::sync::CancellationToken,
@@ -102,6 +101,7 @@ impl Modify for Security {
         let bearer = || SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build());
         c.add_security_scheme("admin", bearer());
         c.add_security_scheme("invoke", bearer());
+        c.add_security_scheme("metrics", bearer());
     }
 }
 
@@ -112,8 +112,8 @@ impl Modify for Security {
         description = "A WebAssembly plugin host running a safe, autonomous improvement loop. Every route but \
 `/healthz` and the dashboard page (`/dashboard`, and `/` which redirects to it; neither is an API route) needs a \
 token: `Authorization: Bearer <token>`; a missing or unknown one is answered 401. The invoke token may invoke \
-units and send telemetry; the admin token may do everything, and the invoke token on any other route is \
-answered 403. Errors are JSON: `{code, message}`. Names of plugins, slots and units match \
+units and send telemetry; the metrics token may only read `/metrics` (for a Prometheus scraper); the admin \
+token may do everything. A token on a route its rights do not cover is answered 403. Errors are JSON: `{code, message}`. Names of plugins, slots and units match \
 `^[a-z][a-z0-9-]{0,63}$`; any other is answered 400."
     ),
     modifiers(&Security),

@@ -49,19 +49,38 @@ pub async fn status(_: Admin, State(s): State<AppState>) -> ApiResult<Json<Statu
 }
 
 /// Calls of one unit version: totals since start, and the last minute.
+/// Calls end three ways, counted apart so that no rate hides the others:
+/// answered (`successes`), refused as the caller's error (`invalid-input`,
+/// `caller_errors`) and failed for the unit's own reasons (`unit_errors`:
+/// traps, timeouts, dependency errors, …). `calls` is their sum.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UnitStats {
     pub unit: String,
     pub version: String,
     /// Whether this version serves now (current or canary).
     pub serving: bool,
+    /// Calls since the host started.
     pub calls_total: u64,
+    /// Of `calls_total`, those answered.
+    pub successes_total: u64,
+    /// Of `calls_total`, those refused as `invalid-input` (the caller's error).
+    pub caller_errors_total: u64,
+    /// Of `calls_total`, those that failed for the unit's own reasons.
+    pub unit_errors_total: u64,
+    /// Every failed call since start: `caller_errors_total + unit_errors_total`.
     pub errors_total: u64,
     /// Statistics of the last `window_secs`.
     pub window_secs: u64,
     pub calls: u64,
+    /// Of the window's `calls`, those answered.
+    pub successes: u64,
+    /// Of the window's `calls`, those refused as `invalid-input`.
+    pub caller_errors: u64,
+    /// Of the window's `calls`, those that failed for the unit's own reasons.
+    pub unit_errors: u64,
     /// Share of the window's calls that did not fail for the unit's own
-    /// reasons (the contract's success rate: `invalid-input` is left out).
+    /// reasons (the contract's success rate: `invalid-input` is left out,
+    /// so read it beside `caller_errors`).
     pub success_rate: f64,
     /// Share of the window's calls refused as `invalid-input`.
     pub rejection_rate: f64,
@@ -71,8 +90,12 @@ pub struct UnitStats {
     pub throughput: f64,
 }
 
-/// Per unit and version: calls, success rate and latency (for the
-/// dashboard's charts).
+/// The error class that is the caller's fault, not the unit's.
+const CALLER_ERROR: &str = "invalid-input";
+
+/// Per unit and version: calls, answered, refused (`invalid-input`) and
+/// failed calls, the success rate and latency (for the dashboard and
+/// `kaizen status`).
 #[utoipa::path(get, path = "/api/v1/units", tag = "loop", security(("admin" = [])),
     responses((status = 200, body = Vec<UnitStats>)))]
 pub async fn units(_: Admin, State(s): State<AppState>) -> Json<Vec<UnitStats>> {
@@ -91,13 +114,25 @@ pub async fn units(_: Admin, State(s): State<AppState>) -> Json<Vec<UnitStats>> 
         let w = s.host.telemetry.aggregates().window(&unit, Some(&version), from, now + 1);
         let rejected = s.host.telemetry.aggregates().rejected(&unit, Some(&version), from, now + 1);
         let t = totals.iter().find(|t| t.unit == unit && t.version == version);
-        let (calls_total, errors_total) = t.map(|t| (t.calls, t.errors.iter().map(|e| e.1).sum())).unwrap_or((0, 0));
+        let count = |caller: bool| {
+            t.map_or(0, |t| t.errors.iter().filter(|(class, _)| (*class == CALLER_ERROR) == caller).map(|e| e.1).sum())
+        };
+        let (calls_total, caller_errors_total, unit_errors_total) =
+            (t.map_or(0, |t| t.calls), count(true), count(false));
+        let calls = w.as_ref().map_or(0, |w| w.executions);
+        let unit_errors = w.as_ref().map_or(0, |w| w.failures);
         out.push(UnitStats {
             serving: serving(&unit, &version),
             calls_total,
-            errors_total,
+            successes_total: calls_total.saturating_sub(caller_errors_total + unit_errors_total),
+            caller_errors_total,
+            unit_errors_total,
+            errors_total: caller_errors_total + unit_errors_total,
             window_secs: WINDOW_SECS,
-            calls: w.as_ref().map_or(0, |w| w.executions),
+            calls,
+            successes: calls.saturating_sub(rejected + unit_errors),
+            caller_errors: rejected,
+            unit_errors,
             success_rate: w.as_ref().map_or(1.0, |w| w.success_rate),
             rejection_rate: w.as_ref().map_or(0.0, |w| rejected as f64 / w.executions as f64),
             p50_ms: w.as_ref().map_or(0.0, |w| w.latency.p50_ms),

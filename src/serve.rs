@@ -295,8 +295,9 @@ impl Narrator {
     fn narrate(&mut self, e: &Envelope) -> Option<String> {
         let target = &e.target;
         Some(match &e.event {
-            Event::Finding { new: true, severity, priority, kind, summary, .. } => {
-                format!("finding   {kind} on {target} (severity {severity}, priority {priority}): {summary}")
+            Event::Finding { new: true, severity, priority, kind, summary, version, .. } => {
+                let version = version.as_deref().map(|v| format!(" {v}")).unwrap_or_default();
+                format!("finding   {kind} on {target}{version} (severity {severity}, priority {priority}): {summary}")
             }
             Event::Finding { id, kind, status, reason, version, .. } => {
                 let version = version.as_deref().map(|v| format!(" {v}")).unwrap_or_default();
@@ -481,8 +482,12 @@ mod tests {
             priority: "low".into(),
             summary: "crashes".into(),
             new: true,
+            status: kaizen_host::store::findings::FindingStatus::Open,
+            version: Some("1.0.0".into()),
+            reason: String::new(),
+            previous: None,
         };
         let line = n.narrate(&envelope("calculator", e)).unwrap();
-        assert_eq!(line, "finding   failure-burst on calculator (severity critical, priority low): crashes");
+        assert_eq!(line, "finding   failure-burst on calculator 1.0.0 (severity critical, priority low): crashes");
     }
 }

@@ -59,14 +59,16 @@ pub struct JudgeConfig {
     /// the calls runs that much colder.
     pub min_shift_ms: f64,
     /// The tail quantiles judged besides the shift of the whole
-    /// distribution: `0.95` guards p95 (a slowdown of twice the tolerance
-    /// shown in the tail fails the candidate; a pass does not wait for the
-    /// tail's bound) and `{ p = 0.99, threshold = 0.3 }` holds p99 to its own
-    /// threshold (a pass waits until it is shown under it; the tolerance is
-    /// scaled alike).
+    /// distribution (the shift is the p50 objective: the median ratio).
+    /// `0.95` guards p95: a slowdown of twice the tolerance shown in the
+    /// tail fails the candidate, and a pass waits while a tail slowdown is
+    /// suspected, but not for the tail's bound. `{ p = 0.99, threshold = 0.3
+    /// }` holds p99 to its own threshold: a pass waits until it is shown
+    /// under it (the tolerance is scaled alike).
     pub quantiles: Vec<Quantile>,
     /// Probability of failing a candidate no worse than its baseline, for
-    /// the whole rollout (sequential); each test's level (fixed).
+    /// the whole rollout, and of passing a step whose candidate breaks an
+    /// objective's limit (sequential); each test's level (fixed).
     pub alpha: f64,
     /// Increase of an outcome class's rate, in percentage points, that a
     /// candidate must be shown to stay under before it passes.
@@ -323,8 +325,15 @@ pub struct Objective {
     pub limit: f64,
     /// The bound a failure needs `low` over.
     pub tolerance: f64,
-    /// Level of this objective's bounds.
+    /// Level of `low` and of the failure test: the step's level split over
+    /// every objective, since any of them can fail a good candidate.
     pub alpha: f64,
+    /// Level of `high` and of the pass test (sequential): the chance of
+    /// showing this objective within its limit when it is not. Not split:
+    /// a candidate passes only if every objective is shown within, so the
+    /// one it breaks must be wrongly shown within for it to pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass_alpha: Option<f64>,
     /// A p-value, for the fixed method's tests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p_value: Option<f64>,

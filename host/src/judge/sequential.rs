@@ -39,20 +39,26 @@
 //! count: the chance of failing a candidate no worse than its baseline
 //! stays under α. Pass once each arm has `min_samples` calls, the shift and
 //! every tail given its own threshold are shown faster than 1 + their
-//! threshold (a bare tail level only guards: it can fail a candidate, and a
-//! pass waits while its e-value for a slowdown is at least √(1/α) — never
-//! more likely than √α when the tail does not differ — but not for its
-//! bound, which takes thousands of calls on a heavy tail), and every class's increase is shown under `error_points`
-//! (per-arm rate sequences). Inconclusive when the candidate has had `max_samples`
+//! threshold, and every class's increase is shown under `error_points`
+//! (per-arm rate sequences). A bare tail level only guards: it can fail a
+//! candidate, and a pass waits while a slowdown of that tail is suspected —
+//! its bets on a slowdown are ahead (e-value above 1) or its estimate is past
+//! half its tolerance — but not for its bound, which takes thousands of calls
+//! on a heavy tail. Inconclusive when the candidate has had `max_samples`
 //! calls without either (the rollout also ends a step inconclusive when its
 //! running time is spent).
 //!
-//! **Spending α.** The step's level ([`super::step_alpha`]) is split equally
+//! **Spending α.** A failure is wrong if *any* objective shows harm that is
+//! not there, so the step's level ([`super::step_alpha`]) is split equally
 //! over three families — sample ratio, latency, outcomes; the latency share
 //! equally over the shift and the tail quantiles; the outcomes' share over
 //! [`CLASSES`] classes. A union bound over all of them keeps the chance of
 //! failing a candidate no worse than its baseline under the step's level,
-//! whatever the number of looks.
+//! whatever the number of looks. A pass is wrong only if the objective the
+//! candidate breaks is shown within its limit — one confidence sequence
+//! missing — so each objective's pass bound is at the rollout's α, not
+//! split: a candidate breaking a limit passes a step with probability at
+//! most α (the Type II side of Wald's sequential test, here per objective).
 
 use super::sequence::{increase_bounds, rate_bounds};
 use super::{Comparison, JudgeConfig, Judgement, Method, Objective, ObjectiveKind, Standing, Step, Verdict};
@@ -69,19 +75,24 @@ pub fn judge(cmp: &Comparison, cfg: &JudgeConfig, step: &Step) -> Judgement {
     let (c, b) = (&cmp.candidate, &cmp.baseline);
     let (nc, nb) = (c.calls(), b.calls());
     let family_alpha = step.alpha / FAMILIES;
+    // A pass is wrong only if the objective the candidate breaks is shown
+    // within its limit: one objective's error, at the rollout's level.
+    let pass_alpha = cfg.alpha;
     let mut objectives = vec![sample_ratio(nc as u64, nb as u64, step.share, family_alpha)];
     let per_latency = family_alpha / (1 + cfg.quantiles.len()) as f64;
-    objectives.push(shift(cmp, cfg, per_latency));
+    objectives.push(shift(cmp, cfg, (per_latency, pass_alpha)));
     for (q, tail) in cfg.quantiles.iter().zip(&cmp.duel.tails) {
         let (t, tol) = q.limits(cfg);
-        objectives.push(tail_quantile(cmp, q, (t, tol, cfg.min_shift_ms), &tail.ladder, per_latency));
+        let levels = (per_latency, pass_alpha);
+        objectives.push(tail_quantile(cmp, q, (t, tol, cfg.min_shift_ms), &tail.ladder, levels));
     }
     let per_class = family_alpha / CLASSES as f64;
     for (class, bet) in &cmp.duel.classes {
         let (hc, hb) = (c.outcomes.get(class).copied().unwrap_or(0), b.outcomes.get(class).copied().unwrap_or(0));
         let e = bet.bet.e_value();
         let pooled = cmp.pool.as_ref().is_some_and(|p| &p.label == class);
-        objectives.push(outcome(class, (hc, nc as u64), (hb, nb as u64), e, pooled, cfg, per_class));
+        let levels = (per_class, pass_alpha);
+        objectives.push(outcome(class, (hc, nc as u64), (hb, nb as u64), e, pooled, cfg, levels));
     }
 
     let mut j = Judgement {
@@ -170,6 +181,7 @@ fn sample_ratio(nc: u64, nb: u64, share: f64, alpha: f64) -> Objective {
         limit: share,
         tolerance: share,
         alpha,
+        pass_alpha: None,
         p_value: None,
         e_value: None,
         standing: if mismatch { Standing::Harm } else { Standing::Within },
@@ -194,11 +206,11 @@ fn latency(
     ladder: &super::duel::Ladder,
     estimate: f64,
     (threshold, tol, min_shift_ms): (f64, f64, f64),
-    alpha: f64,
+    (alpha, pass_alpha): (f64, f64),
     (baseline, candidate): (f64, f64),
     guard: bool,
 ) -> Objective {
-    let (low, high) = ladder.bounds(alpha);
+    let (low, high) = (ladder.bounds(alpha).0, ladder.bounds(pass_alpha).1);
     let e = ladder.slower_than(1.0);
     // A slowdown under `min_shift_ms` is held against no one, for a pass
     // either: the limit is the threshold or that floor, whichever is wider,
@@ -214,7 +226,7 @@ fn latency(
             if low > 1.0 { format!(", at least {} slower", pct(low - 1.0)) } else { String::new() }
         );
         (Standing::Harm, w)
-    } else if ladder.faster_than(limit) >= 1.0 / alpha {
+    } else if ladder.faster_than(limit) >= 1.0 / pass_alpha {
         let w = format!(
             "{head} {} ({figures}), bound {} < {} threshold",
             change_words(estimate),
@@ -222,14 +234,16 @@ fn latency(
             pct(limit - 1.0)
         );
         (Standing::Within, w)
-    } else if guard && e < (1.0 / alpha).sqrt() {
+    } else if guard && e <= 1.0 && estimate < 1.0 + (tolerance - 1.0) / 2.0 {
         // A guarded tail fails a candidate, but a pass does not wait for its
-        // bound — only for its suspicion of a slowdown to clear.
+        // bound (thousands of calls on a heavy tail) — only for any
+        // suspicion of a slowdown to clear: the bets on a slowdown have
+        // lost, and the estimate is under the tolerance.
         let w = format!("{head} {} ({figures}), no slowdown suspected (guarded)", change_words(estimate));
         (Standing::Within, w)
     } else if guard {
         let w = format!(
-            "{head} {} ({figures}), a slowdown suspected (e-value {e:.0} of {:.0}): the pass waits",
+            "{head} {} ({figures}), a slowdown suspected (e-value {e:.1}, {:.0} shows it): the pass waits",
             change_words(estimate),
             1.0 / alpha
         );
@@ -254,6 +268,7 @@ fn latency(
         limit,
         tolerance,
         alpha,
+        pass_alpha: Some(pass_alpha),
         p_value: None,
         e_value: Some(e),
         standing,
@@ -261,7 +276,7 @@ fn latency(
     }
 }
 
-fn shift(cmp: &Comparison, cfg: &JudgeConfig, alpha: f64) -> Objective {
+fn shift(cmp: &Comparison, cfg: &JudgeConfig, alpha: (f64, f64)) -> Objective {
     let ladder = &cmp.duel.shift;
     let estimate = ladder.estimate(0.5);
     let (qb, qc) = (cmp.baseline.sketch.quantile(0.5), cmp.candidate.sketch.quantile(0.5));
@@ -275,7 +290,7 @@ fn tail_quantile(
     q: &super::Quantile,
     limits: (f64, f64, f64),
     ladder: &super::duel::Ladder,
-    alpha: f64,
+    alpha: (f64, f64),
 ) -> Objective {
     let p = q.p();
     let (qb, qc) = (cmp.baseline.sketch.quantile(p), cmp.candidate.sketch.quantile(p));
@@ -298,11 +313,11 @@ fn outcome(
     e: f64,
     pooled: bool,
     cfg: &JudgeConfig,
-    alpha: f64,
+    (alpha, pass_alpha): (f64, f64),
 ) -> Objective {
     let rate = |(h, n): (u64, u64)| if n == 0 { 0.0 } else { h as f64 / n as f64 };
     let (rc, rb) = (rate(cand), rate(base));
-    let (low, high) = increase_bounds(cand, base, alpha);
+    let (low, high) = (increase_bounds(cand, base, alpha).0, increase_bounds(cand, base, pass_alpha).1);
     let (limit, tolerance) = (cfg.error_points / 100.0, cfg.error_tolerance_points / 100.0);
     let points = |x: f64| format!("{:+.1} points", x * 100.0);
     let figures = format!("{class} {} against {}", pct(rc), pct(rb));
@@ -335,6 +350,7 @@ fn outcome(
         limit,
         tolerance,
         alpha,
+        pass_alpha: Some(pass_alpha),
         p_value: None,
         e_value: Some(e),
         standing,

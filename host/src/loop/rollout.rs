@@ -473,8 +473,10 @@ impl Rollout {
                 _ if ran >= budget => {
                     j.verdict = Verdict::Inconclusive;
                     j.reason = format!(
-                        "no verdict within {} s of running time at {pct}%: {}",
-                        self.limits.step_timeout_secs, j.reason
+                        "no verdict within {} s of running time at {pct}%: {}{}",
+                        self.limits.step_timeout_secs,
+                        j.reason,
+                        too_few_calls(j.candidate_samples, ran)
                     );
                     return Ok(j);
                 }
@@ -703,5 +705,39 @@ pub async fn requested_rollbacks(ctx: &Ctx, denied: Option<&Denied>) {
                 ctx.audit.record_event("safety", "rollback-request-failed", &target, event).await;
             }
         }
+    }
+}
+
+/// Candidate calls a step typically needs for a verdict on identical code
+/// (a pass), at the default objectives: `cargo bench --bench judge` shows
+/// medians of 800–1 400 and p90s of 1 300–2 600.
+const CALLS_FOR_A_VERDICT: usize = 3000;
+
+/// When a step ran out of time with fewer candidate calls than a verdict
+/// needs, what to do about it, in words: the step is sized in time, but the
+/// judge needs calls.
+fn too_few_calls(candidate_calls: usize, ran: Duration) -> String {
+    let secs = ran.as_secs_f64();
+    if candidate_calls >= CALLS_FOR_A_VERDICT || secs <= 0.0 || candidate_calls == 0 {
+        return String::new();
+    }
+    let rate = candidate_calls as f64 / secs;
+    format!(
+        " — the candidate had only {candidate_calls} calls ({rate:.1}/s); a verdict usually needs up to \
+         {CALLS_FOR_A_VERDICT}: at this traffic give the step about {:.0} s (safety.limits.step_timeout_secs, or \
+         safety.targets.NAME.limits.step_timeout_secs for this target alone)",
+        CALLS_FOR_A_VERDICT as f64 / rate
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_too_short_for_its_traffic_says_how_long_it_needs() {
+        let words = too_few_calls(240, Duration::from_secs(120));
+        assert!(words.contains("only 240 calls (2.0/s)") && words.contains("about 1500 s"), "{words}");
+        assert_eq!(too_few_calls(3500, Duration::from_secs(120)), "");
     }
 }

@@ -419,7 +419,7 @@ fn counted(host: &Host, traffic: &Traffic, version: &str, started_at: i64, at: i
         ),
         format!(
             "  a call counts once: recovery made {} more attempts and answered {} calls that had failed at first; \
-             the generator has made {} calls and dropped {} (all {} callers busy)",
+             the generator has made {} calls and dropped {} (calls due while all {} callers were busy)",
             c.attempts - c.calls,
             c.recovered,
             g.issued,

@@ -241,7 +241,8 @@ fn loop_state(state: &str, c: &ControlState) -> String {
 }
 
 /// Units as `kaizen status` shows them: every call counted once, as
-/// answered, refused as the caller's error or failed by the unit.
+/// answered, refused as the caller's error or failed by the unit, beside
+/// the attempts made for them and the calls recovery answered.
 fn print_units(units: &[UnitStats]) {
     if units.is_empty() {
         out!("no unit calls yet");
@@ -262,16 +263,30 @@ fn print_units(units: &[UnitStats]) {
                 u.caller_errors_total.to_string(),
                 u.unit_errors_total.to_string(),
                 pct(u.successes_total, u.successes_total + u.unit_errors_total),
+                u.attempts_total.to_string(),
+                u.recovered_total.to_string(),
             ]
         })
         .collect();
     table::print(
-        &["UNIT", "VERSION", "SERVING", "CALLS", "ANSWERED", "CALLER ERRORS", "UNIT ERRORS", "UNIT SUCCESS"],
+        &[
+            "UNIT",
+            "VERSION",
+            "SERVING",
+            "CALLS",
+            "ANSWERED",
+            "CALLER ERRORS",
+            "UNIT ERRORS",
+            "UNIT SUCCESS",
+            "ATTEMPTS",
+            "RECOVERED",
+        ],
         &rows,
     );
     out!(
         "  since start; caller errors are calls refused as invalid-input, left out of the unit's success \
-         (answered / (answered + unit errors))"
+         (answered / (answered + unit errors)); a call counts once however many attempts it took: \
+         attempts include retries and fallbacks, recovered calls are answered calls that failed at first"
     );
 }
 
@@ -383,6 +398,8 @@ impl Client {
                     u.successes.to_string(),
                     u.caller_errors.to_string(),
                     u.unit_errors.to_string(),
+                    u.attempts.to_string(),
+                    u.recovered.to_string(),
                     format!("{:.1}/s", u.throughput),
                     format!("{:.3}", u.p50_ms),
                     format!("{:.3}", u.p95_ms),
@@ -404,6 +421,8 @@ impl Client {
                 "ANSWERED",
                 "CALLER ERRORS",
                 "UNIT ERRORS",
+                "ATTEMPTS",
+                "RECOVERED",
                 "RATE",
                 "P50 MS",
                 "P95 MS",
@@ -479,7 +498,11 @@ impl Client {
         }
         out!(
             "cycle {}: {} target(s) sampled, {} finding(s) ({} new), {} resolved",
-            c.id, c.targets_sampled, c.findings_total, c.findings_new, c.findings_resolved
+            c.id,
+            c.targets_sampled,
+            c.findings_total,
+            c.findings_new,
+            c.findings_resolved
         );
         for a in &c.attempts {
             let about = a.finding_id.map(|f| format!(" for finding {f}")).unwrap_or_default();

@@ -44,7 +44,9 @@ pub struct ServeArgs {
     /// Run the demo story on this service (see `kaizen demo`).
     #[arg(long)]
     demo: bool,
-    /// Demo: calls per second of the built-in traffic generator.
+    /// Demo: calls per second of the built-in traffic generator, issued on
+    /// schedule whatever earlier calls take (at most 64 in flight; calls
+    /// due beyond that are dropped and counted).
     #[arg(long, default_value_t = 300)]
     rate: u64,
     /// Demo: stop once the story has been told instead of serving on.
@@ -63,7 +65,9 @@ pub struct DemoArgs {
     /// `postgres://…` to keep the state in PostgreSQL.
     #[arg(long, env = "DATABASE_URL")]
     database_url: Option<String>,
-    /// Calls per second of the built-in traffic generator.
+    /// Calls per second of the built-in traffic generator, issued on
+    /// schedule whatever earlier calls take (at most 64 in flight; calls
+    /// due beyond that are dropped and counted).
     #[arg(long, default_value_t = 300)]
     rate: u64,
     /// Stop once the story has been told instead of serving on.
@@ -105,10 +109,10 @@ fn demo_config(c: &mut ServeConfig) {
     h.improve.prove.shadow_secs = 3;
     h.safety.limits.judge.max_samples = 600;
     h.safety.limits.bake_secs = 3;
-    // calculator 1.0.0 fails a third of its calls by design, and a failed
-    // call's retry fails too: at the default 50 % the breaker would keep the
-    // whole unit switched off, and the candidates would get no traffic to
-    // be judged on.
+    // calculator 1.0.0 fails a third of its calls by design: the default
+    // 50 % would leave the breaker little margin over a short window, and
+    // a breaker that switched the whole unit off would leave the candidates
+    // no traffic to be judged on.
     h.runtime.plugin_config.entry("circuit-breaker".into()).or_default().insert("failure_rate".into(), "0.8".into());
     c.health.interval_secs = 10;
 }
@@ -142,6 +146,7 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<()> {
 
 async fn run(mut config: ServeConfig, a: ServeArgs) -> anyhow::Result<()> {
     let config_data_dir = config.host.data_dir.clone();
+    let window_secs = config.host.improve.window_secs;
     let service = match Service::start(config.clone()).await {
         Err(e) if a.demo && is_addr_in_use(&e) => {
             config.listen.set_port(0);
@@ -152,8 +157,8 @@ async fn run(mut config: ServeConfig, a: ServeArgs) -> anyhow::Result<()> {
     announce(&service, &config_data_dir, a.demo);
     let story = a.demo.then(|| {
         let host = service.host.clone();
-        let rate = a.rate;
-        tokio::spawn(async move { tell_story(host, rate).await })
+        let (rate, window_secs) = (a.rate, window_secs);
+        tokio::spawn(async move { tell_story(host, rate, window_secs).await })
     });
     let exit = async {
         match story {
@@ -373,7 +378,58 @@ async fn wait_end(rx: &mut tokio::sync::broadcast::Receiver<Envelope>, target: &
         .unwrap_or_else(|_| "undecided after 5 minutes (see the dashboard and the audit trail)".into())
 }
 
-async fn tell_story(host: std::sync::Arc<Host>, rate: u64) -> anyhow::Result<Traffic> {
+/// The id of the first finding opened on `target`, if one opens within
+/// `within`.
+async fn first_finding(
+    rx: &mut tokio::sync::broadcast::Receiver<Envelope>,
+    target: &str,
+    within: Duration,
+) -> Option<i64> {
+    let first = async {
+        loop {
+            match rx.recv().await {
+                Ok(Envelope { target: t, event: Event::Finding { id, new: true, .. }, .. }) if t == target => {
+                    return Some(id);
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => return None,
+            }
+        }
+    };
+    tokio::time::timeout(within, first).await.ok().flatten()
+}
+
+/// What the detectors counted of `calculator` `version` in their window
+/// ending at `at` (the cycle's sample time), from the same aggregates they
+/// read: calls, their rate over the time the traffic has run, failures,
+/// and apart from the calls the attempts recovery added and the calls it
+/// answered; then what the generator itself made and dropped.
+fn counted(host: &Host, traffic: &Traffic, version: &str, started_at: i64, at: i64, window_secs: u64) -> Vec<String> {
+    let window_ms = window_secs as i64 * 1000;
+    let c = host.telemetry.aggregates().counts("calculator", Some(version), at - window_ms, at);
+    let secs = ((at - (at - window_ms).max(started_at)) as f64 / 1000.0).max(0.001);
+    let share = if c.calls == 0 { 0.0 } else { c.unit_errors as f64 * 100.0 / c.calls as f64 };
+    let g = traffic.counts();
+    vec![
+        format!(
+            "counted by the detectors: calculator {version} had {} calls in {secs:.1} s ({:.1} calls/s), {} failed ({share:.1} %)",
+            c.calls,
+            c.calls as f64 / secs,
+            c.unit_errors,
+        ),
+        format!(
+            "  a call counts once: recovery made {} more attempts and answered {} calls that had failed at first; \
+             the generator has made {} calls and dropped {} (calls due while all {} callers were busy)",
+            c.attempts - c.calls,
+            c.recovered,
+            g.issued,
+            g.dropped,
+            kaizen_host::traffic::DEFAULT_CONCURRENCY,
+        ),
+    ]
+}
+
+async fn tell_story(host: std::sync::Arc<Host>, rate: u64, window_secs: u64) -> anyhow::Result<Traffic> {
     let mut narration = host.events.subscribe();
     tokio::spawn(async move {
         let mut narrator = Narrator::default();
@@ -397,8 +453,32 @@ async fn tell_story(host: std::sync::Arc<Host>, rate: u64) -> anyhow::Result<Tra
     let (v2, v3) = (load("unit-calculator-v2")?, load("unit-calculator-v3")?);
 
     say!("\n1. calculator 1.0.0 serves {rate} calls/s; a third of them divide by zero and crash it");
+    // The loop's first cycle runs as the host starts: let it end before the
+    // traffic does, so that no cycle's window opens in mid-start.
+    for _ in 0..100 {
+        if host.improve.stats().cycles_completed > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut first = host.events.subscribe();
+    let started_at = kaizen_host::store::now_ms();
     let traffic = Traffic::start(host.invoker.clone(), rate);
     tokio::time::sleep(Duration::from_secs(8)).await;
+    // The detectors' look at the calls, told in their own counts.
+    host.improve.trigger();
+    let seen = first_finding(&mut first, "calculator", Duration::from_secs(60)).await;
+    let (at, version) = match seen {
+        Some(id) => match kaizen_host::store::findings::get(&host.db, id).await? {
+            Some(f) => (f.first_seen, f.version),
+            None => (kaizen_host::store::now_ms(), None),
+        },
+        None => (kaizen_host::store::now_ms(), None),
+    };
+    let version = version.unwrap_or_else(|| "1.0.0".into());
+    for line in counted(&host, &traffic, &version, started_at, at, window_secs) {
+        say!("    {line}");
+    }
 
     say!("\n2. calculator 2.0.0 arrives as a candidate: the loop detects, proves, rolls out stepwise, judges");
     host.improve.submit(v2, "demo").await?;

@@ -13,11 +13,12 @@ use crate::recovery::breaker::Admit;
 use crate::recovery::{Force, Healer, describe_action};
 use crate::runtime::types::{CallContext, ErrorClass, Failure, RecoveryAction};
 use crate::runtime::{CallError, Plugin, Runtime, class_name};
-use crate::store::executions::{Execution, Outcome};
+use crate::store::executions::{Attempts, Call, Execution, Outcome};
 use crate::store::now_ms;
 use crate::telemetry::Telemetry;
 
-/// What a listener learns about one call.
+/// What a listener learns about one call: one record per caller's call,
+/// with the outcome the caller got, however many attempts it took.
 #[derive(Debug, Clone)]
 pub struct CallRecord {
     pub slot: String,
@@ -29,6 +30,10 @@ pub struct CallRecord {
     /// When the call started (and its version was chosen), milliseconds
     /// since the Unix epoch: a call belongs to the period it was routed in.
     pub started_at: i64,
+    /// Attempts made for the call, the first included.
+    pub attempts: u32,
+    /// The call failed at first and recovery made it answer.
+    pub recovered: bool,
 }
 
 /// Something that wants to see every call of a slot.
@@ -50,6 +55,32 @@ pub struct Answer {
     pub output: Vec<u8>,
     pub plugin: Arc<Plugin>,
     pub latency: Duration,
+}
+
+/// One attempt of a call on `plugin`, recorded by nobody: the call it
+/// belongs to is recorded once, when it ends.
+fn attempt(
+    plugin: &Plugin,
+    context: &CallContext,
+    request: &[u8],
+    within: Option<Duration>,
+) -> Result<Vec<u8>, CallError> {
+    plugin.invoke_within(context, request, within).map_err(|e| e.of_version(plugin.version()))
+}
+
+/// A fallback's answer, and the version of the fallback unit that gave it
+/// (none when that unit could not be found).
+type FallbackAnswer = (Result<Vec<u8>, CallError>, Option<Arc<Plugin>>);
+
+/// How a healed call went.
+struct Healed {
+    /// What the routed version last answered.
+    own: Result<Vec<u8>, CallError>,
+    /// What answered the caller instead (a fallback) and its version; `None`
+    /// when the routed version's own answer stands.
+    answer: Option<FallbackAnswer>,
+    /// Attempts made, the first included.
+    attempts: u32,
 }
 
 /// Classify a unit call's result for telemetry.
@@ -146,35 +177,44 @@ impl Invoker {
             Err(err) => return (Err(err), None, t.elapsed()),
         };
         let plugin = slot.route();
-        let result = plugin.invoke_within(context, request, within).map_err(|e| e.of_version(plugin.version()));
+        let result = attempt(&plugin, context, request, within);
         let latency = t.elapsed();
-        self.record(name, &plugin, started_at, latency, &result, request);
+        self.record(name, &plugin, started_at, latency, &result, &result, request, Attempts::ONCE);
         (result, Some(plugin), latency)
     }
 
-    /// Record a finished call: telemetry, listeners, mirror.
-    pub fn record(
+    /// Record a finished call, once however many attempts it took:
+    /// telemetry, listeners, mirror. `result` is what the caller got;
+    /// `own` what the routed version itself last answered (the same, unless
+    /// a fallback answered), which is what a mirror compares against.
+    #[allow(clippy::too_many_arguments)]
+    fn record(
         &self,
         name: &str,
         plugin: &Plugin,
         started_at: i64,
         latency: Duration,
         result: &Result<Vec<u8>, CallError>,
+        own: &Result<Vec<u8>, CallError>,
         request: &[u8],
+        attempts: Attempts,
     ) {
         let (outcome, class, message) = outcome_of(result);
         let keep = self.telemetry.sample_request(request.len());
         let latency_ms = latency.as_secs_f64() * 1e3;
-        self.telemetry.calls().observe(name, plugin.version(), class.as_deref(), latency);
-        self.telemetry.recorder().record(Execution {
-            target: name.to_string(),
-            version: plugin.version().to_string(),
-            started_at,
-            duration_us: latency.as_micros() as i64,
-            outcome,
-            error_class: class.clone(),
-            message,
-            request: keep.then(|| request.to_vec()),
+        self.telemetry.calls().observe(name, plugin.version(), class.as_deref(), latency, attempts);
+        self.telemetry.recorder().record_call(Call {
+            execution: Execution {
+                target: name.to_string(),
+                version: plugin.version().to_string(),
+                started_at,
+                duration_us: latency.as_micros() as i64,
+                outcome,
+                error_class: class.clone(),
+                message,
+                request: keep.then(|| request.to_vec()),
+            },
+            attempts,
         });
         let listeners = self.listeners.read().get(name).cloned();
         if let Some(ls) = listeners {
@@ -186,6 +226,8 @@ impl Invoker {
                 error_class: class,
                 latency_ms,
                 started_at,
+                attempts: attempts.attempts,
+                recovered: attempts.recovered,
             };
             for l in ls {
                 l.on_call(&rec);
@@ -193,7 +235,7 @@ impl Invoker {
         }
         let mirror = self.mirrors.read().get(name).cloned();
         if let Some(m) = mirror {
-            m.offer(request, result);
+            m.offer(request, own);
         }
     }
 
@@ -214,7 +256,15 @@ impl Invoker {
     /// strategies until the call succeeds or its budget (attempts, added
     /// latency, the caller's deadline) is spent. Every action is logged
     /// with its outcome.
+    ///
+    /// The call is routed once: its retries run on the version it was routed
+    /// to, so the call, its attempts and its outcome belong to one version.
+    /// It is recorded once, when it ends, with the outcome its caller got,
+    /// the time its caller waited and the attempts it took; the breaker and
+    /// the strategies' recent outcomes count it once too, by what the
+    /// routed version last answered.
     fn call_healing(&self, h: &Healer, name: &str, context: &CallContext, request: &[u8]) -> Result<Answer, CallError> {
+        let started_at = now_ms();
         let started = Instant::now();
         let deadline = Duration::from_millis(context.deadline_ms.max(1));
         let remaining = |started: Instant| deadline.saturating_sub(started.elapsed());
@@ -231,17 +281,51 @@ impl Invoker {
                 ));
             }
         };
+        let plugin = self.runtime.unit_slot(name)?.route();
+        let healed = self.heal(h, name, &plugin, context, request, started);
+        let latency = started.elapsed();
+        h.observe(name, ticket, &healed.own, latency);
+        let Healed { own, answer, attempts } = healed;
+        let attempts = |answered: bool| Attempts { attempts, recovered: attempts > 1 && answered };
+        match answer {
+            None => {
+                self.record(name, &plugin, started_at, latency, &own, &own, request, attempts(own.is_ok()));
+                own.map(|output| Answer { output, plugin, latency })
+            }
+            Some((result, by)) => {
+                self.record(name, &plugin, started_at, latency, &result, &own, request, attempts(result.is_ok()));
+                match (result, by) {
+                    (Ok(output), Some(p)) => Ok(Answer { output, plugin: p, latency }),
+                    (Ok(_), None) => unreachable!("a fallback that answered has a version"),
+                    (Err(e), _) => Err(e),
+                }
+            }
+        }
+    }
+
+    /// Attempt the call on `plugin` and heal its failures while the
+    /// strategies and the budget allow.
+    fn heal(
+        &self,
+        h: &Healer,
+        name: &str,
+        plugin: &Arc<Plugin>,
+        context: &CallContext,
+        request: &[u8],
+        started: Instant,
+    ) -> Healed {
+        let deadline = Duration::from_millis(context.deadline_ms.max(1));
+        let remaining = |started: Instant| deadline.saturating_sub(started.elapsed());
         let cfg = h.config();
         let max_added = Duration::from_millis(cfg.max_added_ms);
         let mut ctx = *context;
         let mut added = Duration::ZERO;
+        let mut attempts = 0u32;
         let mut episode: Option<(Failure, String, String, Instant)> = None;
         loop {
-            let (result, plugin, latency) = self.call_once_within(name, &ctx, request, Some(remaining(started)));
-            if plugin.is_some() {
-                h.observe(name, ticket, &result, latency);
-            }
-            let ok = match &result {
+            attempts += 1;
+            let own = attempt(plugin, &ctx, request, Some(remaining(started)));
+            let ok = match &own {
                 Ok(_) => true,
                 Err(e) => e.class == ErrorClass::InvalidInput,
             };
@@ -249,15 +333,13 @@ impl Invoker {
                 let outcome = if ok { "recovered" } else { "failed" };
                 h.log(&f, &strategy, &action, outcome, since.elapsed().as_secs_f64() * 1e3);
             }
-            let plugin = match (result, plugin) {
-                (Ok(output), Some(p)) => return Ok(Answer { output, plugin: p, latency: started.elapsed() }),
-                (Err(e), Some(p)) if !ok => (e, p),
-                (Err(e), _) => return Err(e),
-                (Ok(_), None) => unreachable!("a call that answered has a plugin"),
+            let ended = |own| Healed { own, answer: None, attempts };
+            let err = match &own {
+                Err(e) if !ok => e.clone(),
+                _ => return ended(own),
             };
-            let (err, plugin) = plugin;
             if ctx.attempt >= cfg.max_attempts {
-                return Err(err);
+                return ended(own);
             }
             let failure = Failure {
                 target: name.to_string(),
@@ -269,7 +351,7 @@ impl Invoker {
                 remaining_ms: remaining(started).as_millis() as u64,
                 recent: vec![],
             };
-            let Some(d) = h.decide(&failure) else { return Err(err) };
+            let Some(d) = h.decide(&failure) else { return ended(own) };
             let action = describe_action(&d.action);
             let since = Instant::now();
             let delay = match &d.action {
@@ -282,7 +364,7 @@ impl Invoker {
                 // for the call itself before the caller's deadline.
                 if added + delay > max_added || delay >= remaining(started) {
                     h.log(&failure, &d.strategy, &action, "budget-exhausted", 0.0);
-                    return Err(err);
+                    return ended(own);
                 }
                 match &d.action {
                     RecoveryAction::ClearCacheRetry(_) => {
@@ -304,26 +386,31 @@ impl Invoker {
             // the log says the budget, not the strategy, ended the episode.
             if remaining(started).is_zero() {
                 h.log(&failure, &d.strategy, &action, "budget-exhausted", 0.0);
-                return Err(err);
+                return ended(own);
             }
             match d.action {
                 RecoveryAction::Fallback(unit) => {
+                    // The fallback answers this call: an attempt of it, not
+                    // a call of the fallback unit's own.
                     let fb_ctx =
                         CallContext { attempt: 1, scope_pct: None, deadline_ms: remaining(started).as_millis() as u64 };
-                    let (r, p, _) = self.call_once_within(&unit, &fb_ctx, request, Some(remaining(started)));
+                    let (r, p) = match self.runtime.unit_slot(&unit) {
+                        Ok(slot) => {
+                            let p = slot.route();
+                            (attempt(&p, &fb_ctx, request, Some(remaining(started))), Some(p))
+                        }
+                        Err(e) => (Err(e), None),
+                    };
                     let outcome = if r.is_ok() { "recovered" } else { "failed" };
                     h.log(&failure, &d.strategy, &action, outcome, since.elapsed().as_secs_f64() * 1e3);
-                    return match (r, p) {
-                        (Ok(output), Some(p)) => Ok(Answer { output, plugin: p, latency: started.elapsed() }),
-                        (Err(e), p) => {
-                            let err = CallError::new(e.class, format!("fallback `{unit}` failed too: {}", e.message));
-                            Err(match p {
-                                Some(p) => err.of_version(p.version()),
-                                None => err,
-                            })
+                    let r = r.map_err(|e| {
+                        let err = CallError::new(e.class, format!("fallback `{unit}` failed too: {}", e.message));
+                        match &p {
+                            Some(p) => err.of_version(p.version()),
+                            None => err,
                         }
-                        (Ok(_), None) => Err(err),
-                    };
+                    });
+                    return Healed { own, answer: Some((r, p)), attempts: attempts + 1 };
                 }
                 RecoveryAction::OpenCircuit(ms) => {
                     let max = cfg.max_open_ms;
@@ -342,7 +429,7 @@ impl Invoker {
                 }
                 _ => {}
             }
-            return Err(err);
+            return ended(own);
         }
     }
 

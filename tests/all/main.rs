@@ -5,6 +5,7 @@ mod api_errors;
 mod author_tools;
 mod bad_input;
 mod bundled;
+mod call_attempts;
 mod common;
 mod dashboard;
 #[path = "../support/examples.rs"]

@@ -8,6 +8,7 @@ use kaizen_host::SandboxLimits;
 use kaizen_host::host::{Host, HostConfig};
 use kaizen_host::invoke::{CallListener, CallRecord};
 use kaizen_host::runtime::types::{CallContext, ErrorClass};
+use kaizen_host::store::executions::Outcome;
 use kaizen_host::store::recovery_log;
 use kaizen_plugins as guests;
 
@@ -39,9 +40,18 @@ async fn backoff_turns_a_flaky_dependency_into_a_success() {
     let (_dir, host) = host_with(|c| cfg(c, "backoff-retry", &[("base_ms", "20"), ("jitter_pct", "0")])).await;
     deploy(&host, &guests::TEST_FLAKY).await;
     deploy(&host, &guests::RECOVERY_BACKOFF_RETRY).await;
+    let seen = Arc::new(Seen::default());
+    host.invoker.listen("flaky", seen.clone());
     let started = Instant::now();
     assert_eq!(call(&host, "flaky", b"hello", 5_000).await.unwrap(), b"hello");
     assert!(started.elapsed() >= Duration::from_millis(60), "waited 20 ms then 40 ms");
+    // Listeners (the judge's collector among them) see the call once, as
+    // its caller got it, with its attempts.
+    let calls = seen.0.lock().clone();
+    assert_eq!(calls.len(), 1, "one call, not one per attempt: {calls:?}");
+    let c = &calls[0];
+    assert_eq!((c.outcome, c.attempts, c.recovered), (Outcome::Ok, 3, true), "{c:?}");
+    assert!(c.latency_ms >= 60.0, "the call's latency is what its caller waited: {c:?}");
     let entries = log(&host, "flaky").await;
     let seen: Vec<(&str, &str, &str, i64)> =
         entries.iter().map(|e| (e.strategy.as_str(), e.action.as_str(), e.outcome.as_str(), e.attempt)).collect();
@@ -51,6 +61,26 @@ async fn backoff_turns_a_flaky_dependency_into_a_success() {
     );
     assert!(entries[0].added_ms >= 20.0 && entries[1].added_ms >= 40.0, "{entries:?}");
     assert!(entries.iter().all(|e| e.error_class == "dependency" && e.version == "0.1.0"));
+}
+
+/// A crash retried and crashing again is one failed call with two
+/// attempts, for the listeners and for the detectors' aggregates alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_fails_on_its_retry_too_is_one_failed_call() {
+    let (_dir, host) = host_with(|_| {}).await;
+    deploy(&host, &guests::TEST_HOSTILE).await;
+    deploy(&host, &guests::RECOVERY_CLEAR_CACHE_RETRY).await;
+    let seen = Arc::new(Seen::default());
+    host.invoker.listen("hostile", seen.clone());
+    let from = kaizen_host::store::now_ms();
+    let e = call(&host, "hostile", b"trap", 5_000).await.unwrap_err();
+    assert!(matches!(e.class, ErrorClass::Trap(_)), "{e}");
+    assert_eq!(log(&host, "hostile").await[0].action, "clear-cache-retry(0ms)", "it was retried");
+    let calls = seen.0.lock().clone();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!((calls[0].outcome, calls[0].attempts, calls[0].recovered), (Outcome::Error, 2, false));
+    let counts = host.telemetry.aggregates().counts("hostile", None, from - 60_000, kaizen_host::store::now_ms() + 1);
+    assert_eq!((counts.calls, counts.attempts, counts.unit_errors, counts.recovered), (1, 2, 1, 0), "{counts:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,6 +114,16 @@ async fn a_unit_that_always_fails_is_answered_by_its_fallback() {
         (e.strategy.as_str(), e.action.as_str(), e.outcome.as_str()),
         ("fallback", "fallback(echo)", "recovered")
     );
+}
+
+/// Every call record a listener is given.
+#[derive(Default)]
+struct Seen(parking_lot::Mutex<Vec<CallRecord>>);
+
+impl CallListener for Seen {
+    fn on_call(&self, r: &CallRecord) {
+        self.0.lock().push(r.clone());
+    }
 }
 
 struct Invocations(AtomicU64);

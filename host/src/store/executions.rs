@@ -55,20 +55,80 @@ pub struct Execution {
     pub request: Option<Vec<u8>>,
 }
 
-/// A stored execution with its row id.
+/// How many attempts one call took. A caller's call is one execution
+/// however often recovery tried it: retries and a fallback are attempts of
+/// that call, not calls of their own, so every count of calls (the
+/// detectors', the judge's, the operator's) counts what callers asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempts {
+    /// Attempts made, the first included (1 for a call made once).
+    pub attempts: u32,
+    /// The call failed at first and recovery (a retry, a fallback) made
+    /// it answer.
+    pub recovered: bool,
+}
+
+impl Attempts {
+    /// A call made once.
+    pub const ONCE: Attempts = Attempts { attempts: 1, recovered: false };
+
+    /// Attempts beyond the first.
+    pub fn retries(self) -> u64 {
+        u64::from(self.attempts.saturating_sub(1))
+    }
+}
+
+/// A call as the host records it: how it ended, and the attempts it took.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    pub execution: Execution,
+    pub attempts: Attempts,
+}
+
+/// What is stored as one execution row: a call the host made, with its
+/// attempts, or an execution on its own (reported from outside, where the
+/// host knows of one attempt).
+pub trait Recordable {
+    fn execution(&self) -> &Execution;
+    fn attempts(&self) -> Attempts;
+}
+
+impl Recordable for Execution {
+    fn execution(&self) -> &Execution {
+        self
+    }
+    fn attempts(&self) -> Attempts {
+        Attempts::ONCE
+    }
+}
+
+impl Recordable for Call {
+    fn execution(&self) -> &Execution {
+        &self.execution
+    }
+    fn attempts(&self) -> Attempts {
+        self.attempts
+    }
+}
+
+/// A stored execution with its row id and the attempts its call took.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredExecution {
     pub id: i64,
     #[serde(flatten)]
     pub execution: Execution,
+    /// Attempts made for the call, the first included.
+    pub attempts: u32,
+    /// Recovery turned the call's failure into an answer.
+    pub recovered: bool,
 }
 
-/// Rows per INSERT statement: 9 parameters a row stays well under SQLite's
+/// Rows per INSERT statement: 10 parameters a row stays well under SQLite's
 /// 32 766-parameter limit.
 const ROWS_PER_STATEMENT: usize = 1000;
 
 /// Insert `batch` in one transaction: all of it is stored or none.
-pub async fn insert_batch(db: &Db, batch: &[Execution]) -> Result<()> {
+pub async fn insert_batch<R: Recordable + Sync>(db: &Db, batch: &[R]) -> Result<()> {
     if batch.is_empty() {
         return Ok(());
     }
@@ -76,10 +136,13 @@ pub async fn insert_batch(db: &Db, batch: &[Execution]) -> Result<()> {
         let mut tx = p.begin_write().await?;
         for chunk in batch.chunks(ROWS_PER_STATEMENT) {
             let mut qb = QueryBuilder::new(
-                "INSERT INTO executions (target, version, started_at, duration_us, outcome, error_class, message, request) ");
-            qb.push_values(chunk, |mut b, e| {
+                "INSERT INTO executions (target, version, started_at, duration_us, outcome, error_class, message, \
+                 request, attempts, recovered) ");
+            qb.push_values(chunk, |mut b, r| {
+                let (e, a) = (r.execution(), r.attempts());
                 b.push_bind(&e.target).push_bind(&e.version).push_bind(e.started_at).push_bind(e.duration_us)
-                    .push_bind(e.outcome.as_str()).push_bind(&e.error_class).push_bind(&e.message).push_bind(&e.request);
+                    .push_bind(e.outcome.as_str()).push_bind(&e.error_class).push_bind(&e.message).push_bind(&e.request)
+                    .push_bind(i64::from(a.attempts)).push_bind(a.recovered);
             });
             qb.build().execute(&mut *tx).await?;
         }
@@ -92,8 +155,12 @@ pub async fn insert_batch(db: &Db, batch: &[Execution]) -> Result<()> {
 macro_rules! decode {
     ($r:expr) => {{
         let outcome: String = $r.try_get("outcome")?;
+        let attempts: i64 = $r.try_get("attempts")?;
         StoredExecution {
             id: $r.try_get("id")?,
+            attempts: u32::try_from(attempts)
+                .map_err(|_| super::StoreError::Corrupt(format!("attempts out of range: {attempts}")))?,
+            recovered: $r.try_get("recovered")?,
             execution: Execution {
                 target: $r.try_get("target")?,
                 version: $r.try_get("version")?,

@@ -13,7 +13,7 @@ use sketches_ddsketch::{Config as SketchConfig, DDSketch};
 
 use crate::runtime::types::{DetectionInput, ErrorCount, LatencyStats, MetricPoint, TargetStats, WindowStats};
 use crate::store::aggregates::StoredBucket;
-use crate::store::executions::{Execution, Outcome};
+use crate::store::executions::{Attempts, Outcome, Recordable};
 
 /// Relative accuracy of latency quantiles.
 pub const SKETCH_ALPHA: f64 = 0.005;
@@ -34,6 +34,14 @@ pub struct Bucket {
     pub sum_sq_ms: f64,
     #[serde(with = "sketch_serde")]
     pub latency: DDSketch,
+    /// Attempts beyond the first made for these calls (retries, fallbacks):
+    /// `executions` counts calls, this what recovery added to them. Last,
+    /// with a default, so that buckets checkpointed before it read back.
+    #[serde(default)]
+    pub retries: u64,
+    /// Calls whose failure recovery turned into an answer.
+    #[serde(default)]
+    pub recovered: u64,
 }
 
 impl Default for Bucket {
@@ -46,13 +54,17 @@ impl Default for Bucket {
             sum_ms: 0.0,
             sum_sq_ms: 0.0,
             latency: sketch(),
+            retries: 0,
+            recovered: 0,
         }
     }
 }
 
 impl Bucket {
-    fn observe(&mut self, outcome: Outcome, class: Option<&str>, latency_ms: f64) {
+    fn observe(&mut self, outcome: Outcome, class: Option<&str>, latency_ms: f64, attempts: Attempts) {
         self.executions += 1;
+        self.retries += attempts.retries();
+        self.recovered += u64::from(attempts.recovered);
         match outcome {
             Outcome::Ok => {}
             Outcome::Rejected => self.rejected += 1,
@@ -71,6 +83,8 @@ impl Bucket {
         self.executions += o.executions;
         self.failures += o.failures;
         self.rejected += o.rejected;
+        self.retries += o.retries;
+        self.recovered += o.recovered;
         for (k, v) in &o.errors {
             *self.errors.entry(k.clone()).or_default() += v;
         }
@@ -102,6 +116,21 @@ impl Bucket {
             errors: self.errors.iter().map(|(k, v)| ErrorCount { error_class: k.clone(), count: *v }).collect(),
         }
     }
+}
+
+/// A window's calls counted apart (see [`Aggregates::counts`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WindowCounts {
+    /// Callers' calls.
+    pub calls: u64,
+    /// Attempts made for them, first attempts included.
+    pub attempts: u64,
+    /// Of `calls`, those that failed at first and recovery answered.
+    pub recovered: u64,
+    /// Of `calls`, those that failed for the unit's own reasons.
+    pub unit_errors: u64,
+    /// Of `calls`, those refused as `invalid-input`.
+    pub caller_errors: u64,
 }
 
 #[derive(Default)]
@@ -177,12 +206,18 @@ impl Aggregates {
         self.series.write().entry((target.to_string(), version.to_string())).or_default().clone()
     }
 
-    /// Count one execution.
-    pub fn observe(&self, e: &Execution) {
+    /// Count one call (however many attempts it took).
+    pub fn observe<R: Recordable>(&self, r: &R) {
+        let e = r.execution();
         let start = e.started_at - e.started_at.rem_euclid(self.bucket_ms);
         let series = self.series(&e.target, &e.version);
         let mut s = series.lock();
-        s.buckets.entry(start).or_default().observe(e.outcome, e.error_class.as_deref(), e.duration_us as f64 / 1000.0);
+        s.buckets.entry(start).or_default().observe(
+            e.outcome,
+            e.error_class.as_deref(),
+            e.duration_us as f64 / 1000.0,
+            r.attempts(),
+        );
         s.dirty.insert(start);
     }
 
@@ -198,6 +233,19 @@ impl Aggregates {
     /// refusing what callers send must not look healthy.
     pub fn rejected(&self, target: &str, version: Option<&str>, from: i64, to: i64) -> u64 {
         self.merged(target, version, from, to).rejected
+    }
+
+    /// The window's calls counted apart: calls, the attempts made for them
+    /// and the calls recovery answered, with how they ended.
+    pub fn counts(&self, target: &str, version: Option<&str>, from: i64, to: i64) -> WindowCounts {
+        let m = self.merged(target, version, from, to);
+        WindowCounts {
+            calls: m.executions,
+            attempts: m.executions + m.retries,
+            recovered: m.recovered,
+            unit_errors: m.failures,
+            caller_errors: m.rejected,
+        }
     }
 
     fn merged(&self, target: &str, version: Option<&str>, from: i64, to: i64) -> Bucket {
@@ -318,6 +366,7 @@ mod sketch_serde {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::executions::{Call, Execution};
 
     fn exec(t: i64, ms: f64, outcome: Outcome) -> Execution {
         Execution {
@@ -386,5 +435,53 @@ mod tests {
         assert_eq!(back.window("calc", None, 0, 30_000).unwrap().executions, 2);
         back.evict(25_000);
         assert_eq!(back.window("calc", None, 0, 30_000).unwrap().executions, 1);
+    }
+
+    /// A call retried into an answer counts once as a call, twice as an
+    /// attempt, once as recovered; the detectors' window counts calls.
+    #[test]
+    fn calls_attempts_and_recovered_calls_count_apart() {
+        let agg = Aggregates::new(1_000, 3_600_000);
+        agg.observe(&exec(100, 1.0, Outcome::Ok));
+        agg.observe(&Call {
+            execution: exec(200, 30.0, Outcome::Ok),
+            attempts: Attempts { attempts: 3, recovered: true },
+        });
+        agg.observe(&Call {
+            execution: exec(300, 2.0, Outcome::Error),
+            attempts: Attempts { attempts: 2, recovered: false },
+        });
+        let c = agg.counts("calc", None, 0, 1_000);
+        assert_eq!(c, WindowCounts { calls: 3, attempts: 6, recovered: 1, unit_errors: 1, caller_errors: 0 }, "{c:?}");
+        let w = agg.window("calc", None, 0, 1_000).unwrap();
+        assert_eq!((w.executions, w.failures), (3, 1), "the detectors see calls, not attempts");
+    }
+
+    /// A bucket checkpointed before attempts were counted reads back with
+    /// none beyond its calls.
+    #[test]
+    fn a_bucket_checkpointed_before_attempts_were_counted_reads_back() {
+        #[derive(Serialize)]
+        struct Before {
+            executions: u64,
+            failures: u64,
+            rejected: u64,
+            errors: BTreeMap<String, u64>,
+            sum_ms: f64,
+            sum_sq_ms: f64,
+            #[serde(with = "sketch_serde")]
+            latency: DDSketch,
+        }
+        let old = Before {
+            executions: 4,
+            failures: 1,
+            rejected: 0,
+            errors: BTreeMap::new(),
+            sum_ms: 4.0,
+            sum_sq_ms: 4.0,
+            latency: sketch(),
+        };
+        let b: Bucket = rmp_serde::from_slice(&rmp_serde::to_vec(&old).unwrap()).unwrap();
+        assert_eq!((b.executions, b.retries, b.recovered), (4, 0, 0));
     }
 }

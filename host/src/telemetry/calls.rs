@@ -1,5 +1,6 @@
-//! Call counters since start, per unit and version: calls, errors by class
-//! and a cumulative latency histogram. The rolling aggregates answer the
+//! Call counters since start, per unit and version: calls, the attempts
+//! made for them and the calls recovery answered, errors by class and a
+//! cumulative latency histogram. The rolling aggregates answer the
 //! loop's windowed questions; these answer a scraper's (Prometheus wants
 //! monotonic counters, not windows).
 
@@ -9,6 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::RwLock;
+
+use crate::store::executions::Attempts;
 
 /// Upper bounds of the latency buckets, in seconds.
 pub const LATENCY_BUCKETS: [f64; 14] =
@@ -21,6 +24,8 @@ const CLASSES: [&str; 8] =
 #[derive(Default)]
 struct Counter {
     calls: AtomicU64,
+    attempts: AtomicU64,
+    recovered: AtomicU64,
     errors: [AtomicU64; CLASSES.len()],
     buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     sum_ns: AtomicU64,
@@ -32,6 +37,10 @@ pub struct CallCounts {
     pub unit: String,
     pub version: String,
     pub calls: u64,
+    /// Attempts made for those calls, first attempts included.
+    pub attempts: u64,
+    /// Calls that failed at first and recovery answered.
+    pub recovered: u64,
     /// (class, count) for classes seen at least once.
     pub errors: Vec<(&'static str, u64)>,
     /// Cumulative counts per bound of [`LATENCY_BUCKETS`].
@@ -56,10 +65,13 @@ impl CallCounters {
         self.units.write().entry(unit.to_string()).or_default().entry(version.to_string()).or_default().clone()
     }
 
-    /// Count one call; `error_class` is `None` for a success.
-    pub fn observe(&self, unit: &str, version: &str, error_class: Option<&str>, latency: Duration) {
+    /// Count one call and its attempts; `error_class` is `None` for a
+    /// success.
+    pub fn observe(&self, unit: &str, version: &str, error_class: Option<&str>, latency: Duration, attempts: Attempts) {
         let c = self.counter(unit, version);
         c.calls.fetch_add(1, Ordering::Relaxed);
+        c.attempts.fetch_add(u64::from(attempts.attempts.max(1)), Ordering::Relaxed);
+        c.recovered.fetch_add(u64::from(attempts.recovered), Ordering::Relaxed);
         if let Some(class) = error_class {
             let i = CLASSES.iter().position(|k| *k == class).unwrap_or(CLASSES.len() - 1);
             c.errors[i].fetch_add(1, Ordering::Relaxed);
@@ -96,6 +108,8 @@ impl CallCounters {
                     unit: unit.clone(),
                     version: version.clone(),
                     calls: c.calls.load(Ordering::Relaxed),
+                    attempts: c.attempts.load(Ordering::Relaxed),
+                    recovered: c.recovered.load(Ordering::Relaxed),
                     errors,
                     buckets,
                     sum_secs: c.sum_ns.load(Ordering::Relaxed) as f64 / 1e9,
@@ -114,13 +128,14 @@ mod tests {
     #[test]
     fn buckets_are_cumulative_and_errors_classed() {
         let c = CallCounters::default();
-        c.observe("u", "1", None, Duration::from_micros(30));
-        c.observe("u", "1", Some("trap"), Duration::from_millis(3));
-        c.observe("u", "1", Some("weird"), Duration::from_secs(9));
+        c.observe("u", "1", None, Duration::from_micros(30), Attempts::ONCE);
+        c.observe("u", "1", Some("trap"), Duration::from_millis(3), Attempts { attempts: 2, recovered: false });
+        c.observe("u", "1", Some("weird"), Duration::from_secs(9), Attempts::ONCE);
+        c.observe("u", "1", None, Duration::from_millis(40), Attempts { attempts: 3, recovered: true });
         let s = &c.snapshot()[0];
-        assert_eq!(s.calls, 3);
+        assert_eq!((s.calls, s.attempts, s.recovered), (4, 7, 1), "calls, attempts and recovered calls apart");
         assert_eq!(s.errors, vec![("trap", 1), ("other", 1)]);
         assert_eq!(s.buckets[0], 1);
-        assert_eq!(*s.buckets.last().unwrap(), 2, "9 s is above every bound: only +Inf holds it");
+        assert_eq!(*s.buckets.last().unwrap(), 3, "9 s is above every bound: only +Inf holds it");
     }
 }

@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::aggregates::Aggregates;
 use crate::store::Db;
-use crate::store::executions::{self, Execution};
+use crate::store::executions::{self, Attempts, Call, Execution};
 
 /// What to do with an execution when the writer is behind.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -58,7 +58,7 @@ impl Counters {
 }
 
 pub(crate) enum Msg {
-    Exec(Execution),
+    Call(Call),
     /// Answered once everything sent before it is committed.
     Flush(oneshot::Sender<()>),
 }
@@ -82,12 +82,17 @@ impl Recorder {
         Recorder { tx, policy, counters, aggregates }
     }
 
-    /// Record one execution: counted in the rolling aggregates at once,
-    /// queued for the writer. Returns false when it had to be dropped.
+    /// Record one execution of a call made once: see [`Recorder::record_call`].
     pub fn record(&self, e: Execution) -> bool {
-        self.aggregates.observe(&e);
+        self.record_call(Call { execution: e, attempts: Attempts::ONCE })
+    }
+
+    /// Record one call: counted in the rolling aggregates at once, queued
+    /// for the writer. Returns false when it had to be dropped.
+    pub fn record_call(&self, c: Call) -> bool {
+        self.aggregates.observe(&c);
         self.counters.recorded.fetch_add(1, Ordering::Relaxed);
-        let mut msg = Msg::Exec(e);
+        let mut msg = Msg::Call(c);
         let deadline = match self.policy {
             FullPolicy::Drop => None,
             FullPolicy::Block { max_wait_ms } => Some(std::time::Instant::now() + Duration::from_millis(max_wait_ms)),
@@ -128,7 +133,7 @@ impl Recorder {
 /// that panicked starts again on the same queue — nothing queued is lost.
 pub(crate) struct Inbox {
     rx: mpsc::Receiver<Msg>,
-    batch: Vec<Execution>,
+    batch: Vec<Call>,
     waiters: Vec<oneshot::Sender<()>>,
 }
 
@@ -192,16 +197,16 @@ pub(crate) async fn writer(
     commit(&db, batch, &counters).await;
 }
 
-fn push(m: Msg, batch: &mut Vec<Execution>, waiters: &mut Vec<oneshot::Sender<()>>) {
+fn push(m: Msg, batch: &mut Vec<Call>, waiters: &mut Vec<oneshot::Sender<()>>) {
     match m {
-        Msg::Exec(e) => batch.push(e),
+        Msg::Call(c) => batch.push(c),
         Msg::Flush(w) => waiters.push(w),
     }
 }
 
 /// Commit `batch`, retrying a failing database a few times before counting
 /// the batch as a write error (and saying so in the log).
-async fn commit(db: &Db, batch: &mut Vec<Execution>, counters: &Counters) {
+async fn commit(db: &Db, batch: &mut Vec<Call>, counters: &Counters) {
     if batch.is_empty() {
         return;
     }

@@ -46,9 +46,29 @@ pub async fn metrics(_: Scraper, State(s): State<AppState>) -> ApiResult<impl In
         format!("unit=\"{}\",version=\"{}\"", esc(&c.unit), esc(&c.version))
     };
 
-    o.head("kaizen_calls_total", "counter", "Unit calls through the host, by unit and version.");
+    o.head(
+        "kaizen_calls_total",
+        "counter",
+        "Unit calls through the host (one per caller's call, however many attempts), by unit and version.",
+    );
     for c in &calls {
         let _ = writeln!(o.0, "kaizen_calls_total{{{}}} {}", lv(c), c.calls);
+    }
+    o.head(
+        "kaizen_call_attempts_total",
+        "counter",
+        "Attempts made for unit calls, first attempts, retries and fallbacks included, by unit and version.",
+    );
+    for c in &calls {
+        let _ = writeln!(o.0, "kaizen_call_attempts_total{{{}}} {}", lv(c), c.attempts);
+    }
+    o.head(
+        "kaizen_calls_recovered_total",
+        "counter",
+        "Unit calls that failed at first and recovery answered, by unit and version.",
+    );
+    for c in &calls {
+        let _ = writeln!(o.0, "kaizen_calls_recovered_total{{{}}} {}", lv(c), c.recovered);
     }
     o.head("kaizen_call_errors_total", "counter", "Failed unit calls, by unit, version and error class.");
     for c in &calls {

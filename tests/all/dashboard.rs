@@ -302,6 +302,13 @@ fn dashboard_tells_the_story_and_says_when_the_host_is_gone() {
     let sum = |k: &str| calc["points"].as_array().unwrap().iter().map(|p| p[k].as_u64().unwrap()).sum::<u64>();
     assert!(sum("unit_errors") > 0 && sum("successes") > sum("unit_errors"), "{calc}");
     assert_eq!(sum("calls"), sum("successes") + sum("caller_errors") + sum("unit_errors"));
+    // Five minutes of 1 s buckets in at most 120 intervals of whole buckets,
+    // one after the other, the last one holding now.
+    let (points, step) = (calc["points"].as_array().unwrap(), h["step_secs"].as_f64().unwrap());
+    assert!(points.len() <= 120 && step >= 1.0 && step.fract() == 0.0, "{} points of {step} s", points.len());
+    let at: Vec<i64> = points.iter().map(|p| p["at"].as_i64().unwrap()).collect();
+    assert!(at.windows(2).all(|w| w[1] - w[0] == (step * 1000.0) as i64), "{at:?}");
+    assert!(at[0] == h["from"].as_i64().unwrap() && *at.last().unwrap() <= h["to"].as_i64().unwrap());
     let r = s.http.get(format!("{}/api/v1/history?minutes=0", s.url)).bearer_auth(&s.admin).send().unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.text().unwrap().contains("minutes must be between 1 and 360"));

@@ -8,6 +8,7 @@ pub mod dashboard;
 pub mod deployments;
 pub mod events;
 pub mod findings;
+pub mod history;
 pub mod metrics;
 pub mod observe;
 mod optional_json;
@@ -177,6 +178,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(rollouts::abort_rollout))
         .routes(routes!(observe::status))
         .routes(routes!(observe::units))
+        .routes(routes!(history::history))
         .routes(routes!(observe::findings))
         .routes(routes!(findings::finding))
         .routes(routes!(findings::act))

@@ -96,6 +96,12 @@ fn scenarios() -> Vec<Scenario> {
         Scenario { pause_s: 600.0, rate: 50.0, ..base("A/A, 10-minute pause mid-step (50 calls/s)") },
         Scenario { slowdown: Some(Moment::Random), ..base("A/A, machine 3× slower for 3 s, random moment") },
         Scenario {
+            slowdown: Some(Moment::Random),
+            share: 0.5,
+            actual_share: 0.5,
+            ..base("A/A, machine 3× slower for 3 s, random moment of the 50 % step")
+        },
+        Scenario {
             slowdown: Some(Moment::Start),
             share: 0.95,
             actual_share: 0.95,

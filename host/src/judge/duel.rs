@@ -1,12 +1,19 @@
-//! Call-by-call comparison of the candidate with the baseline calls routed
-//! just before it, as anytime-valid tests by betting (Waudby-Smith & Ramdas,
+//! Call-by-call comparison of the candidate with the baseline calls around
+//! it, as anytime-valid tests by betting (Waudby-Smith & Ramdas,
 //! "Estimating means of bounded random variables by betting", JRSS B 2024;
 //! Shafer & Vovk's test martingales).
 //!
 //! **Concurrent scores.** Each call of the sparser arm (the candidate in a
-//! canary, the holdback in a bake) is ranked among the last [`WINDOW`] calls
-//! of the other arm — the calls of the same moment, so a slowdown of the
-//! whole machine slows both sides of every comparison. Ties
+//! canary, the holdback in a bake) is ranked among [`WINDOW`] calls of the
+//! other arm centred on it — the [`AFTER`] that end after it and the rest
+//! just before — so a slowdown of the whole machine slows both sides of
+//! every comparison. Centring matters when the machine changes speed at
+//! once: against only the calls before it, every call for a while after a
+//! sudden slowdown would be compared with faster calls of the moment before
+//! (and at a 50 % share there are hundreds of such calls); centred, the
+//! calls just before the change are compared with slower ones as much as
+//! those just after with faster ones, and the two cancel. A call is scored
+//! once the [`AFTER`] calls of the other arm have ended. Ties
 //! (a millisecond clock) are broken at random, which makes the rank exactly
 //! uniform when the two arms do not differ. Two scores come from the rank of
 //! the candidate's latency divided by a ratio r:
@@ -40,6 +47,10 @@ use rand::{Rng, SeedableRng};
 /// A multiple of 20 and of 100 less one, so that p95 and p99 have exact
 /// null rates (10 and 2 in 200).
 pub const WINDOW: usize = 199;
+
+/// Calls of the denser arm that end after a call of the sparser arm in the
+/// window it is ranked among: half of it.
+pub const AFTER: u64 = (WINDOW / 2) as u64;
 
 /// Fewest calls in the window before calls of the other arm are scored.
 const MIN_WINDOW: usize = 19;
@@ -234,6 +245,11 @@ pub struct Duel {
     pub classes: BTreeMap<String, ClassBet>,
     /// Calls of the sparser arm seen, scored or not.
     seen: u64,
+    /// Calls of the denser arm seen.
+    dense: u64,
+    /// Calls of the sparser arm waiting for [`AFTER`] calls of the other
+    /// arm: latency, and the denser arm's count when it ended.
+    pending: VecDeque<(f64, u64)>,
 }
 
 impl Duel {
@@ -249,6 +265,8 @@ impl Duel {
             tails: tails.iter().map(|(p, r)| Tail { p: *p, ladder: Ladder::new(r, RARE_BETS) }).collect(),
             classes: BTreeMap::new(),
             seen: 0,
+            dense: 0,
+            pending: VecDeque::new(),
         }
     }
 
@@ -259,13 +277,28 @@ impl Duel {
             c.calls += 1;
             c.bet.up(f64::from(u8::from(candidate)), self.share);
         }
-        if candidate == self.flipped {
-            self.window.push(latency_ms);
+        if candidate != self.flipped {
+            self.seen += 1;
+            if self.seen > WARMUP {
+                self.pending.push_back((latency_ms, self.dense));
+            }
             return;
         }
-        self.seen += 1;
+        self.window.push(latency_ms);
+        self.dense += 1;
+        while let Some(&(x, at)) = self.pending.front()
+            && self.dense - at >= AFTER
+        {
+            self.pending.pop_front();
+            self.score(x);
+        }
+    }
+
+    /// Score one call of the sparser arm against the window now centred on
+    /// it.
+    fn score(&mut self, latency_ms: f64) {
         let n = self.window.sorted.len();
-        if n < MIN_WINDOW || self.seen <= WARMUP {
+        if n < MIN_WINDOW {
             return;
         }
         let scale = n as f64;

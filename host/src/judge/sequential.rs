@@ -227,12 +227,14 @@ fn latency(
         );
         (Standing::Harm, w)
     } else if ladder.faster_than(limit) >= 1.0 / pass_alpha {
-        let w = format!(
-            "{head} {} ({figures}), bound {} < {} threshold",
-            change_words(estimate),
-            signed_pct(high - 1.0),
-            pct(limit - 1.0)
-        );
+        // The ladder's rungs are the bounds it can show: at the limit's own
+        // rung the bound is the limit, shown not reached.
+        let bound = if high < limit {
+            format!("bound {} < {} threshold", signed_pct(high - 1.0), pct(limit - 1.0))
+        } else {
+            format!("shown under the {} threshold", pct(limit - 1.0))
+        };
+        let w = format!("{head} {} ({figures}), {bound}", change_words(estimate));
         (Standing::Within, w)
     } else if guard && e <= 1.0 && estimate < 1.0 + (tolerance - 1.0) / 2.0 {
         // A guarded tail fails a candidate, but a pass does not wait for its

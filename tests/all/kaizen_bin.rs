@@ -191,3 +191,28 @@ pub fn wasm_files(dir: &Path) -> Vec<String> {
         .filter(|n| n.ends_with(".wasm"))
         .collect()
 }
+
+/// Start `kaizen serve` with `toml` as its config file (and `env`) over an
+/// empty data directory, and check that it refuses to start the way an
+/// operator needs: exit status 1, no backtrace for an ordinary error, and
+/// nothing opened (no store file). Returns what it printed on stderr, for
+/// the caller to check that the offending key and rule are named.
+pub fn refused(toml: &str, env: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kaizen.toml");
+    std::fs::write(&file, toml).unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .envs(env.iter().copied())
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{toml} {env:?} was not refused: {err}");
+    assert!(!err.to_lowercase().contains("backtrace"), "an ordinary error prints no backtrace: {err}");
+    assert!(!dir.path().join("kaizen.db").exists(), "nothing was opened");
+    err
+}

@@ -2,6 +2,12 @@
 //! function, hot swap against raw deserialize, rollback, and instantiation
 //! with and without the pooling allocator. Run with `cargo bench --bench
 //! runtime`; the ratios are printed at the end.
+//!
+//! The host calls guests only as futures (`call_async` on a fiber, awaited
+//! on a tokio runtime); the async rows drive them with `block_on` from the
+//! bench thread, as an HTTP handler awaits them on its worker. A raw
+//! wasmtime embedding is measured both ways, synchronous and async, so the
+//! engine's own price of async (a fiber per call) is printed as the floor.
 
 mod support;
 
@@ -20,6 +26,11 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 mod raw {
     wasmtime::component::bindgen!({ world: "unit", path: "wit/v0.1" });
+}
+
+/// The same world bound for `call_async`.
+mod raw_async {
+    wasmtime::component::bindgen!({ world: "unit", path: "wit/v0.1", exports: { default: async } });
 }
 
 /// The raw embedding: what a hand-written wasmtime host would keep per store.
@@ -41,6 +52,13 @@ impl raw::kaizen::plugin::host::Host for RawState {
     }
 }
 
+impl raw_async::kaizen::plugin::host::Host for RawState {
+    fn log(&mut self, _: raw_async::kaizen::plugin::host::LogLevel, _: String, _: Vec<(String, String)>) {}
+    fn config(&mut self, _: String) -> Option<String> {
+        None
+    }
+}
+
 fn raw_engine(pooling: bool) -> Engine {
     let mut cfg = Config::new();
     cfg.wasm_component_model(true).epoch_interruption(true);
@@ -55,6 +73,26 @@ fn raw_linker(engine: &Engine) -> Linker<RawState> {
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
     raw::kaizen::plugin::host::add_to_linker::<RawState, HasSelf<RawState>>(&mut linker, |s| s).unwrap();
     linker
+}
+
+fn raw_async_linker(engine: &Engine) -> Linker<RawState> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
+    raw_async::kaizen::plugin::host::add_to_linker::<RawState, HasSelf<RawState>>(&mut linker, |s| s).unwrap();
+    linker
+}
+
+/// A store for async calls that yields every epoch tick, as a timesliced
+/// embedding would.
+fn raw_async_store(engine: &Engine) -> Store<RawState> {
+    let mut store = Store::new(engine, RawState { wasi: WasiCtx::builder().build(), table: ResourceTable::new() });
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_async_yield_and_update(1);
+    store
+}
+
+fn async_ctx() -> raw_async::kaizen::plugin::types::CallContext {
+    raw_async::kaizen::plugin::types::CallContext { attempt: 1, scope_pct: None, deadline_ms: 1000 }
 }
 
 fn raw_store(engine: &Engine) -> Store<RawState> {
@@ -105,22 +143,45 @@ fn calls(c: &mut Criterion) {
         b.iter(|| unit.call_invoke(&mut store, ctx(), black_box(REQUEST)).unwrap().unwrap())
     });
 
+    // The same embedding, async: `call_async` on a fiber, driven by tokio.
+    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let async_linker = raw_async_linker(&engine);
+    let async_pre = raw_async::UnitPre::new(async_linker.instantiate_pre(&component).unwrap()).unwrap();
+    g.bench_function("raw_async_fresh", |b| {
+        b.iter(|| {
+            tokio.block_on(async {
+                let mut store = raw_async_store(&engine);
+                let unit = async_pre.instantiate_async(&mut store).await.unwrap();
+                unit.call_invoke(&mut store, async_ctx(), black_box(REQUEST)).await.unwrap().unwrap()
+            })
+        })
+    });
+    let mut store = raw_async_store(&engine);
+    let unit = tokio.block_on(async_pre.instantiate_async(&mut store)).unwrap();
+    g.bench_function("raw_async_warm", |b| {
+        b.iter(|| tokio.block_on(unit.call_invoke(&mut store, async_ctx(), black_box(REQUEST))).unwrap().unwrap())
+    });
+
+    // The host's call, unrecorded, awaited as a handler awaits it.
     let (dir, rt) = host();
     let plugin = rt.load("echo", &echo).unwrap();
     rt.install(plugin.clone()).unwrap();
     let hctx = CallContext { attempt: 1, scope_pct: None, deadline_ms: 1000 };
-    g.bench_function("host_fresh", |b| b.iter(|| rt.call_unit("echo", &hctx, black_box(REQUEST)).unwrap()));
+    g.bench_function("host_fresh", |b| {
+        b.iter(|| tokio.block_on(rt.call_unit("echo", &hctx, black_box(REQUEST))).unwrap())
+    });
     plugin.set_warm(true);
-    g.bench_function("host_warm", |b| b.iter(|| rt.call_unit("echo", &hctx, black_box(REQUEST)).unwrap()));
+    g.bench_function("host_warm", |b| {
+        b.iter(|| tokio.block_on(rt.call_unit("echo", &hctx, black_box(REQUEST))).unwrap())
+    });
     plugin.set_warm(false);
 
-    // The service's call path: from async code onto tokio's blocking pool,
-    // through the invoker, the call recorded by telemetry.
-    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    // The service's call path: through the invoker, the call recorded by
+    // telemetry, as `POST /api/v1/units/{name}/invoke` makes it.
     let db = tokio.block_on(Db::open_sqlite_file(&dir.path().join("kaizen.db"))).unwrap();
     let telemetry = tokio.block_on(Telemetry::start(db, TelemetryConfig::default())).unwrap();
     let invoker = Invoker::new(rt.clone(), telemetry.clone());
-    g.bench_function("service_async_fresh", |b| {
+    g.bench_function("service_fresh", |b| {
         b.iter(|| tokio.block_on(invoker.invoke("echo", REQUEST.to_vec(), None)).unwrap())
     });
     g.finish();
@@ -155,13 +216,14 @@ fn swaps(c: &mut Criterion) {
     rt.load("v2", &v2).unwrap(); // warm the compiled cache
     let slot = rt.slot("echo").unwrap();
     let hctx = CallContext { attempt: 1, scope_pct: None, deadline_ms: 1000 };
+    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     g.bench_function("host_swap_first_call", |b| {
         b.iter_batched(
             || slot.restore(first.clone()).unwrap(),
             |_| {
                 let next = rt.load("v2", &v2).unwrap();
                 slot.swap(next).unwrap();
-                rt.call_unit("echo", &hctx, REQUEST).unwrap()
+                tokio.block_on(rt.call_unit("echo", &hctx, REQUEST)).unwrap()
             },
             criterion::BatchSize::PerIteration,
         )
@@ -170,13 +232,13 @@ fn swaps(c: &mut Criterion) {
     // Rollback to a previous version kept compiled in the slot.
     let second = rt.load("v2", &v2).unwrap();
     first.set_warm(true);
-    rt.call_unit("echo", &hctx, REQUEST).unwrap();
+    tokio.block_on(rt.call_unit("echo", &hctx, REQUEST)).unwrap();
     g.bench_function("host_rollback_first_call", |b| {
         b.iter_batched(
             || slot.swap(second.clone()).unwrap(),
             |_| {
                 slot.rollback().unwrap();
-                rt.call_unit("echo", &hctx, REQUEST).unwrap()
+                tokio.block_on(rt.call_unit("echo", &hctx, REQUEST)).unwrap()
             },
             criterion::BatchSize::PerIteration,
         )
@@ -212,20 +274,44 @@ fn main() {
 
     println!("\n== Kaizen runtime: ratios measured in this run ==");
     support::ratio(
-        "host call, fresh instance / raw wasmtime fresh",
+        "host call, fresh instance / raw wasmtime async fresh",
         ("call", "host_fresh"),
-        ("call", "raw_fresh"),
+        ("call", "raw_async_fresh"),
         Some("<= 1.3x"),
     );
     support::ratio(
-        "host call, warm instance / raw wasmtime warm",
+        "host call, warm instance / raw wasmtime async warm",
         ("call", "host_warm"),
-        ("call", "raw_warm"),
+        ("call", "raw_async_warm"),
         Some("<= 3x"),
     );
     support::ratio(
-        "service call path (async, recorded) / host call on thread",
-        ("call", "service_async_fresh"),
+        "host call through tokio (async) / sync call on thread",
+        ("call", "host_fresh"),
+        ("call", "raw_fresh"),
+        Some("<= 1.2x"),
+    );
+    support::ratio(
+        "  floor: raw wasmtime async fresh / raw sync fresh",
+        ("call", "raw_async_fresh"),
+        ("call", "raw_fresh"),
+        None,
+    );
+    support::ratio(
+        "warm: host call through tokio / sync call on thread",
+        ("call", "host_warm"),
+        ("call", "raw_warm"),
+        None,
+    );
+    support::ratio(
+        "  floor: raw wasmtime async warm / raw sync warm",
+        ("call", "raw_async_warm"),
+        ("call", "raw_warm"),
+        None,
+    );
+    support::ratio(
+        "service call path (recorded) / host call (async)",
+        ("call", "service_fresh"),
         ("call", "host_fresh"),
         None,
     );

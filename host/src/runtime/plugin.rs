@@ -249,8 +249,13 @@ impl Plugin {
     }
 
     /// Ask the plugin `ask` under the sandbox limits, the deadline shortened
-    /// to `within` when that is sooner (a caller's remaining time). The epoch
-    /// traps a guest that runs wasm past the deadline.
+    /// to `within` when that is sooner (a caller's remaining time).
+    ///
+    /// The deadline holds in wall-clock time: the epoch traps a guest that
+    /// runs wasm past it, and a guest waiting in a host call (a WASI sleep or
+    /// poll), which runs no wasm to interrupt, has its call future dropped at
+    /// the deadline, store and instance with it, so that instance is never
+    /// entered again.
     async fn run(&self, within: Option<Duration>, ask: Ask<'_>) -> Result<Reply, CallError> {
         let shortened;
         let limits = match within {
@@ -260,10 +265,13 @@ impl Plugin {
             }
             _ => &self.limits,
         };
-        self.run_on_instance(limits, ask).await
+        match tokio::time::timeout(limits.deadline, self.run_unbounded(limits, ask)).await {
+            Ok(reply) => reply,
+            Err(_) => Err(sandbox::deadline_exceeded(limits)),
+        }
     }
 
-    async fn run_on_instance(&self, limits: &SandboxLimits, ask: Ask<'_>) -> Result<Reply, CallError> {
+    async fn run_unbounded(&self, limits: &SandboxLimits, ask: Ask<'_>) -> Result<Reply, CallError> {
         let warm = self.warm_enabled.load(Ordering::Relaxed);
         let (mut store, inst) = match self.take_warm(warm) {
             Some(pair) => pair,

@@ -120,7 +120,7 @@ fn host() -> (tempfile::TempDir, Arc<Runtime>) {
     (dir, rt)
 }
 
-fn calls(c: &mut Criterion) {
+fn calls(c: &mut Criterion) -> Vec<(&'static str, Alternated)> {
     let echo = kaizen_plugins::TEST_ECHO_V1.load().unwrap();
     let mut g = c.benchmark_group("call");
 
@@ -186,6 +186,75 @@ fn calls(c: &mut Criterion) {
     });
     g.finish();
     tokio.block_on(telemetry.shutdown()).unwrap();
+
+    // The async/sync ratios again, in alternating rounds: on a machine whose
+    // load moves, both sides of a ratio see the same load.
+    let fresh_sync = || {
+        let mut store = raw_store(&engine);
+        let unit = pre.instantiate(&mut store).unwrap();
+        unit.call_invoke(&mut store, ctx(), black_box(REQUEST)).unwrap().unwrap();
+    };
+    let fresh_raw_async = || {
+        tokio.block_on(async {
+            let mut store = raw_async_store(&engine);
+            let unit = async_pre.instantiate_async(&mut store).await.unwrap();
+            unit.call_invoke(&mut store, async_ctx(), black_box(REQUEST)).await.unwrap().unwrap();
+        })
+    };
+    let host_call = || drop(tokio.block_on(rt.call_unit("echo", &hctx, black_box(REQUEST))).unwrap());
+    let mut sync_store = raw_store(&engine);
+    let sync_unit = pre.instantiate(&mut sync_store).unwrap();
+    let mut warm_sync = || drop(sync_unit.call_invoke(&mut sync_store, ctx(), black_box(REQUEST)).unwrap().unwrap());
+    let mut async_store = raw_async_store(&engine);
+    let async_unit = tokio.block_on(async_pre.instantiate_async(&mut async_store)).unwrap();
+    let mut warm_raw_async =
+        || drop(tokio.block_on(async_unit.call_invoke(&mut async_store, async_ctx(), black_box(REQUEST))).unwrap());
+    let mut rows = vec![
+        ("host call through tokio (async) / sync call on thread", alternating(200, 100, host_call, fresh_sync)),
+        ("  floor: raw wasmtime async fresh / raw sync fresh", alternating(200, 100, fresh_raw_async, fresh_sync)),
+    ];
+    plugin.set_warm(true);
+    rows.push((
+        "warm: host call through tokio / sync call on thread",
+        alternating(200, 2000, host_call, &mut warm_sync),
+    ));
+    plugin.set_warm(false);
+    rows.push((
+        "  floor: raw wasmtime async warm / raw sync warm",
+        alternating(200, 2000, &mut warm_raw_async, &mut warm_sync),
+    ));
+    rows
+}
+
+/// `a` and `b` timed in `rounds` alternating rounds of `calls` each: the
+/// median time per call of each, and the median of the rounds' ratios.
+fn alternating(rounds: usize, calls: usize, mut a: impl FnMut(), mut b: impl FnMut()) -> Alternated {
+    let per_call = |f: &mut dyn FnMut()| {
+        let t = std::time::Instant::now();
+        for _ in 0..calls {
+            f();
+        }
+        t.elapsed().as_secs_f64() * 1e9 / calls as f64
+    };
+    let (mut ta, mut tb, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let (x, y) = (per_call(&mut a), per_call(&mut b));
+        ta.push(x);
+        tb.push(y);
+        ratios.push(x / y);
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    Alternated { a_ns: median(ta), b_ns: median(tb), ratio: median(ratios) }
+}
+
+/// What [`alternating`] measured.
+struct Alternated {
+    a_ns: f64,
+    b_ns: f64,
+    ratio: f64,
 }
 
 fn swaps(c: &mut Criterion) {
@@ -265,9 +334,28 @@ fn instantiation(c: &mut Criterion) {
     g.finish();
 }
 
+/// Median of `group/function` in nanoseconds, from criterion's estimates.
+/// On a loaded machine a few descheduled samples carry the mean; the median
+/// stays with the call itself.
+fn median_ns(group: &str, function: &str) -> Option<f64> {
+    let path = support::output_dir().join(group).join(function).join("new").join("estimates.json");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    v["median"]["point_estimate"].as_f64()
+}
+
+/// Print `label: a / b = ratio` of the two medians.
+fn median_ratio(label: &str, (ga, fa): (&str, &str), (gb, fb): (&str, &str)) {
+    match (median_ns(ga, fa), median_ns(gb, fb)) {
+        (Some(a), Some(b)) => {
+            println!("{label:<52} {:>10} / {:>10} = {:>6.2}x", support::fmt_ns(a), support::fmt_ns(b), a / b)
+        }
+        _ => println!("{label:<52} (not measured in this run)"),
+    }
+}
+
 fn main() {
     let mut c = support::criterion();
-    calls(&mut c);
+    let alternated = calls(&mut c);
     swaps(&mut c);
     instantiation(&mut c);
     c.final_summary();
@@ -315,6 +403,22 @@ fn main() {
         ("call", "host_fresh"),
         None,
     );
+    println!("-- async / sync again, in 200 alternating rounds (medians) --");
+    for (label, r) in &alternated {
+        println!("{label:<52} {:>10} / {:>10} = {:>6.2}x", support::fmt_ns(r.a_ns), support::fmt_ns(r.b_ns), r.ratio);
+    }
+    println!("-- the call rows again, criterion's medians --");
+    for (label, a, b) in [
+        ("host call, fresh / raw wasmtime async fresh", "host_fresh", "raw_async_fresh"),
+        ("host call, warm / raw wasmtime async warm", "host_warm", "raw_async_warm"),
+        ("host call through tokio (async) / sync call on thread", "host_fresh", "raw_fresh"),
+        ("  floor: raw wasmtime async fresh / raw sync fresh", "raw_async_fresh", "raw_fresh"),
+        ("warm: host call through tokio / sync call on thread", "host_warm", "raw_warm"),
+        ("  floor: raw wasmtime async warm / raw sync warm", "raw_async_warm", "raw_warm"),
+        ("service call path (recorded) / host call (async)", "service_fresh", "host_fresh"),
+    ] {
+        median_ratio(label, ("call", a), ("call", b));
+    }
     support::ratio("raw wasmtime warm / native function", ("call", "raw_warm"), ("call", "native"), None);
     support::ratio(
         "swap to first call / raw deserialize to first call",

@@ -19,6 +19,7 @@ mod examples;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use kaizen_host::runtime::blocking::block_on;
 use kaizen_host::runtime::types::{
     CallContext, DetectionInput, ErrorClass, Failure, LatencyStats, TargetStats, WindowStats,
 };
@@ -112,16 +113,16 @@ fn main() {
         let p = rt.load("py", &bytes).unwrap();
         let rust = load(&rt, &kaizen_plugins::DETECTOR_LOW_SUCCESS_RATE);
         let inp = input();
-        let py_call = median(30, || drop(p.detect(&inp).unwrap()));
-        let rs_call = median(200, || drop(rust.detect(&inp).unwrap()));
+        let py_call = median(30, || drop(block_on(p.detect(&inp)).unwrap()));
+        let rs_call = median(200, || drop(block_on(rust.detect(&inp)).unwrap()));
         row("detect, 10 targets: Python / Rust (low-success-rate)", py_call, rs_call, "");
     }
     if let Some(js) = examples::build_js() {
         let p = rt.load("js", &std::fs::read(&js).unwrap()).unwrap();
         let rust = load(&rt, &kaizen_plugins::TEST_ECHO_V1);
         let req = br#"{"title": "Hello, World!"}"#;
-        let js_call = median(200, || drop(p.invoke(&ctx, req).unwrap()));
-        let rs_call = median(200, || drop(rust.invoke(&ctx, req).unwrap()));
+        let js_call = median(200, || drop(block_on(p.invoke(&ctx, req)).unwrap()));
+        let rs_call = median(200, || drop(block_on(rust.invoke(&ctx, req)).unwrap()));
         row("invoke: JavaScript unit (QuickJS) / Rust unit (echo)", js_call, rs_call, "");
     }
     if let Some(c) = examples::build_c() {
@@ -137,8 +138,8 @@ fn main() {
             remaining_ms: 5000,
             recent: vec![],
         };
-        let c_call = median(200, || drop(p.decide(&f).unwrap()));
-        let rs_call = median(200, || drop(rust.decide(&f).unwrap()));
+        let c_call = median(200, || drop(block_on(p.decide(&f)).unwrap()));
+        let rs_call = median(200, || drop(block_on(rust.decide(&f)).unwrap()));
         row("decide: C strategy / Rust strategy (backoff-retry)", c_call, rs_call, "");
     }
 }

@@ -33,10 +33,12 @@ fn main() {
 
     let mut c = support::criterion();
     let mut g = c.benchmark_group("recovery");
-    g.bench_function("plain_success", |b| b.iter(|| plain.call("echo", &ctx, b"request").unwrap()));
-    g.bench_function("healing_success", |b| b.iter(|| healing.call("echo", &ctx, b"request").unwrap()));
+    g.bench_function("plain_success", |b| b.iter(|| rt.block_on(plain.call("echo", &ctx, b"request")).unwrap()));
+    g.bench_function("healing_success", |b| b.iter(|| rt.block_on(healing.call("echo", &ctx, b"request")).unwrap()));
     g.sample_size(20);
-    g.bench_function("retry_episode_10ms", |b| b.iter(|| healing.call("flaky", &ctx, b"request").unwrap()));
+    g.bench_function("retry_episode_10ms", |b| {
+        b.iter(|| rt.block_on(healing.call("flaky", &ctx, b"request")).unwrap())
+    });
     g.finish();
     c.final_summary();
 

@@ -41,6 +41,7 @@ fn main() {
         let threads: Vec<_> = (0..2)
             .map(|t| {
                 let (inv, stop) = (host.invoker.clone(), stop.clone());
+                let tokio = tokio::runtime::Handle::current();
                 std::thread::spawn(move || {
                     let ctx = CallContext { attempt: 1, scope_pct: None, deadline_ms: 1000 };
                     let period = Duration::from_micros(1_000_000 * 2 / RATE);
@@ -48,7 +49,7 @@ fn main() {
                     let mut i = t as i64;
                     while !stop.load(Ordering::Relaxed) {
                         let req = format!(r#"{{"op":"add","a":{i},"b":1}}"#);
-                        let _ = inv.call("calculator", &ctx, req.as_bytes());
+                        let _ = tokio.block_on(inv.call("calculator", &ctx, req.as_bytes()));
                         i += 2;
                         next += period;
                         if let Some(d) = next.checked_duration_since(Instant::now()) {

@@ -116,8 +116,8 @@ fn recording(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     let invoker = Invoker::new(runtime.clone(), telemetry.clone());
     let ctx = CallContext { attempt: 1, scope_pct: None, deadline_ms: 1000 };
     let mut g = c.benchmark_group("calls");
-    g.bench_function("recording_off", |b| b.iter(|| runtime.call_unit("echo", &ctx, b"request").unwrap()));
-    g.bench_function("recording_on", |b| b.iter(|| invoker.call("echo", &ctx, b"request").unwrap()));
+    g.bench_function("recording_off", |b| b.iter(|| rt.block_on(runtime.call_unit("echo", &ctx, b"request")).unwrap()));
+    g.bench_function("recording_on", |b| b.iter(|| rt.block_on(invoker.call("echo", &ctx, b"request")).unwrap()));
     g.finish();
     rt.block_on(telemetry.shutdown()).unwrap();
 }

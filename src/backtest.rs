@@ -155,7 +155,7 @@ pub fn run(a: BacktestArgs) -> anyhow::Result<()> {
         let input = aggs.detection_input(now, window, baseline, Vec::new());
         for d in &detectors {
             bar.inc(1);
-            match d.detect(&input) {
+            match rt.block_on(d.detect(&input)) {
                 Ok(fs) => {
                     for f in fs {
                         let key = (d.name().to_string(), f.target.clone(), f.kind.clone());

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct SandboxLimits {
-    /// Wall-clock budget of one call, enforced by epoch interruption.
+    /// Wall-clock budget of one call: epoch interruption traps wasm running
+    /// past it, and a call waiting in a host call (a WASI sleep) is dropped
+    /// at it.
     #[serde(with = "millis")]
     pub deadline: Duration,
     /// Cap on a call's linear memory, in bytes.

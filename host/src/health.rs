@@ -84,16 +84,12 @@ pub async fn run(host: &Host, cfg: &HealthConfig) -> store::Result<HealthReport>
         let name = format!("slot:{}", slot.name());
         // Read before probing: a successful probe resets the count.
         let traps = p.warm_traps();
-        let mut c = {
-            let probe = p.clone();
-            match tokio::task::spawn_blocking(move || probe.describe()).await {
-                Ok(Ok(info)) if info.name == slot.name() => {
-                    check(&name, true, format!("{} {} answers describe", info.name, info.version), "describe()")
-                }
-                Ok(Ok(info)) => check(&name, false, format!("describes itself as {}", info.name), "describe()"),
-                Ok(Err(e)) => check(&name, false, e.to_string(), "describe()"),
-                Err(e) => check(&name, false, e.to_string(), "describe()"),
+        let mut c = match p.describe().await {
+            Ok(info) if info.name == slot.name() => {
+                check(&name, true, format!("{} {} answers describe", info.name, info.version), "describe()")
             }
+            Ok(info) => check(&name, false, format!("describes itself as {}", info.name), "describe()"),
+            Err(e) => check(&name, false, e.to_string(), "describe()"),
         };
         if p.warm_enabled() && traps >= cfg.warm_trap_limit {
             p.set_warm(false);

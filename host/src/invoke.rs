@@ -59,13 +59,13 @@ pub struct Answer {
 
 /// One attempt of a call on `plugin`, recorded by nobody: the call it
 /// belongs to is recorded once, when it ends.
-fn attempt(
+async fn attempt(
     plugin: &Plugin,
     context: &CallContext,
     request: &[u8],
     within: Option<Duration>,
 ) -> Result<Vec<u8>, CallError> {
-    plugin.invoke_within(context, request, within).map_err(|e| e.of_version(plugin.version()))
+    plugin.invoke_within(context, request, within).await.map_err(|e| e.of_version(plugin.version()))
 }
 
 /// A fallback's answer, and the version of the fallback unit that gave it
@@ -152,18 +152,18 @@ impl Invoker {
         };
     }
 
-    /// Call unit `name` on this thread, once, recording the execution.
-    pub fn call_once(
+    /// Call unit `name` once, recording the execution.
+    pub async fn call_once(
         &self,
         name: &str,
         context: &CallContext,
         request: &[u8],
     ) -> (Result<Vec<u8>, CallError>, Option<Arc<Plugin>>, Duration) {
-        self.call_once_within(name, context, request, None)
+        self.call_once_within(name, context, request, None).await
     }
 
     /// [`Invoker::call_once`] with at most `within` of wall-clock time.
-    pub fn call_once_within(
+    pub async fn call_once_within(
         &self,
         name: &str,
         context: &CallContext,
@@ -177,7 +177,7 @@ impl Invoker {
             Err(err) => return (Err(err), None, t.elapsed()),
         };
         let plugin = slot.route();
-        let result = attempt(&plugin, context, request, within);
+        let result = attempt(&plugin, context, request, within).await;
         let latency = t.elapsed();
         self.record(name, &plugin, started_at, latency, &result, &result, request, Attempts::ONCE);
         (result, Some(plugin), latency)
@@ -239,13 +239,13 @@ impl Invoker {
         }
     }
 
-    /// Call unit `name` (blocking this thread while the guest runs), healing
-    /// a failure with the recovery strategies when recovery is on.
-    pub fn call(&self, name: &str, context: &CallContext, request: &[u8]) -> Result<Answer, CallError> {
+    /// Call unit `name`, healing a failure with the recovery strategies when
+    /// recovery is on. The guest runs on the awaiting task's worker.
+    pub async fn call(&self, name: &str, context: &CallContext, request: &[u8]) -> Result<Answer, CallError> {
         match &self.healer {
-            Some(h) if h.config().enabled => self.call_healing(h, name, context, request),
+            Some(h) if h.config().enabled => self.call_healing(h, name, context, request).await,
             _ => {
-                let (result, plugin, latency) = self.call_once(name, context, request);
+                let (result, plugin, latency) = self.call_once(name, context, request).await;
                 let output = result?;
                 Ok(Answer { output, plugin: plugin.expect("a successful call has a plugin"), latency })
             }
@@ -263,7 +263,13 @@ impl Invoker {
     /// the time its caller waited and the attempts it took; the breaker and
     /// the strategies' recent outcomes count it once too, by what the
     /// routed version last answered.
-    fn call_healing(&self, h: &Healer, name: &str, context: &CallContext, request: &[u8]) -> Result<Answer, CallError> {
+    async fn call_healing(
+        &self,
+        h: &Healer,
+        name: &str,
+        context: &CallContext,
+        request: &[u8],
+    ) -> Result<Answer, CallError> {
         let started_at = now_ms();
         let started = Instant::now();
         let deadline = Duration::from_millis(context.deadline_ms.max(1));
@@ -272,7 +278,7 @@ impl Invoker {
             Admit::Yes(ticket) => ticket,
             Admit::No(open_for) => {
                 if let Some(fb) = h.config().circuit_fallbacks.get(name) {
-                    let (r, p, latency) = self.call_once_within(fb, context, request, Some(remaining(started)));
+                    let (r, p, latency) = self.call_once_within(fb, context, request, Some(remaining(started))).await;
                     return r.map(|output| Answer { output, plugin: p.expect("answered"), latency });
                 }
                 return Err(CallError::new(
@@ -282,7 +288,7 @@ impl Invoker {
             }
         };
         let plugin = self.runtime.unit_slot(name)?.route();
-        let healed = self.heal(h, name, &plugin, context, request, started);
+        let healed = self.heal(h, name, &plugin, context, request, started).await;
         let latency = started.elapsed();
         h.observe(name, ticket, &healed.own, latency);
         let Healed { own, answer, attempts } = healed;
@@ -305,7 +311,7 @@ impl Invoker {
 
     /// Attempt the call on `plugin` and heal its failures while the
     /// strategies and the budget allow.
-    fn heal(
+    async fn heal(
         &self,
         h: &Healer,
         name: &str,
@@ -324,7 +330,7 @@ impl Invoker {
         let mut episode: Option<(Failure, String, String, Instant)> = None;
         loop {
             attempts += 1;
-            let own = attempt(plugin, &ctx, request, Some(remaining(started)));
+            let own = attempt(plugin, &ctx, request, Some(remaining(started))).await;
             let ok = match &own {
                 Ok(_) => true,
                 Err(e) => e.class == ErrorClass::InvalidInput,
@@ -351,7 +357,7 @@ impl Invoker {
                 remaining_ms: remaining(started).as_millis() as u64,
                 recent: vec![],
             };
-            let Some(d) = h.decide(&failure) else { return ended(own) };
+            let Some(d) = h.decide(&failure).await else { return ended(own) };
             let action = describe_action(&d.action);
             let since = Instant::now();
             let delay = match &d.action {
@@ -376,7 +382,7 @@ impl Invoker {
                     RecoveryAction::RetryReducedScope(r) => ctx.scope_pct = Some(r.scope_pct.clamp(1, 99)),
                     _ => {}
                 }
-                std::thread::sleep(delay);
+                tokio::time::sleep(delay).await;
                 added += delay;
                 ctx.attempt += 1;
                 episode = Some((failure, d.strategy, action, since));
@@ -397,7 +403,7 @@ impl Invoker {
                     let (r, p) = match self.runtime.unit_slot(&unit) {
                         Ok(slot) => {
                             let p = slot.route();
-                            (attempt(&p, &fb_ctx, request, Some(remaining(started))), Some(p))
+                            (attempt(&p, &fb_ctx, request, Some(remaining(started))).await, Some(p))
                         }
                         Err(e) => (Err(e), None),
                     };
@@ -433,21 +439,12 @@ impl Invoker {
         }
     }
 
-    /// Call unit `name` from async code, on tokio's blocking pool.
-    pub async fn invoke(
-        self: &Arc<Self>,
-        name: &str,
-        request: Vec<u8>,
-        deadline: Option<Duration>,
-    ) -> Result<Answer, CallError> {
-        let me = self.clone();
-        let name = name.to_string();
+    /// Call unit `name` from async code (an HTTP invoke): the guest runs on
+    /// this task's worker, yielding every epoch slice, never on the
+    /// blocking pool.
+    pub async fn invoke(&self, name: &str, request: Vec<u8>, deadline: Option<Duration>) -> Result<Answer, CallError> {
         let deadline_ms = deadline.unwrap_or(self.runtime.config().limits.deadline).as_millis() as u64;
-        tokio::task::spawn_blocking(move || {
-            let ctx = CallContext { attempt: 1, scope_pct: None, deadline_ms };
-            me.call(&name, &ctx, &request)
-        })
-        .await
-        .unwrap_or_else(|e| Err(CallError::new(ErrorClass::Internal, format!("call task failed: {e}"))))
+        let ctx = CallContext { attempt: 1, scope_pct: None, deadline_ms };
+        self.call(name, &ctx, &request).await
     }
 }

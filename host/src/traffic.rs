@@ -83,16 +83,22 @@ impl Traffic {
         let shared = Arc::new(Shared::default());
         let (tx, rx) = mpsc::channel::<i64>();
         let rx = Arc::new(Mutex::new(rx));
+        // The callers' calls run on the runtime that started the traffic,
+        // when there is one.
+        let runtime = tokio::runtime::Handle::try_current().ok();
         let callers = (0..concurrency.max(1))
             .map(|n| {
-                let (shared, rx, invoker) = (shared.clone(), rx.clone(), invoker.clone());
+                let (shared, rx, invoker, runtime) = (shared.clone(), rx.clone(), invoker.clone(), runtime.clone());
                 std::thread::Builder::new()
                     .name(format!("kaizen-traffic-{n}"))
                     .spawn(move || {
+                        let _entered = runtime.as_ref().map(|h| h.enter());
                         let ctx = CallContext { attempt: 1, scope_pct: None, deadline_ms: 1000 };
                         loop {
                             let Ok(i) = rx.lock().recv() else { break };
-                            let failed = invoker.call("calculator", &ctx, &calculator_request(i)).is_err();
+                            let request = calculator_request(i);
+                            let call = invoker.call("calculator", &ctx, &request);
+                            let failed = crate::runtime::blocking::block_on(call).is_err();
                             shared.failed.fetch_add(u64::from(failed), Ordering::Relaxed);
                             shared.done.fetch_add(1, Ordering::Relaxed);
                             shared.busy.fetch_sub(1, Ordering::Release);

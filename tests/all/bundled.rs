@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use kaizen_host::runtime::blocking::block_on;
 use kaizen_host::runtime::types::{
     DetectionInput, ErrorClass, ErrorCount, Failure, LatencyStats, RecoveryAction, Severity, TargetStats, WindowStats,
 };
@@ -39,7 +40,7 @@ fn every_bundled_plugin_loads_and_describes_itself() {
         let bytes = g.load().unwrap();
         let p = rt.load(g.package, &bytes).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(p.kind(), kind_of(g.group), "{}", g.package);
-        let info = p.describe().unwrap();
+        let info = block_on(p.describe()).unwrap();
         assert_eq!(&info, p.info());
         assert!(!info.description.is_empty());
         names.insert(g.package, info.name);
@@ -52,12 +53,12 @@ fn every_bundled_plugin_loads_and_describes_itself() {
 fn low_success_detector_fires_on_half_success_only() {
     let (_dir, rt) = runtime();
     let det = install(&rt, &guests::DETECTOR_LOW_SUCCESS_RATE);
-    let found = det.detect(&input(window(200, 100), None)).unwrap();
+    let found = block_on(det.detect(&input(window(200, 100), None))).unwrap();
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].kind, "low-success-rate");
     assert_eq!(found[0].target, "calculator");
     assert_eq!(found[0].severity, Severity::High);
-    assert!(det.detect(&input(window(200, 4), None)).unwrap().is_empty());
+    assert!(block_on(det.detect(&input(window(200, 4), None))).unwrap().is_empty());
 }
 
 #[test]
@@ -72,13 +73,13 @@ fn every_detector_runs_on_a_bad_window_and_a_good_one() {
     let good = window(1000, 2);
     for g in guests::BUNDLED.iter().filter(|g| g.group == "detectors") {
         let det = install(&rt, g);
-        let fired = det.detect(&input(bad.clone(), Some(baseline.clone()))).unwrap();
+        let fired = block_on(det.detect(&input(bad.clone(), Some(baseline.clone())))).unwrap();
         assert!(!fired.is_empty(), "{} stays quiet on a bad window", g.package);
         for f in &fired {
             assert!((0.0..=1.0).contains(&f.confidence), "{f:?}");
             assert!(!f.summary.is_empty());
         }
-        let quiet = det.detect(&input(good.clone(), Some(baseline.clone()))).unwrap();
+        let quiet = block_on(det.detect(&input(good.clone(), Some(baseline.clone())))).unwrap();
         assert!(quiet.is_empty(), "{} fires on a good window: {quiet:?}", g.package);
     }
 }
@@ -102,8 +103,8 @@ fn backoff_strategy_returns_one_two_four_seconds() {
         c.plugin_config.insert("backoff-retry".into(), [("jitter_pct".to_string(), "0".to_string())].into());
     });
     let s = install(&rt, &guests::RECOVERY_BACKOFF_RETRY);
-    assert!(s.handles().unwrap().contains(&ErrorClass::Dependency));
-    let delays: Vec<_> = (1..=4).map(|a| s.decide(&failure(ErrorClass::Dependency, a)).unwrap()).collect();
+    assert!(block_on(s.handles()).unwrap().contains(&ErrorClass::Dependency));
+    let delays: Vec<_> = (1..=4).map(|a| block_on(s.decide(&failure(ErrorClass::Dependency, a))).unwrap()).collect();
     assert_eq!(&delays[..3], &[RecoveryAction::Retry(1000), RecoveryAction::Retry(2000), RecoveryAction::Retry(4000)]);
     assert_eq!(delays[3], RecoveryAction::Pass, "after its retries it leaves the call to other strategies");
 }
@@ -115,7 +116,7 @@ fn backoff_jitter_stays_within_ten_percent() {
     let mut f = failure(ErrorClass::Timeout, 1);
     for elapsed in [1, 17, 333] {
         f.elapsed_ms = elapsed;
-        let RecoveryAction::Retry(d) = s.decide(&f).unwrap() else { panic!("expected a retry") };
+        let RecoveryAction::Retry(d) = block_on(s.decide(&f)).unwrap() else { panic!("expected a retry") };
         assert!((900..=1100).contains(&d), "{d}");
     }
 }
@@ -126,19 +127,23 @@ fn other_strategies_choose_their_actions() {
         c.plugin_config.insert("fallback".into(), [("unit".to_string(), "calculator-lite".to_string())].into());
     });
     let clear = install(&rt, &guests::RECOVERY_CLEAR_CACHE_RETRY);
-    assert_eq!(clear.decide(&failure(ErrorClass::Trap("x".into()), 1)).unwrap(), RecoveryAction::ClearCacheRetry(0));
+    assert_eq!(
+        block_on(clear.decide(&failure(ErrorClass::Trap("x".into()), 1))).unwrap(),
+        RecoveryAction::ClearCacheRetry(0)
+    );
     let reduce = install(&rt, &guests::RECOVERY_REDUCE_SCOPE);
-    let RecoveryAction::RetryReducedScope(r) = reduce.decide(&failure(ErrorClass::Timeout, 1)).unwrap() else {
+    let RecoveryAction::RetryReducedScope(r) = block_on(reduce.decide(&failure(ErrorClass::Timeout, 1))).unwrap()
+    else {
         panic!("expected a reduced-scope retry")
     };
     assert_eq!(r.scope_pct, 50);
     let fallback = install(&rt, &guests::RECOVERY_FALLBACK);
     assert_eq!(
-        fallback.decide(&failure(ErrorClass::Internal, 1)).unwrap(),
+        block_on(fallback.decide(&failure(ErrorClass::Internal, 1))).unwrap(),
         RecoveryAction::Fallback("calculator-lite".into())
     );
     let breaker = install(&rt, &guests::RECOVERY_CIRCUIT_BREAKER);
-    assert_eq!(breaker.decide(&failure(ErrorClass::Internal, 1)).unwrap(), RecoveryAction::Pass);
+    assert_eq!(block_on(breaker.decide(&failure(ErrorClass::Internal, 1))).unwrap(), RecoveryAction::Pass);
 }
 
 #[test]
@@ -148,21 +153,21 @@ fn calculator_versions_behave_as_the_seed_story_says() {
     let add = json(serde_json::json!({"op": "add", "a": 2, "b": 40}));
 
     let v1 = install(&rt, &guests::UNIT_CALCULATOR_V1);
-    assert_eq!(rt.call_unit("calculator", &ctx(), &add).unwrap().output, br#"{"result":42}"#);
-    let err = v1.invoke(&ctx(), &div0).unwrap_err();
+    assert_eq!(block_on(rt.call_unit("calculator", &ctx(), &add)).unwrap().output, br#"{"result":42}"#);
+    let err = block_on(v1.invoke(&ctx(), &div0)).unwrap_err();
     assert!(matches!(err.class, ErrorClass::Trap(_)), "{err}");
     assert!(err.to_string().contains("divide by zero"), "the panic message reaches the operator: {err}");
     // The trap cost one call, not the plugin.
-    assert!(v1.invoke(&ctx(), &add).is_ok());
+    assert!(block_on(v1.invoke(&ctx(), &add)).is_ok());
 
     for g in [&guests::UNIT_CALCULATOR_V2, &guests::UNIT_CALCULATOR_V3] {
         let p = install(&rt, g);
-        let err = p.invoke(&ctx(), &div0).unwrap_err();
+        let err = block_on(p.invoke(&ctx(), &div0)).unwrap_err();
         assert_eq!(err.class, ErrorClass::InvalidInput, "{err}");
         assert!(err.message.contains("division by zero"));
         // MessagePack in, MessagePack out.
         let req = rmp_serde::to_vec_named(&serde_json::json!({"op": "mul", "a": 6, "b": 7})).unwrap();
-        let out: serde_json::Value = rmp_serde::from_slice(&p.invoke(&ctx(), &req).unwrap()).unwrap();
+        let out: serde_json::Value = rmp_serde::from_slice(&block_on(p.invoke(&ctx(), &req)).unwrap()).unwrap();
         assert_eq!(out["result"], 42);
     }
 }

@@ -46,8 +46,7 @@ async fn a_warm_slot_that_keeps_trapping_is_remediated() {
     let hostile = deploy(&host, &guests::TEST_HOSTILE).await;
     hostile.set_warm(true);
     for _ in 0..3 {
-        let h = hostile.clone();
-        tokio::task::spawn_blocking(move || h.invoke(&ctx(), b"trap")).await.unwrap().unwrap_err();
+        hostile.invoke(&ctx(), b"trap").await.unwrap_err();
     }
     assert_eq!(hostile.warm_traps(), 3);
     let r = health::run(&host, &HealthConfig { min_free_bytes: 1, ..Default::default() }).await.unwrap();
@@ -56,6 +55,5 @@ async fn a_warm_slot_that_keeps_trapping_is_remediated() {
     assert!(!hostile.warm_enabled(), "fresh instances from now on");
     let audit = store::audit::recent(&host.db, Some("hostile"), 5).await.unwrap();
     assert_eq!(audit[0].action, "remediate");
-    let h = hostile.clone();
-    assert_eq!(tokio::task::spawn_blocking(move || h.invoke(&ctx(), b"fine")).await.unwrap().unwrap(), b"fine");
+    assert_eq!(hostile.invoke(&ctx(), b"fine").await.unwrap(), b"fine");
 }

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use kaizen_host::SandboxLimits;
+use kaizen_host::runtime::blocking::block_on;
 use kaizen_host::runtime::types::ErrorClass;
 use kaizen_plugins as guests;
 
@@ -19,7 +20,8 @@ fn setup() -> (tempfile::TempDir, std::sync::Arc<kaizen_host::Runtime>) {
 }
 
 fn good_call_still_works(rt: &kaizen_host::Runtime) {
-    let out = rt.call_unit("calculator", &ctx(), &json(serde_json::json!({"op": "add", "a": 1, "b": 1}))).unwrap();
+    let out =
+        block_on(rt.call_unit("calculator", &ctx(), &json(serde_json::json!({"op": "add", "a": 1, "b": 1})))).unwrap();
     assert_eq!(out.output, br#"{"result":2}"#);
 }
 
@@ -29,7 +31,7 @@ fn infinite_loop_times_out_at_the_deadline() {
     install(&rt, &guests::UNIT_CALCULATOR_V2);
     let hostile = install(&rt, &guests::TEST_HOSTILE);
     let started = Instant::now();
-    let err = hostile.invoke(&ctx(), b"loop").unwrap_err();
+    let err = block_on(hostile.invoke(&ctx(), b"loop")).unwrap_err();
     let took = started.elapsed();
     assert_eq!(err.class, ErrorClass::Timeout, "{err}");
     assert!(err.message.contains("200 ms"), "{err}");
@@ -38,7 +40,7 @@ fn infinite_loop_times_out_at_the_deadline() {
     assert!(took >= Duration::from_millis(200) && took < Duration::from_secs(5), "{took:?}");
     good_call_still_works(&rt);
     // The hostile plugin itself answers its next (benign) call.
-    assert_eq!(hostile.invoke(&ctx(), b"hi").unwrap(), b"hi");
+    assert_eq!(block_on(hostile.invoke(&ctx(), b"hi")).unwrap(), b"hi");
 }
 
 #[test]
@@ -46,11 +48,11 @@ fn memory_growth_is_a_memory_error() {
     let (_dir, rt) = setup();
     install(&rt, &guests::UNIT_CALCULATOR_V2);
     let hostile = install(&rt, &guests::TEST_HOSTILE);
-    let err = hostile.invoke(&ctx(), b"balloon").unwrap_err();
+    let err = block_on(hostile.invoke(&ctx(), b"balloon")).unwrap_err();
     assert_eq!(err.class, ErrorClass::Memory, "{err}");
     assert!(err.message.contains(&(32u64 << 20).to_string()), "{err}");
     good_call_still_works(&rt);
-    assert_eq!(hostile.invoke(&ctx(), b"ok").unwrap(), b"ok");
+    assert_eq!(block_on(hostile.invoke(&ctx(), b"ok")).unwrap(), b"ok");
 }
 
 #[test]
@@ -58,7 +60,7 @@ fn deep_recursion_is_a_trap() {
     let (_dir, rt) = setup();
     install(&rt, &guests::UNIT_CALCULATOR_V2);
     let hostile = install(&rt, &guests::TEST_HOSTILE);
-    let err = hostile.invoke(&ctx(), b"recurse").unwrap_err();
+    let err = block_on(hostile.invoke(&ctx(), b"recurse")).unwrap_err();
     // Either the wasm stack limit (a stack-overflow trap) or the guest's own
     // shadow stack running into its data: a trap, never a host crash.
     assert!(matches!(err.class, ErrorClass::Trap(_)), "{err}");
@@ -70,7 +72,7 @@ fn a_panicking_guest_is_a_trap_with_its_message() {
     let (_dir, rt) = setup();
     install(&rt, &guests::UNIT_CALCULATOR_V2);
     let hostile = install(&rt, &guests::TEST_HOSTILE);
-    let err = hostile.invoke(&ctx(), b"trap").unwrap_err();
+    let err = block_on(hostile.invoke(&ctx(), b"trap")).unwrap_err();
     let ErrorClass::Trap(cause) = &err.class else { panic!("expected a trap, got {err}") };
     assert!(cause.contains("hostile guest asked to trap"), "{cause}");
     good_call_still_works(&rt);
@@ -83,7 +85,7 @@ fn an_answer_over_the_output_limit_fails_with_its_own_class() {
     let (_dir, rt) = setup();
     install(&rt, &guests::UNIT_CALCULATOR_V2);
     let hostile = install(&rt, &guests::TEST_HOSTILE);
-    let err = hostile.invoke(&ctx(), b"flood").unwrap_err();
+    let err = block_on(hostile.invoke(&ctx(), b"flood")).unwrap_err();
     assert_eq!(err.class, ErrorClass::Other("output-too-large".into()), "{err}");
     assert!(err.message.contains("16777216 bytes") && err.message.contains("max_output_bytes"), "{err}");
     good_call_still_works(&rt);
@@ -92,7 +94,7 @@ fn an_answer_over_the_output_limit_fails_with_its_own_class() {
         c.plugin_limits.insert("hostile".into(), SandboxLimits { max_output_bytes: 32 << 20, ..Default::default() });
     });
     let hostile = install(&rt, &guests::TEST_HOSTILE);
-    assert_eq!(hostile.invoke(&ctx(), b"flood").unwrap().len(), 16 << 20, "a raised limit lets it through");
+    assert_eq!(block_on(hostile.invoke(&ctx(), b"flood")).unwrap().len(), 16 << 20, "a raised limit lets it through");
 }
 
 #[test]
@@ -100,13 +102,13 @@ fn warm_instances_are_recreated_after_a_trap() {
     let (_dir, rt) = setup();
     let hostile = install(&rt, &guests::TEST_HOSTILE);
     hostile.set_warm(true);
-    assert_eq!(hostile.invoke(&ctx(), b"a").unwrap(), b"a");
+    assert_eq!(block_on(hostile.invoke(&ctx(), b"a")).unwrap(), b"a");
     assert_eq!(hostile.warm_count(), 1);
-    assert!(hostile.invoke(&ctx(), b"trap").is_err());
+    assert!(block_on(hostile.invoke(&ctx(), b"trap")).is_err());
     // The trapped instance was dropped (it cannot be entered again); the
     // next call gets a fresh one and succeeds.
     assert_eq!(hostile.warm_count(), 0);
-    assert_eq!(hostile.invoke(&ctx(), b"b").unwrap(), b"b");
+    assert_eq!(block_on(hostile.invoke(&ctx(), b"b")).unwrap(), b"b");
     assert_eq!(hostile.warm_count(), 1);
 }
 
@@ -124,8 +126,8 @@ fn fuel_budget_stops_a_loop_too() {
         );
     });
     let hostile = install(&rt, &guests::TEST_HOSTILE);
-    let err = hostile.invoke(&ctx(), b"loop").unwrap_err();
+    let err = block_on(hostile.invoke(&ctx(), b"loop")).unwrap_err();
     assert_eq!(err.class, ErrorClass::Timeout);
     assert!(err.message.contains("fuel"), "{err}");
-    assert_eq!(hostile.invoke(&ctx(), b"x").unwrap(), b"x");
+    assert_eq!(block_on(hostile.invoke(&ctx(), b"x")).unwrap(), b"x");
 }

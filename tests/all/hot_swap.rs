@@ -6,19 +6,34 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use kaizen_host::runtime::blobs::sha256_hex;
+use kaizen_host::runtime::blocking::block_on;
 use kaizen_plugins as guests;
 
 use crate::common::{ctx, install, runtime};
 
 #[test]
 fn swaps_and_rollbacks_under_load_fail_no_call() {
+    swaps_and_rollbacks_under_load(false);
+}
+
+#[test]
+fn swaps_and_rollbacks_under_load_fail_no_call_on_warm_instances() {
+    swaps_and_rollbacks_under_load(true);
+}
+
+/// Callers are tasks on a multi-threaded tokio runtime awaiting their calls,
+/// as the service's handlers do, while this thread swaps and rolls back.
+fn swaps_and_rollbacks_under_load(warm: bool) {
     let (_dir, rt) = runtime();
     let v1_bytes = guests::TEST_ECHO_V1.load().unwrap();
     let v2_bytes = guests::TEST_ECHO_V2.load().unwrap();
     let v1 = install(&rt, &guests::TEST_ECHO_V1);
     let v2 = rt.load("echo-v2", &v2_bytes).unwrap();
     assert_ne!(v1.sha256(), v2.sha256());
+    v1.set_warm(warm);
+    v2.set_warm(warm);
     let slot = rt.slot("echo").unwrap();
+    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
 
     let stop = Arc::new(AtomicBool::new(false));
     let calls = Arc::new(AtomicU64::new(0));
@@ -27,11 +42,11 @@ fn swaps_and_rollbacks_under_load_fail_no_call() {
         .map(|i| {
             let (rt, stop, calls) = (rt.clone(), stop.clone(), calls.clone());
             let (a1, a2) = (answered_v1.clone(), answered_v2.clone());
-            std::thread::spawn(move || {
+            tokio.spawn(async move {
                 let mut failures = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
                     let req = format!("caller{i}");
-                    match rt.call_unit("echo", &ctx(), req.as_bytes()) {
+                    match rt.call_unit("echo", &ctx(), req.as_bytes()).await {
                         Ok(served) => {
                             let text = String::from_utf8(served.output).unwrap();
                             // The answer comes from the guest itself, and must
@@ -52,6 +67,7 @@ fn swaps_and_rollbacks_under_load_fail_no_call() {
                         Err(e) => failures.push(e.to_string()),
                     }
                     calls.fetch_add(1, Ordering::Relaxed);
+                    tokio::task::yield_now().await;
                 }
                 failures
             })
@@ -75,7 +91,7 @@ fn swaps_and_rollbacks_under_load_fail_no_call() {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     stop.store(true, Ordering::Relaxed);
-    let failures: Vec<String> = callers.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let failures: Vec<String> = callers.into_iter().flat_map(|h| tokio.block_on(h).unwrap()).collect();
     assert!(failures.is_empty(), "{} failed calls, e.g. {:?}", failures.len(), &failures[..failures.len().min(3)]);
     let total = calls.load(Ordering::Relaxed);
     assert!(total >= 400, "{total} calls");
@@ -112,7 +128,7 @@ fn rollback_to_a_version_no_longer_in_memory_reloads_its_bytes() {
     slot.restore(fresh).unwrap();
     let rb = rt.rollback_to("echo", &v1_sha).unwrap();
     assert_eq!(rb.to.sha256(), v1_sha);
-    assert_eq!(rt.call_unit("echo", &ctx(), b"x").unwrap().output, b"1.0.0:x");
+    assert_eq!(block_on(rt.call_unit("echo", &ctx(), b"x")).unwrap().output, b"1.0.0:x");
 }
 
 #[test]

@@ -23,6 +23,7 @@ mod polyglot;
 mod proving;
 mod recovery;
 mod rollout_ownership;
+mod scheduling;
 mod serve;
 mod store;
 mod supervision;

@@ -7,6 +7,7 @@
 //! Outside CI a missing toolchain skips its language with a notice; in CI
 //! (`CI` set; `.ci/run` installs them all) it fails.
 
+use kaizen_host::runtime::blocking::block_on;
 use kaizen_host::runtime::types::{
     CallContext, DetectionInput, ErrorClass, Failure, LatencyStats, PluginKind, RecoveryAction, Severity, TargetStats,
     WindowStats,
@@ -48,13 +49,13 @@ fn python_detector_fires_on_a_bad_window_only() {
     });
     let p = rt.load("error_budget.wasm", &std::fs::read(&wasm).unwrap()).expect("the Python detector loads");
     assert_eq!((p.name(), p.kind(), p.version()), ("error-budget", PluginKind::Detector, "1.0.0"));
-    let found = p.detect(&input(200, 30)).unwrap();
+    let found = block_on(p.detect(&input(200, 30))).unwrap();
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].kind, "error-budget");
     assert_eq!(found[0].severity, Severity::High, "15 % against a 2 % budget burns 7.5x too fast");
     assert!(found[0].summary.contains("7.5x"), "{}", found[0].summary);
-    assert!(p.detect(&input(200, 2)).unwrap().is_empty(), "1 % is within a 2 % budget");
-    assert!(p.detect(&input(5, 5)).unwrap().is_empty(), "too few calls to judge");
+    assert!(block_on(p.detect(&input(200, 2))).unwrap().is_empty(), "1 % is within a 2 % budget");
+    assert!(block_on(p.detect(&input(5, 5))).unwrap().is_empty(), "too few calls to judge");
 }
 
 #[test]
@@ -64,13 +65,13 @@ fn js_unit_answers_and_its_errors_carry_their_class() {
     let p = rt.load("slugify.wasm", &std::fs::read(&wasm).unwrap()).expect("the JS unit loads");
     assert_eq!((p.name(), p.kind(), p.version()), ("slugify", PluginKind::Unit, "1.0.0"));
     let ctx = CallContext { attempt: 1, scope_pct: None, deadline_ms: 5_000 };
-    let out = p.invoke(&ctx, r#"{"title": "Crème Brûlée: 10 Recipes!"}"#.as_bytes()).unwrap();
+    let out = block_on(p.invoke(&ctx, r#"{"title": "Crème Brûlée: 10 Recipes!"}"#.as_bytes())).unwrap();
     assert_eq!(String::from_utf8(out).unwrap(), r#"{"slug":"creme-brulee-10-recipes"}"#);
-    let e = p.invoke(&ctx, b"not json").unwrap_err();
+    let e = block_on(p.invoke(&ctx, b"not json")).unwrap_err();
     assert_eq!(e.class, ErrorClass::InvalidInput, "{e}");
-    let e = p.invoke(&ctx, br#"{"title": 7}"#).unwrap_err();
+    let e = block_on(p.invoke(&ctx, br#"{"title": 7}"#)).unwrap_err();
     assert_eq!(e.class, ErrorClass::InvalidInput, "{e}");
-    let e = p.invoke(&ctx, br#"{"title": "!!!"}"#).unwrap_err();
+    let e = block_on(p.invoke(&ctx, br#"{"title": "!!!"}"#)).unwrap_err();
     assert_eq!(e.class, ErrorClass::Internal, "{e}");
     assert!(e.message.contains("no letters or digits"), "{e}");
 }
@@ -83,7 +84,7 @@ fn c_strategy_returns_the_right_action() {
     });
     let p = rt.load("jittered_retry.wasm", &std::fs::read(&wasm).unwrap()).expect("the C strategy loads");
     assert_eq!((p.name(), p.kind(), p.version()), ("jittered-retry", PluginKind::Recovery, "1.0.0"));
-    assert_eq!(p.handles().unwrap(), vec![ErrorClass::Dependency, ErrorClass::Timeout]);
+    assert_eq!(block_on(p.handles()).unwrap(), vec![ErrorClass::Dependency, ErrorClass::Timeout]);
     let failure = |class: ErrorClass, attempt: u32, remaining_ms: u64| Failure {
         target: "checkout".into(),
         version: "2.1.0".into(),
@@ -94,11 +95,14 @@ fn c_strategy_returns_the_right_action() {
         remaining_ms,
         recent: vec![],
     };
-    assert_eq!(p.decide(&failure(ErrorClass::Dependency, 1, 1000)).unwrap(), RecoveryAction::Retry(40));
-    assert_eq!(p.decide(&failure(ErrorClass::Timeout, 3, 1000)).unwrap(), RecoveryAction::Retry(160));
-    assert_eq!(p.decide(&failure(ErrorClass::Dependency, 4, 1000)).unwrap(), RecoveryAction::OpenCircuit(5000));
-    assert!(
-        matches!(p.decide(&failure(ErrorClass::Dependency, 2, 50)).unwrap(), RecoveryAction::GiveUp(why) if why.contains("deadline"))
+    assert_eq!(block_on(p.decide(&failure(ErrorClass::Dependency, 1, 1000))).unwrap(), RecoveryAction::Retry(40));
+    assert_eq!(block_on(p.decide(&failure(ErrorClass::Timeout, 3, 1000))).unwrap(), RecoveryAction::Retry(160));
+    assert_eq!(
+        block_on(p.decide(&failure(ErrorClass::Dependency, 4, 1000))).unwrap(),
+        RecoveryAction::OpenCircuit(5000)
     );
-    assert_eq!(p.decide(&failure(ErrorClass::Trap("boom".into()), 1, 1000)).unwrap(), RecoveryAction::Pass);
+    assert!(
+        matches!(block_on(p.decide(&failure(ErrorClass::Dependency, 2, 50))).unwrap(), RecoveryAction::GiveUp(why) if why.contains("deadline"))
+    );
+    assert_eq!(block_on(p.decide(&failure(ErrorClass::Trap("boom".into()), 1, 1000))).unwrap(), RecoveryAction::Pass);
 }

@@ -18,14 +18,9 @@ use crate::common::{ctx, deploy, host_with};
 /// Call `unit` once per request through the host's call path (so each call
 /// is recorded with its request), then wait until the store has them all.
 async fn record(host: &Arc<Host>, unit: &'static str, requests: Vec<Vec<u8>>) {
-    let invoker = host.invoker.clone();
-    tokio::task::spawn_blocking(move || {
-        for r in requests {
-            let _ = invoker.call_once(unit, &ctx(), &r);
-        }
-    })
-    .await
-    .unwrap();
+    for r in requests {
+        let _ = host.invoker.call_once(unit, &ctx(), &r).await;
+    }
     assert!(host.telemetry.recorder().flush().await);
 }
 
@@ -125,18 +120,18 @@ async fn a_candidate_refusing_every_request_fails_replay_and_shadow() {
     let stop = Arc::new(AtomicBool::new(false));
     let live = {
         let (invoker, stop) = (host.invoker.clone(), stop.clone());
-        std::thread::spawn(move || {
+        tokio::spawn(async move {
             let mut i = 0;
             while !stop.load(Ordering::Relaxed) {
-                let _ = invoker.call_once("noisy", &ctx(), format!(r#"{{"live":{i}}}"#).as_bytes());
+                let _ = invoker.call_once("noisy", &ctx(), format!(r#"{{"live":{i}}}"#).as_bytes()).await;
                 i += 1;
-                std::thread::sleep(std::time::Duration::from_millis(2));
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
             }
         })
     };
     let steps = prove::prove(&host.db, &host.invoker, &current, &candidate, &limits, &cfg, None).await;
     stop.store(true, Ordering::Relaxed);
-    live.join().unwrap();
+    live.await.unwrap();
     assert_eq!(step(&steps, "replay").result, "skipped", "{steps:?}");
     let shadow = steps.last().unwrap();
     assert_eq!((shadow.step.as_str(), shadow.result.as_str()), ("shadow", "failed"), "{steps:?}");

@@ -22,10 +22,9 @@ fn ctx(deadline_ms: u64) -> CallContext {
     CallContext { attempt: 1, scope_pct: None, deadline_ms }
 }
 
-/// Calls are made from a blocking thread, as the call path runs.
+/// Calls are awaited, as the call path runs them.
 async fn call(host: &Arc<Host>, name: &str, req: &[u8], deadline_ms: u64) -> Result<Vec<u8>, kaizen_host::CallError> {
-    let (inv, name, req) = (host.invoker.clone(), name.to_string(), req.to_vec());
-    tokio::task::spawn_blocking(move || inv.call(&name, &ctx(deadline_ms), &req).map(|a| a.output)).await.unwrap()
+    host.invoker.call(name, &ctx(deadline_ms), req).await.map(|a| a.output)
 }
 
 async fn log(host: &Arc<Host>, target: &str) -> Vec<recovery_log::RecoveryEntry> {
@@ -267,23 +266,24 @@ async fn strategy_order_follows_measured_success() {
     deploy(&host, &guests::RECOVERY_BACKOFF_RETRY).await;
     deploy(&host, &guests::RECOVERY_FALLBACK).await;
     let h = host.invoker.healer().unwrap().clone();
-    let order = |h: &kaizen_host::recovery::Healer| -> Vec<String> {
-        h.ordered_strategies("flaky", &ErrorClass::Dependency).into_iter().map(|(p, _)| p.name().to_string()).collect()
-    };
-    assert_eq!(order(&h), vec!["backoff-retry", "fallback"], "untried: by name");
+    async fn order(h: &kaizen_host::recovery::Healer) -> Vec<String> {
+        let ordered = h.ordered_strategies("flaky", &ErrorClass::Dependency).await;
+        ordered.into_iter().map(|(p, _)| p.name().to_string()).collect()
+    }
+    assert_eq!(order(&h).await, vec!["backoff-retry", "fallback"], "untried: by name");
     for _ in 0..3 {
         // First call: backoff's one retry fails, it passes, the fallback
         // answers. From then on the fallback is asked first.
         assert_eq!(call(&host, "flaky", b"x", 5_000).await.unwrap(), b"1.0.0:x");
     }
-    assert_eq!(order(&h), vec!["fallback", "backoff-retry"], "the strategy that worked goes first");
+    assert_eq!(order(&h).await, vec!["fallback", "backoff-retry"], "the strategy that worked goes first");
     let rates = h.success_rates();
     assert!(rates.contains(&("flaky".into(), "dependency".into(), "fallback".into(), 3, 3)), "{rates:?}");
     assert!(rates.contains(&("flaky".into(), "dependency".into(), "backoff-retry".into(), 1, 0)), "{rates:?}");
     // Measured, and stored: a restarted host orders the same way.
     h.flush().await;
     let (host2, _) = Host::open(HostConfig { ..host_config_of(&host) }).await.unwrap();
-    assert_eq!(order(host2.invoker.healer().unwrap()), vec!["fallback", "backoff-retry"]);
+    assert_eq!(order(host2.invoker.healer().unwrap()).await, vec!["fallback", "backoff-retry"]);
 }
 
 fn host_config_of(host: &Arc<Host>) -> HostConfig {

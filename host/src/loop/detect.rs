@@ -79,13 +79,11 @@ pub async fn detect(ctx: &Ctx, sample: &Sample) -> Detected {
         let name = slot.name().to_string();
         let mut found: Vec<(Option<String>, Finding)> = Vec::new();
         for (input, versions) in &parts {
-            let (det, input) = (slot.current(), input.clone());
-            let error = match tokio::task::spawn_blocking(move || det.detect(&input)).await {
-                Ok(Ok(fs)) => {
+            let error = match slot.current().detect(input).await {
+                Ok(fs) => {
                     found.extend(fs.into_iter().map(|f| (versions.get(&f.target).cloned(), f)));
                     continue;
                 }
-                Ok(Err(e)) => e.to_string(),
                 Err(e) => e.to_string(),
             };
             out.errors.push(format!("{name}: {error}"));

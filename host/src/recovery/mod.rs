@@ -221,12 +221,13 @@ impl Healer {
         v
     }
 
-    fn handles(&self, p: &Plugin) -> Vec<ErrorClass> {
-        if let Some(h) = self.handles_cache.lock().get(p.sha256()) {
-            return h.clone();
+    async fn handles(&self, p: &Plugin) -> Vec<ErrorClass> {
+        let cached = self.handles_cache.lock().get(p.sha256()).cloned();
+        if let Some(h) = cached {
+            return h;
         }
         // A strategy that cannot say what it handles is asked about nothing.
-        let h = p.handles().unwrap_or_else(|_| vec![ErrorClass::Other("<unavailable>".into())]);
+        let h = p.handles().await.unwrap_or_else(|_| vec![ErrorClass::Other("<unavailable>".into())]);
         self.handles_cache.lock().insert(p.sha256().to_string(), h.clone());
         h
     }
@@ -234,18 +235,18 @@ impl Healer {
     /// Strategies that handle `class`, best measured success rate for
     /// (`target`, `class`) first (Laplace-smoothed, so an untried strategy
     /// sits at 50 %), then by name.
-    pub fn ordered_strategies(&self, target: &str, class: &ErrorClass) -> Vec<(Arc<Plugin>, f64)> {
+    pub async fn ordered_strategies(&self, target: &str, class: &ErrorClass) -> Vec<(Arc<Plugin>, f64)> {
         let cname = class_name(class).to_string();
+        let mut handling = Vec::new();
+        for p in self.runtime.slots_of(PluginKind::Recovery).into_iter().map(|s| s.current()) {
+            let h = self.handles(&p).await;
+            if h.is_empty() || h.iter().any(|c| class_name(c) == cname) {
+                handling.push(p);
+            }
+        }
         let stats = self.stats.lock().clone();
-        let mut v: Vec<(Arc<Plugin>, f64)> = self
-            .runtime
-            .slots_of(PluginKind::Recovery)
+        let mut v: Vec<(Arc<Plugin>, f64)> = handling
             .into_iter()
-            .map(|s| s.current())
-            .filter(|p| {
-                let h = self.handles(p);
-                h.is_empty() || h.iter().any(|c| class_name(c) == cname)
-            })
             .map(|p| {
                 let (n, ok) =
                     stats.get(&(target.to_string(), cname.clone(), p.name().to_string())).copied().unwrap_or((0, 0));
@@ -260,7 +261,7 @@ impl Healer {
     /// Ask the strategies about a failure, in order; the first with an
     /// opinion decides. A strategy that traps or loops costs its own call
     /// (logged) and the next one is asked.
-    pub fn decide(&self, failure: &Failure) -> Option<Decision> {
+    pub async fn decide(&self, failure: &Failure) -> Option<Decision> {
         let now = Instant::now();
         let recent: Vec<RecentOutcome> = self
             .recent
@@ -278,8 +279,8 @@ impl Healer {
             })
             .unwrap_or_default();
         let failure = Failure { recent, ..failure.clone() };
-        for (p, _) in self.ordered_strategies(&failure.target, &failure.error_class) {
-            match p.decide(&failure) {
+        for (p, _) in self.ordered_strategies(&failure.target, &failure.error_class).await {
+            match p.decide(&failure).await {
                 Ok(RecoveryAction::Pass) => continue,
                 Ok(action) => return Some(Decision { strategy: p.name().to_string(), action }),
                 Err(e) => {

@@ -1,5 +1,9 @@
 //! The one engine: Cranelift, the pooling allocator, epoch interruption driven
 //! by a ticker thread, and the linker every plugin is instantiated against.
+//!
+//! Guests run as futures on the async runtime (`call_async`): every
+//! [`SLICE`] of running wasm, a call yields to the scheduler so that other
+//! tasks on its worker get their turn, and at its deadline it traps.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,10 +17,16 @@ use crate::config::RuntimeConfig;
 /// increment) while deadlines stay precise enough for call budgets.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
-/// Epoch ticks for a deadline, at least one.
-pub fn ticks_for(deadline: Duration) -> u64 {
-    (deadline.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64
-}
+/// How long a guest runs on a tokio worker before it yields to the other
+/// tasks of that worker. One millisecond bounds how long a spinning guest
+/// can hold up an HTTP request or a canary call sharing its worker, while
+/// a yield (a fiber switch and a re-queue, a few microseconds) stays under
+/// 1 % of the slice. It is one epoch tick: a finer slice would need a
+/// faster ticker.
+pub const SLICE: Duration = EPOCH_TICK;
+
+/// [`SLICE`] in epoch ticks.
+pub const SLICE_TICKS: u64 = (SLICE.as_micros() / EPOCH_TICK.as_micros()) as u64;
 
 /// Largest wasm stack a call may use; deeper recursion is a trap, not a crash.
 const MAX_WASM_STACK: usize = 1 << 20;

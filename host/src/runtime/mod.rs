@@ -3,6 +3,7 @@
 
 pub mod bindings;
 pub mod blobs;
+pub mod blocking;
 pub mod cache;
 pub mod engine;
 pub mod error;
@@ -179,7 +180,8 @@ impl Runtime {
             )
         };
         let probe = provisional(clone_prepared(&prepared));
-        let info = probe.describe().map_err(|e| fail(LoadReason::DescribeFailed(e)))?;
+        // Loading is synchronous (it compiles), so its one guest call blocks.
+        let info = blocking::block_on(probe.describe()).map_err(|e| fail(LoadReason::DescribeFailed(e)))?;
         validate::check_info(&info, world).map_err(fail)?;
 
         self.blobs.put(bytes).map_err(|e| fail(LoadReason::Storage(e.to_string())))?;
@@ -273,10 +275,11 @@ impl Runtime {
             .ok_or_else(|| CallError::new(ErrorClass::Other("not-found".into()), format!("no unit named `{name}`")))
     }
 
-    /// Call unit `name` on this thread (blocking while the guest runs).
-    pub fn call_unit(&self, name: &str, context: &CallContext, request: &[u8]) -> Result<Served, CallError> {
+    /// Call unit `name`, unrecorded (the recorded call path is
+    /// [`crate::invoke::Invoker`]).
+    pub async fn call_unit(&self, name: &str, context: &CallContext, request: &[u8]) -> Result<Served, CallError> {
         let plugin = self.unit_slot(name)?.route();
-        let output = plugin.invoke(context, request)?;
+        let output = plugin.invoke(context, request).await?;
         Ok(Served { output, plugin })
     }
 }

@@ -4,9 +4,14 @@
 //! pooling allocator makes it cheap). A slot may opt into reusing warm
 //! instances for trusted hot paths; an instance that fails a call is dropped,
 //! never reused, since a trapped instance cannot be entered again.
+//!
+//! Every call is a future: the guest runs on a fiber of the task that awaits
+//! it (an HTTP handler, a canary's caller), yields every epoch slice, and
+//! ends at its deadline in wall-clock time.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use wasmtime::Store;
@@ -14,7 +19,7 @@ use wasmtime::Store;
 use super::bindings::detector::{Detector, DetectorPre};
 use super::bindings::recovery::{Recovery, RecoveryPre};
 use super::bindings::types::{
-    CallContext, DetectionInput, ErrorClass, Failure, Finding, PluginInfo, PluginKind, RecoveryAction,
+    CallContext, DetectionInput, ErrorClass, Failure, Finding, PluginInfo, PluginKind, RecoveryAction, UnitError,
 };
 use super::bindings::unit::{Unit, UnitPre};
 use super::cache::CacheOutcome;
@@ -40,6 +45,40 @@ enum Instance {
     Detector(Detector),
     Recovery(Recovery),
     Unit(Unit),
+}
+
+/// What a call asks of an instance.
+enum Ask<'a> {
+    Describe,
+    Detect(&'a DetectionInput),
+    Handles,
+    Decide(&'a Failure),
+    Invoke(CallContext, &'a [u8]),
+}
+
+/// What an instance answered, one variant per [`Ask`].
+enum Reply {
+    Info(PluginInfo),
+    Findings(Vec<Finding>),
+    Classes(Vec<ErrorClass>),
+    Action(RecoveryAction),
+    Output(Result<Vec<u8>, UnitError>),
+}
+
+impl Instance {
+    /// Make the call `ask` on this instance, on a fiber of `store`.
+    async fn ask(&self, store: &mut Store<HostState>, ask: Ask<'_>) -> wasmtime::Result<Reply> {
+        Ok(match (self, ask) {
+            (Instance::Detector(d), Ask::Describe) => Reply::Info(d.call_describe(store).await?),
+            (Instance::Recovery(r), Ask::Describe) => Reply::Info(r.call_describe(store).await?),
+            (Instance::Unit(u), Ask::Describe) => Reply::Info(u.call_describe(store).await?),
+            (Instance::Detector(d), Ask::Detect(input)) => Reply::Findings(d.call_detect(store, input).await?),
+            (Instance::Recovery(r), Ask::Handles) => Reply::Classes(r.call_handles(store).await?),
+            (Instance::Recovery(r), Ask::Decide(failure)) => Reply::Action(r.call_decide(store, failure).await?),
+            (Instance::Unit(u), Ask::Invoke(ctx, request)) => Reply::Output(u.call_invoke(store, ctx, request).await?),
+            _ => unreachable!("a plugin's kind is checked before it is asked"),
+        })
+    }
 }
 
 /// What the engine needs to run a call, shared by every plugin of a runtime.
@@ -174,63 +213,78 @@ impl Plugin {
         self.warm.lock().len()
     }
 
-    fn instantiate(&self) -> Result<(Store<HostState>, Instance), CallError> {
+    async fn instantiate(&self, limits: &SandboxLimits) -> Result<(Store<HostState>, Instance), CallError> {
         let mut store = sandbox::new_store(
             &self.sandbox.engine,
             self.sandbox.fuel_enabled,
             self.identity.clone(),
-            &self.limits,
+            limits,
             &self.grants,
         );
         let inst = match &self.prepared {
-            Prepared::Detector(pre) => pre.instantiate(&mut store).map(Instance::Detector),
-            Prepared::Recovery(pre) => pre.instantiate(&mut store).map(Instance::Recovery),
-            Prepared::Unit(pre) => pre.instantiate(&mut store).map(Instance::Unit),
+            Prepared::Detector(pre) => pre.instantiate_async(&mut store).await.map(Instance::Detector),
+            Prepared::Recovery(pre) => pre.instantiate_async(&mut store).await.map(Instance::Recovery),
+            Prepared::Unit(pre) => pre.instantiate_async(&mut store).await.map(Instance::Unit),
         };
         match inst {
             Ok(i) => Ok((store, i)),
-            Err(e) => Err(sandbox::classify(&store, &e, &self.limits)),
+            Err(e) => Err(sandbox::classify(&store, &e, limits)),
         }
     }
 
-    /// Run `f` on an instance under the sandbox limits.
-    fn run<R>(&self, f: impl FnOnce(&mut Store<HostState>, &Instance) -> wasmtime::Result<R>) -> Result<R, CallError> {
-        self.run_within(None, f)
+    /// An instance for the next call: a warm one when warm instances are on
+    /// and one is kept, else `None` (a fresh one is made).
+    fn take_warm(&self, warm: bool) -> Option<(Store<HostState>, Instance)> {
+        if warm { self.warm.lock().pop() } else { None }
     }
 
-    /// Run `f` under the sandbox limits, the deadline shortened to `within`
-    /// when that is sooner (a caller's remaining time).
-    fn run_within<R>(
-        &self,
-        within: Option<std::time::Duration>,
-        f: impl FnOnce(&mut Store<HostState>, &Instance) -> wasmtime::Result<R>,
-    ) -> Result<R, CallError> {
+    /// Keep an instance that answered its call for the next one, room
+    /// permitting. Only instances whose call returned come here: one that
+    /// trapped or was cut at its deadline is dropped with its store.
+    fn keep_warm(&self, store: Store<HostState>, inst: Instance) {
+        let mut pool = self.warm.lock();
+        if pool.len() < WARM_POOL {
+            pool.push((store, inst));
+        }
+    }
+
+    /// Ask the plugin `ask` under the sandbox limits, the deadline shortened
+    /// to `within` when that is sooner (a caller's remaining time).
+    ///
+    /// The deadline holds in wall-clock time: the epoch traps a guest that
+    /// runs wasm past it, and a guest waiting in a host call (a WASI sleep or
+    /// poll), which runs no wasm to interrupt, has its call future dropped at
+    /// the deadline, store and instance with it, so that instance is never
+    /// entered again.
+    async fn run(&self, within: Option<Duration>, ask: Ask<'_>) -> Result<Reply, CallError> {
         let shortened;
         let limits = match within {
             Some(d) if d < self.limits.deadline => {
-                shortened =
-                    SandboxLimits { deadline: d.max(std::time::Duration::from_millis(1)), ..self.limits.clone() };
+                shortened = SandboxLimits { deadline: d.max(Duration::from_millis(1)), ..self.limits.clone() };
                 &shortened
             }
             _ => &self.limits,
         };
+        match tokio::time::timeout(limits.deadline, self.run_unbounded(limits, ask)).await {
+            Ok(reply) => reply,
+            Err(_) => Err(sandbox::deadline_exceeded(limits)),
+        }
+    }
+
+    async fn run_unbounded(&self, limits: &SandboxLimits, ask: Ask<'_>) -> Result<Reply, CallError> {
         let warm = self.warm_enabled.load(Ordering::Relaxed);
-        let taken = if warm { self.warm.lock().pop() } else { None };
-        let (mut store, inst) = match taken {
+        let (mut store, inst) = match self.take_warm(warm) {
             Some(pair) => pair,
-            None => self.instantiate()?,
+            None => self.instantiate(limits).await?,
         };
         sandbox::arm(&mut store, limits);
-        match f(&mut store, &inst) {
-            Ok(r) => {
+        match inst.ask(&mut store, ask).await {
+            Ok(reply) => {
                 self.warm_traps.store(0, Ordering::Relaxed);
                 if warm {
-                    let mut pool = self.warm.lock();
-                    if pool.len() < WARM_POOL {
-                        pool.push((store, inst));
-                    }
+                    self.keep_warm(store, inst);
                 }
-                Ok(r)
+                Ok(reply)
             }
             Err(e) => {
                 let err = sandbox::classify(&store, &e, limits);
@@ -250,67 +304,66 @@ impl Plugin {
     }
 
     /// Ask the plugin to describe itself (health checks, validation).
-    pub fn describe(&self) -> Result<PluginInfo, CallError> {
-        self.run(|store, inst| match inst {
-            Instance::Detector(d) => d.call_describe(store),
-            Instance::Recovery(r) => r.call_describe(store),
-            Instance::Unit(u) => u.call_describe(store),
-        })
+    pub async fn describe(&self) -> Result<PluginInfo, CallError> {
+        match self.run(None, Ask::Describe).await? {
+            Reply::Info(info) => Ok(info),
+            _ => unreachable!("describe answers with an info"),
+        }
     }
 
     /// Run a detector.
-    pub fn detect(&self, input: &DetectionInput) -> Result<Vec<Finding>, CallError> {
+    pub async fn detect(&self, input: &DetectionInput) -> Result<Vec<Finding>, CallError> {
         if !matches!(self.prepared, Prepared::Detector(_)) {
             return Err(self.wrong_kind("detector"));
         }
-        self.run(|store, inst| match inst {
-            Instance::Detector(d) => d.call_detect(store, input),
-            _ => unreachable!("kind checked above"),
-        })
+        match self.run(None, Ask::Detect(input)).await? {
+            Reply::Findings(findings) => Ok(findings),
+            _ => unreachable!("detect answers with findings"),
+        }
     }
 
     /// The error classes a recovery strategy handles (empty: all).
-    pub fn handles(&self) -> Result<Vec<ErrorClass>, CallError> {
+    pub async fn handles(&self) -> Result<Vec<ErrorClass>, CallError> {
         if !matches!(self.prepared, Prepared::Recovery(_)) {
             return Err(self.wrong_kind("recovery strategy"));
         }
-        self.run(|store, inst| match inst {
-            Instance::Recovery(r) => r.call_handles(store),
-            _ => unreachable!("kind checked above"),
-        })
+        match self.run(None, Ask::Handles).await? {
+            Reply::Classes(classes) => Ok(classes),
+            _ => unreachable!("handles answers with classes"),
+        }
     }
 
     /// Ask a recovery strategy what to do about `failure`.
-    pub fn decide(&self, failure: &Failure) -> Result<RecoveryAction, CallError> {
+    pub async fn decide(&self, failure: &Failure) -> Result<RecoveryAction, CallError> {
         if !matches!(self.prepared, Prepared::Recovery(_)) {
             return Err(self.wrong_kind("recovery strategy"));
         }
-        self.run(|store, inst| match inst {
-            Instance::Recovery(r) => r.call_decide(store, failure),
-            _ => unreachable!("kind checked above"),
-        })
+        match self.run(None, Ask::Decide(failure)).await? {
+            Reply::Action(action) => Ok(action),
+            _ => unreachable!("decide answers with an action"),
+        }
     }
 
     /// Call a unit. A typed error from the unit keeps its class.
-    pub fn invoke(&self, context: &CallContext, request: &[u8]) -> Result<Vec<u8>, CallError> {
-        self.invoke_within(context, request, None)
+    pub async fn invoke(&self, context: &CallContext, request: &[u8]) -> Result<Vec<u8>, CallError> {
+        self.invoke_within(context, request, None).await
     }
 
     /// Call a unit with at most `within` of wall-clock time (never more than
     /// its own deadline).
-    pub fn invoke_within(
+    pub async fn invoke_within(
         &self,
         context: &CallContext,
         request: &[u8],
-        within: Option<std::time::Duration>,
+        within: Option<Duration>,
     ) -> Result<Vec<u8>, CallError> {
         if !matches!(self.prepared, Prepared::Unit(_)) {
             return Err(self.wrong_kind("unit"));
         }
-        let out = self.run_within(within, |store, inst| match inst {
-            Instance::Unit(u) => u.call_invoke(store, *context, request),
-            _ => unreachable!("kind checked above"),
-        })?;
+        let out = match self.run(within, Ask::Invoke(*context, request)).await? {
+            Reply::Output(out) => out,
+            _ => unreachable!("invoke answers with an output"),
+        };
         let output = out.map_err(|e| CallError::new(e.error_class, e.message))?;
         // Dropped here, before the host keeps, records or sends a byte of it.
         let limit = self.limits.max_output_bytes;

@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
-use wasmtime::{ResourceLimiter, Store, Trap};
+use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
@@ -37,6 +38,9 @@ pub struct HostState {
     stderr: TailPipe,
     /// Whether the engine meters fuel (then every call needs a budget).
     fuel_enabled: bool,
+    /// When the call in progress must end: past it, the next epoch slice
+    /// traps instead of yielding.
+    deadline: Instant,
 }
 
 impl WasiView for HostState {
@@ -171,9 +175,19 @@ pub fn new_store(
         identity,
         stderr,
         fuel_enabled,
+        deadline: Instant::now() + limits.deadline,
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);
+    // Each slice of running wasm ends here: yield to the scheduler, or trap
+    // once the call's deadline has passed.
+    store.epoch_deadline_callback(|store| {
+        if Instant::now() >= store.data().deadline {
+            Err(Trap::Interrupt.into())
+        } else {
+            Ok(UpdateDeadline::Yield(super::engine::SLICE_TICKS))
+        }
+    });
     arm(&mut store, limits);
     store
 }
@@ -181,8 +195,8 @@ pub fn new_store(
 /// Reset a store's deadline, fuel and diagnostics before a call: a store
 /// with epochs or fuel enabled and no budget set traps at once.
 pub fn arm(store: &mut Store<HostState>, limits: &SandboxLimits) {
-    let ticks = super::engine::ticks_for(limits.deadline);
-    store.set_epoch_deadline(ticks);
+    store.set_epoch_deadline(super::engine::SLICE_TICKS);
+    store.data_mut().deadline = Instant::now() + limits.deadline;
     if store.data().fuel_enabled {
         // Plugins without a fuel budget still need one once the engine meters.
         let _ = store.set_fuel(limits.fuel.unwrap_or(u64::MAX));
@@ -198,9 +212,7 @@ pub fn classify(store: &Store<HostState>, err: &wasmtime::Error, limits: &Sandbo
         return CallError::new(ErrorClass::Memory, format!("memory cap of {} bytes exceeded", limits.memory_bytes));
     }
     match err.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => {
-            CallError::new(ErrorClass::Timeout, format!("deadline of {} ms exceeded", limits.deadline.as_millis()))
-        }
+        Some(Trap::Interrupt) => deadline_exceeded(limits),
         Some(Trap::OutOfFuel) => CallError::new(ErrorClass::Timeout, "fuel budget exhausted"),
         Some(trap) => {
             let cause = match panic_message(&state.stderr.text()) {
@@ -214,6 +226,12 @@ pub fn classify(store: &Store<HostState>, err: &wasmtime::Error, limits: &Sandbo
             CallError::new(ErrorClass::Trap(truncate(&chain, 512).to_string()), chain)
         }
     }
+}
+
+/// The error of a call that ran out of its deadline, whether the epoch cut
+/// its wasm or the wall clock cut a wait in a host call.
+pub fn deadline_exceeded(limits: &SandboxLimits) -> CallError {
+    CallError::new(ErrorClass::Timeout, format!("deadline of {} ms exceeded", limits.deadline.as_millis()))
 }
 
 /// The `panicked at ...` lines a Rust guest printed before trapping.
@@ -235,10 +253,13 @@ fn truncate(s: &str, max: usize) -> &str {
 }
 
 /// The linker shared by all three worlds: WASI (with nothing granted unless
-/// configured per plugin) and `kaizen:plugin/host`.
+/// configured per plugin) and `kaizen:plugin/host`. WASI is linked in its
+/// async form: a guest waiting in a sleep or a poll suspends its call's
+/// future instead of blocking a thread, so the wall-clock deadline can cut
+/// it and the worker serves other calls meanwhile.
 pub fn build_linker(engine: &wasmtime::Engine) -> wasmtime::Result<wasmtime::component::Linker<HostState>> {
     let mut linker = wasmtime::component::Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     super::bindings::host_api::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(&mut linker, |s| s)?;
     Ok(linker)
 }

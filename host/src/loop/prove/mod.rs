@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 
 use self::outcomes::{About, RateTest, ctx, decoded};
 use crate::invoke::Invoker;
-use crate::runtime::types::ErrorClass;
 use crate::runtime::{CallError, Plugin, class_name};
 use crate::safety::Limits;
 use crate::store::Db;
@@ -101,10 +100,7 @@ pub fn shipped_cases(bytes: &[u8]) -> Result<Option<Vec<Case>>, BadCases> {
 }
 
 async fn call(p: &Arc<Plugin>, request: Vec<u8>) -> Result<Vec<u8>, CallError> {
-    let p = p.clone();
-    tokio::task::spawn_blocking(move || p.invoke(&ctx(), &request))
-        .await
-        .unwrap_or_else(|e| Err(CallError::new(ErrorClass::Internal, e.to_string())))
+    p.invoke(&ctx(), &request).await
 }
 
 fn synthetic(candidate_bytes: &[u8]) -> Result<Option<Vec<Case>>, ProofStep> {

@@ -10,6 +10,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use futures::FutureExt;
+
 use crate::judge::sequential::CLASSES;
 use crate::judge::{OK, increase_bounds, increase_shown};
 use crate::runtime::types::{CallContext, ErrorClass};
@@ -149,9 +151,11 @@ pub fn ctx() -> CallContext {
     CallContext { attempt: 1, scope_pct: None, deadline_ms: 5_000 }
 }
 
-/// One run of `request` on a version; blocking.
-pub fn run(p: &Plugin, request: &[u8]) -> Ending {
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| p.invoke(&ctx(), request)))
+/// One run of `request` on a version.
+pub async fn run(p: &Plugin, request: &[u8]) -> Ending {
+    let r = std::panic::AssertUnwindSafe(p.invoke(&ctx(), request))
+        .catch_unwind()
+        .await
         .unwrap_or_else(|_| Err(CallError::new(ErrorClass::Internal, "the call panicked")));
     Ending::of(&r)
 }
@@ -176,7 +180,7 @@ pub struct Runs {
 
 /// Run `request` on both versions again, `reruns` more times, when its
 /// `first` run ended differently; blocking (call it off the async runtime).
-pub fn settle(
+pub async fn settle(
     current: &Arc<Plugin>,
     candidate: &Arc<Plugin>,
     request: &[u8],
@@ -187,7 +191,7 @@ pub fn settle(
     let mut pairs = vec![first];
     if differs(&pairs[0], compare_outputs) {
         for _ in 0..reruns {
-            pairs.push((run(current, request), run(candidate, request)));
+            pairs.push((run(current, request).await, run(candidate, request).await));
         }
     }
     Runs { pairs }

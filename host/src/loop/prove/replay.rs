@@ -10,15 +10,10 @@ use crate::runtime::Plugin;
 use crate::store::{Db, executions};
 
 /// Run one recorded request on both versions, again when it ends
-/// differently, on the blocking pool.
+/// differently.
 async fn runs_of(current: &Arc<Plugin>, candidate: &Arc<Plugin>, request: Vec<u8>, reruns: u32, outputs: bool) -> Runs {
-    let (current, candidate) = (current.clone(), candidate.clone());
-    tokio::task::spawn_blocking(move || {
-        let first = (run(&current, &request), run(&candidate, &request));
-        settle(&current, &candidate, &request, first, reruns, outputs)
-    })
-    .await
-    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    let first = (run(current, &request).await, run(candidate, &request).await);
+    settle(current, candidate, &request, first, reruns, outputs).await
 }
 
 /// Replay up to `replay_max` distinct recorded requests of the unit.

@@ -1,5 +1,5 @@
-//! Shadow: a share of live calls mirrored to the candidate on tokio's
-//! blocking pool and compared with what the live version answered, class by
+//! Shadow: a share of live calls mirrored to the candidate in a task of
+//! its own and compared with what the live version answered, class by
 //! class ([`super::outcomes`]); a mirrored call that ends differently is run
 //! again on both versions there, off the call path. Never answers a caller,
 //! never slows one down.
@@ -35,10 +35,10 @@ struct State {
 }
 
 impl Shared {
-    /// Compare one mirrored call; blocking.
-    fn compare(&self, request: &[u8], live: Ending) {
-        let mirrored = run(&self.candidate, request);
-        let runs = settle(&self.current, &self.candidate, request, (live, mirrored), self.reruns, false);
+    /// Compare one mirrored call.
+    async fn compare(&self, request: &[u8], live: Ending) {
+        let mirrored = run(&self.candidate, request).await;
+        let runs = settle(&self.current, &self.candidate, request, (live, mirrored), self.reruns, false).await;
         let mut st = self.state.lock();
         if st.failed.is_none()
             && let Some(d) = st.tally.add(None, request, &runs, &self.about, false)
@@ -70,8 +70,8 @@ impl Mirror for Shadow {
         }
         s.running.fetch_add(1, Ordering::Relaxed);
         let (shared, request, live) = (s.clone(), request.to_vec(), Ending::of(live));
-        self.handle.spawn_blocking(move || {
-            shared.compare(&request, live);
+        self.handle.spawn(async move {
+            shared.compare(&request, live).await;
             shared.running.fetch_sub(1, Ordering::Relaxed);
         });
     }

@@ -6,6 +6,11 @@
 //! type whichever world a plugin targets. Types derive serde so that findings,
 //! windows and error classes can be stored and served as they are.
 //!
+//! Exports are bound `async` (`call_async`, on a fiber: a guest yields to
+//! the scheduler every epoch slice, and its call can be dropped at its
+//! deadline). The `host` imports stay synchronous: `log` and `config` never
+//! block, so they need no future.
+//!
 //! `bindgen!` takes its WIT folder as a literal, so the folder is named here
 //! and in [`WIT_DIR`]; a test checks both against [`VERSION`].
 
@@ -20,6 +25,7 @@ pub mod detector {
         world: "detector",
         path: "../wit/v0.1",
         additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
+        exports: { default: async },
     });
 }
 
@@ -31,6 +37,7 @@ pub mod recovery {
             "kaizen:plugin/types": crate::runtime::bindings::v0_1::detector::kaizen::plugin::types,
             "kaizen:plugin/host": crate::runtime::bindings::v0_1::detector::kaizen::plugin::host,
         },
+        exports: { default: async },
     });
 }
 
@@ -42,6 +49,7 @@ pub mod unit {
             "kaizen:plugin/types": crate::runtime::bindings::v0_1::detector::kaizen::plugin::types,
             "kaizen:plugin/host": crate::runtime::bindings::v0_1::detector::kaizen::plugin::host,
         },
+        exports: { default: async },
     });
 }
 

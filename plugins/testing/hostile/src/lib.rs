@@ -1,7 +1,8 @@
 //! A unit that does what a hostile or broken plugin would, chosen by the
 //! request text: `loop` spins forever, `balloon` allocates without bound,
-//! `recurse` overflows the stack, `trap` panics, `flood` answers 16 MiB;
-//! anything else is echoed.
+//! `recurse` overflows the stack, `trap` panics, `flood` answers 16 MiB,
+//! `sleep:<ms>` waits that long in a WASI sleep (running no wasm meanwhile)
+//! and then answers `slept`; anything else is echoed.
 //! The host must turn each into one failed call and stay up.
 
 use kaizen_sdk::{CallContext, Config, PluginInfo, PluginKind, Unit, UnitError};
@@ -47,6 +48,11 @@ impl Unit for Hostile {
             b"recurse" => Ok(recurse(0, &mut [0u8; 256]).to_le_bytes().to_vec()),
             b"trap" => panic!("hostile guest asked to trap"),
             b"flood" => Ok(vec![b'x'; 16 << 20]),
+            other if other.starts_with(b"sleep:") => {
+                let ms = std::str::from_utf8(&other[6..]).ok().and_then(|t| t.parse().ok()).unwrap_or(0);
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                Ok(b"slept".to_vec())
+            }
             other => Ok(other.to_vec()),
         }
     }

@@ -3,7 +3,8 @@
 //! By default every call gets a fresh store and instance (full isolation; the
 //! pooling allocator makes it cheap). A slot may opt into reusing warm
 //! instances for trusted hot paths; an instance that fails a call is dropped,
-//! never reused, since a trapped instance cannot be entered again.
+//! never reused, since a trapped instance cannot be entered again, and so is
+//! one that has served the slot's `reuse` calls.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -62,7 +63,11 @@ pub struct Plugin {
     limits: SandboxLimits,
     grants: Grants,
     warm_enabled: AtomicBool,
-    warm: Mutex<Vec<(Store<HostState>, Instance)>>,
+    /// Calls one warm instance serves before it is dropped (the slot's
+    /// `reuse`).
+    warm_reuse: std::sync::atomic::AtomicU32,
+    /// Warm instances, each with the calls it has served.
+    warm: Mutex<Vec<(Store<HostState>, Instance, u32)>>,
     /// Consecutive trapped calls on warm instances (health remediation).
     warm_traps: std::sync::atomic::AtomicU32,
 }
@@ -103,6 +108,7 @@ impl Plugin {
             limits,
             grants,
             warm_enabled: AtomicBool::new(false),
+            warm_reuse: std::sync::atomic::AtomicU32::new(crate::config::Instances::default().reuse),
             warm: Mutex::new(Vec::new()),
             warm_traps: std::sync::atomic::AtomicU32::new(0),
         }
@@ -152,6 +158,18 @@ impl Plugin {
         if !on {
             self.clear_warm();
         }
+    }
+
+    /// Serve calls as the slot's instance mode says: fresh, or warm
+    /// instances each re-created after `reuse` calls.
+    pub fn set_instances(&self, instances: crate::config::Instances) {
+        self.warm_reuse.store(instances.reuse.max(1), Ordering::Relaxed);
+        self.set_warm(instances.warm());
+    }
+
+    /// Calls one warm instance serves before it is re-created.
+    pub fn warm_reuse(&self) -> u32 {
+        self.warm_reuse.load(Ordering::Relaxed)
     }
 
     /// Drop every warm instance: the next call starts from a fresh one.
@@ -216,18 +234,23 @@ impl Plugin {
         };
         let warm = self.warm_enabled.load(Ordering::Relaxed);
         let taken = if warm { self.warm.lock().pop() } else { None };
-        let (mut store, inst) = match taken {
-            Some(pair) => pair,
-            None => self.instantiate()?,
+        let (mut store, inst, served) = match taken {
+            Some(warm) => warm,
+            None => {
+                let (store, inst) = self.instantiate()?;
+                (store, inst, 0)
+            }
         };
         sandbox::arm(&mut store, limits);
         match f(&mut store, &inst) {
             Ok(r) => {
                 self.warm_traps.store(0, Ordering::Relaxed);
-                if warm {
+                // An instance that has served its `reuse` calls is dropped:
+                // the next call gets a fresh one.
+                if warm && served + 1 < self.warm_reuse.load(Ordering::Relaxed) {
                     let mut pool = self.warm.lock();
                     if pool.len() < WARM_POOL {
-                        pool.push((store, inst));
+                        pool.push((store, inst, served + 1));
                     }
                 }
                 Ok(r)

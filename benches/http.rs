@@ -2,11 +2,16 @@
 //! invoking a trivial unit (echo) beside `wasmtime serve` running an
 //! equivalent wasi:http hello-world component, measured in the same run by
 //! the same load generator (keep-alive HTTP/1.1, a fixed number of
-//! concurrent connections, closed loop).
+//! concurrent connections, closed loop), in two pairs: fresh instances
+//! (Kaizen's default slot against `wasmtime serve`'s default) and warm
+//! instances reused for up to 1000 requests (the slot's `instances` set to
+//! warm, reuse 1000, against `wasmtime serve -O pooling-allocator
+//! --max-instance-reuse-count 1000`). Kaizen records every call in each.
 //!
 //! `cargo bench --bench http` — needs `wasmtime` on PATH (or WASMTIME=path;
 //! `cargo install wasmtime-cli`); without it only kaizen's figures print.
-//! Knobs: HTTP_BENCH_SECS (default 8), HTTP_BENCH_CONNECTIONS (default 16).
+//! Knobs: HTTP_BENCH_SECS (default 8), HTTP_BENCH_CONNECTIONS (default 16),
+//! KAIZEN_BIN (the `kaizen` to serve; default: the one built with the bench).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -23,8 +28,9 @@ impl Drop for Proc {
     }
 }
 
+#[derive(Clone)]
 struct Target {
-    name: &'static str,
+    name: String,
     url: String,
     body: Option<Vec<u8>>,
     token: Option<String>,
@@ -54,8 +60,28 @@ fn wait_listening(port: u16) {
     }
 }
 
-fn start_kaizen(dir: &Path) -> (Proc, Target) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kaizen"))
+/// A running `kaizen serve` with the echo unit deployed, and how to set the
+/// echo slot's instance mode.
+struct Kaizen {
+    url: String,
+    admin: String,
+}
+
+impl Kaizen {
+    fn instances(&self, mode: &str) {
+        let r = reqwest::blocking::Client::new()
+            .put(format!("{}/api/v1/deployments/echo/instances", self.url))
+            .bearer_auth(&self.admin)
+            .json(&serde_json::json!({"mode": mode, "reuse": 1000}))
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "instance mode set: {}", r.status());
+    }
+}
+
+fn start_kaizen(dir: &Path) -> (Proc, Kaizen, Target) {
+    let bin = std::env::var("KAIZEN_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_kaizen").into());
+    let mut child = Command::new(bin)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
         .env("KAIZEN_LOG", "warn")
@@ -85,13 +111,13 @@ fn start_kaizen(dir: &Path) -> (Proc, Target) {
         .unwrap();
     assert!(r.status().is_success(), "echo deployed");
     let target = Target {
-        name: "kaizen serve (POST /api/v1/units/echo/invoke)",
+        name: "kaizen serve (POST /api/v1/units/echo/invoke)".into(),
         url: format!("{url}/api/v1/units/echo/invoke"),
         body: Some(b"hello".to_vec()),
         token: Some(tokens["invoke"].as_str().unwrap().to_string()),
         expect: b"1.0.0:hello",
     };
-    (Proc(child), target)
+    (Proc(child), Kaizen { url, admin }, target)
 }
 
 fn wasmtime_bin() -> Option<PathBuf> {
@@ -102,9 +128,13 @@ fn wasmtime_bin() -> Option<PathBuf> {
     std::env::split_paths(&path).map(|d| d.join("wasmtime")).find(|p| p.is_file())
 }
 
-fn start_wasmtime(bin: &Path) -> (Proc, Target) {
+/// Build the wasi:http hello world (once per run).
+fn hello_http() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let target_dir = root.join("target/bench-guests");
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("bench-guests");
     let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["build", "--release", "--quiet", "--target", "wasm32-wasip2", "--manifest-path"])
         .arg(root.join("benches/guests/hello-http/Cargo.toml"))
@@ -112,18 +142,23 @@ fn start_wasmtime(bin: &Path) -> (Proc, Target) {
         .status()
         .unwrap();
     assert!(st.success(), "hello-http guest builds");
-    let wasm = target_dir.join("wasm32-wasip2/release/hello_http.wasm");
+    target_dir.join("wasm32-wasip2/release/hello_http.wasm")
+}
+
+/// `wasmtime serve` of `wasm` with `extra` options.
+fn start_wasmtime(bin: &Path, wasm: &Path, name: &str, extra: &[&str]) -> (Proc, Target) {
     let port = free_port();
     let child = Command::new(bin)
         .args(["serve", "-Scli", "--addr", &format!("127.0.0.1:{port}")])
-        .arg(&wasm)
+        .args(extra)
+        .arg(wasm)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("wasmtime serve starts");
     wait_listening(port);
     let target = Target {
-        name: "wasmtime serve (wasi:http hello world)",
+        name: name.into(),
         url: format!("http://127.0.0.1:{port}/"),
         body: None,
         token: None,
@@ -181,53 +216,86 @@ fn load(t: &Target, conns: usize, secs: u64) -> Figures {
     })
 }
 
+fn show(name: &str, f: &Figures) {
+    println!(
+        "{name:<56} {:>9.0} req/s   p50 {:>7.0} µs   p99 {:>7.0} µs   errors {}",
+        f.rps, f.p50_us, f.p99_us, f.errors
+    )
+}
+
+/// Best round (by throughput) of each arm.
+#[derive(Default)]
+struct Best(Option<Figures>);
+
+impl Best {
+    fn offer(&mut self, f: Figures) {
+        if self.0.as_ref().is_none_or(|b| f.rps > b.rps) {
+            self.0 = Some(f);
+        }
+    }
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo bench -- --list` from tooling: nothing to list
     }
     let (secs, conns) = (env_num("HTTP_BENCH_SECS", 8), env_num("HTTP_BENCH_CONNECTIONS", 16) as usize);
     let dir = tempfile::tempdir().unwrap();
-    let (_k, kaizen) = start_kaizen(dir.path());
+    let (_k, kaizen, fresh) = start_kaizen(dir.path());
+    let warm = Target { name: "kaizen serve, echo slot warm (reuse 1000)".into(), ..fresh.clone() };
     let wasmtime = match wasmtime_bin() {
-        Some(bin) => Some(start_wasmtime(&bin)),
+        Some(bin) => {
+            let wasm = hello_http();
+            let default = start_wasmtime(&bin, &wasm, "wasmtime serve (hello world), default", &[]);
+            let reuse = start_wasmtime(
+                &bin,
+                &wasm,
+                "wasmtime serve -O pooling-allocator, reuse 1000",
+                &["-O", "pooling-allocator", "--max-instance-reuse-count", "1000"],
+            );
+            Some((default, reuse))
+        }
         None => {
             println!("NOTICE: wasmtime not found (set WASMTIME or `cargo install wasmtime-cli`): kaizen only");
             None
         }
     };
     println!("HTTP invoke on loopback: {conns} connections, {secs} s per run, 2 rounds alternating");
-    // Warm both (compiled caches, connection pools), then alternate.
-    load(&kaizen, conns, 1);
-    if let Some((_, w)) = &wasmtime {
-        load(w, conns, 1);
+    // Warm every arm (compiled caches, connection pools), then alternate.
+    kaizen.instances("fresh");
+    load(&fresh, conns, 1);
+    kaizen.instances("warm");
+    load(&warm, conns, 1);
+    if let Some(((_, d), (_, r))) = &wasmtime {
+        load(d, conns, 1);
+        load(r, conns, 1);
     }
-    let (mut k_best, mut w_best): (Option<Figures>, Option<Figures>) = (None, None);
+    let (mut kf, mut kw, mut wd, mut wr) = (Best::default(), Best::default(), Best::default(), Best::default());
     for _ in 0..2 {
-        let f = load(&kaizen, conns, secs);
-        if k_best.as_ref().is_none_or(|b| f.rps > b.rps) {
-            k_best = Some(f);
+        kaizen.instances("fresh");
+        kf.offer(load(&fresh, conns, secs));
+        if let Some(((_, d), _)) = &wasmtime {
+            wd.offer(load(d, conns, secs));
         }
-        if let Some((_, w)) = &wasmtime {
-            let f = load(w, conns, secs);
-            if w_best.as_ref().is_none_or(|b| f.rps > b.rps) {
-                w_best = Some(f);
-            }
+        kaizen.instances("warm");
+        kw.offer(load(&warm, conns, secs));
+        if let Some((_, (_, r))) = &wasmtime {
+            wr.offer(load(r, conns, secs));
         }
     }
-    let show = |name: &str, f: &Figures| {
-        println!(
-            "{name:<48} {:>9.0} req/s   p50 {:>7.0} µs   p99 {:>7.0} µs   errors {}",
-            f.rps, f.p50_us, f.p99_us, f.errors
-        )
+    println!("\n== HTTP invoke: figures measured in this run ==");
+    let pair = |k: &Target, kb: &Best, w: Option<&Target>, wb: &Best, goal: &str| {
+        let kf = kb.0.as_ref().unwrap();
+        show(&k.name, kf);
+        if let (Some(w), Some(wf)) = (w, wb.0.as_ref()) {
+            show(&w.name, wf);
+            println!(
+                "  throughput kaizen / wasmtime serve = {:.2}x (goal {goal}); p99 kaizen / wasmtime serve = {:.2}x",
+                kf.rps / wf.rps,
+                kf.p99_us / wf.p99_us
+            );
+        }
     };
-    let k = k_best.unwrap();
-    show(kaizen.name, &k);
-    if let (Some((_, wt)), Some(w)) = (&wasmtime, &w_best) {
-        show(wt.name, w);
-        println!(
-            "throughput kaizen / wasmtime serve = {:.2}x (goal ≥ 0.8x); p99 kaizen / wasmtime serve = {:.2}x",
-            k.rps / w.rps,
-            k.p99_us / w.p99_us
-        );
-    }
+    pair(&fresh, &kf, wasmtime.as_ref().map(|((_, d), _)| d), &wd, "≥ 1.25x");
+    pair(&warm, &kw, wasmtime.as_ref().map(|(_, (_, r))| r), &wr, "≥ 1.0x");
 }

@@ -119,8 +119,45 @@ fn recording(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     g.bench_function("recording_off", |b| b.iter(|| rt.block_on(runtime.call_unit("echo", &ctx, b"request")).unwrap()));
     g.bench_function("recording_on", |b| b.iter(|| rt.block_on(invoker.call("echo", &ctx, b"request")).unwrap()));
     g.finish();
+    // The same calls counted in CPU time of the whole process (every
+    // thread: the calls, the writer and SQLite's own thread), the rows
+    // committed to disk before the clock stops: what recording costs a
+    // host whose cores are all busy, whatever else runs on the machine.
+    const N: u32 = 50_000;
+    let off = cpu_per_call(N, || {
+        rt.block_on(runtime.call_unit("echo", &ctx, b"request")).unwrap();
+    });
+    rt.block_on(telemetry.recorder().flush());
+    let started = cpu_time();
+    for _ in 0..N {
+        rt.block_on(invoker.call("echo", &ctx, b"request")).unwrap();
+    }
+    rt.block_on(telemetry.recorder().flush());
+    let on = (cpu_time() - started) / N;
+    *CPU.lock().unwrap() = Some((on, off));
     rt.block_on(telemetry.shutdown()).unwrap();
 }
+
+/// CPU time (user + system) of every thread of this process so far.
+fn cpu_time() -> Duration {
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `u` is a valid rusage for getrusage to fill.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+/// Process CPU time per call over `n` calls of `f`.
+fn cpu_per_call(n: u32, mut f: impl FnMut()) -> Duration {
+    let started = cpu_time();
+    for _ in 0..n {
+        f();
+    }
+    (cpu_time() - started) / n
+}
+
+/// (recording on, recording off) process CPU time per call.
+static CPU: std::sync::Mutex<Option<(Duration, Duration)>> = std::sync::Mutex::new(None);
 
 /// Build the detection input for 100 targets over a database holding
 /// `stored` executions, the aggregates restored from their checkpoint as at
@@ -131,7 +168,10 @@ fn detection(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
         let dir = tempfile::tempdir().unwrap();
         let db = rt.block_on(Db::open_sqlite_file(&dir.path().join("k.db"))).unwrap();
         let now = kaizen_host::store::now_ms();
-        let t = rt.block_on(Telemetry::start(db.clone(), TelemetryConfig::default())).unwrap();
+        // No maintenance pass during the set-up: its checkpoint would race
+        // the bulk inserts below for the write lock.
+        let quiet = TelemetryConfig { maintenance_secs: 3600, ..Default::default() };
+        let t = rt.block_on(Telemetry::start(db.clone(), quiet)).unwrap();
         // The same 1000 recent calls in the window either way; the rest is
         // older history (1 hour to 6 days back) that detection must not pay for.
         let batch: Vec<Execution> = (0..stored)
@@ -191,6 +231,15 @@ fn main() {
         ("calls", "recording_off"),
         Some("<= 1.10x"),
     );
+    if let Some((on, off)) = *CPU.lock().unwrap() {
+        println!(
+            "{:<52} {:>10} / {:>10} = {:>6.2}x   (goal <= 1.10x)",
+            "unit call, process CPU: recording on / off",
+            support::fmt_ns(on.as_nanos() as f64),
+            support::fmt_ns(off.as_nanos() as f64),
+            on.as_secs_f64() / off.as_secs_f64()
+        );
+    }
     support::ratio(
         "detection input, 100 targets: 10^6 / 10^3 stored",
         ("detection_input", "stored_1e6"),

@@ -50,6 +50,47 @@ pub struct Grants {
     pub read_only_dirs: HashMap<String, PathBuf>,
 }
 
+/// Where a slot's calls run.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstanceMode {
+    /// A new instance for every call: nothing a call leaves in the guest's
+    /// memory is seen by the next one.
+    #[default]
+    Fresh,
+    /// Instances kept between calls of the same version and reused: no
+    /// instantiation on the call path, but what a call leaves in the guest's
+    /// memory (globals, caches, leaked allocations) is seen by later calls.
+    /// An instance is dropped after any failed call (a trap never leaks into
+    /// the next call) and after `reuse` calls.
+    Warm,
+}
+
+/// A slot's instance mode and, when warm, how many calls one instance
+/// serves before it is dropped and a fresh one takes its place.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Instances {
+    pub mode: InstanceMode,
+    /// Calls served by one warm instance before it is re-created (like
+    /// `wasmtime serve`'s reuse count); at least 1. Ignored when fresh.
+    pub reuse: u32,
+}
+
+impl Default for Instances {
+    fn default() -> Self {
+        Instances { mode: InstanceMode::Fresh, reuse: 1000 }
+    }
+}
+
+impl Instances {
+    pub fn warm(&self) -> bool {
+        self.mode == InstanceMode::Warm
+    }
+}
+
 /// Settings of the [`Runtime`](crate::runtime::Runtime). Where it keeps its
 /// files is not one of them: the data directory is the host's (see
 /// [`HostConfig`](crate::host::HostConfig)) and is handed to
@@ -78,6 +119,10 @@ pub struct RuntimeConfig {
     pub history_depth: usize,
     /// How many instances (across all plugins) may be live at once.
     pub max_instances: u32,
+    /// Per-slot instance mode, by plugin name (`[runtime.instances.NAME]`):
+    /// a fresh instance per call (the default) or warm instances reused for
+    /// up to `reuse` calls each.
+    pub instances: HashMap<String, Instances>,
 }
 
 impl Default for RuntimeConfig {
@@ -91,6 +136,7 @@ impl Default for RuntimeConfig {
             plugin_config: HashMap::new(),
             history_depth: 8,
             max_instances: 1000,
+            instances: HashMap::new(),
         }
     }
 }
@@ -99,6 +145,11 @@ impl RuntimeConfig {
     /// The limits that apply to plugin `name`.
     pub fn limits_for(&self, name: &str) -> &SandboxLimits {
         self.plugin_limits.get(name).unwrap_or(&self.limits)
+    }
+
+    /// The instance mode of slot `name`.
+    pub fn instances_for(&self, name: &str) -> Instances {
+        self.instances.get(name).copied().unwrap_or_default()
     }
 
     /// The longest deadline any call may have: the default's or a plugin's

@@ -13,9 +13,9 @@ use crate::recovery::breaker::Admit;
 use crate::recovery::{Force, Healer, describe_action};
 use crate::runtime::types::{CallContext, ErrorClass, Failure, RecoveryAction};
 use crate::runtime::{CallError, Plugin, Runtime, class_name};
-use crate::store::executions::{Attempts, Call, Execution, Outcome};
+use crate::store::executions::{Attempts, Outcome};
 use crate::store::now_ms;
-use crate::telemetry::Telemetry;
+use crate::telemetry::{Measured, Telemetry};
 
 /// What a listener learns about one call: one record per caller's call,
 /// with the outcome the caller got, however many attempts it took.
@@ -200,22 +200,11 @@ impl Invoker {
         attempts: Attempts,
     ) {
         let (outcome, class, message) = outcome_of(result);
-        let keep = self.telemetry.sample_request(request.len());
         let latency_ms = latency.as_secs_f64() * 1e3;
-        self.telemetry.calls().observe(name, plugin.version(), class.as_deref(), latency, attempts);
-        self.telemetry.recorder().record_call(Call {
-            execution: Execution {
-                target: name.to_string(),
-                version: plugin.version().to_string(),
-                started_at,
-                duration_us: latency.as_micros() as i64,
-                outcome,
-                error_class: class.clone(),
-                message,
-                request: keep.then(|| request.to_vec()),
-            },
-            attempts,
-        });
+        let error_class = class.as_deref();
+        let message = message.as_deref();
+        let measured = Measured { started_at, latency, outcome, error_class, message, request, attempts };
+        self.telemetry.record(name, plugin.version(), measured);
         let listeners = self.listeners.read().get(name).cloned();
         if let Some(ls) = listeners {
             let rec = CallRecord {

@@ -125,6 +125,9 @@ fn runtime(k: &mut Checker, c: &Sections<'_>) {
     }
     k.at_least("runtime.history_depth", r.history_depth as u64, 1);
     k.at_least("runtime.max_instances", r.max_instances as u64, 1);
+    for (name, i) in &r.instances {
+        k.at_least(&format!("runtime.instances.{name}.reuse"), u64::from(i.reuse), 1);
+    }
 }
 
 fn telemetry(k: &mut Checker, c: &Sections<'_>) {

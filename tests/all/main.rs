@@ -15,6 +15,7 @@ mod health;
 mod hostile;
 mod hot_swap;
 mod improvement_loop;
+mod instances;
 mod judging;
 mod kaizen_bin;
 mod openapi_conformance;

@@ -196,3 +196,68 @@ async fn retention_deletes_old_executions_but_aggregates_survive() {
     let again = Telemetry::start(db, TelemetryConfig::default()).await.unwrap();
     assert_eq!(again.aggregates().window("calculator", None, now - 200_000, now).unwrap().executions, 2);
 }
+
+/// A call recorded through the call path's one step is counted at once in
+/// the Prometheus counters and the rolling aggregates (what `/metrics`, the
+/// units view and the judge read), and its row reaches the database whole,
+/// made by the writer: names, outcome, class, message, sampled request and
+/// attempts. A unit version idle past the aggregates' horizon keeps
+/// counting after eviction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_recorded_in_one_step_is_counted_at_once_and_stored_whole() {
+    use kaizen_host::store::executions::Attempts;
+    use kaizen_host::telemetry::Measured;
+    use std::time::Duration;
+
+    let (_dir, db) = sqlite_db().await;
+    let cfg = TelemetryConfig { sample_requests_every: 1, bucket_secs: 1, horizon_secs: 60, ..Default::default() };
+    let t = Telemetry::start(db.clone(), cfg).await.unwrap();
+    let now = kaizen_host::store::now_ms();
+    let ok = Measured {
+        started_at: now,
+        latency: Duration::from_micros(1500),
+        outcome: Outcome::Ok,
+        error_class: None,
+        message: None,
+        request: b"req",
+        attempts: Attempts::ONCE,
+    };
+    assert!(t.record("calc", "2.0.0", ok));
+    let failed = Measured {
+        outcome: Outcome::Error,
+        error_class: Some("trap"),
+        message: Some("trap: unreachable"),
+        attempts: Attempts { attempts: 2, recovered: false },
+        ..ok
+    };
+    assert!(t.record("calc", "2.0.0", failed));
+
+    // Counted before anything is written.
+    let c = &t.calls().snapshot()[0];
+    assert_eq!((c.unit.as_str(), c.version.as_str(), c.calls, c.attempts), ("calc", "2.0.0", 2, 3));
+    assert_eq!(c.errors, vec![("trap", 1)]);
+    let w = t.aggregates().window("calc", Some("2.0.0"), now - 1000, now + 1000).unwrap();
+    assert_eq!((w.executions, w.failures), (2, 1));
+
+    assert!(t.recorder().flush().await);
+    let rows = executions::recent(&db, "calc", 10).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    let (f, o) = (&rows[0], &rows[1]);
+    assert_eq!((o.execution.version.as_str(), o.execution.duration_us, o.attempts), ("2.0.0", 1500, 1));
+    assert_eq!(o.execution.request.as_deref(), Some(&b"req"[..]));
+    assert_eq!(f.execution.outcome, Outcome::Error);
+    assert_eq!(f.execution.error_class.as_deref(), Some("trap"));
+    assert_eq!(f.execution.message.as_deref(), Some("trap: unreachable"));
+    assert_eq!(f.attempts, 2);
+
+    // Past the horizon the buckets go, and the listing with them; calls
+    // made afterwards count again.
+    t.aggregates().evict(now + 120_000);
+    assert!(t.aggregates().keys().is_empty(), "nothing in the horizon is listed");
+    let later = Measured { started_at: now + 120_000, ..ok };
+    assert!(t.record("calc", "2.0.0", later));
+    let w = t.aggregates().window("calc", Some("2.0.0"), now + 119_000, now + 121_000).unwrap();
+    assert_eq!(w.executions, 1, "a call after eviction is counted");
+    assert_eq!(t.aggregates().keys(), vec![("calc".to_string(), "2.0.0".to_string())]);
+    t.shutdown().await.unwrap();
+}

@@ -29,7 +29,7 @@ pub use self::plugin::Plugin;
 use self::plugin::{Prepared, Sandbox};
 use self::sandbox::{HostState, Identity};
 pub use self::slots::{Canary, Claim, Rollback, Serving, Slot, SlotError};
-use crate::config::RuntimeConfig;
+use crate::config::{Instances, RuntimeConfig};
 
 /// Failures of setting the runtime up.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +44,9 @@ pub enum RuntimeError {
     Slot(#[from] SlotError),
     #[error(transparent)]
     Load(#[from] LoadError),
+    /// An instance mode outside its valid range.
+    #[error("bad instance mode: {0}")]
+    BadInstances(String),
 }
 
 /// What installing a plugin did to its slot.
@@ -73,6 +76,8 @@ pub struct Runtime {
     data_dir: PathBuf,
     config: RuntimeConfig,
     slots: RwLock<BTreeMap<String, Arc<Slot>>>,
+    /// Each slot's instance mode: the configuration's, as changed since.
+    instances: RwLock<HashMap<String, Instances>>,
     _ticker: engine::Ticker,
 }
 
@@ -96,6 +101,7 @@ impl Runtime {
             cache,
             blobs,
             data_dir,
+            instances: RwLock::new(config.instances.clone()),
             config,
             slots: RwLock::new(BTreeMap::new()),
             _ticker: ticker,
@@ -191,7 +197,8 @@ impl Runtime {
         let grants = self.config.grants.get(&info.name).cloned().unwrap_or_default();
         tracing::debug!(plugin = %info.name, version = %info.version, sha = %sha, cache = ?outcome, "loaded");
         let path = self.blobs.path(&sha);
-        Ok(Arc::new(Plugin::new(
+        let instances = self.instances(&info.name);
+        let plugin = Arc::new(Plugin::new(
             info,
             sha,
             path,
@@ -202,7 +209,30 @@ impl Runtime {
             identity,
             limits,
             grants,
-        )))
+        ));
+        plugin.set_instances(instances);
+        Ok(plugin)
+    }
+
+    /// Slot `name`'s instance mode.
+    pub fn instances(&self, name: &str) -> Instances {
+        self.instances.read().get(name).copied().unwrap_or_default()
+    }
+
+    /// Change slot `name`'s instance mode: for every version the slot holds
+    /// at once (their warm instances are dropped), and for every version of
+    /// that name loaded from now on.
+    pub fn set_instances(&self, name: &str, instances: Instances) -> Result<(), RuntimeError> {
+        if instances.reuse == 0 {
+            return Err(RuntimeError::BadInstances(format!("`reuse` = 0 for slot `{name}`: must be at least 1")));
+        }
+        let slot = self.require(name)?;
+        self.instances.write().insert(name.to_string(), instances);
+        for p in slot.versions() {
+            p.clear_warm();
+            p.set_instances(instances);
+        }
+        Ok(())
     }
 
     /// The import names of a component, for diagnostics (`plugin check`).
@@ -232,6 +262,20 @@ impl Runtime {
                 Ok(Installed::Swapped { previous })
             }
         }
+    }
+
+    /// Serve `plugin` in a new slot named `slot` besides its own name: one
+    /// compiled component answering many slots, as the slots bench loads a
+    /// host with thousands of small units. Such a slot takes no other
+    /// version (its name is not its plugin's); refused when `slot` exists.
+    #[doc(hidden)]
+    pub fn install_as(&self, slot: &str, plugin: Arc<Plugin>) -> Result<(), RuntimeError> {
+        let mut slots = self.slots.write();
+        if slots.contains_key(slot) {
+            return Err(RuntimeError::Slot(SlotError::WrongName { slot: slot.into(), name: plugin.name().into() }));
+        }
+        slots.insert(slot.to_string(), Arc::new(Slot::named(slot.to_string(), plugin, self.config.history_depth)));
+        Ok(())
     }
 
     pub fn slot(&self, name: &str) -> Option<Arc<Slot>> {

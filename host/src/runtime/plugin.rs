@@ -3,7 +3,8 @@
 //! By default every call gets a fresh store and instance (full isolation; the
 //! pooling allocator makes it cheap). A slot may opt into reusing warm
 //! instances for trusted hot paths; an instance that fails a call is dropped,
-//! never reused, since a trapped instance cannot be entered again.
+//! never reused, since a trapped instance cannot be entered again, and so is
+//! one that has served the slot's `reuse` calls.
 //!
 //! Every call is a future: the guest runs on a fiber of the task that awaits
 //! it (an HTTP handler, a canary's caller), yields every epoch slice, and
@@ -101,7 +102,11 @@ pub struct Plugin {
     limits: SandboxLimits,
     grants: Grants,
     warm_enabled: AtomicBool,
-    warm: Mutex<Vec<(Store<HostState>, Instance)>>,
+    /// Calls one warm instance serves before it is dropped (the slot's
+    /// `reuse`).
+    warm_reuse: std::sync::atomic::AtomicU32,
+    /// Warm instances, each with the calls it has served.
+    warm: Mutex<Vec<(Store<HostState>, Instance, u32)>>,
     /// Consecutive trapped calls on warm instances (health remediation).
     warm_traps: std::sync::atomic::AtomicU32,
 }
@@ -142,6 +147,7 @@ impl Plugin {
             limits,
             grants,
             warm_enabled: AtomicBool::new(false),
+            warm_reuse: std::sync::atomic::AtomicU32::new(crate::config::Instances::default().reuse),
             warm: Mutex::new(Vec::new()),
             warm_traps: std::sync::atomic::AtomicU32::new(0),
         }
@@ -193,6 +199,18 @@ impl Plugin {
         }
     }
 
+    /// Serve calls as the slot's instance mode says: fresh, or warm
+    /// instances each re-created after `reuse` calls.
+    pub fn set_instances(&self, instances: crate::config::Instances) {
+        self.warm_reuse.store(instances.reuse.max(1), Ordering::Relaxed);
+        self.set_warm(instances.warm());
+    }
+
+    /// Calls one warm instance serves before it is re-created.
+    pub fn warm_reuse(&self) -> u32 {
+        self.warm_reuse.load(Ordering::Relaxed)
+    }
+
     /// Drop every warm instance: the next call starts from a fresh one.
     pub fn clear_warm(&self) {
         self.warm.lock().clear();
@@ -232,19 +250,25 @@ impl Plugin {
         }
     }
 
-    /// An instance for the next call: a warm one when warm instances are on
-    /// and one is kept, else `None` (a fresh one is made).
-    fn take_warm(&self, warm: bool) -> Option<(Store<HostState>, Instance)> {
+    /// An instance for the next call and the calls it has served: a warm
+    /// one when warm instances are on and one is kept, else `None` (a fresh
+    /// one is made).
+    fn take_warm(&self, warm: bool) -> Option<(Store<HostState>, Instance, u32)> {
         if warm { self.warm.lock().pop() } else { None }
     }
 
     /// Keep an instance that answered its call for the next one, room
-    /// permitting. Only instances whose call returned come here: one that
-    /// trapped or was cut at its deadline is dropped with its store.
-    fn keep_warm(&self, store: Store<HostState>, inst: Instance) {
+    /// permitting, unless it has served the slot's `reuse` calls (the next
+    /// call then gets a fresh one). Only instances whose call returned come
+    /// here: one that trapped or was cut at its deadline is dropped with its
+    /// store.
+    fn keep_warm(&self, store: Store<HostState>, inst: Instance, served: u32) {
+        if served >= self.warm_reuse.load(Ordering::Relaxed) {
+            return;
+        }
         let mut pool = self.warm.lock();
         if pool.len() < WARM_POOL {
-            pool.push((store, inst));
+            pool.push((store, inst, served));
         }
     }
 
@@ -273,16 +297,19 @@ impl Plugin {
 
     async fn run_unbounded(&self, limits: &SandboxLimits, ask: Ask<'_>) -> Result<Reply, CallError> {
         let warm = self.warm_enabled.load(Ordering::Relaxed);
-        let (mut store, inst) = match self.take_warm(warm) {
-            Some(pair) => pair,
-            None => self.instantiate(limits).await?,
+        let (mut store, inst, served) = match self.take_warm(warm) {
+            Some(kept) => kept,
+            None => {
+                let (store, inst) = self.instantiate(limits).await?;
+                (store, inst, 0)
+            }
         };
         sandbox::arm(&mut store, limits);
         match inst.ask(&mut store, ask).await {
             Ok(reply) => {
                 self.warm_traps.store(0, Ordering::Relaxed);
                 if warm {
-                    self.keep_warm(store, inst);
+                    self.keep_warm(store, inst, served + 1);
                 }
                 Ok(reply)
             }

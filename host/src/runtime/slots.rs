@@ -94,8 +94,14 @@ pub struct Slot {
 
 impl Slot {
     pub fn new(first: Arc<Plugin>, depth: usize) -> Slot {
+        Slot::named(first.name().to_string(), first, depth)
+    }
+
+    /// A slot named `name` serving `first`, whatever `first` calls itself
+    /// (see `Runtime::install_as`).
+    pub(crate) fn named(name: String, first: Arc<Plugin>, depth: usize) -> Slot {
         Slot {
-            name: first.name().to_string(),
+            name,
             kind: first.kind(),
             serving: ArcSwap::from_pointee(Serving { current: first, canary: None }),
             guarded: Mutex::default(),
@@ -120,6 +126,15 @@ impl Slot {
     /// The version that answers most calls.
     pub fn current(&self) -> Arc<Plugin> {
         self.serving.load().current.clone()
+    }
+
+    /// Every version the slot holds: current, canary, history.
+    pub fn versions(&self) -> Vec<Arc<Plugin>> {
+        let serving = self.serving.load();
+        let mut all = vec![serving.current.clone()];
+        all.extend(serving.canary.as_ref().map(|c| c.plugin.clone()));
+        all.extend(self.guarded.lock().history.iter().cloned());
+        all
     }
 
     /// Previous versions, newest first.

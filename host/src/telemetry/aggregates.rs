@@ -180,6 +180,10 @@ impl PartialEq for dyn KeyRef + '_ {
 
 impl Eq for dyn KeyRef + '_ {}
 
+/// A series held by a caller (see [`Aggregates::handle`]).
+#[derive(Clone)]
+pub struct SeriesHandle(Arc<Mutex<Series>>);
+
 /// All rolling aggregates of a host.
 pub struct Aggregates {
     bucket_ms: i64,
@@ -209,16 +213,35 @@ impl Aggregates {
     /// Count one call (however many attempts it took).
     pub fn observe<R: Recordable>(&self, r: &R) {
         let e = r.execution();
-        let start = e.started_at - e.started_at.rem_euclid(self.bucket_ms);
-        let series = self.series(&e.target, &e.version);
-        let mut s = series.lock();
-        s.buckets.entry(start).or_default().observe(
-            e.outcome,
-            e.error_class.as_deref(),
-            e.duration_us as f64 / 1000.0,
-            r.attempts(),
-        );
-        s.dirty.insert(start);
+        let series = SeriesHandle(self.series(&e.target, &e.version));
+        self.observe_in(&series, e.started_at, e.outcome, e.error_class.as_deref(), e.duration_us, r.attempts());
+    }
+
+    /// The series of `target` at `version`, for a caller that records many
+    /// calls of it: held, it is never evicted, and counting into it needs no
+    /// lookup.
+    pub fn handle(&self, target: &str, version: &str) -> SeriesHandle {
+        SeriesHandle(self.series(target, version))
+    }
+
+    /// Count one call into a held series.
+    pub fn observe_in(
+        &self,
+        series: &SeriesHandle,
+        started_at: i64,
+        outcome: Outcome,
+        error_class: Option<&str>,
+        duration_us: i64,
+        attempts: Attempts,
+    ) {
+        let start = started_at - started_at.rem_euclid(self.bucket_ms);
+        let mut s = series.0.lock();
+        let s = &mut *s;
+        s.buckets.entry(start).or_default().observe(outcome, error_class, duration_us as f64 / 1000.0, attempts);
+        // Calls arrive in time order: the bucket is usually marked already.
+        if s.dirty.last() != Some(&start) {
+            s.dirty.insert(start);
+        }
     }
 
     /// Merged statistics of `target` (one version, or all when `None`) over
@@ -289,9 +312,10 @@ impl Aggregates {
         DetectionInput { now_ms: now, targets, metrics }
     }
 
-    /// Targets and versions known, for listings.
+    /// Targets and versions with calls in the horizon, for listings.
     pub fn keys(&self) -> Vec<(String, String)> {
-        let mut k: Vec<_> = self.series.read().keys().cloned().collect();
+        let mut k: Vec<_> =
+            self.series.read().iter().filter(|(_, s)| !s.lock().buckets.is_empty()).map(|(k, _)| k.clone()).collect();
         k.sort();
         k
     }
@@ -340,11 +364,13 @@ impl Aggregates {
     pub fn evict(&self, now: i64) {
         let cutoff = now - self.horizon_ms;
         let mut map = self.series.write();
-        map.retain(|_, s| {
-            let mut s = s.lock();
+        map.retain(|_, series| {
+            let mut s = series.lock();
             s.buckets.retain(|start, _| *start >= cutoff);
             s.dirty.retain(|start| *start >= cutoff);
-            !s.buckets.is_empty()
+            // A series held by the call path stays: its next calls count
+            // into it.
+            !s.buckets.is_empty() || Arc::strong_count(series) > 1
         });
     }
 }

@@ -21,8 +21,10 @@ pub const LATENCY_BUCKETS: [f64; 14] =
 const CLASSES: [&str; 8] =
     ["timeout", "memory", "trap", "invalid-input", "dependency", "internal", "circuit-open", "other"];
 
+/// One unit version's counters. The call path holds it (interned per unit
+/// version by [`super::Telemetry`]) and counts without a lookup.
 #[derive(Default)]
-struct Counter {
+pub struct Counter {
     calls: AtomicU64,
     attempts: AtomicU64,
     recovered: AtomicU64,
@@ -56,19 +58,11 @@ pub struct CallCounters {
     units: RwLock<HashMap<String, Versions>>,
 }
 
-impl CallCounters {
-    fn counter(&self, unit: &str, version: &str) -> Arc<Counter> {
-        // Borrowed lookups first: a known unit version allocates nothing.
-        if let Some(c) = self.units.read().get(unit).and_then(|v| v.get(version)) {
-            return c.clone();
-        }
-        self.units.write().entry(unit.to_string()).or_default().entry(version.to_string()).or_default().clone()
-    }
-
+impl Counter {
     /// Count one call and its attempts; `error_class` is `None` for a
     /// success.
-    pub fn observe(&self, unit: &str, version: &str, error_class: Option<&str>, latency: Duration, attempts: Attempts) {
-        let c = self.counter(unit, version);
+    pub fn observe(&self, error_class: Option<&str>, latency: Duration, attempts: Attempts) {
+        let c = self;
         c.calls.fetch_add(1, Ordering::Relaxed);
         c.attempts.fetch_add(u64::from(attempts.attempts.max(1)), Ordering::Relaxed);
         c.recovered.fetch_add(u64::from(attempts.recovered), Ordering::Relaxed);
@@ -81,6 +75,23 @@ impl CallCounters {
             c.buckets[i].fetch_add(1, Ordering::Relaxed);
         }
         c.sum_ns.fetch_add(latency.as_nanos() as u64, Ordering::Relaxed);
+    }
+}
+
+impl CallCounters {
+    /// The counters of `unit` at `version`, created on first use.
+    pub fn counter(&self, unit: &str, version: &str) -> Arc<Counter> {
+        // Borrowed lookups first: a known unit version allocates nothing.
+        if let Some(c) = self.units.read().get(unit).and_then(|v| v.get(version)) {
+            return c.clone();
+        }
+        self.units.write().entry(unit.to_string()).or_default().entry(version.to_string()).or_default().clone()
+    }
+
+    /// Count one call and its attempts; `error_class` is `None` for a
+    /// success.
+    pub fn observe(&self, unit: &str, version: &str, error_class: Option<&str>, latency: Duration, attempts: Attempts) {
+        self.counter(unit, version).observe(error_class, latency, attempts);
     }
 
     /// Every counter, sorted by unit and version.

@@ -6,19 +6,22 @@ pub mod calls;
 pub mod ingest;
 pub mod recorder;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 pub use self::aggregates::Aggregates;
+use self::aggregates::SeriesHandle;
 use self::ingest::{Format, IngestError, IngestLimits};
 pub use self::recorder::{CounterSnapshot, FullPolicy, Recorder};
-use self::recorder::{Counters, Inbox, writer};
+use self::recorder::{Counters, Inbox, Row, writer};
+use crate::store::executions::{Attempts, Outcome};
 use crate::store::{self, Db, StoreError, now_ms};
 use crate::tasks::Tasks;
 
@@ -86,6 +89,30 @@ pub struct IngestReport {
     pub metrics: usize,
 }
 
+/// One finished call, as the call path measured it.
+#[derive(Debug, Clone, Copy)]
+pub struct Measured<'a> {
+    /// When the call started, Unix milliseconds.
+    pub started_at: i64,
+    pub latency: Duration,
+    pub outcome: Outcome,
+    pub error_class: Option<&'a str>,
+    pub message: Option<&'a str>,
+    /// The caller's request, kept for replay when it is sampled.
+    pub request: &'a [u8],
+    pub attempts: Attempts,
+}
+
+/// What the call path records into for one unit version, found with one
+/// lookup per call: its name and version shared (no copy per call), its
+/// Prometheus counters and its rolling aggregate series.
+struct Interned {
+    target: Arc<str>,
+    version: Arc<str>,
+    counter: Arc<calls::Counter>,
+    series: SeriesHandle,
+}
+
 /// The running telemetry path.
 pub struct Telemetry {
     db: Db,
@@ -95,6 +122,8 @@ pub struct Telemetry {
     counters: Arc<Counters>,
     calls: AtomicU64,
     call_counters: calls::CallCounters,
+    /// By unit, then version.
+    interned: RwLock<HashMap<String, HashMap<String, Arc<Interned>>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -136,6 +165,7 @@ impl Telemetry {
             counters,
             calls: AtomicU64::new(0),
             call_counters: calls::CallCounters::default(),
+            interned: RwLock::default(),
             tasks: Mutex::new(vec![w]),
         });
         let weak = Arc::downgrade(&t);
@@ -176,6 +206,51 @@ impl Telemetry {
     /// Calls, errors and latency per unit version since start.
     pub fn calls(&self) -> &calls::CallCounters {
         &self.call_counters
+    }
+
+    fn interned(&self, unit: &str, version: &str) -> Arc<Interned> {
+        // Borrowed lookups first: a known unit version allocates nothing.
+        if let Some(i) = self.interned.read().get(unit).and_then(|v| v.get(version)) {
+            return i.clone();
+        }
+        let mut all = self.interned.write();
+        all.entry(unit.to_string())
+            .or_default()
+            .entry(version.to_string())
+            .or_insert_with(|| {
+                Arc::new(Interned {
+                    target: unit.into(),
+                    version: version.into(),
+                    counter: self.call_counters.counter(unit, version),
+                    series: self.aggregates.handle(unit, version),
+                })
+            })
+            .clone()
+    }
+
+    /// Record one call of `unit` at `version`: its Prometheus counters and
+    /// rolling aggregates counted at once (what `/metrics`, the units view
+    /// and the judge read is up to date when the caller is answered), its
+    /// row queued for the writer. One lookup of the unit version; nothing
+    /// formatted, names not copied (the writer makes the row). Returns
+    /// false when the row had to be dropped.
+    pub fn record(&self, unit: &str, version: &str, m: Measured<'_>) -> bool {
+        let i = self.interned(unit, version);
+        let duration_us = m.latency.as_micros() as i64;
+        i.counter.observe(m.error_class, m.latency, m.attempts);
+        self.aggregates.observe_in(&i.series, m.started_at, m.outcome, m.error_class, duration_us, m.attempts);
+        let keep = self.sample_request(m.request.len());
+        self.recorder.record_row(Row {
+            target: i.target.clone(),
+            version: i.version.clone(),
+            started_at: m.started_at,
+            duration_us,
+            outcome: m.outcome,
+            error_class: m.error_class.map(str::to_owned),
+            message: m.message.map(str::to_owned),
+            request: keep.then(|| m.request.to_vec()),
+            attempts: m.attempts,
+        })
     }
 
     /// Whether the next call's request should be kept for replay.

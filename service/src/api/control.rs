@@ -123,7 +123,7 @@ pub struct ForceBreaker {
 
 /// A whole, non-negative number, however JSON spells it: `3000` and
 /// `3000.0` are the same integer to JSON Schema, so both are read as 3000.
-fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+pub(crate) fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     use serde::de::Error;
     let Some(n) = Option::<serde_json::Number>::deserialize(d)? else { return Ok(None) };
     if let Some(v) = n.as_u64() {

@@ -1,10 +1,11 @@
-//! Deployments: what each slot serves per the store, its history, and
-//! rolling a slot back.
+//! Deployments: what each slot serves per the store, its history, rolling
+//! a slot back, and how its calls get their instances.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
+use kaizen_host::config::{InstanceMode, Instances};
 use kaizen_host::store::{self, deployments::Deployment, deployments::HistoryEntry};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{AppState, OptionalJson, checked_name};
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -74,4 +75,93 @@ pub async fn rollback(
         to: rb.to.version().into(),
         to_sha256: rb.to.sha256().into(),
     }))
+}
+
+/// A slot's instance mode.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct InstancesView {
+    pub slot: String,
+    /// `fresh`: a new instance per call. `warm`: instances reused between
+    /// calls (what a call leaves in guest memory is seen by later calls of
+    /// the slot); each is dropped after a failed call and after `reuse` calls.
+    pub mode: InstanceMode,
+    /// Calls one warm instance serves before it is re-created.
+    pub reuse: u32,
+}
+
+impl InstancesView {
+    fn of(slot: String, i: Instances) -> Self {
+        InstancesView { slot, mode: i.mode, reuse: i.reuse }
+    }
+}
+
+/// A change of a slot's instance mode.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(remote = "Self")]
+pub struct SetInstances {
+    pub mode: InstanceMode,
+    /// Calls one warm instance serves before it is re-created, at least 1
+    /// (unchanged when absent).
+    #[serde(default, deserialize_with = "super::control::whole_number")]
+    #[schema(minimum = 1)]
+    pub reuse: Option<u64>,
+}
+kaizen_host::map_only!(SetInstances, "an instance mode");
+
+fn slot_or_404(s: &AppState, slot: &str) -> ApiResult<()> {
+    checked_name("slot", slot)?;
+    if s.host.runtime.slot(slot).is_none() {
+        return Err(ApiError::not_found(format!("no slot named `{slot}`")));
+    }
+    Ok(())
+}
+
+/// How a slot's calls get their instances.
+#[utoipa::path(get, path = "/api/v1/deployments/{slot}/instances", tag = "plugins", security(("admin" = [])),
+    params(("slot" = String, Path, pattern = "^[a-z][a-z0-9-]{0,63}$")),
+    responses((status = 200, body = InstancesView),
+        (status = 400, description = "A bad slot name", body = ErrorBody),
+        (status = 404, description = "No such slot", body = ErrorBody)))]
+pub async fn instances(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(slot): Path<String>,
+) -> ApiResult<Json<InstancesView>> {
+    slot_or_404(&s, &slot)?;
+    let i = s.host.runtime.instances(&slot);
+    Ok(Json(InstancesView::of(slot, i)))
+}
+
+/// Serve a slot's calls from fresh instances, or from warm instances each
+/// re-created after `reuse` calls and after any failed call. Applies at once
+/// to every version the slot holds (their warm instances are dropped) and to
+/// versions loaded later, until the host restarts: the configuration's
+/// `[runtime.instances.NAME]` is what a restart reads.
+#[utoipa::path(put, path = "/api/v1/deployments/{slot}/instances", tag = "plugins", security(("admin" = [])),
+    params(("slot" = String, Path, pattern = "^[a-z][a-z0-9-]{0,63}$")),
+    request_body = SetInstances,
+    responses((status = 200, body = InstancesView),
+        (status = 400, description = "A bad slot name, a body that is not JSON, or `reuse` outside 1 to 4294967295",
+            body = ErrorBody),
+        (status = 404, description = "No such slot", body = ErrorBody),
+        (status = 415, description = "A body not sent as application/json", body = ErrorBody),
+        (status = 422, description = "JSON that is not an instance mode", body = ErrorBody)))]
+pub async fn set_instances(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(slot): Path<String>,
+    Json(body): Json<SetInstances>,
+) -> ApiResult<Json<InstancesView>> {
+    slot_or_404(&s, &slot)?;
+    let reuse = match body.reuse {
+        None => s.host.runtime.instances(&slot).reuse,
+        Some(n) => match u32::try_from(n) {
+            Ok(n) if n >= 1 => n,
+            _ => return Err(ApiError::bad_request(format!("`reuse` = {n}: must be between 1 and 4294967295"))),
+        },
+    };
+    let i = Instances { mode: body.mode, reuse };
+    s.host.runtime.set_instances(&slot, i).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    tracing::info!(slot = %slot, mode = ?i.mode, reuse = i.reuse, "instance mode changed through the API");
+    Ok(Json(InstancesView::of(slot, i)))
 }

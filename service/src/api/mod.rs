@@ -174,6 +174,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(deployments::list))
         .routes(routes!(deployments::history))
         .routes(routes!(deployments::rollback))
+        .routes(routes!(deployments::instances, deployments::set_instances))
         .routes(routes!(rollouts::in_flight))
         .routes(routes!(rollouts::abort_rollout))
         .routes(routes!(observe::status))

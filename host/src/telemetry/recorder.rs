@@ -139,19 +139,34 @@ impl Recorder {
             FullPolicy::Drop => None,
             FullPolicy::Block { max_wait_ms } => Some(std::time::Instant::now() + Duration::from_millis(max_wait_ms)),
         };
-        loop {
+        match self.tx.try_send(msg) {
+            Ok(()) => return true,
+            Err(mpsc::error::TrySendError::Full(back)) => msg = back,
+            Err(mpsc::error::TrySendError::Closed(_)) => return self.dropped(),
+        }
+        let Some(deadline) = deadline else { return self.dropped() };
+        // Calls run on the runtime's workers, and so does the writer that
+        // makes room: a worker that waits must hand its other tasks to the
+        // rest of the pool first (`block_in_place`). On a current-thread
+        // runtime the writer cannot run while its only thread waits, so the
+        // row is dropped (and counted) at once.
+        let wait = move || loop {
+            std::thread::sleep(Duration::from_micros(200));
             match self.tx.try_send(msg) {
                 Ok(()) => return true,
-                Err(mpsc::error::TrySendError::Full(back)) => match deadline {
-                    Some(d) if std::time::Instant::now() < d => {
-                        msg = back;
-                        std::thread::sleep(Duration::from_micros(200));
-                    }
-                    _ => break,
-                },
-                Err(mpsc::error::TrySendError::Closed(_)) => break,
+                Err(mpsc::error::TrySendError::Full(back)) if std::time::Instant::now() < deadline => msg = back,
+                Err(_) => return self.dropped(),
             }
+        };
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Err(_) => wait(),
+            Ok(tokio::runtime::RuntimeFlavor::CurrentThread) => self.dropped(),
+            Ok(_) => tokio::task::block_in_place(wait),
         }
+    }
+
+    /// Count a row that could not be queued.
+    fn dropped(&self) -> bool {
         self.counters.dropped.fetch_add(1, Ordering::Relaxed);
         false
     }

@@ -91,6 +91,14 @@ impl From<kaizen_host::host::HostError> for ApiError {
     }
 }
 
+/// A body axum could not read as the handler's JSON type, for handlers
+/// that check their path first (a bad name is named before a bad body).
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(r: axum::extract::rejection::JsonRejection) -> Self {
+        ApiError::new(r.status(), code_for(r.status()), r.body_text())
+    }
+}
+
 pub type ApiResult<T> = Result<T, ApiError>;
 
 fn code_for(status: StatusCode) -> &'static str {

@@ -103,7 +103,7 @@ pub struct SetInstances {
     /// Calls one warm instance serves before it is re-created, at least 1
     /// (unchanged when absent).
     #[serde(default, deserialize_with = "super::control::whole_number")]
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 4294967295_u64)]
     pub reuse: Option<u64>,
 }
 kaizen_host::map_only!(SetInstances, "an instance mode");
@@ -150,9 +150,10 @@ pub async fn set_instances(
     _: Admin,
     State(s): State<AppState>,
     Path(slot): Path<String>,
-    Json(body): Json<SetInstances>,
+    body: Result<Json<SetInstances>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Json<InstancesView>> {
     slot_or_404(&s, &slot)?;
+    let Json(body) = body?;
     let reuse = match body.reuse {
         None => s.host.runtime.instances(&slot).reuse,
         Some(n) => match u32::try_from(n) {

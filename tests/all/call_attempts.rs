@@ -37,15 +37,7 @@ fn a_retried_call_is_one_call_with_its_attempts_counted_apart() {
     // Retries after 20 ms, then 40 ms: `flaky` answers on its third attempt.
     std::fs::write(&cfg, "[runtime.plugin_config.backoff-retry]\nbase_ms = \"20\"\njitter_pct = \"0\"\n").unwrap();
     let s = Server::start(dir.path(), &[], &["--config", cfg.to_str().unwrap()]);
-    let r = s
-        .http
-        .post(format!("{}/api/v1/plugins?mode=deploy", s.url))
-        .bearer_auth(&s.admin)
-        .header("content-type", "application/wasm")
-        .body(guests::TEST_FLAKY.load().unwrap())
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    s.deploy(guests::TEST_FLAKY.load().unwrap());
     for i in 0..5 {
         let (status, _, body) = s.invoke("flaky", &format!("hello {i}"));
         assert_eq!((status, body.as_str()), (200, format!("hello {i}").as_str()), "retries answer the call");

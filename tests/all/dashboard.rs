@@ -380,15 +380,7 @@ fn dashboard_tells_the_story_and_says_when_the_host_is_gone() {
 
         // 5. A deployment and its rollback.
         off_runtime(|| {
-            let r = s
-                .http
-                .post(format!("{}/api/v1/plugins?mode=deploy", s.url))
-                .bearer_auth(&s.admin)
-                .header("content-type", "application/wasm")
-                .body(kaizen_plugins::UNIT_CALCULATOR_V2.load().unwrap())
-                .send()
-                .unwrap();
-            assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+            s.deploy(kaizen_plugins::UNIT_CALCULATOR_V2.load().unwrap());
             let r = s.post("/api/v1/deployments/calculator/rollback", serde_json::json!({"reason": "back to 1.0.0"}));
             assert_eq!(r.status(), 200, "{}", r.text().unwrap());
         });

@@ -206,18 +206,7 @@ fn a_telemetry_only_finding_says_why_and_an_acknowledged_one_stays_quiet_until_i
 fn a_finding_about_a_version_resolves_when_that_version_retires() {
     let dir = tempfile::tempdir().unwrap();
     let s = start(dir.path());
-    let upload = |bytes: Vec<u8>| {
-        let r = s
-            .http
-            .post(format!("{}/api/v1/plugins?mode=deploy", s.url))
-            .bearer_auth(&s.admin)
-            .header("content-type", "application/wasm")
-            .body(bytes)
-            .send()
-            .unwrap();
-        assert_eq!(r.status(), 200, "{}", r.text().unwrap());
-    };
-    upload(guests::TEST_ECHO_V1.load().unwrap());
+    s.deploy(guests::TEST_ECHO_V1.load().unwrap());
     push_failures(&s, "echo", "1.0.0", 60);
     let report = cycle(&s);
     let found = low_success(&s, "echo");
@@ -255,7 +244,7 @@ fn a_finding_about_a_version_resolves_when_that_version_retires() {
     assert!(audit.as_array().unwrap().iter().any(|a| a["action"] == "finding-snooze"), "{audit}");
 
     // 2.0.0 takes over: the finding about 1.0.0 resolves at the next cycle.
-    upload(guests::TEST_ECHO_V2.load().unwrap());
+    s.deploy(guests::TEST_ECHO_V2.load().unwrap());
     let report = cycle(&s);
     assert!(report["findings_resolved"].as_u64().unwrap() >= 1, "{report}");
     let retired = finding(&s, f);

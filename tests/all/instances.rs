@@ -10,15 +10,7 @@ use crate::kaizen_bin::Server;
 
 /// `counter` answers how many calls its instance has served.
 fn deploy_counter(s: &Server) {
-    let r = s
-        .http
-        .post(format!("{}/api/v1/plugins?mode=deploy", s.url))
-        .bearer_auth(&s.admin)
-        .header("content-type", "application/wasm")
-        .body(guests::TEST_COUNTER.load().unwrap())
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    s.deploy(guests::TEST_COUNTER.load().unwrap());
 }
 
 /// The answers of `n` calls in a row.

@@ -96,6 +96,20 @@ impl Server {
         self.http.post(format!("{}{path}", self.url)).bearer_auth(&self.admin).json(&body).send().unwrap()
     }
 
+    /// Upload a module with `?mode=deploy` (it serves at once) and check
+    /// that it was taken: 200, or the test fails with the server's words.
+    pub fn deploy(&self, module: Vec<u8>) {
+        let r = self
+            .http
+            .post(format!("{}/api/v1/plugins?mode=deploy", self.url))
+            .bearer_auth(&self.admin)
+            .header("content-type", "application/wasm")
+            .body(module)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    }
+
     /// Invoke `unit` with the invoke token; (status, version, body).
     pub fn invoke(&self, unit: &str, body: &str) -> (u16, String, String) {
         let r = self

@@ -223,14 +223,7 @@ fn metrics_answer_the_metrics_token_only_and_agree_with_the_history() {
 
     // Deploy 1.0.0, then 2.0.0, roll back to 1.0.0.
     for v in [&UNIT_CALCULATOR_V1, &UNIT_CALCULATOR_V2] {
-        let r = s
-            .http
-            .post(format!("{}/api/v1/plugins?mode=deploy", s.url))
-            .bearer_auth(&s.admin)
-            .body(v.load().unwrap())
-            .send()
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 200, "{}", r.text().unwrap());
+        s.deploy(v.load().unwrap());
     }
     assert_eq!(s.invoke("calculator", ADD).1, "2.0.0");
     let r = s.post("/api/v1/deployments/calculator/rollback", serde_json::json!({"reason": "test"}));

@@ -117,15 +117,7 @@ fn sigterm_during_a_call_asleep_past_its_deadline_exits_at_the_deadline() {
     let dir = tempfile::tempdir().unwrap();
     let deadline = DEADLINE_MS.to_string();
     let s = Server::start(dir.path(), &[("KAIZEN_RUNTIME__PLUGIN_LIMITS__HOSTILE__DEADLINE", &deadline)], &[]);
-    let r = s
-        .http
-        .post(format!("{}/api/v1/plugins?mode=deploy", s.url))
-        .bearer_auth(&s.admin)
-        .header("content-type", "application/wasm")
-        .body(guests::TEST_HOSTILE.load().unwrap())
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    s.deploy(guests::TEST_HOSTILE.load().unwrap());
 
     let (url, token, http) = (s.url.clone(), s.invoke.clone(), s.http.clone());
     let call = std::thread::spawn(move || {

@@ -57,14 +57,7 @@ fn webhooks_deliver_and_a_dead_receiver_is_retried_then_recorded() {
 
     assert_eq!(s.post("/api/v1/control/stop", serde_json::json!({"reason": "webhook test"})).status(), 200);
     assert_eq!(s.post("/api/v1/control/release", serde_json::json!({})).status(), 200);
-    let upload = s
-        .http
-        .post(format!("{}/api/v1/plugins?mode=deploy", s.url))
-        .bearer_auth(&s.admin)
-        .body(kaizen_plugins::UNIT_CALCULATOR_V2.load().unwrap())
-        .send()
-        .unwrap();
-    assert_eq!(upload.status(), 200);
+    s.deploy(kaizen_plugins::UNIT_CALCULATOR_V2.load().unwrap());
     assert_eq!(s.post("/api/v1/deployments/calculator/rollback", serde_json::json!({"reason": "hook"})).status(), 200);
     // The dead receiver's retries take at least 1 + 2 s per event: had the
     // API waited on delivery, they would be settled by now.

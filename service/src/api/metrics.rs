@@ -11,7 +11,7 @@ use std::fmt::Write;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use kaizen_host::telemetry::calls::LATENCY_BUCKETS;
+use kaizen_host::telemetry::calls::{CallCounts, LATENCY_BUCKETS};
 
 use super::AppState;
 use crate::error::ApiResult;
@@ -31,6 +31,18 @@ impl Out {
         self.head(name, kind, help);
         let _ = writeln!(self.0, "{name} {value}");
     }
+    /// A counter with one series per unit version of `calls`.
+    fn per_version(&mut self, name: &str, help: &str, calls: &[CallCounts], value: impl Fn(&CallCounts) -> u64) {
+        self.head(name, "counter", help);
+        for c in calls {
+            let _ = writeln!(self.0, "{name}{{{}}} {}", version_labels(c), value(c));
+        }
+    }
+}
+
+/// The labels of one unit version's series: `unit="…",version="…"`.
+fn version_labels(c: &CallCounts) -> String {
+    format!("unit=\"{}\",version=\"{}\"", esc(&c.unit), esc(&c.version))
 }
 
 /// Prometheus metrics. The metrics token (kept in `tokens.json` beside the
@@ -42,43 +54,34 @@ pub async fn metrics(_: Scraper, State(s): State<AppState>) -> ApiResult<impl In
     let tallies = kaizen_host::store::tallies::count(&s.host.db).await?;
     let mut o = Out(String::with_capacity(8192));
     let calls = s.host.telemetry.calls().snapshot();
-    let lv = |c: &kaizen_host::telemetry::calls::CallCounts| {
-        format!("unit=\"{}\",version=\"{}\"", esc(&c.unit), esc(&c.version))
-    };
 
-    o.head(
+    o.per_version(
         "kaizen_calls_total",
-        "counter",
         "Unit calls through the host (one per caller's call, however many attempts), by unit and version.",
+        &calls,
+        |c| c.calls,
     );
-    for c in &calls {
-        let _ = writeln!(o.0, "kaizen_calls_total{{{}}} {}", lv(c), c.calls);
-    }
-    o.head(
+    o.per_version(
         "kaizen_call_attempts_total",
-        "counter",
         "Attempts made for unit calls, first attempts, retries and fallbacks included, by unit and version.",
+        &calls,
+        |c| c.attempts,
     );
-    for c in &calls {
-        let _ = writeln!(o.0, "kaizen_call_attempts_total{{{}}} {}", lv(c), c.attempts);
-    }
-    o.head(
+    o.per_version(
         "kaizen_calls_recovered_total",
-        "counter",
         "Unit calls that failed at first and recovery answered, by unit and version.",
+        &calls,
+        |c| c.recovered,
     );
-    for c in &calls {
-        let _ = writeln!(o.0, "kaizen_calls_recovered_total{{{}}} {}", lv(c), c.recovered);
-    }
     o.head("kaizen_call_errors_total", "counter", "Failed unit calls, by unit, version and error class.");
     for c in &calls {
         for (class, n) in &c.errors {
-            let _ = writeln!(o.0, "kaizen_call_errors_total{{{},class=\"{class}\"}} {n}", lv(c));
+            let _ = writeln!(o.0, "kaizen_call_errors_total{{{},class=\"{class}\"}} {n}", version_labels(c));
         }
     }
     o.head("kaizen_call_duration_seconds", "histogram", "Unit call latency, by unit and version.");
     for c in &calls {
-        let l = lv(c);
+        let l = version_labels(c);
         for (b, n) in LATENCY_BUCKETS.iter().zip(&c.buckets) {
             let _ = writeln!(o.0, "kaizen_call_duration_seconds_bucket{{{l},le=\"{b}\"}} {n}");
         }

@@ -75,7 +75,12 @@ pub fn decide<R: Recovery>(failure: &Failure, pairs: &[(&str, &str)]) -> Recover
 
 /// Call unit `U` with a JSON request, decoding its JSON response.
 pub fn invoke_json<U: Unit>(request: &serde_json::Value) -> Result<serde_json::Value, UnitError> {
+    invoke_json_with::<U>(request, &Config::default())
+}
+
+/// Call unit `U` with a JSON request under `config` (its knobs), decoding
+/// its JSON response.
+pub fn invoke_json_with<U: Unit>(request: &serde_json::Value, config: &Config) -> Result<serde_json::Value, UnitError> {
     let bytes = serde_json::to_vec(request).expect("JSON request");
-    U::invoke(&context(), &bytes, &Config::default())
-        .map(|out| serde_json::from_slice(&out).expect("unit answered JSON"))
+    U::invoke(&context(), &bytes, config).map(|out| serde_json::from_slice(&out).expect("unit answered JSON"))
 }

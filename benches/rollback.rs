@@ -105,10 +105,9 @@ async fn run_trial(
     tokio::time::sleep(Duration::from_millis(200)).await;
     host.invoker.unlisten("calculator", &listener);
     let calls = timeline.0.lock().clone();
-    let first_bad = calls.iter().filter(|c| c.1 == v3.sha256()).map(|c| c.0).min().expect("v3 served calls");
-    let last_bad = calls.iter().filter(|c| c.1 == v3.sha256()).map(|c| c.0).max().unwrap();
-    let back =
-        calls.iter().filter(|c| c.1 == v2.sha256() && c.0 > last_bad).map(|c| c.0).min().expect("v2 serves again");
+    let first_bad = calls.iter().filter(|c| c.1 == v3.id()).map(|c| c.0).min().expect("v3 served calls");
+    let last_bad = calls.iter().filter(|c| c.1 == v3.id()).map(|c| c.0).max().unwrap();
+    let back = calls.iter().filter(|c| c.1 == v2.id() && c.0 > last_bad).map(|c| c.0).min().expect("v2 serves again");
     let imp = &kaizen_host::store::improvements::list(&host.db, Some("calculator"), 1).await.unwrap()[0];
     let j = &imp.verdicts[0]["judgement"];
     let samples = format!("{} candidate / {} baseline", j["candidate_samples"], j["baseline_samples"]);

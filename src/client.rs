@@ -455,6 +455,34 @@ impl Client {
         Ok(())
     }
 
+    /// Propose `settings` (`key=value` words) for `unit`'s tunables: a
+    /// config candidate the loop proves and rolls out stepwise.
+    pub fn tune(&self, unit: &str, settings: &[String]) -> anyhow::Result<()> {
+        let mut values = std::collections::BTreeMap::new();
+        for word in settings {
+            let Some((key, value)) = word.split_once('=') else {
+                bail!("`{word}` is not KEY=VALUE (for example chunk_size=64)");
+            };
+            values.insert(key.trim().to_string(), Value::String(value.trim().to_string()));
+        }
+        if values.is_empty() {
+            bail!("name at least one tunable: kaizen tune {unit} KEY=VALUE…");
+        }
+        let body = kaizen_service::api::tune::TuneRequest { settings: values };
+        let req = self.http.post(format!("{}/api/v1/units/{unit}/tune", self.base)).json(&body);
+        let Some(t) = self.view::<kaizen_service::api::tune::Tuned>(self.send(req)?)? else { return Ok(()) };
+        let values: Vec<String> = t.settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        match (t.result.as_str(), &t.detail) {
+            ("unchanged", Some(why)) => out!("{unit} {}: unchanged: {why}", t.version),
+            _ => out!(
+                "{unit} {} ({}): handed to the loop as a config candidate (it will be proven and rolled out stepwise)",
+                t.version,
+                values.join(", ")
+            ),
+        }
+        Ok(())
+    }
+
     pub fn rollback(&self, slot: &str, reason: Option<String>) -> anyhow::Result<()> {
         let reason = reason.unwrap_or_else(|| "operator rollback from the CLI".into());
         let Some(r) = self.post::<RolledBack>(&format!("/api/v1/deployments/{slot}/rollback"), reason)? else {

@@ -53,6 +53,19 @@ enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Propose new values for a unit's tunables (`chunk_size=64 …`): a
+    /// config candidate of the module it serves, proven and rolled out
+    /// stepwise like a new version; a tunable not declared or a value out of
+    /// bounds is refused.
+    Tune {
+        /// The unit, e.g. `batcher`.
+        unit: String,
+        /// KEY=VALUE for each tunable to change.
+        #[arg(required = true)]
+        settings: Vec<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Roll a slot back to its previous version.
     Rollback {
         /// The slot (plugin name) to roll back, e.g. `calculator`.
@@ -240,6 +253,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Status(r) => Client::new(&r, false)?.status(),
         Command::Units(r) => Client::new(&r, false)?.units(),
         Command::Deploy { file, now, remote } => Client::new(&remote, false)?.deploy(&file, now),
+        Command::Tune { unit, settings, remote } => Client::new(&remote, false)?.tune(&unit, &settings),
         Command::Rollback { slot, reason, remote } => Client::new(&remote, false)?.rollback(&slot, reason),
         Command::Abort { unit, reason, remote } => Client::new(&remote, false)?.abort(&unit, reason),
         Command::Pause(r) => Client::new(&r, false)?.control("pause"),

@@ -494,7 +494,7 @@ async fn tell_story(host: std::sync::Arc<Host>, rate: u64, window_secs: u64) -> 
     say!("    → 3.0.0 {end}");
     if let Some(slot) = host.runtime.slot("calculator") {
         let cur = slot.current();
-        say!("    serving calculator {} (sha256 {}…)", cur.version(), &cur.sha256()[..16]);
+        say!("    serving calculator {} (sha256 {}…)", cur.version(), &cur.id()[..16]);
     }
     let s = host.improve.stats();
     say!(

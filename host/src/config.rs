@@ -48,6 +48,48 @@ pub struct Grants {
     pub network: bool,
     /// Host directories mounted read-only: guest path → host path.
     pub read_only_dirs: HashMap<String, PathBuf>,
+    /// Capabilities a contract-0.2 plugin may declare and be given
+    /// (`wall-clock`, `random`, `directory:GUEST_PATH`): a plugin that
+    /// declares one not listed here is refused at load, naming it.
+    /// `directory:P` needs `read_only_dirs` to map `P`.
+    pub capabilities: Vec<String>,
+    /// What the sandbox withholds from this plugin: set at load from its
+    /// contract and its declarations, never from the file.
+    #[serde(skip)]
+    pub withhold: Withhold,
+}
+
+/// Parts of WASI's default sandbox a plugin does not get. A contract-0.2
+/// plugin gets the wall clock and randomness only when it declares them
+/// (and they are granted): without them its `wasi:clocks/wall-clock` reads
+/// the Unix epoch and its `wasi:random` is a fixed sequence, so the same
+/// input gives the same answer. Contract-0.1 plugins, which cannot declare,
+/// keep both as they always had them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Withhold {
+    pub wall_clock: bool,
+    pub random: bool,
+}
+
+impl Grants {
+    /// Whether capability `name` (`wall-clock`, `http:HOST`, …) is granted.
+    pub fn grants(&self, name: &str) -> bool {
+        self.capabilities.iter().any(|c| c == name)
+    }
+}
+
+/// Why a granted capability's name cannot be given; `None` when it can.
+pub fn capability_grant_error(name: &str, read_only_dirs: &HashMap<String, PathBuf>) -> Option<String> {
+    match name.split_once(':') {
+        None if name == "wall-clock" || name == "random" => None,
+        Some(("http", _)) => Some(
+            "outgoing HTTP is not provided by this host (wasi:http is not linked); a plugin that needs it cannot be loaded"
+                .into(),
+        ),
+        Some(("directory", path)) if read_only_dirs.contains_key(path) => None,
+        Some(("directory", path)) => Some(format!("read_only_dirs has no entry for the guest path {path:?}")),
+        _ => Some("must be `wall-clock`, `random` or `directory:GUEST_PATH`".into()),
+    }
 }
 
 /// Where a slot's calls run.
@@ -123,6 +165,11 @@ pub struct RuntimeConfig {
     /// a fresh instance per call (the default) or warm instances reused for
     /// up to `reuse` calls each.
     pub instances: HashMap<String, Instances>,
+    /// Give every plugin the capabilities it declares instead of refusing
+    /// those not granted: for `kaizen plugin check`, which reports what a
+    /// module asks for rather than judging it against a host's grants.
+    #[serde(skip)]
+    pub grant_declared: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -137,6 +184,7 @@ impl Default for RuntimeConfig {
             history_depth: 8,
             max_instances: 1000,
             instances: HashMap::new(),
+            grant_declared: false,
         }
     }
 }

@@ -200,7 +200,7 @@ impl Event {
         Event::Rollback {
             from: rb.from.version().into(),
             to: rb.to.version().into(),
-            to_sha256: rb.to.sha256().into(),
+            to_sha256: rb.to.id().into(),
             reason: reason.into(),
             phase: None,
             judgement: None,

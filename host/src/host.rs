@@ -156,14 +156,14 @@ impl Host {
         record_module(&self.db, &plugin).await?;
         let installed = self.runtime.install(plugin.clone()).map_err(RuntimeError::from)?;
         let previous = match &installed {
-            Installed::Swapped { previous } => Some(previous.sha256().to_string()),
+            Installed::Swapped { previous } => Some(previous.id().to_string()),
             _ => None,
         };
         if !matches!(installed, Installed::Unchanged) {
             let d = Deployment {
                 slot: plugin.name().into(),
                 kind: crate::runtime::validate::world_name(plugin.kind()).into(),
-                current_sha: plugin.sha256().into(),
+                current_sha: plugin.id().into(),
                 previous_sha: previous.clone(),
                 candidate_sha: None,
                 canary_percent: 0.0,
@@ -171,12 +171,9 @@ impl Host {
                 reason: reason.into(),
                 updated_at: now_ms(),
             };
-            store::deployments::record(&self.db, &d, plugin.sha256(), previous.as_deref()).await?;
-            let event = Event::Deploy {
-                version: plugin.version().into(),
-                sha256: plugin.sha256().into(),
-                reason: reason.into(),
-            };
+            store::deployments::record(&self.db, &d, plugin.id(), previous.as_deref()).await?;
+            let event =
+                Event::Deploy { version: plugin.version().into(), sha256: plugin.id().into(), reason: reason.into() };
             self.audit(actor, "deploy", plugin.name(), event).await;
         }
         Ok(installed)
@@ -186,7 +183,7 @@ impl Host {
     pub async fn rollback(&self, name: &str, actor: &str, reason: &str) -> Result<crate::runtime::Rollback, HostError> {
         let rb = self.runtime.rollback(name)?;
         let kind = crate::runtime::validate::world_name(rb.to.kind());
-        store::deployments::record_rollback(&self.db, name, kind, rb.to.sha256(), rb.from.sha256(), reason).await?;
+        store::deployments::record_rollback(&self.db, name, kind, rb.to.id(), rb.from.id(), reason).await?;
         self.audit(actor, "rollback", name, Event::rollback(&rb, reason, None)).await;
         Ok(rb)
     }

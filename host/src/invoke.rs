@@ -209,7 +209,7 @@ impl Invoker {
         if let Some(ls) = listeners {
             let rec = CallRecord {
                 slot: name.to_string(),
-                sha256: plugin.sha256().to_string(),
+                sha256: plugin.id().to_string(),
                 version: plugin.version().to_string(),
                 outcome,
                 error_class: class,

@@ -128,6 +128,13 @@ fn runtime(k: &mut Checker, c: &Sections<'_>) {
     for (name, i) in &r.instances {
         k.at_least(&format!("runtime.instances.{name}.reuse"), u64::from(i.reuse), 1);
     }
+    for (name, g) in &r.grants {
+        for cap in &g.capabilities {
+            if let Some(rule) = crate::config::capability_grant_error(cap, &g.read_only_dirs) {
+                k.bad(format!("runtime.grants.{name}.capabilities"), format!("{cap:?}"), rule);
+            }
+        }
+    }
 }
 
 fn telemetry(k: &mut Checker, c: &Sections<'_>) {
@@ -164,6 +171,17 @@ fn improve(k: &mut Checker, c: &Sections<'_>) {
     k.at_least("loop.analysis_ms", l.analysis_ms, 1);
     k.at_least("loop.max_findings_per_detector", l.max_findings_per_detector as u64, 1);
     k.at_least("loop.resolve_after_cycles", u64::from(l.resolve_after_cycles), 1);
+    for (unit, policy) in &l.tuning {
+        for (name, [min, max]) in &policy.bounds {
+            let key = format!("loop.tuning.{unit}.bounds.{name}");
+            if !(min.is_finite() && max.is_finite() && min <= max) {
+                k.bad(key, format!("[{min}, {max}]"), "must be two finite numbers [min, max] with min <= max");
+            }
+        }
+    }
+    for (category, w) in l.category_weights.all() {
+        k.within(&format!("loop.category_weights.{category}"), w, 0.0, 10.0);
+    }
     let p = &l.prove;
     if p.replay_max < 0 {
         k.bad("loop.prove.replay_max", p.replay_max, "must be at least 0");

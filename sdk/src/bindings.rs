@@ -1,5 +1,5 @@
-//! Bindings generated from `wit/v0.1/` (`kaizen:plugin@0.1.0`, the contract
-//! version this SDK targets) for the three worlds.
+//! Bindings generated from `wit/v0.2/` (`kaizen:plugin@0.2.0`, the contract
+//! version this SDK targets) for the four worlds.
 //!
 //! The detector world owns the shared `types` and `host` interfaces; the other
 //! two reuse them through `with`, so a `Finding` or an `ErrorClass` is one
@@ -18,7 +18,7 @@
 pub mod detector {
     wit_bindgen::generate!({
         world: "detector",
-        path: "../wit/v0.1",
+        path: "../wit/v0.2",
         pub_export_macro: true,
         export_macro_name: "export_detector_world",
         default_bindings_module: "kaizen_sdk::bindings::detector",
@@ -29,13 +29,13 @@ pub mod detector {
 pub mod recovery {
     wit_bindgen::generate!({
         world: "recovery",
-        path: "../wit/v0.1",
+        path: "../wit/v0.2",
         pub_export_macro: true,
         export_macro_name: "export_recovery_world",
         default_bindings_module: "kaizen_sdk::bindings::recovery",
         with: {
-            "kaizen:plugin/types@0.1.0": crate::bindings::detector::kaizen::plugin::types,
-            "kaizen:plugin/host@0.1.0": crate::bindings::detector::kaizen::plugin::host,
+            "kaizen:plugin/types@0.2.0": crate::bindings::detector::kaizen::plugin::types,
+            "kaizen:plugin/host@0.2.0": crate::bindings::detector::kaizen::plugin::host,
         },
     });
 }
@@ -43,13 +43,27 @@ pub mod recovery {
 pub mod unit {
     wit_bindgen::generate!({
         world: "unit",
-        path: "../wit/v0.1",
+        path: "../wit/v0.2",
         pub_export_macro: true,
         export_macro_name: "export_unit_world",
         default_bindings_module: "kaizen_sdk::bindings::unit",
         with: {
-            "kaizen:plugin/types@0.1.0": crate::bindings::detector::kaizen::plugin::types,
-            "kaizen:plugin/host@0.1.0": crate::bindings::detector::kaizen::plugin::host,
+            "kaizen:plugin/types@0.2.0": crate::bindings::detector::kaizen::plugin::types,
+            "kaizen:plugin/host@0.2.0": crate::bindings::detector::kaizen::plugin::host,
+        },
+    });
+}
+
+pub mod improver {
+    wit_bindgen::generate!({
+        world: "improver",
+        path: "../wit/v0.2",
+        pub_export_macro: true,
+        export_macro_name: "export_improver_world",
+        default_bindings_module: "kaizen_sdk::bindings::improver",
+        with: {
+            "kaizen:plugin/types@0.2.0": crate::bindings::detector::kaizen::plugin::types,
+            "kaizen:plugin/host@0.2.0": crate::bindings::detector::kaizen::plugin::host,
         },
     });
 }

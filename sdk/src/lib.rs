@@ -1,11 +1,12 @@
 //! Kaizen's plugin SDK.
 //!
 //! A plugin is one crate that depends on this one, implements [`Detector`],
-//! [`Recovery`] or [`Unit`], and calls the matching export macro
-//! ([`export_detector!`], [`export_recovery!`], [`export_unit!`]). Built for
-//! `wasm32-wasip2` it is a component of the `kaizen:plugin` world of that
-//! kind; built natively (plain `cargo test`) the same trait implementation
-//! can be exercised with [`testing`] without any WebAssembly involved.
+//! [`Recovery`], [`Unit`] or [`Improver`], and calls the matching export
+//! macro ([`export_detector!`], [`export_recovery!`], [`export_unit!`],
+//! [`export_improver!`]). Built for `wasm32-wasip2` it is a component of the
+//! `kaizen:plugin@0.2.0` world of that kind; built natively (plain `cargo
+//! test`) the same trait implementation can be exercised with [`testing`]
+//! without any WebAssembly involved.
 
 #[doc(hidden)]
 pub mod bindings;
@@ -23,9 +24,10 @@ pub mod types {
 }
 
 pub use types::{
-    CallContext, DetectionInput, ErrorClass, ErrorCount, Evidence, Failure, Finding, LatencyStats, MetricPoint,
-    PluginInfo, PluginKind, RecentOutcome, RecoveryAction, ReducedScope, Risk, Severity, TargetStats, UnitError,
-    WindowStats,
+    CallContext, Capability, Category, Change, DetectionInput, Effect, ErrorClass, ErrorCount, Evidence, Failure,
+    Finding, FloatRange, ImprovementInput, IntegerRange, LatencyStats, MetricPoint, ModuleVersion, PluginInfo,
+    PluginKind, Proposal, RecentOutcome, RecoveryAction, ReducedScope, Risk, Setting, Severity, TargetStats, Trial,
+    Tunable, TunableState, TunableType, TunableValue, UnitError, Verdict, WindowStats,
 };
 
 /// A detection rule: a pure function from windows of statistics to findings.
@@ -48,10 +50,22 @@ pub trait Recovery {
 
 /// A hosted workload.
 pub trait Unit {
-    /// Self-description; `kind` must be [`PluginKind::Unit`].
+    /// Self-description; `kind` must be [`PluginKind::Unit`]. Declare the
+    /// unit's knobs with [`PluginInfo::tunable`]; read their values from
+    /// `config` in [`Unit::invoke`].
     fn describe() -> PluginInfo;
     /// Serve one request.
     fn invoke(context: &CallContext, request: &[u8], config: &Config) -> Result<Vec<u8>, UnitError>;
+}
+
+/// An improvement strategy: proposals for one finding. The host checks
+/// each (a declared tunable within bounds, a module version it keeps) and
+/// proves, canaries and judges it like any candidate.
+pub trait Improver {
+    /// Self-description; `kind` must be [`PluginKind::Improver`].
+    fn describe() -> PluginInfo;
+    /// Zero or more proposals for `input.finding`, best first.
+    fn improve(input: &ImprovementInput, config: &Config) -> Vec<Proposal>;
 }
 
 impl ErrorClass {
@@ -78,9 +92,105 @@ impl UnitError {
 }
 
 impl PluginInfo {
-    /// Shorthand for a self-description.
+    /// Shorthand for a self-description with no tunables and no
+    /// capabilities.
     pub fn new(name: &str, kind: PluginKind, version: &str, description: &str) -> Self {
-        PluginInfo { name: name.into(), kind, version: version.into(), description: description.into() }
+        PluginInfo {
+            name: name.into(),
+            kind,
+            version: version.into(),
+            description: description.into(),
+            tunables: Vec::new(),
+            capabilities: Vec::new(),
+        }
+    }
+
+    /// The same, declaring one more tunable.
+    pub fn tunable(mut self, tunable: Tunable) -> Self {
+        self.tunables.push(tunable);
+        self
+    }
+
+    /// The same, declaring that the plugin needs `capability` (the operator
+    /// must grant it, or the host refuses the module).
+    pub fn needs(mut self, capability: Capability) -> Self {
+        self.capabilities.push(capability);
+        self
+    }
+}
+
+impl Tunable {
+    /// An integer knob within `min..=max`, `default` when unset.
+    pub fn integer(name: &str, min: i64, max: i64, default: i64) -> Self {
+        Tunable::new(name, TunableType::Integer(IntegerRange { min, max }), TunableValue::Integer(default))
+    }
+
+    /// A float knob within `min..=max`, `default` when unset.
+    pub fn float(name: &str, min: f64, max: f64, default: f64) -> Self {
+        Tunable::new(name, TunableType::Float(FloatRange { min, max }), TunableValue::Float(default))
+    }
+
+    /// An on/off knob.
+    pub fn boolean(name: &str, default: bool) -> Self {
+        Tunable::new(name, TunableType::Boolean, TunableValue::Boolean(default))
+    }
+
+    /// A knob taking one of `choices`, `default` when unset.
+    pub fn choice(name: &str, choices: &[&str], default: &str) -> Self {
+        Tunable::new(
+            name,
+            TunableType::Choice(choices.iter().map(|c| c.to_string()).collect()),
+            TunableValue::Choice(default.into()),
+        )
+    }
+
+    fn new(name: &str, type_: TunableType, default: TunableValue) -> Self {
+        Tunable {
+            name: name.into(),
+            type_,
+            default,
+            unit: String::new(),
+            description: String::new(),
+            canary_safe: true,
+        }
+    }
+
+    /// The same, with a unit of measure (`ms`, `entries`).
+    pub fn unit(mut self, unit: &str) -> Self {
+        self.unit = unit.into();
+        self
+    }
+
+    /// The same, with a one-line description.
+    pub fn describe(mut self, description: &str) -> Self {
+        self.description = description.into();
+        self
+    }
+
+    /// The same, marked unsafe to canary: a change of this knob changes the
+    /// unit's answers (their format, their meaning), so the host never
+    /// changes it on its own.
+    pub fn not_canary_safe(mut self) -> Self {
+        self.canary_safe = false;
+        self
+    }
+}
+
+impl Finding {
+    /// A finding about `target` of `kind`, with the rest to fill in:
+    /// medium severity, full confidence, low risk, reliability.
+    pub fn new(target: &str, kind: &str, summary: impl Into<String>) -> Self {
+        Finding {
+            target: target.into(),
+            kind: kind.into(),
+            severity: Severity::Medium,
+            confidence: 1.0,
+            summary: summary.into(),
+            evidence: Vec::new(),
+            expected_gain_pct: 0.0,
+            risk: Risk::Low,
+            category: Category::Reliability,
+        }
     }
 }
 
@@ -150,6 +260,25 @@ macro_rules! export_unit {
                 }
             }
             $crate::bindings::unit::export_unit_world!(KaizenUnitExport);
+        };
+    };
+}
+
+/// Export an [`Improver`] implementation as this crate's component.
+#[macro_export]
+macro_rules! export_improver {
+    ($t:ty) => {
+        const _: () = {
+            struct KaizenImproverExport;
+            impl $crate::bindings::improver::Guest for KaizenImproverExport {
+                fn describe() -> $crate::PluginInfo {
+                    <$t as $crate::Improver>::describe()
+                }
+                fn improve(input: $crate::ImprovementInput) -> ::std::vec::Vec<$crate::Proposal> {
+                    <$t as $crate::Improver>::improve(&input, &$crate::Config::from_host())
+                }
+            }
+            $crate::bindings::improver::export_improver_world!(KaizenImproverExport);
         };
     };
 }

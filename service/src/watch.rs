@@ -284,7 +284,7 @@ async fn handle(host: &Arc<Host>, dir: &Path, path: &Path, before: Seen, config:
             Ok(_) => Handled::Deployed { name: pname, version },
             Err(e) => return reject(dir, path, &name, &e.to_string()),
         }
-    } else if slot.is_some_and(|s| s.current().sha256() == plugin.sha256()) {
+    } else if slot.is_some_and(|s| s.current().id() == plugin.id()) {
         Handled::Unchanged { name: pname, version }
     } else {
         match host.improve.submit(plugin.clone(), &format!("watch:{name}")).await {

@@ -60,8 +60,8 @@ impl Lang {
 /// (`kaizen plugin bindings` and the polyglot scaffolds write it out). A test
 /// checks that it is the version [`CONTRACT_VERSION`] names.
 const WIT: [(&str, &str); 2] = [
-    ("types.wit", include_str!("../../wit/v0.1/types.wit")),
-    ("worlds.wit", include_str!("../../wit/v0.1/worlds.wit")),
+    ("types.wit", include_str!("../../wit/v0.2/types.wit")),
+    ("worlds.wit", include_str!("../../wit/v0.2/worlds.wit")),
 ];
 
 /// Write the embedded WIT to `dir/wit`.

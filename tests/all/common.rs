@@ -132,6 +132,10 @@ pub async fn host_with(
 pub fn test_host_config(dir: &std::path::Path) -> kaizen_host::host::HostConfig {
     let mut c = kaizen_host::host::HostConfig { data_dir: dir.to_path_buf(), ..Default::default() };
     c.runtime.cache_dir = Some(shared_cache());
+    // `noisy` draws its transient errors from `wasi:random`.
+    c.runtime
+        .grants
+        .insert("noisy".into(), kaizen_host::Grants { capabilities: vec!["random".into()], ..Default::default() });
     c.telemetry.sample_requests_every = 1;
     c.improve.window_secs = 60;
     c.improve.baseline_secs = 60;

@@ -29,7 +29,7 @@ fn swaps_and_rollbacks_under_load(warm: bool) {
     let v2_bytes = guests::TEST_ECHO_V2.load().unwrap();
     let v1 = install(&rt, &guests::TEST_ECHO_V1);
     let v2 = rt.load("echo-v2", &v2_bytes).unwrap();
-    assert_ne!(v1.sha256(), v2.sha256());
+    assert_ne!(v1.id(), v2.id());
     v1.set_warm(warm);
     v2.set_warm(warm);
     let slot = rt.slot("echo").unwrap();
@@ -76,13 +76,13 @@ fn swaps_and_rollbacks_under_load(warm: bool) {
 
     for _ in 0..100 {
         slot.swap(v2.clone()).unwrap();
-        assert_eq!(slot.current().sha256(), v2.sha256());
+        assert_eq!(slot.current().id(), v2.id());
         let rb = slot.rollback().unwrap();
-        assert_eq!(rb.from.sha256(), v2.sha256());
+        assert_eq!(rb.from.id(), v2.id());
         // The prior bytes, exactly: what serves hashes to what was loaded,
         // and the module store holds those bytes.
-        assert_eq!(slot.current().sha256(), sha256_hex(&v1_bytes));
-        assert_eq!(rt.blobs().get(slot.current().sha256()).unwrap(), v1_bytes);
+        assert_eq!(slot.current().id(), sha256_hex(&v1_bytes));
+        assert_eq!(rt.blobs().get(slot.current().id()).unwrap(), v1_bytes);
         std::thread::yield_now();
     }
     // Make sure calls overlapped the swaps: wait for a good number of calls.
@@ -109,7 +109,7 @@ fn canary_split_routes_the_configured_share() {
     let to_v2 = (0..n).filter(|_| slot.route().version() == "2.0.0").count();
     // Hash-spread counter: the share holds closely over any long run.
     assert!((150..=250).contains(&to_v2), "{to_v2} of {n} went to the canary");
-    assert_eq!(slot.promote_canary().unwrap().sha256(), v2.sha256());
+    assert_eq!(slot.promote_canary().unwrap().id(), v2.id());
     assert_eq!(slot.current().version(), "2.0.0");
     assert_eq!(slot.history()[0].version(), "1.0.0");
 }
@@ -118,7 +118,7 @@ fn canary_split_routes_the_configured_share() {
 fn rollback_to_a_version_no_longer_in_memory_reloads_its_bytes() {
     let (_dir, rt) = runtime();
     let v1 = install(&rt, &guests::TEST_ECHO_V1);
-    let v1_sha = v1.sha256().to_string();
+    let v1_sha = v1.id().to_string();
     drop(v1);
     let v2 = rt.load("echo-v2", &guests::TEST_ECHO_V2.load().unwrap()).unwrap();
     rt.install(v2).unwrap();
@@ -127,7 +127,7 @@ fn rollback_to_a_version_no_longer_in_memory_reloads_its_bytes() {
     let slot = rt.slot("echo").unwrap();
     slot.restore(fresh).unwrap();
     let rb = rt.rollback_to("echo", &v1_sha).unwrap();
-    assert_eq!(rb.to.sha256(), v1_sha);
+    assert_eq!(rb.to.id(), v1_sha);
     assert_eq!(block_on(rt.call_unit("echo", &ctx(), b"x")).unwrap().output, b"1.0.0:x");
 }
 

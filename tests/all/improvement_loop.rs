@@ -51,7 +51,7 @@ async fn seed_story_v1_detected_v2_promoted_v3_rolled_back() {
 
     let slot = host.runtime.slot("calculator").unwrap();
     let imp = &store::improvements::list(&host.db, Some("calculator"), 1).await.unwrap()[0];
-    assert_eq!(slot.current().sha256(), v2.sha256(), "v2 promoted: {} {} {}", imp.state, imp.reason, imp.verdicts);
+    assert_eq!(slot.current().id(), v2.id(), "v2 promoted: {} {} {}", imp.state, imp.reason, imp.verdicts);
     assert_eq!(imp.state, "promoted", "{imp:?}");
     let audit: Vec<String> =
         store::audit::recent(&host.db, Some("calculator"), 100).await.unwrap().into_iter().map(|e| e.action).collect();
@@ -79,10 +79,10 @@ async fn seed_story_v1_detected_v2_promoted_v3_rolled_back() {
     let report = host.improve.run_cycle("manual").await;
     assert_eq!(report.attempts.iter().find(|a| a.target == "calculator").unwrap().result, "rolling out");
     host.improve.wait_rollouts().await;
-    assert_eq!(slot.current().sha256(), v2.sha256(), "back on v2");
+    assert_eq!(slot.current().id(), v2.id(), "back on v2");
     assert!(slot.serving().canary.is_none());
     assert_eq!(
-        sha256_hex(&host.runtime.blobs().get(slot.current().sha256()).unwrap()),
+        sha256_hex(&host.runtime.blobs().get(slot.current().id()).unwrap()),
         sha256_hex(&v2_bytes),
         "exact bytes"
     );
@@ -98,7 +98,7 @@ async fn seed_story_v1_detected_v2_promoted_v3_rolled_back() {
     assert!(objective["low"].as_f64().unwrap() > 1.05, "{verdict}");
     assert!(verdict["reason"].as_str().unwrap().contains("slower"), "{verdict}");
     let d = store::deployments::get(&host.db, "calculator").await.unwrap().unwrap();
-    assert_eq!((d.state, d.current_sha.as_str()), (DeployState::RolledBack, v2.sha256()));
+    assert_eq!((d.state, d.current_sha.as_str()), (DeployState::RolledBack, v2.id()));
     drop(traffic);
     let _ = v1;
 }
@@ -124,7 +124,7 @@ async fn a_candidate_that_fails_replay_never_receives_live_traffic() {
 
     // v1 as a "new" version: it crashes on requests v2 answers.
     let bad = host.runtime.load("calculator-v1.wasm", &guests::UNIT_CALCULATOR_V1.load().unwrap()).unwrap();
-    let counter = Arc::new(CountFor(bad.sha256().into(), AtomicU64::new(0)));
+    let counter = Arc::new(CountFor(bad.id().into(), AtomicU64::new(0)));
     host.invoker.listen("calculator", counter.clone());
     host.improve.submit(bad.clone(), "test").await.unwrap();
     let report = host.improve.run_cycle("manual").await;
@@ -172,8 +172,8 @@ async fn emergency_stop_freezes_a_canary_across_a_restart() {
     }
     let frozen = slot.serving();
     let c = frozen.canary.as_ref().expect("split frozen in place");
-    assert_eq!((c.plugin.sha256(), c.percent), (v3.sha256(), 10.0));
-    assert_eq!(frozen.current.sha256(), v2.sha256());
+    assert_eq!((c.plugin.id(), c.percent), (v3.id(), 10.0));
+    assert_eq!(frozen.current.id(), v2.id());
     // Nothing further changes: a cycle is skipped, the split stays.
     let r = host.improve.run_cycle("manual").await;
     assert!(r.skipped.as_deref().unwrap_or("").contains("emergency stop"), "{r:?}");
@@ -188,10 +188,10 @@ async fn emergency_stop_freezes_a_canary_across_a_restart() {
     assert_eq!((restored.resumed.rollouts, restored.errors.len()), (1, 0), "{restored:?}");
     assert!(host.safety.state().stopped, "the stop survives a restart");
     let serving = host.runtime.slot("calculator").unwrap().serving();
-    assert_eq!(serving.current.sha256(), v2.sha256());
+    assert_eq!(serving.current.id(), v2.id());
     assert_eq!(
-        serving.canary.as_ref().map(|c| (c.plugin.sha256().to_string(), c.percent)),
-        Some((v3.sha256().to_string(), 10.0))
+        serving.canary.as_ref().map(|c| (c.plugin.id().to_string(), c.percent)),
+        Some((v3.id().to_string(), 10.0))
     );
     assert!(host.improve.run_cycle("manual").await.skipped.is_some());
 }
@@ -325,7 +325,7 @@ async fn a_failing_generator_is_recorded_and_changes_nothing() {
     );
     let audit = store::audit::recent(&host.db, Some("calculator"), 10).await.unwrap();
     assert!(audit.iter().any(|e| e.action == "generator-failed"));
-    assert_eq!(host.runtime.slot("calculator").unwrap().current().sha256(), v1.sha256());
+    assert_eq!(host.runtime.slot("calculator").unwrap().current().id(), v1.id());
     drop(traffic);
 }
 

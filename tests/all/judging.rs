@@ -38,7 +38,8 @@ fn config(dir: &Path, extra: &str) -> String {
              [safety.limits]\nrequired_proof = [\"validation\", \"replay\"]\ncanary_steps = [10.0, 50.0, 100.0]\n\
              step_timeout_secs = 60\nbake_secs = 4\nholdback_percent = 10.0\n\
              [safety.limits.judge]\nmin_samples = 20\n\
-             [safety.self_watch]\nmax_rollback_rate = 1.0\nmax_failure_rate = 1.0\n{extra}"
+             [safety.self_watch]\nmax_rollback_rate = 1.0\nmax_failure_rate = 1.0\n\
+             [runtime.grants.noisy]\ncapabilities = [\"random\"]\n{extra}"
         ),
     )
     .unwrap();

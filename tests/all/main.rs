@@ -7,6 +7,7 @@ mod bad_input;
 mod bundled;
 mod call_attempts;
 mod common;
+mod contract;
 mod dashboard;
 #[path = "../support/examples.rs"]
 mod examples;
@@ -29,5 +30,6 @@ mod serve;
 mod store;
 mod supervision;
 mod telemetry;
+mod tuning;
 mod watch_folder;
 mod webhooks;

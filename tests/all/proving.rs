@@ -156,6 +156,7 @@ fn finding(kind: &str, error_class: Option<&str>) -> FindingRecord {
         evidence: error_class.map(|c| vec![("error_class".to_string(), c.to_string())]).unwrap_or_default(),
         expected_gain_pct: 30.0,
         risk: "low".into(),
+        category: "reliability".into(),
         impact: 1.0,
         priority: "high".into(),
         status: FindingStatus::Open,

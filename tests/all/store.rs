@@ -110,6 +110,7 @@ async fn round_trip_every_table(db: &Db) {
         evidence: vec![("success_rate".into(), "0.5".into())],
         expected_gain_pct: 50.0,
         risk: "low".into(),
+        category: "reliability".into(),
         impact: 1234.5,
         priority: "high".into(),
         status: FindingStatus::Open,

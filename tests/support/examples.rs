@@ -9,9 +9,11 @@ use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kaizen");
 
-/// The current contract's WIT folder.
+/// The WIT folder the examples are written against: contract 0.1.0. They
+/// stay 0.1 plugins on purpose — the host must keep loading what authors
+/// built before 0.2 — while `kaizen plugin new` scaffolds the current one.
 pub fn wit() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(kaizen_host::runtime::bindings::CONTRACT_WIT_DIR)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(kaizen_host::runtime::bindings::v0_1::WIT_DIR)
 }
 
 pub fn examples() -> PathBuf {

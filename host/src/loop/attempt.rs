@@ -189,7 +189,7 @@ impl Loop {
         let needed_calls = if finding.is_some() { executions } else { u64::MAX };
         ctx.safety.may_attempt(target, started, 0, needed_calls)?;
         let candidate = take_candidate(ctx, target, finding, slot).await?;
-        a.candidate = Some(format!("{} {}", candidate.plugin.version(), &candidate.plugin.sha256()[..12]));
+        a.candidate = Some(format!("{} {}", candidate.plugin.version(), &candidate.plugin.id()[..12]));
         if let Err(d) = ctx.safety.may_attempt(target, started, candidate.plugin.size(), needed_calls) {
             ctx.candidates.push(candidate);
             return Err(d.into());
@@ -213,7 +213,7 @@ impl Loop {
         current: Arc<Plugin>,
     ) -> Result<AttemptResult, Stopped> {
         let ctx = &self.ctx;
-        let owned = match rollout::begin(ctx, &imp, &candidate.plugin, &current, &[current.sha256()], false) {
+        let owned = match rollout::begin(ctx, &imp, &candidate.plugin, &current, &[current.id()], false) {
             Ok(owned) => owned,
             Err(BeginError::Denied(d)) => {
                 imp.state = ImprovementState::Proposed;
@@ -278,8 +278,8 @@ async fn open_improvement(
         id: 0,
         finding_id: finding.map(|f| f.id),
         target: current.name().into(),
-        candidate_sha: candidate.plugin.sha256().into(),
-        baseline_sha: Some(current.sha256().into()),
+        candidate_sha: candidate.plugin.id().into(),
+        baseline_sha: Some(current.id().into()),
         source: candidate.source.clone(),
         state: ImprovementState::Proving,
         reason: String::new(),

@@ -33,7 +33,7 @@ impl CandidateQueue {
         let mut q = self.queues.lock();
         let queue = q.entry(c.plugin.name().to_string()).or_default();
         // The same bytes twice are one candidate.
-        if !queue.iter().any(|x| x.plugin.sha256() == c.plugin.sha256()) {
+        if !queue.iter().any(|x| x.plugin.id() == c.plugin.id()) {
             queue.push_back(c);
         }
     }
@@ -44,7 +44,7 @@ impl CandidateQueue {
 
     /// Whether these exact bytes wait in `target`'s queue.
     pub fn contains(&self, target: &str, sha256: &str) -> bool {
-        self.queues.lock().get(target).is_some_and(|q| q.iter().any(|c| c.plugin.sha256() == sha256))
+        self.queues.lock().get(target).is_some_and(|q| q.iter().any(|c| c.plugin.id() == sha256))
     }
 
     pub fn has(&self, target: &str) -> bool {

@@ -132,7 +132,7 @@ pub async fn record_module(db: &Db, p: &Plugin) -> store::Result<()> {
             sha256: p.sha256().into(),
             name: info.name.clone(),
             kind: crate::runtime::validate::world_name(info.kind).into(),
-            version: info.version.clone(),
+            version: p.module_version().into(),
             description: info.description.clone(),
             size: p.size() as i64,
             path: p.module_path().display().to_string(),

@@ -126,6 +126,7 @@ fn capped(detector: &str, mut found: Vec<(Option<String>, Finding)>, cap: usize)
             ],
             expected_gain_pct: 0.0,
             risk: Risk::Low,
+            category: crate::runtime::types::Category::Reliability,
         },
     ));
     found

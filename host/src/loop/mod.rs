@@ -18,6 +18,7 @@ pub mod report;
 pub mod resume;
 pub mod rollout;
 pub mod sample;
+pub mod tune;
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -63,6 +64,10 @@ pub struct LoopConfig {
     /// ran this many cycles in a row without reporting it; a closed one
     /// stops being current then, so the next report opens a new occurrence.
     pub resolve_after_cycles: u32,
+    /// How much a finding of each category counts in its impact.
+    pub category_weights: prioritize::CategoryWeights,
+    /// What may be tuned on each unit, by unit name (`[loop.tuning.NAME]`).
+    pub tuning: std::collections::HashMap<String, tune::TuningPolicy>,
     pub prove: ProveConfig,
     pub generator: Option<GeneratorConfig>,
 }
@@ -78,10 +83,21 @@ impl Default for LoopConfig {
             analysis_ms: 200,
             max_findings_per_detector: 100,
             resolve_after_cycles: 3,
+            category_weights: prioritize::CategoryWeights::default(),
+            tuning: std::collections::HashMap::new(),
             prove: ProveConfig::default(),
             generator: None,
         }
     }
+}
+
+/// Why a config candidate was not queued.
+#[derive(Debug, thiserror::Error)]
+pub enum TuneFailed {
+    #[error(transparent)]
+    Refused(#[from] tune::TuneError),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
 }
 
 /// What handing a candidate to the loop did.
@@ -166,15 +182,31 @@ impl Loop {
             return Ok(Submitted::AlreadyPending(why));
         }
         record_module(&self.ctx.db, &plugin).await?;
-        let event = Event::Candidate { version: plugin.version().into(), sha256: plugin.sha256().into() };
+        let event = Event::Candidate { version: plugin.version().into(), sha256: plugin.id().into() };
         self.ctx.audit.record_event(source, "candidate", plugin.name(), event).await;
         self.ctx.candidates.push(Candidate { plugin, source: source.into() });
         Ok(Submitted::Queued)
     }
 
+    /// Propose `changes` to unit `target`'s tunables as a config candidate
+    /// of the module it serves: checked ([`tune::candidate`]), then queued
+    /// like any candidate, to be proven, canaried and judged.
+    pub async fn tune(
+        &self,
+        target: &str,
+        changes: &[crate::runtime::types::Setting],
+        source: &str,
+    ) -> Result<(Arc<Plugin>, Submitted), TuneFailed> {
+        let slot = self.ctx.runtime.unit_slot(target).map_err(|_| tune::TuneError::NoSuchUnit(target.into()))?;
+        let serving = slot.current();
+        let candidate = tune::candidate(&self.ctx.runtime, &serving, changes, self.ctx.config.tuning.get(target))?;
+        let submitted = self.submit(candidate.clone(), source).await?;
+        Ok((candidate, submitted))
+    }
+
     /// Where these exact bytes already are in the loop, if anywhere.
     async fn pending(&self, plugin: &Plugin) -> store::Result<Option<String>> {
-        let (name, sha) = (plugin.name(), plugin.sha256());
+        let (name, sha) = (plugin.name(), plugin.id());
         if self.ctx.candidates.contains(name, sha) {
             return Ok(Some(format!("{} {} is already queued", name, plugin.version())));
         }

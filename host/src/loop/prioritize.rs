@@ -1,6 +1,8 @@
 //! Scoring findings: impact = gain % × affected load × frequency / 100 ×
 //! severity multiplier (critical 2, high 1.5, medium 1, low 0.5) × 0.5 when
 //! confidence < 0.7 × risk penalty (high 0.5, medium 0.8, low 1) × the
+//! category's weight (`loop.category_weights`: security 1.0, reliability
+//! 0.9, performance 0.8, quality 0.6, coverage 0.4 by default) × the
 //! detector's learned weight; buckets critical > 5000, high > 1000,
 //! medium > 100, else low.
 //!
@@ -15,7 +17,7 @@ use super::detect::Reported;
 use super::sample::Sample;
 use super::{Ctx, CycleReport};
 use crate::events::Event;
-use crate::runtime::types::{Finding, Risk, Severity};
+use crate::runtime::types::{Category, Finding, Risk, Severity};
 use crate::store;
 use crate::store::findings::{FindingRecord, FindingStatus};
 
@@ -28,7 +30,8 @@ pub async fn prioritize(ctx: &Ctx, found: Vec<Reported>, sample: &Sample, r: &mu
     let rows: Vec<FindingRecord> = found
         .into_iter()
         .map(|x| {
-            let weight = weights.get(&x.detector).copied().unwrap_or(1.0);
+            let weight = weights.get(&x.detector).copied().unwrap_or(1.0)
+                * ctx.config.category_weights.weight(x.finding.category);
             let target_load = sample.load.get(&x.finding.target).copied().unwrap_or(0) as f64;
             let impact = impact(&x.finding, target_load, 1.0, weight);
             record(&x.finding, x.detector, x.version, impact, sample.at)
@@ -83,6 +86,7 @@ fn record(f: &Finding, detector: String, version: Option<String>, impact: f64, n
         evidence: f.evidence.iter().map(|e| (e.key.clone(), e.value.clone())).collect(),
         expected_gain_pct: f.expected_gain_pct,
         risk: risk_name(f.risk).into(),
+        category: category_name(f.category).into(),
         impact,
         priority: bucket(impact).into(),
         status: FindingStatus::Open,
@@ -115,8 +119,8 @@ pub fn risk_penalty(r: Risk) -> f64 {
     }
 }
 
-/// Impact of `f` on `load` calls, seen `frequency` times, from a detector
-/// whose learned weight is `weight`.
+/// Impact of `f` on `load` calls, seen `frequency` times, with `weight` the
+/// product of its detector's learned weight and its category's weight.
 pub fn impact(f: &Finding, load: f64, frequency: f64, weight: f64) -> f64 {
     let confidence = if f.confidence < 0.7 { 0.5 } else { 1.0 };
     f.expected_gain_pct.max(0.0) * load.max(0.0) * frequency.max(1.0) / 100.0
@@ -148,6 +152,58 @@ pub fn severity_name(s: Severity) -> &'static str {
     }
 }
 
+pub fn category_name(c: Category) -> &'static str {
+    match c {
+        Category::Security => "security",
+        Category::Reliability => "reliability",
+        Category::Performance => "performance",
+        Category::Quality => "quality",
+        Category::Coverage => "coverage",
+    }
+}
+
+/// How much a finding of each category counts (`[loop.category_weights]`),
+/// after the seeds' order: security first, coverage last.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CategoryWeights {
+    pub security: f64,
+    pub reliability: f64,
+    pub performance: f64,
+    pub quality: f64,
+    pub coverage: f64,
+}
+
+impl Default for CategoryWeights {
+    fn default() -> Self {
+        CategoryWeights { security: 1.0, reliability: 0.9, performance: 0.8, quality: 0.6, coverage: 0.4 }
+    }
+}
+
+impl CategoryWeights {
+    /// The weight of `c`.
+    pub fn weight(&self, c: Category) -> f64 {
+        match c {
+            Category::Security => self.security,
+            Category::Reliability => self.reliability,
+            Category::Performance => self.performance,
+            Category::Quality => self.quality,
+            Category::Coverage => self.coverage,
+        }
+    }
+
+    /// Every category with its weight, for the settings check.
+    pub fn all(&self) -> [(&'static str, f64); 5] {
+        [
+            ("security", self.security),
+            ("reliability", self.reliability),
+            ("performance", self.performance),
+            ("quality", self.quality),
+            ("coverage", self.coverage),
+        ]
+    }
+}
+
 pub fn risk_name(r: Risk) -> &'static str {
     match r {
         Risk::High => "high",
@@ -170,6 +226,7 @@ mod tests {
             evidence: vec![],
             expected_gain_pct: gain,
             risk,
+            category: Category::Reliability,
         }
     }
 
@@ -187,5 +244,14 @@ mod tests {
         assert_eq!(bucket(100.0), "low");
         // Learned weight scales it.
         assert_eq!(impact(&finding(10.0, Severity::Medium, 0.9, Risk::Low), 100.0, 3.0, 0.5), 15.0);
+    }
+
+    #[test]
+    fn a_security_finding_outranks_the_same_coverage_finding() {
+        let w = CategoryWeights::default();
+        let f = finding(50.0, Severity::High, 0.9, Risk::Low);
+        let security = impact(&f, 1000.0, 1.0, w.weight(Category::Security));
+        let coverage = impact(&f, 1000.0, 1.0, w.weight(Category::Coverage));
+        assert_eq!((security, coverage), (750.0, 300.0));
     }
 }

@@ -94,7 +94,7 @@ impl Loop {
             .unwrap_or_else(|| ctx.runtime.load_stored(baseline_sha))
             .map_err(|e| format!("checkpoint: {e}"))?;
         let step = self.recorded_step(imp).await;
-        let owned = rollout::begin(ctx, imp, &candidate, &baseline, &[baseline_sha, candidate.sha256()], true)
+        let owned = rollout::begin(ctx, imp, &candidate, &baseline, &[baseline_sha, candidate.id()], true)
             .map_err(|e| e.to_string())?;
         // The split that was in force serves again before `open` returns.
         if let Some(pct) = canary_steps(ctx, &imp.target).get(step) {
@@ -134,13 +134,12 @@ impl Loop {
 pub(super) async fn settle_unowned(ctx: &Ctx, mut imp: Improvement, why: &str, state: ImprovementState) {
     let mut why = why.to_string();
     let slot = ctx.runtime.slot(&imp.target);
-    let canary_is_ours = slot
-        .as_ref()
-        .is_some_and(|s| s.serving().canary.as_ref().is_some_and(|c| c.plugin.sha256() == imp.candidate_sha));
+    let canary_is_ours =
+        slot.as_ref().is_some_and(|s| s.serving().canary.as_ref().is_some_and(|c| c.plugin.id() == imp.candidate_sha));
     let taken_back = if canary_is_ours {
         Some(ctx.runtime.rollback(&imp.target))
     } else if let (Some(slot), Some(base)) = (&slot, imp.baseline_sha.as_deref())
-        && slot.current().sha256() == imp.candidate_sha
+        && slot.current().id() == imp.candidate_sha
     {
         Some(ctx.runtime.rollback_to(&imp.target, base))
     } else {
@@ -149,14 +148,8 @@ pub(super) async fn settle_unowned(ctx: &Ctx, mut imp: Improvement, why: &str, s
     if let Some(taken_back) = taken_back {
         match taken_back {
             Ok(rb) => {
-                let written = store::deployments::record_rollback(
-                    &ctx.db,
-                    &imp.target,
-                    "unit",
-                    rb.to.sha256(),
-                    rb.from.sha256(),
-                    &why,
-                );
+                let written =
+                    store::deployments::record_rollback(&ctx.db, &imp.target, "unit", rb.to.id(), rb.from.id(), &why);
                 ctx.write("deployment", &imp.target, written).await;
                 let event = Event::rollback(&rb, &why, Some("host"));
                 ctx.audit.record_event("host", "rolled-back", &imp.target, event).await;
@@ -183,7 +176,7 @@ pub(super) async fn settle_unowned(ctx: &Ctx, mut imp: Improvement, why: &str, s
 }
 
 fn stored(history: &[Arc<Plugin>], sha: &str) -> Option<Arc<Plugin>> {
-    history.iter().find(|p| p.sha256() == sha).cloned()
+    history.iter().find(|p| p.id() == sha).cloned()
 }
 
 fn canary_steps(ctx: &Ctx, target: &str) -> Vec<f64> {

@@ -149,7 +149,7 @@ pub fn begin(
         target: imp.target.clone(),
         improvement: imp.id,
         candidate_version: candidate.version().into(),
-        candidate_sha256: candidate.sha256().into(),
+        candidate_sha256: candidate.id().into(),
         started_at: now_ms(),
     };
     let permit = if resumed { ctx.safety.resume_rollout(info)? } else { ctx.safety.begin_rollout(info)? };
@@ -231,8 +231,8 @@ pub async fn run(
     start: Start,
 ) -> End {
     let collector = Arc::new(Collector {
-        candidate: candidate.sha256().into(),
-        baseline: baseline.sha256().into(),
+        candidate: candidate.id().into(),
+        baseline: baseline.id().into(),
         since: AtomicI64::new(0),
         pending: Mutex::default(),
         step: Mutex::default(),
@@ -296,9 +296,9 @@ impl Rollout {
         Deployment {
             slot: self.target.clone(),
             kind: "unit".into(),
-            current_sha: current.sha256().to_string(),
-            previous_sha: Some(self.baseline.sha256().to_string()),
-            candidate_sha: candidate.then(|| self.candidate.sha256().to_string()),
+            current_sha: current.id().to_string(),
+            previous_sha: Some(self.baseline.id().to_string()),
+            candidate_sha: candidate.then(|| self.candidate.id().to_string()),
             canary_percent: pct,
             state,
             reason: reason.to_string(),
@@ -308,8 +308,7 @@ impl Rollout {
 
     /// Write the slot's deployment record; `false` when it could not be.
     async fn record(&self, d: Deployment) -> bool {
-        let written =
-            store::deployments::record(&self.ctx.db, &d, self.candidate.sha256(), Some(self.baseline.sha256()));
+        let written = store::deployments::record(&self.ctx.db, &d, self.candidate.id(), Some(self.baseline.id()));
         self.ctx.write("deployment", &self.target, written).await.is_some()
     }
 
@@ -324,9 +323,9 @@ impl Rollout {
         let d = self.deployment(&self.baseline, true, 0.0, DeployState::Testing, "checkpoint before rollout");
         self.record(d).await;
         let event = Event::Checkpoint {
-            baseline: self.baseline.sha256().into(),
+            baseline: self.baseline.id().into(),
             baseline_version: self.baseline.version().into(),
-            candidate: self.candidate.sha256().into(),
+            candidate: self.candidate.id().into(),
             candidate_version: self.candidate.version().into(),
         };
         self.ctx.audit.record_event("loop", "checkpoint", &self.target, event).await;
@@ -505,8 +504,7 @@ impl Rollout {
         claim.promote().map_err(|e| End::Failed(e.to_string()))?;
         claim.holdback(&self.candidate, &self.baseline, hold).map_err(|e| End::Failed(e.to_string()))?;
         (self.percent, self.held) = (100.0 - hold, Hold::Running);
-        let event =
-            Event::Promoted { version: self.candidate.version().into(), sha256: self.candidate.sha256().into() };
+        let event = Event::Promoted { version: self.candidate.version().into(), sha256: self.candidate.id().into() };
         self.ctx.audit.record_event("loop", "promoted", &self.target, event).await;
         if hold == 0.0 {
             return Ok(());
@@ -588,7 +586,7 @@ impl Rollout {
         };
         match self.owned.claim.withdraw(&self.candidate, &self.baseline) {
             Ok(rb) => {
-                let (to, from) = (rb.to.sha256(), rb.from.sha256());
+                let (to, from) = (rb.to.id(), rb.from.id());
                 let written = store::deployments::record_rollback(&ctx.db, target, "unit", to, from, &reason);
                 ctx.write("deployment", target, written).await;
                 let event = Event::Rollback {
@@ -695,7 +693,7 @@ pub async fn requested_rollbacks(ctx: &Ctx, denied: Option<&Denied>) {
             Ok(rb) => {
                 let kind = crate::runtime::validate::world_name(rb.to.kind());
                 let written =
-                    store::deployments::record_rollback(&ctx.db, &target, kind, rb.to.sha256(), rb.from.sha256(), &why);
+                    store::deployments::record_rollback(&ctx.db, &target, kind, rb.to.id(), rb.from.id(), &why);
                 ctx.write("deployment", &target, written).await;
                 let event = Event::rollback(&rb, &why, Some("recovery"));
                 ctx.audit.record_event("safety", "rolled-back", &target, event).await;

@@ -222,13 +222,13 @@ impl Healer {
     }
 
     async fn handles(&self, p: &Plugin) -> Vec<ErrorClass> {
-        let cached = self.handles_cache.lock().get(p.sha256()).cloned();
+        let cached = self.handles_cache.lock().get(p.id()).cloned();
         if let Some(h) = cached {
             return h;
         }
         // A strategy that cannot say what it handles is asked about nothing.
         let h = p.handles().await.unwrap_or_else(|_| vec![ErrorClass::Other("<unavailable>".into())]);
-        self.handles_cache.lock().insert(p.sha256().to_string(), h.clone());
+        self.handles_cache.lock().insert(p.id().to_string(), h.clone());
         h
     }
 

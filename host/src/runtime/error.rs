@@ -30,9 +30,17 @@ pub enum LoadReason {
     #[error("invalid component: {0}")]
     Invalid(String),
     #[error(
-        "targets no kaizen:plugin world (it exports {exports}); expected describe + detect, describe + handles + decide, or describe + invoke"
+        "targets no kaizen:plugin world (it exports {exports}); expected describe + detect, describe + handles + decide, describe + invoke, or describe + improve"
     )]
     UnknownWorld { exports: String },
+    #[error("targets kaizen:plugin@{version}, which this host does not load (it loads {supported})")]
+    UnsupportedContract { version: String, supported: String },
+    #[error("mixes contract versions: imports both `{first}` and `{second}`")]
+    MixedContracts { first: String, second: String },
+    #[error(
+        "asks for the capability `{capability}`, which is not granted to `{plugin}`: grant it with `capabilities = [\"{capability}\"]` under [runtime.grants.{plugin}], or build the plugin without it"
+    )]
+    CapabilityNotGranted { plugin: String, capability: String },
     #[error("imports `{0}`, which the host does not provide (allowed: kaizen:plugin/host and WASI)")]
     ForbiddenImport(String),
     #[error("does not match the {world} world: {message}")]

@@ -25,7 +25,7 @@ use self::blobs::Blobs;
 pub use self::cache::CacheOutcome;
 use self::cache::CompiledCache;
 pub use self::error::{CallError, LoadError, LoadReason, class_from_name, class_name};
-pub use self::plugin::Plugin;
+pub use self::plugin::{ConfigVersion, Plugin};
 use self::plugin::{Prepared, Sandbox};
 use self::sandbox::{HostState, Identity};
 pub use self::slots::{Canary, Claim, Rollback, Serving, Slot, SlotError};
@@ -73,6 +73,8 @@ pub struct Runtime {
     linker: Linker<HostState>,
     cache: CompiledCache,
     blobs: Blobs,
+    /// Config versions, content-addressed like modules (`configs/`).
+    configs: Blobs,
     data_dir: PathBuf,
     config: RuntimeConfig,
     slots: RwLock<BTreeMap<String, Arc<Slot>>>,
@@ -91,6 +93,7 @@ impl Runtime {
         let linker = sandbox::build_linker(&engine).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let dir_err = |source| RuntimeError::DataDir { dir: data_dir.display().to_string(), source };
         let blobs = Blobs::open(data_dir.join("modules")).map_err(dir_err)?;
+        let configs = Blobs::open(data_dir.join("configs")).map_err(dir_err)?;
         let cache = CompiledCache::open(config.cache_dir.clone().unwrap_or_else(|| data_dir.join("compiled")), &engine)
             .map_err(dir_err)?;
         let ticker = engine::Ticker::start(&engine);
@@ -100,6 +103,7 @@ impl Runtime {
             linker,
             cache,
             blobs,
+            configs,
             data_dir,
             instances: RwLock::new(config.instances.clone()),
             config,
@@ -132,13 +136,40 @@ impl Runtime {
         self.load(&label, &bytes)
     }
 
-    /// Re-load a version from the content-addressed store by its sha256.
-    pub fn load_stored(&self, sha: &str) -> Result<Arc<Plugin>, LoadError> {
-        let bytes = self
-            .blobs
-            .get(sha)
-            .map_err(|e| LoadError { file: sha.to_string(), reason: LoadReason::Storage(e.to_string()) })?;
-        self.load(sha, &bytes)
+    /// Re-load a version from the content-addressed stores by its
+    /// [`Plugin::id`]: the module by its sha256 and, for a config version,
+    /// its exact settings by theirs.
+    pub fn load_stored(&self, id: &str) -> Result<Arc<Plugin>, LoadError> {
+        let storage =
+            |e: std::io::Error| LoadError { file: id.to_string(), reason: LoadReason::Storage(e.to_string()) };
+        let (module, config) = match id.split_once('+') {
+            Some((module, config)) => (module, Some(config)),
+            None => (id, None),
+        };
+        let bytes = self.blobs.get(module).map_err(storage)?;
+        let plugin = self.load(module, &bytes)?;
+        match config {
+            None => Ok(plugin),
+            Some(sha) => {
+                let text = self.configs.get(sha).map_err(storage)?;
+                let settings = serde_json::from_slice(&text).map_err(|e| LoadError {
+                    file: id.to_string(),
+                    reason: LoadReason::Storage(format!("config version {sha} is not a map of settings: {e}")),
+                })?;
+                Ok(Arc::new(plugin.with_config(ConfigVersion::new(settings))))
+            }
+        }
+    }
+
+    /// `base`'s module serving with `version`'s settings, the settings kept
+    /// in the content-addressed config store first (so that a restart or a
+    /// rollback finds them by [`Plugin::id`]).
+    pub fn with_config(&self, base: &Plugin, version: ConfigVersion) -> Result<Arc<Plugin>, LoadError> {
+        self.configs.put(&version.canonical()).map_err(|e| LoadError {
+            file: base.name().to_string(),
+            reason: LoadReason::Storage(format!("cannot keep config version {}: {e}", version.sha256)),
+        })?;
+        Ok(Arc::new(base.with_config(version)))
     }
 
     /// Validate `bytes` and prepare them for calls. Nothing is registered:
@@ -152,16 +183,10 @@ impl Runtime {
             self.cache.load(engine, &sha, bytes).map_err(|e| fail(LoadReason::Invalid(format!("{e:#}"))))?;
         let world = validate::world_of(engine, &component).map_err(fail)?;
         validate::check_imports(engine, &component).map_err(fail)?;
+        let contract = validate::contract_of(engine, &component).map_err(fail)?;
         let pre =
             self.linker.instantiate_pre(&component).map_err(|e| fail(LoadReason::ForbiddenImport(format!("{e:#}"))))?;
-        let mismatch = |e: wasmtime::Error| {
-            fail(LoadReason::WorldMismatch { world: validate::world_name(world), message: format!("{e:#}") })
-        };
-        let prepared = match world {
-            PluginKind::Detector => Prepared::Detector(bindings::detector::DetectorPre::new(pre).map_err(mismatch)?),
-            PluginKind::Recovery => Prepared::Recovery(bindings::recovery::RecoveryPre::new(pre).map_err(mismatch)?),
-            PluginKind::Unit => Prepared::Unit(bindings::unit::UnitPre::new(pre).map_err(mismatch)?),
-        };
+        let prepared = prepare(world, contract, pre).map_err(fail)?;
 
         // Describe under the default limits and no grants: the plugin has
         // not said who it is yet, so it gets nothing configured for a name.
@@ -173,6 +198,8 @@ impl Runtime {
                     kind: world,
                     version: String::new(),
                     description: String::new(),
+                    tunables: Vec::new(),
+                    capabilities: Vec::new(),
                 },
                 sha.clone(),
                 self.blobs.path(&sha),
@@ -185,7 +212,7 @@ impl Runtime {
                 Default::default(),
             )
         };
-        let probe = provisional(clone_prepared(&prepared));
+        let probe = provisional(prepared.clone());
         // Loading is synchronous (it compiles), so its one guest call blocks.
         let info = blocking::block_on(probe.describe()).map_err(|e| fail(LoadReason::DescribeFailed(e)))?;
         validate::check_info(&info, world).map_err(fail)?;
@@ -194,7 +221,8 @@ impl Runtime {
         let config = self.config.plugin_config.get(&info.name).cloned().unwrap_or_default();
         let identity = Identity { name: info.name.clone(), version: info.version.clone(), config: Arc::new(config) };
         let limits = self.config.limits_for(&info.name).clone();
-        let grants = self.config.grants.get(&info.name).cloned().unwrap_or_default();
+        let granted = self.config.grants.get(&info.name);
+        let grants = sandboxing(&info, prepared.contract(), granted, self.config.grant_declared).map_err(fail)?;
         tracing::debug!(plugin = %info.name, version = %info.version, sha = %sha, cache = ?outcome, "loaded");
         let path = self.blobs.path(&sha);
         let instances = self.instances(&info.name);
@@ -255,7 +283,7 @@ impl Runtime {
             }
             Some(slot) => {
                 let serving = slot.serving();
-                if serving.current.sha256() == plugin.sha256() && serving.canary.is_none() {
+                if serving.current.id() == plugin.id() && serving.canary.is_none() {
                     return Ok(Installed::Unchanged);
                 }
                 let previous = slot.swap(plugin)?;
@@ -305,7 +333,7 @@ impl Runtime {
     /// history when it is still there, else re-loaded from the module store.
     pub fn rollback_to(&self, name: &str, sha: &str) -> Result<Rollback, RuntimeError> {
         let slot = self.require(name)?;
-        let target = match slot.history().into_iter().find(|p| p.sha256() == sha) {
+        let target = match slot.history().into_iter().find(|p| p.id() == sha) {
             Some(p) => p,
             None => self.load_stored(sha)?,
         };
@@ -328,12 +356,81 @@ impl Runtime {
     }
 }
 
-fn clone_prepared(p: &Prepared) -> Prepared {
-    match p {
-        Prepared::Detector(x) => Prepared::Detector(x.clone()),
-        Prepared::Recovery(x) => Prepared::Recovery(x.clone()),
-        Prepared::Unit(x) => Prepared::Unit(x.clone()),
+/// Bind a compiled component to its world's typed exports in `contract`'s
+/// shapes. A component that imports nothing of the contract (nothing tells
+/// its version) is tried against the newest version first; wasmtime's type
+/// check of the exports then decides.
+fn prepare(
+    world: PluginKind,
+    contract: Option<bindings::Contract>,
+    pre: wasmtime::component::InstancePre<HostState>,
+) -> Result<Prepared, LoadReason> {
+    use bindings::{Contract, v0_1};
+    let mismatch = |e: wasmtime::Error| LoadReason::WorldMismatch {
+        world: validate::world_name(world),
+        message: format!("{e:#}"),
+    };
+    let bind = |contract: Contract| -> Result<Prepared, LoadReason> {
+        let pre = pre.clone();
+        Ok(match (contract, world) {
+            (Contract::V0_2, PluginKind::Detector) => {
+                Prepared::Detector(bindings::detector::DetectorPre::new(pre).map_err(mismatch)?)
+            }
+            (Contract::V0_2, PluginKind::Recovery) => {
+                Prepared::Recovery(bindings::recovery::RecoveryPre::new(pre).map_err(mismatch)?)
+            }
+            (Contract::V0_2, PluginKind::Unit) => Prepared::Unit(bindings::unit::UnitPre::new(pre).map_err(mismatch)?),
+            (Contract::V0_2, PluginKind::Improver) => {
+                Prepared::Improver(bindings::improver::ImproverPre::new(pre).map_err(mismatch)?)
+            }
+            (Contract::V0_1, PluginKind::Detector) => {
+                Prepared::DetectorV0_1(v0_1::detector::DetectorPre::new(pre).map_err(mismatch)?)
+            }
+            (Contract::V0_1, PluginKind::Recovery) => {
+                Prepared::RecoveryV0_1(v0_1::recovery::RecoveryPre::new(pre).map_err(mismatch)?)
+            }
+            (Contract::V0_1, PluginKind::Unit) => Prepared::UnitV0_1(v0_1::unit::UnitPre::new(pre).map_err(mismatch)?),
+            (Contract::V0_1, PluginKind::Improver) => {
+                return Err(LoadReason::WorldMismatch {
+                    world: "improver",
+                    message: "the improver world exists since kaizen:plugin@0.2.0; this module imports 0.1.0".into(),
+                });
+            }
+        })
+    };
+    match contract {
+        Some(c) => bind(c),
+        None => bind(Contract::CURRENT).or_else(|newest| bind(Contract::V0_1).map_err(|_| newest)),
     }
+}
+
+/// What the sandbox gives plugin `info`: its grants, every capability it
+/// declares among them (else it is refused, naming the first missing one),
+/// and, for a contract-0.2 plugin, no wall clock or randomness it did not
+/// declare ([`crate::config::Withhold`]).
+fn sandboxing(
+    info: &types::PluginInfo,
+    contract: bindings::Contract,
+    granted: Option<&crate::config::Grants>,
+    grant_declared: bool,
+) -> Result<crate::config::Grants, LoadReason> {
+    let mut grants = granted.cloned().unwrap_or_default();
+    for capability in &info.capabilities {
+        let name = validate::capability_name(capability);
+        if !grants.grants(&name) && !grant_declared {
+            return Err(LoadReason::CapabilityNotGranted { plugin: info.name.clone(), capability: name });
+        }
+    }
+    if contract >= bindings::Contract::V0_2 {
+        let declares = |c: &types::Capability| info.capabilities.contains(c);
+        grants.withhold = crate::config::Withhold {
+            wall_clock: !declares(&types::Capability::WallClock),
+            random: !declares(&types::Capability::Random),
+        };
+        // A 0.2 plugin sees only the directories it declares.
+        grants.read_only_dirs.retain(|guest, _| declares(&types::Capability::Directory(guest.clone())));
+    }
+    Ok(grants)
 }
 
 /// Per-plugin configuration as the runtime stores it.

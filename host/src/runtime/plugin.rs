@@ -18,11 +18,14 @@ use parking_lot::Mutex;
 use wasmtime::Store;
 
 use super::bindings::detector::{Detector, DetectorPre};
+use super::bindings::improver::{Improver, ImproverPre};
 use super::bindings::recovery::{Recovery, RecoveryPre};
 use super::bindings::types::{
-    CallContext, DetectionInput, ErrorClass, Failure, Finding, PluginInfo, PluginKind, RecoveryAction, UnitError,
+    CallContext, DetectionInput, ErrorClass, Failure, Finding, ImprovementInput, PluginInfo, PluginKind, Proposal,
+    RecoveryAction, UnitError,
 };
 use super::bindings::unit::{Unit, UnitPre};
+use super::bindings::{Contract, upgrade, v0_1};
 use super::cache::CacheOutcome;
 use super::error::CallError;
 use super::sandbox::{self, HostState, Identity};
@@ -36,16 +39,38 @@ pub const OUTPUT_TOO_LARGE: &str = "output-too-large";
 /// this get fresh instances, which are dropped after their call.
 const WARM_POOL: usize = 16;
 
+/// A compiled plugin ready to instantiate, one variant per world and
+/// contract version (enum dispatch, as Zed's `extension_host` does): the
+/// current contract's worlds, then those of older versions.
+#[derive(Clone)]
 pub(crate) enum Prepared {
     Detector(DetectorPre<HostState>),
     Recovery(RecoveryPre<HostState>),
     Unit(UnitPre<HostState>),
+    Improver(ImproverPre<HostState>),
+    DetectorV0_1(v0_1::detector::DetectorPre<HostState>),
+    RecoveryV0_1(v0_1::recovery::RecoveryPre<HostState>),
+    UnitV0_1(v0_1::unit::UnitPre<HostState>),
+}
+
+impl Prepared {
+    /// The contract version the plugin was built against.
+    pub fn contract(&self) -> Contract {
+        match self {
+            Prepared::Detector(_) | Prepared::Recovery(_) | Prepared::Unit(_) | Prepared::Improver(_) => Contract::V0_2,
+            Prepared::DetectorV0_1(_) | Prepared::RecoveryV0_1(_) | Prepared::UnitV0_1(_) => Contract::V0_1,
+        }
+    }
 }
 
 enum Instance {
     Detector(Detector),
     Recovery(Recovery),
     Unit(Unit),
+    Improver(Improver),
+    DetectorV0_1(v0_1::detector::Detector),
+    RecoveryV0_1(v0_1::recovery::Recovery),
+    UnitV0_1(v0_1::unit::Unit),
 }
 
 /// What a call asks of an instance.
@@ -55,6 +80,7 @@ enum Ask<'a> {
     Handles,
     Decide(&'a Failure),
     Invoke(CallContext, &'a [u8]),
+    Improve(&'a ImprovementInput),
 }
 
 /// What an instance answered, one variant per [`Ask`].
@@ -64,21 +90,77 @@ enum Reply {
     Classes(Vec<ErrorClass>),
     Action(RecoveryAction),
     Output(Result<Vec<u8>, UnitError>),
+    Proposals(Vec<Proposal>),
 }
 
 impl Instance {
     /// Make the call `ask` on this instance, on a fiber of `store`.
+    /// A plugin of an older contract is asked in its own shapes and its
+    /// answer mapped onto the host's ([`upgrade`]).
     async fn ask(&self, store: &mut Store<HostState>, ask: Ask<'_>) -> wasmtime::Result<Reply> {
+        use Instance as I;
         Ok(match (self, ask) {
-            (Instance::Detector(d), Ask::Describe) => Reply::Info(d.call_describe(store).await?),
-            (Instance::Recovery(r), Ask::Describe) => Reply::Info(r.call_describe(store).await?),
-            (Instance::Unit(u), Ask::Describe) => Reply::Info(u.call_describe(store).await?),
-            (Instance::Detector(d), Ask::Detect(input)) => Reply::Findings(d.call_detect(store, input).await?),
-            (Instance::Recovery(r), Ask::Handles) => Reply::Classes(r.call_handles(store).await?),
-            (Instance::Recovery(r), Ask::Decide(failure)) => Reply::Action(r.call_decide(store, failure).await?),
-            (Instance::Unit(u), Ask::Invoke(ctx, request)) => Reply::Output(u.call_invoke(store, ctx, request).await?),
+            (I::Detector(d), Ask::Describe) => Reply::Info(d.call_describe(store).await?),
+            (I::Recovery(r), Ask::Describe) => Reply::Info(r.call_describe(store).await?),
+            (I::Unit(u), Ask::Describe) => Reply::Info(u.call_describe(store).await?),
+            (I::Improver(i), Ask::Describe) => Reply::Info(i.call_describe(store).await?),
+            (I::Detector(d), Ask::Detect(input)) => Reply::Findings(d.call_detect(store, input).await?),
+            (I::Recovery(r), Ask::Handles) => Reply::Classes(r.call_handles(store).await?),
+            (I::Recovery(r), Ask::Decide(failure)) => Reply::Action(r.call_decide(store, failure).await?),
+            (I::Unit(u), Ask::Invoke(ctx, request)) => Reply::Output(u.call_invoke(store, ctx, request).await?),
+            (I::Improver(i), Ask::Improve(input)) => Reply::Proposals(i.call_improve(store, input).await?),
+            (I::DetectorV0_1(d), Ask::Describe) => Reply::Info(upgrade::info(d.call_describe(store).await?)),
+            (I::RecoveryV0_1(r), Ask::Describe) => Reply::Info(upgrade::info(r.call_describe(store).await?)),
+            (I::UnitV0_1(u), Ask::Describe) => Reply::Info(upgrade::info(u.call_describe(store).await?)),
+            (I::DetectorV0_1(d), Ask::Detect(input)) => {
+                let findings = d.call_detect(store, &upgrade::detection_input(input)).await?;
+                Reply::Findings(findings.into_iter().map(upgrade::finding).collect())
+            }
+            (I::RecoveryV0_1(r), Ask::Handles) => {
+                Reply::Classes(r.call_handles(store).await?.into_iter().map(upgrade::error_class).collect())
+            }
+            (I::RecoveryV0_1(r), Ask::Decide(failure)) => {
+                Reply::Action(upgrade::action(r.call_decide(store, &upgrade::failure(failure)).await?))
+            }
+            (I::UnitV0_1(u), Ask::Invoke(ctx, request)) => {
+                let out = u.call_invoke(store, upgrade::call_context(&ctx), request).await?;
+                Reply::Output(out.map_err(upgrade::unit_error))
+            }
             _ => unreachable!("a plugin's kind is checked before it is asked"),
         })
+    }
+}
+
+/// A configuration version: the value of every tunable of a unit, as text
+/// (what `host.config` answers), content-addressed by the sha256 of its
+/// canonical JSON (keys sorted) so that the same settings are one version
+/// and a rollback restores the exact prior settings.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConfigVersion {
+    /// Lowercase hex sha256 of [`ConfigVersion::canonical`].
+    pub sha256: String,
+    pub settings: std::collections::BTreeMap<String, String>,
+}
+
+impl ConfigVersion {
+    /// The version of `settings`.
+    pub fn new(settings: std::collections::BTreeMap<String, String>) -> ConfigVersion {
+        let sha256 = super::blobs::sha256_hex(&Self::canonical_of(&settings));
+        ConfigVersion { sha256, settings }
+    }
+
+    /// The bytes the sha256 is of: the settings as JSON, keys sorted.
+    pub fn canonical(&self) -> Vec<u8> {
+        Self::canonical_of(&self.settings)
+    }
+
+    fn canonical_of(settings: &std::collections::BTreeMap<String, String>) -> Vec<u8> {
+        serde_json::to_vec(settings).expect("a map of strings serialises")
+    }
+
+    /// The first 12 hex digits, as versions show them.
+    pub fn short(&self) -> &str {
+        &self.sha256[..12]
     }
 }
 
@@ -101,6 +183,17 @@ pub struct Plugin {
     identity: Identity,
     limits: SandboxLimits,
     grants: Grants,
+    /// The configuration version this plugin serves with, when it is one
+    /// (a config candidate or what one became); `None`: the operator's
+    /// configuration and the unit's declared defaults.
+    config_version: Option<Arc<ConfigVersion>>,
+    /// [`Plugin::id`]: the module's sha256, `+` the config version's.
+    id: String,
+    /// The module's own version, without a config version's suffix.
+    module_version: String,
+    /// The operator's configuration of this plugin (`[runtime.plugin_config]`),
+    /// under any config version's settings.
+    base_config: Arc<std::collections::HashMap<String, String>>,
     warm_enabled: AtomicBool,
     /// Calls one warm instance serves before it is dropped (the slot's
     /// `reuse`).
@@ -116,7 +209,7 @@ impl std::fmt::Debug for Plugin {
         f.debug_struct("Plugin")
             .field("name", &self.info.name)
             .field("version", &self.info.version)
-            .field("sha256", &self.sha256)
+            .field("id", &self.id)
             .finish()
     }
 }
@@ -136,6 +229,10 @@ impl Plugin {
         grants: Grants,
     ) -> Plugin {
         Plugin {
+            id: sha256.clone(),
+            module_version: info.version.clone(),
+            base_config: identity.config.clone(),
+            config_version: None,
             info,
             sha256,
             module_path,
@@ -165,9 +262,75 @@ impl Plugin {
     pub fn kind(&self) -> PluginKind {
         self.info.kind
     }
+    /// The contract version the plugin was built against.
+    pub fn contract(&self) -> Contract {
+        self.prepared.contract()
+    }
     /// Hex sha256 of the module bytes.
     pub fn sha256(&self) -> &str {
         &self.sha256
+    }
+
+    /// What identifies this version in slots, rollouts and the store: the
+    /// module's sha256, and for a config version `+` the config's sha256
+    /// (`3f…9a+c2…07`). Two plugins with one id serve alike.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The module's own version (`1.0.0`), where [`Plugin::version`] of a
+    /// config version is `1.0.0+config.c2d41e0a7b3f`.
+    pub fn module_version(&self) -> &str {
+        &self.module_version
+    }
+
+    /// The config version this plugin serves with, if any.
+    pub fn config_version(&self) -> Option<&ConfigVersion> {
+        self.config_version.as_deref()
+    }
+
+    /// The value the plugin reads for `key` through `host.config`.
+    pub fn config_value(&self, key: &str) -> Option<&str> {
+        self.identity.config.get(key).map(String::as_str)
+    }
+
+    /// The same module serving with `version`'s settings over the
+    /// operator's configuration: a config candidate. It shares the compiled
+    /// component (no compile), gets its own warm instances, and is told
+    /// apart in telemetry, slots and the store by its version
+    /// (`MODULE_VERSION+config.SHORT_SHA`) and its [`Plugin::id`].
+    pub fn with_config(&self, version: ConfigVersion) -> Plugin {
+        let mut config = (*self.base_config).clone();
+        config.extend(version.settings.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let mut info = self.info.clone();
+        info.version = format!("{}+config.{}", self.module_version, version.short());
+        let identity =
+            Identity { name: self.identity.name.clone(), version: info.version.clone(), config: Arc::new(config) };
+        let mut p = Plugin::new(
+            info,
+            self.sha256.clone(),
+            self.module_path.clone(),
+            self.size,
+            self.cache,
+            self.prepared.clone(),
+            self.sandbox.clone(),
+            identity,
+            self.limits.clone(),
+            self.grants.clone(),
+        );
+        p.id = format!("{}+{}", self.sha256, version.sha256);
+        p.module_version = self.module_version.clone();
+        p.base_config = self.base_config.clone();
+        p.config_version = Some(Arc::new(version));
+        p.set_instances(crate::config::Instances {
+            mode: if self.warm_enabled() {
+                crate::config::InstanceMode::Warm
+            } else {
+                crate::config::InstanceMode::Fresh
+            },
+            reuse: self.warm_reuse(),
+        });
+        p
     }
     /// The module's file in the content-addressed store.
     pub fn module_path(&self) -> &std::path::Path {
@@ -243,6 +406,10 @@ impl Plugin {
             Prepared::Detector(pre) => pre.instantiate_async(&mut store).await.map(Instance::Detector),
             Prepared::Recovery(pre) => pre.instantiate_async(&mut store).await.map(Instance::Recovery),
             Prepared::Unit(pre) => pre.instantiate_async(&mut store).await.map(Instance::Unit),
+            Prepared::Improver(pre) => pre.instantiate_async(&mut store).await.map(Instance::Improver),
+            Prepared::DetectorV0_1(pre) => pre.instantiate_async(&mut store).await.map(Instance::DetectorV0_1),
+            Prepared::RecoveryV0_1(pre) => pre.instantiate_async(&mut store).await.map(Instance::RecoveryV0_1),
+            Prepared::UnitV0_1(pre) => pre.instantiate_async(&mut store).await.map(Instance::UnitV0_1),
         };
         match inst {
             Ok(i) => Ok((store, i)),
@@ -340,7 +507,7 @@ impl Plugin {
 
     /// Run a detector.
     pub async fn detect(&self, input: &DetectionInput) -> Result<Vec<Finding>, CallError> {
-        if !matches!(self.prepared, Prepared::Detector(_)) {
+        if self.info.kind != PluginKind::Detector {
             return Err(self.wrong_kind("detector"));
         }
         match self.run(None, Ask::Detect(input)).await? {
@@ -351,7 +518,7 @@ impl Plugin {
 
     /// The error classes a recovery strategy handles (empty: all).
     pub async fn handles(&self) -> Result<Vec<ErrorClass>, CallError> {
-        if !matches!(self.prepared, Prepared::Recovery(_)) {
+        if self.info.kind != PluginKind::Recovery {
             return Err(self.wrong_kind("recovery strategy"));
         }
         match self.run(None, Ask::Handles).await? {
@@ -362,12 +529,25 @@ impl Plugin {
 
     /// Ask a recovery strategy what to do about `failure`.
     pub async fn decide(&self, failure: &Failure) -> Result<RecoveryAction, CallError> {
-        if !matches!(self.prepared, Prepared::Recovery(_)) {
+        if self.info.kind != PluginKind::Recovery {
             return Err(self.wrong_kind("recovery strategy"));
         }
         match self.run(None, Ask::Decide(failure)).await? {
             Reply::Action(action) => Ok(action),
             _ => unreachable!("decide answers with an action"),
+        }
+    }
+
+    /// Ask an improver for proposals about one finding. What it proposes is
+    /// not checked here: the loop validates every proposal against the
+    /// target's tunables and module versions.
+    pub async fn improve(&self, input: &ImprovementInput) -> Result<Vec<Proposal>, CallError> {
+        if self.info.kind != PluginKind::Improver {
+            return Err(self.wrong_kind("improver"));
+        }
+        match self.run(None, Ask::Improve(input)).await? {
+            Reply::Proposals(proposals) => Ok(proposals),
+            _ => unreachable!("improve answers with proposals"),
         }
     }
 
@@ -384,7 +564,7 @@ impl Plugin {
         request: &[u8],
         within: Option<Duration>,
     ) -> Result<Vec<u8>, CallError> {
-        if !matches!(self.prepared, Prepared::Unit(_)) {
+        if self.info.kind != PluginKind::Unit {
             return Err(self.wrong_kind("unit"));
         }
         let out = match self.run(within, Ask::Invoke(*context, request)).await? {

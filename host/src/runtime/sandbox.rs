@@ -49,6 +49,31 @@ impl WasiView for HostState {
     }
 }
 
+/// Contract-0.1 plugins import the 0.1 `host` interface: the same two
+/// functions, answered by the same code.
+impl super::bindings::v0_1::host_api::Host for HostState {
+    fn log(
+        &mut self,
+        level: super::bindings::v0_1::host_api::LogLevel,
+        message: String,
+        fields: Vec<(String, String)>,
+    ) {
+        use super::bindings::v0_1::host_api::LogLevel as Old;
+        let level = match level {
+            Old::Trace => LogLevel::Trace,
+            Old::Debug => LogLevel::Debug,
+            Old::Info => LogLevel::Info,
+            Old::Warn => LogLevel::Warn,
+            Old::Error => LogLevel::Error,
+        };
+        host_api::Host::log(self, level, message, fields)
+    }
+
+    fn config(&mut self, key: String) -> Option<String> {
+        host_api::Host::config(self, key)
+    }
+}
+
 impl host_api::Host for HostState {
     fn log(&mut self, level: LogLevel, message: String, fields: Vec<(String, String)>) {
         let (plugin, version) = (&self.identity.name, &self.identity.version);
@@ -144,6 +169,26 @@ impl tokio::io::AsyncWrite for TailPipe {
     }
 }
 
+/// The wall clock of a plugin that was not given one: always the Unix
+/// epoch.
+struct UnixEpoch;
+
+impl wasmtime_wasi::HostWallClock for UnixEpoch {
+    fn resolution(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(1)
+    }
+    fn now(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+}
+
+/// The bytes `wasi:random` cycles through for a plugin not given
+/// randomness (the first 32 bytes of SHA-256("kaizen"), so nothing special).
+const WITHHELD_RANDOM: [u8; 32] = [
+    0x4d, 0x9f, 0x2d, 0x3c, 0x1b, 0x6a, 0x70, 0x85, 0x0e, 0xa1, 0x5b, 0x27, 0x93, 0xc4, 0x38, 0xd6, 0x61, 0xfa, 0x0c,
+    0x7e, 0x22, 0xb8, 0x49, 0x15, 0xe3, 0x8c, 0x56, 0xad, 0x07, 0x34, 0xcf, 0x90,
+];
+
 /// A fresh store for one plugin under `limits`, granted `grants`.
 pub fn new_store(
     engine: &wasmtime::Engine,
@@ -160,6 +205,15 @@ pub fn new_store(
     }
     if grants.network {
         wasi.inherit_network();
+    }
+    if grants.withhold.wall_clock {
+        wasi.wall_clock(UnixEpoch);
+    }
+    if grants.withhold.random {
+        // A fixed sequence: the guest's randomness is its input's function.
+        wasi.secure_random(wasmtime_wasi::Deterministic::new(WITHHELD_RANDOM.to_vec()));
+        wasi.insecure_random(wasmtime_wasi::Deterministic::new(WITHHELD_RANDOM.to_vec()));
+        wasi.insecure_random_seed(u128::from_le_bytes(WITHHELD_RANDOM[..16].try_into().unwrap()));
     }
     for (guest, host) in &grants.read_only_dirs {
         // A missing directory is the operator's mistake; the plugin then runs
@@ -252,8 +306,9 @@ fn truncate(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// The linker shared by all three worlds: WASI (with nothing granted unless
-/// configured per plugin) and `kaizen:plugin/host`. WASI is linked in its
+/// The linker shared by every world and contract version: WASI (with
+/// nothing granted unless configured per plugin) and `kaizen:plugin/host`
+/// of each version. WASI is linked in its
 /// async form: a guest waiting in a sleep or a poll suspends its call's
 /// future instead of blocking a thread, so the wall-clock deadline can cut
 /// it and the worker serves other calls meanwhile.
@@ -261,5 +316,9 @@ pub fn build_linker(engine: &wasmtime::Engine) -> wasmtime::Result<wasmtime::com
     let mut linker = wasmtime::component::Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     super::bindings::host_api::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(&mut linker, |s| s)?;
+    super::bindings::v0_1::host_api::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
+        &mut linker,
+        |s| s,
+    )?;
     Ok(linker)
 }

@@ -188,7 +188,7 @@ impl Slot {
     }
 
     fn push_history(&self, history: &mut VecDeque<Arc<Plugin>>, p: Arc<Plugin>) {
-        history.retain(|h| h.sha256() != p.sha256());
+        history.retain(|h| h.id() != p.id());
         history.push_back(p);
         while history.len() > self.depth {
             history.pop_front();
@@ -201,7 +201,7 @@ impl Slot {
         self.check(&next)?;
         let mut g = self.guarded.lock();
         let prev = self.serving.load_full();
-        if prev.current.sha256() == next.sha256() && prev.canary.is_none() {
+        if prev.current.id() == next.id() && prev.canary.is_none() {
             return Ok(prev.current.clone());
         }
         self.unowned(&g)?;
@@ -268,7 +268,7 @@ impl Slot {
         let mut g = self.guarded.lock();
         self.unowned(&g)?;
         let serving = self.serving.load_full();
-        g.history.retain(|h| h.sha256() != target.sha256());
+        g.history.retain(|h| h.id() != target.id());
         self.serving.store(Arc::new(Serving { current: target.clone(), canary: None }));
         Ok(Rollback { from: serving.current.clone(), to: target })
     }
@@ -289,7 +289,7 @@ impl Slot {
         let mut g = self.guarded.lock();
         self.unowned(&g)?;
         let serving = self.serving.load();
-        if !accept.contains(&serving.current.sha256()) {
+        if !accept.contains(&serving.current.id()) {
             let short: Vec<String> = accept.iter().map(|s| s.chars().take(12).collect()).collect();
             return Err(SlotError::Moved {
                 slot: self.name.clone(),
@@ -325,7 +325,7 @@ impl Claim {
             return Err(SlotError::BadShare(percent));
         }
         let mut g = self.guarded();
-        g.history.retain(|h| h.sha256() != baseline.sha256());
+        g.history.retain(|h| h.id() != baseline.id());
         let canary = Some(Canary { plugin: candidate.clone(), percent });
         slot.serving.store(Arc::new(Serving { current: baseline.clone(), canary }));
         Ok(())
@@ -347,7 +347,7 @@ impl Claim {
         }
         let _g = self.guarded();
         let serving = slot.serving.load();
-        if serving.current.sha256() != candidate.sha256() {
+        if serving.current.id() != candidate.id() {
             return Err(SlotError::NotInstalled { slot: slot.name.clone(), candidate: candidate.version().into() });
         }
         let canary = (percent > 0.0).then(|| Canary { plugin: baseline.clone(), percent });
@@ -362,8 +362,8 @@ impl Claim {
         let mut g = self.guarded();
         let serving = self.slot.serving.load_full();
         let from = match &serving.canary {
-            Some(c) if c.plugin.sha256() == candidate.sha256() => c.plugin.clone(),
-            _ if serving.current.sha256() == candidate.sha256() => serving.current.clone(),
+            Some(c) if c.plugin.id() == candidate.id() => c.plugin.clone(),
+            _ if serving.current.id() == candidate.id() => serving.current.clone(),
             _ => {
                 return Err(SlotError::NotInstalled {
                     slot: self.slot.name.clone(),
@@ -371,7 +371,7 @@ impl Claim {
                 });
             }
         };
-        g.history.retain(|h| h.sha256() != baseline.sha256() && h.sha256() != candidate.sha256());
+        g.history.retain(|h| h.id() != baseline.id() && h.id() != candidate.id());
         self.slot.serving.store(Arc::new(Serving { current: baseline.clone(), canary: None }));
         Ok(Rollback { from, to: baseline.clone() })
     }

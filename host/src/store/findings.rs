@@ -56,6 +56,10 @@ pub struct FindingRecord {
     pub evidence: Vec<(String, String)>,
     pub expected_gain_pct: f64,
     pub risk: String,
+    /// `security`, `reliability`, `performance`, `quality` or `coverage`:
+    /// what the finding is about; the prioritizer weighs impact by it.
+    #[serde(default = "default_category")]
+    pub category: String,
     pub impact: f64,
     /// `critical`, `high`, `medium` or `low` bucket of the impact.
     pub priority: String,
@@ -83,6 +87,10 @@ pub struct FindingRecord {
     /// say what to do; absent when it was attempted.
     #[serde(default)]
     pub inaction: Option<String>,
+}
+
+fn default_category() -> String {
+    "reliability".into()
 }
 
 /// What recording one reported finding did.
@@ -156,13 +164,13 @@ pub async fn upsert_open_all(db: &Db, all: &[FindingRecord], resolve_after: i64)
                     .map(|r| r.try_get("id")).transpose()?;
                 let row = sqlx::query("INSERT INTO findings (target, kind, detector, severity, confidence, summary, evidence, expected_gain_pct,
                                        risk, impact, priority, status, occurrences, first_seen, last_seen, version, previous, reason,
-                                       missed, changed_at)
-                                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, 0, $19)
+                                       missed, changed_at, category)
+                                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, 0, $19, $20)
                                        RETURNING id")
                     .bind(&f.target).bind(&f.kind).bind(&f.detector).bind(&f.severity).bind(f.confidence).bind(&f.summary)
                     .bind(&evidence).bind(f.expected_gain_pct).bind(&f.risk).bind(f.impact).bind(&f.priority)
                     .bind(FindingStatus::Open.as_str()).bind(f.occurrences.max(1)).bind(f.first_seen).bind(f.last_seen)
-                    .bind(&f.version).bind(previous).bind(&f.reason).bind(f.last_seen)
+                    .bind(&f.version).bind(previous).bind(&f.reason).bind(f.last_seen).bind(&f.category)
                     .fetch_one(&mut *tx).await?;
                 Upserted {
                     id: row.try_get("id")?,
@@ -249,6 +257,7 @@ macro_rules! decode {
                 .map_err(|e| StoreError::Corrupt(format!("finding evidence: {e}")))?,
             expected_gain_pct: $r.try_get("expected_gain_pct")?,
             risk: $r.try_get("risk")?,
+            category: $r.try_get("category")?,
             impact: $r.try_get("impact")?,
             priority: $r.try_get("priority")?,
             status: FindingStatus::parse(&$r.try_get::<String, _>("status")?)?,

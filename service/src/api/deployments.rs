@@ -73,7 +73,7 @@ pub async fn rollback(
         slot,
         from: rb.from.version().into(),
         to: rb.to.version().into(),
-        to_sha256: rb.to.sha256().into(),
+        to_sha256: rb.to.id().into(),
     }))
 }
 

@@ -100,7 +100,7 @@ pub async fn metrics(_: Scraper, State(s): State<AppState>) -> ApiResult<impl In
             esc(sl.name()),
             kaizen_host::runtime::validate::world_name(sl.kind()),
             esc(cur.version()),
-            cur.sha256()
+            cur.id()
         );
     }
     o.head("kaizen_canary_percent", "gauge", "Share of a slot's calls routed to its canary.");

@@ -15,6 +15,7 @@ mod optional_json;
 pub mod plugins;
 mod responses;
 pub mod rollouts;
+pub mod tune;
 mod unread_body;
 
 pub use optional_json::OptionalJson;
@@ -169,6 +170,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(events::events))
         .routes(routes!(calls::invoke))
         .routes(routes!(calls::ingest))
+        .routes(routes!(tune::tune))
         .routes(routes!(plugins::list, plugins::upload))
         .routes(routes!(plugins::versions))
         .routes(routes!(deployments::list))

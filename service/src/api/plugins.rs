@@ -18,7 +18,7 @@ use crate::tokens::Admin;
 use crate::views::{CanaryView, SlotView, Uploaded, VersionView};
 
 fn version(p: &Plugin) -> VersionView {
-    VersionView { version: p.version().into(), sha256: p.sha256().into() }
+    VersionView { version: p.version().into(), sha256: p.id().into() }
 }
 
 pub fn slot_view(s: &Slot) -> SlotView {
@@ -31,7 +31,7 @@ pub fn slot_view(s: &Slot) -> SlotView {
         previous: history.first().cloned(),
         canary: serving.canary.as_ref().map(|c| CanaryView {
             version: c.plugin.version().into(),
-            sha256: c.plugin.sha256().into(),
+            sha256: c.plugin.id().into(),
             percent: c.percent,
         }),
         history,
@@ -122,12 +122,12 @@ pub async fn upload(
         name: plugin.name().into(),
         kind: world_name(plugin.kind()).into(),
         version: plugin.version().into(),
-        sha256: plugin.sha256().into(),
+        sha256: plugin.id().into(),
         result: result.into(),
         detail: None,
     };
     if candidate {
-        if slot.is_some_and(|sl| sl.current().sha256() == plugin.sha256()) {
+        if slot.is_some_and(|sl| sl.current().id() == plugin.id()) {
             return Ok(Json(view("unchanged")));
         }
         if let Submitted::AlreadyPending(why) = s.host.improve.submit(plugin.clone(), "api").await? {

@@ -170,13 +170,13 @@ pub async fn prove(
             "failed",
             format!("{} bytes exceeds the {}-byte change limit", candidate.size(), limits.max_change_bytes),
         )
-    } else if candidate.sha256() == current.sha256() {
+    } else if candidate.id() == current.id() {
         ProofStep::new("validation", "failed", "candidate is the version already serving")
     } else {
         ProofStep::new(
             "validation",
             "passed",
-            format!("component of the unit world, {} bytes, sha256 {}", candidate.size(), &candidate.sha256()[..12]),
+            format!("component of the unit world, {} bytes, sha256 {}", candidate.size(), &candidate.id()[..12]),
         )
     };
     if !push(v, &mut steps) {

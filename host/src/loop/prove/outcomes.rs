@@ -579,6 +579,7 @@ mod tests {
             evidence: vec![("error_class".into(), "dependency".into())],
             expected_gain_pct: 0.0,
             risk: "low".into(),
+            category: "reliability".into(),
             impact: 0.0,
             priority: "low".into(),
             status: crate::store::findings::FindingStatus::Open,

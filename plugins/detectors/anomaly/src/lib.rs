@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 
 use kaizen_sdk::stats::{mean_stddev, z_score};
-use kaizen_sdk::{Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity};
+use kaizen_sdk::{
+    Category, Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity,
+};
 
 pub struct Anomaly;
 
@@ -58,6 +60,7 @@ impl Detector for Anomaly {
                         0.0
                     },
                     risk: Risk::Medium,
+                    category: Category::Reliability,
                 });
             }
         }
@@ -103,6 +106,7 @@ impl Detector for Anomaly {
                     ],
                     expected_gain_pct: 0.0,
                     risk: Risk::Medium,
+                    category: Category::Reliability,
                 });
             }
         }

@@ -3,7 +3,9 @@
 //! (default 20) calls in the current window.
 
 use kaizen_sdk::stats::error_rate_pct;
-use kaizen_sdk::{Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity};
+use kaizen_sdk::{
+    Category, Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity,
+};
 
 pub struct ErrorRateSpike;
 
@@ -48,6 +50,7 @@ impl Detector for ErrorRateSpike {
                     ],
                     expected_gain_pct: rise,
                     risk: Risk::Low,
+                    category: Category::Reliability,
                 })
             })
             .collect()

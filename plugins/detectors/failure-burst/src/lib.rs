@@ -3,7 +3,9 @@
 //! (default 24). Unlike the success-rate rule it fires on busy targets whose
 //! rate still looks fine but whose absolute failure count is rising.
 
-use kaizen_sdk::{Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity};
+use kaizen_sdk::{
+    Category, Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity,
+};
 
 pub struct FailureBurst;
 
@@ -50,6 +52,7 @@ impl Detector for FailureBurst {
                     ],
                     expected_gain_pct: (1.0 - t.current.success_rate) * 100.0,
                     risk: Risk::Low,
+                    category: Category::Reliability,
                 }
             })
             .collect()

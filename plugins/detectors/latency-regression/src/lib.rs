@@ -6,7 +6,9 @@
 //! finding, and both say the same thing.
 
 use kaizen_sdk::stats::compare_p95;
-use kaizen_sdk::{Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity};
+use kaizen_sdk::{
+    Category, Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity,
+};
 
 pub struct LatencyRegression;
 
@@ -58,6 +60,7 @@ impl Detector for LatencyRegression {
                 // Getting back to the baseline saves this share of the current p95.
                 expected_gain_pct: ((cmp.current - cmp.baseline) / cmp.current * 100.0).clamp(0.0, 100.0),
                 risk: Risk::Medium,
+                category: Category::Performance,
             });
         }
         out

@@ -2,7 +2,9 @@
 //! `threshold` (default 0.70) once they have at least `min_executions`
 //! (default 20) calls, so that a handful of early failures is not a finding.
 
-use kaizen_sdk::{Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity};
+use kaizen_sdk::{
+    Category, Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity,
+};
 
 pub struct LowSuccessRate;
 
@@ -53,6 +55,7 @@ impl Detector for LowSuccessRate {
                     ],
                     expected_gain_pct: ((1.0 - rate) * 100.0).min(100.0),
                     risk: Risk::Low,
+                    category: Category::Reliability,
                 }
             })
             .collect()

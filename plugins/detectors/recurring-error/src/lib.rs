@@ -1,7 +1,9 @@
 //! Flags an error class that recurs more than `max_per_class` times (default
 //! 10) in the current window: one class dominating points at one bug.
 
-use kaizen_sdk::{Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity};
+use kaizen_sdk::{
+    Category, Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity,
+};
 
 pub struct RecurringError;
 
@@ -37,6 +39,7 @@ impl Detector for RecurringError {
                     ],
                     expected_gain_pct: share,
                     risk: Risk::Low,
+                    category: Category::Reliability,
                 });
             }
         }

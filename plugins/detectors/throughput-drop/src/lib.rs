@@ -4,7 +4,9 @@
 //! unit, or that something upstream broke.
 
 use kaizen_sdk::stats::pct_change;
-use kaizen_sdk::{Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity};
+use kaizen_sdk::{
+    Category, Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity,
+};
 
 pub struct ThroughputDrop;
 
@@ -46,6 +48,7 @@ impl Detector for ThroughputDrop {
                     ],
                     expected_gain_pct: drop,
                     risk: Risk::Medium,
+                    category: Category::Performance,
                 })
             })
             .collect()

@@ -2,7 +2,7 @@
 //! pass, each of its own kind, whatever the input. The host must cap what
 //! one detector can write per cycle.
 
-use kaizen_sdk::{Config, DetectionInput, Detector, Finding, PluginInfo, PluginKind, Risk, Severity};
+use kaizen_sdk::{Category, Config, DetectionInput, Detector, Finding, PluginInfo, PluginKind, Risk, Severity};
 
 pub struct Flood;
 
@@ -22,6 +22,7 @@ impl Detector for Flood {
                 evidence: vec![],
                 expected_gain_pct: 1.0,
                 risk: Risk::Low,
+                category: Category::Reliability,
             })
             .collect()
     }

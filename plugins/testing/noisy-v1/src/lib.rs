@@ -7,13 +7,15 @@
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 
-use kaizen_sdk::{CallContext, Config, ErrorClass, PluginInfo, PluginKind, Unit, UnitError};
+use kaizen_sdk::{CallContext, Capability, Config, ErrorClass, PluginInfo, PluginKind, Unit, UnitError};
 
 pub struct Noisy;
 
 impl Unit for Noisy {
     fn describe() -> PluginInfo {
         PluginInfo::new("noisy", PluginKind::Unit, env!("CARGO_PKG_VERSION"), "Test unit with random transient errors")
+            // Its errors come from `wasi:random`, which a 0.2 plugin gets only when it asks.
+            .needs(Capability::Random)
     }
 
     fn invoke(_ctx: &CallContext, request: &[u8], config: &Config) -> Result<Vec<u8>, UnitError> {

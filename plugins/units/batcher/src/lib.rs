@@ -1,17 +1,17 @@
 //! `batcher` 1.0.0 — a batch job with two knobs and a known best setting,
 //! the unit the tuner improves in the demo's second act.
 //!
-//! Request `{"items": N, "distinct": D, "seed": S}` (all optional: 4096
-//! items over 2048 distinct keys, seed 1) → `{"checksum", "items"}`. The
-//! knobs `chunk_size` and `cache_entries` are read from the unit's
-//! configuration; they change how long a batch takes, never its answer (see
-//! [`work`]).
+//! Request `{"items": N, "distinct": D, "seed": S}` (all optional: 1024
+//! items over 512 distinct keys, seed 1) → `{"checksum", "items"}`. The
+//! knobs `chunk_size` and `cache_entries` are declared as tunables and read
+//! from the unit's configuration; they change how long a batch takes, never
+//! its answer (see [`work`]), so both are safe to canary.
 
 pub mod work;
 
 use kaizen_sdk::payload::{decode, encode};
 use kaizen_sdk::serde_json::{Value, json};
-use kaizen_sdk::{CallContext, Config, ErrorClass, PluginInfo, PluginKind, Unit, UnitError};
+use kaizen_sdk::{CallContext, Config, ErrorClass, PluginInfo, PluginKind, Tunable, Unit, UnitError};
 use work::Knobs;
 
 pub struct Batcher;
@@ -29,11 +29,22 @@ pub fn knobs(config: &Config) -> Knobs {
 
 impl Unit for Batcher {
     fn describe() -> PluginInfo {
+        let (chunk, cache) = (Knobs::CHUNK_BOUNDS, Knobs::CACHE_BOUNDS);
         PluginInfo::new(
             "batcher",
             PluginKind::Unit,
             env!("CARGO_PKG_VERSION"),
             "Batch job with a tunable chunk size and cache capacity",
+        )
+        .tunable(
+            Tunable::integer("chunk_size", chunk.0 as i64, chunk.1 as i64, Knobs::DEFAULT.chunk_size as i64)
+                .unit("items")
+                .describe("items processed per chunk: each chunk pays a setup and a cache sweep; a chunk's duplicate scan grows with it"),
+        )
+        .tunable(
+            Tunable::integer("cache_entries", cache.0 as i64, cache.1 as i64, Knobs::DEFAULT.cache_entries as i64)
+                .unit("entries")
+                .describe("slots of the derived-value cache: too few miss, too many make every sweep longer"),
         )
     }
 
@@ -45,7 +56,7 @@ impl Unit for Batcher {
                 UnitError::new(ErrorClass::InvalidInput, format!("`{name}` must be a non-negative integer"))
             }),
         };
-        let (items, distinct, seed) = (field("items", 4096)?, field("distinct", 2048)?, field("seed", 1)?);
+        let (items, distinct, seed) = (field("items", 1024)?, field("distinct", 512)?, field("seed", 1)?);
         if items > MAX_ITEMS {
             return Err(UnitError::new(ErrorClass::InvalidInput, format!("at most {MAX_ITEMS} items per batch")));
         }
@@ -81,6 +92,16 @@ mod tests {
         let tuned = Config::from_pairs([("chunk_size", "128"), ("cache_entries", "4096")]);
         let out = kaizen_sdk::testing::invoke_json_with::<Batcher>(&req, &tuned).unwrap();
         assert_eq!(out, default);
+    }
+
+    #[test]
+    fn declares_its_knobs_with_the_defaults_it_uses() {
+        let info = Batcher::describe();
+        let names: Vec<&str> = info.tunables.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["chunk_size", "cache_entries"]);
+        assert_eq!(info.tunables[0].default, kaizen_sdk::TunableValue::Integer(8));
+        assert!(info.tunables.iter().all(|t| t.canary_safe));
+        assert_eq!(knobs(&Config::default()), Knobs::DEFAULT);
     }
 
     #[test]

@@ -170,4 +170,3 @@ mod tests {
         assert_eq!(process(&keys, Knobs { chunk_size: 100, cache_entries: 0 }).chunks, 40);
     }
 }
-

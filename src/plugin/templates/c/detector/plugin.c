@@ -9,6 +9,11 @@ void exports_detector_describe(detector_plugin_info_t *ret) {
     ret->kind = KAIZEN_PLUGIN_TYPES_PLUGIN_KIND_DETECTOR;
     detector_string_dup(&ret->version, "0.1.0");
     detector_string_dup(&ret->description, "p95 latency over a budget");
+    // No tunables, no capabilities beyond the default sandbox.
+    ret->tunables.ptr = NULL;
+    ret->tunables.len = 0;
+    ret->capabilities.ptr = NULL;
+    ret->capabilities.len = 0;
 }
 
 void exports_detector_detect(detector_detection_input_t *input, detector_list_finding_t *ret) {
@@ -28,6 +33,7 @@ void exports_detector_detect(detector_detection_input_t *input, detector_list_fi
         detector_string_dup(&f->summary, summary);
         f->expected_gain_pct = (1.0 - budget / t->current.latency.p95_ms) * 100.0;
         f->risk = KAIZEN_PLUGIN_TYPES_RISK_LOW;
+        f->category = KAIZEN_PLUGIN_TYPES_CATEGORY_PERFORMANCE;
     }
     detector_detection_input_free(input);
 }

@@ -9,6 +9,11 @@ void exports_recovery_describe(recovery_plugin_info_t *ret) {
     ret->kind = KAIZEN_PLUGIN_TYPES_PLUGIN_KIND_RECOVERY;
     recovery_string_dup(&ret->version, "0.1.0");
     recovery_string_dup(&ret->description, "Retry after a fixed delay");
+    // No tunables, no capabilities beyond the default sandbox.
+    ret->tunables.ptr = NULL;
+    ret->tunables.len = 0;
+    ret->capabilities.ptr = NULL;
+    ret->capabilities.len = 0;
 }
 
 void exports_recovery_handles(recovery_list_error_class_t *ret) {

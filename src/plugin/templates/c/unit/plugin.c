@@ -10,6 +10,11 @@ void exports_unit_describe(unit_plugin_info_t *ret) {
     ret->kind = KAIZEN_PLUGIN_TYPES_PLUGIN_KIND_UNIT;
     unit_string_dup(&ret->version, "0.1.0");
     unit_string_dup(&ret->description, "Says hello");
+    // No tunables, no capabilities beyond the default sandbox.
+    ret->tunables.ptr = NULL;
+    ret->tunables.len = 0;
+    ret->capabilities.ptr = NULL;
+    ret->capabilities.len = 0;
 }
 
 bool exports_unit_invoke(unit_call_context_t *context, unit_list_u8_t *request, unit_list_u8_t *ret,

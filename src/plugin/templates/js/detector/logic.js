@@ -11,5 +11,6 @@ export function slowTargets(input, budgetMs) {
       evidence: [{ key: 'p95_ms', value: String(t.current.latency.p95Ms) }],
       expectedGainPct: (1 - budgetMs / t.current.latency.p95Ms) * 100,
       risk: 'low',
+      category: 'performance',
     }));
 }

@@ -2,7 +2,7 @@ import { config } from 'kaizen:plugin/host@__CONTRACT__';
 import { decideFor } from './logic.js';
 
 export function describe() {
-  return { name: '__NAME__', kind: 'recovery', version: '0.1.0', description: 'Retry after a fixed delay' };
+  return { name: '__NAME__', kind: 'recovery', version: '0.1.0', description: 'Retry after a fixed delay', tunables: [], capabilities: [] };
 }
 
 export function handles() {

@@ -5,7 +5,7 @@ const utf8Decode = (bytes) => decodeURIComponent(escape(String.fromCharCode(...b
 const utf8Encode = (text) => Uint8Array.from(unescape(encodeURIComponent(text)), (c) => c.charCodeAt(0));
 
 export function describe() {
-  return { name: '__NAME__', kind: 'unit', version: '0.1.0', description: 'Greets by name' };
+  return { name: '__NAME__', kind: 'unit', version: '0.1.0', description: 'Greets by name', tunables: [], capabilities: [] };
 }
 
 export function invoke(context, request) {

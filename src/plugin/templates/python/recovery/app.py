@@ -8,7 +8,8 @@ from wit_world.imports import host, types
 class WitWorld(wit_world.WitWorld):
     def describe(self) -> types.PluginInfo:
         return types.PluginInfo(name="__NAME__", kind=types.PluginKind.RECOVERY, version="0.1.0",
-                                description="Retry after a fixed delay")
+                                description="Retry after a fixed delay",
+                                tunables=[], capabilities=[])
 
     def handles(self) -> list[types.ErrorClass]:
         return [types.ErrorClass_Timeout(), types.ErrorClass_Dependency()]

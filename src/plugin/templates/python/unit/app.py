@@ -12,7 +12,8 @@ from wit_world.imports import types
 class WitWorld(wit_world.WitWorld):
     def describe(self) -> types.PluginInfo:
         return types.PluginInfo(name="__NAME__", kind=types.PluginKind.UNIT, version="0.1.0",
-                                description="Greets by name")
+                                description="Greets by name",
+                                tunables=[], capabilities=[])
 
     def invoke(self, context: types.CallContext, request: bytes) -> bytes:
         try:

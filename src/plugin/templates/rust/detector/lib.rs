@@ -1,7 +1,7 @@
 //! Detector `__NAME__`: flags targets whose p95 latency is over a budget.
 //! Configure with `[runtime.plugin_config.__NAME__] budget_ms = "50"`.
 
-use kaizen_sdk::{Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity};
+use kaizen_sdk::{Category, Config, DetectionInput, Detector, Evidence, Finding, PluginInfo, PluginKind, Risk, Severity};
 
 pub struct __TYPE__;
 
@@ -25,6 +25,7 @@ impl Detector for __TYPE__ {
                 evidence: vec![Evidence::new("p95_ms", t.current.latency.p95_ms)],
                 expected_gain_pct: (1.0 - budget / t.current.latency.p95_ms) * 100.0,
                 risk: Risk::Low,
+                category: Category::Reliability,
             })
             .collect()
     }

@@ -450,6 +450,26 @@ mod tests {
         }
     }
 
+    /// Rolled back for another reason (errors, say) although its latency
+    /// looked better: a rolled-back config is out, even when it is the only
+    /// other config there is.
+    #[test]
+    fn a_rolled_back_config_is_out_even_when_nothing_else_is_left() {
+        let knobs = vec![Knob { name: "fast".into(), domain: Domain::Bool }];
+        let (off, on): (Config, Config) =
+            ([("fast".to_string(), Value::Bool(false))].into(), [("fast".to_string(), Value::Bool(true))].into());
+        let mut problem = Problem { knobs, incumbent: off.clone(), history: Vec::new(), seed: 3 };
+        assert_eq!(propose(&problem).unwrap().config, on);
+        problem.history.push(Trial {
+            candidate: on,
+            baseline: off,
+            candidate_estimate: 1.0,
+            baseline_estimate: 2.0,
+            verdict: Verdict::RolledBack,
+        });
+        assert_eq!(propose(&problem), Err(NoProposal::Exhausted));
+    }
+
     /// The same problem and seed give the same proposal; another seed
     /// starts elsewhere.
     #[test]

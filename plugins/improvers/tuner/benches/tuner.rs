@@ -22,7 +22,8 @@
 //!    upper bound of the ratio of geometric means (Welch, on logs) is below
 //!    1; otherwise it rolls it back. Every method sees the same judge.
 //! 3. **Methods.** The tuner (`improver_tuner::propose`, its history being
-//!    the trials so far); random search (uniform in the tuner's normalised,
+//!    the trials so far), with its default plug-in EI and with noisy EI (the
+//!    acquisition's alternative); random search (uniform in the tuner's normalised,
 //!    log-scaled space, no config twice); grid search (a ⌈√budget⌉² grid in
 //!    that space at cell centres, row by row).
 //!
@@ -43,7 +44,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use improver_tuner::{Config, Domain, Knob, NoProposal, Problem, Space, Trial, Value, Verdict, propose};
+use improver_tuner::{
+    Config, Domain, Knob, Method as Acquisition, NoProposal, Problem, Space, Trial, Value, Verdict, propose_with,
+};
 use rand_core::{RngCore, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use unit_batcher::work::{Knobs, keys, process};
@@ -229,6 +232,7 @@ fn to_knobs(config: &Config) -> Knobs {
 #[derive(Clone, Copy, PartialEq)]
 enum Method {
     Tuner,
+    TunerNoisy,
     Random,
     Grid,
 }
@@ -236,7 +240,8 @@ enum Method {
 impl Method {
     fn name(self) -> &'static str {
         match self {
-            Method::Tuner => "tuner (GP + EI)",
+            Method::Tuner => "tuner (plug-in EI, the default)",
+            Method::TunerNoisy => "tuner with noisy EI",
             Method::Random => "random search",
             Method::Grid => "grid search",
         }
@@ -308,9 +313,10 @@ fn run(surface: &Surface, method: Method, seed: u64, args: &Args, scenario: &Sce
     for _ in 0..trials {
         let mut rationale = String::new();
         let candidate = match method {
-            Method::Tuner => {
+            Method::Tuner | Method::TunerNoisy => {
+                let acquisition = if method == Method::Tuner { Acquisition::PlugInEi } else { Acquisition::NoisyEi };
                 let start = Instant::now();
-                let proposal = propose(&problem);
+                let proposal = propose_with(&problem, acquisition);
                 out.propose_time += start.elapsed();
                 out.proposals += 1;
                 match proposal {
@@ -479,7 +485,7 @@ fn table(surface: &Surface, optimum_ms: f64, args: &Args, scenario: &Scenario, t
     let reach_budget = REACH_FACTOR * args.budget;
     let mut medians = Vec::new();
     let mut traces = Vec::new();
-    for method in [Method::Tuner, Method::Random, Method::Grid] {
+    for method in [Method::Tuner, Method::TunerNoisy, Method::Random, Method::Grid] {
         let runs: Vec<Run> =
             (0..args.seeds).map(|seed| run(surface, method, seed, args, scenario, reach_budget)).collect();
         let mut row = format!("| {} |", method.name());
@@ -536,9 +542,10 @@ fn table(surface: &Surface, optimum_ms: f64, args: &Args, scenario: &Scenario, t
         }
     };
     println!(
-        "median trials to within 5 %: random search / tuner = {}, grid search / tuner = {}",
-        ratio(medians[1]),
-        ratio(medians[2])
+        "median trials to within 5 %: random search / tuner = {}, grid search / tuner = {}, tuner with noisy EI / tuner = {}",
+        ratio(medians[2]),
+        ratio(medians[3]),
+        ratio(medians[1])
     );
 }
 

@@ -188,6 +188,25 @@ impl Gp {
         Some(log_likelihood + prior)
     }
 
+    /// The kernel's correlation between two points (`k`, without `s²`).
+    pub fn correlation(&self, a: &[f64], b: &[f64]) -> f64 {
+        correlation(a, b, &self.coordinate_knob, &self.hyper.length_scales)
+    }
+
+    /// The constant mean `m` and the signal variance `s²`.
+    pub fn mean_and_scale(&self) -> (f64, f64) {
+        (self.mean, self.scale)
+    }
+
+    /// The joint posterior of `m + f` at `xs`: means and covariance.
+    pub fn joint(&self, xs: &[Vec<f64>]) -> (DVector<f64>, DMatrix<f64>) {
+        let k = DMatrix::from_fn(self.xs.len(), xs.len(), |i, j| self.correlation(&self.xs[i], &xs[j]));
+        let means = DVector::from_iterator(xs.len(), (0..xs.len()).map(|j| self.mean + k.column(j).dot(&self.alpha)));
+        let v = self.chol.l_dirty().solve_lower_triangular(&k).expect("a Cholesky factor's diagonal is positive");
+        let prior = DMatrix::from_fn(xs.len(), xs.len(), |i, j| self.correlation(&xs[i], &xs[j]));
+        (means, (prior - v.transpose() * v) * self.scale)
+    }
+
     /// Posterior mean and standard deviation of the log objective at `x`,
     /// without any period's conditions or an arm's noise.
     pub fn predict(&self, x: &[f64]) -> (f64, f64) {

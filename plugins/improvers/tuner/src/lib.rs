@@ -10,7 +10,8 @@
 //! by marginal likelihood) models the log of the objective over the knobs
 //! normalised to the unit cube ([`space`]: log-scaled where the domain says
 //! so); the next config maximises expected improvement ([`acquisition`]) over
-//! the best posterior mean among measured configs; a scrambled Sobol start
+//! the best posterior mean among measured configs (or, as [`Method::NoisyEi`],
+//! the noisy EI of Letham et al.); a scrambled Sobol start
 //! covers the space before the surrogate is trusted ([`propose`]). No config
 //! already measured — rolled back or not — is proposed again.
 //!
@@ -24,5 +25,7 @@ pub mod gp;
 pub mod propose;
 pub mod space;
 
-pub use propose::{MIN_GAIN_PCT, NoProposal, Problem, ProblemError, Proposal, Trial, Verdict, propose};
+pub use propose::{
+    MIN_GAIN_PCT, Method, NoProposal, Problem, ProblemError, Proposal, Trial, Verdict, propose, propose_with,
+};
 pub use space::{Config, Domain, Knob, Space, SpaceError, Value};

@@ -6,11 +6,15 @@
 //!    of its two knobs spaced by √2 in `chunk_size` (1 to 1 024; a chunk
 //!    larger than the batch is one chunk, the same work) and by 2 in
 //!    `cache_entries` (0, then 1 to 65 536). The grid is visited in passes,
-//!    each in a shuffled order, so that the machine's load is spread over all
-//!    points alike; each point's latency is the median of its calls, its
-//!    per-call dispersion the σ of their logarithms (from the median absolute
-//!    deviation: a call descheduled by another process on this shared machine
-//!    must not make a point look slow or noisy).
+//!    each in a shuffled order, and every call is paired with a call of the
+//!    default config made just before it: a point's latency is the default's
+//!    median times the median ratio of its pairs, so that the machine's load
+//!    (other builds on this shared machine) cancels as a canary's shared
+//!    period does. The 24 lowest points are measured again with four times
+//!    the passes (the optimum is a minimum of noisy medians, which favours a
+//!    lucky one). A point's per-call dispersion is the σ of its calls'
+//!    logarithms, from the median absolute deviation (a call descheduled by
+//!    another process must not make a point look noisy).
 //!    Between grid points the surface is interpolated in log space; the known
 //!    optimum is the grid's minimum.
 //! 2. **The loop.** Per seed and method, from the unit's default
@@ -64,6 +68,8 @@ const MAD_TO_SD: f64 = 1.4826;
 const REACH_FACTOR: usize = 3;
 /// The heavier scenario's per-call σ of ln latency.
 const HEAVY_SIGMA: f64 = 0.3;
+/// Grid points measured again (the lowest), with four times the passes.
+const REFINED_POINTS: usize = 24;
 /// Calls timed at each grid point per pass.
 const CALLS_PER_VISIT: usize = 2;
 
@@ -122,36 +128,63 @@ fn measure(passes: usize) -> Surface {
     let batch = keys(1024, 512, 1);
     let (chunks, caches) = (chunk_grid(), cache_grid());
     let points: Vec<(usize, usize)> = (0..chunks.len()).flat_map(|i| (0..caches.len()).map(move |j| (i, j))).collect();
-    let mut times: Vec<Vec<f64>> = vec![Vec::new(); points.len()];
+    let knobs_at = |p: usize| Knobs { chunk_size: chunks[points[p].0], cache_entries: caches[points[p].1] };
+    let time = |knobs: Knobs| {
+        let start = Instant::now();
+        std::hint::black_box(process(std::hint::black_box(&batch), knobs));
+        (start.elapsed().as_secs_f64() * 1e3).ln()
+    };
+    // Per point: ln latency of its calls, and each call's ln ratio to the
+    // reference call made just before it.
+    let mut logs: Vec<Vec<f64>> = vec![Vec::new(); points.len()];
+    let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); points.len()];
+    let mut reference: Vec<f64> = Vec::new();
     let mut rng = Pcg64Mcg::seed_from_u64(0x5eed);
-    // Pass 0 warms up and is not kept.
-    for pass in 0..=passes {
-        let mut order: Vec<usize> = (0..points.len()).collect();
-        for i in (1..order.len()).rev() {
-            order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
-        }
-        for p in order {
-            let (i, j) = points[p];
-            let knobs = Knobs { chunk_size: chunks[i], cache_entries: caches[j] };
-            for _ in 0..CALLS_PER_VISIT {
-                let start = Instant::now();
-                std::hint::black_box(process(std::hint::black_box(&batch), knobs));
-                if pass > 0 {
-                    times[p].push(start.elapsed().as_secs_f64() * 1e3);
+    let visit = |subset: &[usize],
+                 passes: usize,
+                 keep_from: usize,
+                 rng: &mut Pcg64Mcg,
+                 logs: &mut Vec<Vec<f64>>,
+                 ratios: &mut Vec<Vec<f64>>,
+                 reference: &mut Vec<f64>| {
+        for pass in 0..passes {
+            let mut order = subset.to_vec();
+            for i in (1..order.len()).rev() {
+                order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+            }
+            for p in order {
+                for _ in 0..CALLS_PER_VISIT {
+                    let (r, t) = (time(Knobs::DEFAULT), time(knobs_at(p)));
+                    if pass >= keep_from {
+                        reference.push(r);
+                        logs[p].push(t);
+                        ratios[p].push(t - r);
+                    }
                 }
             }
         }
-    }
+    };
+    let all: Vec<usize> = (0..points.len()).collect();
+    // Pass 0 warms up and is not kept.
+    visit(&all, passes + 1, 1, &mut rng, &mut logs, &mut ratios, &mut reference);
+    let median = |xs: &[f64]| {
+        let mut xs = xs.to_vec();
+        xs.sort_by(f64::total_cmp);
+        quantile(&xs, 0.5)
+    };
+    // The lowest points again, four times as often: the optimum is the
+    // minimum of many noisy medians, which would favour a lucky one.
+    let mut by_ratio: Vec<usize> = all.clone();
+    by_ratio.sort_by(|&a, &b| median(&ratios[a]).total_cmp(&median(&ratios[b])));
+    visit(&by_ratio[..REFINED_POINTS], 4 * passes, 0, &mut rng, &mut logs, &mut ratios, &mut reference);
+    let reference_log = median(&reference);
     let mut log_ms = vec![vec![0.0; caches.len()]; chunks.len()];
     let mut sigma = vec![vec![0.0; caches.len()]; chunks.len()];
     for (p, &(i, j)) in points.iter().enumerate() {
-        let mut logs: Vec<f64> = times[p].iter().map(|t| t.ln()).collect();
-        logs.sort_by(f64::total_cmp);
-        let median = quantile(&logs, 0.5);
-        let mut deviations: Vec<f64> = logs.iter().map(|l| (l - median).abs()).collect();
-        deviations.sort_by(f64::total_cmp);
-        log_ms[i][j] = median;
-        sigma[i][j] = MAD_TO_SD * quantile(&deviations, 0.5);
+        let own = median(&logs[p]);
+        let deviations: Vec<f64> = logs[p].iter().map(|l| (l - own).abs()).collect();
+        log_ms[i][j] = reference_log + median(&ratios[p]);
+        sigma[i][j] = MAD_TO_SD * median(&deviations);
     }
     Surface { chunks, caches, log_ms, sigma, samples: passes * CALLS_PER_VISIT }
 }
@@ -408,7 +441,7 @@ fn main() {
     let mut sorted_sigmas = sigmas.clone();
     sorted_sigmas.sort_by(f64::total_cmp);
     println!(
-        "surface: {} × {} grid points, {} calls each, measured in {:.1} s",
+        "surface: {} × {} grid points, {} calls each (the {REFINED_POINTS} lowest: 5×), each paired with a call of the default, measured in {:.1} s",
         surface.chunks.len(),
         surface.caches.len(),
         surface.samples,
@@ -429,7 +462,7 @@ fn main() {
         quantile(&sorted_sigmas, 0.5),
         sorted_sigmas[sorted_sigmas.len() - 1],
         surface.sigma(best),
-        100.0 * surface.sigma(best) / (surface.samples as f64).sqrt()
+        100.0 * surface.sigma(best) / (5.0 * surface.samples as f64).sqrt()
     );
     let mut near: Vec<(f64, usize, usize)> = Vec::new();
     for (i, &c) in surface.chunks.iter().enumerate() {

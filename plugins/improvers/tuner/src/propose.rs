@@ -111,7 +111,7 @@ const REFINED: usize = 6;
 /// within 5 % of the optimum in about as many trials (the plug-in one
 /// fewer at the median), and noisy EI, more conservative near the optimum
 /// (each draw's best is lower than the lowest mean), declined to propose
-/// on 12 % of the first 20 trials (the plug-in on none).
+/// on 7–12 % of the first 20 trials (the plug-in on none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Method {
     /// Expected improvement over the best posterior mean.

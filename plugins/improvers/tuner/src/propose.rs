@@ -48,6 +48,8 @@ pub struct Trial {
     pub baseline: Config,
     pub candidate_estimate: f64,
     pub baseline_estimate: f64,
+    /// Reported in the rationale. Not needed to keep a config out: every
+    /// measured config is, whatever its verdict.
     pub verdict: Verdict,
 }
 
@@ -245,7 +247,7 @@ pub fn propose_with(problem: &Problem, method: Method) -> Result<Proposal, NoPro
     let rationale = format!(
         "largest {}: {gain:.1} % over the best measured config; predicted {:+.1} % \
          against the incumbent (±{:.1} % at one sd); Gaussian process on {} arms of {} trials, \
-         length scales {:?}",
+         length scales {:?}; {} configs measured and not proposed again ({} rolled back)",
         match method {
             Method::NoisyEi => "noisy expected improvement",
             Method::PlugInEi => "expected improvement",
@@ -255,6 +257,8 @@ pub fn propose_with(problem: &Problem, method: Method) -> Result<Proposal, NoPro
         observations.len(),
         problem.history.len(),
         hyper.length_scales.iter().map(|l| (l * 100.0).round() / 100.0).collect::<Vec<_>>(),
+        measured.len(),
+        problem.history.iter().filter(|t| t.verdict == Verdict::RolledBack).count(),
     );
     Ok(proposal(&problem.incumbent, &space, &x, gain, rationale))
 }

@@ -50,6 +50,21 @@ pub enum Event {
     Candidate { version: String, sha256: String },
     /// The configured generator could not produce a candidate.
     GeneratorFailed { finding: i64, error: String },
+    /// An improver proposed a change for a finding: taken as the candidate
+    /// (`accepted`), or refused with `reason` (an unknown tunable, a value
+    /// out of bounds, a module version the host does not keep).
+    Proposal {
+        improver: String,
+        finding: i64,
+        change: String,
+        accepted: bool,
+        rationale: String,
+        expected_gain_pct: f64,
+        reason: String,
+    },
+    /// An improver's call failed (trapped, ran out of time or memory): it
+    /// proposed nothing, and the loop went on without it.
+    ImproverFailed { improver: String, finding: i64, error: String },
     /// A candidate's proof ran (every step, in order).
     Proof { improvement: i64, candidate_version: String, steps: Vec<ProofStep> },
     /// The version serving was recorded before a rollout moved anything.
@@ -172,6 +187,8 @@ impl Event {
             Event::Finding { .. } => "finding",
             Event::Candidate { .. } => "candidate",
             Event::GeneratorFailed { .. } => "generator-failed",
+            Event::Proposal { .. } => "proposal",
+            Event::ImproverFailed { .. } => "improver-failed",
             Event::Proof { .. } => "proof",
             Event::Checkpoint { .. } => "checkpoint",
             Event::CanaryStep { .. } => "canary-step",

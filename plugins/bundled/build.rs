@@ -17,7 +17,7 @@ use std::process::Command;
 
 const TARGET: &str = "wasm32-wasip2";
 /// Folders whose crates ship inside the `kaizen` binary.
-const BUNDLED: &[&str] = &["detectors", "recovery", "units"];
+const BUNDLED: &[&str] = &["detectors", "recovery", "units", "improvers"];
 /// Folders of guests that exist only for tests (with the `testing` feature).
 const TESTING: &[&str] = &["testing"];
 

@@ -63,7 +63,10 @@ fn low_success_detector_fires_on_half_success_only() {
 
 #[test]
 fn every_detector_runs_on_a_bad_window_and_a_good_one() {
-    let (_dir, rt) = runtime();
+    // The latency budget is the operator's: 5 ms for this target.
+    let (_dir, rt) = runtime_with(|c| {
+        c.plugin_config.insert("latency-budget".into(), [("calculator".to_string(), "5".to_string())].into());
+    });
     // A window that is bad in every way each rule measures: low success, a
     // burst of failures of one class, slow, and far less traffic than before.
     let mut bad = window(100, 60);

@@ -46,6 +46,7 @@ pub fn kind_of(group: &str) -> PluginKind {
     match group {
         "detectors" => PluginKind::Detector,
         "recovery" => PluginKind::Recovery,
+        "improvers" => PluginKind::Improver,
         _ => PluginKind::Unit,
     }
 }

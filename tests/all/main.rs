@@ -16,6 +16,7 @@ mod health;
 mod hostile;
 mod hot_swap;
 mod improvement_loop;
+mod improvers;
 mod instances;
 mod judging;
 mod kaizen_bin;

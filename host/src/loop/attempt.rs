@@ -253,6 +253,11 @@ async fn take_candidate(
     if let Some(c) = ctx.candidates.pop(target) {
         return Ok(c);
     }
+    if let Some(f) = finding
+        && let Some(c) = super::improvers::propose(ctx, f, slot).await
+    {
+        return Ok(c);
+    }
     let (Some(f), Some(g)) = (finding, &ctx.config.generator) else { return Err(Stopped::NoCandidate) };
     match candidates::from_generator(ctx, f, g, &slot.current()).await {
         Ok(c) => Ok(c),

@@ -9,6 +9,7 @@ pub mod candidates;
 mod ctx;
 pub mod detect;
 pub mod improve;
+pub mod improvers;
 pub mod inaction;
 pub mod learn;
 pub mod lifecycle;

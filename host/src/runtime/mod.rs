@@ -151,14 +151,21 @@ impl Runtime {
         match config {
             None => Ok(plugin),
             Some(sha) => {
-                let text = self.configs.get(sha).map_err(storage)?;
-                let settings = serde_json::from_slice(&text).map_err(|e| LoadError {
-                    file: id.to_string(),
-                    reason: LoadReason::Storage(format!("config version {sha} is not a map of settings: {e}")),
-                })?;
-                Ok(Arc::new(plugin.with_config(ConfigVersion::new(settings))))
+                let version = self
+                    .stored_config(sha)
+                    .map_err(|e| LoadError { file: id.to_string(), reason: LoadReason::Storage(e) })?;
+                Ok(Arc::new(plugin.with_config(version)))
             }
         }
+    }
+
+    /// The config version whose sha256 is `sha`, read back from the
+    /// content-addressed config store.
+    pub fn stored_config(&self, sha: &str) -> Result<ConfigVersion, String> {
+        let text = self.configs.get(sha).map_err(|e| format!("config version {sha}: {e}"))?;
+        let settings =
+            serde_json::from_slice(&text).map_err(|e| format!("config version {sha} is not a map of settings: {e}"))?;
+        Ok(ConfigVersion::new(settings))
     }
 
     /// `base`'s module serving with `version`'s settings, the settings kept

@@ -22,6 +22,7 @@
 
 pub mod acquisition;
 pub mod gp;
+pub mod plugin;
 pub mod propose;
 pub mod space;
 

@@ -1,0 +1,308 @@
+//! Candidates the loop makes itself: when a finding's target has no queued
+//! candidate, each improver plugin (in name order) is asked for proposals
+//! about it, and the first proposal that passes the host's checks becomes
+//! the candidate, proven, canaried and judged like any other.
+//!
+//! An improver only proposes. Its input is what the host knows of the
+//! target (the finding, the tunables with their current values, the module
+//! versions the slot keeps, the past trials with what the judge measured on
+//! both arms); its output is checked here — a config change by
+//! [`tune::candidate`] (declared, canary-safe, allowed, within bounds), a
+//! module version by the slot's own history — and every call that fails
+//! and every proposal refused is audited with its reason. An improver runs
+//! in the same sandbox, under the same limits, as every plugin: one that
+//! loops or traps costs its own call and nothing else.
+
+use std::sync::Arc;
+
+use super::candidates::Candidate;
+use super::ctx::Ctx;
+use super::tune;
+use crate::events::Event;
+use crate::judge::{Judgement, ObjectiveKind};
+use crate::runtime::types::{
+    Category, Change, Effect, Evidence, Finding, ImprovementInput, IntegerRange, ModuleVersion, PluginKind, Proposal,
+    Risk, Setting, Severity, Trial, TunableState, TunableType, TunableValue, Verdict,
+};
+use crate::runtime::{Plugin, Slot};
+use crate::store::findings::FindingRecord;
+use crate::store::improvements::{Improvement, ImprovementState};
+use crate::store::now_ms;
+
+/// Proposals read from one improver call at most.
+const MAX_PROPOSALS: usize = 8;
+
+/// Past trials an improver is shown at most (the newest).
+const MAX_TRIALS: i64 = 200;
+
+/// The first acceptable proposal of any improver for finding `f` on `slot`.
+pub async fn propose(ctx: &Arc<Ctx>, f: &FindingRecord, slot: &Slot) -> Option<Candidate> {
+    let improvers = ctx.runtime.slots_of(PluginKind::Improver);
+    if improvers.is_empty() {
+        return None;
+    }
+    let serving = slot.current();
+    let (input, rolled_back) = input(ctx, f, slot, &serving).await;
+    for improver in improvers.iter().map(|s| s.current()) {
+        let proposals = match improver.improve(&input).await {
+            Ok(p) => p,
+            Err(e) => {
+                let event =
+                    Event::ImproverFailed { improver: improver.name().into(), finding: f.id, error: e.to_string() };
+                ctx.audit.record_event(improver.name(), "improver-failed", &f.target, event).await;
+                continue;
+            }
+        };
+        for p in proposals.into_iter().take(MAX_PROPOSALS) {
+            let checked = check(ctx, slot, &serving, &p).and_then(|c| {
+                if rolled_back.iter().any(|id| id == c.id()) {
+                    Err(format!("{} was rolled back on `{}` before", c.version(), f.target))
+                } else {
+                    Ok(c)
+                }
+            });
+            let accepted = checked.as_ref().is_ok_and(|c| !ctx.candidates.contains(&f.target, c.id()));
+            let reason = match &checked {
+                Ok(c) if accepted => format!("candidate {}", c.version()),
+                Ok(c) => format!("{} is already queued", c.version()),
+                Err(why) => why.clone(),
+            };
+            let event = Event::Proposal {
+                improver: improver.name().into(),
+                finding: f.id,
+                change: describe(&p.change),
+                accepted,
+                rationale: p.rationale.clone(),
+                expected_gain_pct: p.expected_gain_pct,
+                reason,
+            };
+            let action = if accepted { "proposal" } else { "proposal-refused" };
+            ctx.audit.record_event(improver.name(), action, &f.target, event).await;
+            if let (true, Ok(plugin)) = (accepted, checked) {
+                return Some(Candidate { plugin, source: format!("improver {}", improver.name()) });
+            }
+        }
+    }
+    None
+}
+
+/// A proposal in words, for the audit trail: `chunk_size=64, cache_entries=512`
+/// or `module 3f2a…`.
+fn describe(change: &Change) -> String {
+    match change {
+        Change::Config(settings) => settings
+            .iter()
+            .map(|s| format!("{}={}", s.name, crate::runtime::validate::value_text(&s.value)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Change::Module(id) => format!("module {}", &id[..id.len().min(16)]),
+    }
+}
+
+/// The candidate a proposal stands for, or why it is refused.
+fn check(ctx: &Ctx, slot: &Slot, serving: &Arc<Plugin>, p: &Proposal) -> Result<Arc<Plugin>, String> {
+    if !p.expected_gain_pct.is_finite() || p.rationale.len() > 4096 {
+        return Err("a proposal needs a finite expected gain and a rationale of at most 4096 bytes".into());
+    }
+    match &p.change {
+        Change::Config(settings) => {
+            tune::candidate(&ctx.runtime, serving, settings, ctx.config.tuning.get(slot.name()))
+                .map_err(|e| e.to_string())
+        }
+        Change::Module(id) if id == serving.id() => Err(format!("{} already serves", serving.version())),
+        Change::Module(id) => slot
+            .history()
+            .into_iter()
+            .find(|p| p.id() == id)
+            .ok_or_else(|| format!("module version {id:?} is not one `{}` keeps", slot.name())),
+    }
+}
+
+/// What the host tells an improver about finding `f` on `slot`, and the
+/// ids of the candidates rolled back on it (never tried again).
+async fn input(ctx: &Ctx, f: &FindingRecord, slot: &Slot, serving: &Plugin) -> (ImprovementInput, Vec<String>) {
+    let policy = ctx.config.tuning.get(slot.name());
+    let tunables = tune::current_values(serving)
+        .into_iter()
+        .filter(|(t, _)| policy.and_then(|p| p.allow.as_ref()).is_none_or(|allow| allow.contains(&t.name)))
+        .map(|(mut tunable, current)| {
+            // The operator's tighter bounds are the improver's bounds.
+            if let (TunableType::Integer(r), Some([min, max])) =
+                (&tunable.type_, policy.and_then(|p| p.bounds.get(&tunable.name)))
+            {
+                tunable.type_ = TunableType::Integer(IntegerRange {
+                    min: r.min.max(min.ceil() as i64),
+                    max: r.max.min(max.floor() as i64),
+                });
+            }
+            if let (TunableType::Float(r), Some([min, max])) =
+                (&tunable.type_, policy.and_then(|p| p.bounds.get(&tunable.name)))
+            {
+                tunable.type_ = TunableType::Float(crate::runtime::types::FloatRange {
+                    min: r.min.max(*min),
+                    max: r.max.min(*max),
+                });
+            }
+            TunableState { tunable, current }
+        })
+        .collect();
+    let mut modules = vec![module(serving, "serving")];
+    if let Some(c) = &slot.serving().canary {
+        modules.push(module(&c.plugin, "canary"));
+    }
+    modules.extend(slot.history().iter().rev().map(|p| module(p, "previous")));
+    let past = crate::store::improvements::list(&ctx.db, Some(slot.name()), MAX_TRIALS).await.unwrap_or_default();
+    let mut kinds: std::collections::HashMap<i64, String> = std::collections::HashMap::new();
+    for id in past.iter().filter_map(|i| i.finding_id) {
+        if let std::collections::hash_map::Entry::Vacant(e) = kinds.entry(id)
+            && let Ok(Some(found)) = crate::store::findings::get(&ctx.db, id).await
+        {
+            e.insert(found.kind);
+        }
+    }
+    let mut trials: Vec<Trial> = past
+        .iter()
+        .filter_map(|i| {
+            let kind = i.finding_id.and_then(|id| kinds.get(&id)).cloned().unwrap_or_default();
+            trial(ctx, i, kind)
+        })
+        .collect();
+    trials.reverse();
+    let rolled_back = past
+        .iter()
+        .filter(|i| matches!(i.state, ImprovementState::RolledBack | ImprovementState::Rejected))
+        .map(|i| i.candidate_sha.clone())
+        .collect();
+    let input = ImprovementInput {
+        now_ms: now_ms(),
+        finding: finding(f),
+        tunables,
+        modules,
+        trials,
+        seed: f.id as u64 ^ (now_ms() as u64).rotate_left(17),
+    };
+    (input, rolled_back)
+}
+
+fn module(p: &Plugin, state: &str) -> ModuleVersion {
+    ModuleVersion {
+        sha256: p.id().into(),
+        version: p.version().into(),
+        state: state.into(),
+        changed_at_ms: 0,
+        reason: String::new(),
+    }
+}
+
+/// A recorded finding in the contract's shape.
+pub fn finding(f: &FindingRecord) -> Finding {
+    let severity = match f.severity.as_str() {
+        "critical" => Severity::Critical,
+        "high" => Severity::High,
+        "low" => Severity::Low,
+        _ => Severity::Medium,
+    };
+    let risk = match f.risk.as_str() {
+        "high" => Risk::High,
+        "medium" => Risk::Medium,
+        _ => Risk::Low,
+    };
+    let category = match f.category.as_str() {
+        "security" => Category::Security,
+        "performance" => Category::Performance,
+        "quality" => Category::Quality,
+        "coverage" => Category::Coverage,
+        _ => Category::Reliability,
+    };
+    Finding {
+        target: f.target.clone(),
+        kind: f.kind.clone(),
+        severity,
+        confidence: f.confidence,
+        summary: f.summary.clone(),
+        evidence: f.evidence.iter().map(|(k, v)| Evidence { key: k.clone(), value: v.clone() }).collect(),
+        expected_gain_pct: f.expected_gain_pct,
+        risk,
+        category,
+    }
+}
+
+/// A settled improvement as a trial: what it changed, against what, how it
+/// ended and what the judge last measured on both arms. Improvements that
+/// never reached a canary (rejected at proof) are trials without effects.
+fn trial(ctx: &Ctx, i: &Improvement, finding_kind: String) -> Option<Trial> {
+    let verdict = match i.state {
+        ImprovementState::Promoted => Verdict::Promoted,
+        ImprovementState::RolledBack | ImprovementState::Rejected => Verdict::RolledBack,
+        ImprovementState::Inconclusive | ImprovementState::Aborted | ImprovementState::Failed => Verdict::Inconclusive,
+        _ => return None,
+    };
+    let settings_of = |id: &str| -> Option<Vec<Setting>> {
+        let (_, config) = id.split_once('+')?;
+        let version = ctx.runtime.stored_config(config).ok()?;
+        Some(version.settings.iter().map(|(k, v)| Setting { name: k.clone(), value: text_value(v) }).collect())
+    };
+    let same_module =
+        |a: &str, b: &str| a.split('+').next() == b.split('+').next() && (a.contains('+') || b.contains('+'));
+    let baseline = i.baseline_sha.clone().unwrap_or_default();
+    let change = if same_module(&i.candidate_sha, &baseline) {
+        Change::Config(settings_of(&i.candidate_sha).unwrap_or_default())
+    } else {
+        Change::Module(i.candidate_sha.clone())
+    };
+    Some(Trial {
+        change,
+        baseline_config: settings_of(&baseline).unwrap_or_default(),
+        verdict,
+        effects: effects(&i.verdicts),
+        finding_kind,
+        ended_at_ms: i.updated_at,
+        reason: i.reason.clone(),
+    })
+}
+
+/// A setting's text as the most specific value it reads as: the improver
+/// knows the declared types and reads them back by name.
+fn text_value(text: &str) -> TunableValue {
+    if let Ok(v) = text.parse::<i64>() {
+        TunableValue::Integer(v)
+    } else if let Ok(v) = text.parse::<f64>() {
+        TunableValue::Float(v)
+    } else if let Ok(v) = text.parse::<bool>() {
+        TunableValue::Boolean(v)
+    } else {
+        TunableValue::Choice(text.into())
+    }
+}
+
+/// The judge's last verdict of a rollout as effects: `p95-ms` from its p95
+/// objective, `error-rate` from the sum of its outcome-class rates.
+fn effects(verdicts: &serde_json::Value) -> Vec<Effect> {
+    let Some(last) = verdicts.as_array().and_then(|v| v.last()) else { return Vec::new() };
+    let Ok(j) = serde_json::from_value::<Judgement>(last["judgement"].clone()) else { return Vec::new() };
+    let mut out = Vec::new();
+    if let Some(o) = j.objectives.iter().find(|o| o.name == "p95") {
+        out.push(Effect {
+            metric: "p95-ms".into(),
+            candidate: o.candidate,
+            baseline: o.baseline,
+            change: o.estimate - 1.0,
+            lower: o.low - 1.0,
+            upper: o.high - 1.0,
+        });
+    }
+    let outcomes: Vec<_> = j.objectives.iter().filter(|o| o.kind == ObjectiveKind::Outcome).collect();
+    if !outcomes.is_empty() {
+        let (candidate, baseline) = outcomes.iter().fold((0.0, 0.0), |(c, b), o| (c + o.candidate, b + o.baseline));
+        let (lower, upper) = outcomes.iter().fold((0.0, 0.0), |(l, u), o| (l + o.low, u + o.high));
+        out.push(Effect {
+            metric: "error-rate".into(),
+            candidate,
+            baseline,
+            change: candidate - baseline,
+            lower,
+            upper,
+        });
+    }
+    out
+}

@@ -1,0 +1,224 @@
+//! The loop making its own candidates, through the real `kaizen serve`: a
+//! latency finding on the batcher unit leads the bundled tuner to propose
+//! configs, each proven, canaried and judged, with nobody supplying a
+//! candidate; an improver that traps, spins or proposes what the unit does
+//! not allow is contained and audited, and the loop goes on without it.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use kaizen_plugins as guests;
+use serde_json::Value;
+
+use crate::kaizen_bin::{Server, wait_for};
+
+/// A fast loop, the product's judge, every request kept for replay, and a
+/// p95 budget no unit meets (so the latency finding stands).
+fn start(dir: &Path, extra: &str) -> Server {
+    let path = dir.join("kaizen.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[loop]\ninterval_secs = 1.0\nmin_interval_secs = 1.0\nmax_interval_secs = 2.0\n\
+             window_secs = 5\nbaseline_secs = 10\n\
+             [telemetry]\nsample_requests_every = 1\n\
+             [safety.limits]\nrequired_proof = [\"validation\", \"replay\"]\ncanary_steps = [10.0, 50.0, 100.0]\n\
+             step_timeout_secs = 60\nbake_secs = 3\nholdback_percent = 10.0\nmin_executions = 20\n\
+             [safety.limits.judge]\nmin_samples = 20\n\
+             [safety.self_watch]\nmax_rollback_rate = 1.0\nmax_failure_rate = 1.0\n\
+             [runtime.plugin_config.latency-budget]\nbatcher = 0.001\nknobbed = 0.0001\n{extra}"
+        ),
+    )
+    .unwrap();
+    Server::start(dir, &[], &["--config", path.to_str().unwrap()])
+}
+
+/// Calls from two client threads until dropped, each request its own.
+struct Traffic(Arc<AtomicBool>, Vec<std::thread::JoinHandle<()>>);
+
+impl Traffic {
+    fn start(s: &Server, unit: &str, body: fn(u64) -> String) -> Traffic {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..2u64)
+            .map(|c| {
+                let stop = stop.clone();
+                let (url, token) = (format!("{}/api/v1/units/{unit}/invoke", s.url), s.invoke.clone());
+                std::thread::spawn(move || {
+                    let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+                    let mut n = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        n += 1;
+                        let _ = http.post(&url).bearer_auth(&token).body(body(c * 1_000_000 + n)).send();
+                    }
+                })
+            })
+            .collect();
+        Traffic(stop, threads)
+    }
+}
+
+impl Drop for Traffic {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+        for t in self.1.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn audit(s: &Server, target: &str) -> Vec<Value> {
+    s.get(&format!("/api/v1/audit?target={target}&limit=500")).as_array().unwrap().clone()
+}
+
+#[test]
+fn a_latency_finding_leads_the_tuner_to_configs_proven_canaried_and_judged() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path(), "");
+    s.deploy(guests::UNIT_BATCHER.load().unwrap());
+    let _traffic = Traffic::start(&s, "batcher", |n| format!("{{\"seed\": {}}}", n % 500));
+    let mut promoted = Value::Null;
+    wait_for("a config the tuner proposed to be promoted", Duration::from_secs(300), || {
+        let all = s.get("/api/v1/improvements?target=batcher&limit=100");
+        promoted = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["source"] == "improver tuner" && i["state"] == "promoted")
+            .cloned()
+            .unwrap_or(Value::Null);
+        !promoted.is_null()
+    });
+    // Nobody supplied a candidate: every improvement came from an improver
+    // (the tuner; the fix library once a fix is known), each a config of the
+    // module that serves, each through proof and the judge's canary steps.
+    let all = s.get("/api/v1/improvements?target=batcher&limit=100");
+    let all = all.as_array().unwrap();
+    assert!(
+        all.iter().all(|i| ["improver tuner", "improver fix-library"].contains(&i["source"].as_str().unwrap())),
+        "{all:#?}"
+    );
+    assert!(promoted["finding_id"].as_i64().is_some(), "{promoted}");
+    assert!(promoted["verdicts"].as_array().is_some_and(|v| !v.is_empty()), "{promoted}");
+    let serving = s.serving("batcher").unwrap();
+    assert!(serving.starts_with("1.0.0+config."), "{serving}");
+    // The audit says what was proposed and why.
+    let proposals: Vec<Value> = audit(&s, "batcher").into_iter().filter(|e| e["action"] == "proposal").collect();
+    assert!(!proposals.is_empty());
+    let p = &proposals[0]["detail"];
+    assert_eq!(p["improver"], "tuner", "{p}");
+    assert!(p["change"].as_str().unwrap().contains("chunk_size="), "{p}");
+    assert!(p["rationale"].as_str().unwrap().starts_with("p95-ms for batcher (latency-over-budget)"), "{p}");
+}
+
+/// `nudge` misbehaving as `mode` says, under a short deadline; the bundled
+/// tuner (asked after it, in name order) still proposes.
+fn misbehaving(mode: &str) -> Vec<Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "[runtime.plugin_config.nudge]\nmode = \"{mode}\"\n\
+         [runtime.plugin_limits.nudge]\ndeadline = 300\n"
+    );
+    let s = start(dir.path(), &extra);
+    s.deploy(guests::TEST_NUDGE_IMPROVER.load().unwrap());
+    s.deploy(guests::TEST_KNOBBED.load().unwrap());
+    let _traffic = Traffic::start(&s, "knobbed", |n| format!("call {n}"));
+    wait_for("the tuner's proposal after nudge's", Duration::from_secs(120), || {
+        audit(&s, "knobbed").iter().any(|e| e["action"] == "proposal" && e["detail"]["improver"] == "tuner")
+    });
+    assert_eq!(s.http.get(format!("{}/healthz", s.url)).send().unwrap().status(), 200, "the host still serves");
+    audit(&s, "knobbed").into_iter().filter(|e| e["actor"] == "nudge").collect()
+}
+
+#[test]
+fn an_improver_that_traps_spins_or_oversteps_is_contained_and_audited() {
+    let trapped = misbehaving("trap");
+    assert!(
+        trapped.iter().any(|e| e["action"] == "improver-failed"
+            && e["detail"]["error"].as_str().unwrap().contains("nudge was told to trap")),
+        "{trapped:#?}"
+    );
+    let spun = misbehaving("spin");
+    assert!(
+        spun.iter().any(|e| e["action"] == "improver-failed"
+            && e["detail"]["error"].as_str().unwrap().contains("deadline of 300 ms exceeded")),
+        "{spun:#?}"
+    );
+    let overstepped = misbehaving("out-of-bounds");
+    let refused: Vec<&str> = overstepped
+        .iter()
+        .filter(|e| e["action"] == "proposal-refused")
+        .map(|e| e["detail"]["reason"].as_str().unwrap())
+        .collect();
+    assert!(refused.iter().any(|r| r.contains("above the maximum")), "{overstepped:#?}");
+    let unknown = misbehaving("unknown-module");
+    assert!(
+        unknown.iter().any(|e| e["action"] == "proposal-refused"
+            && e["detail"]["reason"].as_str().unwrap().contains("is not one `knobbed` keeps")),
+        "{unknown:#?}"
+    );
+}
+
+/// The fix library as the host runs it (the real component, in the
+/// sandbox): given a target whose trial history shows a config promoted
+/// after a `latency-over-budget` finding, a recurrence of that kind gets
+/// that config proposed again, with the judge's measurement as evidence;
+/// another kind gets nothing.
+#[test]
+fn the_fix_library_re_proposes_a_known_fix_when_its_finding_recurs() {
+    use kaizen_host::runtime::blocking::block_on;
+    use kaizen_host::runtime::types::{
+        Category, Change, Effect, Finding, ImprovementInput, Risk, Setting, Severity, Trial, TunableValue, Verdict,
+    };
+
+    let (_dir, rt) = crate::common::runtime();
+    let library = crate::common::install(&rt, &guests::IMPROVER_FIX_LIBRARY);
+    let fix = Change::Config(vec![Setting { name: "chunk_size".into(), value: TunableValue::Integer(64) }]);
+    let trial = |change: Change, kind: &str, verdict| Trial {
+        change,
+        baseline_config: vec![],
+        verdict,
+        effects: vec![Effect {
+            metric: "p95-ms".into(),
+            candidate: 0.9,
+            baseline: 1.5,
+            change: -0.4,
+            lower: -0.45,
+            upper: -0.35,
+        }],
+        finding_kind: kind.into(),
+        ended_at_ms: 1,
+        reason: "promoted".into(),
+    };
+    let input = |kind: &str| ImprovementInput {
+        now_ms: 2,
+        finding: Finding {
+            target: "batcher".into(),
+            kind: kind.into(),
+            severity: Severity::Medium,
+            confidence: 0.9,
+            summary: "over budget again".into(),
+            evidence: vec![],
+            expected_gain_pct: 30.0,
+            risk: Risk::Low,
+            category: Category::Performance,
+        },
+        tunables: vec![],
+        modules: vec![],
+        trials: vec![
+            trial(Change::Config(vec![]), "latency-over-budget", Verdict::RolledBack),
+            trial(fix.clone(), "latency-over-budget", Verdict::Promoted),
+        ],
+        seed: 3,
+    };
+    let proposals = block_on(library.improve(&input("latency-over-budget"))).unwrap();
+    assert_eq!(proposals.len(), 1, "{proposals:?}");
+    assert_eq!(proposals[0].change, fix);
+    assert!(
+        proposals[0].rationale.contains("fixed it before (1 time(s); p95-ms -40.0 %"),
+        "{}",
+        proposals[0].rationale
+    );
+    assert!(block_on(library.improve(&input("low-success-rate"))).unwrap().is_empty());
+}

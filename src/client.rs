@@ -630,6 +630,49 @@ impl Client {
         Ok(())
     }
 
+    /// What fixed what: every change promoted after a finding, on `unit`
+    /// or on every target.
+    pub fn knowledge(&self, unit: Option<&str>) -> anyhow::Result<()> {
+        let path = match unit {
+            Some(u) => format!("/api/v1/knowledge?target={u}"),
+            None => "/api/v1/knowledge".into(),
+        };
+        let Some(fixes) = self.get::<Vec<kaizen_host::r#loop::knowledge::Fix>>(&path)? else { return Ok(()) };
+        if fixes.is_empty() {
+            out!("nothing fixed yet{}", unit.map(|u| format!(" on {u}")).unwrap_or_default());
+            return Ok(());
+        }
+        let rows: Vec<Vec<String>> = fixes
+            .iter()
+            .map(|f| {
+                let measured: Vec<String> = f
+                    .measured
+                    .iter()
+                    .map(|m| {
+                        format!(
+                            "{} {:+.1} % [{:+.1}, {:+.1}]",
+                            m.metric,
+                            m.change * 100.0,
+                            m.lower * 100.0,
+                            m.upper * 100.0
+                        )
+                    })
+                    .collect();
+                vec![
+                    f.target.clone(),
+                    f.finding_kind.clone(),
+                    f.change.clone(),
+                    format!("{} of {}", f.held, f.promoted),
+                    if f.rolled_back_since { "yes".into() } else { "no".into() },
+                    if measured.is_empty() { "-".into() } else { measured.join(", ") },
+                    f.source.clone(),
+                ]
+            })
+            .collect();
+        table::print(&["TARGET", "FINDING", "CHANGE", "HELD", "ROLLED BACK SINCE", "MEASURED", "SOURCE"], &rows);
+        Ok(())
+    }
+
     pub fn invoke(&self, unit: &str, payload: Option<String>) -> anyhow::Result<()> {
         let body = match payload.as_deref() {
             Some(p) if p.starts_with('@') => {

@@ -119,6 +119,14 @@ enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// What fixed what: each change promoted after a finding, by target and
+    /// finding kind, with what the judge measured and how often it held.
+    Knowledge {
+        /// Only this unit.
+        unit: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Invoke a unit; PAYLOAD is the request (or `@FILE`, or stdin when absent).
     Invoke {
         /// The unit to call.
@@ -277,6 +285,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             }
         },
         Command::History { slot, limit, remote } => Client::new(&remote, false)?.history(&slot, limit),
+        Command::Knowledge { unit, remote } => Client::new(&remote, false)?.knowledge(unit.as_deref()),
         Command::Invoke { unit, payload, remote } => Client::new(&remote, true)?.invoke(&unit, payload),
         Command::Backtest(args) => backtest::run(args),
         Command::Openapi => {

@@ -97,6 +97,13 @@ pub fn demo(a: DemoArgs) -> anyhow::Result<()> {
 /// is told once). `KAIZEN_LOG` still wins.
 const DEMO_LOG: &str = "warn,kaizen_host::safety=error,kaizen_service::watch=error";
 
+/// The demo's p95 budget for batcher, in ms: under what its shipped knobs
+/// give, over what good ones give.
+const BATCHER_BUDGET_MS: &str = "1.0";
+
+/// Trials the demo's second act watches the tuner make.
+const TUNER_TRIALS: usize = 5;
+
 fn demo_config(c: &mut ServeConfig) {
     // The story starts from calculator 1.0.0, which crashes by design.
     c.seed_unit = true;
@@ -114,6 +121,13 @@ fn demo_config(c: &mut ServeConfig) {
     // a breaker that switched the whole unit off would leave the candidates
     // no traffic to be judged on.
     h.runtime.plugin_config.entry("circuit-breaker".into()).or_default().insert("failure_rate".into(), "0.8".into());
+    // The second act: a p95 budget batcher does not meet with its shipped
+    // knobs, so the latency finding stands and the tuner works on it.
+    h.runtime
+        .plugin_config
+        .entry("latency-budget".into())
+        .or_default()
+        .insert("batcher".into(), BATCHER_BUDGET_MS.into());
     c.health.interval_secs = 10;
 }
 
@@ -349,6 +363,15 @@ impl Narrator {
                 format!("aborted   rollout of {target} {candidate_version} by {by}: {reason}")
             }
             Event::Control { action, reason, by, .. } => format!("control   {} by {by}: {reason}", wire_name(action)),
+            Event::Proposal { improver, change, accepted: true, rationale, .. } => {
+                format!("proposal  {improver} on {target}: {change} — {rationale}")
+            }
+            Event::Proposal { improver, change, accepted: false, reason, .. } => {
+                format!("proposal  {improver} on {target}: {change} refused: {reason}")
+            }
+            Event::ImproverFailed { improver, error, .. } => {
+                format!("improver  {improver} failed on {target}: {error}")
+            }
             _ => return None,
         })
     }
@@ -496,6 +519,40 @@ async fn tell_story(host: std::sync::Arc<Host>, rate: u64, window_secs: u64) -> 
         let cur = slot.current();
         say!("    serving calculator {} (sha256 {}…)", cur.version(), &cur.id()[..16]);
     }
+
+    say!(
+        "\n4. batcher, a batch job with two knobs, has a p95 budget of {BATCHER_BUDGET_MS} ms it does not meet; \
+         nobody supplies a candidate: the tuner proposes configs, each proven, canaried and judged"
+    );
+    let batcher = load("unit-batcher")?;
+    host.deploy(batcher, "demo", "the second act").await?;
+    let _batch_traffic = Traffic::to(
+        host.invoker.clone(),
+        "batcher",
+        kaizen_host::traffic::batcher_request,
+        40,
+        kaizen_host::traffic::DEFAULT_CONCURRENCY,
+    );
+    for trial in 1..=TUNER_TRIALS {
+        host.improve.trigger();
+        match tokio::time::timeout(Duration::from_secs(150), wait_end(&mut ends, "batcher")).await {
+            Ok(end) => say!("    → trial {trial} of {TUNER_TRIALS}: {end}"),
+            Err(_) => {
+                say!("    → no trial ended within 150 s (see `kaizen findings list` and the audit trail)");
+                break;
+            }
+        }
+    }
+    if let Some(slot) = host.runtime.slot("batcher") {
+        say!("    serving batcher {}", slot.current().version());
+    }
+    let fixes = kaizen_host::r#loop::knowledge::fixes(&host.db, &host.runtime, Some("batcher"), None).await?;
+    for f in fixes {
+        let measured: Vec<String> =
+            f.measured.iter().map(|m| format!("{} {:+.1} %", m.metric, m.change * 100.0)).collect();
+        say!("    knowledge: {} fixed {} on batcher ({})", f.change, f.finding_kind, measured.join(", "));
+    }
+
     let s = host.improve.stats();
     say!(
         "\nloop: {} cycles, {} opportunities, {} attempted, {} promoted, {} rolled back",

@@ -1,7 +1,7 @@
-//! A built-in traffic generator for the calculator units: a stream of
+//! A built-in traffic generator: for the calculator units, a stream of
 //! calls, a third of them dividing by zero (the bug of the seed story's
-//! v1). The demo uses it to show the loop working; tests use it as live
-//! traffic.
+//! v1); for any unit, a stream of the requests a function makes. The demo
+//! uses it to show the loop working; tests use it as live traffic.
 //!
 //! It is open-loop, as real callers are: calls are issued on a fixed
 //! schedule at the stated rate whatever earlier calls take (a retried call
@@ -21,7 +21,8 @@ use crate::runtime::types::CallContext;
 /// Calls in flight at most, unless told otherwise.
 pub const DEFAULT_CONCURRENCY: usize = 64;
 
-/// Calls `calculator` from its own threads until dropped.
+/// Calls a unit (`calculator` unless told otherwise) from its own threads
+/// until dropped.
 pub struct Traffic {
     shared: Arc<Shared>,
     rate: u64,
@@ -56,6 +57,12 @@ pub fn calculator_request(i: i64) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({"op": op, "a": i % 1000, "b": b})).expect("JSON request")
 }
 
+/// The `i`-th request of the batcher unit's stream: batches of 1 024 items,
+/// 500 distinct seeds (so replay has many distinct recorded requests).
+pub fn batcher_request(i: i64) -> Vec<u8> {
+    format!("{{\"seed\": {}}}", i.rem_euclid(500)).into_bytes()
+}
+
 /// What the generator did so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TrafficCounts {
@@ -79,6 +86,18 @@ impl Traffic {
     /// Offer `rate` calls per second on a fixed schedule, at most
     /// `concurrency` in flight.
     pub fn with_concurrency(invoker: Arc<Invoker>, rate: u64, concurrency: usize) -> Traffic {
+        Traffic::to(invoker, "calculator", calculator_request, rate, concurrency)
+    }
+
+    /// Offer `rate` calls per second to unit `target`, call `i` asking
+    /// `request(i)`, at most `concurrency` in flight.
+    pub fn to(
+        invoker: Arc<Invoker>,
+        target: &str,
+        request: fn(i64) -> Vec<u8>,
+        rate: u64,
+        concurrency: usize,
+    ) -> Traffic {
         let rate = rate.max(1);
         let shared = Arc::new(Shared::default());
         let (tx, rx) = mpsc::channel::<i64>();
@@ -89,6 +108,7 @@ impl Traffic {
         let callers = (0..concurrency.max(1))
             .map(|n| {
                 let (shared, rx, invoker, runtime) = (shared.clone(), rx.clone(), invoker.clone(), runtime.clone());
+                let target = target.to_string();
                 std::thread::Builder::new()
                     .name(format!("kaizen-traffic-{n}"))
                     .spawn(move || {
@@ -96,8 +116,8 @@ impl Traffic {
                         let ctx = CallContext { attempt: 1, scope_pct: None, deadline_ms: 1000 };
                         loop {
                             let Ok(i) = rx.lock().recv() else { break };
-                            let request = calculator_request(i);
-                            let call = invoker.call("calculator", &ctx, &request);
+                            let request = request(i);
+                            let call = invoker.call(&target, &ctx, &request);
                             let failed = crate::runtime::blocking::block_on(call).is_err();
                             shared.failed.fetch_add(u64::from(failed), Ordering::Relaxed);
                             shared.done.fetch_add(1, Ordering::Relaxed);
@@ -154,6 +174,12 @@ impl Traffic {
     /// Calls made so far.
     pub fn calls(&self) -> u64 {
         self.shared.issued.load(Ordering::Relaxed)
+    }
+
+    /// The `i`-th request of the batcher unit's stream: batches of 1 024 items,
+    /// 500 distinct seeds (so replay has many distinct recorded requests).
+    pub fn batcher_request(i: i64) -> Vec<u8> {
+        format!("{{\"seed\": {}}}", i.rem_euclid(500)).into_bytes()
     }
 
     /// What the generator did so far.

@@ -34,7 +34,7 @@ fn input(current: WindowStats, baseline: Option<WindowStats>) -> DetectionInput 
 #[test]
 fn every_bundled_plugin_loads_and_describes_itself() {
     let (_dir, rt) = runtime();
-    assert!(guests::BUNDLED.len() >= 15, "7 detectors, 5 strategies, 3 units");
+    assert!(guests::BUNDLED.len() >= 19, "8 detectors, 5 strategies, 2 improvers, 4 units");
     let mut names = HashMap::new();
     for g in guests::BUNDLED {
         let bytes = g.load().unwrap();

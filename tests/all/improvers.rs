@@ -110,6 +110,15 @@ fn a_latency_finding_leads_the_tuner_to_configs_proven_canaried_and_judged() {
     assert_eq!(p["improver"], "tuner", "{p}");
     assert!(p["change"].as_str().unwrap().contains("chunk_size="), "{p}");
     assert!(p["rationale"].as_str().unwrap().starts_with("p95-ms for batcher (latency-over-budget)"), "{p}");
+
+    // What fixed what, as the knowledge view tells it.
+    let fixes = s.get("/api/v1/knowledge?target=batcher&kind=latency-over-budget");
+    let fix = fixes.as_array().unwrap().iter().find(|f| f["id"] == promoted["candidate_sha"]).expect("the fix").clone();
+    assert!(fix["change"].as_str().unwrap().starts_with("config cache_entries="), "{fix}");
+    assert!(fix["promoted"].as_u64() >= Some(1) && !fix["rolled_back_since"].as_bool().unwrap(), "{fix}");
+    assert!(fix["measured"].as_array().unwrap().iter().any(|m| m["metric"] == "p95-ms"), "{fix}");
+    let (ok, out, err) = s.cli(&["knowledge", "batcher"]);
+    assert!(ok && out.contains("latency-over-budget") && out.contains("improver tuner"), "{out}{err}");
 }
 
 /// `nudge` misbehaving as `mode` says, under a short deadline; the bundled

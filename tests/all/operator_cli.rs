@@ -240,7 +240,7 @@ fn metrics_answer_the_metrics_token_only_and_agree_with_the_history() {
     let rollbacks = audit.as_array().unwrap().iter().filter(|a| a["action"] == "rollback").count() as f64;
     assert_eq!(metric(&text, "kaizen_rollbacks_total"), Some(rollbacks), "metrics agree with the audit trail");
     let swaps = metric(&text, "kaizen_swaps_total").unwrap();
-    assert!(swaps >= 14.0, "12 bundled plugins and two calculator deploys: {swaps}");
+    assert!(swaps >= 17.0, "15 bundled plugins and two calculator deploys: {swaps}");
     assert!(s.stop().success());
 
     let s = Server::start(&data, &[("KAIZEN_SEED_UNIT", "false")], &config_arg);

@@ -48,7 +48,7 @@ fn operator_story_survives_a_restart() {
     let (ok, out, _) = s.cli(&["status", "--json"]);
     assert!(ok);
     let status: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(status["slots"].as_array().unwrap().len(), 13, "7 detectors, 5 strategies, the calculator");
+    assert_eq!(status["slots"].as_array().unwrap().len(), 16, "8 detectors, 5 strategies, 2 improvers, the calculator");
 
     let exit = s.stop();
     assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");

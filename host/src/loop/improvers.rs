@@ -277,7 +277,7 @@ fn text_value(text: &str) -> TunableValue {
 
 /// The judge's last verdict of a rollout as effects: `p95-ms` from its p95
 /// objective, `error-rate` from the sum of its outcome-class rates.
-fn effects(verdicts: &serde_json::Value) -> Vec<Effect> {
+pub(super) fn effects(verdicts: &serde_json::Value) -> Vec<Effect> {
     let Some(last) = verdicts.as_array().and_then(|v| v.last()) else { return Vec::new() };
     let Ok(j) = serde_json::from_value::<Judgement>(last["judgement"].clone()) else { return Vec::new() };
     let mut out = Vec::new();

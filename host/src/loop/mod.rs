@@ -11,6 +11,7 @@ pub mod detect;
 pub mod improve;
 pub mod improvers;
 pub mod inaction;
+pub mod knowledge;
 pub mod learn;
 pub mod lifecycle;
 pub mod prioritize;

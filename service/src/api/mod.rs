@@ -9,6 +9,7 @@ pub mod deployments;
 pub mod events;
 pub mod findings;
 pub mod history;
+pub mod knowledge;
 pub mod metrics;
 pub mod observe;
 mod optional_json;
@@ -182,6 +183,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(observe::status))
         .routes(routes!(observe::units))
         .routes(routes!(history::history))
+        .routes(routes!(knowledge::knowledge))
         .routes(routes!(observe::findings))
         .routes(routes!(findings::finding))
         .routes(routes!(findings::act))

@@ -60,10 +60,12 @@ pub async fn tune(
     _: Admin,
     State(s): State<AppState>,
     Path(unit): Path<String>,
-    Json(body): Json<TuneRequest>,
+    body: Result<Json<TuneRequest>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Tuned>)> {
+    // The name first: a bad name is a 400 whatever the body says.
     checked_name("unit", &unit)?;
     let slot = s.host.runtime.unit_slot(&unit).map_err(|e| ApiError::not_found(e.message))?;
+    let Json(body) = body?;
     let serving = slot.current();
     let refused = |e: TuneError| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-tuning", e.to_string());
     let mut changes = Vec::new();

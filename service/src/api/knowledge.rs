@@ -1,0 +1,38 @@
+//! What fixed what: the knowledge the loop has gathered about its targets.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use kaizen_host::r#loop::knowledge::{self, Fix};
+use serde::Deserialize;
+
+use super::{AppState, checked_name};
+use crate::error::{ApiResult, ErrorBody};
+use crate::tokens::Admin;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct KnowledgeQuery {
+    /// Only fixes on this unit.
+    #[param(pattern = "^[a-z][a-z0-9-]{0,63}$", nullable = false)]
+    pub target: Option<String>,
+    /// Only fixes of this finding kind (`latency-over-budget`, …); a kind
+    /// nothing fixed gives an empty list.
+    #[param(nullable = false)]
+    pub kind: Option<String>,
+}
+
+/// Every change promoted after a finding, by target and finding kind, with
+/// what the judge measured and how often it held (the kind did not come
+/// back on the target afterwards), most often promoted first.
+#[utoipa::path(get, path = "/api/v1/knowledge", tag = "loop", security(("admin" = [])), params(KnowledgeQuery),
+    responses((status = 200, body = Vec<Fix>),
+        (status = 400, description = "A bad target name", body = ErrorBody)))]
+pub async fn knowledge(
+    _: Admin,
+    State(s): State<AppState>,
+    Query(q): Query<KnowledgeQuery>,
+) -> ApiResult<Json<Vec<Fix>>> {
+    if let Some(t) = &q.target {
+        checked_name("target", t)?;
+    }
+    Ok(Json(knowledge::fixes(&s.host.db, &s.host.runtime, q.target.as_deref(), q.kind.as_deref()).await?))
+}

@@ -102,7 +102,7 @@ const DEMO_LOG: &str = "warn,kaizen_host::safety=error,kaizen_service::watch=err
 const BATCHER_BUDGET_MS: &str = "1.0";
 
 /// Trials the demo's second act watches the tuner make.
-const TUNER_TRIALS: usize = 5;
+const TUNER_TRIALS: usize = 8;
 
 fn demo_config(c: &mut ServeConfig) {
     // The story starts from calculator 1.0.0, which crashes by design.
@@ -128,6 +128,11 @@ fn demo_config(c: &mut ServeConfig) {
         .entry("latency-budget".into())
         .or_default()
         .insert("batcher".into(), BATCHER_BUDGET_MS.into());
+    // The tuner's first configs are space-filling: most are worse and
+    // rolled back, which is the exploration the judge guards, not a loop
+    // gone wrong. The self-watch would pause the loop after three rollbacks
+    // in four; in the demo it watches only calls failing.
+    h.safety.self_watch.max_rollback_rate = 1.0;
     c.health.interval_secs = 10;
 }
 

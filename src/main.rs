@@ -50,6 +50,11 @@ enum Command {
         /// Deploy a unit directly instead of through the loop's proving.
         #[arg(long)]
         now: bool,
+        /// Replace the bytes of a version the host already has with other
+        /// bytes (audited). Without it such a module is refused: a
+        /// version's bytes never change, so bump the version instead.
+        #[arg(long)]
+        replace: bool,
         #[command(flatten)]
         remote: Remote,
     },
@@ -239,7 +244,7 @@ fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Status(r) => Client::new(&r, false)?.status(),
         Command::Units(r) => Client::new(&r, false)?.units(),
-        Command::Deploy { file, now, remote } => Client::new(&remote, false)?.deploy(&file, now),
+        Command::Deploy { file, now, replace, remote } => Client::new(&remote, false)?.deploy(&file, now, replace),
         Command::Rollback { slot, reason, remote } => Client::new(&remote, false)?.rollback(&slot, reason),
         Command::Abort { unit, reason, remote } => Client::new(&remote, false)?.abort(&unit, reason),
         Command::Pause(r) => Client::new(&r, false)?.control("pause"),

@@ -29,5 +29,6 @@ mod serve;
 mod store;
 mod supervision;
 mod telemetry;
+mod versions;
 mod watch_folder;
 mod webhooks;

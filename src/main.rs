@@ -198,12 +198,21 @@ enum FindingsCommand {
 enum PluginCommand {
     /// Validate a module against the contract without deploying it: world,
     /// self-description, imports, size, and why it would be refused.
+    ///
+    /// The compiled module is cached by its sha256 and the engine's
+    /// configuration, so a second check of the same file takes
+    /// milliseconds: in `$KAIZEN_CACHE_DIR` when set, else the platform's
+    /// cache directory (`$XDG_CACHE_HOME/kaizen/compiled`, by default
+    /// `~/.cache/kaizen/compiled` on Linux).
     Check {
         /// The module to check (a `.wasm` file).
         file: PathBuf,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Compile afresh, neither reading nor writing the cache.
+        #[arg(long)]
+        no_cache: bool,
     },
     /// Scaffold a plugin that builds and passes its own test.
     New(plugin::new::NewArgs),
@@ -274,7 +283,9 @@ fn run(command: Command) -> anyhow::Result<()> {
             out!("{}", kaizen_service::api::openapi().to_pretty_json()?);
             Ok(())
         }
-        Command::Plugin { command: PluginCommand::Check { file, json } } => plugin::check::run(&file, json),
+        Command::Plugin { command: PluginCommand::Check { file, json, no_cache } } => {
+            plugin::check::run(&file, json, !no_cache)
+        }
         Command::Plugin { command: PluginCommand::New(args) } => plugin::new::run(args),
         Command::Plugin { command: PluginCommand::Bindings(args) } => plugin::build::bindings(args),
         Command::Plugin { command: PluginCommand::Componentize(args) } => plugin::build::componentize(args),

@@ -18,6 +18,7 @@ mod improvement_loop;
 mod instances;
 mod judging;
 mod kaizen_bin;
+mod nesting;
 mod openapi_conformance;
 mod operator_cli;
 mod polyglot;

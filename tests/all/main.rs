@@ -11,6 +11,7 @@ mod dashboard;
 #[path = "../support/examples.rs"]
 mod examples;
 mod findings;
+mod guest_output;
 mod health;
 mod hostile;
 mod hot_swap;

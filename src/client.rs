@@ -433,13 +433,13 @@ impl Client {
         Ok(())
     }
 
-    pub fn deploy(&self, file: &Path, now: bool) -> anyhow::Result<()> {
+    pub fn deploy(&self, file: &Path, now: bool, replace: bool) -> anyhow::Result<()> {
         let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
         let p = spinner(&format!("uploading and validating {} ({} bytes)", file.display(), bytes.len()));
         let mode = if now { "deploy" } else { "auto" };
         let req = self
             .http
-            .post(format!("{}/api/v1/plugins?mode={mode}", self.base))
+            .post(format!("{}/api/v1/plugins?mode={mode}&replace={replace}", self.base))
             .header("content-type", "application/wasm")
             .body(bytes);
         let res = self.send(req);

@@ -50,6 +50,11 @@ enum Command {
         /// Deploy a unit directly instead of through the loop's proving.
         #[arg(long)]
         now: bool,
+        /// Replace the bytes of a version the host already has with other
+        /// bytes (audited). Without it such a module is refused: a
+        /// version's bytes never change, so bump the version instead.
+        #[arg(long)]
+        replace: bool,
         #[command(flatten)]
         remote: Remote,
     },
@@ -214,12 +219,21 @@ enum FindingsCommand {
 enum PluginCommand {
     /// Validate a module against the contract without deploying it: world,
     /// self-description, imports, size, and why it would be refused.
+    ///
+    /// The compiled module is cached by its sha256 and the engine's
+    /// configuration, so a second check of the same file takes
+    /// milliseconds: in `$KAIZEN_CACHE_DIR` when set, else the platform's
+    /// cache directory (`$XDG_CACHE_HOME/kaizen/compiled`, by default
+    /// `~/.cache/kaizen/compiled` on Linux).
     Check {
         /// The module to check (a `.wasm` file).
         file: PathBuf,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Compile afresh, neither reading nor writing the cache.
+        #[arg(long)]
+        no_cache: bool,
     },
     /// Scaffold a plugin that builds and passes its own test.
     New(plugin::new::NewArgs),
@@ -260,7 +274,7 @@ fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Status(r) => Client::new(&r, false)?.status(),
         Command::Units(r) => Client::new(&r, false)?.units(),
-        Command::Deploy { file, now, remote } => Client::new(&remote, false)?.deploy(&file, now),
+        Command::Deploy { file, now, replace, remote } => Client::new(&remote, false)?.deploy(&file, now, replace),
         Command::Tune { unit, settings, remote } => Client::new(&remote, false)?.tune(&unit, &settings),
         Command::Rollback { slot, reason, remote } => Client::new(&remote, false)?.rollback(&slot, reason),
         Command::Abort { unit, reason, remote } => Client::new(&remote, false)?.abort(&unit, reason),
@@ -292,7 +306,9 @@ fn run(command: Command) -> anyhow::Result<()> {
             out!("{}", kaizen_service::api::openapi().to_pretty_json()?);
             Ok(())
         }
-        Command::Plugin { command: PluginCommand::Check { file, json } } => plugin::check::run(&file, json),
+        Command::Plugin { command: PluginCommand::Check { file, json, no_cache } } => {
+            plugin::check::run(&file, json, !no_cache)
+        }
         Command::Plugin { command: PluginCommand::New(args) } => plugin::new::run(args),
         Command::Plugin { command: PluginCommand::Bindings(args) } => plugin::build::bindings(args),
         Command::Plugin { command: PluginCommand::Componentize(args) } => plugin::build::componentize(args),

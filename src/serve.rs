@@ -335,6 +335,9 @@ impl Narrator {
                 self.remember(target, version);
                 format!("deployed  {target} {version}: {reason}")
             }
+            Event::VersionReplaced { version, replaced_sha256, sha256 } => {
+                format!("replaced  {target} {version}: its bytes were {replaced_sha256:.12}, now {sha256:.12}")
+            }
             Event::Watch { result, name, version, reason } => {
                 let (name, version) = (name.as_deref().unwrap_or("?"), version.as_deref().unwrap_or("?"));
                 match result {

@@ -25,7 +25,24 @@ pub struct SandboxLimits {
     /// whole memory cap with an answer; without this bound every concurrent
     /// call could hand that much to the host to keep, record and send.
     pub max_output_bytes: usize,
+    /// Largest wasm stack a call may use, in bytes: deeper recursion (a
+    /// deeply nested payload parsed recursively) traps as a stack overflow
+    /// instead of crashing the host. Wasmtime sets this limit per engine, so
+    /// the largest value among `[runtime.limits]` and
+    /// `[runtime.plugin_limits.*]` applies to every plugin.
+    pub stack_bytes: usize,
 }
+
+/// The wasm stack of a call unless configured: wasmtime's default is 512 KiB;
+/// the interpreters inside Python and JavaScript components recurse deeper.
+pub const DEFAULT_STACK_BYTES: usize = 1 << 20;
+/// Smallest `stack_bytes`: below it the WASI adapter and a language
+/// runtime's start-up do not fit.
+pub const MIN_STACK_BYTES: usize = 64 << 10;
+/// Largest `stack_bytes`. Every call's fiber stack is sized above it (see
+/// [`crate::runtime::engine`]) and the pooling allocator reserves one per
+/// instance slot, so the bound keeps that reservation finite.
+pub const MAX_STACK_BYTES: usize = 64 << 20;
 
 impl Default for SandboxLimits {
     fn default() -> Self {
@@ -34,6 +51,7 @@ impl Default for SandboxLimits {
             memory_bytes: 64 << 20,
             fuel: None,
             max_output_bytes: 8 << 20,
+            stack_bytes: DEFAULT_STACK_BYTES,
         }
     }
 }

@@ -113,6 +113,9 @@ pub enum Event {
     ImprovementEnded { improvement: i64, state: ImprovementState, version: String, reason: String },
     /// A version was deployed directly (not through a rollout).
     Deploy { version: String, sha256: String, reason: String },
+    /// An operator replaced the bytes of a version already recorded
+    /// (versions are immutable otherwise): what it had, what it has now.
+    VersionReplaced { version: String, replaced_sha256: String, sha256: String },
     /// The control state changed.
     Control { action: ControlAction, reason: String, by: String, state: ControlState },
     /// A circuit breaker was forced by an operator.
@@ -203,6 +206,7 @@ impl Event {
             Event::RollbackRequestFailed { .. } => "rollback-request-failed",
             Event::ImprovementEnded { .. } => "improvement-ended",
             Event::Deploy { .. } => "deploy",
+            Event::VersionReplaced { .. } => "version-replaced",
             Event::Control { .. } => "control",
             Event::ForceBreaker { .. } => "force-breaker",
             Event::Remediate { .. } => "remediate",
@@ -338,6 +342,7 @@ mod tests {
                 reason: "r".into(),
             },
             Event::Watch { result: WatchResult::Rejected, name: None, version: None, reason: Some("bad".into()) },
+            Event::VersionReplaced { version: "1".into(), replaced_sha256: "a".into(), sha256: "b".into() },
         ];
         for e in events {
             assert_eq!(serde_json::to_value(&e).unwrap()["kind"], e.kind());

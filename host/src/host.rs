@@ -11,12 +11,13 @@ use crate::audit::Audit;
 use crate::config::RuntimeConfig;
 use crate::events::{Event, Events};
 use crate::invoke::Invoker;
-use crate::r#loop::{Loop, LoopConfig, Parts, Resumed, record_module};
+use crate::r#loop::{Loop, LoopConfig, Parts, Resumed, module_record, record_module};
 use crate::recovery::{Healer, RecoveryConfig};
 use crate::runtime::{Installed, Plugin, Runtime, RuntimeError};
 use crate::safety::{Safety, SafetyConfig};
 use crate::store::deployments::{DeployState, Deployment};
 use crate::store::improvements::Improvement;
+use crate::store::modules::ModuleRecord;
 use crate::store::{self, Db, StoreError, WriteFailures, now_ms};
 use crate::tasks::Tasks;
 use crate::telemetry::{Telemetry, TelemetryConfig};
@@ -177,6 +178,25 @@ impl Host {
             self.audit(actor, "deploy", plugin.name(), event).await;
         }
         Ok(installed)
+    }
+
+    /// Make `plugin`'s bytes the bytes of its version from now on, whatever
+    /// bytes that version had (versions are otherwise immutable: see
+    /// [`store::modules::VersionTaken`]). An operator's explicit choice,
+    /// audited as done by `actor` with both sha256s. Returns the record it
+    /// replaced; `None` when the version was new or had these bytes
+    /// already. Deploy or submit the plugin afterwards as usual.
+    pub async fn replace_version(&self, plugin: &Plugin, actor: &str) -> Result<Option<ModuleRecord>, HostError> {
+        let replaced = store::modules::replace(&self.db, &module_record(plugin)).await?;
+        if let Some(old) = &replaced {
+            let event = Event::VersionReplaced {
+                version: plugin.version().into(),
+                replaced_sha256: old.sha256.clone(),
+                sha256: plugin.sha256().into(),
+            };
+            self.audit(actor, "replace-version", plugin.name(), event).await;
+        }
+        Ok(replaced)
     }
 
     /// Roll slot `name` back to its previous version, recording why.

@@ -114,6 +114,10 @@ fn sandbox(k: &mut Checker, at: &str, l: &crate::config::SandboxLimits) {
         k.at_least(&format!("{at}.fuel"), fuel, 1);
     }
     k.at_least(&format!("{at}.max_output_bytes"), l.max_output_bytes as u64, 1);
+    let (lo, hi) = (crate::config::MIN_STACK_BYTES, crate::config::MAX_STACK_BYTES);
+    if !(lo..=hi).contains(&l.stack_bytes) {
+        k.bad(format!("{at}.stack_bytes"), l.stack_bytes, format!("must be between {lo} and {hi} bytes"));
+    }
 }
 
 fn runtime(k: &mut Checker, c: &Sections<'_>) {

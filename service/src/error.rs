@@ -61,6 +61,10 @@ impl IntoResponse for ApiError {
 
 impl From<kaizen_host::store::StoreError> for ApiError {
     fn from(e: kaizen_host::store::StoreError) -> Self {
+        if let kaizen_host::store::StoreError::VersionTaken(taken) = &e {
+            let hint = "`kaizen deploy --replace`, or `?replace=true` on `POST /api/v1/plugins`";
+            return ApiError::new(StatusCode::CONFLICT, "version-exists", format!("{taken} ({hint})"));
+        }
         tracing::error!("store error: {e}");
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store-unavailable", e.to_string())
     }

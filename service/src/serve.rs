@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
-use kaizen_host::host::{Host, Restored};
+use kaizen_host::host::{Host, HostError, Restored};
 use kaizen_host::runtime::types::PluginKind;
+use kaizen_host::store::StoreError;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -165,7 +166,16 @@ async fn deploy_bundled(host: &Arc<Host>, seed_unit: bool) -> anyhow::Result<Vec
             continue;
         }
         let what = if plugin.kind() == PluginKind::Unit { "seed unit" } else { "bundled plugin" };
-        host.deploy(plugin.clone(), "bundle", what).await?;
+        match host.deploy(plugin.clone(), "bundle", what).await {
+            Ok(_) => {}
+            // Versions are immutable: a bundle rebuilt under a version the
+            // store knows with other bytes stays out (the host serves on).
+            Err(HostError::Store(StoreError::VersionTaken(taken))) => {
+                tracing::error!("bundled plugin {} not deployed: {taken}", g.package);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        }
         deployed.push(format!("{} {}", plugin.name(), plugin.version()));
     }
     Ok(deployed)

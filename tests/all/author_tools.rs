@@ -9,7 +9,9 @@ use std::process::Command;
 use crate::kaizen_bin::BIN;
 
 fn kaizen(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(BIN).args(args).output().unwrap();
+    // `plugin check` caches compiled modules: in the tests' cache, not the
+    // user's.
+    let out = Command::new(BIN).args(args).env("KAIZEN_CACHE_DIR", crate::common::shared_cache()).output().unwrap();
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
@@ -175,4 +177,44 @@ fn plugin_new_in_c_builds_and_passes_its_test() {
         make.args(["test", &format!("KAIZEN={BIN}")]);
         vec![make]
     });
+}
+
+/// `kaizen plugin check` keeps what it compiled in the platform's cache
+/// directory (here `$XDG_CACHE_HOME`), or in `KAIZEN_CACHE_DIR`, and says
+/// whether it found it there; `--no-cache` neither reads nor writes it.
+#[test]
+fn plugin_check_caches_the_compiled_module_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("calculator.wasm");
+    std::fs::write(&wasm, kaizen_plugins::UNIT_CALCULATOR_V1.load().unwrap()).unwrap();
+    let xdg = dir.path().join("xdg-cache");
+    let check = |env: &[(&str, &Path)], extra: &[&str]| {
+        let out = Command::new(BIN)
+            .args(["plugin", "check", wasm.to_str().unwrap()])
+            .args(extra)
+            .env_remove("KAIZEN_CACHE_DIR")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+        text
+    };
+    let entries = |d: &Path| std::fs::read_dir(d).map(|r| r.count()).unwrap_or(0);
+
+    let platform = xdg.join("kaizen/compiled");
+    let first = check(&[("XDG_CACHE_HOME", &xdg)], &[]);
+    assert!(first.contains(&format!("cache        miss: compiled and stored ({})", platform.display())), "{first}");
+    assert_eq!(entries(&platform), 1, "one compiled module in {}", platform.display());
+    let second = check(&[("XDG_CACHE_HOME", &xdg)], &[]);
+    assert!(second.contains(&format!("cache        hit ({})", platform.display())), "{second}");
+    let fresh = check(&[("XDG_CACHE_HOME", &xdg)], &["--no-cache", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&fresh).unwrap();
+    assert_eq!((v["accepted"].as_bool(), v["cache"].as_str()), (Some(true), Some("off")), "{v}");
+
+    let own = dir.path().join("own-cache");
+    let v: serde_json::Value =
+        serde_json::from_str(&check(&[("XDG_CACHE_HOME", &xdg), ("KAIZEN_CACHE_DIR", &own)], &["--json"])).unwrap();
+    assert_eq!(v["cache"], "miss", "{v}");
+    assert_eq!((entries(&own), entries(&platform)), (1, 1), "KAIZEN_CACHE_DIR wins over the platform's directory");
 }

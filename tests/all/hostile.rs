@@ -67,6 +67,35 @@ fn deep_recursion_is_a_trap() {
     good_call_still_works(&rt);
 }
 
+/// `[runtime.limits] stack_bytes` is the wasm stack a call may use: the
+/// same recursion overflows the default 1 MiB and fits in 64 MiB.
+#[test]
+fn the_wasm_stack_is_as_large_as_configured() {
+    let (_dir, rt) = setup();
+    let hostile = install(&rt, &guests::TEST_HOSTILE);
+    assert_eq!(block_on(hostile.invoke(&ctx(), b"depth:1000")).unwrap(), b"1000");
+    let err = block_on(hostile.invoke(&ctx(), b"depth:200000")).unwrap_err();
+    let ErrorClass::Trap(cause) = &err.class else { panic!("expected a trap, got {err}") };
+    assert!(cause.contains("stack"), "a stack overflow: {cause}");
+
+    let (_dir, rt) = crate::common::runtime_with(|c| c.limits.stack_bytes = 64 << 20);
+    let hostile = install(&rt, &guests::TEST_HOSTILE);
+    assert_eq!(block_on(hostile.invoke(&ctx(), b"depth:200000")).unwrap(), b"200000");
+}
+
+#[test]
+fn a_stack_size_out_of_range_is_refused_at_start() {
+    for bytes in [1024, 1 << 30] {
+        let err = crate::kaizen_bin::refused(&format!("[runtime.limits]\nstack_bytes = {bytes}\n"), &[]);
+        assert!(
+            err.contains(&format!("`runtime.limits.stack_bytes` = {bytes}: must be between 65536 and 67108864")),
+            "{err}"
+        );
+    }
+    let err = crate::kaizen_bin::refused("[runtime.plugin_limits.calculator]\nstack_bytes = 4096\n", &[]);
+    assert!(err.contains("`runtime.plugin_limits.calculator.stack_bytes` = 4096"), "{err}");
+}
+
 #[test]
 fn a_panicking_guest_is_a_trap_with_its_message() {
     let (_dir, rt) = setup();

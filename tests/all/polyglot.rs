@@ -106,3 +106,46 @@ fn c_strategy_returns_the_right_action() {
     );
     assert_eq!(block_on(p.decide(&failure(ErrorClass::Trap("boom".into()), 1, 1000))).unwrap(), RecoveryAction::Pass);
 }
+
+/// `kaizen plugin check` of the 18 MB Python component twice over one
+/// cache: the first check compiles it with Cranelift, the second finds the
+/// compiled module (both say which); `--no-cache` compiles afresh. Prints
+/// both wall times (the whole command) and their ratio — the README's
+/// figure; no timing is asserted.
+#[test]
+fn plugin_check_of_the_python_component_is_fast_the_second_time() {
+    let Some(wasm) = build_python() else { return };
+    let cache = tempfile::tempdir().unwrap();
+    let check = |extra: &[&str]| {
+        let started = std::time::Instant::now();
+        let out = std::process::Command::new(crate::kaizen_bin::BIN)
+            .args(["plugin", "check", "--json", wasm.to_str().unwrap()])
+            .args(extra)
+            .env("KAIZEN_CACHE_DIR", cache.path())
+            .output()
+            .unwrap();
+        let took = started.elapsed();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+        (serde_json::from_str::<serde_json::Value>(&text).unwrap(), took)
+    };
+    let (first, t1) = check(&[]);
+    let (second, t2) = check(&[]);
+    let (fresh, t3) = check(&["--no-cache"]);
+    assert_eq!((first["cache"].as_str(), second["cache"].as_str()), (Some("miss"), Some("hit")));
+    assert_eq!(fresh["cache"], "off");
+    assert_eq!(first["sha256"], second["sha256"]);
+    let mb = first["size"].as_u64().unwrap() as f64 / 1e6;
+    let load = |v: &serde_json::Value| v["load_ms"].as_f64().unwrap();
+    println!(
+        "plugin check, Python component ({mb:.1} MB): first {:.2} s, second {:.1} ms ({:.0}x faster), --no-cache {:.2} s; \
+         of which loading (validate, compile or deserialize, describe): {:.0} ms / {:.1} ms = {:.0}x",
+        t1.as_secs_f64(),
+        t2.as_secs_f64() * 1e3,
+        t1.as_secs_f64() / t2.as_secs_f64(),
+        t3.as_secs_f64(),
+        load(&first),
+        load(&second),
+        load(&first) / load(&second)
+    );
+}

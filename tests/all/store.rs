@@ -52,6 +52,23 @@ async fn round_trip_every_table(db: &Db) {
     assert_eq!(modules::get(db, &m.sha256).await.unwrap(), Some(m.clone()));
     assert_eq!(modules::by_name(db, "calculator").await.unwrap(), vec![m.clone()]);
     assert_eq!(modules::all(db).await.unwrap().len(), 1);
+    // A version's bytes never change: other bytes under it are refused,
+    // naming both; an explicit replacement takes them and says what it
+    // replaced, and from then on the replaced bytes are the ones refused.
+    let other =
+        ModuleRecord { sha256: "ef".repeat(32), path: "/data/modules/ef.wasm".into(), added_at: 6, ..m.clone() };
+    match modules::put(db, &other).await {
+        Err(StoreError::VersionTaken(t)) => {
+            assert_eq!((t.existing_sha256, t.sha256), (m.sha256.clone(), other.sha256.clone()))
+        }
+        r => panic!("other bytes under calculator 1.0.0 were not refused: {r:?}"),
+    }
+    assert_eq!(modules::by_name(db, "calculator").await.unwrap(), vec![m.clone()], "nothing recorded");
+    assert_eq!(modules::replace(db, &other).await.unwrap(), Some(m.clone()));
+    assert_eq!(modules::replace(db, &other).await.unwrap(), None, "the same bytes again replace nothing");
+    modules::put(db, &other).await.unwrap();
+    assert!(matches!(modules::put(db, &m).await, Err(StoreError::VersionTaken(_))));
+    assert_eq!(modules::get(db, &m.sha256).await.unwrap(), Some(m.clone()), "the replaced bytes stay findable");
 
     let mut d = Deployment {
         slot: "calculator".into(),

@@ -123,21 +123,23 @@ impl Ctx {
     }
 }
 
-/// Record a module in the `modules` table.
+/// Record a module in the `modules` table (refused when its version is
+/// recorded with other bytes: [`store::modules::VersionTaken`]).
 pub async fn record_module(db: &Db, p: &Plugin) -> store::Result<()> {
+    store::modules::put(db, &module_record(p)).await
+}
+
+/// The `modules` row of `p`, added now.
+pub fn module_record(p: &Plugin) -> ModuleRecord {
     let info = p.info();
-    store::modules::put(
-        db,
-        &ModuleRecord {
-            sha256: p.sha256().into(),
-            name: info.name.clone(),
-            kind: crate::runtime::validate::world_name(info.kind).into(),
-            version: p.module_version().into(),
-            description: info.description.clone(),
-            size: p.size() as i64,
-            path: p.module_path().display().to_string(),
-            added_at: now_ms(),
-        },
-    )
-    .await
+    ModuleRecord {
+        sha256: p.sha256().into(),
+        name: info.name.clone(),
+        kind: crate::runtime::validate::world_name(info.kind).into(),
+        version: p.module_version().into(),
+        description: info.description.clone(),
+        size: p.size() as i64,
+        path: p.module_path().display().to_string(),
+        added_at: now_ms(),
+    }
 }

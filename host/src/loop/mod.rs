@@ -37,7 +37,7 @@ use tokio::task::JoinHandle;
 
 pub use self::attempt::{Attempt, AttemptResult};
 use self::candidates::{Candidate, CandidateQueue, GeneratorConfig};
-pub use self::ctx::{Ctx, Parts, record_module};
+pub use self::ctx::{Ctx, Parts, module_record, record_module};
 use self::prove::ProveConfig;
 pub use self::report::CycleReport;
 pub use self::resume::Resumed;

@@ -28,8 +28,20 @@ pub const SLICE: Duration = EPOCH_TICK;
 /// [`SLICE`] in epoch ticks.
 pub const SLICE_TICKS: u64 = (SLICE.as_micros() / EPOCH_TICK.as_micros()) as u64;
 
-/// Largest wasm stack a call may use; deeper recursion is a trap, not a crash.
-const MAX_WASM_STACK: usize = 1 << 20;
+/// Native stack a call's fiber keeps beyond its wasm stack, for the host
+/// code wasm calls into (WASI, the host's imports) and for the trap
+/// handling at the wasm stack's limit. Wasmtime requires the fiber stack
+/// to be larger than the wasm stack; with the default 1 MiB wasm stack this
+/// gives wasmtime's default 2 MiB fiber.
+const FIBER_HEADROOM: usize = 1 << 20;
+
+/// The wasm stack every call may use: the largest `stack_bytes` configured
+/// (wasmtime has one limit per engine). Deeper recursion is a trap, not a
+/// crash.
+pub fn wasm_stack(config: &RuntimeConfig) -> usize {
+    let per_plugin = config.plugin_limits.values().map(|l| l.stack_bytes);
+    per_plugin.chain([config.limits.stack_bytes]).max().unwrap_or(crate::config::DEFAULT_STACK_BYTES)
+}
 
 /// Build the engine for `config`.
 pub fn build_engine(config: &RuntimeConfig) -> wasmtime::Result<Engine> {
@@ -39,7 +51,8 @@ pub fn build_engine(config: &RuntimeConfig) -> wasmtime::Result<Engine> {
         .consume_fuel(fuel_enabled(config))
         .parallel_compilation(true)
         .cranelift_opt_level(OptLevel::Speed)
-        .max_wasm_stack(MAX_WASM_STACK);
+        .max_wasm_stack(wasm_stack(config))
+        .async_stack_size(wasm_stack(config) + FIBER_HEADROOM);
     let mut pool = PoolingAllocationConfig::default();
     let n = config.max_instances.max(16);
     pool.total_component_instances(n)

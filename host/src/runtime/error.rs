@@ -78,7 +78,12 @@ impl CallError {
 impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.class {
-            ErrorClass::Trap(cause) => write!(f, "trap: {cause}"),
+            // A trap's message is its cause, then what the guest printed
+            // last (see `sandbox::classify`).
+            ErrorClass::Trap(cause) => match self.message.strip_prefix(cause.as_str()) {
+                Some(printed) => write!(f, "trap: {cause}{printed}"),
+                None => write!(f, "trap: {cause}"),
+            },
             other => write!(f, "{}: {}", class_name(other), self.message),
         }
     }

@@ -7,6 +7,7 @@ pub mod blocking;
 pub mod cache;
 pub mod engine;
 pub mod error;
+pub mod output;
 pub mod plugin;
 pub mod sandbox;
 pub mod slots;

@@ -3,23 +3,18 @@
 //! wrong inside it into an error class.
 
 use std::collections::HashMap;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::sync::Arc;
 use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
-use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::host_api::{self, LogLevel};
 use super::bindings::types::ErrorClass;
 use super::error::CallError;
+use super::output::{CallId, GuestOutput, Stream};
 use crate::config::{Grants, SandboxLimits};
-
-/// Bytes of a guest's stderr kept to explain a trap (the tail wins).
-const STDERR_TAIL: usize = 4096;
 
 /// Who a store belongs to, for logs and config look-ups.
 #[derive(Debug, Clone)]
@@ -35,7 +30,8 @@ pub struct HostState {
     table: ResourceTable,
     limiter: MemoryCap,
     identity: Identity,
-    stderr: TailPipe,
+    /// The guest's stdout and stderr: logged, and kept to explain a trap.
+    output: GuestOutput,
     /// Whether the engine meters fuel (then every call needs a budget).
     fuel_enabled: bool,
     /// When the call in progress must end: past it, the next epoch slice
@@ -77,22 +73,23 @@ impl super::bindings::v0_1::host_api::Host for HostState {
 impl host_api::Host for HostState {
     fn log(&mut self, level: LogLevel, message: String, fields: Vec<(String, String)>) {
         let (plugin, version) = (&self.identity.name, &self.identity.version);
+        let call = self.output.call().map(|c| c.to_string()).unwrap_or_default();
         let message = truncate(&message, 2048);
         match level {
             LogLevel::Trace => {
-                tracing::trace!(target: "kaizen::plugin", plugin, version, ?fields, "{message}")
+                tracing::trace!(target: "kaizen::plugin", plugin, version, call, ?fields, "{message}")
             }
             LogLevel::Debug => {
-                tracing::debug!(target: "kaizen::plugin", plugin, version, ?fields, "{message}")
+                tracing::debug!(target: "kaizen::plugin", plugin, version, call, ?fields, "{message}")
             }
             LogLevel::Info => {
-                tracing::info!(target: "kaizen::plugin", plugin, version, ?fields, "{message}")
+                tracing::info!(target: "kaizen::plugin", plugin, version, call, ?fields, "{message}")
             }
             LogLevel::Warn => {
-                tracing::warn!(target: "kaizen::plugin", plugin, version, ?fields, "{message}")
+                tracing::warn!(target: "kaizen::plugin", plugin, version, call, ?fields, "{message}")
             }
             LogLevel::Error => {
-                tracing::error!(target: "kaizen::plugin", plugin, version, ?fields, "{message}")
+                tracing::error!(target: "kaizen::plugin", plugin, version, call, ?fields, "{message}")
             }
         }
     }
@@ -120,52 +117,6 @@ impl ResourceLimiter for MemoryCap {
 
     fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(desired <= 1_000_000)
-    }
-}
-
-/// A guest's stderr: keeps the last few KiB in memory, never fails a write.
-#[derive(Clone, Default)]
-struct TailPipe(Arc<Mutex<Vec<u8>>>);
-
-impl TailPipe {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-
-    fn clear(&self) {
-        self.0.lock().unwrap().clear();
-    }
-}
-
-impl IsTerminal for TailPipe {
-    fn is_terminal(&self) -> bool {
-        false
-    }
-}
-
-impl StdoutStream for TailPipe {
-    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
-        Box::new(self.clone())
-    }
-}
-
-impl tokio::io::AsyncWrite for TailPipe {
-    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        let mut tail = self.0.lock().unwrap();
-        tail.extend_from_slice(buf);
-        if tail.len() > STDERR_TAIL {
-            let excess = tail.len() - STDERR_TAIL;
-            tail.drain(..excess);
-        }
-        Poll::Ready(Ok(buf.len()))
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
     }
 }
 
@@ -197,9 +148,9 @@ pub fn new_store(
     limits: &SandboxLimits,
     grants: &Grants,
 ) -> Store<HostState> {
-    let stderr = TailPipe::default();
+    let output = GuestOutput::new(&identity.name, &identity.version);
     let mut wasi = WasiCtx::builder();
-    wasi.stderr(stderr.clone());
+    wasi.stdout(output.pipe(Stream::Stdout)).stderr(output.pipe(Stream::Stderr));
     if grants.inherit_env {
         wasi.inherit_env();
     }
@@ -227,7 +178,7 @@ pub fn new_store(
         table: ResourceTable::new(),
         limiter: MemoryCap { max: limits.memory_bytes, hit: false },
         identity,
-        stderr,
+        output,
         fuel_enabled,
         deadline: Instant::now() + limits.deadline,
     };
@@ -247,7 +198,9 @@ pub fn new_store(
 }
 
 /// Reset a store's deadline, fuel and diagnostics before a call: a store
-/// with epochs or fuel enabled and no budget set traps at once.
+/// with epochs or fuel enabled and no budget set traps at once. The call's
+/// output is logged under the id of the caller's call when it runs in one
+/// ([`CallId::scope`]), else under an id of its own.
 pub fn arm(store: &mut Store<HostState>, limits: &SandboxLimits) {
     store.set_epoch_deadline(super::engine::SLICE_TICKS);
     store.data_mut().deadline = Instant::now() + limits.deadline;
@@ -256,7 +209,7 @@ pub fn arm(store: &mut Store<HostState>, limits: &SandboxLimits) {
         let _ = store.set_fuel(limits.fuel.unwrap_or(u64::MAX));
     }
     store.data_mut().limiter.hit = false;
-    store.data().stderr.clear();
+    store.data().output.begin(CallId::current().unwrap_or_else(CallId::next));
 }
 
 /// Turn a wasmtime error from inside a call into a classified [`CallError`].
@@ -269,11 +222,17 @@ pub fn classify(store: &Store<HostState>, err: &wasmtime::Error, limits: &Sandbo
         Some(Trap::Interrupt) => deadline_exceeded(limits),
         Some(Trap::OutOfFuel) => CallError::new(ErrorClass::Timeout, "fuel budget exhausted"),
         Some(trap) => {
-            let cause = match panic_message(&state.stderr.text()) {
+            let cause = match panic_message(&state.output.tail_text()) {
                 Some(panic) => format!("{trap} ({panic})"),
                 None => trap.to_string(),
             };
-            CallError::new(ErrorClass::Trap(cause.clone()), cause)
+            // The last lines the guest printed (a traceback, a stack trace)
+            // go with the error; the class stays the cause alone.
+            let message = match state.output.last_lines() {
+                Some(lines) => format!("{cause}\nlast output of the guest:\n{lines}"),
+                None => cause.clone(),
+            };
+            CallError::new(ErrorClass::Trap(cause), message)
         }
         None => {
             let chain = format!("{err:#}");

@@ -44,6 +44,8 @@ pub enum StoreError {
     BadUrl(String),
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    #[error(transparent)]
+    VersionTaken(#[from] modules::VersionTaken),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use super::{Db, Result, with_pool};
+use super::{Db, Result, WritePool, with_pool};
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,17 +19,6 @@ pub struct ModuleRecord {
     pub added_at: i64,
 }
 
-/// Record a module; a module already known keeps its first record.
-pub async fn put(db: &Db, m: &ModuleRecord) -> Result<()> {
-    with_pool!(db, p => sqlx::query(
-        "INSERT INTO modules (sha256, name, kind, version, description, size, path, added_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (sha256) DO NOTHING")
-        .bind(&m.sha256).bind(&m.name).bind(&m.kind).bind(&m.version).bind(&m.description)
-        .bind(m.size).bind(&m.path).bind(m.added_at)
-        .execute(p).await.map(|_| ()))?;
-    Ok(())
-}
-
 macro_rules! decode {
     ($r:expr) => {
         ModuleRecord {
@@ -43,6 +32,100 @@ macro_rules! decode {
             added_at: $r.try_get("added_at")?,
         }
     };
+}
+
+/// A second set of bytes under a plugin version already recorded. A
+/// version names one build for good: `x-kaizen-version`, the history and a
+/// rollback's "from → to" would otherwise no longer tell two builds apart.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "{name} {version} is already registered with other bytes (sha256 {} there, {} in this module): \
+     a version's bytes never change, so bump the version (or replace {version} explicitly)",
+    short(existing_sha256),
+    short(sha256)
+)]
+pub struct VersionTaken {
+    pub name: String,
+    pub version: String,
+    /// The bytes the version has now.
+    pub existing_sha256: String,
+    /// The bytes that were refused.
+    pub sha256: String,
+}
+
+/// The first 12 hex digits of a sha256, as operators read them.
+fn short(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
+}
+
+/// The newest record of `name` `version`: the bytes that version has now.
+const CURRENT_BYTES: &str =
+    "SELECT * FROM modules WHERE name = $1 AND version = $2 ORDER BY added_at DESC, sha256 LIMIT 1";
+
+/// Serializes writers of one plugin's versions on PostgreSQL for the rest
+/// of the transaction (SQLite's `BEGIN IMMEDIATE` already serializes them),
+/// so two uploads of one version cannot both see it free.
+const PG_LOCK_NAME: &str = "SELECT pg_advisory_xact_lock(hashtext('kaizen.modules:' || $1))";
+
+/// Record a module; a module already known keeps its first record, and a
+/// version already recorded with other bytes is refused
+/// ([`super::StoreError::VersionTaken`]).
+pub async fn put(db: &Db, m: &ModuleRecord) -> Result<()> {
+    let postgres = db.backend() == "postgres";
+    with_pool!(db, p => {
+        let mut tx = p.begin_write().await?;
+        if postgres {
+            sqlx::query(PG_LOCK_NAME).bind(&m.name).execute(&mut *tx).await?;
+        }
+        let row = sqlx::query(CURRENT_BYTES).bind(&m.name).bind(&m.version).fetch_optional(&mut *tx).await?;
+        if let Some(r) = row {
+            let existing: String = r.try_get("sha256")?;
+            if existing != m.sha256 {
+                return Err(VersionTaken {
+                    name: m.name.clone(),
+                    version: m.version.clone(),
+                    existing_sha256: existing,
+                    sha256: m.sha256.clone(),
+                }.into());
+            }
+        }
+        sqlx::query(
+            "INSERT INTO modules (sha256, name, kind, version, description, size, path, added_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (sha256) DO NOTHING")
+            .bind(&m.sha256).bind(&m.name).bind(&m.kind).bind(&m.version).bind(&m.description)
+            .bind(m.size).bind(&m.path).bind(m.added_at)
+            .execute(&mut *tx).await?;
+        tx.commit().await?;
+    });
+    Ok(())
+}
+
+/// Record a module as the bytes of its version from now on, whatever bytes
+/// the version had: an operator's explicit replacement. Returns the record
+/// it replaced (`None` when the version was new or had these bytes). The
+/// replaced record stays (rollbacks and history still find its bytes);
+/// the newest record of a version is the one [`put`] holds others to.
+pub async fn replace(db: &Db, m: &ModuleRecord) -> Result<Option<ModuleRecord>> {
+    let postgres = db.backend() == "postgres";
+    with_pool!(db, p => {
+        let mut tx = p.begin_write().await?;
+        if postgres {
+            sqlx::query(PG_LOCK_NAME).bind(&m.name).execute(&mut *tx).await?;
+        }
+        let row = sqlx::query(CURRENT_BYTES).bind(&m.name).bind(&m.version).fetch_optional(&mut *tx).await?;
+        let before = match row { Some(r) => Some(decode!(r)), None => None };
+        let replaced = before.filter(|b| b.sha256 != m.sha256);
+        // Newer than the record it replaces even within one millisecond.
+        let added_at = replaced.as_ref().map_or(m.added_at, |r| m.added_at.max(r.added_at + 1));
+        sqlx::query(
+            "INSERT INTO modules (sha256, name, kind, version, description, size, path, added_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (sha256) DO UPDATE SET added_at = excluded.added_at")
+            .bind(&m.sha256).bind(&m.name).bind(&m.kind).bind(&m.version).bind(&m.description)
+            .bind(m.size).bind(&m.path).bind(added_at)
+            .execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(replaced)
+    })
 }
 
 pub async fn get(db: &Db, sha256: &str) -> Result<Option<ModuleRecord>> {

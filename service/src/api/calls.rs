@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kaizen_host::runtime::class_name;
+use kaizen_host::runtime::output::CallId;
 use kaizen_host::runtime::types::ErrorClass;
 use kaizen_host::telemetry::IngestFailure;
 use kaizen_host::telemetry::ingest::{Format, IngestBatch, IngestError, IngestLimits};
@@ -40,7 +41,8 @@ fn status_of(class: &ErrorClass) -> (StatusCode, &'static str) {
 /// unit speaks), the response its output. A failure is a JSON error whose
 /// `class` is the unit's error class. `x-kaizen-version` names the version
 /// that answered; `x-kaizen-deadline-ms` in the request shortens the
-/// deadline.
+/// deadline. `x-kaizen-call-id` names the call in the host's log (what the
+/// guest printed is logged with it).
 #[utoipa::path(post, path = "/api/v1/units/{unit}/invoke", tag = "calls",
     security(("invoke" = []), ("admin" = [])),
     params(("unit" = String, Path, description = "Unit name", pattern = "^[a-z][a-z0-9-]{0,63}$"),
@@ -53,17 +55,22 @@ fn status_of(class: &ErrorClass) -> (StatusCode, &'static str) {
                 (RawBytes = "application/octet-stream"),
                 (Object = "application/json"),
             ),
-            headers(("x-kaizen-version" = String, description = "The version that answered"))),
+            headers(("x-kaizen-version" = String, description = "The version that answered"),
+                ("x-kaizen-call-id" = String, description = "The call's id in the host's log"))),
         (status = 400, description = "A bad unit name or `x-kaizen-deadline-ms`", body = ErrorBody),
         (status = 404, description = "No such unit (code `unknown-unit`)", body = ErrorBody),
         (status = 413, description = "Payload over `http.max_invoke_bytes`", body = ErrorBody),
         (status = 422, description = "The unit refused the input (class invalid-input)", body = ErrorBody,
-            headers(("x-kaizen-version" = String, description = "The version that failed the call"))),
-        (status = 502, description = "The unit failed (trap, memory, internal, ...)", body = ErrorBody,
-            headers(("x-kaizen-version" = String, description = "The version that failed the call"))),
+            headers(("x-kaizen-version" = String, description = "The version that failed the call"),
+                ("x-kaizen-call-id" = String, description = "The call's id in the host's log"))),
+        (status = 502, description = "The unit failed (trap, memory, internal, ...); a trap's message ends \
+            with the last lines the guest printed", body = ErrorBody,
+            headers(("x-kaizen-version" = String, description = "The version that failed the call"),
+                ("x-kaizen-call-id" = String, description = "The call's id in the host's log"))),
         (status = 503, description = "Circuit open", body = ErrorBody),
         (status = 504, description = "The unit ran out of time", body = ErrorBody,
-            headers(("x-kaizen-version" = String, description = "The version that failed the call"))),
+            headers(("x-kaizen-version" = String, description = "The version that failed the call"),
+                ("x-kaizen-call-id" = String, description = "The call's id in the host's log"))),
     ))]
 pub async fn invoke(
     _: Caller,
@@ -88,7 +95,9 @@ pub async fn invoke(
         .transpose()?
         .map(Duration::from_millis)
         .map(|d| d.min(s.host.runtime.config().limits_for(&unit).deadline));
-    match s.host.invoker.invoke(&unit, body.to_vec(), deadline).await {
+    let call = CallId::next();
+    let call_header = HeaderValue::from_str(&call.to_string()).expect("hex digits");
+    match call.scope(s.host.invoker.invoke(&unit, body.to_vec(), deadline)).await {
         Ok(answer) => {
             let json = serde_json::from_slice::<serde::de::IgnoredAny>(&answer.output).is_ok();
             let mut res = answer.output.into_response();
@@ -98,6 +107,7 @@ pub async fn invoke(
             if let Ok(v) = HeaderValue::from_str(answer.plugin.version()) {
                 h.insert("x-kaizen-version", v);
             }
+            h.insert("x-kaizen-call-id", call_header);
             Ok(res)
         }
         Err(e) => {
@@ -114,6 +124,7 @@ pub async fn invoke(
             if let Some(v) = e.version.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
                 res.headers_mut().insert("x-kaizen-version", v);
             }
+            res.headers_mut().insert("x-kaizen-call-id", call_header);
             Ok(res)
         }
     }

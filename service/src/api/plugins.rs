@@ -85,6 +85,12 @@ pub struct UploadParams {
     /// `deploy`: deploy now; `candidate`: always hand to the loop.
     #[param(inline, nullable = false)]
     pub mode: Option<UploadMode>,
+    /// `true`: the module's bytes become its version's bytes even when that
+    /// version is recorded with other bytes (audited as `replace-version`
+    /// with both sha256s). Without it such a module is refused (409
+    /// `version-exists`): a version's bytes never change.
+    #[param(nullable = false)]
+    pub replace: Option<bool>,
 }
 
 /// Upload a module (the body is the `.wasm` file). It is validated like a
@@ -97,8 +103,9 @@ pub struct UploadParams {
     )),
     responses((status = 200, body = Uploaded),
         (status = 400, description = "An unknown `mode`, or `candidate` for a module that is no unit", body = ErrorBody),
-        (status = 409, description = "The slot refused the module (a different kind under that name), or a \
-rollout holds the slot (`rollout-in-flight`: abort it first)", body = ErrorBody),
+        (status = 409, description = "The slot refused the module (a different kind under that name), a \
+rollout holds the slot (`rollout-in-flight`: abort it first), or its version is recorded with other bytes \
+(`version-exists`: bump the version, or `replace=true`)", body = ErrorBody),
         (status = 422, description = "Not a valid module: the reason is named", body = ErrorBody)))]
 pub async fn upload(
     _: Admin,
@@ -118,6 +125,9 @@ pub async fn upload(
         return Err(ApiError::bad_request("only units go through the loop as candidates"));
     }
     let candidate = unit && (mode == UploadMode::Candidate || (mode == UploadMode::Auto && slot.is_some()));
+    if q.replace == Some(true) {
+        s.host.replace_version(&plugin, "api").await?;
+    }
     let view = |result: &str| Uploaded {
         name: plugin.name().into(),
         kind: world_name(plugin.kind()).into(),

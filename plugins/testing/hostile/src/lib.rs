@@ -1,6 +1,8 @@
 //! A unit that does what a hostile or broken plugin would, chosen by the
 //! request text: `loop` spins forever, `balloon` allocates without bound,
-//! `recurse` overflows the stack, `trap` panics, `flood` answers 16 MiB,
+//! `recurse` overflows the stack, `depth:<n>` recurses `n` calls deep on
+//! the wasm stack alone (no shadow-stack frames) and answers `n`, `trap`
+//! panics, `flood` answers 16 MiB,
 //! `sleep:<ms>` waits that long in a WASI sleep (running no wasm meanwhile)
 //! and then answers `slept`; anything else is echoed.
 //! The host must turn each into one failed call and stay up.
@@ -18,6 +20,15 @@ fn recurse(depth: u64, pad: &mut [u8; 256]) -> u64 {
     let mut next = [0u8; 256];
     next.copy_from_slice(pad);
     std::hint::black_box(recurse(depth + 1, std::hint::black_box(&mut next))) + pad[0] as u64
+}
+
+/// `n` nested calls using only the wasm stack: no local has its address
+/// taken (no `black_box`), so nothing of theirs lives in the shadow stack
+/// in linear memory and only the engine's stack limit can stop them. The
+/// work after the call keeps the optimizer from turning it into a loop.
+#[inline(never)]
+fn depth(n: u64) -> u64 {
+    if n == 0 { 0 } else { depth(n - 1).wrapping_mul(3).wrapping_add(n) % 1_000_003 }
 }
 
 impl Unit for Hostile {
@@ -48,6 +59,12 @@ impl Unit for Hostile {
             b"recurse" => Ok(recurse(0, &mut [0u8; 256]).to_le_bytes().to_vec()),
             b"trap" => panic!("hostile guest asked to trap"),
             b"flood" => Ok(vec![b'x'; 16 << 20]),
+            other if other.starts_with(b"depth:") => {
+                let n = std::str::from_utf8(&other[6..]).ok().and_then(|t| t.parse().ok()).unwrap_or(0);
+                // Kept (not optimized away); the answer is the depth reached.
+                std::hint::black_box(depth(n));
+                Ok(n.to_string().into_bytes())
+            }
             other if other.starts_with(b"sleep:") => {
                 let ms = std::str::from_utf8(&other[6..]).ok().and_then(|t| t.parse().ok()).unwrap_or(0);
                 std::thread::sleep(std::time::Duration::from_millis(ms));

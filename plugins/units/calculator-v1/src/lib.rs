@@ -4,7 +4,7 @@
 //! but it divides without looking: `b = 0` panics, which the host sees as a
 //! trap. Kaizen is meant to notice and replace it.
 
-use kaizen_sdk::payload::{decode, encode};
+use kaizen_sdk::payload::{decode_with, encode};
 use kaizen_sdk::serde_json::{Value, json};
 use kaizen_sdk::{CallContext, Config, ErrorClass, PluginInfo, PluginKind, Unit, UnitError};
 
@@ -20,8 +20,8 @@ impl Unit for Calculator {
         )
     }
 
-    fn invoke(_ctx: &CallContext, request: &[u8], _config: &Config) -> Result<Vec<u8>, UnitError> {
-        let (req, enc) = decode::<Value>(request).map_err(|e| UnitError::new(ErrorClass::InvalidInput, e))?;
+    fn invoke(_ctx: &CallContext, request: &[u8], config: &Config) -> Result<Vec<u8>, UnitError> {
+        let (req, enc) = decode_with::<Value>(request, config)?;
         let (op, a, b) = (req["op"].as_str(), req["a"].as_i64(), req["b"].as_i64());
         let (Some(op), Some(a), Some(b)) = (op, a, b) else {
             return Err(UnitError::new(ErrorClass::InvalidInput, "expected {op, a, b} with integer a and b"));

@@ -2,7 +2,7 @@
 //! `{"result"}`), but arithmetic is checked: dividing by zero or overflowing
 //! is the caller's `invalid-input`, answered as a typed error, never a crash.
 
-use kaizen_sdk::payload::{decode, encode};
+use kaizen_sdk::payload::{decode_with, encode};
 use kaizen_sdk::serde_json::{Value, json};
 use kaizen_sdk::{CallContext, Config, ErrorClass, PluginInfo, PluginKind, Unit, UnitError};
 
@@ -31,8 +31,8 @@ impl Unit for Calculator {
         )
     }
 
-    fn invoke(_ctx: &CallContext, request: &[u8], _config: &Config) -> Result<Vec<u8>, UnitError> {
-        let (req, enc) = decode::<Value>(request).map_err(|e| UnitError::new(ErrorClass::InvalidInput, e))?;
+    fn invoke(_ctx: &CallContext, request: &[u8], config: &Config) -> Result<Vec<u8>, UnitError> {
+        let (req, enc) = decode_with::<Value>(request, config)?;
         let (Some(op), Some(a), Some(b)) = (req["op"].as_str(), req["a"].as_i64(), req["b"].as_i64()) else {
             return Err(UnitError::new(ErrorClass::InvalidInput, "expected {op, a, b} with integer a and b"));
         };

@@ -3,7 +3,7 @@
 //! answering. It exists so that the judge has a real latency regression to
 //! catch and roll back.
 
-use kaizen_sdk::payload::{decode, encode};
+use kaizen_sdk::payload::{decode_with, encode};
 use kaizen_sdk::serde_json::{Value, json};
 use kaizen_sdk::{CallContext, Config, ErrorClass, PluginInfo, PluginKind, Unit, UnitError};
 
@@ -42,7 +42,7 @@ impl Unit for Calculator {
 
     fn invoke(_ctx: &CallContext, request: &[u8], config: &Config) -> Result<Vec<u8>, UnitError> {
         busy(config.u64("work", 400_000));
-        let (req, enc) = decode::<Value>(request).map_err(|e| UnitError::new(ErrorClass::InvalidInput, e))?;
+        let (req, enc) = decode_with::<Value>(request, config)?;
         let (Some(op), Some(a), Some(b)) = (req["op"].as_str(), req["a"].as_i64(), req["b"].as_i64()) else {
             return Err(UnitError::new(ErrorClass::InvalidInput, "expected {op, a, b} with integer a and b"));
         };

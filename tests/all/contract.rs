@@ -207,7 +207,7 @@ fn plugin_check_says_which_contract_version_a_module_targets() {
     let out = std::process::Command::new(BIN).args(["plugin", "check"]).arg(&file).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("kaizen:plugin/unit@0.2.0"), "{text}");
-    assert!(text.contains("tunable      chunk_size = 8 items (integer 1..=4096)"), "{text}");
+    assert!(text.contains("tunable      chunk_size = 1 items (integer 1..=4096)"), "{text}");
 }
 
 /// Seconds and random hex a `clock` unit answered.

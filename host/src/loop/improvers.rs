@@ -19,7 +19,6 @@ use super::candidates::Candidate;
 use super::ctx::Ctx;
 use super::tune;
 use crate::events::Event;
-use crate::judge::{Judgement, ObjectiveKind};
 use crate::runtime::types::{
     Category, Change, Effect, Evidence, Finding, ImprovementInput, IntegerRange, ModuleVersion, PluginKind, Proposal,
     Risk, Setting, Severity, Trial, TunableState, TunableType, TunableValue, Verdict,
@@ -276,33 +275,64 @@ fn text_value(text: &str) -> TunableValue {
 }
 
 /// The judge's last verdict of a rollout as effects: `p95-ms` from its p95
-/// objective, `error-rate` from the sum of its outcome-class rates.
+/// objective, `error-rate` from the sum of its outcome-class rates. Read
+/// from the stored JSON field by field: a bound the judge had not reached
+/// is stored as `null` (infinite), which is read back as such.
 pub(super) fn effects(verdicts: &serde_json::Value) -> Vec<Effect> {
-    let Some(last) = verdicts.as_array().and_then(|v| v.last()) else { return Vec::new() };
-    let Ok(j) = serde_json::from_value::<Judgement>(last["judgement"].clone()) else { return Vec::new() };
+    let Some(objectives) =
+        verdicts.as_array().and_then(|v| v.last()).and_then(|last| last["judgement"]["objectives"].as_array())
+    else {
+        return Vec::new();
+    };
+    let num = |v: &serde_json::Value, key: &str, missing: f64| v[key].as_f64().unwrap_or(missing);
     let mut out = Vec::new();
-    if let Some(o) = j.objectives.iter().find(|o| o.name == "p95") {
-        out.push(Effect {
-            metric: "p95-ms".into(),
-            candidate: o.candidate,
-            baseline: o.baseline,
-            change: o.estimate - 1.0,
-            lower: o.low - 1.0,
-            upper: o.high - 1.0,
-        });
+    if let Some(o) = objectives.iter().find(|o| o["name"] == "p95") {
+        let (candidate, baseline) = (num(o, "candidate", f64::NAN), num(o, "baseline", f64::NAN));
+        if candidate.is_finite() && baseline.is_finite() {
+            out.push(Effect {
+                metric: "p95-ms".into(),
+                candidate,
+                baseline,
+                change: num(o, "estimate", candidate / baseline) - 1.0,
+                lower: num(o, "low", 0.0) - 1.0,
+                upper: num(o, "high", f64::INFINITY) - 1.0,
+            });
+        }
     }
-    let outcomes: Vec<_> = j.objectives.iter().filter(|o| o.kind == ObjectiveKind::Outcome).collect();
+    let outcomes: Vec<&serde_json::Value> = objectives.iter().filter(|o| o["kind"] == "outcome").collect();
     if !outcomes.is_empty() {
-        let (candidate, baseline) = outcomes.iter().fold((0.0, 0.0), |(c, b), o| (c + o.candidate, b + o.baseline));
-        let (lower, upper) = outcomes.iter().fold((0.0, 0.0), |(l, u), o| (l + o.low, u + o.high));
+        let sum = |key: &str, missing: f64| outcomes.iter().map(|o| num(o, key, missing)).sum::<f64>();
+        let (candidate, baseline) = (sum("candidate", 0.0), sum("baseline", 0.0));
         out.push(Effect {
             metric: "error-rate".into(),
             candidate,
             baseline,
             change: candidate - baseline,
-            lower,
-            upper,
+            lower: sum("low", f64::NEG_INFINITY),
+            upper: sum("high", f64::INFINITY),
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A verdict as a rollout stores it: a bound the judge had not reached
+    /// is `null`. The p95 and the outcome rates still become effects.
+    #[test]
+    fn effects_are_read_from_stored_verdicts_with_unreached_bounds() {
+        let verdicts = serde_json::json!([{"phase": "canary", "percent": 10.0, "judgement": {"objectives": [
+            {"name": "shift", "kind": "latency", "baseline": 2.0, "candidate": 2.9, "estimate": 1.23, "low": 0.0, "high": null},
+            {"name": "p95", "kind": "latency", "baseline": 2.336, "candidate": 3.414, "estimate": 1.4616, "low": 1.03, "high": null},
+            {"name": "outcome:internal", "kind": "outcome", "baseline": 0.01, "candidate": 0.03, "estimate": 0.02, "low": 0.0, "high": 0.05}
+        ]}}]);
+        let e = effects(&verdicts);
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert_eq!((e[0].metric.as_str(), e[0].candidate, e[0].baseline), ("p95-ms", 3.414, 2.336));
+        assert!((e[0].change - 0.4616).abs() < 1e-9 && e[0].upper.is_infinite());
+        assert_eq!((e[1].metric.as_str(), e[1].candidate, e[1].baseline), ("error-rate", 0.03, 0.01));
+        assert!(effects(&serde_json::json!([])).is_empty());
+    }
 }

@@ -130,4 +130,7 @@ impl Improver for Tuner {
     }
 }
 
+// Exported in the component only: natively the crate is a library the
+// bench links beside the batcher unit, whose own exports share these names.
+#[cfg(target_arch = "wasm32")]
 kaizen_sdk::export_improver!(Tuner);

@@ -99,7 +99,7 @@ mod tests {
         let info = Batcher::describe();
         let names: Vec<&str> = info.tunables.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["chunk_size", "cache_entries"]);
-        assert_eq!(info.tunables[0].default, kaizen_sdk::TunableValue::Integer(8));
+        assert_eq!(info.tunables[0].default, kaizen_sdk::TunableValue::Integer(1));
         assert!(info.tunables.iter().all(|t| t.canary_safe));
         assert_eq!(knobs(&Config::default()), Knobs::DEFAULT);
     }

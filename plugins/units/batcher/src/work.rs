@@ -35,8 +35,9 @@ pub struct Knobs {
 }
 
 impl Knobs {
-    /// The values the unit ships with: chunks too small, cache too small.
-    pub const DEFAULT: Knobs = Knobs { chunk_size: 8, cache_entries: 64 };
+    /// The values the unit ships with: one item per chunk (every item pays
+    /// a chunk's setup and sweep) and a cache too small: far from the best.
+    pub const DEFAULT: Knobs = Knobs { chunk_size: 1, cache_entries: 64 };
     /// Bounds of `chunk_size`.
     pub const CHUNK_BOUNDS: (usize, usize) = (1, 4096);
     /// Bounds of `cache_entries`.

@@ -159,11 +159,15 @@ async fn input(ctx: &Ctx, f: &FindingRecord, slot: &Slot, serving: &Plugin) -> (
             e.insert(found.kind);
         }
     }
+    // A trial whose baseline had no config version ran the module's own
+    // values: the improver needs them to know what the baseline arm was.
+    let module_settings: Vec<Setting> =
+        tune::module_values(serving).into_iter().map(|(t, v)| Setting { name: t.name, value: v }).collect();
     let mut trials: Vec<Trial> = past
         .iter()
         .filter_map(|i| {
             let kind = i.finding_id.and_then(|id| kinds.get(&id)).cloned().unwrap_or_default();
-            trial(ctx, i, kind)
+            trial(ctx, i, kind, &module_settings)
         })
         .collect();
     trials.reverse();
@@ -229,7 +233,7 @@ pub fn finding(f: &FindingRecord) -> Finding {
 /// A settled improvement as a trial: what it changed, against what, how it
 /// ended and what the judge last measured on both arms. Improvements that
 /// never reached a canary (rejected at proof) are trials without effects.
-fn trial(ctx: &Ctx, i: &Improvement, finding_kind: String) -> Option<Trial> {
+fn trial(ctx: &Ctx, i: &Improvement, finding_kind: String, module_settings: &[Setting]) -> Option<Trial> {
     let verdict = match i.state {
         ImprovementState::Promoted => Verdict::Promoted,
         ImprovementState::RolledBack | ImprovementState::Rejected => Verdict::RolledBack,
@@ -251,7 +255,7 @@ fn trial(ctx: &Ctx, i: &Improvement, finding_kind: String) -> Option<Trial> {
     };
     Some(Trial {
         change,
-        baseline_config: settings_of(&baseline).unwrap_or_default(),
+        baseline_config: settings_of(&baseline).unwrap_or_else(|| module_settings.to_vec()),
         verdict,
         effects: effects(&i.verdicts),
         finding_kind,

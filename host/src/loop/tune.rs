@@ -65,6 +65,23 @@ pub fn current_values(plugin: &Plugin) -> Vec<(Tunable, TunableValue)> {
         .collect()
 }
 
+/// The value each of `plugin`'s tunables has without a config version:
+/// the operator's configuration, else the declared default.
+pub fn module_values(plugin: &Plugin) -> Vec<(Tunable, TunableValue)> {
+    plugin
+        .info()
+        .tunables
+        .iter()
+        .map(|t| {
+            let value = plugin
+                .base_config_value(&t.name)
+                .and_then(|text| parse_value(t, text).ok())
+                .unwrap_or(t.default.clone());
+            (t.clone(), value)
+        })
+        .collect()
+}
+
 /// `text` (as an operator writes it: `64`, `0.5`, `true`, `lru`) as a value
 /// of `t`'s type, bounds not checked.
 pub fn parse_value(t: &Tunable, text: &str) -> Result<TunableValue, String> {

@@ -289,6 +289,12 @@ impl Plugin {
         self.config_version.as_deref()
     }
 
+    /// The value the operator's configuration gives `key`, under any config
+    /// version: what the module serves with when no config version is set.
+    pub fn base_config_value(&self, key: &str) -> Option<&str> {
+        self.base_config.get(key).map(String::as_str)
+    }
+
     /// The value the plugin reads for `key` through `host.config`.
     pub fn config_value(&self, key: &str) -> Option<&str> {
         self.identity.config.get(key).map(String::as_str)

@@ -5,6 +5,8 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_kaizen");
@@ -229,4 +231,38 @@ pub fn refused(toml: &str, env: &[(&str, &str)]) -> String {
     assert!(!err.to_lowercase().contains("backtrace"), "an ordinary error prints no backtrace: {err}");
     assert!(!dir.path().join("kaizen.db").exists(), "nothing was opened");
     err
+}
+
+/// Calls to `unit` from two client threads until dropped, call `n`
+/// asking `body(n)` (each request its own, so replay has many).
+pub struct Calls(Arc<AtomicBool>, Vec<std::thread::JoinHandle<()>>);
+
+impl Calls {
+    pub fn start(s: &Server, unit: &str, body: fn(u64) -> String) -> Calls {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..2u64)
+            .map(|c| {
+                let stop = stop.clone();
+                let (url, token) = (format!("{}/api/v1/units/{unit}/invoke", s.url), s.invoke.clone());
+                std::thread::spawn(move || {
+                    let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+                    let mut n = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        n += 1;
+                        let _ = http.post(&url).bearer_auth(&token).body(body(c * 1_000_000 + n)).send();
+                    }
+                })
+            })
+            .collect();
+        Calls(stop, threads)
+    }
+}
+
+impl Drop for Calls {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+        for t in self.1.drain(..) {
+            let _ = t.join();
+        }
+    }
 }

@@ -5,14 +5,12 @@
 //! restart.
 
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use kaizen_plugins as guests;
 use serde_json::{Value, json};
 
-use crate::kaizen_bin::{Server, wait_for};
+use crate::kaizen_bin::{Calls, Server, wait_for};
 
 /// Short timings, the product's judge, every request kept for replay.
 fn start(dir: &Path) -> Server {
@@ -34,39 +32,6 @@ fn tune(s: &Server, unit: &str, settings: Value) -> (u16, Value) {
     let r = s.post(&format!("/api/v1/units/{unit}/tune"), json!({ "settings": settings }));
     let status = r.status().as_u16();
     (status, r.json().unwrap())
-}
-
-/// Calls from two client threads until dropped.
-struct Traffic(Arc<AtomicBool>, Vec<std::thread::JoinHandle<()>>);
-
-impl Traffic {
-    fn start(s: &Server) -> Traffic {
-        let stop = Arc::new(AtomicBool::new(false));
-        let threads = (0..2)
-            .map(|c| {
-                let stop = stop.clone();
-                let (url, token) = (format!("{}/api/v1/units/knobbed/invoke", s.url), s.invoke.clone());
-                std::thread::spawn(move || {
-                    let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
-                    let mut n = 0u64;
-                    while !stop.load(Ordering::Relaxed) {
-                        n += 1;
-                        let _ = http.post(&url).bearer_auth(&token).body(format!("client {c} call {n}")).send();
-                    }
-                })
-            })
-            .collect();
-        Traffic(stop, threads)
-    }
-}
-
-impl Drop for Traffic {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-        for t in self.1.drain(..) {
-            let _ = t.join();
-        }
-    }
 }
 
 /// The improvement of candidate `id` on knobbed once it has ended.
@@ -95,7 +60,7 @@ fn a_config_candidate_is_judged_like_a_version_and_a_bad_one_rolls_back_to_the_e
     let dir = tempfile::tempdir().unwrap();
     let s = start(dir.path());
     s.deploy(guests::TEST_KNOBBED.load().unwrap());
-    let traffic = Traffic::start(&s);
+    let traffic = Calls::start(&s, "knobbed", |n| format!("call {n}"));
     std::thread::sleep(Duration::from_secs(2));
 
     // Refused before anything is queued, each naming what was wrong.

@@ -75,6 +75,12 @@ pub struct Grants {
     /// contract and its declarations, never from the file.
     #[serde(skip)]
     pub withhold: Withhold,
+    /// The hosts (`HOST` or `HOST:PORT`) this plugin may send HTTP requests
+    /// to: the `http:` capabilities it declares, all granted. Set at load,
+    /// never from the file; empty for everything else, so every outgoing
+    /// request is denied.
+    #[serde(skip)]
+    pub outgoing_http: std::sync::Arc<[String]>,
 }
 
 /// Parts of WASI's default sandbox a plugin does not get. A contract-0.2
@@ -100,14 +106,27 @@ impl Grants {
 pub fn capability_grant_error(name: &str, read_only_dirs: &HashMap<String, PathBuf>) -> Option<String> {
     match name.split_once(':') {
         None if name == "wall-clock" || name == "random" => None,
-        Some(("http", _)) => Some(
-            "outgoing HTTP is not provided by this host (wasi:http is not linked); a plugin that needs it cannot be loaded"
-                .into(),
-        ),
+        Some(("http", host)) if valid_http_host(host) => None,
+        Some(("http", host)) => {
+            Some(format!("http:{host:?} must name one host (letters, digits, `.`, `-`, an optional :port)"))
+        }
         Some(("directory", path)) if read_only_dirs.contains_key(path) => None,
         Some(("directory", path)) => Some(format!("read_only_dirs has no entry for the guest path {path:?}")),
-        _ => Some("must be `wall-clock`, `random` or `directory:GUEST_PATH`".into()),
+        _ => Some("must be `wall-clock`, `random`, `http:HOST[:PORT]` or `directory:GUEST_PATH`".into()),
     }
+}
+
+/// Whether `host` is what an `http:` capability may name: one host name
+/// or address (letters, digits, `.`, `-`) with an optional `:PORT`.
+pub fn valid_http_host(host: &str) -> bool {
+    let (name, port) = match host.rsplit_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (host, None),
+    };
+    !name.is_empty()
+        && name.len() <= 253
+        && name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '.' || ch == '-')
+        && port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0))
 }
 
 /// Where a slot's calls run.

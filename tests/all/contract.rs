@@ -271,12 +271,67 @@ fn kaizen_serve_refuses_a_module_asking_for_an_ungranted_capability() {
 
 #[test]
 fn grants_and_category_weights_are_checked_when_loaded() {
-    let err = refused("[runtime.grants.fetcher]\ncapabilities = [\"http:example.com\"]\n", &[]);
-    assert!(err.contains("runtime.grants.fetcher.capabilities") && err.contains("wasi:http is not linked"), "{err}");
+    let err = refused("[runtime.grants.fetcher]\ncapabilities = [\"http:example.com/path\"]\n", &[]);
+    assert!(err.contains("runtime.grants.fetcher.capabilities") && err.contains("must name one host"), "{err}");
+    let err = refused("[runtime.grants.fetcher]\ncapabilities = [\"http:example.com:99999\"]\n", &[]);
+    assert!(err.contains("example.com:99999"), "{err}");
     let err = refused("[runtime.grants.reader]\ncapabilities = [\"directory:/data\"]\n", &[]);
     assert!(err.contains("read_only_dirs has no entry") && err.contains("/data"), "{err}");
     let err = refused("[runtime.grants.x]\ncapabilities = [\"telepathy\"]\n", &[]);
     assert!(err.contains("\"telepathy\""), "{err}");
     let err = refused("[loop.category_weights]\nsecurity = -1\n", &[]);
     assert!(err.contains("loop.category_weights.security"), "{err}");
+}
+
+/// An HTTP server on loopback answering `200 hello` to every request, one
+/// connection at a time, and counting the connections it accepted. It
+/// lives as long as the test process.
+fn hello_server() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut reader = std::io::BufReader::new(stream);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                line.clear();
+            }
+            let _ =
+                reader.get_mut().write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello");
+        }
+    });
+    (port, accepted)
+}
+
+#[test]
+fn outgoing_http_reaches_only_the_declared_and_granted_hosts() {
+    let fetch = |rt: &kaizen_host::Runtime, url: String| block_on(rt.call_unit("fetcher", &ctx(), url.as_bytes()));
+
+    // Declared, not granted: refused at load, naming the capability.
+    let (_dir, rt) = runtime();
+    let err = rt.load("fetcher.wasm", &guests::TEST_FETCHER.load().unwrap()).unwrap_err();
+    assert!(err.to_string().contains("`http:127.0.0.1`"), "{err}");
+
+    // Granted: the request goes out and the answer comes back.
+    let (_dir, rt) = runtime_with(|c: &mut RuntimeConfig| {
+        c.grants.insert("fetcher".into(), Grants { capabilities: vec!["http:127.0.0.1".into()], ..Grants::default() });
+    });
+    install(&rt, &guests::TEST_FETCHER);
+    let (port, served) = hello_server();
+    let out = fetch(&rt, format!("http://127.0.0.1:{port}/status")).unwrap().output;
+    assert_eq!(String::from_utf8_lossy(&out), "200 hello");
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    // A host it did not declare (the same machine by another name) is
+    // denied before any connection is opened.
+    let (other, untouched) = hello_server();
+    let err = fetch(&rt, format!("http://localhost:{other}/")).unwrap_err();
+    assert_eq!(err.class, ErrorClass::InvalidInput, "{err:?}");
+    assert!(err.message.contains("HttpRequestDenied"), "{}", err.message);
+    assert_eq!(untouched.load(std::sync::atomic::Ordering::SeqCst), 0, "no connection to an undeclared host");
 }

@@ -435,8 +435,17 @@ fn sandboxing(
             wall_clock: !declares(&types::Capability::WallClock),
             random: !declares(&types::Capability::Random),
         };
-        // A 0.2 plugin sees only the directories it declares.
+        // A 0.2 plugin sees only the directories it declares, and reaches
+        // only the HTTP hosts it declares.
         grants.read_only_dirs.retain(|guest, _| declares(&types::Capability::Directory(guest.clone())));
+        grants.outgoing_http = info
+            .capabilities
+            .iter()
+            .filter_map(|c| match c {
+                types::Capability::Http(host) => Some(host.to_ascii_lowercase()),
+                _ => None,
+            })
+            .collect();
     }
     Ok(grants)
 }

@@ -9,6 +9,9 @@ use std::time::Instant;
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{
+    Error as HttpError, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
+};
 
 use super::bindings::host_api::{self, LogLevel};
 use super::bindings::types::ErrorClass;
@@ -27,6 +30,9 @@ pub struct Identity {
 /// The data of every store.
 pub struct HostState {
     wasi: WasiCtx,
+    http: WasiHttpCtx,
+    /// Where this plugin's outgoing HTTP requests may go.
+    outgoing: OutgoingHttp,
     table: ResourceTable,
     limiter: MemoryCap,
     identity: Identity,
@@ -42,6 +48,70 @@ pub struct HostState {
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.outgoing }
+    }
+}
+
+/// The allow-list of a plugin's outgoing HTTP: a request goes out only to
+/// a host the plugin declared as `http:HOST[:PORT]` and the operator
+/// granted; any other is answered `HTTP-request-denied` without a
+/// connection being opened, and logged. A capability without a port allows
+/// every port of that host.
+struct OutgoingHttp {
+    plugin: String,
+    allowed: Arc<[String]>,
+}
+
+impl OutgoingHttp {
+    fn allows(&self, uri: &http::Uri) -> bool {
+        let Some(host) = uri.host() else { return false };
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let port = uri.port_u16().or_else(|| match uri.scheme_str() {
+            Some("https") => Some(443),
+            Some("http") => Some(80),
+            _ => None,
+        });
+        self.allowed.iter().any(|entry| match entry.rsplit_once(':') {
+            Some((name, p)) => *name == host && p.parse::<u16>().ok() == port,
+            None => *entry == host,
+        })
+    }
+}
+
+impl WasiHttpHooks for OutgoingHttp {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = Result<
+                    (http::Response<WasiBody>, Box<dyn Future<Output = Result<(), HttpError>> + Send>),
+                    HttpError,
+                >,
+            > + Send,
+    > {
+        drop(fut);
+        if !self.allows(request.uri()) {
+            tracing::warn!(
+                target: "kaizen::plugin",
+                plugin = %self.plugin,
+                uri = %request.uri(),
+                "outgoing HTTP request denied: the host is not among the plugin's granted `http:` capabilities"
+            );
+            return Box::new(std::future::ready(Err(HttpError::HttpRequestDenied)));
+        }
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Box<dyn Future<Output = _> + Send>))
+        })
     }
 }
 
@@ -173,8 +243,11 @@ pub fn new_store(
             tracing::warn!(plugin = %identity.name, dir = %host.display(), "cannot grant directory: {e}");
         }
     }
+    let outgoing = OutgoingHttp { plugin: identity.name.clone(), allowed: grants.outgoing_http.clone() };
     let state = HostState {
         wasi: wasi.build(),
+        http: WasiHttpCtx::new(),
+        outgoing,
         table: ResourceTable::new(),
         limiter: MemoryCap { max: limits.memory_bytes, hit: false },
         identity,
@@ -266,18 +339,43 @@ fn truncate(s: &str, max: usize) -> &str {
 }
 
 /// The linker shared by every world and contract version: WASI (with
-/// nothing granted unless configured per plugin) and `kaizen:plugin/host`
-/// of each version. WASI is linked in its
+/// nothing granted unless configured per plugin), `wasi:http`'s outgoing
+/// handler (every request denied unless declared and granted, see
+/// [`OutgoingHttp`]) and `kaizen:plugin/host` of each version. WASI is linked in its
 /// async form: a guest waiting in a sleep or a poll suspends its call's
 /// future instead of blocking a thread, so the wall-clock deadline can cut
 /// it and the worker serves other calls meanwhile.
 pub fn build_linker(engine: &wasmtime::Engine) -> wasmtime::Result<wasmtime::component::Linker<HostState>> {
     let mut linker = wasmtime::component::Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     super::bindings::host_api::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(&mut linker, |s| s)?;
     super::bindings::v0_1::host_api::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
         &mut linker,
         |s| s,
     )?;
     Ok(linker)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OutgoingHttp;
+
+    fn allows(allowed: &[&str], uri: &str) -> bool {
+        let list = OutgoingHttp { plugin: "p".into(), allowed: allowed.iter().map(|s| s.to_string()).collect() };
+        list.allows(&uri.parse().unwrap())
+    }
+
+    #[test]
+    fn a_capability_names_a_host_and_optionally_its_port() {
+        assert!(allows(&["api.example.com"], "https://api.example.com/v1"));
+        assert!(allows(&["api.example.com"], "http://API.example.com:8080/"));
+        assert!(!allows(&["api.example.com"], "https://example.com/"));
+        assert!(!allows(&["api.example.com"], "https://api.example.com.evil.net/"));
+        assert!(allows(&["api.example.com:443"], "https://api.example.com/"));
+        assert!(!allows(&["api.example.com:443"], "http://api.example.com/"));
+        assert!(allows(&["127.0.0.1:8080"], "http://127.0.0.1:8080/x"));
+        assert!(!allows(&["127.0.0.1:8080"], "http://127.0.0.1:8081/x"));
+        assert!(!allows(&[], "http://127.0.0.1/"));
+    }
 }

@@ -257,11 +257,7 @@ pub fn capability_name(c: &Capability) -> String {
 
 fn check_capability(c: &Capability) -> Result<(), String> {
     match c {
-        Capability::Http(host)
-            if host.is_empty()
-                || host.len() > 253
-                || !host.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '.' || ch == '-' || ch == ':') =>
-        {
+        Capability::Http(host) if !crate::config::valid_http_host(host) => {
             Err(format!("capability http:{host:?} must name one host (letters, digits, `.`, `-`, an optional :port)"))
         }
         Capability::Directory(path) if !path.starts_with('/') || path.len() > 1024 || path.contains("..") => {

@@ -649,12 +649,15 @@ impl Client {
                     .measured
                     .iter()
                     .map(|m| {
+                        let bound = |b: Option<f64>, unreached: &str| {
+                            b.map_or_else(|| unreached.to_string(), |b| format!("{:+.1}", b * 100.0))
+                        };
                         format!(
-                            "{} {:+.1} % [{:+.1}, {:+.1}]",
+                            "{} {:+.1} % [{}, {}]",
                             m.metric,
                             m.change * 100.0,
-                            m.lower * 100.0,
-                            m.upper * 100.0
+                            bound(m.lower, "-∞"),
+                            bound(m.upper, "+∞")
                         )
                     })
                     .collect();

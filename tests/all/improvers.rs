@@ -86,6 +86,37 @@ fn a_latency_finding_leads_the_tuner_to_configs_proven_canaried_and_judged() {
     assert!(fix["measured"].as_array().unwrap().iter().any(|m| m["metric"] == "p95-ms"), "{fix}");
     let (ok, out, err) = s.cli(&["knowledge", "batcher"]);
     assert!(ok && out.contains("latency-over-budget") && out.contains("improver tuner"), "{out}{err}");
+
+    // The operator puts the plain module back (its defaults): the finding
+    // recurs, and the fix library — asked before the tuner — brings back a
+    // config that fixed it, with the judge's measurement as its evidence.
+    let newest = |all: &Value| all.as_array().unwrap().iter().filter_map(|i| i["id"].as_i64()).max().unwrap_or(0);
+    let before = newest(&s.get("/api/v1/improvements?target=batcher&limit=200"));
+    s.deploy(guests::UNIT_BATCHER.load().unwrap());
+    assert_eq!(s.serving("batcher").as_deref(), Some("1.0.0"));
+    let mut again = Value::Null;
+    wait_for("the fix library to bring a known fix back", Duration::from_secs(180), || {
+        let all = s.get("/api/v1/improvements?target=batcher&limit=200");
+        again = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["source"] == "improver fix-library" && i["id"].as_i64() > Some(before))
+            .cloned()
+            .unwrap_or(Value::Null);
+        !again.is_null()
+    });
+    let fixes = s.get("/api/v1/knowledge?target=batcher&kind=latency-over-budget");
+    assert!(
+        fixes.as_array().unwrap().iter().any(|f| f["id"] == again["candidate_sha"]),
+        "{again} is not among the known fixes {fixes:#}"
+    );
+    let proposal = audit(&s, "batcher")
+        .into_iter()
+        .find(|e| e["action"] == "proposal" && e["detail"]["improver"] == "fix-library")
+        .expect("the fix library's proposal is audited");
+    let rationale = proposal["detail"]["rationale"].as_str().unwrap();
+    assert!(rationale.contains("fixed it before") && rationale.contains("p95-ms"), "{rationale}");
 }
 
 /// `nudge` misbehaving as `mode` says, under a short deadline; the bundled

@@ -25,10 +25,12 @@ pub struct Measured {
     pub metric: String,
     pub candidate: f64,
     pub baseline: f64,
-    /// candidate / baseline − 1 (−0.2 is 20 % lower), and its bounds.
+    /// candidate / baseline − 1 (−0.2 is 20 % lower).
     pub change: f64,
-    pub lower: f64,
-    pub upper: f64,
+    /// The change's confidence bounds; `null` for a bound the judge had not
+    /// reached (still infinite) when it decided.
+    pub lower: Option<f64>,
+    pub upper: Option<f64>,
 }
 
 /// A change promoted after findings of one kind on one target.
@@ -99,8 +101,8 @@ pub async fn fixes(db: &Db, runtime: &Runtime, target: Option<&str>, kind: Optio
                         candidate: e.candidate,
                         baseline: e.baseline,
                         change: e.change,
-                        lower: e.lower,
-                        upper: e.upper,
+                        lower: Some(e.lower).filter(|b| b.is_finite()),
+                        upper: Some(e.upper).filter(|b| b.is_finite()),
                     })
                     .collect();
             }

@@ -128,11 +128,6 @@ fn demo_config(c: &mut ServeConfig) {
         .entry("latency-budget".into())
         .or_default()
         .insert("batcher".into(), BATCHER_BUDGET_MS.into());
-    // The tuner's first configs are space-filling: most are worse and
-    // rolled back, which is the exploration the judge guards, not a loop
-    // gone wrong. The self-watch would pause the loop after three rollbacks
-    // in four; in the demo it watches only calls failing.
-    h.safety.self_watch.max_rollback_rate = 1.0;
     c.health.interval_secs = 10;
 }
 
@@ -379,6 +374,9 @@ impl Narrator {
             }
             Event::ImproverFailed { improver, error, .. } => {
                 format!("improver  {improver} failed on {target}: {error}")
+            }
+            Event::ImproversSpent { version, trials, .. } => {
+                format!("improvers done with {target} {version}: {trials} trials in a row without a promotion")
             }
             _ => return None,
         })

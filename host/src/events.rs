@@ -65,6 +65,10 @@ pub enum Event {
     /// An improver's call failed (trapped, ran out of time or memory): it
     /// proposed nothing, and the loop went on without it.
     ImproverFailed { improver: String, finding: i64, error: String },
+    /// Improvers' last `trials` trials against the version serving all
+    /// ended without a promotion (`loop.max_improver_trials`): they are not
+    /// asked about this version again; a new version serving starts anew.
+    ImproversSpent { finding: i64, version: String, trials: u32 },
     /// A candidate's proof ran (every step, in order).
     Proof { improvement: i64, candidate_version: String, steps: Vec<ProofStep> },
     /// The version serving was recorded before a rollout moved anything.
@@ -192,6 +196,7 @@ impl Event {
             Event::GeneratorFailed { .. } => "generator-failed",
             Event::Proposal { .. } => "proposal",
             Event::ImproverFailed { .. } => "improver-failed",
+            Event::ImproversSpent { .. } => "improvers-spent",
             Event::Proof { .. } => "proof",
             Event::Checkpoint { .. } => "checkpoint",
             Event::CanaryStep { .. } => "canary-step",

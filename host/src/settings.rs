@@ -175,6 +175,7 @@ fn improve(k: &mut Checker, c: &Sections<'_>) {
     k.at_least("loop.analysis_ms", l.analysis_ms, 1);
     k.at_least("loop.max_findings_per_detector", l.max_findings_per_detector as u64, 1);
     k.at_least("loop.resolve_after_cycles", u64::from(l.resolve_after_cycles), 1);
+    k.at_least("loop.max_improver_trials", u64::from(l.max_improver_trials), 1);
     for (unit, policy) in &l.tuning {
         for (name, [min, max]) in &policy.bounds {
             let key = format!("loop.tuning.{unit}.bounds.{name}");

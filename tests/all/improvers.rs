@@ -13,19 +13,26 @@ use serde_json::Value;
 use crate::kaizen_bin::{Calls, Server, wait_for};
 
 /// A fast loop, the product's judge, every request kept for replay, and a
-/// p95 budget no unit meets (so the latency finding stands).
+/// p95 budget no unit meets (so the latency finding stands). The
+/// self-watch keeps its default rollback limit: improvers' trials the judge
+/// rolls back are exploration and must not pause the loop.
 fn start(dir: &Path, extra: &str) -> Server {
+    start_with(dir, "", extra)
+}
+
+/// [`start`] with `loop_keys` added to the `[loop]` table.
+fn start_with(dir: &Path, loop_keys: &str, extra: &str) -> Server {
     let path = dir.join("kaizen.toml");
     std::fs::write(
         &path,
         format!(
             "[loop]\ninterval_secs = 1.0\nmin_interval_secs = 1.0\nmax_interval_secs = 2.0\n\
-             window_secs = 5\nbaseline_secs = 10\n\
+             window_secs = 5\nbaseline_secs = 10\n{loop_keys}\n\
              [telemetry]\nsample_requests_every = 1\n\
              [safety.limits]\nrequired_proof = [\"validation\", \"replay\"]\ncanary_steps = [10.0, 50.0, 100.0]\n\
              step_timeout_secs = 60\nbake_secs = 3\nholdback_percent = 10.0\nmin_executions = 20\n\
              [safety.limits.judge]\nmin_samples = 20\n\
-             [safety.self_watch]\nmax_rollback_rate = 1.0\nmax_failure_rate = 1.0\n\
+             [safety.self_watch]\nmax_failure_rate = 1.0\n\
              [runtime.plugin_config.latency-budget]\nbatcher = 0.001\nknobbed = 0.0001\n{extra}"
         ),
     )
@@ -228,4 +235,42 @@ fn the_fix_library_re_proposes_a_known_fix_when_its_finding_recurs() {
         proposals[0].rationale
     );
     assert!(block_on(library.improve(&input("low-success-rate"))).unwrap().is_empty());
+}
+
+/// The tuner on `knobbed`, allowed only `spin` and only from 100 000 rounds
+/// up (every such config is slower, with the same answers): each trial
+/// passes its proof and is rolled back by the judge on the canary. After
+/// `loop.max_improver_trials` of them against the version serving, the
+/// improvers are no longer asked about it (audited once), and those
+/// rollbacks — exploration — never paused the loop through the self-watch
+/// (default limit: half of at least four outcomes).
+#[test]
+fn improvers_stop_after_their_trial_budget_and_exploration_does_not_pause_the_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_with(
+        dir.path(),
+        "max_improver_trials = 4",
+        "[loop.tuning.knobbed]\nallow = [\"spin\"]\nbounds.spin = [100000, 1000000]\n",
+    );
+    s.deploy(guests::TEST_KNOBBED.load().unwrap());
+    let _traffic = Calls::start(&s, "knobbed", |n| format!("call {n}"));
+    wait_for("the improvers' trial budget to be spent", Duration::from_secs(240), || {
+        audit(&s, "knobbed").iter().any(|e| e["action"] == "improvers-spent")
+    });
+    let spent: Vec<Value> = audit(&s, "knobbed").into_iter().filter(|e| e["action"] == "improvers-spent").collect();
+    assert_eq!(spent.len(), 1, "audited once: {spent:#?}");
+    assert_eq!(
+        (spent[0]["detail"]["trials"].as_u64(), spent[0]["detail"]["version"].as_str()),
+        (Some(4), Some("1.0.0"))
+    );
+    let trials = s.get("/api/v1/improvements?target=knobbed&limit=100");
+    let trials = trials.as_array().unwrap();
+    assert_eq!(trials.len(), 4, "{trials:#?}");
+    assert!(trials.iter().all(|t| t["source"] == "improver tuner" && t["state"] == "rolled-back"), "{trials:#?}");
+    // The loop goes on cycling, with nothing new to try on this version.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(s.get("/api/v1/improvements?target=knobbed&limit=100").as_array().unwrap().len(), 4);
+    let status = s.get("/api/v1/status");
+    assert_eq!(status["state"], "running", "{status:#}");
+    assert_eq!(s.serving("knobbed").as_deref(), Some("1.0.0"));
 }

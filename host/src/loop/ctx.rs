@@ -42,6 +42,8 @@ pub struct Ctx {
     pub weights: Mutex<HashMap<String, f64>>,
     /// The watch folder, when it is on (see [`super::Loop::set_watch_dir`]).
     pub watch_dir: Mutex<Option<String>>,
+    /// Versions (ids) the improvers' trial budget was spent on and audited.
+    pub improvers_spent: Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::ops::Deref for Ctx {

@@ -41,7 +41,14 @@ pub async fn propose(ctx: &Arc<Ctx>, f: &FindingRecord, slot: &Slot) -> Option<C
         return None;
     }
     let serving = slot.current();
-    let (input, rolled_back) = input(ctx, f, slot, &serving).await;
+    let (input, rolled_back, streak) = input(ctx, f, slot, &serving).await;
+    if streak >= ctx.config.max_improver_trials {
+        if ctx.improvers_spent.lock().insert(serving.id().to_string()) {
+            let event = Event::ImproversSpent { finding: f.id, version: serving.version().to_string(), trials: streak };
+            ctx.audit.record_event("loop", "improvers-spent", &f.target, event).await;
+        }
+        return None;
+    }
     for improver in improvers.iter().map(|s| s.current()) {
         let proposals = match improver.improve(&input).await {
             Ok(p) => p,
@@ -117,9 +124,11 @@ fn check(ctx: &Ctx, slot: &Slot, serving: &Arc<Plugin>, p: &Proposal) -> Result<
     }
 }
 
-/// What the host tells an improver about finding `f` on `slot`, and the
-/// ids of the candidates rolled back on it (never tried again).
-async fn input(ctx: &Ctx, f: &FindingRecord, slot: &Slot, serving: &Plugin) -> (ImprovementInput, Vec<String>) {
+/// What the host tells an improver about finding `f` on `slot`, the ids
+/// of the candidates rolled back on it (never tried again), and how many
+/// improvers' trials in a row, the newest, ended without a promotion
+/// against the version that serves.
+async fn input(ctx: &Ctx, f: &FindingRecord, slot: &Slot, serving: &Plugin) -> (ImprovementInput, Vec<String>, u32) {
     let policy = ctx.config.tuning.get(slot.name());
     let tunables = tune::current_values(serving)
         .into_iter()
@@ -171,6 +180,20 @@ async fn input(ctx: &Ctx, f: &FindingRecord, slot: &Slot, serving: &Plugin) -> (
         })
         .collect();
     trials.reverse();
+    let streak = past
+        .iter()
+        .take_while(|i| {
+            i.source.starts_with("improver ")
+                && i.baseline_sha.as_deref() == Some(serving.id())
+                && matches!(
+                    i.state,
+                    ImprovementState::RolledBack
+                        | ImprovementState::Inconclusive
+                        | ImprovementState::Rejected
+                        | ImprovementState::Failed
+                )
+        })
+        .count() as u32;
     let rolled_back = past
         .iter()
         .filter(|i| matches!(i.state, ImprovementState::RolledBack | ImprovementState::Rejected))
@@ -184,7 +207,7 @@ async fn input(ctx: &Ctx, f: &FindingRecord, slot: &Slot, serving: &Plugin) -> (
         trials,
         seed: f.id as u64 ^ (now_ms() as u64).rotate_left(17),
     };
-    (input, rolled_back)
+    (input, rolled_back, streak)
 }
 
 fn module(p: &Plugin, state: &str) -> ModuleVersion {

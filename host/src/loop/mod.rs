@@ -70,6 +70,11 @@ pub struct LoopConfig {
     pub category_weights: prioritize::CategoryWeights,
     /// What may be tuned on each unit, by unit name (`[loop.tuning.NAME]`).
     pub tuning: std::collections::HashMap<String, tune::TuningPolicy>,
+    /// Improvers' trials in a row, against the version that serves, that
+    /// may end without a promotion before improvers stop being asked about
+    /// that version (a new version serving, by promotion or deploy, starts
+    /// a new budget). Exploration is bounded here, not by the self-watch.
+    pub max_improver_trials: u32,
     pub prove: ProveConfig,
     pub generator: Option<GeneratorConfig>,
 }
@@ -87,6 +92,7 @@ impl Default for LoopConfig {
             resolve_after_cycles: 3,
             category_weights: prioritize::CategoryWeights::default(),
             tuning: std::collections::HashMap::new(),
+            max_improver_trials: 12,
             prove: ProveConfig::default(),
             generator: None,
         }
@@ -166,6 +172,7 @@ impl Loop {
                 candidates: CandidateQueue::default(),
                 watch_dir: Mutex::default(),
                 weights: Mutex::default(),
+                improvers_spent: Mutex::default(),
             }),
             started: Instant::now(),
             wake: Notify::new(),

@@ -638,7 +638,12 @@ impl Rollout {
             End::RolledBack => {
                 ctx.stats.rolled_back.fetch_add(1, Ordering::Relaxed);
                 let why = format!("the judge failed the candidate ({judged}); the checkpoint serves again");
-                (ImprovementState::RolledBack, why, FindingStatus::Open, Some(Outcome::RolledBack))
+                // An improver's trial failed by the judge is the exploration
+                // the judge exists to guard, not the loop misjudging: it is
+                // bounded by `loop.max_improver_trials`, and the self-watch
+                // counts only candidates someone claimed were better.
+                let exploration = self.imp.source.starts_with("improver ");
+                (ImprovementState::RolledBack, why, FindingStatus::Open, (!exploration).then_some(Outcome::RolledBack))
             }
             End::Inconclusive => {
                 ctx.stats.inconclusive.fetch_add(1, Ordering::Relaxed);

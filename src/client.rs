@@ -13,8 +13,8 @@ use kaizen_service::api::findings::FindingActionBody;
 use kaizen_service::api::observe::UnitStats;
 use kaizen_service::tokens::Tokens;
 use kaizen_service::views::{
-    ControlState, CycleReport, ErrorBody, FindingRecord, HistoryEntry, Reason, RolledBack, Status, TaskState,
-    TaskStatus, Uploaded, VersionView,
+    ControlState, CycleReport, EffectiveConfig, ErrorBody, FindingRecord, HistoryEntry, Reason, RolledBack, Status,
+    TaskState, TaskStatus, Uploaded, VersionView,
 };
 use reqwest::blocking::{Client as Http, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
@@ -379,6 +379,10 @@ impl Client {
         print_units(&units);
         out!();
         print_findings(&s.recent_findings);
+        if let Some(c) = self.get::<EffectiveConfig>("/api/v1/config")? {
+            out!();
+            print_config(&c);
+        }
         Ok(())
     }
 
@@ -701,4 +705,20 @@ impl Client {
         }
         Ok(())
     }
+}
+
+/// The settings not at their built-in default, each with its source.
+fn print_config(c: &EffectiveConfig) {
+    let preset = c.preset.map_or_else(|| "none (built-in defaults)".to_string(), |p| p.name().to_string());
+    out!("configuration: preset {preset}");
+    let rows: Vec<Vec<String>> = c
+        .settings
+        .iter()
+        .filter(|s| s.source != "default")
+        .map(|s| vec![s.key.clone(), s.value.to_string(), s.source.clone()])
+        .collect();
+    if !rows.is_empty() {
+        table::print(&["SETTING", "VALUE", "FROM"], &rows);
+    }
+    out!("  every other setting is at its default (GET /api/v1/config lists them all)");
 }

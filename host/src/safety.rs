@@ -70,6 +70,10 @@ impl Default for Limits {
 pub struct TargetPolicy {
     /// `false` keeps the loop's hands off this target.
     pub enabled: Option<bool>,
+    /// A preset for this target's limits, over the global limits; applied
+    /// when the configuration is loaded (see [`crate::presets`]), keys in
+    /// `limits` win over it.
+    pub preset: Option<crate::presets::Preset>,
     /// Limits replacing the global ones for this target.
     pub limits: Option<Limits>,
 }
@@ -99,6 +103,9 @@ impl Default for SelfWatch {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SafetyConfig {
+    /// The preset the limits and the loop's pace start from; applied when
+    /// the configuration is loaded (see [`crate::presets`]).
+    pub preset: Option<crate::presets::Preset>,
     pub limits: Limits,
     pub targets: HashMap<String, TargetPolicy>,
     pub self_watch: SelfWatch,

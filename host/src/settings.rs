@@ -344,7 +344,9 @@ mod tests {
     fn per_target_and_per_plugin_overrides_are_checked_under_their_own_keys() {
         let mut c = HostConfig::default();
         let limits = Limits { step_timeout_secs: 0, ..Limits::default() };
-        c.safety.targets.insert("pay".into(), crate::safety::TargetPolicy { enabled: None, limits: Some(limits) });
+        c.safety
+            .targets
+            .insert("pay".into(), crate::safety::TargetPolicy { enabled: None, preset: None, limits: Some(limits) });
         c.runtime.plugin_limits.insert(
             "calc".into(),
             crate::config::SandboxLimits { deadline: std::time::Duration::ZERO, ..Default::default() },

@@ -60,6 +60,11 @@ pub struct ServeConfig {
     pub seed_unit: bool,
     pub webhooks: Vec<WebhookConfig>,
     pub health: HealthConfig,
+    /// Where each setting's value came from, by dotted key: `default`,
+    /// `preset NAME`, `file PATH`, `env VARIABLE`, `flag --NAME`. Filled
+    /// by [`ServeConfig::load`] (and by `kaizen serve` for its flags).
+    #[serde(skip)]
+    pub provenance: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for ServeConfig {
@@ -76,6 +81,7 @@ impl Default for ServeConfig {
             seed_unit: false,
             webhooks: Vec::new(),
             health: HealthConfig::default(),
+            provenance: Default::default(),
         }
     }
 }
@@ -220,6 +226,120 @@ impl Provider for Part<'_> {
     }
 }
 
+/// A source under the name the operator knows it by (`default`, `env
+/// KAIZEN_LOOP__INTERVAL_SECS`, `preset aggressive`): errors and the
+/// provenance of each value name it.
+struct Labeled<P> {
+    label: String,
+    inner: P,
+}
+
+impl<P> Labeled<P> {
+    fn new(label: impl Into<String>, inner: P) -> Self {
+        Labeled { label: label.into(), inner }
+    }
+}
+
+impl<P: Provider> Provider for Labeled<P> {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(self.label.clone())
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        self.inner.data()
+    }
+
+    fn profile(&self) -> Option<Profile> {
+        self.inner.profile()
+    }
+}
+
+/// The presets the other sources ask for, as sources: the global one
+/// (`safety.preset`: the loop's pace and the limits), then one per target
+/// with `preset` (that target's limits: the global limits with the
+/// preset over them). A preset name that is not one is left to the final
+/// extraction to report, with its key and file.
+fn preset_sources(sources: &[Box<dyn Provider>]) -> Vec<Box<dyn Provider>> {
+    use kaizen_host::presets::{Preset, overlay};
+    let merged = |extra: &[Box<dyn Provider>]| {
+        let (defaults, rest) = sources.split_at(2.min(sources.len()));
+        defaults
+            .iter()
+            .chain(extra)
+            .chain(rest)
+            .fold(Figment::new(), |f, source| f.merge(Part { source: source.as_ref(), host: true }))
+    };
+    let preset_at = |f: &Figment, key: &str| f.find_value(key).ok().and_then(|v| v.deserialize::<Preset>().ok());
+    let mut out: Vec<Box<dyn Provider>> = Vec::new();
+    let probe = merged(&[]);
+    if let Some(p) = preset_at(&probe, "safety.preset") {
+        out.push(Box::new(Labeled::new(format!("preset {}", p.name()), Serialized::defaults(p.document()))));
+    }
+    let with_global = merged(&out);
+    let Ok(global) = with_global.extract_inner::<serde_json::Value>("safety.limits") else { return out };
+    let targets = probe.find_value("safety.targets").ok().and_then(|v| v.into_dict()).unwrap_or_default();
+    for name in targets.keys() {
+        let Some(p) = preset_at(&probe, &format!("safety.targets.{name}.preset")) else { continue };
+        let mut limits = global.clone();
+        overlay(&mut limits, &p.limits());
+        let doc = serde_json::json!({ "safety": { "targets": { name: { "limits": limits } } } });
+        out.push(Box::new(Labeled::new(format!("preset {} for {name}", p.name()), Serialized::defaults(doc))));
+    }
+    out
+}
+
+/// Where each leaf of the effective configuration came from: the label of
+/// the source whose value won.
+fn provenance(host: &Figment, service: &Figment, config: &ServeConfig) -> std::collections::BTreeMap<String, String> {
+    let label = |m: &Metadata| match &m.source {
+        Some(figment::Source::File(path)) => format!("file {}", path.display()),
+        _ => m.name.to_string(),
+    };
+    let mut out = std::collections::BTreeMap::new();
+    for (figment, value) in [(host, serde_json::to_value(&config.host)), (service, serde_json::to_value(config))] {
+        let Ok(value) = value else { continue };
+        leaves(&value, String::new(), &mut |key, _| {
+            if let Some(m) = figment.find_metadata(&key) {
+                out.insert(key, label(m));
+            }
+        });
+    }
+    out
+}
+
+/// Every leaf of `value` (arrays count as one) with its dotted key.
+fn leaves(value: &serde_json::Value, prefix: String, visit: &mut dyn FnMut(String, &serde_json::Value)) {
+    match value {
+        serde_json::Value::Object(map) if !map.is_empty() => {
+            for (k, v) in map {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                leaves(v, key, visit);
+            }
+        }
+        _ => visit(prefix, value),
+    }
+}
+
+/// A value as it may be shown: secrets replaced.
+fn redact(key: &str, value: &serde_json::Value) -> serde_json::Value {
+    let secret = key.starts_with("tokens.") || key.ends_with("secret") || key.contains("password");
+    match value {
+        serde_json::Value::Null => value.clone(),
+        _ if secret => "<redacted>".into(),
+        serde_json::Value::String(url) if key == "database_url" => match url.split_once("://") {
+            Some((scheme, rest)) => match rest.split_once('@') {
+                Some((user, host)) if user.contains(':') => {
+                    let name = user.split(':').next().unwrap_or_default();
+                    format!("{scheme}://{name}:<redacted>@{host}").into()
+                }
+                _ => value.clone(),
+            },
+            None => value.clone(),
+        },
+        _ => value.clone(),
+    }
+}
+
 /// Figment's errors as one message. An unknown top-level key is reported
 /// by the service's part, which knows only its own keys: the keys it
 /// could have meant are all of them.
@@ -243,8 +363,10 @@ fn sources(
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Vec<Box<dyn Provider>>, ConfigError> {
     let defaults = ServeConfig::default();
-    let mut sources: Vec<Box<dyn Provider>> =
-        vec![Box::new(Serialized::defaults(defaults.host.clone())), Box::new(Serialized::defaults(defaults))];
+    let mut sources: Vec<Box<dyn Provider>> = vec![
+        Box::new(Labeled::new("default", Serialized::defaults(defaults.host.clone()))),
+        Box::new(Labeled::new("default", Serialized::defaults(defaults))),
+    ];
     if let Some(f) = file {
         if !f.exists() {
             return Err(ConfigError::Missing(f.to_path_buf()));
@@ -254,7 +376,7 @@ fn sources(
     let env: Vec<(String, String)> = env.into_iter().collect();
     let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     if let Some(url) = get("DATABASE_URL") {
-        sources.push(Box::new(Serialized::default("database_url", url)));
+        sources.push(Box::new(Labeled::new("env DATABASE_URL", Serialized::default("database_url", url))));
     }
     // The environment is passed in (not read by figment's provider) so
     // that tests can give their own.
@@ -272,16 +394,16 @@ fn sources(
         });
     for (k, v) in pairs {
         let key = k["KAIZEN_".len()..].to_ascii_lowercase().replace("__", ".");
-        sources.push(Box::new(Serialized::default(&key, env_value(v))));
+        sources.push(Box::new(Labeled::new(format!("env {k}"), Serialized::default(&key, env_value(v)))));
     }
     if let Some(t) = get("KAIZEN_ADMIN_TOKEN") {
-        sources.push(Box::new(Serialized::default("tokens.admin", t)));
+        sources.push(Box::new(Labeled::new("env KAIZEN_ADMIN_TOKEN", Serialized::default("tokens.admin", t))));
     }
     if let Some(t) = get("KAIZEN_INVOKE_TOKEN") {
-        sources.push(Box::new(Serialized::default("tokens.invoke", t)));
+        sources.push(Box::new(Labeled::new("env KAIZEN_INVOKE_TOKEN", Serialized::default("tokens.invoke", t))));
     }
     if let Some(t) = get("KAIZEN_METRICS_TOKEN") {
-        sources.push(Box::new(Serialized::default("tokens.metrics", t)));
+        sources.push(Box::new(Labeled::new("env KAIZEN_METRICS_TOKEN", Serialized::default("tokens.metrics", t))));
     }
     Ok(sources)
 }
@@ -297,16 +419,36 @@ impl ServeConfig {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<ServeConfig, ConfigError> {
+        let mut sources = sources(file, env)?;
+        // Presets sit right above the defaults: every other source wins.
+        let presets = preset_sources(&sources);
+        sources.splice(2..2, presets);
         let (mut host, mut service) = (Figment::new(), Figment::new());
-        for source in &sources(file, env)? {
+        for source in &sources {
             let source = source.as_ref();
             host = host.merge(Part { source, host: true });
             service = service.merge(Part { source, host: false });
         }
         let mut config: ServeConfig = service.extract().map_err(invalid)?;
         config.host = host.extract().map_err(invalid)?;
+        config.provenance = provenance(&host, &service, &config);
         config.validate()?;
         Ok(config)
+    }
+
+    /// Every setting's effective value with where it came from, by dotted
+    /// key; secrets (tokens, a database URL's password, webhook secrets)
+    /// are replaced by `"<redacted>"`.
+    pub fn effective(&self) -> Vec<(String, serde_json::Value, String)> {
+        let mut out = Vec::new();
+        for value in [serde_json::to_value(&self.host), serde_json::to_value(self)].into_iter().flatten() {
+            leaves(&value, String::new(), &mut |key, v| {
+                let source = self.provenance.get(&key).cloned().unwrap_or_else(|| "default".into());
+                out.push((key.clone(), redact(&key, v), source));
+            });
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
     }
 
     /// Checks serde cannot express: the valid range of every setting (the

@@ -14,6 +14,26 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::error::ErrorBody;
 
+/// One setting as the host runs with it.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EffectiveSetting {
+    /// Dotted key, as in the file: `safety.limits.bake_secs`.
+    pub key: String,
+    /// The value in force; secrets are `"<redacted>"`.
+    pub value: serde_json::Value,
+    /// Where it came from: `default`, `preset NAME` (`preset NAME for
+    /// TARGET`), `file PATH`, `env VARIABLE` or `flag --NAME`.
+    pub source: String,
+}
+
+/// The configuration in force, every setting with its source.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EffectiveConfig {
+    /// The global preset (`safety.preset`), if any.
+    pub preset: Option<kaizen_host::presets::Preset>,
+    pub settings: Vec<EffectiveSetting>,
+}
+
 /// The host at a glance.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Status {

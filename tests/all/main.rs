@@ -25,6 +25,7 @@ mod nesting;
 mod openapi_conformance;
 mod operator_cli;
 mod polyglot;
+mod presets;
 mod proving;
 mod recovery;
 mod rollout_ownership;

@@ -181,6 +181,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(rollouts::in_flight))
         .routes(routes!(rollouts::abort_rollout))
         .routes(routes!(observe::status))
+        .routes(routes!(observe::config))
         .routes(routes!(observe::units))
         .routes(routes!(history::history))
         .routes(routes!(knowledge::knowledge))

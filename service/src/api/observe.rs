@@ -18,7 +18,17 @@ use super::plugins::all_slots;
 use super::{AppState, checked_name};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::tokens::Admin;
-use crate::views::Status;
+use crate::views::{EffectiveConfig, EffectiveSetting, Status};
+
+/// The configuration in force: every setting's value (secrets redacted)
+/// and where it came from — default, preset, file, environment or flag.
+#[utoipa::path(get, path = "/api/v1/config", tag = "loop", security(("admin" = [])),
+    responses((status = 200, body = EffectiveConfig)))]
+pub async fn config(_: Admin, State(s): State<AppState>) -> Json<EffectiveConfig> {
+    let settings =
+        s.config.effective().into_iter().map(|(key, value, source)| EffectiveSetting { key, value, source }).collect();
+    Json(EffectiveConfig { preset: s.config.host.safety.preset, settings })
+}
 
 /// Loop state, slots and recent findings.
 #[utoipa::path(get, path = "/api/v1/status", tag = "loop", security(("admin" = [])),

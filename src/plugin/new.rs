@@ -54,7 +54,11 @@ pub fn run(a: NewArgs) -> anyhow::Result<()> {
         }
         lang => {
             write(&dir, lang, &Vars { name: &a.name, kind: a.kind, sdk: "" })?;
-            write_wit(&dir)?;
+            // JavaScript builds against the copy of its SDK's WIT, which
+            // holds the contract.
+            if lang != Lang::Js {
+                write_wit(&dir)?;
+            }
             out!("created {what} plugin `{}` ({}) in {}; see its README.md", a.name, lang.label(), dir.display());
         }
     }

@@ -48,13 +48,27 @@ export function maxDepth() {
 export function decode(bytes, limit = maxDepth()) {
   bytes = bytes instanceof Uint8Array ? bytes : Uint8Array.from(bytes);
   const encoding = sniff(bytes);
-  const deep = encoding === JSON_ENCODING ? jsonTooDeep(bytes, limit) : msgpackTooDeep(bytes, limit);
-  if (deep) throw new UnitError('invalid-input', `${encoding} request nested deeper than ${limit} levels`);
+  const tooDeep = () => new UnitError('invalid-input', `${encoding} request nested deeper than ${limit} levels`);
+  const invalid = (e) => new UnitError('invalid-input', `invalid ${encoding} request: ${e.message}`);
+  if (encoding === MESSAGEPACK) {
+    if (msgpackTooDeep(bytes, limit)) throw tooDeep();
+    try {
+      return { value: messagepack.unpack(bytes), encoding };
+    } catch (e) {
+      throw invalid(e);
+    }
+  }
+  let text;
   try {
-    const value = encoding === JSON_ENCODING ? JSON.parse(utf8.decode(bytes)) : messagepack.unpack(bytes);
-    return { value, encoding };
+    text = utf8.decode(bytes);
   } catch (e) {
-    throw new UnitError('invalid-input', `invalid ${encoding} request: ${e.message}`);
+    throw invalid(e);
+  }
+  if (jsonTooDeep(text, limit)) throw tooDeep();
+  try {
+    return { value: JSON.parse(text), encoding };
+  } catch (e) {
+    throw invalid(e);
   }
 }
 
@@ -65,23 +79,18 @@ export function encode(value, encoding = JSON_ENCODING) {
   throw new TypeError(`encoding must be '${JSON_ENCODING}' or '${MESSAGEPACK}', not ${String(encoding)}`);
 }
 
-/** Whether JSON `bytes` open more than `limit` arrays or objects inside each
- * other (brackets inside strings do not count). Malformed text is left to
- * the parser. */
-function jsonTooDeep(bytes, limit) {
+/** Whether JSON `text` opens more than `limit` arrays or objects inside each
+ * other (brackets inside strings do not count). The engine's regular
+ * expressions drop escapes, strings and everything but brackets first, so
+ * the loop visits only brackets. Malformed text is left to the parser. */
+function jsonTooDeep(text, limit) {
+  const brackets = text.replace(/\\[^]/g, '').replace(/"[^"]*"/g, '').replace(/[^[\]{}]/g, '');
   let depth = 0;
-  let inString = false;
-  let escaped = false;
-  for (let i = 0; i < bytes.length; i++) {
-    const b = bytes[i];
-    if (inString) {
-      if (escaped) escaped = false;
-      else if (b === 0x5c) escaped = true;
-      else if (b === 0x22) inString = false;
-    } else if (b === 0x22) inString = true;
-    else if (b === 0x5b || b === 0x7b) {
+  for (let i = 0; i < brackets.length; i++) {
+    const c = brackets.charCodeAt(i);
+    if (c === 0x5b || c === 0x7b) {
       if (++depth > limit) return true;
-    } else if ((b === 0x5d || b === 0x7d) && depth > 0) depth--;
+    } else if (depth > 0) depth--;
   }
   return false;
 }

@@ -66,31 +66,25 @@ def encode(value, encoding: str = JSON) -> bytes:
     raise ValueError(f"encoding must be {JSON!r} or {MESSAGEPACK!r}, not {encoding!r}")
 
 
-_JSON_SPECIAL = re.compile(rb'[\[\]{}"\\]')
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+_STRING = re.compile(rb'"[^"]*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
 def _json_too_deep(data: bytes, limit: int) -> bool:
     """Whether JSON ``data`` opens more than ``limit`` arrays or objects inside
-    each other (brackets inside strings do not count); only the special bytes
-    are visited. Malformed text is left to the parser."""
-    depth, in_string, skip = 0, False, -1
-    for m in _JSON_SPECIAL.finditer(data):
-        at, b = m.start(), data[m.start()]
-        if at == skip:  # the byte after a backslash inside a string
-            continue
-        if in_string:
-            if b == 0x5C:  # backslash
-                skip = at + 1
-            elif b == 0x22:  # quote
-                in_string = False
-        elif b == 0x22:
-            in_string = True
-        elif b in (0x5B, 0x7B):
+    each other (brackets inside strings do not count). Escapes, then strings,
+    then everything but brackets are dropped by native code first, so the
+    loop visits only brackets. Malformed text is left to the parser."""
+    brackets = _STRING.sub(b"", _ESCAPE.sub(b"", data)).translate(None, _NOT_BRACKETS)
+    depth = 0
+    for b in brackets:
+        if b in (0x5B, 0x7B):
             depth += 1
             if depth > limit:
                 return True
-        elif b in (0x5D, 0x7D):
-            depth = max(0, depth - 1)
+        elif depth:
+            depth -= 1
     return False
 
 

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { beforeEach, test } from 'node:test';
 
-import { Recovery, Unit, UnitError, config, log, payload, utf8 } from '../index.js';
+import { Detector, Improver, Recovery, Unit, UnitError, config, log, payload, utf8 } from '../index.js';
 import * as messagepack from '../src/messagepack.js';
 import * as testing from '../testing.js';
 
@@ -107,4 +107,19 @@ test('a strategy names its classes as WIT variants', () => {
   assert.deepEqual(s.handles(), [{ tag: 'timeout' }, { tag: 'dependency' }]);
   assert.deepEqual(s.decide({}), { tag: 'pass' });
   assert.equal(s.describe().kind, 'recovery');
+});
+
+test('an export without an error case writes the stack, then throws', () => {
+  const broken = new Detector({ name: 'd', find: (input) => input.targets.map((t) => t.missing.field) });
+  const written = [];
+  const write = process.stderr.write;
+  process.stderr.write = (text) => written.push(String(text));
+  try {
+    assert.throws(() => broken.detect({ targets: [{}] }), TypeError);
+  } finally {
+    process.stderr.write = write;
+  }
+  assert.match(written.join(''), /TypeError: .*\n\s+at /);
+  assert.deepEqual(new Improver({ name: 'i', propose: (input) => [input] }).improve('p'), ['p']);
+  assert.equal(new Improver({ name: 'i', propose: () => [] }).describe().kind, 'improver');
 });

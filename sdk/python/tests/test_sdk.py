@@ -1,9 +1,11 @@
 """The package's own tests, natively: `python -m unittest discover -s tests`
 from sdk/python (with `src` on the path, or after `pip install .`)."""
 
+import contextlib
+import io
 import unittest
 
-from kaizen_sdk import Unit, UnitError, config, info, payload, testing
+from kaizen_sdk import Detector, Improver, Unit, UnitError, config, info, payload, testing
 from kaizen_sdk import messagepack
 
 
@@ -44,6 +46,24 @@ class Errors(unittest.TestCase):
         with self.assertRaises(UnitError) as e:
             testing.invoke(Wrong(), b"x")
         self.assertIn("must return bytes", e.exception.message)
+
+
+class Guarded(unittest.TestCase):
+    def test_an_export_without_an_error_case_prints_the_traceback_then_raises(self):
+        class Broken(Detector):
+            def find(self, input):
+                return input["missing"]
+
+        class Proposer(Improver):
+            def propose(self, input):
+                return [input]
+
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr), self.assertRaises(KeyError):
+            Broken().detect({})
+        self.assertIn("Traceback (most recent call last)", stderr.getvalue())
+        self.assertIn("in find", stderr.getvalue())
+        self.assertEqual(Proposer().improve("p"), ["p"])
 
 
 class Payloads(unittest.TestCase):

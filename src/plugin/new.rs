@@ -1,9 +1,11 @@
 //! `kaizen plugin new KIND NAME [--lang rust|python|js|c]`: a ready plugin
 //! with a working example and its own passing test, so an author starts
 //! from something green and edits. Rust (the default) is a crate on the
-//! SDK; the other languages use the toolchains of `plugins/examples/` and
-//! carry the WIT (embedded in this binary) in `wit/`. The files come from
-//! [`super::templates`].
+//! SDK; Python and JavaScript projects carry a copy of their SDK package
+//! (`sdk/python`, `sdk/js`); the other languages use the toolchains of
+//! `plugins/examples/` and carry the WIT (embedded in this binary) in `wit/`,
+//! except JavaScript, which builds against its SDK's WIT. The files come
+//! from [`super::templates`].
 
 use std::path::{Path, PathBuf};
 

@@ -155,7 +155,33 @@ fn scaffold_builds_and_checks(lang: &str, steps: impl Fn(&str, &Path) -> Vec<Com
         if kind == "unit" {
             refuses_deep_nesting(&std::fs::read(&wasm).unwrap(), &name);
         }
+        if kind == "recovery" {
+            retries_then_passes(&std::fs::read(&wasm).unwrap(), &name);
+        }
     }
+}
+
+/// The scaffolded strategy `name`, loaded by the host and asked as the call
+/// path asks: a timeout is retried after 50 ms twice, then passed on (its
+/// `u64` delay crosses the boundary both ways).
+fn retries_then_passes(component: &[u8], name: &str) {
+    use kaizen_host::runtime::blocking::block_on;
+    use kaizen_host::runtime::types::{ErrorClass, Failure, RecoveryAction};
+    let (_dir, rt) = crate::common::runtime_with(|_| {});
+    let p = rt.load(name, component).unwrap_or_else(|e| panic!("{name} loads: {e}"));
+    let failure = |attempt| Failure {
+        target: "api".into(),
+        version: "1.0.0".into(),
+        error_class: ErrorClass::Timeout,
+        message: "slow".into(),
+        attempt,
+        elapsed_ms: 10,
+        remaining_ms: 1000,
+        recent: vec![],
+    };
+    assert_eq!(block_on(p.handles()).unwrap(), vec![ErrorClass::Timeout, ErrorClass::Dependency], "{name}");
+    assert_eq!(block_on(p.decide(&failure(1))).unwrap(), RecoveryAction::Retry(50), "{name}");
+    assert_eq!(block_on(p.decide(&failure(3))).unwrap(), RecoveryAction::Pass, "{name}");
 }
 
 #[test]

@@ -8,7 +8,9 @@
 //! * Per call, each on a fresh instance as the host runs them: the Python
 //!   detector beside the Rust `low-success-rate` detector, the JavaScript
 //!   unit beside the Rust echo unit, the C strategy beside the Rust
-//!   `backoff-retry` strategy.
+//!   `backoff-retry` strategy; and the SDKs' test units (`tests/guests/`:
+//!   decode the JSON request, encode it back) beside the Rust echo unit, on
+//!   a small request and on one of 64 KiB.
 //!
 //! `cargo bench --bench polyglot` (needs the toolchains of
 //! plugins/examples/README.md; a missing one skips its rows).
@@ -124,6 +126,23 @@ fn main() {
         let js_call = median(200, || drop(block_on(p.invoke(&ctx, req)).unwrap()));
         let rs_call = median(200, || drop(block_on(rust.invoke(&ctx, req)).unwrap()));
         row("invoke: JavaScript unit (QuickJS) / Rust unit (echo)", js_call, rs_call, "");
+    }
+    for (label, built) in
+        [("Python", examples::build_python_sdk_guest()), ("JavaScript", examples::build_js_sdk_guest())]
+    {
+        let Some(wasm) = built else { continue };
+        let bytes = std::fs::read(&wasm).unwrap();
+        println!("{label} unit on the SDK: {} bytes", bytes.len());
+        let p = rt.load("sdk", &bytes).unwrap();
+        let rust = load(&rt, &kaizen_plugins::TEST_ECHO_V1);
+        let small = br#"{"op": "echo", "title": "Hello, World!"}"#.to_vec();
+        let words: Vec<String> = (0..7_280).map(|i| format!("w{i:05}")).collect();
+        let large = serde_json::to_vec(&serde_json::json!({"op": "echo", "words": words})).unwrap();
+        for (size, req) in [("small", &small), ("64 KiB", &large)] {
+            let sdk_call = median(50, || drop(block_on(p.invoke(&ctx, req)).unwrap()));
+            let rs_call = median(200, || drop(block_on(rust.invoke(&ctx, req)).unwrap()));
+            row(&format!("invoke, {size} JSON: {label} SDK unit / Rust unit (echo)"), sdk_call, rs_call, "");
+        }
     }
     if let Some(c) = examples::build_c() {
         let p = rt.load("c", &std::fs::read(&c).unwrap()).unwrap();

@@ -1,9 +1,11 @@
 //! `kaizen plugin new KIND NAME [--lang rust|python|js|c]`: a ready plugin
 //! with a working example and its own passing test, so an author starts
 //! from something green and edits. Rust (the default) is a crate on the
-//! SDK; the other languages use the toolchains of `plugins/examples/` and
-//! carry the WIT (embedded in this binary) in `wit/`. The files come from
-//! [`super::templates`].
+//! SDK; Python and JavaScript projects carry a copy of their SDK package
+//! (`sdk/python`, `sdk/js`); the other languages use the toolchains of
+//! `plugins/examples/` and carry the WIT (embedded in this binary) in `wit/`,
+//! except JavaScript, which builds against its SDK's WIT. The files come
+//! from [`super::templates`].
 
 use std::path::{Path, PathBuf};
 
@@ -54,7 +56,11 @@ pub fn run(a: NewArgs) -> anyhow::Result<()> {
         }
         lang => {
             write(&dir, lang, &Vars { name: &a.name, kind: a.kind, sdk: "" })?;
-            write_wit(&dir)?;
+            // JavaScript builds against the copy of its SDK's WIT, which
+            // holds the contract.
+            if lang != Lang::Js {
+                write_wit(&dir)?;
+            }
             out!("created {what} plugin `{}` ({}) in {}; see its README.md", a.name, lang.label(), dir.display());
         }
     }

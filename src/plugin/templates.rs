@@ -53,10 +53,30 @@ const RUST: Scaffold = Scaffold {
     unit: &[("src/lib.rs", template!("rust/unit/lib.rs"))],
 };
 
-/// Python (componentize-py): `app.py`, `test_app.py` (unittest against the
-/// generated bindings, with the host stubbed).
+/// `include_str!` of a file of the Python SDK package (`sdk/python`).
+macro_rules! python_sdk {
+    ($file:literal) => {
+        (concat!("kaizen_sdk/", $file), include_str!(concat!("../../sdk/python/src/kaizen_sdk/", $file)))
+    };
+}
+
+/// Python (componentize-py): `app.py` on the `kaizen_sdk` package (a copy,
+/// so that the project builds with nothing but componentize-py), and
+/// `test_app.py` (unittest, natively, with the SDK's stand-ins for the host).
 const PYTHON: Scaffold = Scaffold {
-    shared: &[("README.md", template!("python/README.md")), (".gitignore", template!("python/gitignore"))],
+    shared: &[
+        ("README.md", template!("python/README.md")),
+        (".gitignore", template!("python/gitignore")),
+        python_sdk!("__init__.py"),
+        python_sdk!("config.py"),
+        python_sdk!("errors.py"),
+        python_sdk!("host.py"),
+        python_sdk!("log.py"),
+        python_sdk!("messagepack.py"),
+        python_sdk!("payload.py"),
+        python_sdk!("testing.py"),
+        python_sdk!("worlds.py"),
+    ],
     detector: &[
         ("app.py", template!("python/detector/app.py")),
         ("test_app.py", template!("python/detector/test_app.py")),
@@ -68,14 +88,42 @@ const PYTHON: Scaffold = Scaffold {
     unit: &[("app.py", template!("python/unit/app.py")), ("test_app.py", template!("python/unit/test_app.py"))],
 };
 
-/// JavaScript (jco, QuickJS backend): the logic in `logic.js` (plain
-/// JavaScript, tested with `node --test`), the world's exports in
-/// `plugin.js`, bundled into the component by jco.
+/// `include_str!` of a file of the JavaScript SDK package (`sdk/js`).
+macro_rules! js_sdk {
+    ($file:literal) => {
+        (concat!("kaizen-sdk/", $file), include_str!(concat!("../../sdk/js/", $file)))
+    };
+}
+
+/// JavaScript (jco, QuickJS backend): the plugin in `logic.js` on the
+/// `kaizen-sdk` package (a copy, installed from the folder by npm, so that
+/// the project needs nothing from the registry but jco), tested with
+/// `node --test`; the world's exports in `plugin.js`, bundled into the
+/// component by jco against the SDK's WIT.
 const JS: Scaffold = Scaffold {
     shared: &[
         ("package.json", template!("js/package.json")),
         ("README.md", template!("js/README.md")),
         (".gitignore", template!("js/gitignore")),
+        js_sdk!("package.json"),
+        js_sdk!("README.md"),
+        js_sdk!("index.js"),
+        js_sdk!("component.js"),
+        js_sdk!("testing.js"),
+        js_sdk!("src/config.js"),
+        js_sdk!("src/console.js"),
+        js_sdk!("src/errors.js"),
+        js_sdk!("src/host.js"),
+        js_sdk!("src/log.js"),
+        js_sdk!("src/messagepack.js"),
+        js_sdk!("src/payload.js"),
+        js_sdk!("src/utf8.js"),
+        js_sdk!("src/worlds.js"),
+        js_sdk!("wit/worlds.wit"),
+        js_sdk!("wit/deps/kaizen-plugin/types.wit"),
+        js_sdk!("wit/deps/kaizen-plugin/worlds.wit"),
+        js_sdk!("wit/deps/wasi-cli/stdio.wit"),
+        js_sdk!("wit/deps/wasi-io/io.wit"),
     ],
     detector: &[
         ("logic.js", template!("js/detector/logic.js")),
@@ -94,13 +142,18 @@ const JS: Scaffold = Scaffold {
     ],
 };
 
-/// C (clang + wasi-libc): `plugin.c` and a Makefile whose `test` target
-/// builds the component and has the host check it.
+/// C (clang + wasi-libc): `plugin.c`, a JSON reader (`kaizen_json.h` over
+/// the vendored jsmn, with its native test) and a Makefile whose `test`
+/// target runs that test, builds the component and has the host check it.
 const C: Scaffold = Scaffold {
     shared: &[
         ("Makefile", template!("c/Makefile")),
         ("README.md", template!("c/README.md")),
         (".gitignore", template!("c/gitignore")),
+        ("kaizen_json.h", template!("c/kaizen_json.h")),
+        ("test_json.c", template!("c/test_json.c")),
+        ("jsmn.h", template!("c/jsmn.h")),
+        ("LICENSE.jsmn", template!("c/LICENSE.jsmn")),
     ],
     detector: &[("plugin.c", template!("c/detector/plugin.c"))],
     recovery: &[("plugin.c", template!("c/recovery/plugin.c"))],
@@ -159,6 +212,9 @@ fn rust_type(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
     use clap::ValueEnum;
 
     use super::*;
@@ -177,6 +233,45 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The scaffolds carry every file of the SDK packages they copy, and
+    /// the JavaScript SDK's copy of the contract is the contract.
+    #[test]
+    fn the_scaffolds_carry_the_whole_sdk_packages() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for (lang, kind, package, copied) in [
+            (Lang::Python, Kind::Unit, "sdk/python/src/kaizen_sdk", "kaizen_sdk/"),
+            (Lang::Js, Kind::Unit, "sdk/js", "kaizen-sdk/"),
+        ] {
+            let carried: BTreeSet<String> =
+                files(lang, kind).filter_map(|(path, _)| path.strip_prefix(copied).map(str::to_string)).collect();
+            let shipped: BTreeSet<String> = package_files(&root.join(package))
+                .into_iter()
+                .filter(|p| !p.starts_with("test/") && !p.starts_with("node_modules/") && !p.contains("__pycache__"))
+                .collect();
+            assert_eq!(carried, shipped, "{package}: the scaffold's copy differs from the package");
+        }
+        for name in ["types.wit", "worlds.wit"] {
+            let contract = std::fs::read_to_string(root.join("wit/v0.2").join(name)).unwrap();
+            let copy = std::fs::read_to_string(root.join("sdk/js/wit/deps/kaizen-plugin").join(name)).unwrap();
+            assert_eq!(contract, copy, "sdk/js/wit/deps/kaizen-plugin/{name} is not wit/v0.2/{name}");
+        }
+    }
+
+    /// Files under `dir`, as `/`-separated paths relative to it.
+    fn package_files(dir: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if path.is_dir() {
+                out.extend(package_files(&path).into_iter().map(|p| format!("{name}/{p}")));
+            } else {
+                out.push(name);
+            }
+        }
+        out
     }
 
     /// `NAME` between two `__`: uppercase letters (not `pycache` in `__pycache__`).

@@ -1,7 +1,9 @@
 //! Tools for plugin authors and operators that run without a host:
 //! `kaizen plugin new` scaffolds a crate that builds and passes its own
 //! test, `kaizen plugin check` judges the result, `kaizen backtest` replays
-//! recorded executions through the detectors.
+//! recorded executions through the detectors. The scaffolded unit of every
+//! language is then deployed to a real host, which must answer a request
+//! nested 100 000 deep with the caller's `invalid-input`, not a trap.
 
 use std::path::Path;
 use std::process::Command;
@@ -98,6 +100,9 @@ fn plugin_new_scaffolds_a_crate_that_builds_and_passes_its_test() {
             (v["accepted"].as_bool(), v["world"].as_str(), v["name"].as_str()),
             (Some(true), Some(kind), Some(name))
         );
+        if kind == "unit" {
+            refuses_deep_nesting(&std::fs::read(&wasm).unwrap(), name);
+        }
     }
     let (ok, _, err) = kaizen(&["plugin", "new", "unit", "Bad_Name"]);
     assert!(!ok && err.contains("invalid plugin name"), "{err}");
@@ -106,8 +111,25 @@ fn plugin_new_scaffolds_a_crate_that_builds_and_passes_its_test() {
     assert!(!ok && err.contains("not empty"), "{err}");
 }
 
+/// Deploy the scaffolded unit `name` to a real host and call it with a
+/// request nested 100 000 deep, then with a good one.
+fn refuses_deep_nesting(component: &[u8], name: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = crate::kaizen_bin::Server::start(dir.path(), &[], &[]);
+    s.deploy(component.to_vec());
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let (status, _, body) = s.invoke(name, &deep);
+    let e: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{name}: {status} {body}"));
+    assert_eq!((status, e["class"].as_str()), (422, Some("invalid-input")), "{name}: {e}");
+    assert!(e["message"].as_str().unwrap().contains("nested deeper than 128 levels"), "{name}: {e}");
+    let (status, _, body) = s.invoke(name, r#"{"name": "Ada"}"#);
+    assert_eq!(status, 200, "{name}: {body}");
+    assert!(body.contains("Hello, Ada!"), "{name}: {body}");
+}
+
 /// Scaffold `kind` plugins in `lang`, run `steps` in each (its own test and
-/// its build), and have the host check the component.
+/// its build), have the host check the component, and have a real host
+/// refuse deep nesting in the unit.
 fn scaffold_builds_and_checks(lang: &str, steps: impl Fn(&str, &Path) -> Vec<Command>) {
     use crate::examples::run;
     let dir = tempfile::tempdir().unwrap();
@@ -130,7 +152,36 @@ fn scaffold_builds_and_checks(lang: &str, steps: impl Fn(&str, &Path) -> Vec<Com
         assert!(ok, "{lang} {kind}: {out}{err}");
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!((v["world"].as_str(), v["name"].as_str()), (Some(kind), Some(name.as_str())));
+        if kind == "unit" {
+            refuses_deep_nesting(&std::fs::read(&wasm).unwrap(), &name);
+        }
+        if kind == "recovery" {
+            retries_then_passes(&std::fs::read(&wasm).unwrap(), &name);
+        }
     }
+}
+
+/// The scaffolded strategy `name`, loaded by the host and asked as the call
+/// path asks: a timeout is retried after 50 ms twice, then passed on (its
+/// `u64` delay crosses the boundary both ways).
+fn retries_then_passes(component: &[u8], name: &str) {
+    use kaizen_host::runtime::blocking::block_on;
+    use kaizen_host::runtime::types::{ErrorClass, Failure, RecoveryAction};
+    let (_dir, rt) = crate::common::runtime_with(|_| {});
+    let p = rt.load(name, component).unwrap_or_else(|e| panic!("{name} loads: {e}"));
+    let failure = |attempt| Failure {
+        target: "api".into(),
+        version: "1.0.0".into(),
+        error_class: ErrorClass::Timeout,
+        message: "slow".into(),
+        attempt,
+        elapsed_ms: 10,
+        remaining_ms: 1000,
+        recent: vec![],
+    };
+    assert_eq!(block_on(p.handles()).unwrap(), vec![ErrorClass::Timeout, ErrorClass::Dependency], "{name}");
+    assert_eq!(block_on(p.decide(&failure(1))).unwrap(), RecoveryAction::Retry(50), "{name}");
+    assert_eq!(block_on(p.decide(&failure(3))).unwrap(), RecoveryAction::Pass, "{name}");
 }
 
 #[test]

@@ -30,6 +30,7 @@ mod proving;
 mod recovery;
 mod rollout_ownership;
 mod scheduling;
+mod sdks;
 mod serve;
 mod store;
 mod supervision;

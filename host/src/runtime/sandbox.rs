@@ -145,21 +145,24 @@ impl host_api::Host for HostState {
         let (plugin, version) = (&self.identity.name, &self.identity.version);
         let call = self.output.call().map(|c| c.to_string()).unwrap_or_default();
         let message = truncate(&message, 2048);
+        // One JSON object of the plugin's fields; the JSON log writes it as
+        // an object (src/logs.rs), so each field can be queried.
+        let fields = fields_as_json(fields);
         match level {
             LogLevel::Trace => {
-                tracing::trace!(target: "kaizen::plugin", plugin, version, call, ?fields, "{message}")
+                tracing::trace!(target: "kaizen::plugin", plugin, version, call, fields = fields.as_str(), "{message}")
             }
             LogLevel::Debug => {
-                tracing::debug!(target: "kaizen::plugin", plugin, version, call, ?fields, "{message}")
+                tracing::debug!(target: "kaizen::plugin", plugin, version, call, fields = fields.as_str(), "{message}")
             }
             LogLevel::Info => {
-                tracing::info!(target: "kaizen::plugin", plugin, version, call, ?fields, "{message}")
+                tracing::info!(target: "kaizen::plugin", plugin, version, call, fields = fields.as_str(), "{message}")
             }
             LogLevel::Warn => {
-                tracing::warn!(target: "kaizen::plugin", plugin, version, call, ?fields, "{message}")
+                tracing::warn!(target: "kaizen::plugin", plugin, version, call, fields = fields.as_str(), "{message}")
             }
             LogLevel::Error => {
-                tracing::error!(target: "kaizen::plugin", plugin, version, call, ?fields, "{message}")
+                tracing::error!(target: "kaizen::plugin", plugin, version, call, fields = fields.as_str(), "{message}")
             }
         }
     }
@@ -167,6 +170,14 @@ impl host_api::Host for HostState {
     fn config(&mut self, key: String) -> Option<String> {
         self.identity.config.get(&key).cloned()
     }
+}
+
+/// A plugin's log fields as the text of a JSON object (a later duplicate
+/// key wins).
+fn fields_as_json(fields: Vec<(String, String)>) -> String {
+    let object: serde_json::Map<String, serde_json::Value> =
+        fields.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
+    serde_json::Value::Object(object).to_string()
 }
 
 /// Denies memory growth past the cap and remembers that it did, so that the

@@ -1,32 +1,21 @@
-"""Kaizen detector in Python: flags a target whose error budget burns too
-fast — more than `max_error_rate` (default 0.05) of its calls in the window
-failed, over at least `min_executions` (default 20) calls — and says how
-many times faster than allowed the budget is burning."""
+"""Kaizen detector in Python, on the Python SDK (`sdk/python`): flags a
+target whose error budget burns too fast — more than `max_error_rate`
+(default 0.05) of its calls in the window failed, over at least
+`min_executions` (default 20) calls — and says how many times faster than
+allowed the budget is burning."""
 
-import wit_world
-from wit_world.imports import host, types
-
-
-def _setting(key: str, default: float) -> float:
-    value = host.config(key)
-    try:
-        return float(value) if value is not None else default
-    except ValueError:
-        return default
+from kaizen_sdk import Detector, config
+from wit_world.imports import types
 
 
-class WitWorld(wit_world.WitWorld):
-    def describe(self) -> types.PluginInfo:
-        return types.PluginInfo(
-            name="error-budget",
-            kind=types.PluginKind.DETECTOR,
-            version="1.0.0",
-            description="Error budget burning faster than allowed (Python)",
-        )
+class ErrorBudget(Detector):
+    name = "error-budget"
+    version = "1.0.0"
+    description = "Error budget burning faster than allowed (Python)"
 
-    def detect(self, input: types.DetectionInput) -> list[types.Finding]:
-        max_rate = _setting("max_error_rate", 0.05)
-        min_calls = _setting("min_executions", 20)
+    def find(self, input: types.DetectionInput) -> list[types.Finding]:
+        max_rate = config.float("max_error_rate", 0.05)
+        min_calls = config.int("min_executions", 20)
         findings = []
         for t in input.targets:
             w = t.current
@@ -52,6 +41,10 @@ class WitWorld(wit_world.WitWorld):
                     ],
                     expected_gain_pct=min(100.0, rate * 100),
                     risk=types.Risk.LOW,
+                    category=types.Category.RELIABILITY,
                 )
             )
         return findings
+
+
+WitWorld = ErrorBudget  # the class componentize-py serves

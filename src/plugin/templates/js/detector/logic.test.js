@@ -1,10 +1,15 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { slowTargets } from './logic.js';
+import { beforeEach, test } from 'node:test';
+import * as testing from 'kaizen-sdk/testing';
+import { slowP95 } from './logic.js';
 
-const target = (p95Ms) => ({ target: 'api', current: { executions: 100n, latency: { p95Ms } } });
+const input = (p95Ms) => ({ targets: [{ target: 'api', current: { executions: 100, latency: { p95Ms } } }] });
+
+beforeEach(() => testing.reset());
 
 test('fires over budget only', () => {
-  assert.equal(slowTargets({ targets: [target(80)] }, 50).length, 1);
-  assert.equal(slowTargets({ targets: [target(2)] }, 50).length, 0);
+  assert.equal(slowP95.detect(input(80)).length, 1);
+  assert.equal(slowP95.detect(input(2)).length, 0);
+  testing.configure({ budget_ms: 100 });
+  assert.equal(slowP95.detect(input(80)).length, 0, '80 ms is within a 100 ms budget');
 });

@@ -1,10 +1,6 @@
-import { config } from 'kaizen:plugin/host@__CONTRACT__';
-import { slowTargets } from './logic.js';
+// The component's entry: the SDK's host connection first, then the world's exports.
+import 'kaizen-sdk/component';
+import { slowP95 } from './logic.js';
 
-export function describe() {
-  return { name: '__NAME__', kind: 'detector', version: '0.1.0', description: 'p95 latency over a budget', tunables: [], capabilities: [] };
-}
-
-export function detect(input) {
-  return slowTargets(input, Number(config('budget_ms') ?? 50));
-}
+export const describe = () => slowP95.describe();
+export const detect = (input) => slowP95.detect(input);

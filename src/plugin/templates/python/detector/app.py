@@ -1,18 +1,17 @@
 """Detector __NAME__: flags targets whose p95 latency is over a budget
 (`budget_ms`, default 50, from the host's plugin configuration)."""
 
-import wit_world
-from wit_world.imports import host, types
+from kaizen_sdk import Detector, config
+from wit_world.imports import types
 
 
-class WitWorld(wit_world.WitWorld):
-    def describe(self) -> types.PluginInfo:
-        return types.PluginInfo(name="__NAME__", kind=types.PluginKind.DETECTOR, version="0.1.0",
-                                description="p95 latency over a budget",
-                                tunables=[], capabilities=[])
+class SlowP95(Detector):
+    name = "__NAME__"
+    version = "0.1.0"
+    description = "p95 latency over a budget"
 
-    def detect(self, input: types.DetectionInput) -> list[types.Finding]:
-        budget = float(host.config("budget_ms") or 50)
+    def find(self, input: types.DetectionInput) -> list[types.Finding]:
+        budget = config.float("budget_ms", 50.0)
         return [
             types.Finding(
                 target=t.target, kind="__NAME__", severity=types.Severity.MEDIUM, confidence=0.8,
@@ -24,3 +23,6 @@ class WitWorld(wit_world.WitWorld):
             for t in input.targets
             if t.current.executions >= 20 and t.current.latency.p95_ms > budget
         ]
+
+
+WitWorld = SlowP95  # the class componentize-py serves

@@ -1,9 +1,9 @@
 import unittest
 
-from wit_world.imports import host, types
+from kaizen_sdk import testing
+from wit_world.imports import types  # `componentize-py -d wit -w kaizen:plugin/detector bindings .`
 
-host.config = lambda key: None  # natively there is no host: defaults apply
-from app import WitWorld
+from app import SlowP95
 
 
 def target(p95):
@@ -14,9 +14,18 @@ def target(p95):
 
 
 class Test(unittest.TestCase):
+    def setUp(self):
+        testing.reset()
+
     def test_fires_over_budget_only(self):
         slow = types.DetectionInput(now_ms=0, targets=[target(80.0)], metrics=[])
         fast = types.DetectionInput(now_ms=0, targets=[target(2.0)], metrics=[])
-        self.assertEqual(len(WitWorld().detect(slow)), 1)
-        self.assertEqual(WitWorld().detect(fast), [])
-        self.assertEqual(WitWorld().describe().kind, types.PluginKind.DETECTOR)
+        self.assertEqual(len(SlowP95().detect(slow)), 1)
+        self.assertEqual(SlowP95().detect(fast), [])
+        testing.configure(budget_ms="100")
+        self.assertEqual(SlowP95().detect(slow), [], "80 ms is within a 100 ms budget")
+        self.assertEqual(SlowP95().describe().kind, types.PluginKind.DETECTOR)
+
+
+if __name__ == "__main__":
+    unittest.main()

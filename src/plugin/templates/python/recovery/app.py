@@ -1,20 +1,20 @@
 """Recovery strategy __NAME__: retries timeouts and dependency failures
 after `delay_ms` (default 50), up to `max_attempts` (default 2), then passes."""
 
-import wit_world
-from wit_world.imports import host, types
+from kaizen_sdk import Recovery, config
+from wit_world.imports import types
 
 
-class WitWorld(wit_world.WitWorld):
-    def describe(self) -> types.PluginInfo:
-        return types.PluginInfo(name="__NAME__", kind=types.PluginKind.RECOVERY, version="0.1.0",
-                                description="Retry after a fixed delay",
-                                tunables=[], capabilities=[])
+class PatientRetry(Recovery):
+    name = "__NAME__"
+    version = "0.1.0"
+    description = "Retry after a fixed delay"
+    handled = ("timeout", "dependency")
 
-    def handles(self) -> list[types.ErrorClass]:
-        return [types.ErrorClass_Timeout(), types.ErrorClass_Dependency()]
-
-    def decide(self, failure: types.Failure) -> types.RecoveryAction:
-        if failure.attempt > int(host.config("max_attempts") or 2):
+    def choose(self, failure: types.Failure) -> types.RecoveryAction:
+        if failure.attempt > config.int("max_attempts", 2):
             return types.RecoveryAction_Pass()
-        return types.RecoveryAction_Retry(int(host.config("delay_ms") or 50))
+        return types.RecoveryAction_Retry(config.int("delay_ms", 50))
+
+
+WitWorld = PatientRetry  # the class componentize-py serves

@@ -1,9 +1,9 @@
 import unittest
 
-from wit_world.imports import host, types
+from kaizen_sdk import testing
+from wit_world.imports import types  # `componentize-py -d wit -w kaizen:plugin/recovery bindings .`
 
-host.config = lambda key: None  # natively there is no host: defaults apply
-from app import WitWorld
+from app import PatientRetry
 
 
 def failure(attempt):
@@ -12,6 +12,14 @@ def failure(attempt):
 
 
 class Test(unittest.TestCase):
+    def setUp(self):
+        testing.reset()
+
     def test_retries_then_passes(self):
-        self.assertEqual(WitWorld().decide(failure(1)), types.RecoveryAction_Retry(50))
-        self.assertEqual(WitWorld().decide(failure(3)), types.RecoveryAction_Pass())
+        self.assertEqual(PatientRetry().decide(failure(1)), types.RecoveryAction_Retry(50))
+        self.assertEqual(PatientRetry().decide(failure(3)), types.RecoveryAction_Pass())
+        self.assertEqual(PatientRetry().handles(), [types.ErrorClass_Timeout(), types.ErrorClass_Dependency()])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,23 +1,24 @@
-"""Unit __NAME__: greets by name. Request `{"name": "Ada"}`, answer
-`{"greeting": "Hello, Ada!"}`; a request without a name is refused with the
-`invalid-input` class (raise `Err(UnitError(...))` to return an error)."""
+"""Unit __NAME__: greets by name. Request `{"name": "Ada"}` (JSON or
+MessagePack), answer `{"greeting": "Hello, Ada!"}` in the same encoding.
+A request without a name is refused with the `invalid-input` class: raise
+`UnitError(class, message)` for a typed error; any other exception answers
+`internal` with its message, its traceback in the host's log."""
 
-import json
-
-import wit_world
-from componentize_py_types import Err
-from wit_world.imports import types
+from kaizen_sdk import Unit, UnitError, config, log, payload
 
 
-class WitWorld(wit_world.WitWorld):
-    def describe(self) -> types.PluginInfo:
-        return types.PluginInfo(name="__NAME__", kind=types.PluginKind.UNIT, version="0.1.0",
-                                description="Greets by name",
-                                tunables=[], capabilities=[])
+class Greeter(Unit):
+    name = "__NAME__"
+    version = "0.1.0"
+    description = "Greets by name"
 
-    def invoke(self, context: types.CallContext, request: bytes) -> bytes:
-        try:
-            name = json.loads(request)["name"]
-        except (ValueError, KeyError, TypeError) as e:
-            raise Err(types.UnitError(error_class=types.ErrorClass_InvalidInput(), message=f"bad request: {e}"))
-        return json.dumps({"greeting": f"Hello, {name}!"}).encode()
+    def handle(self, context, request: bytes) -> bytes:
+        body, encoding = payload.decode(request)  # nesting past payload_max_depth: invalid-input
+        if not isinstance(body, dict) or not isinstance(body.get("name"), str):
+            raise UnitError("invalid-input", 'expected {"name": "..."}')
+        greeting = config.get("greeting", "Hello")
+        log.debug("greeting", name=body["name"], attempt=context.attempt)
+        return payload.encode({"greeting": f"{greeting}, {body['name']}!"}, encoding)
+
+
+WitWorld = Greeter  # the class componentize-py serves

@@ -1,8 +1,10 @@
-//! Unit `__NAME__`: greets by name. Request `{"name": "Ada"}`, answer
-//! `{"greeting": "Hello, Ada!"}`; a request without a name is refused with
-//! the `invalid-input` class.
+//! Unit `__NAME__`: greets by name. Request `{"name": "Ada"}` (JSON or
+//! MessagePack), answer `{"greeting": "Hello, Ada!"}` in the same encoding;
+//! a request without a name, or nested deeper than the plugin's
+//! `payload_max_depth` (default 128), is refused with the `invalid-input`
+//! class.
 
-use kaizen_sdk::{CallContext, Config, ErrorClass, PluginInfo, PluginKind, Unit, UnitError, serde_json};
+use kaizen_sdk::{CallContext, Config, ErrorClass, PluginInfo, PluginKind, Unit, UnitError, payload, serde_json};
 
 pub struct __TYPE__;
 
@@ -11,13 +13,12 @@ impl Unit for __TYPE__ {
         PluginInfo::new("__NAME__", PluginKind::Unit, env!("CARGO_PKG_VERSION"), "Greets by name")
     }
 
-    fn invoke(_ctx: &CallContext, request: &[u8], _config: &Config) -> Result<Vec<u8>, UnitError> {
-        let req: serde_json::Value = serde_json::from_slice(request)
-            .map_err(|e| UnitError::new(ErrorClass::InvalidInput, format!("request is not JSON: {e}")))?;
+    fn invoke(_ctx: &CallContext, request: &[u8], config: &Config) -> Result<Vec<u8>, UnitError> {
+        let (req, encoding): (serde_json::Value, _) = payload::decode_with(request, config)?;
         let name = req["name"]
             .as_str()
-            .ok_or_else(|| UnitError::new(ErrorClass::InvalidInput, "missing \"name\""))?;
-        Ok(serde_json::to_vec(&serde_json::json!({ "greeting": format!("Hello, {name}!") })).expect("JSON"))
+            .ok_or_else(|| UnitError::new(ErrorClass::InvalidInput, "expected {\"name\": \"...\"}"))?;
+        Ok(payload::encode(&serde_json::json!({ "greeting": format!("Hello, {name}!") }), encoding))
     }
 }
 
@@ -34,5 +35,13 @@ mod tests {
         assert_eq!(out["greeting"], "Hello, Ada!");
         let err = invoke_json::<__TYPE__>(&serde_json::json!({})).unwrap_err();
         assert_eq!(err.error_class, ErrorClass::InvalidInput);
+    }
+
+    #[test]
+    fn refuses_a_request_nested_too_deep_before_parsing_it() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let err = __TYPE__::invoke(&kaizen_sdk::testing::context(), deep.as_bytes(), &Config::default()).unwrap_err();
+        assert_eq!(err.error_class, ErrorClass::InvalidInput);
+        assert!(err.message.contains("nested deeper than 128 levels"), "{}", err.message);
     }
 }

@@ -505,6 +505,19 @@ impl ServeConfig {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn secrets_are_redacted_from_the_effective_configuration() {
+        use serde_json::json;
+        assert_eq!(redact("tokens.admin", &json!("0123456789abcdef")), json!("<redacted>"));
+        assert_eq!(redact("tokens.admin", &json!(null)), json!(null), "an unset token shows as unset");
+        assert_eq!(
+            redact("database_url", &json!("postgres://kaizen:hunter2@db:5432/kaizen")),
+            json!("postgres://kaizen:<redacted>@db:5432/kaizen")
+        );
+        assert_eq!(redact("database_url", &json!("sqlite://data.db")), json!("sqlite://data.db"));
+        assert_eq!(redact("loop.interval_secs", &json!(30.0)), json!(30.0));
+    }
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -265,8 +265,13 @@ fn the_bake_judges_against_a_concurrent_holdback_and_survives_a_restart() {
     let s = start(dir.path(), &cfg);
     let id = echo_candidate_at_first_step(&s);
     let traffic = Traffic::start(&s, "echo", "ping");
+    // The promotion is recorded before it is made (so that a crash between
+    // the two resumes it), and the holdback is set right after it: wait for
+    // all three.
     wait_for("echo 2.0.0 promoted and baking", Duration::from_secs(120), || {
         improvements(&s, "echo")[0]["state"] == "baking"
+            && s.serving("echo").as_deref() == Some("2.0.0")
+            && s.canary("echo").is_some()
     });
     // The previous version keeps 5 % of the calls: the bake's holdback.
     assert_eq!(s.serving("echo").as_deref(), Some("2.0.0"));

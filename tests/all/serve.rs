@@ -18,6 +18,14 @@ const ADD: &str = r#"{"op":"add","a":2,"b":3}"#;
 fn operator_story_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(dir.path(), &[("KAIZEN_WATCH__DEPLOY_UNITS", "true")], &[]);
+    // The banner is read from the host's stdout by a thread of its own,
+    // which may still be at its first line when the host answers /healthz.
+    let banner_read = |s: &Server| {
+        wait_for("the start banner to be read", Duration::from_secs(20), || {
+            s.stdout.lock().iter().any(|l| l.starts_with("Dashboard:"))
+        })
+    };
+    banner_read(&s);
     assert!(s.stdout.lock().iter().any(|l| l.contains("admin token:")), "first start shows the generated tokens");
 
     let (status, version, body) = s.invoke("calculator", ADD);
@@ -54,6 +62,7 @@ fn operator_story_survives_a_restart() {
     assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
 
     let s = Server::start(dir.path(), &[], &[]);
+    banner_read(&s);
     assert!(!s.stdout.lock().iter().any(|l| l.contains("admin token:")), "tokens are shown only once");
     assert_eq!(s.serving("calculator").as_deref(), Some("1.0.0"), "the rolled-back version still serves");
     assert_eq!(s.get("/api/v1/status")["state"], "stopped", "the emergency stop survives a restart");

@@ -131,14 +131,11 @@ fn demo_config(c: &mut ServeConfig) {
     c.health.interval_secs = 10;
 }
 
-/// Record that a flag set `key`.
-fn config_flag(provenance: &mut std::collections::BTreeMap<String, String>, key: &str, flag: &str) {
-    provenance.insert(key.into(), format!("flag {flag}"));
-}
-
 pub fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let mut config = ServeConfig::load(a.config.as_deref())?;
-    let mut by_flag = |key: &str, flag: &str| config_flag(&mut config.provenance, key, flag);
+    let mut by_flag = |key: &str, flag: &str| {
+        config.provenance.insert(key.into(), format!("flag {flag}"));
+    };
     if let Some(d) = a.data_dir.clone() {
         by_flag("data_dir", "--data-dir");
         config.host.data_dir = d;

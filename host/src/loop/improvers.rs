@@ -34,6 +34,16 @@ const MAX_PROPOSALS: usize = 8;
 /// Past trials an improver is shown at most (the newest).
 const MAX_TRIALS: i64 = 200;
 
+/// An improvement's `source` when improver `name` proposed it.
+fn source_of(name: &str) -> String {
+    format!("improver {name}")
+}
+
+/// Whether an improvement with this `source` was proposed by an improver.
+pub(super) fn by_improver(source: &str) -> bool {
+    source.starts_with("improver ")
+}
+
 /// The first acceptable proposal of any improver for finding `f` on `slot`.
 pub async fn propose(ctx: &Arc<Ctx>, f: &FindingRecord, slot: &Slot) -> Option<Candidate> {
     let improvers = ctx.runtime.slots_of(PluginKind::Improver);
@@ -85,7 +95,7 @@ pub async fn propose(ctx: &Arc<Ctx>, f: &FindingRecord, slot: &Slot) -> Option<C
             let action = if accepted { "proposal" } else { "proposal-refused" };
             ctx.audit.record_event(improver.name(), action, &f.target, event).await;
             if let (true, Ok(plugin)) = (accepted, checked) {
-                return Some(Candidate { plugin, source: format!("improver {}", improver.name()) });
+                return Some(Candidate { plugin, source: source_of(improver.name()) });
             }
         }
     }
@@ -183,7 +193,7 @@ async fn input(ctx: &Ctx, f: &FindingRecord, slot: &Slot, serving: &Plugin) -> (
     let streak = past
         .iter()
         .take_while(|i| {
-            i.source.starts_with("improver ")
+            by_improver(&i.source)
                 && i.baseline_sha.as_deref() == Some(serving.id())
                 && matches!(
                     i.state,

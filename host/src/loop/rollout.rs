@@ -642,7 +642,7 @@ impl Rollout {
                 // the judge exists to guard, not the loop misjudging: it is
                 // bounded by `loop.max_improver_trials`, and the self-watch
                 // counts only candidates someone claimed were better.
-                let exploration = self.imp.source.starts_with("improver ");
+                let exploration = super::improvers::by_improver(&self.imp.source);
                 (ImprovementState::RolledBack, why, FindingStatus::Open, (!exploration).then_some(Outcome::RolledBack))
             }
             End::Inconclusive => {

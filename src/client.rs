@@ -359,6 +359,15 @@ impl Client {
                 r.target
             );
         }
+        for g in &s.rollout_gates {
+            match &g.target {
+                None => out!("rollouts: {}", g.reason),
+                Some(t) => out!("  rollouts of {t}: {}", g.reason),
+            }
+        }
+        for w in &s.waiting {
+            out!("  improvement {} ({} {}) {}", w.improvement, w.target, w.candidate_version, w.reason);
+        }
         print_tasks(&s.tasks);
         out!();
         let rows: Vec<Vec<String>> = s
@@ -516,6 +525,30 @@ impl Client {
             "running"
         };
         out!("loop {state}");
+        Ok(())
+    }
+
+    /// Declare a change freeze for `secs` seconds, or lift it (`None`).
+    pub fn freeze(&self, secs: Option<u64>, reason: Option<String>) -> anyhow::Result<()> {
+        let url = format!("{}/api/v1/freeze", self.base);
+        let res = match secs {
+            Some(secs) => {
+                let reason = reason.unwrap_or_else(|| "change freeze from the CLI".into());
+                self.send(self.http.put(url).json(&serde_json::json!({ "for_secs": secs, "reason": reason })))
+            }
+            None => {
+                let reason = reason.unwrap_or_else(|| "freeze lifted from the CLI".into());
+                self.send(self.http.delete(url).json(&Reason { reason: Some(reason) }))
+            }
+        };
+        let Some(c) = self.view::<ControlState>(res?)? else { return Ok(()) };
+        match c.freeze_until {
+            Some(until) => out!(
+                "change freeze until {}: no rollout starts; rollouts in progress hold at their step",
+                kaizen_host::store::format_time(until)
+            ),
+            None => out!("no declared change freeze: rollouts may start within the configured windows"),
+        }
         Ok(())
     }
 

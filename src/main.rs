@@ -105,6 +105,21 @@ enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Declare a change freeze: no rollout starts, and rollouts in progress
+    /// hold at their step until it ends (persisted; it lapses by itself).
+    Freeze {
+        /// How long, e.g. `2h`, `3d`, `90s`.
+        #[arg(long = "for", value_parser = client::parse_duration, required_unless_present = "lift")]
+        duration: Option<u64>,
+        /// Lift the declared freeze instead.
+        #[arg(long, conflicts_with = "duration")]
+        lift: bool,
+        /// Why, shown wherever the freeze holds something.
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Run one loop cycle now and print its report: each attempt, and why
     /// each finding that led to none did not.
     Cycle(Remote),
@@ -282,6 +297,9 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Resume(r) => Client::new(&r, false)?.control("resume"),
         Command::Stop { release, remote } => {
             Client::new(&remote, false)?.control(if release { "release" } else { "stop" })
+        }
+        Command::Freeze { duration, lift, reason, remote } => {
+            Client::new(&remote, false)?.freeze(if lift { None } else { duration }, reason)
         }
         Command::Cycle(r) => Client::new(&r, false)?.cycle(),
         Command::Findings { command } => match command {

@@ -82,6 +82,13 @@ pub enum Event {
     /// An emergency stop froze a rollout at its step: nothing moves and its
     /// time budget stands still until the stop is released.
     RolloutFrozen { improvement: i64, percent: f64 },
+    /// A change freeze holds a rollout at its step: it neither advances
+    /// nor is promoted, and its time budget stands still until the freeze
+    /// ends (a failing candidate is still rolled back).
+    RolloutHeld { improvement: i64, percent: f64, reason: String },
+    /// A proven candidate waits to start its rollout: outside the rollout
+    /// windows, in a freeze, or at the limit on concurrent rollouts.
+    RolloutWaiting { improvement: i64, candidate_version: String, reason: String },
     /// A rollout carries on: after a restart (at its recorded step, with
     /// fresh samples) or after an emergency stop was released.
     RolloutResumed { improvement: i64, percent: f64, candidate_version: String, reason: String },
@@ -169,6 +176,10 @@ pub enum ControlAction {
     Resume,
     EmergencyStop,
     ReleaseStop,
+    /// An operator declared a change freeze.
+    Freeze,
+    /// An operator lifted it.
+    LiftFreeze,
     /// The safety controller paused the loop: too many of its recent
     /// improvements failed or were rolled back.
     SelfPause,
@@ -203,6 +214,8 @@ impl Event {
             Event::Verdict { .. } => "verdict",
             Event::Promoted { .. } => "promoted",
             Event::RolloutFrozen { .. } => "rollout-frozen",
+            Event::RolloutHeld { .. } => "rollout-held",
+            Event::RolloutWaiting { .. } => "rollout-waiting",
             Event::RolloutResumed { .. } => "rollout-resumed",
             Event::RolloutAborted { .. } => "rollout-aborted",
             Event::Rollback { .. } => "rollback",
@@ -334,6 +347,8 @@ mod tests {
             },
             Event::RollbackRequestDenied { reason: "r".into(), denied: "d".into() },
             Event::RolloutFrozen { improvement: 1, percent: 10.0 },
+            Event::RolloutHeld { improvement: 1, percent: 10.0, reason: "change freeze".into() },
+            Event::RolloutWaiting { improvement: 1, candidate_version: "2".into(), reason: "outside".into() },
             Event::RolloutResumed {
                 improvement: 1,
                 percent: 10.0,

@@ -18,6 +18,7 @@ pub mod presets;
 pub mod recovery;
 pub mod runtime;
 pub mod safety;
+pub mod schedule;
 pub mod settings;
 pub mod store;
 pub mod tasks;

@@ -13,6 +13,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::judge::JudgeConfig;
+use crate::schedule::{Freeze, Gate, ScheduleConfig, TargetSchedule};
 use crate::store::audit::AuditEvent;
 use crate::store::control::ControlState;
 use crate::store::{self, Db, now_ms};
@@ -76,6 +77,9 @@ pub struct TargetPolicy {
     pub preset: Option<crate::presets::Preset>,
     /// Limits replacing the global ones for this target.
     pub limits: Option<Limits>,
+    /// Rollout windows replacing the global ones, and freezes added to
+    /// them, for this target.
+    pub schedule: TargetSchedule,
 }
 
 /// When the loop must pause itself.
@@ -109,6 +113,8 @@ pub struct SafetyConfig {
     pub limits: Limits,
     pub targets: HashMap<String, TargetPolicy>,
     pub self_watch: SelfWatch,
+    /// When rollouts may start and move: windows and freezes.
+    pub schedule: ScheduleConfig,
 }
 
 /// Why the controller said no.
@@ -134,6 +140,13 @@ pub enum Denied {
     TooLarge(usize, usize),
     #[error("`{0}` had {1} calls in the window; at least {2} are needed before acting")]
     TooFewExecutions(String, u64, u64),
+    /// No rollout starts outside the rollout windows (in words, with when
+    /// the next opens).
+    #[error("{0}")]
+    OutsideWindow(String),
+    /// No rollout starts or moves in a change freeze.
+    #[error("{0}")]
+    ChangeFreeze(String),
 }
 
 /// How an improvement ended, for the self-watch. Inconclusive and aborted
@@ -239,6 +252,61 @@ impl Safety {
     /// The limits that apply to `target`.
     pub fn limits_for(&self, target: &str) -> &Limits {
         self.config.targets.get(target).and_then(|p| p.limits.as_ref()).unwrap_or(&self.config.limits)
+    }
+
+    /// May a rollout of `target` start, or move on, now? Its windows (its
+    /// own, else the global ones) and every freeze in force — configured,
+    /// or declared by an operator (`kaizen freeze`). A rollout for a
+    /// critical finding passes where `safety.schedule` lets it.
+    pub fn gate(&self, target: &str, critical: bool) -> Gate {
+        let s = &self.config.schedule;
+        let own = self.config.targets.get(target).map(|p| &p.schedule);
+        let windows = own.and_then(|o| o.windows.as_deref()).unwrap_or(&s.windows);
+        let declared = self.declared_freeze();
+        let freezes = s.freezes.iter().chain(own.into_iter().flat_map(|o| &o.freezes)).chain(declared.as_ref());
+        let now = jiff::Timestamp::now();
+        match Gate::at(windows, freezes, now) {
+            Gate::Frozen { .. } if critical && s.critical_in_freezes => Gate::at(windows, [], now),
+            Gate::OutsideWindow { .. } if critical && s.critical_outside_windows => Gate::Open,
+            gate => gate,
+        }
+    }
+
+    /// Targets with a schedule of their own (windows or freezes), by name.
+    pub fn scheduled_targets(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .config
+            .targets
+            .iter()
+            .filter(|(_, p)| p.schedule.windows.is_some() || !p.schedule.freezes.is_empty())
+            .map(|(name, _)| name.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// [`Safety::gate`] as a denial: `Ok` when a rollout may start now.
+    pub fn may_start_rollout(&self, target: &str, critical: bool) -> Result<(), Denied> {
+        let gate = self.gate(target, critical);
+        let why = gate.describe(jiff::Timestamp::now());
+        match gate {
+            Gate::Open => Ok(()),
+            Gate::OutsideWindow { .. } => Err(Denied::OutsideWindow(why)),
+            Gate::Frozen { .. } => Err(Denied::ChangeFreeze(why)),
+        }
+    }
+
+    /// The freeze an operator declared, while it lasts.
+    fn declared_freeze(&self) -> Option<Freeze> {
+        let s = self.state.lock();
+        let until = s.freeze_until.filter(|u| *u > now_ms())?;
+        let to = jiff::Timestamp::from_millisecond(until).ok()?;
+        Some(Freeze {
+            from: Some(jiff::Timestamp::MIN),
+            to: Some(to),
+            every: None,
+            reason: s.freeze_reason.clone().unwrap_or_default(),
+        })
     }
 
     /// May the loop act at all now?
@@ -391,6 +459,19 @@ impl Safety {
     /// Lift the emergency stop.
     pub async fn release_stop(&self, by: &str, why: &str) -> store::Result<ControlState> {
         self.set(|s| s.stopped = false, by, "release-stop", why).await
+    }
+
+    /// Declare a change freeze until `until` (Unix ms): no rollout starts,
+    /// and rollouts in progress hold at their step. Persisted; it lapses
+    /// by itself at `until`.
+    pub async fn freeze(&self, until: i64, by: &str, why: &str) -> store::Result<ControlState> {
+        let reason = why.to_string();
+        self.set(|s| (s.freeze_until, s.freeze_reason) = (Some(until), Some(reason)), by, "freeze", why).await
+    }
+
+    /// Lift a declared change freeze before it lapses.
+    pub async fn lift_freeze(&self, by: &str, why: &str) -> store::Result<ControlState> {
+        self.set(|s| (s.freeze_until, s.freeze_reason) = (None, None), by, "lift-freeze", why).await
     }
 
     pub async fn set_enabled(&self, on: bool, by: &str, why: &str) -> store::Result<ControlState> {

@@ -275,6 +275,28 @@ fn safety(k: &mut Checker, c: &Sections<'_>) {
             limits(k, &format!("safety.targets.{name}.limits"), l);
         }
     }
+    let freezes = |at: &str, f: &[crate::schedule::Freeze]| {
+        let shown = |f: &crate::schedule::Freeze| {
+            let field = |name: &str, v: Option<String>| v.map(|v| format!("{name} = \"{v}\""));
+            let fields = [
+                field("from", f.from.map(|t| t.to_string())),
+                field("to", f.to.map(|t| t.to_string())),
+                field("every", f.every.as_ref().map(ToString::to_string)),
+            ];
+            format!("{{ {} }}", fields.into_iter().flatten().collect::<Vec<_>>().join(", "))
+        };
+        f.iter()
+            .enumerate()
+            .filter_map(|(i, f)| f.check().err().map(|e| (format!("{at}.freezes[{i}]"), shown(f), e)))
+            .collect::<Vec<_>>()
+    };
+    let mut bad = freezes("safety.schedule", &s.schedule.freezes);
+    for (name, t) in &s.targets {
+        bad.extend(freezes(&format!("safety.targets.{name}.schedule"), &t.schedule.freezes));
+    }
+    for (key, value, why) in bad {
+        k.bad(key, value, why);
+    }
     let w = &s.self_watch;
     k.at_least("safety.self_watch.window", w.window as u64, 1);
     k.at_least("safety.self_watch.min_outcomes", w.min_outcomes as u64, 1);
@@ -344,9 +366,10 @@ mod tests {
     fn per_target_and_per_plugin_overrides_are_checked_under_their_own_keys() {
         let mut c = HostConfig::default();
         let limits = Limits { step_timeout_secs: 0, ..Limits::default() };
-        c.safety
-            .targets
-            .insert("pay".into(), crate::safety::TargetPolicy { enabled: None, preset: None, limits: Some(limits) });
+        c.safety.targets.insert(
+            "pay".into(),
+            crate::safety::TargetPolicy { enabled: None, preset: None, limits: Some(limits), ..Default::default() },
+        );
         c.runtime.plugin_limits.insert(
             "calc".into(),
             crate::config::SandboxLimits { deadline: std::time::Duration::ZERO, ..Default::default() },

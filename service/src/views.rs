@@ -45,6 +45,12 @@ pub struct Status {
     pub slots: Vec<SlotView>,
     /// Rollouts in flight: each holds its slot until it ends or is aborted.
     pub rollouts: Vec<kaizen_host::safety::RolloutInfo>,
+    /// Whether a rollout may start now, and if not why: the global windows
+    /// and freezes first (`target` null), then each target with a schedule
+    /// of its own.
+    pub rollout_gates: Vec<GateView>,
+    /// Proven candidates waiting to roll out, and what each waits for.
+    pub waiting: Vec<WaitingView>,
     pub recent_findings: Vec<FindingRecord>,
     pub telemetry: CounterSnapshot,
     pub watch_dir: Option<String>,
@@ -52,6 +58,44 @@ pub struct Status {
     /// The supervised background tasks: which runs, which is down, panics
     /// and restarts.
     pub tasks: Vec<TaskStatus>,
+}
+
+/// Whether rollouts may start now (`safety.schedule`, a declared freeze).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct GateView {
+    /// The target with a schedule of its own; null for the global one.
+    pub target: Option<String>,
+    /// `open`, `outside-window` or `frozen`.
+    pub state: String,
+    /// In words, with when it changes ("outside the rollout window (…);
+    /// the next opens in 3 h 12 min (…)").
+    pub reason: String,
+    /// When the next window opens (outside-window), Unix ms.
+    pub next_open_at: Option<i64>,
+    /// When the freeze ends (frozen), Unix ms.
+    pub frozen_until: Option<i64>,
+}
+
+impl GateView {
+    pub fn of(target: Option<String>, gate: &kaizen_host::schedule::Gate) -> GateView {
+        use kaizen_host::schedule::Gate;
+        let ms = |t: &Option<_>| t.map(|t: kaizen_host::schedule::Instant| t.as_millisecond());
+        let (state, next_open_at, frozen_until) = match gate {
+            Gate::Open => ("open", None, None),
+            Gate::OutsideWindow { next, .. } => ("outside-window", ms(next), None),
+            Gate::Frozen { until, .. } => ("frozen", None, ms(until)),
+        };
+        GateView { target, state: state.into(), reason: gate.describe_now(), next_open_at, frozen_until }
+    }
+}
+
+/// A proven candidate waiting to roll out.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WaitingView {
+    pub target: String,
+    pub improvement: i64,
+    pub candidate_version: String,
+    pub reason: String,
 }
 
 /// What `/healthz` answers once the host serves.

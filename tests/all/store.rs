@@ -256,6 +256,8 @@ async fn round_trip_every_table(db: &Db) {
         reason: "incident 42".into(),
         by_whom: "operator:ana".into(),
         updated_at: 8,
+        freeze_until: Some(1_900_000_000_000),
+        freeze_reason: Some("release weekend".into()),
     };
     control::set(db, &s).await.unwrap();
     assert_eq!(control::get(db).await.unwrap(), s);

@@ -11,6 +11,7 @@ use super::candidates::{self, Candidate, GenerateError};
 use super::inaction::NoAttempt;
 use super::prove::{self, ProofStep};
 use super::rollout::BeginError;
+use super::waiting::Waiting;
 use super::{Ctx, Loop, rollout};
 use crate::events::Event;
 use crate::runtime::types::PluginKind;
@@ -39,6 +40,9 @@ pub struct Attempt {
 pub enum AttemptResult {
     /// Proven; its rollout runs in the background.
     RollingOut,
+    /// Proven; it waits to roll out (outside the rollout windows, in a
+    /// change freeze, at the rollout limit), parked until the gate opens.
+    Waiting(String),
     /// Safety turned it down.
     Denied(String),
     GeneratorFailed(String),
@@ -61,8 +65,6 @@ enum Stopped {
     NotRecorded(#[from] store::StoreError),
     #[error("rejected: {0}")]
     Rejected(String),
-    #[error("{0}")]
-    Moved(String),
 }
 
 impl From<Stopped> for AttemptResult {
@@ -73,7 +75,6 @@ impl From<Stopped> for AttemptResult {
             Stopped::Generator(e) => AttemptResult::GeneratorFailed(e.to_string()),
             Stopped::NotRecorded(e) => AttemptResult::Failed(format!("cannot record the improvement: {e}")),
             Stopped::Rejected(why) => AttemptResult::Rejected(why),
-            Stopped::Moved(why) => AttemptResult::Failed(why),
         }
     }
 }
@@ -82,6 +83,7 @@ impl std::fmt::Display for AttemptResult {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             AttemptResult::RollingOut => f.write_str("rolling out"),
+            AttemptResult::Waiting(why) => write!(f, "waiting: {why}"),
             AttemptResult::Denied(d) => write!(f, "denied: {d}"),
             AttemptResult::GeneratorFailed(e) => write!(f, "generator failed: {e}"),
             AttemptResult::Rejected(why) => write!(f, "rejected: {why}"),
@@ -102,6 +104,7 @@ impl std::str::FromStr for AttemptResult {
         Ok(match s {
             "rolling out" => AttemptResult::RollingOut,
             _ => None
+                .or_else(|| after("waiting: ").map(AttemptResult::Waiting))
                 .or_else(|| after("denied: ").map(AttemptResult::Denied))
                 .or_else(|| after("generator failed: ").map(AttemptResult::GeneratorFailed))
                 .or_else(|| after("rejected: ").map(AttemptResult::Rejected))
@@ -152,6 +155,9 @@ impl Loop {
         if finding.is_some_and(|f| f.status == FindingStatus::Addressed) {
             return Tried::Not(NoAttempt::Addressed);
         }
+        if let Some((improvement, why)) = self.waiting_on(target) {
+            return Tried::Not(NoAttempt::Waiting { improvement, why });
+        }
         let mut a = Attempt {
             target: target.into(),
             finding_id: finding.map(|f| f.id),
@@ -199,30 +205,25 @@ impl Loop {
         let imp = open_improvement(ctx, &candidate, finding, &current).await?;
         a.improvement_id = Some(imp.id);
         let imp = prove_candidate(ctx, imp, &candidate.plugin, &current, finding, &mut a.proof).await?;
-        self.start_rollout(imp, candidate, current).await
+        let critical = finding.is_some_and(|f| f.severity == "critical");
+        let proven = Waiting { imp, candidate, baseline: current, critical };
+        match ctx.safety.may_start_rollout(target, critical) {
+            Ok(()) => Ok(self.start_rollout(proven).await),
+            Err(why) => Ok(self.park(proven, &why).await),
+        }
     }
 
     /// Step 6: take the slot for a rollout and start it in the background;
-    /// without a permit the improvement waits as `proposed`. A slot that
+    /// without a permit (the rollout limit) it waits, parked. A slot that
     /// changed while the candidate was being proven (an operator deployed)
     /// is not rolled out over: the improvement is aborted.
-    async fn start_rollout(
-        &self,
-        mut imp: Improvement,
-        candidate: Candidate,
-        current: Arc<Plugin>,
-    ) -> Result<AttemptResult, Stopped> {
+    pub(super) async fn start_rollout(&self, w: Waiting) -> AttemptResult {
         let ctx = &self.ctx;
-        let owned = match rollout::begin(ctx, &imp, &candidate.plugin, &current, &[current.id()], false) {
+        let owned = match rollout::begin(ctx, &w.imp, &w.candidate.plugin, &w.baseline, &[w.baseline.id()], false) {
             Ok(owned) => owned,
-            Err(BeginError::Denied(d)) => {
-                imp.state = ImprovementState::Proposed;
-                imp.reason = d.to_string();
-                ctx.save(&imp).await;
-                ctx.candidates.push(candidate);
-                return Err(d.into());
-            }
+            Err(BeginError::Denied(d)) => return self.park(w, &d).await,
             Err(e) => {
+                let Waiting { mut imp, candidate, .. } = w;
                 imp.state = ImprovementState::Aborted;
                 imp.reason = format!("the slot changed while the candidate was proven: {e}");
                 imp.updated_at = now_ms();
@@ -230,15 +231,16 @@ impl Loop {
                 if let Some(fid) = imp.finding_id {
                     ctx.set_finding(fid, FindingStatus::Open).await;
                 }
-                return Err(Stopped::Moved(imp.reason));
+                return AttemptResult::Failed(imp.reason);
             }
         };
+        let Waiting { mut imp, candidate, baseline, .. } = w;
         imp.state = ImprovementState::Canary;
         ctx.save(&imp).await;
         let id = imp.id;
-        let run = rollout::run(ctx.clone(), owned, imp, candidate.plugin, current, rollout::Start::Fresh);
+        let run = rollout::run(ctx.clone(), owned, imp, candidate.plugin, baseline, rollout::Start::Fresh);
         self.spawn_rollout(id, run);
-        Ok(AttemptResult::RollingOut)
+        AttemptResult::RollingOut
     }
 }
 
@@ -345,6 +347,7 @@ mod tests {
     fn results_read_back_from_their_text() {
         for r in [
             AttemptResult::RollingOut,
+            AttemptResult::Waiting("outside the rollout window (Mon 02:00-03:00)".into()),
             AttemptResult::Denied("the loop is paused: x".into()),
             AttemptResult::GeneratorFailed("generator timed out after 1 s".into()),
             AttemptResult::Rejected("replay failed: y".into()),

@@ -16,6 +16,7 @@ use crate::store::{self, findings::FindingRecord, findings::FindingStatus};
 pub async fn improve(lp: &Loop, findings: &[FindingRecord], sample: &Sample, r: &mut CycleReport) {
     let ctx = &lp.ctx;
     let mut started = 0;
+    lp.start_waiting(&mut started, r).await;
     // The finding that had its target's turn this cycle.
     let mut turn: HashMap<String, (i64, String)> = HashMap::new();
     let mut reasons: Vec<(i64, Option<String>)> = Vec::new();

@@ -30,6 +30,8 @@ pub enum NoAttempt {
     NotRunning { why: String, remedy: String },
     /// An improvement for it is already under way.
     Addressed,
+    /// A proven candidate for its target waits to start its rollout.
+    Waiting { improvement: i64, why: String },
     /// Another finding of the same target was attempted this cycle.
     OtherFindingFirst { finding: i64, kind: String },
     /// An operator snoozed it.
@@ -53,6 +55,8 @@ impl NoAttempt {
             Denied::TooLarge(..) => Some("safety.limits.max_change_bytes".into()),
             Denied::TooFewExecutions(..) => Some("safety.limits.min_executions".into()),
             Denied::NoRollout(_) => None,
+            Denied::OutsideWindow(_) => Some("safety.schedule.windows".into()),
+            Denied::ChangeFreeze(_) => Some("safety.schedule.freezes".into()),
         };
         NoAttempt::Denied { limit, why }
     }
@@ -86,6 +90,11 @@ impl std::fmt::Display for NoAttempt {
             NoAttempt::Addressed => {
                 f.write_str("an improvement for it is under way: its rollout decides (`kaizen status` lists it)")
             }
+            NoAttempt::Waiting { improvement, why } => write!(
+                f,
+                "improvement {improvement} for this target is proven and waits to roll out ({why}); nothing else \
+                 is tried on it meanwhile"
+            ),
             NoAttempt::OtherFindingFirst { finding, kind } => write!(
                 f,
                 "one attempt per target per cycle: finding {finding} ({kind}) on the same target went first; \

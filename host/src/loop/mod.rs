@@ -21,6 +21,7 @@ pub mod resume;
 pub mod rollout;
 pub mod sample;
 pub mod tune;
+pub mod waiting;
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -173,6 +174,7 @@ impl Loop {
                 watch_dir: Mutex::default(),
                 weights: Mutex::default(),
                 improvers_spent: Mutex::default(),
+                waiting: Mutex::default(),
             }),
             started: Instant::now(),
             wake: Notify::new(),
@@ -324,7 +326,12 @@ impl Loop {
                     if kind == "emergency" {
                         continue;
                     }
-                    let wait = Duration::from_secs_f64(*me.next_interval.lock());
+                    let mut wait = Duration::from_secs_f64(*me.next_interval.lock());
+                    // A candidate waiting for its window or the end of a
+                    // freeze starts when the gate opens, not an interval later.
+                    if let Some(opens) = me.until_gate_opens() {
+                        wait = wait.min(opens + Duration::from_millis(50));
+                    }
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}
                         _ = me.wake.notified() => kind = "manual",

@@ -12,8 +12,8 @@
 //! the safety controller's registry (through which an operator aborts it).
 //! Every transition is written to the store before it takes effect, so a
 //! restart finds each rollout at its last recorded step (see
-//! [`super::resume`]). Its time budgets count running time only: a pause or
-//! an emergency stop holds the rollout where it stands.
+//! [`super::resume`]). Its time budgets count running time only: a pause,
+//! a change freeze or an emergency stop holds the rollout where it stands.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -27,6 +27,7 @@ use crate::invoke::{CallListener, CallRecord};
 use crate::judge::{self, Comparison, JudgeConfig, Judgement, Pool, Step, Verdict, judge};
 use crate::runtime::{Claim, Plugin, SlotError};
 use crate::safety::{AbortRequest, Denied, Limits, Outcome, RolloutInfo, RolloutPermit};
+use crate::schedule::Gate;
 use crate::store::deployments::{DeployState, Deployment};
 use crate::store::executions::Outcome as CallOutcome;
 use crate::store::findings::FindingStatus;
@@ -170,6 +171,9 @@ pub fn begin(
 enum Hold {
     Running,
     Paused,
+    /// A change freeze: like a pause, nothing advances and the clock
+    /// stands still; a failure still rolls back.
+    Freeze,
     /// An emergency stop: nothing moves, nothing is judged.
     Frozen,
 }
@@ -218,6 +222,9 @@ struct Rollout {
     last_verdict: Option<(Phase, Judgement)>,
     /// Outcome classes the improvement's finding is about, judged as one.
     pool: Option<Pool>,
+    /// Whether its finding is critical: an emergency fix, which a freeze
+    /// does not hold when `safety.schedule.critical_in_freezes` is on.
+    critical: bool,
 }
 
 /// Run one rollout to its end. `imp` is already stored; `owned` is what
@@ -254,8 +261,9 @@ pub async fn run(
         held: Hold::Running,
         last_verdict: None,
         pool: None,
+        critical: false,
     };
-    r.pool = r.finding_pool().await;
+    (r.pool, r.critical) = r.finding_pool().await;
     let from = match start {
         Start::Fresh => {
             r.checkpoint().await;
@@ -384,6 +392,8 @@ impl Rollout {
             Hold::Frozen
         } else if s.paused {
             Hold::Paused
+        } else if matches!(self.ctx.safety.gate(&self.target, self.critical), Gate::Frozen { .. }) {
+            Hold::Freeze
         } else {
             Hold::Running
         }
@@ -420,21 +430,30 @@ impl Rollout {
             Hold::Paused => {
                 self.set_state(state, format!("loop paused: holding at {step}")).await;
             }
+            Hold::Freeze => {
+                let why = self.ctx.safety.gate(&self.target, self.critical).describe(jiff::Timestamp::now());
+                self.set_state(state, format!("{why}: holding at {step}")).await;
+                let event = Event::RolloutHeld { improvement: id, percent: pct, reason: why };
+                self.ctx.audit.record_event("safety", "rollout-held", &self.target, event).await;
+            }
             Hold::Running => {
                 let reason =
                     if state == ImprovementState::Baking { "baking".into() } else { format!("canary at {pct}%") };
                 self.set_state(state, reason).await;
             }
         }
-        if was == Hold::Frozen {
-            let event = Event::RolloutResumed {
-                improvement: id,
-                percent: pct,
-                candidate_version: self.candidate.version().into(),
-                reason: "emergency stop released".into(),
-            };
-            self.ctx.audit.record_event("safety", "rollout-resumed", &self.target, event).await;
-        }
+        let resumed = match was {
+            Hold::Frozen => "emergency stop released",
+            Hold::Freeze if hold == Hold::Running => "change freeze ended",
+            _ => return,
+        };
+        let event = Event::RolloutResumed {
+            improvement: id,
+            percent: pct,
+            candidate_version: self.candidate.version().into(),
+            reason: resumed.into(),
+        };
+        self.ctx.audit.record_event("safety", "rollout-resumed", &self.target, event).await;
     }
 
     /// Hold while the loop is paused or stopped.
@@ -556,14 +575,16 @@ impl Rollout {
     /// The classes the improvement's finding asks to change, as replay and
     /// shadow read it ([`super::prove::outcomes::About`]): the judge then counts the
     /// finding's failures and the refusals that replace them as one class.
-    async fn finding_pool(&self) -> Option<Pool> {
-        let id = self.imp.finding_id?;
-        let finding = store::findings::get(&self.ctx.db, id).await.ok().flatten()?;
-        match super::prove::outcomes::About::of(Some(&finding), &self.ctx.config.prove) {
+    /// Also whether the finding is critical.
+    async fn finding_pool(&self) -> (Option<Pool>, bool) {
+        let Some(id) = self.imp.finding_id else { return (None, false) };
+        let Some(finding) = store::findings::get(&self.ctx.db, id).await.ok().flatten() else { return (None, false) };
+        let pool = match super::prove::outcomes::About::of(Some(&finding), &self.ctx.config.prove) {
             super::prove::outcomes::About::Nothing => None,
             super::prove::outcomes::About::Class(c) => Pool::for_failures(Some(&c)),
             super::prove::outcomes::About::Failures => Pool::for_failures(None),
-        }
+        };
+        (pool, finding.severity == "critical")
     }
 
     /// What the judge is told about the step now judged: the candidate's

@@ -17,6 +17,11 @@ pub struct ControlState {
     pub reason: String,
     pub by_whom: String,
     pub updated_at: i64,
+    /// A change freeze an operator declared lasts until then (Unix ms).
+    #[serde(default)]
+    pub freeze_until: Option<i64>,
+    #[serde(default)]
+    pub freeze_reason: Option<String>,
 }
 
 pub async fn get(db: &Db) -> Result<ControlState> {
@@ -29,14 +34,18 @@ pub async fn get(db: &Db) -> Result<ControlState> {
             reason: r.try_get("reason")?,
             by_whom: r.try_get("by_whom")?,
             updated_at: r.try_get("updated_at")?,
+            freeze_until: r.try_get("freeze_until")?,
+            freeze_reason: r.try_get("freeze_reason")?,
         })
     })
 }
 
 pub async fn set(db: &Db, s: &ControlState) -> Result<()> {
     with_pool!(db, p => sqlx::query(
-        "UPDATE control_state SET enabled = $1, paused = $2, stopped = $3, reason = $4, by_whom = $5, updated_at = $6 WHERE id = 1")
+        "UPDATE control_state SET enabled = $1, paused = $2, stopped = $3, reason = $4, by_whom = $5, updated_at = $6, \
+         freeze_until = $7, freeze_reason = $8 WHERE id = 1")
         .bind(s.enabled as i64).bind(s.paused as i64).bind(s.stopped as i64).bind(&s.reason).bind(&s.by_whom).bind(s.updated_at)
+        .bind(s.freeze_until).bind(&s.freeze_reason)
         .execute(p).await.map(|_| ()))?;
     Ok(())
 }

@@ -65,6 +65,81 @@ pub async fn control(
     Ok(Json(state))
 }
 
+/// The longest change freeze an operator can declare at once: a year.
+pub const MAX_FREEZE_SECS: u64 = 366 * 86_400;
+
+/// A change freeze to declare: how long, and why.
+#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(remote = "Self")]
+pub struct FreezeBody {
+    /// Seconds from now the freeze lasts (1 to 31 622 400, a year).
+    #[schema(minimum = 1, maximum = 31_622_400)]
+    #[serde(default, deserialize_with = "super::findings::whole_secs")]
+    pub for_secs: Option<u64>,
+    /// Why, shown wherever the freeze holds something ("release weekend").
+    pub reason: Option<String>,
+}
+kaizen_host::map_only!(FreezeBody, "a freeze", serialize);
+
+/// Declare a change freeze for `for_secs` seconds: no rollout starts, and
+/// rollouts in progress hold at their step with their time budget stopped
+/// (a failing candidate is still rolled back). The loop goes on detecting
+/// and proving. Persisted across restarts; it lapses by itself, and
+/// replaces a freeze declared before. Freezes in the configuration
+/// (`safety.schedule.freezes`) are not changed by this.
+#[utoipa::path(put, path = "/api/v1/freeze", tag = "control", security(("admin" = [])),
+    request_body(content = FreezeBody, description = "`{for_secs, reason}`"),
+    responses((status = 200, body = ControlState),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 415, description = "A body that is not sent as application/json", body = ErrorBody),
+        (status = 422, description = "No `for_secs`, or one out of range", body = ErrorBody)))]
+pub async fn freeze(
+    _: Admin,
+    State(s): State<AppState>,
+    OptionalJson(body): OptionalJson<FreezeBody>,
+) -> ApiResult<Json<ControlState>> {
+    let body = body.unwrap_or_default();
+    let secs = match body.for_secs {
+        Some(n) if (1..=MAX_FREEZE_SECS).contains(&n) => n,
+        Some(n) => {
+            return Err(unprocessable(format!("`for_secs` = {n}: a freeze lasts 1 to {MAX_FREEZE_SECS} seconds")));
+        }
+        None => return Err(unprocessable("`for_secs` is required: how many seconds the freeze lasts")),
+    };
+    let why = body.reason.unwrap_or_else(|| "change freeze declared through the API".into());
+    let until = kaizen_host::store::now_ms() + secs as i64 * 1000;
+    let state = s.host.safety.freeze(until, "api", &why).await?;
+    let event = Event::Control { action: ControlAction::Freeze, reason: why, by: "api".into(), state: state.clone() };
+    s.host.events.publish("", event);
+    Ok(Json(state))
+}
+
+/// Lift the change freeze declared through `PUT /api/v1/freeze` before it
+/// lapses; the loop carries on at once.
+#[utoipa::path(delete, path = "/api/v1/freeze", tag = "control", security(("admin" = [])), operation_id = "lift_freeze",
+    request_body(content = Option<Reason>, description = "Optional: no body, `null` or `{reason}`"),
+    responses((status = 200, body = ControlState),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 415, description = "A body that is not sent as application/json", body = ErrorBody),
+        (status = 422, description = "JSON that is not a reason", body = ErrorBody)))]
+pub async fn lift_freeze(
+    _: Admin,
+    State(s): State<AppState>,
+    OptionalJson(body): OptionalJson<Reason>,
+) -> ApiResult<Json<ControlState>> {
+    let why = body.and_then(|b| b.reason).unwrap_or_else(|| "freeze lifted through the API".into());
+    let state = s.host.safety.lift_freeze("api", &why).await?;
+    let event =
+        Event::Control { action: ControlAction::LiftFreeze, reason: why, by: "api".into(), state: state.clone() };
+    s.host.events.publish("", event);
+    s.host.improve.trigger();
+    Ok(Json(state))
+}
+
+fn unprocessable(message: impl Into<String>) -> ApiError {
+    ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "invalid-freeze", message)
+}
+
 /// Run one loop cycle now and return its report (waits for a cycle in
 /// progress to end first).
 #[utoipa::path(post, path = "/api/v1/cycles", tag = "control", security(("admin" = [])), operation_id = "run_cycle",

@@ -44,7 +44,7 @@ pub struct FindingActionBody {
 }
 
 /// A whole number of seconds however JSON spells it (`60` or `60.0`).
-fn whole_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+pub(crate) fn whole_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     use serde::de::Error;
     let Some(n) = Option::<serde_json::Number>::deserialize(d)? else { return Ok(None) };
     if let Some(v) = n.as_u64() {

@@ -197,6 +197,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(control::breakers))
         .routes(routes!(control::force_breaker))
         .routes(routes!(control::control))
+        .routes(routes!(control::freeze, control::lift_freeze))
 }
 
 /// The OpenAPI document of the API.

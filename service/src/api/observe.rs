@@ -18,7 +18,7 @@ use super::plugins::all_slots;
 use super::{AppState, checked_name};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::tokens::Admin;
-use crate::views::{EffectiveConfig, EffectiveSetting, Status};
+use crate::views::{EffectiveConfig, EffectiveSetting, GateView, Status, WaitingView};
 
 /// The configuration in force: every setting's value (secrets redacted)
 /// and where it came from — default, preset, file, environment or flag.
@@ -50,6 +50,22 @@ pub async fn status(_: Admin, State(s): State<AppState>) -> ApiResult<Json<Statu
         improve: s.host.improve.stats(),
         slots: all_slots(&s),
         rollouts: s.host.safety.rollouts(),
+        rollout_gates: std::iter::once(None)
+            .chain(s.host.safety.scheduled_targets().into_iter().map(Some))
+            .map(|t| GateView::of(t.clone(), &s.host.safety.gate(t.as_deref().unwrap_or(""), false)))
+            .collect(),
+        waiting: s
+            .host
+            .improve
+            .waiting()
+            .into_iter()
+            .map(|(target, improvement, candidate_version, reason)| WaitingView {
+                target,
+                improvement,
+                candidate_version,
+                reason,
+            })
+            .collect(),
         recent_findings: store::findings::list(&s.host.db, None, 10).await?,
         telemetry: s.host.telemetry.counters(),
         watch_dir: s.config.watch.enabled.then(|| s.config.watch_dir().display().to_string()),

@@ -1,0 +1,154 @@
+//! Proven candidates waiting to roll out. Outside the rollout windows, in a
+//! change freeze, or at the limit on concurrent rollouts, a candidate that
+//! passed its proof is parked here with its improvement `proposed` (the
+//! reason says what it waits for). At the start of each cycle's improve
+//! step it starts when the gate opens — without being proven again, since
+//! the version it was proven against still serves. If another version
+//! serves by then, its proof no longer holds: the improvement ends
+//! `aborted` and the candidate is queued again, to be proven afresh.
+//!
+//! One improvement waits per target at most; while it waits nothing else
+//! is tried on that target. A restart closes it and queues its candidate
+//! again (see [`super::resume`]).
+
+use std::sync::Arc;
+
+use super::attempt::{Attempt, AttemptResult};
+use super::candidates::Candidate;
+use super::{CycleReport, Loop};
+use crate::events::Event;
+use crate::runtime::Plugin;
+use crate::safety::Denied;
+use crate::schedule::Gate;
+use crate::store::findings::FindingStatus;
+use crate::store::improvements::{Improvement, ImprovementState};
+use crate::store::now_ms;
+
+/// A proven candidate and what it was proven against.
+pub struct Waiting {
+    pub imp: Improvement,
+    pub candidate: Candidate,
+    pub baseline: Arc<Plugin>,
+    /// Its finding is critical (an emergency fix, see `safety.schedule`).
+    pub critical: bool,
+}
+
+impl Loop {
+    /// Park a proven candidate that may not roll out now because of `why`;
+    /// the attempt's result says it waits.
+    pub(super) async fn park(&self, mut w: Waiting, why: &Denied) -> AttemptResult {
+        let reason = format!("proven; waits to roll out: {why}");
+        (w.imp.state, w.imp.reason, w.imp.updated_at) = (ImprovementState::Proposed, reason.clone(), now_ms());
+        self.ctx.save(&w.imp).await;
+        let event = Event::RolloutWaiting {
+            improvement: w.imp.id,
+            candidate_version: w.candidate.plugin.version().into(),
+            reason: why.to_string(),
+        };
+        self.ctx.audit.record_event("loop", "rollout-waiting", &w.imp.target, event).await;
+        self.ctx.waiting.lock().insert(w.imp.target.clone(), w);
+        AttemptResult::Waiting(why.to_string())
+    }
+
+    /// The improvement waiting on `target`, and what it waits for.
+    pub fn waiting_on(&self, target: &str) -> Option<(i64, String)> {
+        self.ctx.waiting.lock().get(target).map(|w| (w.imp.id, w.imp.reason.clone()))
+    }
+
+    /// Every waiting improvement: target, improvement id, candidate
+    /// version and what it waits for.
+    pub fn waiting(&self) -> Vec<(String, i64, String, String)> {
+        let mut v: Vec<_> = self
+            .ctx
+            .waiting
+            .lock()
+            .values()
+            .map(|w| (w.imp.target.clone(), w.imp.id, w.candidate.plugin.version().to_string(), w.imp.reason.clone()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// How long until the gate of a waiting candidate may open (the next
+    /// window, the end of a freeze), so that the loop wakes then instead of
+    /// at its next interval; `None` when nothing waits on a time.
+    pub(super) fn until_gate_opens(&self) -> Option<std::time::Duration> {
+        let now = jiff::Timestamp::now();
+        let waiting = self.ctx.waiting.lock();
+        waiting
+            .values()
+            .filter_map(|w| match self.ctx.safety.gate(&w.imp.target, w.critical) {
+                Gate::OutsideWindow { next, .. } => next,
+                Gate::Frozen { until, .. } => until,
+                // Waiting on the rollout limit: the next cycle will see.
+                Gate::Open => None,
+            })
+            .map(|t| std::time::Duration::from_millis((t.as_millisecond() - now.as_millisecond()).max(0) as u64))
+            .min()
+    }
+
+    /// Start the rollouts of the waiting candidates whose gate is open now,
+    /// within the cycle's limit; the others keep waiting, their reason
+    /// brought up to date.
+    pub(super) async fn start_waiting(&self, started: &mut usize, r: &mut CycleReport) {
+        let ctx = &self.ctx;
+        let parked: Vec<Waiting> = std::mem::take(&mut *ctx.waiting.lock()).into_values().collect();
+        for mut w in parked {
+            let target = w.imp.target.clone();
+            let Some(slot) = ctx.runtime.slot(&target) else {
+                self.give_up(w, "its slot is gone").await;
+                continue;
+            };
+            let serving = slot.current();
+            if serving.id() != w.baseline.id() {
+                let why = format!(
+                    "{} {} serves now, not the {} it was proven against; its candidate is queued again to be proven \
+                     against it",
+                    target,
+                    serving.version(),
+                    w.baseline.version()
+                );
+                ctx.candidates.push(w.candidate.clone());
+                self.give_up(w, &why).await;
+                continue;
+            }
+            let limit = ctx.safety.limits_for(&target).improvements_per_cycle;
+            let gate = if *started >= limit {
+                Err(Denied::CycleLimit(*started, limit))
+            } else {
+                ctx.safety.may_start_rollout(&target, w.critical)
+            };
+            if let Err(why) = gate {
+                let reason = format!("proven; waits to roll out: {why}");
+                if reason != w.imp.reason {
+                    (w.imp.reason, w.imp.updated_at) = (reason, now_ms());
+                    ctx.save(&w.imp).await;
+                }
+                ctx.waiting.lock().insert(target, w);
+                continue;
+            }
+            let mut a = Attempt {
+                target: target.clone(),
+                finding_id: w.imp.finding_id,
+                candidate: Some(format!("{} {}", w.candidate.plugin.version(), &w.candidate.plugin.id()[..12])),
+                improvement_id: Some(w.imp.id),
+                result: AttemptResult::RollingOut,
+                proof: serde_json::from_value(w.imp.proof.clone()).unwrap_or_default(),
+            };
+            a.result = self.start_rollout(w).await;
+            if a.result == AttemptResult::RollingOut {
+                *started += 1;
+            }
+            r.attempts.push(a);
+        }
+    }
+
+    /// End a waiting improvement as `aborted`: its finding is open again.
+    async fn give_up(&self, mut w: Waiting, why: &str) {
+        (w.imp.state, w.imp.reason, w.imp.updated_at) = (ImprovementState::Aborted, why.to_string(), now_ms());
+        self.ctx.end(&w.imp, w.candidate.plugin.version()).await;
+        if let Some(fid) = w.imp.finding_id {
+            self.ctx.set_finding(fid, FindingStatus::Open).await;
+        }
+    }
+}

@@ -173,8 +173,8 @@ fn print_findings(findings: &[FindingRecord]) {
     }
     // A finding's severity is the detector's judgement of how bad it is;
     // its priority is the loop's ranking of what to work on first (impact:
-    // gain, traffic, confidence, risk). Two different things, shown under
-    // their own names.
+    // gain, traffic, confidence, risk, times the predicted success). Two
+    // different things, shown under their own names.
     let rows: Vec<Vec<String>> = findings
         .iter()
         .map(|f| {
@@ -183,6 +183,7 @@ fn print_findings(findings: &[FindingRecord]) {
                 f.status.to_string(),
                 f.severity.clone(),
                 f.priority.clone(),
+                f.prediction.map_or_else(|| "-".into(), |p| p.describe()),
                 f.target.clone(),
                 f.version.clone().unwrap_or_else(|| "-".into()),
                 f.kind.clone(),
@@ -190,7 +191,7 @@ fn print_findings(findings: &[FindingRecord]) {
             ]
         })
         .collect();
-    table::print(&["ID", "STATE", "SEVERITY", "PRIORITY", "TARGET", "VERSION", "KIND", "SUMMARY"], &rows);
+    table::print(&["ID", "STATE", "SEVERITY", "PRIORITY", "SUCCESS", "TARGET", "VERSION", "KIND", "SUMMARY"], &rows);
     for f in findings {
         let previous = f.previous.map(|p| format!(" (recurs after finding {p})")).unwrap_or_default();
         if !f.reason.is_empty() {
@@ -569,6 +570,21 @@ impl Client {
             c.findings_new,
             c.findings_resolved
         );
+        if !c.ranking.is_empty() {
+            out!("  in the loop's order (impact × predicted success):");
+        }
+        for (i, f) in c.ranking.iter().enumerate() {
+            let success = f.prediction.map_or_else(|| "-".into(), |p| p.describe());
+            out!(
+                "  {:>3}. finding {} ({} on {}): impact {:.0}, success {success}, priority {}",
+                i + 1,
+                f.finding_id,
+                f.kind,
+                f.target,
+                f.impact,
+                f.priority
+            );
+        }
         for a in &c.attempts {
             let about = a.finding_id.map(|f| format!(" for finding {f}")).unwrap_or_default();
             let with = a.candidate.as_deref().map(|c| format!(" with candidate {c}")).unwrap_or_default();

@@ -384,28 +384,61 @@ impl Invoker {
                 return ended(own);
             }
             match d.action {
-                RecoveryAction::Fallback(unit) => {
-                    // The fallback answers this call: an attempt of it, not
-                    // a call of the fallback unit's own.
-                    let fb_ctx =
-                        CallContext { attempt: 1, scope_pct: None, deadline_ms: remaining(started).as_millis() as u64 };
-                    let (r, p) = match self.runtime.unit_slot(&unit) {
-                        Ok(slot) => {
-                            let p = slot.route();
-                            (attempt(&p, &fb_ctx, request, Some(remaining(started))).await, Some(p))
+                RecoveryAction::Fallback(units) => {
+                    // A strategy may name several units: they are tried in
+                    // the order of their record for this target and class,
+                    // each an attempt of this call (not a call of the
+                    // fallback unit's own), until one answers.
+                    let listed: Vec<&str> =
+                        units.split(',').map(str::trim).filter(|u| !u.is_empty() && *u != name).collect();
+                    let order = h.ordered_fallbacks(name, &failure.error_class, &listed);
+                    let ranked = |k: usize| {
+                        if order.len() < 2 {
+                            return String::new();
                         }
-                        Err(e) => (Err(e), None),
+                        let record: Vec<String> =
+                            order.iter().map(|(u, rate, n)| format!("{u} {:.0} % of {n}", rate * 100.0)).collect();
+                        format!(" {} of {} by record ({})", k + 1, order.len(), record.join(", "))
                     };
-                    let outcome = if r.is_ok() { "recovered" } else { "failed" };
-                    h.log(&failure, &d.strategy, &action, outcome, since.elapsed().as_secs_f64() * 1e3);
-                    let r = r.map_err(|e| {
-                        let err = CallError::new(e.class, format!("fallback `{unit}` failed too: {}", e.message));
-                        match &p {
-                            Some(p) => err.of_version(p.version()),
-                            None => err,
+                    let mut last = None;
+                    let mut tries = 0;
+                    for (k, (unit, _, _)) in order.iter().enumerate() {
+                        let action = format!("fallback({unit}){}", ranked(k));
+                        if remaining(started).is_zero() {
+                            h.log(&failure, &d.strategy, &action, "budget-exhausted", 0.0);
+                            break;
                         }
-                    });
-                    return Healed { own, answer: Some((r, p)), attempts: attempts + 1 };
+                        let since = Instant::now();
+                        let fb_ctx = CallContext {
+                            attempt: 1,
+                            scope_pct: None,
+                            deadline_ms: remaining(started).as_millis() as u64,
+                        };
+                        let (r, p) = match self.runtime.unit_slot(unit) {
+                            Ok(slot) => {
+                                let p = slot.route();
+                                (attempt(&p, &fb_ctx, request, Some(remaining(started))).await, Some(p))
+                            }
+                            Err(e) => (Err(e), None),
+                        };
+                        tries += 1;
+                        let outcome = if r.is_ok() { "recovered" } else { "failed" };
+                        h.log(&failure, &d.strategy, &action, outcome, since.elapsed().as_secs_f64() * 1e3);
+                        let r = r.map_err(|e| {
+                            let err = CallError::new(e.class, format!("fallback `{unit}` failed too: {}", e.message));
+                            match &p {
+                                Some(p) => err.of_version(p.version()),
+                                None => err,
+                            }
+                        });
+                        let answered = r.is_ok();
+                        last = Some((r, p));
+                        if answered {
+                            break;
+                        }
+                    }
+                    let Some(answer) = last else { return ended(own) };
+                    return Healed { own, answer: Some(answer), attempts: attempts + tries };
                 }
                 RecoveryAction::OpenCircuit(ms) => {
                     let max = cfg.max_open_ms;

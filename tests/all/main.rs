@@ -26,6 +26,7 @@ mod nesting;
 mod openapi_conformance;
 mod operator_cli;
 mod polyglot;
+mod predictions;
 mod presets;
 mod proving;
 mod recovery;

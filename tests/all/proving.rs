@@ -170,6 +170,7 @@ fn finding(kind: &str, error_class: Option<&str>) -> FindingRecord {
         snoozed_until: None,
         changed_at: 0,
         inaction: None,
+        prediction: None,
     }
 }
 

@@ -115,6 +115,39 @@ async fn a_unit_that_always_fails_is_answered_by_its_fallback() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_fallbacks_are_tried_best_record_first() {
+    // `chatty` traps on `trap`; `echo` answers anything. Listed worst first.
+    let (_dir, host) = host_with(|c| cfg(c, "fallback", &[("unit.failing", "chatty, echo")])).await;
+    deploy(&host, &guests::TEST_FAILING).await;
+    deploy(&host, &guests::TEST_CHATTY).await;
+    deploy(&host, &guests::TEST_ECHO_V1).await;
+    deploy(&host, &guests::RECOVERY_FALLBACK).await;
+
+    // No record yet: the listed order; chatty fails, echo answers.
+    assert_eq!(call(&host, "failing", b"trap", 5_000).await.unwrap(), b"1.0.0:trap");
+    let first = log(&host, "failing").await;
+    let tried: Vec<(&str, &str)> = first.iter().map(|e| (e.action.as_str(), e.outcome.as_str())).collect();
+    assert_eq!(
+        tried,
+        [
+            ("fallback(chatty) 1 of 2 by record (chatty 50 % of 0, echo 50 % of 0)", "failed"),
+            ("fallback(echo) 2 of 2 by record (chatty 50 % of 0, echo 50 % of 0)", "recovered"),
+        ]
+    );
+    // From then on echo's record puts it first, and chatty is not tried.
+    for _ in 0..3 {
+        assert_eq!(call(&host, "failing", b"trap", 5_000).await.unwrap(), b"1.0.0:trap");
+    }
+    let all = log(&host, "failing").await;
+    assert_eq!(all.len(), 5, "{all:?}");
+    assert_eq!(all[2].action, "fallback(echo) 1 of 2 by record (echo 67 % of 1, chatty 33 % of 1)");
+    assert_eq!(all[4].action, "fallback(echo) 1 of 2 by record (echo 80 % of 3, chatty 33 % of 1)");
+    assert!(all[2..].iter().all(|e| e.outcome == "recovered"));
+    let order = host.invoker.healer().unwrap().ordered_fallbacks("failing", &ErrorClass::Internal, &["chatty", "echo"]);
+    assert_eq!(order.iter().map(|o| o.0.as_str()).collect::<Vec<_>>(), ["echo", "chatty"]);
+}
+
 /// Every call record a listener is given.
 #[derive(Default)]
 struct Seen(parking_lot::Mutex<Vec<CallRecord>>);

@@ -141,6 +141,13 @@ async fn round_trip_every_table(db: &Db) {
         snoozed_until: None,
         changed_at: 0,
         inaction: None,
+        prediction: Some(kaizen_host::store::findings::Prediction {
+            p: 0.25,
+            low: 0.05,
+            high: 0.6,
+            successes: 1,
+            failures: 3,
+        }),
     };
     let (id, new) = findings::upsert_open(db, &f).await.unwrap();
     assert!(new);
@@ -190,6 +197,13 @@ async fn round_trip_every_table(db: &Db) {
         verdicts: json!([]),
         created_at: 1,
         updated_at: 1,
+        prediction: Some(kaizen_host::store::findings::Prediction {
+            p: 0.5,
+            low: 0.05,
+            high: 0.95,
+            successes: 0,
+            failures: 0,
+        }),
     };
     imp.id = improvements::insert(db, &imp).await.unwrap();
     imp.state = ImprovementState::RolledBack;

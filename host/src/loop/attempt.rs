@@ -30,6 +30,9 @@ pub struct Attempt {
     pub improvement_id: Option<i64>,
     pub result: AttemptResult,
     pub proof: Vec<ProofStep>,
+    /// Its predicted success, by its source, once a candidate was taken.
+    #[serde(default)]
+    pub prediction: Option<crate::store::findings::Prediction>,
 }
 
 /// How an attempt ended. Written in reports as text (`rolling out`,
@@ -165,6 +168,7 @@ impl Loop {
             improvement_id: None,
             result: AttemptResult::RollingOut,
             proof: vec![],
+            prediction: None,
         };
         a.result = match self.try_attempt(&mut a, &slot, finding, started, executions).await {
             Ok(result) => result,
@@ -203,7 +207,7 @@ impl Loop {
         ctx.stats.attempted.fetch_add(1, Ordering::Relaxed);
         let current = slot.current();
         let imp = open_improvement(ctx, &candidate, finding, &current).await?;
-        a.improvement_id = Some(imp.id);
+        (a.improvement_id, a.prediction) = (Some(imp.id), imp.prediction);
         let imp = prove_candidate(ctx, imp, &candidate.plugin, &current, finding, &mut a.proof).await?;
         let critical = finding.is_some_and(|f| f.severity == "critical");
         let proven = Waiting { imp, candidate, baseline: current, critical };
@@ -294,6 +298,11 @@ async fn open_improvement(
         verdicts: serde_json::json!([]),
         created_at: now_ms(),
         updated_at: now_ms(),
+        prediction: Some(ctx.predictor.lock().predict(
+            current.name(),
+            finding.map_or("", |f| f.kind.as_str()),
+            Some(&candidate.source),
+        )),
     };
     match store::improvements::insert(&ctx.db, &imp).await {
         Ok(id) => imp.id = id,

@@ -44,6 +44,8 @@ pub struct Ctx {
     pub watch_dir: Mutex<Option<String>>,
     /// Versions (ids) the improvers' trial budget was spent on and audited.
     pub improvers_spent: Mutex<std::collections::HashSet<String>>,
+    /// The success record read by the last cycle's prioritize step.
+    pub predictor: Mutex<super::predict::Predictor>,
     /// Proven candidates waiting to roll out, by target.
     pub waiting: Mutex<HashMap<String, super::waiting::Waiting>>,
 }

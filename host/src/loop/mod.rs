@@ -14,6 +14,7 @@ pub mod inaction;
 pub mod knowledge;
 pub mod learn;
 pub mod lifecycle;
+pub mod predict;
 pub mod prioritize;
 pub mod prove;
 pub mod report;
@@ -175,6 +176,7 @@ impl Loop {
                 weights: Mutex::default(),
                 improvers_spent: Mutex::default(),
                 waiting: Mutex::default(),
+                predictor: Mutex::default(),
             }),
             started: Instant::now(),
             wake: Notify::new(),

@@ -3,8 +3,10 @@
 //! confidence < 0.7 × risk penalty (high 0.5, medium 0.8, low 1) × the
 //! category's weight (`loop.category_weights`: security 1.0, reliability
 //! 0.9, performance 0.8, quality 0.6, coverage 0.4 by default) × the
-//! detector's learned weight; buckets critical > 5000, high > 1000,
-//! medium > 100, else low.
+//! detector's learned weight. The priority is the impact × the finding's
+//! predicted success relative to the loop's overall record
+//! ([`super::predict`]), in buckets critical > 5000, high > 1000, medium >
+//! 100, else low; findings are ordered by it.
 //!
 //! Step 3 of the cycle: score what the detectors found, record it
 //! (deduplicated against the current occurrence of each finding) and order
@@ -26,6 +28,7 @@ use crate::store::findings::{FindingRecord, FindingStatus};
 /// first, and fills the report's counts.
 pub async fn prioritize(ctx: &Ctx, found: Vec<Reported>, sample: &Sample, r: &mut CycleReport) -> Vec<FindingRecord> {
     let weights = ctx.weights.lock().clone();
+    let predictor = super::predict::load(ctx).await;
     let severities: Vec<Severity> = found.iter().map(|x| x.finding.severity).collect();
     let rows: Vec<FindingRecord> = found
         .into_iter()
@@ -34,7 +37,11 @@ pub async fn prioritize(ctx: &Ctx, found: Vec<Reported>, sample: &Sample, r: &mu
                 * ctx.config.category_weights.weight(x.finding.category);
             let target_load = sample.load.get(&x.finding.target).copied().unwrap_or(0) as f64;
             let impact = impact(&x.finding, target_load, 1.0, weight);
-            record(&x.finding, x.detector, x.version, impact, sample.at)
+            let prediction = predictor.predict(&x.finding.target, &x.finding.kind, None);
+            let mut rec = record(&x.finding, x.detector, x.version, impact, sample.at);
+            rec.priority = bucket(impact * predictor.weight(&prediction)).into();
+            rec.prediction = Some(prediction);
+            rec
         })
         .collect();
     // One write transaction for the whole pass.
@@ -63,7 +70,24 @@ pub async fn prioritize(ctx: &Ctx, found: Vec<Reported>, sample: &Sample, r: &mu
         }
         scored.push(rec);
     }
-    scored.sort_by(|a, b| b.impact.total_cmp(&a.impact));
+    // Impact × predicted success (the overall rate divides every finding
+    // alike, so the order is that product's).
+    let score = |f: &FindingRecord| f.impact * f.prediction.map_or(1.0, |p| predictor.weight(&p));
+    scored.sort_by(|a, b| score(b).total_cmp(&score(a)));
+    r.ranking = scored
+        .iter()
+        .take(super::report::RANKED)
+        .map(|f| super::report::Ranked {
+            finding_id: f.id,
+            target: f.target.clone(),
+            kind: f.kind.clone(),
+            impact: f.impact,
+            prediction: f.prediction,
+            score: score(f),
+            priority: f.priority.clone(),
+        })
+        .collect();
+    *ctx.predictor.lock() = predictor;
     r.findings_total = scored.len();
     r.impact_total = scored.iter().map(|f| f.impact).sum();
     for f in &scored {
@@ -99,6 +123,7 @@ fn record(f: &Finding, detector: String, version: Option<String>, impact: f64, n
         snoozed_until: None,
         changed_at: now,
         inaction: None,
+        prediction: None,
     }
 }
 

@@ -40,6 +40,26 @@ pub struct CycleReport {
     pub next_interval_secs: f64,
     pub scale: String,
     pub critical_findings: usize,
+    /// The cycle's findings in the order the loop took them (at most
+    /// [`RANKED`]): impact × predicted success.
+    #[serde(default)]
+    pub ranking: Vec<Ranked>,
+}
+
+/// Findings listed in a report's ranking at most.
+pub const RANKED: usize = 50;
+
+/// One finding's place in the cycle's order, and why it stands there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ranked {
+    pub finding_id: i64,
+    pub target: String,
+    pub kind: String,
+    pub impact: f64,
+    pub prediction: Option<crate::store::findings::Prediction>,
+    /// impact × predicted success / the overall success rate.
+    pub score: f64,
+    pub priority: String,
 }
 
 pub async fn report(ctx: &Ctx, r: &mut CycleReport) {

@@ -134,6 +134,7 @@ impl Loop {
                 improvement_id: Some(w.imp.id),
                 result: AttemptResult::RollingOut,
                 proof: serde_json::from_value(w.imp.proof.clone()).unwrap_or_default(),
+                prediction: w.imp.prediction,
             };
             a.result = self.start_rollout(w).await;
             if a.result == AttemptResult::RollingOut {

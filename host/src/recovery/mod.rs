@@ -102,6 +102,8 @@ pub struct Healer {
     config: RecoveryConfig,
     breakers: Mutex<HashMap<String, Breaker>>,
     stats: Mutex<HashMap<StatKey, (u64, u64)>>,
+    /// (target, error class, fallback unit), counted as (tries, recovered).
+    fallback_stats: Mutex<HashMap<StatKey, (u64, u64)>>,
     recent: Mutex<HashMap<String, VecDeque<Seen>>>,
     handles_cache: Mutex<HashMap<String, Vec<ErrorClass>>>,
     rollback_requests: Mutex<Vec<(String, String)>>,
@@ -145,6 +147,10 @@ impl Healer {
         for (t, c, s, n, ok) in recovery_log::all_success_counts(&db).await? {
             stats.insert((t, c, s), (n as u64, ok as u64));
         }
+        let mut fallback_stats = HashMap::new();
+        for (t, c, u, n, ok) in recovery_log::fallback_success_counts(&db).await? {
+            fallback_stats.insert((t, c, u), (n as u64, ok as u64));
+        }
         let (log_tx, rx) = mpsc::unbounded_channel();
         let (log_db, rx) = (db.clone(), Arc::new(tokio::sync::Mutex::new(rx)));
         tasks.spawn("recovery-log", move || log_writer(log_db.clone(), rx.clone()));
@@ -153,6 +159,7 @@ impl Healer {
             config,
             breakers: Mutex::default(),
             stats: Mutex::new(stats),
+            fallback_stats: Mutex::new(fallback_stats),
             recent: Mutex::default(),
             handles_cache: Mutex::default(),
             rollback_requests: Mutex::default(),
@@ -258,6 +265,25 @@ impl Healer {
         v
     }
 
+    /// The fallback units `units` (as a strategy listed them) for
+    /// (`target`, `class`), best measured success first — Laplace-smoothed
+    /// like the strategies, so an untried unit sits at 50 % — and in the
+    /// listed order among equals: (unit, success rate, tries).
+    pub fn ordered_fallbacks(&self, target: &str, class: &ErrorClass, units: &[&str]) -> Vec<(String, f64, u64)> {
+        let cname = class_name(class);
+        let stats = self.fallback_stats.lock();
+        let mut v: Vec<(String, f64, u64)> = units
+            .iter()
+            .map(|u| {
+                let (n, ok) =
+                    stats.get(&(target.to_string(), cname.to_string(), u.to_string())).copied().unwrap_or((0, 0));
+                (u.to_string(), (ok as f64 + 1.0) / (n as f64 + 2.0), n)
+            })
+            .collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1));
+        v
+    }
+
     /// Ask the strategies about a failure, in order; the first with an
     /// opinion decides. A strategy that traps or loops costs its own call
     /// (logged) and the next one is asked.
@@ -298,6 +324,13 @@ impl Healer {
         let key = (failure.target.clone(), class_name(&failure.error_class).to_string(), strategy.to_string());
         {
             let mut s = self.stats.lock();
+            let e = s.entry(key).or_default();
+            e.0 += 1;
+            e.1 += u64::from(outcome == "recovered");
+        }
+        if let Some(unit) = recovery_log::fallback_unit(action) {
+            let key = (failure.target.clone(), class_name(&failure.error_class).to_string(), unit.to_string());
+            let mut s = self.fallback_stats.lock();
             let e = s.entry(key).or_default();
             e.0 += 1;
             e.1 += u64::from(outcome == "recovered");

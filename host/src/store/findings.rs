@@ -87,6 +87,40 @@ pub struct FindingRecord {
     /// say what to do; absent when it was attempted.
     #[serde(default)]
     pub inaction: Option<String>,
+    /// How likely an improvement for it is to be promoted and kept, from
+    /// the record of earlier attempts on its target and kind
+    /// ([`crate::r#loop::predict`]); its priority is impact × this.
+    #[serde(default)]
+    pub prediction: Option<Prediction>,
+}
+
+/// A predicted probability of success, with its interval and what it
+/// rests on.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    /// Posterior mean, 0 to 1.
+    pub p: f64,
+    /// 90 % credible interval.
+    pub low: f64,
+    pub high: f64,
+    /// The record it rests on (prior aside).
+    pub successes: u32,
+    pub failures: u32,
+}
+
+impl Prediction {
+    /// `35 % (12–64 %, 1 of 4)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{:.0} % ({:.0}–{:.0} %, {} of {})",
+            self.p * 100.0,
+            self.low * 100.0,
+            self.high * 100.0,
+            self.successes,
+            self.successes + self.failures
+        )
+    }
 }
 
 fn default_category() -> String {
@@ -137,6 +171,7 @@ pub async fn upsert_open_all(db: &Db, all: &[FindingRecord], resolve_after: i64)
         let mut results = Vec::with_capacity(all.len());
         for f in all {
         let evidence = serde_json::to_string(&f.evidence).unwrap_or_else(|_| "[]".into());
+        let prediction = f.prediction.as_ref().and_then(|p| serde_json::to_string(p).ok());
         let version = f.version.clone().unwrap_or_default();
         let existing = sqlx::query(&current)
             .bind(&f.target).bind(&f.kind).bind(&version).bind(resolve_after).fetch_optional(&mut *tx).await?;
@@ -145,9 +180,9 @@ pub async fn upsert_open_all(db: &Db, all: &[FindingRecord], resolve_after: i64)
                 let id: i64 = row.try_get("id")?;
                 let status = FindingStatus::parse(&row.try_get::<String, _>("status")?)?;
                 sqlx::query("UPDATE findings SET severity = $1, confidence = $2, summary = $3, evidence = $4, expected_gain_pct = $5,
-                             impact = $6, priority = $7, occurrences = occurrences + 1, last_seen = $8, missed = 0 WHERE id = $9")
+                             impact = $6, priority = $7, occurrences = occurrences + 1, last_seen = $8, missed = 0, prediction = $10 WHERE id = $9")
                     .bind(&f.severity).bind(f.confidence).bind(&f.summary).bind(&evidence).bind(f.expected_gain_pct)
-                    .bind(f.impact).bind(&f.priority).bind(f.last_seen).bind(id).execute(&mut *tx).await?;
+                    .bind(f.impact).bind(&f.priority).bind(f.last_seen).bind(id).bind(&prediction).execute(&mut *tx).await?;
                 Upserted {
                     id,
                     new: false,
@@ -164,13 +199,13 @@ pub async fn upsert_open_all(db: &Db, all: &[FindingRecord], resolve_after: i64)
                     .map(|r| r.try_get("id")).transpose()?;
                 let row = sqlx::query("INSERT INTO findings (target, kind, detector, severity, confidence, summary, evidence, expected_gain_pct,
                                        risk, impact, priority, status, occurrences, first_seen, last_seen, version, previous, reason,
-                                       missed, changed_at, category)
-                                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, 0, $19, $20)
+                                       missed, changed_at, category, prediction)
+                                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, 0, $19, $20, $21)
                                        RETURNING id")
                     .bind(&f.target).bind(&f.kind).bind(&f.detector).bind(&f.severity).bind(f.confidence).bind(&f.summary)
                     .bind(&evidence).bind(f.expected_gain_pct).bind(&f.risk).bind(f.impact).bind(&f.priority)
                     .bind(FindingStatus::Open.as_str()).bind(f.occurrences.max(1)).bind(f.first_seen).bind(f.last_seen)
-                    .bind(&f.version).bind(previous).bind(&f.reason).bind(f.last_seen).bind(&f.category)
+                    .bind(&f.version).bind(previous).bind(&f.reason).bind(f.last_seen).bind(&f.category).bind(&prediction)
                     .fetch_one(&mut *tx).await?;
                 Upserted {
                     id: row.try_get("id")?,
@@ -270,6 +305,12 @@ macro_rules! decode {
             snoozed_until: $r.try_get("snoozed_until")?,
             changed_at: $r.try_get("changed_at")?,
             inaction: $r.try_get("inaction")?,
+            prediction: match $r.try_get::<Option<String>, _>("prediction")? {
+                Some(t) => Some(
+                    serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("finding prediction: {e}")))?,
+                ),
+                None => None,
+            },
         }
     }};
 }

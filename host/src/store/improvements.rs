@@ -89,16 +89,22 @@ pub struct Improvement {
     pub verdicts: serde_json::Value,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The loop's predicted success for this attempt (its target, its
+    /// finding's kind, its source) when it began.
+    #[serde(default)]
+    pub prediction: Option<super::findings::Prediction>,
 }
 
 pub async fn insert(db: &Db, i: &Improvement) -> Result<i64> {
     let (proof, verdicts) = (i.proof.to_string(), i.verdicts.to_string());
+    let prediction = i.prediction.as_ref().and_then(|p| serde_json::to_string(p).ok());
     with_pool!(db, p => {
         let row = sqlx::query(
-            "INSERT INTO improvements (finding_id, target, candidate_sha, baseline_sha, source, state, reason, proof, verdicts, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id")
+            "INSERT INTO improvements (finding_id, target, candidate_sha, baseline_sha, source, state, reason, proof, verdicts, created_at, updated_at, prediction)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id")
             .bind(i.finding_id).bind(&i.target).bind(&i.candidate_sha).bind(&i.baseline_sha).bind(&i.source)
             .bind(i.state.as_str()).bind(&i.reason).bind(&proof).bind(&verdicts).bind(i.created_at).bind(i.updated_at)
+            .bind(&prediction)
             .fetch_one(p).await?;
         Ok(row.try_get("id")?)
     })
@@ -133,6 +139,13 @@ macro_rules! decode {
             verdicts: json(&verdicts, "verdicts")?,
             created_at: $r.try_get("created_at")?,
             updated_at: $r.try_get("updated_at")?,
+            prediction: match $r.try_get::<Option<String>, _>("prediction")? {
+                Some(t) => Some(
+                    serde_json::from_str(&t)
+                        .map_err(|e| StoreError::Corrupt(format!("improvement prediction: {e}")))?,
+                ),
+                None => None,
+            },
         }
     }};
 }
@@ -152,6 +165,26 @@ pub async fn unsettled(db: &Db) -> Result<Vec<Improvement>> {
             "SELECT * FROM improvements WHERE state IN ('proving', 'proposed', 'canary', 'baking', 'frozen') ORDER BY id")
             .fetch_all(p).await?;
         rows.iter().map(|r| Ok(decode!(r))).collect()
+    })
+}
+
+/// How improvements ended, newest first, at most `limit`: (target, the
+/// kind of its finding — empty for none —, source, state), for the success
+/// record ([`crate::r#loop::predict`]). Only states that say something of
+/// the change: promoted, rolled back, rejected, failed.
+pub async fn outcomes(db: &Db, limit: i64) -> Result<Vec<(String, String, String, ImprovementState)>> {
+    with_pool!(db, p => {
+        let rows = sqlx::query(
+            "SELECT i.target, COALESCE(f.kind, '') AS kind, i.source, i.state FROM improvements i
+             LEFT JOIN findings f ON f.id = i.finding_id
+             WHERE i.state IN ('promoted', 'rolled-back', 'rejected', 'failed') ORDER BY i.id DESC LIMIT $1")
+            .bind(limit).fetch_all(p).await?;
+        rows.iter()
+            .map(|r| {
+                let state = ImprovementState::parse(&r.try_get::<String, _>("state")?)?;
+                Ok((r.try_get("target")?, r.try_get("kind")?, r.try_get("source")?, state))
+            })
+            .collect()
     })
 }
 

@@ -70,6 +70,32 @@ pub async fn success_counts(db: &Db, target: &str, error_class: &str) -> Result<
 }
 
 /// Every (target, class, strategy) with its episodes and recoveries.
+/// Fallback units' record: (target, error class, fallback unit, tries,
+/// recovered), from the entries of actions `fallback(UNIT)…`.
+pub async fn fallback_success_counts(db: &Db) -> Result<Vec<(String, String, String, i64, i64)>> {
+    let rows: Vec<(String, String, String, i64, i64)> = with_pool!(db, p => {
+        let rows = sqlx::query(
+            "SELECT target, error_class, action, COUNT(*) AS n, SUM(CASE WHEN outcome = 'recovered' THEN 1 ELSE 0 END) AS ok
+             FROM recovery_log WHERE action LIKE 'fallback(%' GROUP BY target, error_class, action")
+            .fetch_all(p).await?;
+        rows.iter().map(|r| Ok::<_, super::StoreError>((r.try_get("target")?, r.try_get("error_class")?, r.try_get("action")?, r.try_get("n")?,
+            r.try_get::<Option<i64>, _>("ok")?.unwrap_or(0)))).collect::<Result<Vec<_>>>()
+    })?;
+    let mut merged: std::collections::BTreeMap<(String, String, String), (i64, i64)> = Default::default();
+    for (t, c, action, n, ok) in rows {
+        if let Some(unit) = fallback_unit(&action) {
+            let e = merged.entry((t, c, unit.to_string())).or_default();
+            (e.0, e.1) = (e.0 + n, e.1 + ok);
+        }
+    }
+    Ok(merged.into_iter().map(|((t, c, u), (n, ok))| (t, c, u, n, ok)).collect())
+}
+
+/// The unit of a `fallback(UNIT)…` action.
+pub fn fallback_unit(action: &str) -> Option<&str> {
+    action.strip_prefix("fallback(")?.split(')').next().filter(|u| !u.is_empty())
+}
+
 pub async fn all_success_counts(db: &Db) -> Result<Vec<(String, String, String, i64, i64)>> {
     with_pool!(db, p => {
         let rows = sqlx::query(

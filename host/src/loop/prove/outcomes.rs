@@ -593,6 +593,7 @@ mod tests {
             snoozed_until: None,
             changed_at: 0,
             inaction: None,
+            prediction: None,
         };
         assert_eq!(About::of(Some(&f), &cfg), About::Class("dependency".into()));
         f.evidence.clear();

@@ -52,7 +52,7 @@ impl Detector for CacheHitRate {
                 e.1 += sum;
             }
         }
-        let mut out = Vec::new();
+        let mut out: Vec<Finding> = Vec::new();
         for (tags, (hits, misses, labels)) in caches {
             let tag = |k: &str| tags.iter().find(|(t, _)| t == k).map(|(_, v)| v.clone());
             let total = hits + misses;
@@ -66,6 +66,12 @@ impl Detector for CacheHitRate {
             }
             let cache = tag("cache").unwrap_or_else(|| "cache".into());
             let target = tag("target").or_else(|| fallback.clone()).unwrap_or_else(|| cache.clone());
+            // One finding per target (a finding is known by its target and
+            // kind): every cache under the floor named in its evidence.
+            if let Some(same) = out.iter_mut().find(|f: &&mut Finding| f.target == target) {
+                same.evidence.push(Evidence::new("cache", format!("{cache} {labels} hit rate {rate:.4}")));
+                continue;
+            }
             let mut f = Finding::new(
                 &target,
                 "low-cache-hit-rate",
@@ -134,6 +140,11 @@ mod tests {
         // Two caches, judged apart.
         let mut both = cache("products", 30.0, 70.0);
         both.extend(cache("sessions", 90.0, 10.0));
-        assert_eq!(run(both).len(), 1);
+        assert_eq!(run(both.clone()).len(), 1);
+        // Two caches of one target under the floor: one finding naming both.
+        both.extend(cache("prices", 10.0, 90.0));
+        let found = run(both);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].evidence.iter().filter(|e| e.key == "cache").count(), 2, "{:?}", found[0].evidence);
     }
 }

@@ -136,10 +136,12 @@ fn format_secs(ms: i64) -> String {
 }
 
 impl Rule {
-    /// The findings of this rule over `points` at `now_ms`.
+    /// The findings of this rule over `points` at `now_ms`: one per
+    /// target (a finding is known by its target and kind), the first
+    /// firing series in its summary and every firing series in its evidence.
     fn evaluate(&self, points: &[MetricPoint], now_ms: i64) -> Vec<Finding> {
         let keep = |p: &MetricPoint| p.name == self.metric && self.matchers.iter().all(|m| m.matches(p));
-        let mut out = Vec::new();
+        let mut out: Vec<Finding> = Vec::new();
         for s in metrics::series(points, keep) {
             let (agg, window_ms) = (self.aggregation.1, self.window_ms);
             let holds = |v: f64| self.op.holds(v, self.threshold);
@@ -177,6 +179,11 @@ impl Rule {
                     format!("rule {}: {expr} has held for {} (now {value:.4})", self.name, format_secs(now_ms - since))
                 }
             };
+            let series = format!("{}{}", s.name, s.labels());
+            if let Some(same) = out.iter_mut().find(|f| f.target == target) {
+                same.evidence.push(Evidence::new("series", series));
+                continue;
+            }
             let mut f = Finding::new(&target, &format!("metric-rule:{}", self.name), summary);
             f.severity = self.severity;
             f.category = self.category;
@@ -188,7 +195,7 @@ impl Rule {
                 Evidence::new("threshold", self.threshold),
                 Evidence::new("for_secs", self.for_ms as f64 / 1000.0),
                 Evidence::new("holding_since_ms", since),
-                Evidence::new("series", format!("{}{}", s.name, s.labels())),
+                Evidence::new("series", series),
             ];
             out.push(f);
         }
@@ -275,10 +282,18 @@ mod tests {
         let mut test = run_of("orders", 10_000, 20_000, 500.0);
         test.iter_mut().for_each(|p| p.tags.push(("env".into(), "test".into())));
         assert!(run(test, 20_000).is_empty());
-        // One series per tag set: two queues over the threshold, two findings.
+        // Each tag set is a series judged on its own; two firing for one
+        // target make one finding naming both.
         let mut both = run_of("orders", 10_000, 20_000, 500.0);
         both.extend(run_of("payments", 10_000, 20_000, 500.0));
-        assert_eq!(run(both, 20_000).len(), 2);
+        let found = run(both.clone(), 20_000);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].evidence.iter().filter(|e| e.key == "series").count(), 2);
+        for p in both.iter_mut().filter(|p| metrics::tag(p, "queue") == Some("payments")) {
+            p.tags.push(("target".into(), "payments".into()));
+        }
+        let targets: Vec<String> = run(both, 20_000).into_iter().map(|f| f.target).collect();
+        assert_eq!(targets, ["shop", "payments"]);
     }
 
     #[test]

@@ -45,7 +45,7 @@ impl Detector for Utilization {
         let window_ms = (config.f64("window_secs", 60.0) * 1000.0).max(1.0) as i64;
         let fallback = config.get("target");
         let keep = |p: &MetricPoint| names.contains(&p.name);
-        let mut out = Vec::new();
+        let mut out: Vec<Finding> = Vec::new();
         for s in metrics::series(&input.metrics, keep) {
             let above = |v: f64| v > threshold;
             let Some(since) = metrics::held_since(&s.points, input.now_ms, window_ms, for_ms, Aggregation::Avg, above)
@@ -60,6 +60,12 @@ impl Detector for Utilization {
             let peak = Aggregation::Max.of(metrics::window(&s.points, input.now_ms, for_ms.max(window_ms)), 0);
             let target =
                 s.tag("target").map(str::to_string).or_else(|| fallback.clone()).unwrap_or_else(|| s.name.to_string());
+            // One finding per target (a finding is known by its target and
+            // kind): every series over its ceiling named in its evidence.
+            if let Some(same) = out.iter_mut().find(|f: &&mut Finding| f.target == target) {
+                same.evidence.push(Evidence::new("series", format!("{}{}", s.name, s.labels())));
+                continue;
+            }
             let mut f = Finding::new(
                 &target,
                 "high-utilization",
@@ -127,5 +133,11 @@ mod tests {
         let other: Vec<MetricPoint> =
             (0..=120).map(|s| MetricPoint { name: "disk.utilization".into(), ..cpu(s * 1000, 0.99) }).collect();
         assert!(run(other, 120_000).is_empty());
+        // CPU and memory of one target over the ceiling: one finding, both named.
+        let mut both: Vec<MetricPoint> = (0..=120).map(|s| cpu(s * 1000, 0.93)).collect();
+        both.extend((0..=120).map(|s| MetricPoint { name: "memory.utilization".into(), ..cpu(s * 1000, 0.9) }));
+        let found = run(both, 120_000);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].evidence.iter().filter(|e| e.key == "series").count(), 2);
     }
 }

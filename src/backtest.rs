@@ -187,7 +187,7 @@ pub fn run(a: BacktestArgs) -> anyhow::Result<()> {
         RuntimeConfig { cache_dir: host_config.runtime.cache_dir.clone(), ..RuntimeConfig::default() };
     runtime_config.plugin_config = host_config.runtime.plugin_config.clone();
     kaizen_host::metric_rules::install(&mut runtime_config, &host_config.metrics);
-    let lookback = host_config.metrics.lookback_ms(a.window);
+    let lookback = host_config.metrics.lookback_ms(a.window, &host_config.runtime.plugin_config);
     let scratch = tempfile::tempdir()?;
     let runtime = Runtime::new(scratch.path(), runtime_config)?;
     let detectors = if a.detectors.is_empty() {

@@ -124,7 +124,7 @@ impl Host {
             events: events.clone(),
             audit: audit.clone(),
             failures: write_failures.clone(),
-            metric_lookback_ms: config.metrics.lookback_ms(config.improve.window_secs),
+            metric_lookback_ms: config.metrics.lookback_ms(config.improve.window_secs, &config.runtime.plugin_config),
             max_metric_points: config.metrics.max_points,
         };
         let improve = Loop::new(parts, config.improve.clone());

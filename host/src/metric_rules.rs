@@ -11,6 +11,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Per-plugin configuration, as `[runtime.plugin_config]` holds it.
+pub type PluginConfig = std::collections::HashMap<String, std::collections::HashMap<String, String>>;
+
 /// The plugin that evaluates the rules.
 pub const PLUGIN: &str = "metric-rule";
 /// Its configuration key that carries the rules.
@@ -29,8 +32,10 @@ pub const CATEGORIES: &[&str] = &["security", "reliability", "performance", "qua
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsConfig {
     /// How far back each detection pass is handed pushed metric points, in
-    /// seconds; raised to `loop.window_secs` and to the longest rule's
-    /// `window_secs + for_secs` when those are longer.
+    /// seconds; raised to `loop.window_secs`, to the longest rule's
+    /// `window_secs + for_secs`, and to the utilization detector's
+    /// `window_secs + for_secs` and the cache-hit-rate detector's
+    /// `window_secs` when those are longer.
     pub lookback_secs: u64,
     /// At most this many points (the newest) per pass.
     pub max_points: usize,
@@ -46,9 +51,18 @@ impl Default for MetricsConfig {
 
 impl MetricsConfig {
     /// How far back, in ms, detectors see pushed metrics when the loop's
-    /// detection window is `window_secs`.
-    pub fn lookback_ms(&self, window_secs: u64) -> i64 {
-        let longest = self.rules.iter().map(|r| r.window_secs.saturating_add(r.for_secs)).max().unwrap_or(0);
+    /// detection window is `window_secs`: `lookback_secs`, or longer when
+    /// a rule, or a bundled detector's own settings in `plugin_config`,
+    /// needs more points to judge its `for` span or window.
+    pub fn lookback_ms(&self, window_secs: u64, plugin_config: &PluginConfig) -> i64 {
+        let rules = self.rules.iter().map(|r| r.window_secs.saturating_add(r.for_secs));
+        let setting = |plugin: &str, keys: &[&str]| -> u64 {
+            let get = |k: &&str| plugin_config.get(plugin)?.get(*k)?.trim().parse::<f64>().ok();
+            keys.iter().filter_map(get).filter(|v| v.is_finite() && *v > 0.0).map(|v| v.ceil() as u64).sum()
+        };
+        let detectors =
+            [setting("utilization", &["window_secs", "for_secs"]), setting("cache-hit-rate", &["window_secs"])];
+        let longest = rules.chain(detectors).max().unwrap_or(0);
         (self.lookback_secs.max(window_secs).max(longest) as i64).saturating_mul(1000)
     }
 }

@@ -161,10 +161,7 @@ fn metrics(k: &mut Checker, c: &Sections<'_>) {
 
 /// `[runtime.plugin_config.metric-rule] rules` set by hand would bypass
 /// the checks above; refuse it naming where the rules belong.
-fn not_hand_set(
-    k: &mut Checker,
-    plugin_config: &std::collections::HashMap<String, std::collections::HashMap<String, String>>,
-) {
+fn not_hand_set(k: &mut Checker, plugin_config: &metric_rules::PluginConfig) {
     use metric_rules::{PLUGIN, RULES_KEY};
     if plugin_config.get(PLUGIN).is_some_and(|c| c.contains_key(RULES_KEY)) {
         k.bad(
@@ -430,8 +427,14 @@ mod tests {
     #[test]
     fn the_metric_lookback_covers_the_longest_rule() {
         let m = MetricsConfig { lookback_secs: 60, rules: vec![rule(|_| {})], ..Default::default() };
-        assert_eq!(m.lookback_ms(30), 360_000);
-        assert_eq!(MetricsConfig { lookback_secs: 60, ..Default::default() }.lookback_ms(300), 300_000);
+        let none = Default::default();
+        assert_eq!(m.lookback_ms(30, &none), 360_000);
+        assert_eq!(MetricsConfig { lookback_secs: 60, ..Default::default() }.lookback_ms(300, &none), 300_000);
+        let mut plugins = metric_rules::PluginConfig::default();
+        let utilization = plugins.entry("utilization".into()).or_default();
+        utilization.insert("for_secs".into(), "900".into());
+        utilization.insert("window_secs".into(), "120".into());
+        assert_eq!(m.lookback_ms(30, &plugins), 1_020_000, "utilization's window + for");
         let doc: serde_json::Value = serde_json::from_str(&metric_rules::plugin_config(&m.rules)).unwrap();
         assert_eq!(doc[0]["match"][0], serde_json::json!({"label": "queue", "op": "=", "value": "orders"}));
     }

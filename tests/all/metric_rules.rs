@@ -178,27 +178,40 @@ fn a_rule_fires_after_its_for_span_and_a_shorter_run_never_does_and_backtest_agr
     assert_eq!(findings(&s, "billing-db", "high-utilization").len(), 0, "{all}");
     s.stop();
 
-    // The recorded metrics, replayed second by second with the same rules.
-    let out = Command::new(BIN)
-        .args(["backtest", "--data-dir"])
-        .arg(dir.path())
-        .arg("--config")
-        .arg(&config)
-        .args(["--window", "1", "--step", "1", "--json"])
-        .env("KAIZEN_RUNTIME__CACHE_DIR", crate::common::shared_cache())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let v: Value = serde_json::from_str(&stdout).unwrap();
-    assert!(v["metrics"].as_u64().unwrap() >= metrics.len() as u64, "{stdout}");
-    let found = v["findings"].as_array().unwrap();
-    let rule = found.iter().find(|f| f["kind"] == "metric-rule:backlog").unwrap_or_else(|| panic!("{stdout}"));
-    let first = rule["first_at"].as_i64().unwrap();
-    assert!((t0 + 3000..t0 + 4000).contains(&first), "fired {} ms after the run began", first - t0);
-    assert!(rule["summary"].as_str().unwrap().contains("orders"), "{rule}");
-    assert!(found.iter().any(|f| f["kind"] == "high-utilization" && f["target"] == "orders-db"), "{stdout}");
-    assert!(!found.iter().any(|f| f["target"] == "billing-db"), "{stdout}");
+    // The recorded metrics, replayed second by second with the same rules:
+    // from the data directory, and from the same points in a CSV.
+    let csv = dir.path().join("metrics.csv");
+    let mut text = String::from("name,value,timestamp_ms,tags\n");
+    for m in &metrics {
+        let tags: Vec<String> =
+            m["tags"].as_object().unwrap().iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap())).collect();
+        text += &format!("{},{},{},{}\n", m["name"].as_str().unwrap(), m["value"], m["at"], tags.join(";"));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let data_dir = ["--data-dir".to_string(), dir.path().display().to_string()];
+    let csv_file = ["--metrics".to_string(), csv.display().to_string()];
+    for source in [&data_dir, &csv_file] {
+        let out = Command::new(BIN)
+            .arg("backtest")
+            .args(source)
+            .arg("--config")
+            .arg(&config)
+            .args(["--window", "1", "--step", "1", "--json"])
+            .env("KAIZEN_RUNTIME__CACHE_DIR", crate::common::shared_cache())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{source:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let v: Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(v["metrics"].as_u64().unwrap(), metrics.len() as u64, "{source:?}: {stdout}");
+        let found = v["findings"].as_array().unwrap();
+        let rule = found.iter().find(|f| f["kind"] == "metric-rule:backlog").unwrap_or_else(|| panic!("{stdout}"));
+        let first = rule["first_at"].as_i64().unwrap();
+        assert!((t0 + 3000..t0 + 4000).contains(&first), "{source:?}: fired {} ms after the run began", first - t0);
+        assert!(rule["summary"].as_str().unwrap().contains("orders"), "{rule}");
+        assert!(found.iter().any(|f| f["kind"] == "high-utilization" && f["target"] == "orders-db"), "{stdout}");
+        assert!(!found.iter().any(|f| f["target"] == "billing-db"), "{source:?}: {stdout}");
+    }
 }
 
 #[test]

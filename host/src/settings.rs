@@ -214,6 +214,8 @@ fn telemetry(k: &mut Checker, c: &Sections<'_>) {
     k.at_least("telemetry.retention_secs", t.retention_secs, 1);
     k.at_least("telemetry.bucket_secs", t.bucket_secs, 1);
     k.at_least("telemetry.maintenance_secs", t.maintenance_secs, 1);
+    k.at_least("telemetry.history_days", t.history_days, 1);
+    k.at_least("telemetry.history_refresh_secs", t.history_refresh_secs, 1);
     k.not_above("telemetry.bucket_secs", t.bucket_secs, "telemetry.horizon_secs", t.horizon_secs);
     // Detection reads the window and the baseline before it from the
     // aggregates kept in memory.

@@ -22,7 +22,9 @@
 //! history does not turn a 2 % difference into news.
 //!
 //! Configuration (`[runtime.plugin_config.time-of-day]`): `alpha` (0.01),
-//! `min_ratio` (1.5), `min_calls` per group (20).
+//! `min_ratio` (1.5), `min_calls` per group (20). A day of the week is
+//! tested only once a whole day (24 calendar hours) of it is in the
+//! history: part of a day stands for the hours it covered, not the day.
 
 use std::collections::BTreeMap;
 
@@ -105,17 +107,23 @@ struct Grouping {
     kind: &'static str,
     test: &'static str,
     label: fn(usize) -> String,
+    /// Calendar hours of history a group needs to be tested: a weekday
+    /// seen for only part of a day would stand for the hours it happened
+    /// to cover (a slow evening), not for the day.
+    min_hours: f64,
 }
 
 const BY_HOUR: Grouping = Grouping {
     kind: "time-of-day-latency",
     test: "Welch's one-way ANOVA on ln(latency) by hour of day (UTC)",
     label: |h| format!("{h:02}:00"),
+    min_hours: 0.0,
 };
 const BY_DAY: Grouping = Grouping {
     kind: "day-of-week-latency",
     test: "Welch's one-way ANOVA on ln(latency) by day of week (UTC)",
     label: |d| DAYS[d % 7].to_string(),
+    min_hours: 24.0,
 };
 
 struct Settings {
@@ -130,8 +138,12 @@ fn list(items: &[usize], label: fn(usize) -> String) -> String {
 
 /// The finding of one grouping of one target's history, if it has one.
 fn judge(target: &str, g: &Grouping, cells: &[Cell], s: &Settings) -> Option<Finding> {
-    let tested: Vec<(usize, Group)> =
-        cells.iter().enumerate().filter(|(_, c)| c.group.n >= s.min_calls).map(|(i, c)| (i, c.group)).collect();
+    let tested: Vec<(usize, Group)> = cells
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.group.n >= s.min_calls && c.hours >= g.min_hours)
+        .map(|(i, c)| (i, c.group))
+        .collect();
     let groups: Vec<Group> = tested.iter().map(|(_, g)| *g).collect();
     let anova = welch_anova(&groups)?;
     let by_latency = |a: &&(usize, Group), b: &&(usize, Group)| a.1.mean.total_cmp(&b.1.mean);
@@ -345,5 +357,28 @@ mod tests {
         assert!(run(history("checkout", |_| 10.0)).is_empty());
         // Significant but small (1.2x): not worth a finding.
         assert!(run(history("checkout", |h| if h == 15 { 12.0 } else { 10.0 })).is_empty());
+    }
+
+    /// A weekday seen only for its slow hour is not a slow day.
+    #[test]
+    fn part_of_a_day_does_not_stand_for_the_day() {
+        let mut points = history("checkout", |_| 10.0);
+        let tags = vec![
+            ("target".to_string(), "checkout".to_string()),
+            ("hour".to_string(), "15".to_string()),
+            ("weekday".to_string(), "2".to_string()),
+        ];
+        for (name, value) in
+            [("calls", 40.0), ("log_latency_mean", 30f64.ln()), ("log_latency_var", 0.09), ("hours", 1.0)]
+        {
+            points.push(MetricPoint {
+                name: format!("kaizen.hourly.{name}"),
+                value,
+                timestamp_ms: 0,
+                tags: tags.clone(),
+            });
+        }
+        let kinds: Vec<String> = run(points).into_iter().map(|f| f.kind).collect();
+        assert!(!kinds.contains(&"day-of-week-latency".to_string()), "{kinds:?}");
     }
 }

@@ -1,6 +1,7 @@
-//! `kaizen backtest`: replay recorded executions through detectors, window
-//! by window, and print what they would have found and when — to tune a
-//! detector on real history before deploying it.
+//! `kaizen backtest`: replay recorded executions and pushed metrics through
+//! detectors, window by window, and print what they would have found and
+//! when — to tune a detector, or a rule on pushed metrics, on real history
+//! before deploying it.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -9,7 +10,9 @@ use anyhow::{Context, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use kaizen_host::r#loop::prioritize::severity_name;
+use kaizen_host::runtime::types::MetricPoint;
 use kaizen_host::store::executions::{Execution, Outcome};
+use kaizen_host::store::metrics::Metric;
 use kaizen_host::telemetry::Aggregates;
 use kaizen_host::{Runtime, RuntimeConfig};
 use serde::{Deserialize, Serialize};
@@ -28,6 +31,16 @@ pub struct BacktestArgs {
     /// (Unix ms),duration_ms,outcome (ok|error|rejected)[,error_class].
     #[arg(long)]
     csv: Option<PathBuf>,
+    /// Pushed metrics in a CSV with a header: name,value,timestamp_ms,tags
+    /// (tags as `key=value` pairs separated by `;`, or empty). Taken with
+    /// the recorded ones of --database or --data-dir, if given.
+    #[arg(long)]
+    metrics: Option<PathBuf>,
+    /// The host's configuration file: its `[[metrics.rules]]`,
+    /// `metrics.lookback_secs` and `[runtime.plugin_config.*]` configure the
+    /// detectors as `kaizen serve` would.
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Detector modules to run (default: the bundled detectors).
     #[arg(long = "detector")]
     detectors: Vec<PathBuf>,
@@ -54,6 +67,15 @@ struct CsvRow {
     outcome: String,
     #[serde(default)]
     error_class: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MetricRow {
+    name: String,
+    value: f64,
+    timestamp_ms: i64,
+    #[serde(default)]
+    tags: Option<String>,
 }
 
 /// One finding, merged over the consecutive windows it fired in.
@@ -94,7 +116,28 @@ fn read_csv(path: &PathBuf) -> anyhow::Result<Vec<Execution>> {
     Ok(out)
 }
 
-async fn read_db(url: &str) -> anyhow::Result<Vec<Execution>> {
+fn read_metrics_csv(path: &PathBuf) -> anyhow::Result<Vec<Metric>> {
+    let mut r = csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, row) in r.deserialize::<MetricRow>().enumerate() {
+        let at = || format!("{} row {}", path.display(), i + 2);
+        let row = row.with_context(at)?;
+        if row.name.is_empty() || !row.value.is_finite() {
+            bail!("{}: a metric needs a name and a finite value", at());
+        }
+        let mut tags = BTreeMap::new();
+        for pair in row.tags.as_deref().unwrap_or("").split(';').filter(|p| !p.trim().is_empty()) {
+            let (k, v) = pair
+                .split_once('=')
+                .with_context(|| format!("{}: tag {pair:?} is not key=value (pairs separated by `;`)", at()))?;
+            tags.insert(k.trim().to_string(), v.trim().to_string());
+        }
+        out.push(Metric { name: row.name, value: row.value, at: row.timestamp_ms, tags });
+    }
+    Ok(out)
+}
+
+async fn read_db(url: &str) -> anyhow::Result<(Vec<Execution>, Vec<Metric>)> {
     let db = kaizen_host::store::Db::connect(url).await.with_context(|| format!("cannot open {url}"))?;
     let mut out = Vec::new();
     let mut after = 0;
@@ -104,22 +147,49 @@ async fn read_db(url: &str) -> anyhow::Result<Vec<Execution>> {
         after = last.id;
         out.extend(page.into_iter().map(|s| s.execution));
     }
-    Ok(out)
+    let metrics = kaizen_host::store::metrics::since(&db, i64::MIN, i64::MAX).await?;
+    Ok((out, metrics))
 }
 
 pub fn run(a: BacktestArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let execs = match (&a.csv, &a.database, &a.data_dir) {
-        (Some(csv), _, _) => read_csv(csv)?,
+    let (execs, mut metrics) = match (&a.csv, &a.database, &a.data_dir) {
+        (Some(csv), _, _) => (read_csv(csv)?, Vec::new()),
         (_, Some(url), _) => rt.block_on(read_db(url))?,
         (_, _, Some(dir)) => rt.block_on(read_db(&format!("sqlite://{}", dir.join("kaizen.db").display())))?,
-        _ => bail!("give the recorded executions: --csv FILE, --database URL or --data-dir DIR"),
+        _ if a.metrics.is_some() => (Vec::new(), Vec::new()),
+        _ => bail!(
+            "give the recorded executions or metrics: --csv FILE, --database URL, --data-dir DIR or --metrics FILE"
+        ),
     };
-    if execs.is_empty() {
-        bail!("no executions recorded there: nothing to backtest");
+    if let Some(path) = &a.metrics {
+        metrics.extend(read_metrics_csv(path)?);
     }
+    if execs.is_empty() && metrics.is_empty() {
+        bail!("no executions or metrics recorded there: nothing to backtest");
+    }
+    metrics.sort_by_key(|m| m.at);
+    let points: Vec<MetricPoint> = metrics
+        .iter()
+        .map(|m| MetricPoint {
+            name: m.name.clone(),
+            value: m.value,
+            timestamp_ms: m.at,
+            tags: m.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        })
+        .collect();
+    // The detectors configured as the host would configure them.
+    let host_config = match &a.config {
+        Some(path) => kaizen_service::ServeConfig::load(Some(path))?.host,
+        None => kaizen_host::host::HostConfig::default(),
+    };
+    let mut runtime_config =
+        RuntimeConfig { cache_dir: host_config.runtime.cache_dir.clone(), ..RuntimeConfig::default() };
+    runtime_config.plugin_config = host_config.runtime.plugin_config.clone();
+    kaizen_host::metric_rules::install(&mut runtime_config, &host_config.metrics);
+    let lookback = host_config.metrics.lookback_ms(a.window, &host_config.runtime.plugin_config);
     let scratch = tempfile::tempdir()?;
-    let runtime = Runtime::new(scratch.path(), RuntimeConfig::default())?;
+    let runtime = Runtime::new(scratch.path(), runtime_config)?;
     let detectors = if a.detectors.is_empty() {
         kaizen_plugins::BUNDLED
             .iter()
@@ -140,6 +210,10 @@ pub fn run(a: BacktestArgs) -> anyhow::Result<()> {
         first = first.min(e.started_at);
         last = last.max(e.started_at);
     }
+    for m in &metrics {
+        first = first.min(m.at);
+        last = last.max(m.at);
+    }
     let (window, baseline) = (a.window as i64 * 1000, a.baseline as i64 * 1000);
     let step = a.step.unwrap_or(a.window).max(1) as i64 * 1000;
     let ends: Vec<i64> = (0..).map(|i| first + window + i * step).take_while(|t| *t <= last + step).collect();
@@ -152,7 +226,9 @@ pub fn run(a: BacktestArgs) -> anyhow::Result<()> {
     let mut found: BTreeMap<(String, String, String), Found> = BTreeMap::new();
     let mut errors = Vec::new();
     for now in ends {
-        let input = aggs.detection_input(now, window, baseline, Vec::new());
+        let from = points.partition_point(|p| p.timestamp_ms < now - lookback);
+        let to = points.partition_point(|p| p.timestamp_ms <= now);
+        let input = aggs.detection_input(now, window, baseline, points[from..to.max(from)].to_vec());
         for d in &detectors {
             bar.inc(1);
             match rt.block_on(d.detect(&input)) {
@@ -183,13 +259,14 @@ pub fn run(a: BacktestArgs) -> anyhow::Result<()> {
     if a.json {
         out!(
             "{}",
-            serde_json::json!({ "executions": execs.len(), "from": first, "to": last, "findings": found, "errors": errors })
+            serde_json::json!({ "executions": execs.len(), "metrics": metrics.len(), "from": first, "to": last, "findings": found, "errors": errors })
         );
         return Ok(());
     }
     out!(
-        "{} executions from {} to {} ({:.1} h), {} detector(s), {} s windows",
+        "{} executions and {} metric points from {} to {} ({:.1} h), {} detector(s), {} s windows",
         execs.len(),
+        metrics.len(),
         table::date(first),
         table::date(last),
         (last - first) as f64 / 3.6e6,

@@ -38,6 +38,8 @@ pub struct HostConfig {
     #[serde(rename = "loop")]
     pub improve: LoopConfig,
     pub recovery: RecoveryConfig,
+    /// Pushed metrics as the detectors see them, and rules on them.
+    pub metrics: crate::metric_rules::MetricsConfig,
 }
 
 impl HostConfig {
@@ -49,6 +51,7 @@ impl HostConfig {
             improve: &self.improve,
             safety: &self.safety,
             recovery: &self.recovery,
+            metrics: &self.metrics,
         })
     }
 }
@@ -101,7 +104,9 @@ impl Host {
             Some(url) => Db::connect(url).await?,
             None => Db::open_sqlite_file(&config.data_dir.join("kaizen.db")).await?,
         };
-        let runtime = Runtime::new(&config.data_dir, config.runtime.clone())?;
+        let mut runtime_config = config.runtime.clone();
+        crate::metric_rules::install(&mut runtime_config, &config.metrics);
+        let runtime = Runtime::new(&config.data_dir, runtime_config)?;
         let tasks = Tasks::new();
         let telemetry = Telemetry::start_in(db.clone(), config.telemetry.clone(), &tasks).await?;
         let healer = Healer::new(runtime.clone(), db.clone(), config.recovery.clone(), &tasks).await?;
@@ -119,6 +124,8 @@ impl Host {
             events: events.clone(),
             audit: audit.clone(),
             failures: write_failures.clone(),
+            metric_lookback_ms: config.metrics.lookback_ms(config.improve.window_secs, &config.runtime.plugin_config),
+            max_metric_points: config.metrics.max_points,
         };
         let improve = Loop::new(parts, config.improve.clone());
         let host =

@@ -14,6 +14,7 @@ pub mod invoke;
 pub mod judge;
 #[path = "loop/mod.rs"]
 pub mod r#loop;
+pub mod metric_rules;
 pub mod presets;
 pub mod recovery;
 pub mod runtime;

@@ -9,6 +9,7 @@
 
 use crate::config::RuntimeConfig;
 use crate::r#loop::LoopConfig;
+use crate::metric_rules::{self, MetricsConfig};
 use crate::recovery::RecoveryConfig;
 use crate::safety::{Limits, SafetyConfig};
 use crate::telemetry::TelemetryConfig;
@@ -21,6 +22,7 @@ pub struct Sections<'a> {
     pub improve: &'a LoopConfig,
     pub safety: &'a SafetyConfig,
     pub recovery: &'a RecoveryConfig,
+    pub metrics: &'a MetricsConfig,
 }
 
 /// The proof steps a candidate can be required to pass.
@@ -104,7 +106,70 @@ pub fn check(c: &Sections<'_>) -> Result<(), InvalidSettings> {
     improve(&mut k, c);
     safety(&mut k, c);
     recovery(&mut k, c);
+    metrics(&mut k, c);
     k.finish()
+}
+
+/// Pushed metrics' settings, and every rule: a bad rule is named with its
+/// field, `metrics.rules[NAME].FIELD`.
+fn metrics(k: &mut Checker, c: &Sections<'_>) {
+    let m = c.metrics;
+    not_hand_set(k, &c.runtime.plugin_config);
+    k.at_least("metrics.max_points", m.max_points as u64, 1);
+    let mut seen = std::collections::HashSet::new();
+    for (i, r) in m.rules.iter().enumerate() {
+        let at = if r.name.is_empty() { format!("metrics.rules[{i}]") } else { format!("metrics.rules[{}]", r.name) };
+        let valid_name = !r.name.is_empty()
+            && r.name.len() <= 64
+            && r.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if !valid_name {
+            k.bad(format!("{at}.name"), format!("{:?}", r.name), "must be 1 to 64 lowercase letters, digits, - or _");
+        } else if !seen.insert(r.name.as_str()) {
+            k.bad(format!("{at}.name"), format!("{:?}", r.name), "must be unique among metrics.rules");
+        }
+        if r.metric.is_empty() || r.metric.len() > 200 {
+            k.bad(format!("{at}.metric"), format!("{:?}", r.metric), "must be a metric name of 1 to 200 bytes");
+        } else if r.metric.starts_with(crate::telemetry::hourly::RESERVED_PREFIX) {
+            k.bad(format!("{at}.metric"), format!("{:?}", r.metric), "names the host's own rollups (kaizen.*)");
+        }
+        for m in &r.matchers {
+            if let Err(why) = metric_rules::parse_matcher(m) {
+                k.bad(format!("{at}.match"), format!("{m:?}"), why);
+            }
+        }
+        let one_of = |k: &mut Checker, field: &str, v: &str, allowed: &[&str]| {
+            if !allowed.contains(&v) {
+                k.bad(format!("{at}.{field}"), format!("{v:?}"), format!("must be one of {}", allowed.join(", ")));
+            }
+        };
+        one_of(k, "aggregation", &r.aggregation, metric_rules::AGGREGATIONS);
+        one_of(k, "op", &r.op, metric_rules::OPERATORS);
+        one_of(k, "severity", &r.severity, metric_rules::SEVERITIES);
+        one_of(k, "category", &r.category, metric_rules::CATEGORIES);
+        k.at_least(&format!("{at}.window_secs"), r.window_secs, 1);
+        if !r.threshold.is_finite() {
+            k.bad(format!("{at}.threshold"), r.threshold, "must be a finite number");
+        }
+        if r.target.as_deref().is_some_and(|t| t.is_empty()) {
+            k.bad(format!("{at}.target"), "\"\"", "must not be empty");
+        }
+        if r.target_tag.is_empty() {
+            k.bad(format!("{at}.target_tag"), "\"\"", "must not be empty");
+        }
+    }
+}
+
+/// `[runtime.plugin_config.metric-rule] rules` set by hand would bypass
+/// the checks above; refuse it naming where the rules belong.
+fn not_hand_set(k: &mut Checker, plugin_config: &metric_rules::PluginConfig) {
+    use metric_rules::{PLUGIN, RULES_KEY};
+    if plugin_config.get(PLUGIN).is_some_and(|c| c.contains_key(RULES_KEY)) {
+        k.bad(
+            format!("runtime.plugin_config.{PLUGIN}.{RULES_KEY}"),
+            "(set)",
+            "is the host's to set: write the rules as [[metrics.rules]]",
+        );
+    }
 }
 
 fn sandbox(k: &mut Checker, at: &str, l: &crate::config::SandboxLimits) {
@@ -149,6 +214,8 @@ fn telemetry(k: &mut Checker, c: &Sections<'_>) {
     k.at_least("telemetry.retention_secs", t.retention_secs, 1);
     k.at_least("telemetry.bucket_secs", t.bucket_secs, 1);
     k.at_least("telemetry.maintenance_secs", t.maintenance_secs, 1);
+    k.at_least("telemetry.history_days", t.history_days, 1);
+    k.at_least("telemetry.history_refresh_secs", t.history_refresh_secs, 1);
     k.not_above("telemetry.bucket_secs", t.bucket_secs, "telemetry.horizon_secs", t.horizon_secs);
     // Detection reads the window and the baseline before it from the
     // aggregates kept in memory.
@@ -328,6 +395,73 @@ fn recovery(k: &mut Checker, c: &Sections<'_>) {
 mod tests {
     use super::*;
     use crate::host::HostConfig;
+
+    fn rule(edit: impl FnOnce(&mut metric_rules::MetricRule)) -> metric_rules::MetricRule {
+        let mut r = metric_rules::MetricRule {
+            name: "backlog".into(),
+            metric: "queue.depth".into(),
+            matchers: vec![r#"queue="orders""#.into()],
+            aggregation: "avg".into(),
+            window_secs: 60,
+            op: ">".into(),
+            threshold: 100.0,
+            for_secs: 300,
+            severity: "high".into(),
+            category: "performance".into(),
+            target: None,
+            target_tag: "target".into(),
+            summary: None,
+        };
+        edit(&mut r);
+        r
+    }
+
+    fn rule_problems(rules: Vec<metric_rules::MetricRule>) -> Vec<String> {
+        let mut c = HostConfig::default();
+        c.metrics.rules = rules;
+        match c.check() {
+            Ok(()) => vec![],
+            Err(e) => e.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn a_bad_metric_rule_is_named_with_its_field() {
+        assert!(rule_problems(vec![rule(|_| {})]).is_empty());
+        let found = rule_problems(vec![
+            rule(|r| r.op = "=>".into()),
+            rule(|r| {
+                r.name = "slow".into();
+                r.aggregation = "median".into();
+                r.window_secs = 0;
+                r.matchers = vec![r#"region=~"eu-(""#.into()];
+            }),
+        ]);
+        assert!(found[0].starts_with("`metrics.rules[backlog].op` = \"=>\": must be one of >"), "{found:?}");
+        assert!(found.iter().any(|f| f.starts_with("`metrics.rules[slow].aggregation`")), "{found:?}");
+        assert!(found.iter().any(|f| f.starts_with("`metrics.rules[slow].window_secs` = 0")), "{found:?}");
+        assert!(found.iter().any(|f| f.starts_with("`metrics.rules[slow].match`")), "{found:?}");
+        let twice = rule_problems(vec![rule(|_| {}), rule(|_| {})]);
+        assert!(twice[0].contains("must be unique"), "{twice:?}");
+        let mut c = HostConfig::default();
+        c.runtime.plugin_config.entry("metric-rule".into()).or_default().insert("rules".into(), "[]".into());
+        assert!(c.check().unwrap_err().to_string().contains("write the rules as [[metrics.rules]]"));
+    }
+
+    #[test]
+    fn the_metric_lookback_covers_the_longest_rule() {
+        let m = MetricsConfig { lookback_secs: 60, rules: vec![rule(|_| {})], ..Default::default() };
+        let none = Default::default();
+        assert_eq!(m.lookback_ms(30, &none), 360_000);
+        assert_eq!(MetricsConfig { lookback_secs: 60, ..Default::default() }.lookback_ms(300, &none), 300_000);
+        let mut plugins = metric_rules::PluginConfig::default();
+        let utilization = plugins.entry("utilization".into()).or_default();
+        utilization.insert("for_secs".into(), "900".into());
+        utilization.insert("window_secs".into(), "120".into());
+        assert_eq!(m.lookback_ms(30, &plugins), 1_020_000, "utilization's window + for");
+        let doc: serde_json::Value = serde_json::from_str(&metric_rules::plugin_config(&m.rules)).unwrap();
+        assert_eq!(doc[0]["match"][0], serde_json::json!({"label": "queue", "op": "=", "value": "orders"}));
+    }
 
     #[test]
     fn the_defaults_are_valid() {

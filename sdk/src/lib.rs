@@ -12,6 +12,7 @@
 pub mod bindings;
 mod config;
 pub mod log;
+pub mod metrics;
 pub mod payload;
 pub mod stats;
 pub mod testing;

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use kaizen_host::runtime::blocking::block_on;
 use kaizen_host::runtime::types::{
-    DetectionInput, ErrorClass, ErrorCount, Failure, LatencyStats, RecoveryAction, Severity, TargetStats, WindowStats,
+    DetectionInput, ErrorClass, ErrorCount, Failure, LatencyStats, MetricPoint, RecoveryAction, Severity, TargetStats,
+    WindowStats,
 };
 use kaizen_plugins as guests;
 
@@ -25,7 +26,7 @@ fn window(executions: u64, failures: u64) -> WindowStats {
 
 fn input(current: WindowStats, baseline: Option<WindowStats>) -> DetectionInput {
     DetectionInput {
-        now_ms: 1_700_000_000_000,
+        now_ms: NOW,
         targets: vec![TargetStats { target: "calculator".into(), version: "1.0.0".into(), current, baseline }],
         metrics: vec![],
     }
@@ -34,7 +35,7 @@ fn input(current: WindowStats, baseline: Option<WindowStats>) -> DetectionInput 
 #[test]
 fn every_bundled_plugin_loads_and_describes_itself() {
     let (_dir, rt) = runtime();
-    assert!(guests::BUNDLED.len() >= 19, "8 detectors, 5 strategies, 2 improvers, 4 units");
+    assert!(guests::BUNDLED.len() >= 23, "12 detectors, 5 strategies, 2 improvers, 4 units");
     let mut names = HashMap::new();
     for g in guests::BUNDLED {
         let bytes = g.load().unwrap();
@@ -61,11 +62,68 @@ fn low_success_detector_fires_on_half_success_only() {
     assert!(block_on(det.detect(&input(window(200, 4), None))).unwrap().is_empty());
 }
 
+const NOW: i64 = 1_700_000_000_000;
+
+fn point(name: &str, at: i64, value: f64, tags: &[(&str, &str)]) -> MetricPoint {
+    let tags = tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    MetricPoint { name: name.into(), value, timestamp_ms: at, tags }
+}
+
+/// Pushed metrics and the host's hourly rollups, bad or good in every way
+/// the metric detectors measure: a cache's hit rate, CPU held high, a
+/// queue over its rule for two minutes, one hour of day 3x slower.
+fn metrics(bad: bool) -> Vec<MetricPoint> {
+    let target = [("target", "calculator")];
+    let mut out = Vec::new();
+    let (hits, misses) = if bad { (10.0, 90.0) } else { (90.0, 10.0) };
+    for m in 0..10 {
+        let tags = [("cache", "products"), ("target", "calculator")];
+        out.push(point("cache.hits", NOW - m * 60_000, hits, &tags));
+        out.push(point("cache.misses", NOW - m * 60_000, misses, &tags));
+    }
+    for s in 0..=120 {
+        let at = NOW - s * 1000;
+        out.push(point("cpu.utilization", at, if bad { 0.95 } else { 0.3 }, &target));
+        out.push(point("queue.depth", at, if bad { 500.0 } else { 5.0 }, &target));
+    }
+    for hour in 0..24 {
+        let tags = [("target", "calculator"), ("hour", &hour.to_string()), ("weekday", "0")];
+        let ms: f64 = if bad && hour == 15 { 30.0 } else { 10.0 };
+        for (name, value) in [("calls", 40.0), ("hours", 1.0), ("log_latency_mean", ms.ln()), ("log_latency_var", 0.09)]
+        {
+            out.push(point(&format!("kaizen.hourly.{name}"), NOW, value, &tags));
+        }
+    }
+    out
+}
+
 #[test]
 fn every_detector_runs_on_a_bad_window_and_a_good_one() {
-    // The latency budget is the operator's: 5 ms for this target.
+    // The latency budget is the operator's: 5 ms for this target; so are
+    // the metrics utilization watches and the rule on the queue.
+    let rule = kaizen_host::metric_rules::MetricRule {
+        name: "backlog".into(),
+        metric: "queue.depth".into(),
+        matchers: vec![],
+        aggregation: "avg".into(),
+        window_secs: 10,
+        op: ">".into(),
+        threshold: 100.0,
+        for_secs: 60,
+        severity: "high".into(),
+        category: "performance".into(),
+        target: None,
+        target_tag: "target".into(),
+        summary: None,
+    };
     let (_dir, rt) = runtime_with(|c| {
-        c.plugin_config.insert("latency-budget".into(), [("calculator".to_string(), "5".to_string())].into());
+        let mut set = |plugin: &str, pairs: &[(&str, String)]| {
+            let config = c.plugin_config.entry(plugin.into()).or_default();
+            config.extend(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        };
+        set("latency-budget", &[("calculator", "5".into())]);
+        set("utilization", &[("metrics", "cpu.utilization".into()), ("for_secs", "60".into())]);
+        set("metric-rule", &[("rules", kaizen_host::metric_rules::plugin_config(&[rule]))]);
     });
     // A window that is bad in every way each rule measures: low success, a
     // burst of failures of one class, slow, and far less traffic than before.
@@ -76,13 +134,15 @@ fn every_detector_runs_on_a_bad_window_and_a_good_one() {
     let good = window(1000, 2);
     for g in guests::BUNDLED.iter().filter(|g| g.group == "detectors") {
         let det = install(&rt, g);
-        let fired = block_on(det.detect(&input(bad.clone(), Some(baseline.clone())))).unwrap();
+        let bad_input = DetectionInput { metrics: metrics(true), ..input(bad.clone(), Some(baseline.clone())) };
+        let fired = block_on(det.detect(&bad_input)).unwrap();
         assert!(!fired.is_empty(), "{} stays quiet on a bad window", g.package);
         for f in &fired {
             assert!((0.0..=1.0).contains(&f.confidence), "{f:?}");
             assert!(!f.summary.is_empty());
         }
-        let quiet = block_on(det.detect(&input(good.clone(), Some(baseline.clone())))).unwrap();
+        let good_input = DetectionInput { metrics: metrics(false), ..input(good.clone(), Some(baseline.clone())) };
+        let quiet = block_on(det.detect(&good_input)).unwrap();
         assert!(quiet.is_empty(), "{} fires on a good window: {quiet:?}", g.package);
     }
 }

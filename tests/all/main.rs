@@ -22,6 +22,7 @@ mod improvers;
 mod instances;
 mod judging;
 mod kaizen_bin;
+mod metric_rules;
 mod nesting;
 mod openapi_conformance;
 mod operator_cli;

@@ -104,6 +104,11 @@ async fn round_trip_every_table(db: &Db) {
     assert!(replay.iter().all(|r| r.execution.request.is_some()));
     let page = executions::range(db, 1_000, 1_010, 0, 100).await.unwrap();
     assert_eq!(page.iter().map(|r| r.execution.clone()).collect::<Vec<_>>(), batch[..10].to_vec());
+    // What the hourly rollups page through: row order, after a row.
+    let timings = executions::durations_after(db, page[1].id, 3).await.unwrap();
+    let want: Vec<(i64, i64)> = batch[2..5].iter().map(|e| (e.started_at, e.duration_us)).collect();
+    assert_eq!(timings.iter().map(|t| (t.started_at, t.duration_us)).collect::<Vec<_>>(), want);
+    assert!(timings.iter().all(|t| t.target == batch[2].target && t.id > page[1].id));
     assert_eq!(executions::delete_before(db, 1_000 + 500).await.unwrap(), 500);
     assert_eq!(executions::count(db).await.unwrap(), 2000);
 
@@ -115,6 +120,11 @@ async fn round_trip_every_table(db: &Db) {
     }];
     metrics::insert_batch(db, &points).await.unwrap();
     assert_eq!(metrics::since(db, 0, 10).await.unwrap(), points);
+    // A pass takes the newest points when there are more than it takes.
+    let later = Metric { at: 200, value: 4.5, ..points[0].clone() };
+    metrics::insert_batch(db, std::slice::from_ref(&later)).await.unwrap();
+    assert_eq!(metrics::newest_since(db, 0, 1).await.unwrap(), vec![later.clone()]);
+    assert_eq!(metrics::newest_since(db, 0, 10).await.unwrap(), vec![points[0].clone(), later]);
 
     let f = FindingRecord {
         id: 0,

@@ -29,6 +29,11 @@ pub struct Parts {
     pub events: Events,
     pub audit: Audit,
     pub failures: Arc<WriteFailures>,
+    /// How far back detectors see pushed metrics (`metrics.lookback_secs`,
+    /// raised to cover the loop's window and the longest metric rule).
+    pub metric_lookback_ms: i64,
+    /// The newest this many pushed points are handed to a detection pass.
+    pub max_metric_points: usize,
 }
 
 /// What the loop's steps share: the host's parts (reached through

@@ -1,5 +1,7 @@
 //! Step 1, sample: every target's window of calls against its baseline,
-//! with the metrics pushed from outside, and the load behind each target.
+//! with the metrics pushed from outside (those of the metric lookback, so a
+//! rule's `for` can be judged) and the host's hourly rollups of each
+//! target's history (`kaizen.hourly.*`), and the load behind each target.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,17 +24,23 @@ pub struct Sample {
 pub async fn sample(ctx: &Ctx) -> Sample {
     let now = now_ms();
     let window_ms = ctx.config.window_secs as i64 * 1000;
-    let metrics = match store::metrics::since(&ctx.db, now - window_ms, 10_000).await {
+    let lookback_ms = ctx.metric_lookback_ms.max(window_ms);
+    let metrics = match store::metrics::newest_since(&ctx.db, now - lookback_ms, ctx.max_metric_points as i64).await {
         Ok(m) => m,
         Err(e) => {
             tracing::warn!("cannot read pushed metrics; sampling without them: {e}");
             Vec::new()
         }
     };
-    let metric_points = metrics
+    let mut metric_points: Vec<MetricPoint> = metrics
         .into_iter()
         .map(|m| MetricPoint { name: m.name, value: m.value, timestamp_ms: m.at, tags: m.tags.into_iter().collect() })
         .collect();
+    let hourly = ctx.telemetry.hourly();
+    if let Err(e) = hourly.refresh(&ctx.db, now).await {
+        tracing::warn!("cannot bring the hourly rollups up to date; using the last ones: {e}");
+    }
+    metric_points.extend(hourly.points());
     let input = ctx.telemetry.aggregates().detection_input(
         now,
         window_ms,

@@ -237,6 +237,33 @@ pub async fn range(db: &Db, from: i64, to: i64, after_id: i64, limit: i64) -> Re
     })
 }
 
+/// One recorded call's target, start and duration: what the hourly
+/// rollups read (see [`crate::telemetry::hourly`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timing {
+    pub id: i64,
+    pub target: String,
+    pub started_at: i64,
+    pub duration_us: i64,
+}
+
+pub(crate) const TIMINGS_AFTER: &str =
+    "SELECT id, target, started_at, duration_us FROM executions WHERE id > $1 ORDER BY id LIMIT $2";
+
+/// Executions recorded after row `after_id`, in row order, at most
+/// `limit`: only the columns the rollups need.
+pub async fn durations_after(db: &Db, after_id: i64, limit: i64) -> Result<Vec<Timing>> {
+    with_pool!(db, p => {
+        let rows = sqlx::query(TIMINGS_AFTER).bind(after_id).bind(limit).fetch_all(p).await?;
+        rows.iter().map(|r| Ok(Timing {
+            id: r.try_get("id")?,
+            target: r.try_get("target")?,
+            started_at: r.try_get("started_at")?,
+            duration_us: r.try_get("duration_us")?,
+        })).collect()
+    })
+}
+
 pub async fn count(db: &Db) -> Result<i64> {
     with_pool!(db, p => Ok(sqlx::query("SELECT COUNT(*) AS n FROM executions").fetch_one(p).await?.try_get("n")?))
 }

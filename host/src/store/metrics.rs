@@ -58,6 +58,27 @@ pub async fn since(db: &Db, since: i64, limit: i64) -> Result<Vec<Metric>> {
     })
 }
 
+pub(crate) const NEWEST_SINCE: &str =
+    "SELECT name, value, at, tags FROM metrics WHERE at >= $1 ORDER BY at DESC, id DESC LIMIT $2";
+
+/// The newest `limit` points with `at >= since`, oldest first: what a
+/// detection pass sees when more were pushed than it takes.
+pub async fn newest_since(db: &Db, since: i64, limit: i64) -> Result<Vec<Metric>> {
+    with_pool!(db, p => {
+        let rows = sqlx::query(NEWEST_SINCE)
+            .bind(since).bind(limit).fetch_all(p).await?;
+        rows.iter().rev().map(|r| {
+            let tags: String = r.try_get("tags")?;
+            Ok(Metric {
+                name: r.try_get("name")?,
+                value: r.try_get("value")?,
+                at: r.try_get("at")?,
+                tags: serde_json::from_str(&tags).map_err(|e| StoreError::Corrupt(format!("metric tags: {e}")))?,
+            })
+        }).collect()
+    })
+}
+
 pub async fn delete_before(db: &Db, cutoff: i64) -> Result<u64> {
     with_pool!(db, p => Ok(sqlx::query(DELETE_BEFORE).bind(cutoff).execute(p).await?.rows_affected()))
 }

@@ -12,6 +12,8 @@ const HOT: &[(&str, &str, &str)] = &[
     ("a live request's sample id", executions::WITH_REQUEST, "executions"),
     ("execution retention", executions::DELETE_BEFORE, "executions"),
     ("metric points since", metrics::SINCE, "metrics"),
+    ("newest metric points since", metrics::NEWEST_SINCE, "metrics"),
+    ("executions after a row, for the hourly rollups", executions::TIMINGS_AFTER, "executions"),
     ("metric retention", metrics::DELETE_BEFORE, "metrics"),
     ("aggregate buckets since", aggregates::SINCE, "aggregates"),
     ("aggregate retention", aggregates::DELETE_BEFORE, "aggregates"),

@@ -273,6 +273,13 @@ pub fn validate(
             bad("missing or oversized field `name`".into());
             continue;
         };
+        if name.starts_with(super::hourly::RESERVED_PREFIX) {
+            bad(format!(
+                "`name` {name:?} uses the prefix {:?}, reserved for the host's own rollups",
+                super::hourly::RESERVED_PREFIX
+            ));
+            continue;
+        }
         let Some(value) = m.value.filter(|v| v.is_finite()) else {
             bad("missing or non-finite field `value`".into());
             continue;
@@ -357,6 +364,20 @@ mod tests {
         assert!(errs[0].reason.contains("ahead of the host's clock"), "{}", errs[0].reason);
         assert!(errs[2].reason.contains("longest deadline"), "{}", errs[2].reason);
         assert!(errs[3].reason.contains("retention horizon"), "{}", errs[3].reason);
+    }
+
+    /// `kaizen.*` names are the host's hourly rollups: a pushed point
+    /// under them would be read as the history of a target.
+    #[test]
+    fn metric_names_under_the_reserved_prefix_are_refused() {
+        let err = check(json!({"metrics": [
+            {"name": "queue", "value": 1.0, "at": 9},
+            {"name": "kaizen.hourly.calls", "value": 1.0, "at": 9},
+        ]}))
+        .unwrap_err();
+        let IngestError::BadRecords(errs) = err else { panic!("{err:?}") };
+        assert_eq!((errs.len(), errs[0].index), (1, 1));
+        assert!(errs[0].reason.contains("\"kaizen.hourly.calls\" uses the prefix \"kaizen.\""), "{}", errs[0].reason);
     }
 
     #[test]

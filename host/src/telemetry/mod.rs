@@ -3,6 +3,7 @@
 
 pub mod aggregates;
 pub mod calls;
+pub mod hourly;
 pub mod ingest;
 pub mod recorder;
 
@@ -53,6 +54,12 @@ pub struct TelemetryConfig {
     pub horizon_secs: u64,
     /// How often aggregates are checkpointed and retention applied.
     pub maintenance_secs: u64,
+    /// Days of recorded history rolled up by hour of day and day of week
+    /// for the detectors (`kaizen.hourly.*` points) and for scheduling
+    /// (see [`hourly`]); only what `retention_secs` keeps can count.
+    pub history_days: u64,
+    /// Those rollups are brought up to date at most this often.
+    pub history_refresh_secs: u64,
 }
 
 impl Default for TelemetryConfig {
@@ -69,6 +76,8 @@ impl Default for TelemetryConfig {
             bucket_secs: 10,
             horizon_secs: 6 * 3600,
             maintenance_secs: 10,
+            history_days: 14,
+            history_refresh_secs: 3600,
         }
     }
 }
@@ -125,6 +134,7 @@ pub struct Telemetry {
     /// By unit, then version.
     interned: RwLock<HashMap<String, HashMap<String, Arc<Interned>>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    hourly: hourly::Hourly,
 }
 
 impl Telemetry {
@@ -157,6 +167,7 @@ impl Telemetry {
                 writer(db.clone(), inbox.clone(), max_batch, linger, counters.clone())
             })
         };
+        let hourly = hourly::Hourly::new(config.history_days, config.history_refresh_secs);
         let t = Arc::new(Telemetry {
             db,
             config,
@@ -167,6 +178,7 @@ impl Telemetry {
             call_counters: calls::CallCounters::default(),
             interned: RwLock::default(),
             tasks: Mutex::new(vec![w]),
+            hourly,
         });
         let weak = Arc::downgrade(&t);
         let every = Duration::from_secs(t.config.maintenance_secs.max(1));
@@ -199,6 +211,10 @@ impl Telemetry {
     }
     pub fn db(&self) -> &Db {
         &self.db
+    }
+    /// Each target's history by hour of day and day of week.
+    pub fn hourly(&self) -> &hourly::Hourly {
+        &self.hourly
     }
     pub fn counters(&self) -> CounterSnapshot {
         self.counters.snapshot()

@@ -66,9 +66,11 @@ impl Detector for Anomaly {
         }
 
         // Metric series by name, in time order; the target is the `target` tag
-        // when present, else the metric name itself.
+        // when present, else the metric name itself. The host's own rollups
+        // (`kaizen.*`: one point per target and hour of day, all dated at
+        // their refresh) are not a time series and are left out.
         let mut series: BTreeMap<&str, Vec<&kaizen_sdk::MetricPoint>> = BTreeMap::new();
-        for p in &input.metrics {
+        for p in input.metrics.iter().filter(|p| !p.name.starts_with("kaizen.")) {
             series.entry(p.name.as_str()).or_default().push(p);
         }
         for (name, mut points) in series {
@@ -153,5 +155,20 @@ mod tests {
         let f = detect::<Anomaly>(&i, &[]);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].target, "calc");
+    }
+
+    /// The host's hourly rollups are one point per hour of day, not a
+    /// series in time: a slow hour among them is not a spike.
+    #[test]
+    fn the_hosts_rollups_are_not_a_metric_series() {
+        let cell = |hour: i64, v: f64| MetricPoint {
+            name: "kaizen.hourly.log_latency_mean".into(),
+            value: v,
+            timestamp_ms: 0,
+            tags: vec![("target".into(), "calc".into()), ("hour".into(), hour.to_string())],
+        };
+        let mut i = input(vec![]);
+        i.metrics = (0..23).map(|h| cell(h, 2.3 + (h % 3) as f64 * 0.01)).chain([cell(23, 9.0)]).collect();
+        assert!(detect::<Anomaly>(&i, &[]).is_empty());
     }
 }

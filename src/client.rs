@@ -360,6 +360,10 @@ impl Client {
                 r.target
             );
         }
+        if let Some(at) = l.next_cycle_at {
+            let quiet = l.quiet_hour.map(|h| format!(", moved to the quiet hour {h:02}:00 UTC")).unwrap_or_default();
+            out!("  next scheduled cycle at {}{quiet}", kaizen_host::store::format_time(at));
+        }
         for g in &s.rollout_gates {
             match &g.target {
                 None => out!("rollouts: {}", g.reason),

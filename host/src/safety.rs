@@ -147,6 +147,10 @@ pub enum Denied {
     /// No rollout starts or moves in a change freeze.
     #[error("{0}")]
     ChangeFreeze(String),
+    /// No canary starts in an hour of the day that historically brings it
+    /// too few calls to reach a verdict.
+    #[error("{0}")]
+    TooLittleTraffic(String),
 }
 
 /// How an improvement ended, for the self-watch. Inconclusive and aborted

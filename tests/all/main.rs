@@ -38,6 +38,7 @@ mod serve;
 mod store;
 mod supervision;
 mod telemetry;
+mod traffic_hours;
 mod tuning;
 mod versions;
 mod watch_folder;

@@ -211,7 +211,7 @@ impl Loop {
         let imp = prove_candidate(ctx, imp, &candidate.plugin, &current, finding, &mut a.proof).await?;
         let critical = finding.is_some_and(|f| f.severity == "critical");
         let proven = Waiting { imp, candidate, baseline: current, critical };
-        match ctx.safety.may_start_rollout(target, critical) {
+        match self.may_start(target, critical) {
             Ok(()) => Ok(self.start_rollout(proven).await),
             Err(why) => Ok(self.park(proven, &why).await),
         }

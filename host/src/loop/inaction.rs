@@ -57,6 +57,7 @@ impl NoAttempt {
             Denied::NoRollout(_) => None,
             Denied::OutsideWindow(_) => Some("safety.schedule.windows".into()),
             Denied::ChangeFreeze(_) => Some("safety.schedule.freezes".into()),
+            Denied::TooLittleTraffic(_) => Some("safety.limits.judge.min_samples".into()),
         };
         NoAttempt::Denied { limit, why }
     }

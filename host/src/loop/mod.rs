@@ -8,6 +8,7 @@ pub mod attempt;
 pub mod candidates;
 mod ctx;
 pub mod detect;
+pub mod hours;
 pub mod improve;
 pub mod improvers;
 pub mod inaction;
@@ -77,6 +78,11 @@ pub struct LoopConfig {
     /// that version (a new version serving, by promotion or deploy, starts
     /// a new budget). Exploration is bounded here, not by the self-watch.
     pub max_improver_trials: u32,
+    /// With no rollout window configured, move each cycle of an hour's
+    /// interval or more to the quiet hour of day (the hosted units'
+    /// fewest calls, by their history), when one starts between half and
+    /// one and a half intervals from now.
+    pub quiet_hours: bool,
     pub prove: ProveConfig,
     pub generator: Option<GeneratorConfig>,
 }
@@ -95,6 +101,7 @@ impl Default for LoopConfig {
             category_weights: prioritize::CategoryWeights::default(),
             tuning: std::collections::HashMap::new(),
             max_improver_trials: 12,
+            quiet_hours: true,
             prove: ProveConfig::default(),
             generator: None,
         }
@@ -149,6 +156,10 @@ pub struct LoopStats {
     pub uptime_secs: u64,
     pub last_cycle_at: Option<i64>,
     pub next_interval_secs: f64,
+    /// When the next scheduled cycle runs (Unix ms).
+    pub next_cycle_at: Option<i64>,
+    /// The quiet hour of day (UTC) the next cycle was moved to, if it was.
+    pub quiet_hour: Option<u8>,
     pub rollouts_in_flight: usize,
     pub candidates_queued: usize,
 }
@@ -159,6 +170,9 @@ pub struct Loop {
     started: Instant,
     wake: Notify,
     next_interval: Mutex<f64>,
+    /// When the next scheduled cycle runs, and the quiet hour it was moved
+    /// to.
+    next_cycle: Mutex<(Option<i64>, Option<u8>)>,
     rollouts: Mutex<Vec<JoinHandle<rollout::End>>>,
     cycle_lock: tokio::sync::Mutex<()>,
 }
@@ -181,6 +195,7 @@ impl Loop {
             started: Instant::now(),
             wake: Notify::new(),
             next_interval: Mutex::new(interval),
+            next_cycle: Mutex::default(),
             rollouts: Mutex::default(),
             cycle_lock: tokio::sync::Mutex::new(()),
         })
@@ -244,6 +259,7 @@ impl Loop {
     pub fn stats(&self) -> LoopStats {
         let s = &self.ctx.stats;
         let last = s.last_cycle_at.load(Ordering::Relaxed);
+        let (next_cycle_at, quiet_hour) = *self.next_cycle.lock();
         LoopStats {
             cycles_completed: s.cycles.load(Ordering::Relaxed),
             opportunities_detected: s.opportunities.load(Ordering::Relaxed),
@@ -256,6 +272,8 @@ impl Loop {
             uptime_secs: self.started.elapsed().as_secs(),
             last_cycle_at: (last > 0).then_some(last as i64),
             next_interval_secs: *self.next_interval.lock(),
+            next_cycle_at,
+            quiet_hour,
             rollouts_in_flight: self.ctx.safety.rollouts_in_flight(),
             candidates_queued: self.ctx.candidates.len(),
         }
@@ -329,8 +347,13 @@ impl Loop {
                         continue;
                     }
                     let mut wait = Duration::from_secs_f64(*me.next_interval.lock());
-                    // A candidate waiting for its window or the end of a
-                    // freeze starts when the gate opens, not an interval later.
+                    let mut quiet = None;
+                    if let Some((hour, at)) = me.quiet_cycle(wait) {
+                        (wait, quiet) = (Duration::from_millis((at - store::now_ms()).max(0) as u64), Some(hour));
+                    }
+                    *me.next_cycle.lock() = (Some(store::now_ms() + wait.as_millis() as i64), quiet);
+                    // A candidate waiting for its window, the end of a freeze
+                    // or an hour with traffic starts then, not an interval later.
                     if let Some(opens) = me.until_gate_opens() {
                         wait = wait.min(opens + Duration::from_millis(50));
                     }
@@ -341,6 +364,23 @@ impl Loop {
                 }
             }
         })
+    }
+
+    /// The quiet hour and when the next cycle starts in it, when quiet-hour
+    /// scheduling applies ([`LoopConfig::quiet_hours`], no rollout window).
+    fn quiet_cycle(&self, wait: Duration) -> Option<(u8, i64)> {
+        let ctx = &self.ctx;
+        if !ctx.config.quiet_hours || !ctx.safety.config().schedule.windows.is_empty() {
+            return None;
+        }
+        let units: Vec<String> = ctx
+            .runtime
+            .slots_of(crate::runtime::types::PluginKind::Unit)
+            .iter()
+            .map(|s| s.name().to_string())
+            .collect();
+        let (hour, _) = hours::quiet_hour(ctx, units.iter().map(String::as_str))?;
+        Some((hour as u8, hours::quiet_cycle_at(hour, store::now_ms(), wait)?))
     }
 
     /// Run one cycle of `kind` (`scheduled`, `manual`, `emergency`).

@@ -1,5 +1,6 @@
 //! Proven candidates waiting to roll out. Outside the rollout windows, in a
-//! change freeze, or at the limit on concurrent rollouts, a candidate that
+//! change freeze, in an hour that historically brings too little traffic
+//! for a canary ([`super::hours`]), or at the limit on concurrent rollouts, a candidate that
 //! passed its proof is parked here with its improvement `proposed` (the
 //! reason says what it waits for). At the start of each cycle's improve
 //! step it starts when the gate opens — without being proven again, since
@@ -50,6 +51,18 @@ impl Loop {
         AttemptResult::Waiting(why.to_string())
     }
 
+    /// May a proven candidate of `target` start its rollout now? The safety
+    /// controller's windows and freezes, then the traffic this hour of day
+    /// brings ([`super::hours`]); a critical finding's fix is not held for
+    /// traffic.
+    pub(super) fn may_start(&self, target: &str, critical: bool) -> Result<(), Denied> {
+        self.ctx.safety.may_start_rollout(target, critical)?;
+        if critical {
+            return Ok(());
+        }
+        super::hours::canary_traffic(&self.ctx, target, crate::store::now_ms())
+    }
+
     /// The improvement waiting on `target`, and what it waits for.
     pub fn waiting_on(&self, target: &str) -> Option<(i64, String)> {
         self.ctx.waiting.lock().get(target).map(|w| (w.imp.id, w.imp.reason.clone()))
@@ -80,8 +93,10 @@ impl Loop {
             .filter_map(|w| match self.ctx.safety.gate(&w.imp.target, w.critical) {
                 Gate::OutsideWindow { next, .. } => next,
                 Gate::Frozen { until, .. } => until,
-                // Waiting on the rollout limit: the next cycle will see.
-                Gate::Open => None,
+                // Waiting for an hour with traffic, or on the rollout limit
+                // (the next cycle will see).
+                Gate::Open => super::hours::traffic_returns_at(&self.ctx, &w.imp.target, now.as_millisecond())
+                    .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok()),
             })
             .map(|t| std::time::Duration::from_millis((t.as_millisecond() - now.as_millisecond()).max(0) as u64))
             .min()
@@ -116,7 +131,7 @@ impl Loop {
             let gate = if *started >= limit {
                 Err(Denied::CycleLimit(*started, limit))
             } else {
-                ctx.safety.may_start_rollout(&target, w.critical)
+                self.may_start(&target, w.critical)
             };
             if let Err(why) = gate {
                 let reason = format!("proven; waits to roll out: {why}");

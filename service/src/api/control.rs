@@ -73,7 +73,7 @@ pub const MAX_FREEZE_SECS: u64 = 366 * 86_400;
 #[serde(remote = "Self")]
 pub struct FreezeBody {
     /// Seconds from now the freeze lasts (1 to 31 622 400, a year).
-    #[schema(minimum = 1, maximum = 31_622_400)]
+    #[schema(required = true, value_type = u64, minimum = 1, maximum = 31_622_400)]
     #[serde(default, deserialize_with = "super::findings::whole_secs")]
     pub for_secs: Option<u64>,
     /// Why, shown wherever the freeze holds something ("release weekend").

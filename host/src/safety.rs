@@ -269,8 +269,13 @@ impl Safety {
         let declared = self.declared_freeze();
         let freezes = s.freezes.iter().chain(own.into_iter().flat_map(|o| &o.freezes)).chain(declared.as_ref());
         let now = jiff::Timestamp::now();
-        match Gate::at(windows, freezes, now) {
+        // A critical fix let through a freeze still meets the windows,
+        // unless it is let through those too.
+        let gate = match Gate::at(windows, freezes, now) {
             Gate::Frozen { .. } if critical && s.critical_in_freezes => Gate::at(windows, [], now),
+            gate => gate,
+        };
+        match gate {
             Gate::OutsideWindow { .. } if critical && s.critical_outside_windows => Gate::Open,
             gate => gate,
         }

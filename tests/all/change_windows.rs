@@ -29,19 +29,6 @@ fn config(dir: &Path, step_timeout_secs: u64, extra: &str) -> String {
     path.display().to_string()
 }
 
-fn upload(s: &Server, bytes: &[u8], mode: &str) -> Value {
-    let r = s
-        .http
-        .post(format!("{}/api/v1/plugins?mode={mode}", s.url))
-        .bearer_auth(&s.admin)
-        .header("content-type", "application/wasm")
-        .body(bytes.to_vec())
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    r.json().unwrap()
-}
-
 fn improvements(s: &Server) -> Vec<Value> {
     s.get("/api/v1/improvements?target=echo").as_array().unwrap().clone()
 }
@@ -66,8 +53,8 @@ fn outside_the_rollout_window_a_proven_candidate_waits_and_starts_when_it_opens(
     let window = format!("* {}-{} UTC", utc_in(20), utc_in(20 + 1800));
     let cfg = config(dir.path(), 600, &format!("[safety.schedule]\nwindows = [\"{window}\"]\n"));
     let s = Server::start(dir.path(), &[], &["--config", &cfg]);
-    upload(&s, &guests::TEST_ECHO_V1.load().unwrap(), "deploy");
-    upload(&s, &guests::TEST_ECHO_V2.load().unwrap(), "candidate");
+    s.upload(&guests::TEST_ECHO_V1.load().unwrap(), "deploy");
+    s.upload(&guests::TEST_ECHO_V2.load().unwrap(), "candidate");
 
     // Proven, then parked: no split, and the reason names the window.
     wait_for("the candidate to be proven and wait", Duration::from_secs(60), || {
@@ -111,8 +98,8 @@ fn a_freeze_holds_a_rollout_at_its_step_and_it_resumes_after_without_a_timeout()
     // A 4 s step budget, and a freeze of 10 s declared mid-step.
     let cfg = config(dir.path(), 4, "");
     let s = Server::start(dir.path(), &[], &["--config", &cfg]);
-    upload(&s, &guests::TEST_ECHO_V1.load().unwrap(), "deploy");
-    upload(&s, &guests::TEST_ECHO_V2.load().unwrap(), "candidate");
+    s.upload(&guests::TEST_ECHO_V1.load().unwrap(), "deploy");
+    s.upload(&guests::TEST_ECHO_V2.load().unwrap(), "candidate");
     wait_for("echo 2.0.0 at 10 %", Duration::from_secs(60), || s.canary("echo") == Some(("2.0.0".into(), 10.0)));
     let (ok, out, err) = s.cli(&["freeze", "--for", "10s", "--reason", "release weekend"]);
     assert!(ok && out.contains("change freeze until"), "{out}{err}");

@@ -101,15 +101,25 @@ impl Server {
     /// Upload a module with `?mode=deploy` (it serves at once) and check
     /// that it was taken: 200, or the test fails with the server's words.
     pub fn deploy(&self, module: Vec<u8>) {
+        self.upload(&module, "deploy");
+    }
+
+    /// Upload a module with `?mode=MODE` (`deploy`, `candidate`, `auto`),
+    /// check that it was taken (200, or the test fails with the server's
+    /// words) and return the answer's body.
+    pub fn upload(&self, module: &[u8], mode: &str) -> serde_json::Value {
         let r = self
             .http
-            .post(format!("{}/api/v1/plugins?mode=deploy", self.url))
+            .post(format!("{}/api/v1/plugins?mode={mode}", self.url))
             .bearer_auth(&self.admin)
             .header("content-type", "application/wasm")
-            .body(module)
+            .body(module.to_vec())
             .send()
             .unwrap();
-        assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+        let status = r.status();
+        let text = r.text().unwrap();
+        assert_eq!(status, 200, "{text}");
+        serde_json::from_str(&text).unwrap()
     }
 
     /// Invoke `unit` with the invoke token; (status, version, body).

@@ -33,19 +33,6 @@ fn config(dir: &Path) -> String {
     path.display().to_string()
 }
 
-fn upload(s: &Server, bytes: &[u8], mode: &str) -> Value {
-    let r = s
-        .http
-        .post(format!("{}/api/v1/plugins?mode={mode}", s.url))
-        .bearer_auth(&s.admin)
-        .header("content-type", "application/wasm")
-        .body(bytes.to_vec())
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    r.json().unwrap()
-}
-
 /// The cycle's ranking: (target, score, prediction) in the loop's order.
 fn ranking(s: &Server) -> Vec<(String, f64, Value)> {
     let report: Value = s.post("/api/v1/cycles", json!(null)).json().unwrap();
@@ -67,9 +54,9 @@ fn failed_attempts_lower_a_targets_predicted_success_and_its_findings_sink() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path());
     let s = Server::start(dir.path(), &[], &["--config", &cfg]);
-    upload(&s, &guests::DETECTOR_LOW_SUCCESS_RATE.load().unwrap(), "deploy");
-    upload(&s, &guests::TEST_NOISY_V1.load().unwrap(), "deploy");
-    upload(&s, &guests::TEST_ECHO_V1.load().unwrap(), "deploy");
+    s.upload(&guests::DETECTOR_LOW_SUCCESS_RATE.load().unwrap(), "deploy");
+    s.upload(&guests::TEST_NOISY_V1.load().unwrap(), "deploy");
+    s.upload(&guests::TEST_ECHO_V1.load().unwrap(), "deploy");
 
     // noisy: 600 real calls, 45 % failing (no recovery: every call reaches
     // it). echo: 400 pushed calls, 40 % failing. The same kind of finding on
@@ -109,7 +96,7 @@ fn failed_attempts_lower_a_targets_predicted_success_and_its_findings_sink() {
     // Four candidates from the API for noisy, each refusing every request:
     // each fails its replay.
     for n in 1..=4 {
-        let up = upload(&s, &guests::TEST_NOISY_V3.load().unwrap(), "candidate");
+        let up = s.upload(&guests::TEST_NOISY_V3.load().unwrap(), "candidate");
         assert_eq!(up["result"], "candidate", "{up}");
         wait_for(&format!("rejection {n}"), Duration::from_secs(60), || rejected(&s) == n);
     }

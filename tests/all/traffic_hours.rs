@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use kaizen_plugins as guests;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::kaizen_bin::{Server, wait_for};
 
@@ -65,19 +65,6 @@ fn push_history(s: &Server, busy: usize, quiet: usize, quiet_hours: &[i64]) {
     }
 }
 
-fn upload(s: &Server, bytes: &[u8], mode: &str) -> Value {
-    let r = s
-        .http
-        .post(format!("{}/api/v1/plugins?mode={mode}", s.url))
-        .bearer_auth(&s.admin)
-        .header("content-type", "application/wasm")
-        .body(bytes.to_vec())
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    r.json().unwrap()
-}
-
 fn hour_of(ms: i64) -> i64 {
     ms.rem_euclid(86_400_000) / HOUR_MS
 }
@@ -87,7 +74,7 @@ fn a_day_long_interval_moves_cycles_to_the_quiet_hour() {
     let dir = tempfile::tempdir().unwrap();
     let day = "[loop]\ninterval_secs = 86400.0\nmin_interval_secs = 86400.0\nmax_interval_secs = 86400.0\n";
     let s = start(dir.path(), day);
-    upload(&s, &guests::TEST_ECHO_V1.load().unwrap(), "deploy");
+    s.upload(&guests::TEST_ECHO_V1.load().unwrap(), "deploy");
     let quiet = (hour_of(kaizen_host::store::now_ms()) + 7) % 24;
     push_history(&s, 30, 1, &[quiet]);
     let s = restart(s, dir.path(), day);
@@ -110,14 +97,14 @@ fn a_canary_waits_for_an_hour_that_brings_it_enough_calls() {
     // hour needs 60 calls for the canary to reach a verdict.
     let limits = "canary_steps = [50.0, 100.0]\nstep_timeout_secs = 3600\n[safety.limits.judge]\nmin_samples = 30\n";
     let s = start(dir.path(), limits);
-    upload(&s, &guests::TEST_ECHO_V1.load().unwrap(), "deploy");
+    s.upload(&guests::TEST_ECHO_V1.load().unwrap(), "deploy");
     // This hour and the next are quiet (2 calls an hour), the rest busy
     // (200): the candidate waits for the hour after next, whenever in
     // this hour the test runs.
     let now_hour = hour_of(kaizen_host::store::now_ms());
     push_history(&s, 200, 2, &[now_hour, (now_hour + 1) % 24]);
     let s = restart(s, dir.path(), limits);
-    upload(&s, &guests::TEST_ECHO_V2.load().unwrap(), "candidate");
+    s.upload(&guests::TEST_ECHO_V2.load().unwrap(), "candidate");
     wait_for("the proven candidate to wait", Duration::from_secs(60), || {
         s.get("/api/v1/improvements?target=echo").as_array().unwrap().first().is_some_and(|i| i["state"] == "proposed")
     });

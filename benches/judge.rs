@@ -56,6 +56,10 @@ struct Scenario {
     drift: bool,
     /// Both arms 3× slower for 3 s.
     slowdown: Option<Moment>,
+    /// A busy machine: its speed wanders (±30 %, over about a second) and it
+    /// stalls, 4× slower for 50–300 ms, about twice a second — what a
+    /// 2-core machine running other tests beside the host does.
+    busy: bool,
     /// A pause of this many seconds mid-step: traffic flows, no pass counts.
     pause_s: f64,
     /// Extra error points for the candidate, and their class.
@@ -81,6 +85,7 @@ fn base(name: &'static str) -> Scenario {
         ties: false,
         drift: false,
         slowdown: None,
+        busy: false,
         pause_s: 0.0,
         extra_errors: None,
         goal: true,
@@ -107,7 +112,10 @@ fn scenarios() -> Vec<Scenario> {
             actual_share: 0.95,
             ..base("A/A, machine 3× slower for 3 s at promotion (bake, 5 % holdback)")
         },
+        Scenario { busy: true, ..base("A/A, busy machine: speed wanders, 4× stalls twice a second") },
+        Scenario { busy: true, share: 0.5, actual_share: 0.5, ..base("A/A, busy machine, 50 % step") },
         Scenario { regression: true, cand_scale: 1.10, ..base("+10 % latency") },
+        Scenario { regression: true, busy: true, cand_scale: 1.10, ..base("+10 % latency, busy machine") },
         Scenario {
             regression: true,
             slow_mode: Some((0.10, 4.0, 1.30)),
@@ -157,9 +165,36 @@ struct Call {
     class: &'static str,
 }
 
-fn call(s: &Scenario, rng: &mut StdRng, t: f64, slowdown_at: f64) -> Call {
+/// The speed of a busy machine over time: log-speed and the end of the
+/// current stall.
+#[derive(Default)]
+struct Machine {
+    level: f64,
+    stall_until: f64,
+    at: f64,
+}
+
+impl Machine {
+    /// The factor calls ending at `t` are slowed by.
+    fn factor(&mut self, rng: &mut StdRng, t: f64) -> f64 {
+        let dt = (t - self.at).max(0.0);
+        self.at = t;
+        // Ornstein-Uhlenbeck on the log scale: 1 s time constant, sd 0.3.
+        let keep = (-dt).exp();
+        self.level = keep * self.level + 0.3 * (1.0 - keep * keep).sqrt() * normal(rng);
+        if t >= self.stall_until && rng.random::<f64>() < 2.0 * dt {
+            self.stall_until = t + rng.random_range(0.05..0.3);
+        }
+        self.level.exp() * if t < self.stall_until { 4.0 } else { 1.0 }
+    }
+}
+
+fn call(s: &Scenario, rng: &mut StdRng, t: f64, slowdown_at: f64, machine: &mut Machine) -> Call {
     let candidate = rng.random::<f64>() < s.actual_share;
     let mut ms = 2.0 * (s.sigma * normal(rng)).exp();
+    if s.busy {
+        ms *= machine.factor(rng, t);
+    }
     if let Some((share, factor, extra)) = s.slow_mode
         && rng.random::<f64>() < share
     {
@@ -209,6 +244,7 @@ fn trial(s: &Scenario, seed: u64, cfg: &JudgeConfig, today: &JudgeConfig) -> [En
     };
     let pause_at = if s.pause_s > 0.0 { rng.random_range(5.0..run_s / 2.0) } else { f64::INFINITY };
     let mut cmp = Comparison::new(s.share, cfg);
+    let mut machine = Machine::default();
     let mut ends: [Option<Ending>; 4] = [None; 4];
     let (mut looks, mut next_look) = (0u64, LOOK_EVERY);
     let step_alpha = judge::step_alpha(ALPHA, JUDGED_STEPS);
@@ -222,7 +258,7 @@ fn trial(s: &Scenario, seed: u64, cfg: &JudgeConfig, today: &JudgeConfig) -> [En
             break;
         }
         let paused = (pause_at..pause_at + s.pause_s).contains(&t);
-        let x = call(s, &mut rng, t, slowdown_at);
+        let x = call(s, &mut rng, t, slowdown_at, &mut machine);
         cmp.record(x.candidate, x.latency_ms, x.class);
         if cmp.candidate.calls() < next_look {
             continue;

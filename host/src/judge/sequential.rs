@@ -13,16 +13,17 @@
 //!   — a candidate that loses calls (hangs, dies before answering) shows as a
 //!   mismatch. A mismatch fails the step and nothing else is judged: the
 //!   samples are biased.
-//! - *Latency* ([`super::duel`]): each candidate call is ranked among the
-//!   baseline calls of the same moment. The *shift* objective is the median
-//!   ratio of candidate to baseline latency (stochastic order); each tail
-//!   quantile (default p95) is the rate at which candidate calls land in
-//!   the baseline's tail. Both are tested by betting at every ratio of a
-//!   ladder, which gives their anytime-valid bounds. Ranks need no model of
-//!   the latency distribution: heavy tails, ties of a millisecond clock and
-//!   bimodal latencies are all fine, the ratio does not depend on the unit
-//!   of time, and a machine-wide slowdown slows both sides of every
-//!   comparison.
+//! - *Latency* ([`super::duel`]): every call is ranked among the calls of
+//!   either arm that ended just before it, and the judge bets on which arm
+//!   served it — the slot's coin, the one thing a busy machine cannot bias.
+//!   The *shift* objective is the median ratio of candidate to baseline
+//!   latency (stochastic order); each tail quantile (default p95) is the
+//!   rate at which the tail's calls come from the candidate. Both are tested
+//!   at every ratio of a ladder, which gives their anytime-valid bounds.
+//!   Ranks need no model of the latency distribution: heavy tails, ties of
+//!   a millisecond clock and bimodal latencies are all fine, the ratio does
+//!   not depend on the unit of time, and a stall of the whole machine lands
+//!   on both arms by the coin, whatever its length.
 //! - *Outcomes*: every outcome class (each typed error class of the unit,
 //!   timeout, memory, trap, circuit-open, …, `invalid-input` included — a
 //!   candidate refusing what the baseline accepted is a regression) has a
@@ -282,7 +283,7 @@ fn latency(
 
 fn shift(cmp: &Comparison, cfg: &JudgeConfig, alpha: (f64, f64)) -> Objective {
     let ladder = &cmp.duel.shift;
-    let estimate = ladder.estimate(0.5);
+    let estimate = ladder.estimate();
     let (qb, qc) = (cmp.baseline.sketch.quantile(0.5), cmp.candidate.sketch.quantile(0.5));
     let figures = format!("medians {qb:.3} → {qc:.3} ms");
     let limits = (cfg.threshold, cfg.tolerance(), cfg.min_shift_ms);

@@ -94,20 +94,29 @@ const LADDER: [f64; 35] = [
 #[derive(Debug, Clone)]
 pub struct Bet {
     sizes: &'static [f64],
+    /// Each process's capital as a logarithm and a running product folded
+    /// into it when it leaves [1e-100, 1e100]: a multiplication per call
+    /// instead of a logarithm (every call of a step is bet on, at every
+    /// ratio of a ladder).
     ln_capital: Vec<f64>,
+    product: Vec<f64>,
 }
 
 impl Bet {
     fn new(sizes: &'static [f64]) -> Bet {
-        Bet { sizes, ln_capital: vec![0.0; sizes.len()] }
+        Bet { sizes, ln_capital: vec![0.0; sizes.len()], product: vec![1.0; sizes.len()] }
     }
 
     /// One observation `x` in [−`bound`, `bound`] whose mean is at most
     /// zero under the null: the capital grows by 1 + λx, λ a fraction of
     /// 1/`bound` (so the factor stays nonnegative).
     fn add(&mut self, x: f64, bound: f64) {
-        for (c, f) in self.ln_capital.iter_mut().zip(self.sizes) {
-            *c += (f / bound * x).ln_1p();
+        for ((c, p), f) in self.ln_capital.iter_mut().zip(&mut self.product).zip(self.sizes) {
+            *p *= 1.0 + f / bound * x;
+            if !(1e-100..=1e100).contains(p) {
+                *c += p.ln();
+                *p = 1.0;
+            }
         }
     }
 
@@ -122,7 +131,8 @@ impl Bet {
 
     /// The mixture's capital: the e-value against the null.
     pub fn e_value(&self) -> f64 {
-        self.ln_capital.iter().map(|c| c.exp()).sum::<f64>() / self.sizes.len() as f64
+        let ln = self.ln_capital.iter().zip(&self.product).map(|(c, p)| c + p.ln());
+        ln.map(f64::exp).sum::<f64>() / self.sizes.len() as f64
     }
 }
 /// The calls of the moment (both arms), in arrival order and sorted.

@@ -220,10 +220,20 @@ fn latency(
     let (limit, tolerance) = (ladder.at_or_above(1.0 + threshold.max(floor)), 1.0 + tol);
     let head = what;
     let shift_ms = (estimate - 1.0) * baseline;
-    let (standing, words) = if e >= 1.0 / alpha && estimate >= tolerance && shift_ms >= min_shift_ms {
+    // The estimate compares each call with the calls beside it; the figures
+    // are the step's whole quantiles. On a machine whose speed wanders the
+    // two can point different ways by a few percent: the words then say so
+    // rather than call a candidate slower beside figures that show it
+    // faster, and no slowdown is held against it.
+    let agrees = (estimate - 1.0) * (candidate - baseline) >= 0.0;
+    let said = if agrees {
+        change_words(estimate)
+    } else {
+        format!("no clear change ({} call by call)", signed_pct(estimate - 1.0))
+    };
+    let (standing, words) = if e >= 1.0 / alpha && estimate >= tolerance && shift_ms >= min_shift_ms && agrees {
         let w = format!(
-            "{head} {} ({figures}), a slowdown shown at level {alpha:.1e} (e-value {e:.0}){}",
-            change_words(estimate),
+            "{head} {said} ({figures}), a slowdown shown at level {alpha:.1e} (e-value {e:.0}){}",
             if low > 1.0 { format!(", at least {} slower", pct(low - 1.0)) } else { String::new() }
         );
         (Standing::Harm, w)
@@ -235,7 +245,7 @@ fn latency(
         } else {
             format!("shown under the {} threshold", pct(limit - 1.0))
         };
-        let w = format!("{head} {} ({figures}), {bound}", change_words(estimate));
+        let w = format!("{head} {said} ({figures}), {bound}");
         (Standing::Within, w)
     } else if guard && e < (1.0 / alpha).sqrt() {
         // A guarded tail fails a candidate, but a pass does not wait for its
@@ -244,19 +254,17 @@ fn latency(
         // evidence, or an estimate past half the tolerance) catches more
         // tail-only regressions in the trials but held identical sub-ms
         // units whose p95 estimate is noisy past their step's time.
-        let w = format!("{head} {} ({figures}), no slowdown suspected (guarded)", change_words(estimate));
+        let w = format!("{head} {said} ({figures}), no slowdown suspected (guarded)");
         (Standing::Within, w)
     } else if guard {
         let w = format!(
-            "{head} {} ({figures}), a slowdown suspected (e-value {e:.1}, {:.0} shows it): the pass waits",
-            change_words(estimate),
+            "{head} {said} ({figures}), a slowdown suspected (e-value {e:.1}, {:.0} shows it): the pass waits",
             1.0 / alpha
         );
         (Standing::Undecided, w)
     } else {
         let w = format!(
-            "{head} {} ({figures}), bound {} not yet under the {} threshold",
-            change_words(estimate),
+            "{head} {said} ({figures}), bound {} not yet under the {} threshold",
             signed_pct(high - 1.0),
             pct(limit - 1.0)
         );
@@ -417,6 +425,25 @@ mod tests {
         let j = judge(&cmp, &JudgeConfig::default(), &step(0.1));
         assert_eq!(j.verdict, Verdict::Fail, "{}", j.reason);
         assert!(j.reason.contains("slower") && !j.reason.contains("faster"), "{}", j.reason);
+    }
+
+    /// The words never call a candidate slower beside figures that show
+    /// it faster, nor the reverse: on short identical steps the call-by-call
+    /// estimate and the step's medians often point different ways.
+    #[test]
+    fn words_never_contradict_the_figures_beside_them() {
+        let mut disagreed = 0;
+        for seed in 0..200 {
+            let cmp = calls(100 + seed, 300, 0.5, 1.0, 0.0, "x", false);
+            let j = judge(&cmp, &JudgeConfig::default(), &step(0.5));
+            for o in j.objectives.iter().filter(|o| o.kind == ObjectiveKind::Latency) {
+                let w = &o.words;
+                assert!(!w.contains("slower (") || o.candidate >= o.baseline, "{w}");
+                assert!(!w.contains("faster (") || o.candidate <= o.baseline, "{w}");
+                disagreed += usize::from(w.contains("no clear change"));
+            }
+        }
+        assert!(disagreed > 0, "no step where the two disagreed: the test shows nothing");
     }
 
     #[test]

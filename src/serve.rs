@@ -360,7 +360,12 @@ impl Narrator {
                 format!("proof     {target} {candidate_version}: {}", steps.join(", "))
             }
             Event::Checkpoint { .. } => format!("checkpoint {target} serving, saved for rollback"),
-            Event::CanaryStep { percent, .. } => format!("canary    {target} → {percent:?}% of calls"),
+            Event::CanaryStep { percent, control_percent: None, .. } => {
+                format!("canary    {target} → {percent:?}% of calls")
+            }
+            Event::CanaryStep { percent, control_percent: Some(c), .. } => {
+                format!("canary    {target} → {percent:?}% of calls, {c:?}% to a matched control")
+            }
             Event::Verdict { percent, judgement: j, .. } => format!(
                 "verdict   at {percent:?}%: {} ({} vs {} calls) {}",
                 wire_name(j.verdict),

@@ -73,8 +73,15 @@ pub enum Event {
     Proof { improvement: i64, candidate_version: String, steps: Vec<ProofStep> },
     /// The version serving was recorded before a rollout moved anything.
     Checkpoint { baseline: String, baseline_version: String, candidate: String, candidate_version: String },
-    /// A rollout moved a share of the calls to the candidate.
-    CanaryStep { percent: f64, candidate_version: String },
+    /// A rollout moved a share of the calls to the candidate, and as many
+    /// to a matched control (a copy of the serving version) when the step
+    /// is judged against one.
+    CanaryStep {
+        percent: f64,
+        candidate_version: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        control_percent: Option<f64>,
+    },
     /// The judge decided a rollout step.
     Verdict { phase: Phase, percent: f64, judgement: Judgement },
     /// A candidate took all of its slot's calls; the bake period begins.
@@ -314,7 +321,7 @@ mod tests {
         let e = Envelope {
             at: 7,
             target: "calculator".into(),
-            event: Event::CanaryStep { percent: 10.0, candidate_version: "2.0.0".into() },
+            event: Event::CanaryStep { percent: 10.0, candidate_version: "2.0.0".into(), control_percent: None },
         };
         let v = serde_json::to_value(&e).unwrap();
         assert_eq!(

@@ -34,6 +34,9 @@ pub struct CallRecord {
     pub attempts: u32,
     /// The call failed at first and recovery made it answer.
     pub recovered: bool,
+    /// The call was served by a rollout's matched control, a copy of the
+    /// version `sha256` names ([`crate::runtime::Slot::route`]).
+    pub control: bool,
 }
 
 /// Something that wants to see every call of a slot.
@@ -217,6 +220,7 @@ impl Invoker {
                 started_at,
                 attempts: attempts.attempts,
                 recovered: attempts.recovered,
+                control: plugin.is_control(),
             };
             for l in ls {
                 l.on_call(&rec);

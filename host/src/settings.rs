@@ -298,6 +298,13 @@ fn limits(k: &mut Checker, at: &str, l: &Limits) {
         k.bad(format!("{at}.judge.alpha"), j.alpha, "must be greater than 0 and less than 0.5");
     }
     k.above_zero_to(&format!("{at}.judge.error_points"), j.error_points, 100.0);
+    if !(j.matched_control_below_ms.is_finite() && j.matched_control_below_ms >= 0.0) {
+        k.bad(
+            format!("{at}.judge.matched_control_below_ms"),
+            j.matched_control_below_ms,
+            "must be at least 0 (milliseconds; 0 = never)",
+        );
+    }
     if !(j.min_shift_ms.is_finite() && j.min_shift_ms >= 0.0) {
         k.bad(format!("{at}.judge.min_shift_ms"), j.min_shift_ms, "must be at least 0 (milliseconds)");
     }

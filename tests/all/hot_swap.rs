@@ -114,6 +114,51 @@ fn canary_split_routes_the_configured_share() {
     assert_eq!(slot.history()[0].version(), "1.0.0");
 }
 
+/// A rollout's matched control: a separately loaded copy of the serving
+/// version, given the canary's share, answering as that version; the rest
+/// stays on the version itself. Only a control copy of the version it
+/// stands beside is accepted.
+#[test]
+fn a_matched_control_takes_the_canarys_share_and_answers_as_the_baseline() {
+    let (_dir, rt) = runtime();
+    let v1 = install(&rt, &guests::TEST_ECHO_V1);
+    let v2 = rt.load("echo-v2", &guests::TEST_ECHO_V2.load().unwrap()).unwrap();
+    let slot = rt.slot("echo").unwrap();
+    let claim = slot.claim("test rollout", &[v1.id()]).unwrap();
+
+    let wrong = Arc::new(v2.control_copy());
+    let refused = claim.split(&v1, &v2, 10.0, Some(&wrong)).unwrap_err();
+    assert!(refused.to_string().contains("control copy of 1.0.0"), "{refused}");
+    assert!(claim.split(&v1, &v2, 10.0, Some(&v1)).is_err(), "the serving version itself is not a control");
+
+    let control = rt.control_of(&v1, &v2).unwrap();
+    assert!(control.is_control() && control.id() == v1.id() && !Arc::ptr_eq(&control, &v1));
+    claim.split(&v1, &v2, 10.0, Some(&control)).unwrap();
+    let n = 4000;
+    let (mut to_v2, mut to_control) = (0, 0);
+    for _ in 0..n {
+        let p = slot.route();
+        to_v2 += usize::from(p.id() == v2.id());
+        to_control += usize::from(p.is_control());
+    }
+    assert!((320..=480).contains(&to_v2), "{to_v2} of {n} went to the canary");
+    assert!((320..=480).contains(&to_control), "{to_control} of {n} went to the control");
+    assert_eq!(block_on(control.invoke(&ctx(), b"x")).unwrap(), b"1.0.0:x");
+
+    // At 50 % the control takes the other half: nothing is left to 1.0.0.
+    claim.split(&v1, &v2, 50.0, Some(&control)).unwrap();
+    assert!((0..n).map(|_| slot.route()).all(|p| p.id() == v2.id() || p.is_control()));
+
+    // A config candidate runs on the serving version's module: its control
+    // shares that module too, so both judged arms are as warm.
+    let settings = [("greeting".to_string(), "hi".to_string())].into_iter().collect();
+    let config = rt.with_config(&v1, kaizen_host::runtime::ConfigVersion::new(settings)).unwrap();
+    let twin = rt.control_of(&v1, &config).unwrap();
+    assert!(twin.is_control() && twin.id() == v1.id());
+    claim.split(&v1, &config, 10.0, Some(&twin)).unwrap();
+    drop(claim);
+}
+
 #[test]
 fn rollback_to_a_version_no_longer_in_memory_reloads_its_bytes() {
     let (_dir, rt) = runtime();

@@ -418,3 +418,37 @@ fn a_slower_candidate_is_rolled_back() {
     let (status, version, body) = s.invoke("busy", "after");
     assert_eq!((status, version.as_str()), (200, "1.0.0"), "{body}");
 }
+
+/// A sub-millisecond unit (`busy` with a tenth of its work: calls of a few
+/// hundred µs) is judged against a matched control, with no absolute floor:
+/// identical candidates are promoted, since both judged arms run equally
+/// seldom, and 3.0.0's 20 % more work — a few tens of µs per call, under
+/// the 50 µs floor that judging against the serving version's own calls
+/// needs — is rolled back.
+#[test]
+fn a_sub_millisecond_unit_is_judged_against_a_matched_control() {
+    let t = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path(), "[runtime.plugin_config.busy]\nwork = \"100000\"\n");
+    upload(&s, &guests::TEST_BUSY_V1.load().unwrap(), "deploy", "deployed");
+    let traffic = Traffic::start(&s, "busy", 3);
+    std::thread::sleep(Duration::from_secs(2));
+    let (v1, v2) = (guests::TEST_BUSY_V1.load().unwrap(), guests::TEST_BUSY_V2.load().unwrap());
+    let mut ended = identical_rounds(&s, "busy", [&v1, &v2], 6, &traffic);
+    let identical = ended.len();
+    let serving = s.serving("busy").unwrap();
+    ended.push(roll(&s, "busy", &guests::TEST_BUSY_V3.load().unwrap(), None));
+    let rate = traffic.per_second();
+    drop(traffic);
+    let took = t.elapsed().as_secs_f64();
+    table(&format!("busy (work 100 000): 6 identical candidates, then 3.0.0; {rate:.0} calls/s, {took:.0} s"), &ended);
+    let promoted = count(&ended[..identical], "promoted");
+    assert!(promoted >= 5, "only {promoted} of {identical} identical candidates were promoted (see the table)");
+    let against_control =
+        ended[..identical].iter().flat_map(|e| &e.verdicts).all(|v| v.contains("matched-control calls"));
+    assert!(against_control, "every step was judged against a matched control (see the table)");
+    let slower = &ended[identical];
+    assert_eq!(slower.state, "rolled-back", "3.0.0: {}", slower.reason);
+    assert!(slower.reason.contains("slower"), "the reason names the slowdown: {}", slower.reason);
+    assert_eq!(s.serving("busy"), Some(serving), "the version serving before 3.0.0 serves again");
+}

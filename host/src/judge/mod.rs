@@ -56,7 +56,8 @@ pub struct JudgeConfig {
     /// (at the baseline's median for the shift, at its quantile for a
     /// tail): under ~50 µs, which instance slot and cache a call lands in
     /// matters more than the code, and a version given a small share of
-    /// the calls runs that much colder.
+    /// the calls runs that much colder. Not applied against a matched
+    /// control (`matched_control_below_ms`), which runs as cold.
     pub min_shift_ms: f64,
     /// The tail quantiles judged besides the shift of the whole
     /// distribution (the shift is the p50 objective: the median ratio).
@@ -83,6 +84,21 @@ pub struct JudgeConfig {
     /// is inconclusive (sequential); with no evidence of harm it passes
     /// (fixed).
     pub max_samples: usize,
+    /// Judge a rollout against a matched control when the serving version's
+    /// median call over the last minute is under this many milliseconds
+    /// (0: never; a large value: always). A matched control is a second,
+    /// separately loaded copy of the version the candidate is compared with,
+    /// given the candidate's share. A version serving a small share runs
+    /// slower per call than the one serving the rest, whatever its code — a
+    /// few to 60 µs per call, as the host's per-module state goes cold
+    /// between its calls: on a sub-millisecond unit, enough to fail an
+    /// identical candidate. With a control both judged arms run equally
+    /// seldom, and `min_shift_ms` is not applied. The price: the candidate
+    /// is compared with as many calls as it has rather than with the rest,
+    /// so a verdict takes more of its calls (a heavy tail may run out of
+    /// step). Slower units, where those microseconds are noise, are judged
+    /// against the serving version's own calls.
+    pub matched_control_below_ms: f64,
 }
 
 impl Default for JudgeConfig {
@@ -98,6 +114,7 @@ impl Default for JudgeConfig {
             error_tolerance_points: 1.0,
             min_samples: 50,
             max_samples: 100_000,
+            matched_control_below_ms: 1.0,
         }
     }
 }
@@ -379,6 +396,10 @@ pub struct Step {
     pub alpha: f64,
     /// Looks so far in this step, this one included.
     pub looks: u64,
+    /// The baseline arm is a matched control (a copy of the baseline given
+    /// the candidate's share, or in the bake of the candidate beside the
+    /// holdback): the words say so.
+    pub control: bool,
 }
 
 /// The level one step of a rollout may spend: the rollout's `alpha` split

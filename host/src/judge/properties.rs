@@ -70,8 +70,8 @@ proptest! {
     ) {
         let (ab, ba) = streams(seed, 4000, share, 1.0, factor, 0.02);
         let cfg = JudgeConfig::default();
-        let x = judge(&ab, &cfg, &Step { share, alpha: 0.003, looks: 1 });
-        let y = judge(&ba, &cfg, &Step { share: 1.0 - share, alpha: 0.003, looks: 1 });
+        let x = judge(&ab, &cfg, &Step { share, alpha: 0.003, looks: 1, control: false });
+        let y = judge(&ba, &cfg, &Step { share: 1.0 - share, alpha: 0.003, looks: 1, control: false });
         for (o, p) in x.objectives.iter().zip(&y.objectives) {
             prop_assert_eq!(&o.name, &p.name);
             match o.kind {
@@ -107,7 +107,7 @@ proptest! {
     #[test]
     fn the_unit_of_time_changes_nothing(seed in 0u64..1000, factor in 0.8f64..1.3) {
         let cfg = JudgeConfig::default();
-        let step = Step { share: 0.3, alpha: 0.003, looks: 1 };
+        let step = Step { share: 0.3, alpha: 0.003, looks: 1, control: false };
         let (ms, _) = streams(seed, 4000, 0.3, 1.0, factor, 0.0);
         let (us, _) = streams(seed, 4000, 0.3, 1000.0, factor, 0.0);
         let (x, y) = (judge(&ms, &cfg, &step), judge(&us, &cfg, &step));

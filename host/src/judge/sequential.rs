@@ -108,7 +108,8 @@ pub fn judge(cmp: &Comparison, cfg: &JudgeConfig, step: &Step) -> Judgement {
         alpha: step.alpha,
         objectives,
     };
-    let calls = format!("after {nc} candidate and {nb} baseline calls ({} looks)", step.looks);
+    let against = if step.control { "matched-control" } else { "baseline" };
+    let calls = format!("after {nc} candidate and {nb} {against} calls ({} looks)", step.looks);
     if let Some(harm) = j.objectives.iter().find(|o| o.standing == Standing::Harm) {
         j.verdict = Verdict::Fail;
         j.decided_by = Some(harm.name.clone());
@@ -395,7 +396,7 @@ mod tests {
     }
 
     fn step(share: f64) -> Step {
-        Step { share, alpha: 0.01 / 3.0, looks: 1 }
+        Step { share, alpha: 0.01 / 3.0, looks: 1, control: false }
     }
 
     #[test]

@@ -98,7 +98,7 @@ impl Loop {
             .map_err(|e| e.to_string())?;
         // The split that was in force serves again before `open` returns.
         if let Some(pct) = canary_steps(ctx, &imp.target).get(step) {
-            owned.claim.split(&baseline, &candidate, *pct).map_err(|e| e.to_string())?;
+            owned.claim.split(&baseline, &candidate, *pct, None).map_err(|e| e.to_string())?;
         }
         let run = rollout::run(ctx.clone(), owned, imp.clone(), candidate, baseline, rollout::Start::Resume { step });
         self.spawn_rollout(imp.id, run);

@@ -16,7 +16,7 @@
 //! a change freeze or an emergency stop holds the rollout where it stands.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -39,6 +39,12 @@ use crate::store::{self, now_ms};
 struct Collector {
     candidate: String,
     baseline: String,
+    /// Whether the step's candidate arm is the calls of the candidate's
+    /// matched control (the bake) rather than of the candidate itself.
+    candidate_control: AtomicBool,
+    /// Whether the step's baseline arm is the calls of the baseline's
+    /// matched control (a canary step) rather than of the baseline itself.
+    baseline_control: AtomicBool,
     /// Start of the step, milliseconds since the Unix epoch.
     since: AtomicI64,
     /// Calls of the step not yet judged, in the order they ended: the call
@@ -55,9 +61,10 @@ impl CallListener for Collector {
         if r.started_at < self.since.load(Ordering::Relaxed) {
             return;
         }
-        let candidate = if r.sha256 == self.candidate {
+        let arm = |id: &str, control: &AtomicBool| r.sha256 == id && r.control == control.load(Ordering::Relaxed);
+        let candidate = if arm(&self.candidate, &self.candidate_control) {
             true
-        } else if r.sha256 == self.baseline {
+        } else if arm(&self.baseline, &self.baseline_control) {
             false
         } else {
             return;
@@ -70,13 +77,26 @@ impl CallListener for Collector {
     }
 }
 
+/// Which arm of a step is a matched control's calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Controlled {
+    /// No control: the candidate's calls against the baseline's.
+    Neither,
+    /// A canary step: the candidate against a copy of the baseline.
+    Baseline,
+    /// The bake: a copy of the candidate against the holdback.
+    Candidate,
+}
+
 impl Collector {
-    fn reset(&self, candidate_share: f64, cfg: &JudgeConfig, pool: Option<Pool>) {
+    fn reset(&self, share: f64, controlled: Controlled, cfg: &JudgeConfig, pool: Option<Pool>) {
         let mut step = self.step.lock();
         let mut pending = self.pending.lock();
         self.since.store(now_ms(), Ordering::Relaxed);
+        self.candidate_control.store(controlled == Controlled::Candidate, Ordering::Relaxed);
+        self.baseline_control.store(controlled == Controlled::Baseline, Ordering::Relaxed);
         pending.clear();
-        *step = Some(Comparison::new(candidate_share, cfg).pooled(pool));
+        *step = Some(Comparison::new(share, cfg).pooled(pool));
     }
 
     /// Score the calls that ended since the last look, then judge them all.
@@ -214,6 +234,21 @@ struct Rollout {
     verdicts: Vec<serde_json::Value>,
     /// The share the candidate has now, percent.
     percent: f64,
+    /// The candidate arm's share of the calls the judge compares now (of
+    /// the two arms' calls), 0 to 1.
+    judged_share: f64,
+    /// The matched controls ([`crate::runtime::Runtime::control_of`]): a copy of the
+    /// baseline for the canary steps, of the candidate for the bake; each
+    /// loaded when first needed.
+    baseline_control: Option<Arc<Plugin>>,
+    candidate_control: Option<Arc<Plugin>>,
+    /// Whether this rollout is judged against matched controls, decided at
+    /// its first step (`judge.matched_control_below_ms`).
+    matched: Option<bool>,
+    /// Which judged arm is a control in the step now judged, and the
+    /// judge's settings for it (no `min_shift_ms` against a control).
+    controlled: Controlled,
+    judge_cfg: JudgeConfig,
     /// The state the improvement has while running (canary or baking).
     running_state: ImprovementState,
     /// What held the rollout at the last look (recorded when it changes).
@@ -240,6 +275,8 @@ pub async fn run(
     let collector = Arc::new(Collector {
         candidate: candidate.id().into(),
         baseline: baseline.id().into(),
+        candidate_control: AtomicBool::new(false),
+        baseline_control: AtomicBool::new(false),
         since: AtomicI64::new(0),
         pending: Mutex::default(),
         step: Mutex::default(),
@@ -257,6 +294,12 @@ pub async fn run(
         collector,
         verdicts: Vec::new(),
         percent: 0.0,
+        judged_share: 0.0,
+        baseline_control: None,
+        candidate_control: None,
+        matched: None,
+        controlled: Controlled::Neither,
+        judge_cfg: JudgeConfig::default(),
         running_state: ImprovementState::Canary,
         held: Hold::Running,
         last_verdict: None,
@@ -377,11 +420,18 @@ impl Rollout {
         {
             return Err(End::Failed(format!("cannot record the step to {pct}% before taking it")));
         }
-        self.owned.claim.split(&self.baseline, &self.candidate, pct).map_err(|e| End::Failed(e.to_string()))?;
+        let control = self.control(Controlled::Baseline).await?;
+        let claim = &self.owned.claim;
+        claim.split(&self.baseline, &self.candidate, pct, control.as_ref()).map_err(|e| End::Failed(e.to_string()))?;
         // The record now says "running"; a hold in force is noted again.
         (self.percent, self.held) = (pct, Hold::Running);
-        self.collector.reset(pct / 100.0, &self.limits.judge, self.pool.clone());
-        let event = Event::CanaryStep { percent: pct, candidate_version: self.candidate.version().into() };
+        let (share, controlled) = judged(pct, control.is_some(), Controlled::Baseline);
+        self.judge_against(share, controlled);
+        let event = Event::CanaryStep {
+            percent: pct,
+            candidate_version: self.candidate.version().into(),
+            control_percent: control.is_some().then(|| pct.min(100.0 - pct)),
+        };
         self.ctx.audit.record_event("loop", "canary-step", &self.target, event).await;
         Ok(())
     }
@@ -484,7 +534,7 @@ impl Rollout {
                 continue;
             }
             looks += 1;
-            let Some(mut j) = self.collector.judge(&self.limits.judge, &self.step(looks)) else { continue };
+            let Some(mut j) = self.collector.judge(&self.judge_cfg, &self.step(looks)) else { continue };
             match j.verdict {
                 Verdict::Fail | Verdict::Inconclusive => return Ok(j),
                 Verdict::Pass if hold == Hold::Running => return Ok(j),
@@ -518,11 +568,17 @@ impl Rollout {
         if !self.set_state(ImprovementState::Baking, reason).await || !self.record(d).await {
             return Err(End::Failed("cannot record the promotion before making it".into()));
         }
+        let control = if hold > 0.0 { self.control(Controlled::Candidate).await? } else { None };
         let claim = &self.owned.claim;
-        claim.split(&self.baseline, &self.candidate, 100.0).map_err(|e| End::Failed(e.to_string()))?;
+        claim.split(&self.baseline, &self.candidate, 100.0, None).map_err(|e| End::Failed(e.to_string()))?;
         claim.promote().map_err(|e| End::Failed(e.to_string()))?;
-        claim.holdback(&self.candidate, &self.baseline, hold).map_err(|e| End::Failed(e.to_string()))?;
+        let with = control.as_ref();
+        claim.holdback(&self.candidate, &self.baseline, hold, with).map_err(|e| End::Failed(e.to_string()))?;
         (self.percent, self.held) = (100.0 - hold, Hold::Running);
+        // The bake's candidate arm is the candidate's control, when there
+        // is one: it runs as seldom as the holdback.
+        let (share, controlled) = judged(hold, control.is_some(), Controlled::Candidate);
+        (self.judged_share, self.controlled) = (1.0 - share, controlled);
         let event = Event::Promoted { version: self.candidate.version().into(), sha256: self.candidate.id().into() };
         self.ctx.audit.record_event("loop", "promoted", &self.target, event).await;
         if hold == 0.0 {
@@ -537,7 +593,10 @@ impl Rollout {
             return Err(End::RolledBack);
         }
         // The bake is over: every call goes to the promoted version.
-        self.owned.claim.holdback(&self.candidate, &self.baseline, 0.0).map_err(|e| End::Failed(e.to_string()))?;
+        self.owned
+            .claim
+            .holdback(&self.candidate, &self.baseline, 0.0, None)
+            .map_err(|e| End::Failed(e.to_string()))?;
         self.percent = 100.0;
         Ok(())
     }
@@ -547,7 +606,7 @@ impl Rollout {
     /// early; no verdict by the end keeps the promotion (no evidence of
     /// harm).
     async fn bake(&mut self) -> Result<Judgement, End> {
-        self.collector.reset(self.percent / 100.0, &self.limits.judge, self.pool.clone());
+        self.judge_against(self.judged_share, self.controlled);
         let budget = Duration::from_secs(self.limits.bake_secs);
         let mut clock = RunningClock::start();
         let mut looks = 0;
@@ -558,7 +617,7 @@ impl Rollout {
                 continue;
             }
             looks += 1;
-            let Some(mut j) = self.collector.judge(&self.limits.judge, &self.step(looks)) else { continue };
+            let Some(mut j) = self.collector.judge(&self.judge_cfg, &self.step(looks)) else { continue };
             if j.verdict == Verdict::Fail {
                 return Ok(j);
             }
@@ -592,7 +651,67 @@ impl Rollout {
     /// alpha over its canary steps and, with a holdback, the bake).
     fn step(&self, looks: u64) -> Step {
         let judged = self.canary_steps().len() + usize::from(self.limits.holdback_percent > 0.0);
-        Step { share: self.percent / 100.0, alpha: judge::step_alpha(self.limits.judge.alpha, judged), looks }
+        let (share, control) = (self.judged_share, self.controlled != Controlled::Neither);
+        Step { share, alpha: judge::step_alpha(self.limits.judge.alpha, judged), looks, control }
+    }
+
+    /// Start judging a step afresh: the candidate arm's share of the
+    /// judged calls and which arm is a control. Against a control the
+    /// absolute floor (`min_shift_ms`) is not applied: it exists for the
+    /// sparse arm's own slowness, which the control shares.
+    fn judge_against(&mut self, share: f64, controlled: Controlled) {
+        self.judge_cfg = self.limits.judge.clone();
+        if controlled != Controlled::Neither {
+            self.judge_cfg.min_shift_ms = 0.0;
+        }
+        (self.judged_share, self.controlled) = (share, controlled);
+        self.collector.reset(share, controlled, &self.judge_cfg, self.pool.clone());
+    }
+
+    /// Whether this rollout is judged against matched controls: when the
+    /// baseline's median call over the last minute is under
+    /// `judge.matched_control_below_ms`. Decided once, at the first step, so
+    /// that every step and the bake are judged alike; a baseline without
+    /// calls in that minute is judged without one.
+    fn matched(&mut self) -> bool {
+        if let Some(m) = self.matched {
+            return m;
+        }
+        let below = self.limits.judge.matched_control_below_ms;
+        let now = now_ms();
+        let aggregates = self.ctx.telemetry.aggregates();
+        let window = aggregates.window(&self.target, Some(self.baseline.version()), now - 60_000, now);
+        let m = below > 0.0 && window.is_some_and(|w| w.executions > 0 && w.latency.p50_ms < below);
+        self.matched = Some(m);
+        m
+    }
+
+    /// The matched control of the baseline (for the canary steps) or of
+    /// the candidate (for the bake), loaded the first time it is needed
+    /// and kept for the rollout; `None` when `judge.matched_control` is
+    /// off. Loading it from the module store runs off the async workers.
+    async fn control(&mut self, of: Controlled) -> Result<Option<Arc<Plugin>>, End> {
+        if !self.matched() {
+            return Ok(None);
+        }
+        let (copied, sparse) = match of {
+            Controlled::Baseline => (&self.baseline, &self.candidate),
+            Controlled::Candidate => (&self.candidate, &self.baseline),
+            Controlled::Neither => return Ok(None),
+        };
+        let kept = if of == Controlled::Baseline { &self.baseline_control } else { &self.candidate_control };
+        if let Some(c) = kept {
+            return Ok(Some(c.clone()));
+        }
+        let (runtime, copied, sparse) = (self.ctx.runtime.clone(), copied.clone(), sparse.clone());
+        let version = copied.version().to_string();
+        let loaded = tokio::task::spawn_blocking(move || runtime.control_of(&copied, &sparse))
+            .await
+            .map_err(|e| End::Failed(format!("loading a matched control of {version} failed: {e}")))?
+            .map_err(|e| End::Failed(format!("cannot load a matched control of {version}: {e}")))?;
+        let kept = if of == Controlled::Baseline { &mut self.baseline_control } else { &mut self.candidate_control };
+        *kept = Some(loaded.clone());
+        Ok(Some(loaded))
     }
 
     /// Put the checkpoint back, taking back only what this rollout
@@ -694,6 +813,20 @@ impl Rollout {
             ctx.record_outcome(o).await;
         }
     }
+}
+
+/// The candidate arm's share of the judged calls when `sparse` percent of
+/// the calls go to the sparse arm (the canary, or the bake's holdback),
+/// with or without a matched control of the other side, and which arm is
+/// the control. A control takes as many calls as the sparse arm, or what
+/// is left beside it when that is less ([`crate::runtime::Canary::control_percent`]).
+fn judged(sparse: f64, control: bool, side: Controlled) -> (f64, Controlled) {
+    let p = sparse / 100.0;
+    if !control {
+        return (p, Controlled::Neither);
+    }
+    let c = p.min(1.0 - p);
+    (p / (p + c), side)
 }
 
 fn verdict_json(phase: Phase, pct: f64, j: &Judgement) -> serde_json::Value {

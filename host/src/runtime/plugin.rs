@@ -202,6 +202,9 @@ pub struct Plugin {
     warm: Mutex<Vec<(Store<HostState>, Instance, u32)>>,
     /// Consecutive trapped calls on warm instances (health remediation).
     warm_traps: std::sync::atomic::AtomicU32,
+    /// This plugin is a rollout's matched control: a second copy of a
+    /// serving version, routed a candidate's share ([`Plugin::control_copy`]).
+    control: bool,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -247,6 +250,7 @@ impl Plugin {
             warm_reuse: std::sync::atomic::AtomicU32::new(crate::config::Instances::default().reuse),
             warm: Mutex::new(Vec::new()),
             warm_traps: std::sync::atomic::AtomicU32::new(0),
+            control: false,
         }
     }
 
@@ -328,16 +332,56 @@ impl Plugin {
         p.module_version = self.module_version.clone();
         p.base_config = self.base_config.clone();
         p.config_version = Some(Arc::new(version));
-        p.set_instances(crate::config::Instances {
+        p.set_instances(self.instances());
+        p
+    }
+    /// A matched control of this version that shares its compiled module:
+    /// same id, version, settings and instance mode, its own warm
+    /// instances, marked [`Plugin::is_control`]. For a candidate that shares
+    /// this module too (a config candidate), whose calls run on a module the
+    /// serving version keeps warm; a candidate with a module of its own gets
+    /// a control loaded on its own ([`crate::runtime::Runtime::control_of`]).
+    pub fn control_copy(&self) -> Plugin {
+        let mut p = Plugin::new(
+            self.info.clone(),
+            self.sha256.clone(),
+            self.module_path.clone(),
+            self.size,
+            self.cache,
+            self.prepared.clone(),
+            self.sandbox.clone(),
+            self.identity.clone(),
+            self.limits.clone(),
+            self.grants.clone(),
+        );
+        p.id = self.id.clone();
+        p.module_version = self.module_version.clone();
+        p.base_config = self.base_config.clone();
+        p.config_version = self.config_version.clone();
+        p.set_instances(self.instances());
+        p.control = true;
+        p
+    }
+
+    /// Whether this is a rollout's matched control: its calls are the
+    /// serving version's, and the judge takes them as the arm it compares
+    /// the candidate with.
+    pub fn is_control(&self) -> bool {
+        self.control
+    }
+
+    /// This version's instance mode.
+    fn instances(&self) -> crate::config::Instances {
+        crate::config::Instances {
             mode: if self.warm_enabled() {
                 crate::config::InstanceMode::Warm
             } else {
                 crate::config::InstanceMode::Fresh
             },
             reuse: self.warm_reuse(),
-        });
-        p
+        }
     }
+
     /// The module's file in the content-addressed store.
     pub fn module_path(&self) -> &std::path::Path {
         &self.module_path

@@ -29,6 +29,19 @@ pub struct Canary {
     pub plugin: Arc<Plugin>,
     /// Share of calls, 0.0 to 100.0.
     pub percent: f64,
+    /// A matched control: a separately loaded copy of the current version
+    /// that takes [`Canary::control_percent`] of the calls, so that a
+    /// rollout's judge compares the canary with an arm that runs as seldom
+    /// as it does ([`crate::runtime::Runtime::control_of`]).
+    pub control: Option<Arc<Plugin>>,
+}
+
+impl Canary {
+    /// The control's share of calls: the canary's, or what is left beside
+    /// it when that is less (a canary above 50 %). 0 without a control.
+    pub fn control_percent(&self) -> f64 {
+        if self.control.is_some() { self.percent.min(100.0 - self.percent) } else { 0.0 }
+    }
 }
 
 /// What a slot serves at one instant.
@@ -49,6 +62,8 @@ pub enum SlotError {
     NoPrevious(String),
     #[error("slot `{0}` has no canary in progress")]
     NoCanary(String),
+    #[error("a matched control must be a control copy of {of}; got {got}")]
+    NotAControl { of: String, got: String },
     #[error("canary share {0} is outside 0-100")]
     BadShare(f64),
     /// A rollout holds the slot; it must end or be aborted first.
@@ -133,6 +148,7 @@ impl Slot {
         let serving = self.serving.load();
         let mut all = vec![serving.current.clone()];
         all.extend(serving.canary.as_ref().map(|c| c.plugin.clone()));
+        all.extend(serving.canary.as_ref().and_then(|c| c.control.clone()));
         all.extend(self.guarded.lock().history.iter().cloned());
         all
     }
@@ -148,9 +164,12 @@ impl Slot {
     }
 
     /// The version that should answer the next call: the canary for its share
-    /// of calls, else the current version. The split is spread by hashing a
-    /// call counter, so shares hold exactly over any run of calls yet do not
-    /// follow a periodic pattern in the traffic.
+    /// of calls, its matched control (a copy of the current version) for
+    /// the control's share, else the current version. The split is spread
+    /// by hashing a call counter, so shares hold exactly over any run of
+    /// calls yet do not follow a periodic pattern in the traffic; which arm
+    /// a call gets is independent of the call, which is what the judge's
+    /// randomization test rests on.
     pub fn route(&self) -> Arc<Plugin> {
         let serving = self.serving.load();
         match &serving.canary {
@@ -158,7 +177,13 @@ impl Slot {
             Some(c) => {
                 let n = self.calls.fetch_add(1, Ordering::Relaxed);
                 let bucket = (splitmix(n) % 10_000) as f64;
-                if bucket < c.percent * 100.0 { c.plugin.clone() } else { serving.current.clone() }
+                if bucket < c.percent * 100.0 {
+                    return c.plugin.clone();
+                }
+                match &c.control {
+                    Some(control) if bucket < (c.percent + c.control_percent()) * 100.0 => control.clone(),
+                    _ => serving.current.clone(),
+                }
             }
         }
     }
@@ -220,7 +245,8 @@ impl Slot {
         let g = self.guarded.lock();
         self.unowned(&g)?;
         let current = self.serving.load().current.clone();
-        self.serving.store(Arc::new(Serving { current, canary: Some(Canary { plugin: candidate, percent }) }));
+        self.serving
+            .store(Arc::new(Serving { current, canary: Some(Canary { plugin: candidate, percent, control: None }) }));
         Ok(())
     }
 
@@ -314,19 +340,27 @@ impl Claim {
         g
     }
 
-    /// Serve `baseline` with `percent` of calls going to `candidate`. The
+    /// Serve `baseline` with `percent` of calls going to `candidate`, and,
+    /// with a `control` (a copy of `baseline`), as many to the control. The
     /// baseline becomes the current version again if the candidate was
     /// (a rollout resumed after its promotion).
-    pub fn split(&self, baseline: &Arc<Plugin>, candidate: &Arc<Plugin>, percent: f64) -> Result<(), SlotError> {
+    pub fn split(
+        &self,
+        baseline: &Arc<Plugin>,
+        candidate: &Arc<Plugin>,
+        percent: f64,
+        control: Option<&Arc<Plugin>>,
+    ) -> Result<(), SlotError> {
         let slot = &self.slot;
         slot.check(candidate)?;
         slot.check(baseline)?;
         if !(0.0..=100.0).contains(&percent) || percent.is_nan() {
             return Err(SlotError::BadShare(percent));
         }
+        Self::check_control(control, baseline)?;
         let mut g = self.guarded();
         g.history.retain(|h| h.id() != baseline.id());
-        let canary = Some(Canary { plugin: candidate.clone(), percent });
+        let canary = Some(Canary { plugin: candidate.clone(), percent, control: control.cloned() });
         slot.serving.store(Arc::new(Serving { current: baseline.clone(), canary }));
         Ok(())
     }
@@ -338,21 +372,40 @@ impl Claim {
     }
 
     /// After the promotion: the candidate serves, `percent` of the calls
-    /// stay on `baseline` (the bake's concurrent holdback); 0 ends it.
-    pub fn holdback(&self, candidate: &Arc<Plugin>, baseline: &Arc<Plugin>, percent: f64) -> Result<(), SlotError> {
+    /// stay on `baseline` (the bake's concurrent holdback), and, with a
+    /// `control` (a copy of `candidate`), as many go to the control; 0
+    /// ends it.
+    pub fn holdback(
+        &self,
+        candidate: &Arc<Plugin>,
+        baseline: &Arc<Plugin>,
+        percent: f64,
+        control: Option<&Arc<Plugin>>,
+    ) -> Result<(), SlotError> {
         let slot = &self.slot;
         slot.check(baseline)?;
         if !(0.0..100.0).contains(&percent) || percent.is_nan() {
             return Err(SlotError::BadShare(percent));
         }
+        Self::check_control(control, candidate)?;
         let _g = self.guarded();
         let serving = slot.serving.load();
         if serving.current.id() != candidate.id() {
             return Err(SlotError::NotInstalled { slot: slot.name.clone(), candidate: candidate.version().into() });
         }
-        let canary = (percent > 0.0).then(|| Canary { plugin: baseline.clone(), percent });
+        let canary = (percent > 0.0).then(|| Canary { plugin: baseline.clone(), percent, control: control.cloned() });
         slot.serving.store(Arc::new(Serving { current: candidate.clone(), canary }));
         Ok(())
+    }
+
+    /// A control must be a marked copy of the version it stands beside.
+    fn check_control(control: Option<&Arc<Plugin>>, of: &Plugin) -> Result<(), SlotError> {
+        match control {
+            Some(c) if !c.is_control() || c.id() != of.id() => {
+                Err(SlotError::NotAControl { of: of.version().into(), got: c.version().into() })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Take back what this rollout installed: its canary is withdrawn, or,

@@ -415,12 +415,14 @@ impl Rollout {
     /// Record the step, then move `pct` % of the calls to the candidate.
     async fn enter_step(&mut self, pct: f64) -> Result<(), End> {
         let reason = format!("canary at {pct}%");
+        // Loaded before the step is recorded: a control that cannot be
+        // loaded ends the rollout with the previous split in place.
+        let control = self.control(Controlled::Baseline).await?;
         if !self.set_state(ImprovementState::Canary, reason.clone()).await
             || !self.record(self.deployment(&self.baseline, true, pct, DeployState::Canary, &reason)).await
         {
             return Err(End::Failed(format!("cannot record the step to {pct}% before taking it")));
         }
-        let control = self.control(Controlled::Baseline).await?;
         let claim = &self.owned.claim;
         claim.split(&self.baseline, &self.candidate, pct, control.as_ref()).map_err(|e| End::Failed(e.to_string()))?;
         // The record now says "running"; a hold in force is noted again.
@@ -564,11 +566,13 @@ impl Rollout {
         } else {
             "promoted; no holdback, so no bake verdict".to_string()
         };
+        // Loaded before anything is recorded: a control that cannot be
+        // loaded ends the rollout with the canary still in place.
+        let control = if hold > 0.0 { self.control(Controlled::Candidate).await? } else { None };
         let d = self.deployment(&self.candidate, false, 0.0, DeployState::Active, "promoted; baking");
         if !self.set_state(ImprovementState::Baking, reason).await || !self.record(d).await {
             return Err(End::Failed("cannot record the promotion before making it".into()));
         }
-        let control = if hold > 0.0 { self.control(Controlled::Candidate).await? } else { None };
         let claim = &self.owned.claim;
         claim.split(&self.baseline, &self.candidate, 100.0, None).map_err(|e| End::Failed(e.to_string()))?;
         claim.promote().map_err(|e| End::Failed(e.to_string()))?;

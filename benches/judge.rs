@@ -1,12 +1,17 @@
 //! The judge's trials: many simulated rollout steps per scenario, the judge
-//! looking after every 10 calls of the candidate, and four judges on the
-//! same streams — the sequential judge (the default), today's fixed-level
-//! judge (`method = "fixed"` at its former α = 0.0002), a fixed-sample
-//! Mann-Whitney test at the sequential judge's α looking once, and the seed
-//! rule (roll back when p95, error rate or throughput per share is more
-//! than 10 % worse, from 50 calls on). Prints one table: false rollbacks in
-//! the A/A scenarios, regressions caught in the others, inconclusive steps,
-//! and the median and p90 candidate calls to the verdict.
+//! looking after every 10 calls of the candidate, and five judges on the
+//! same streams — the sequential judge as the product runs it (against a
+//! matched control, a copy of the baseline given the candidate's share, for
+//! a unit whose median call is under `matched_control_below_ms`, 1 ms;
+//! against the rest of the calls otherwise), the sequential judge the
+//! other way, today's fixed-level judge (`method = "fixed"` at its former
+//! α = 0.0002), a fixed-sample Mann-Whitney test at the sequential judge's
+//! α looking once, and the seed rule (roll back when p95, error rate or
+//! throughput per share is more than 10 % worse, from 50 calls on). The
+//! judges without a control compare the candidate with every other call.
+//! Prints one table: false rollbacks in the A/A scenarios, regressions
+//! caught in the others, inconclusive steps, and the median and p90
+//! candidate calls to the verdict.
 //!
 //! Run with `cargo bench --bench judge` (`-- --trials N` for another number
 //! of trials per scenario, default 500; `-- --only TEXT` for the scenarios
@@ -25,6 +30,12 @@ const JUDGED_STEPS: usize = 3;
 const LOOK_EVERY: usize = 10;
 /// Candidate calls of the fixed-sample Mann-Whitney test's one look.
 const FIXED_N: usize = 1000;
+/// The judges, in the order of `trial`'s endings: the default sequential
+/// judge, today's, Mann-Whitney, the seed rule, and the sequential judge
+/// the other way (with a matched control where the default has none, and
+/// the reverse). Printed with the last second.
+const JUDGES: usize = 5;
+const PRINTED: [usize; JUDGES] = [0, 4, 1, 2, 3];
 
 #[derive(Clone, Copy)]
 enum Moment {
@@ -64,6 +75,16 @@ struct Scenario {
     pause_s: f64,
     /// Extra error points for the candidate, and their class.
     extra_errors: Option<(&'static str, f64)>,
+    /// Median latency of the baseline's calls, ms.
+    median_ms: f64,
+    /// The host's sparse-arm effect: a version given a small share of the
+    /// calls runs colder, whatever its code. Each call of an arm with less
+    /// than half the calls takes this much longer on average (ms,
+    /// exponential): on a 0.1 ms unit, 8 µs is +5.5 % at the median and
+    /// about +15 % at p95, what the debug host measures for identical echo
+    /// units at a 5 % share (`cargo bench --bench arms` measures the
+    /// release host; it pays less).
+    sparse_colder_ms: f64,
     /// Held to the goals; the default step at low traffic is shown for
     /// what it does, not held: it is too short for any verdict.
     goal: bool,
@@ -88,6 +109,8 @@ fn base(name: &'static str) -> Scenario {
         busy: false,
         pause_s: 0.0,
         extra_errors: None,
+        median_ms: 2.0,
+        sparse_colder_ms: 0.0,
         goal: true,
     }
 }
@@ -114,6 +137,22 @@ fn scenarios() -> Vec<Scenario> {
         },
         Scenario { busy: true, ..base("A/A, busy machine: speed wanders, 4× stalls twice a second") },
         Scenario { busy: true, share: 0.5, actual_share: 0.5, ..base("A/A, busy machine, 50 % step") },
+        Scenario {
+            median_ms: 0.1,
+            sparse_colder_ms: 0.008,
+            ..base("A/A, 0.1 ms unit, a small share runs colder (+8 µs per call)")
+        },
+        // The default's floor (`min_shift_ms`, 50 µs) keeps the host's effect
+        // from failing identical candidates, and hides this regression: shown,
+        // not held to the goals.
+        Scenario {
+            regression: true,
+            median_ms: 0.1,
+            sparse_colder_ms: 0.008,
+            cand_scale: 1.2,
+            goal: false,
+            ..base("+20 % latency on a 0.1 ms unit (+20 µs), a small share runs colder")
+        },
         Scenario { regression: true, cand_scale: 1.10, ..base("+10 % latency") },
         Scenario { regression: true, busy: true, cand_scale: 1.10, ..base("+10 % latency, busy machine") },
         Scenario {
@@ -160,7 +199,12 @@ fn normal(rng: &mut StdRng) -> f64 {
 }
 
 struct Call {
+    /// Served by the candidate (or its control): the candidate's code.
     candidate: bool,
+    /// The arm the default judge takes the call for, with a matched
+    /// control: `Some(true)` the candidate's arm, `Some(false)` the
+    /// baseline's, `None` not judged (the rest of the calls).
+    matched: Option<bool>,
     latency_ms: f64,
     class: &'static str,
 }
@@ -189,9 +233,32 @@ impl Machine {
     }
 }
 
+/// One call, routed as the slot routes it: the candidate its (actual)
+/// share; with a canary of at most half the calls, a matched control of the
+/// baseline as many as the canary is configured for; in the bake (a
+/// candidate share above half), a control of the candidate as many as the
+/// holdback has.
 fn call(s: &Scenario, rng: &mut StdRng, t: f64, slowdown_at: f64, machine: &mut Machine) -> Call {
-    let candidate = rng.random::<f64>() < s.actual_share;
-    let mut ms = 2.0 * (s.sigma * normal(rng)).exp();
+    let u = rng.random::<f64>();
+    let candidate = u < s.actual_share;
+    let control = s.share.min(1.0 - s.share);
+    let (matched, sparse) = if s.share <= 0.5 {
+        match u {
+            _ if candidate => (Some(true), s.share < 0.5),
+            _ if u < s.actual_share + control => (Some(false), s.share < 0.5),
+            _ => (None, false),
+        }
+    } else {
+        match u {
+            _ if u < control => (Some(true), true),
+            _ if candidate => (None, false),
+            _ => (Some(false), true),
+        }
+    };
+    let mut ms = s.median_ms * (s.sigma * normal(rng)).exp();
+    if s.sparse_colder_ms > 0.0 && sparse {
+        ms -= s.sparse_colder_ms * rng.random_range(f64::EPSILON..1.0).ln();
+    }
     if s.busy {
         ms *= machine.factor(rng, t);
     }
@@ -222,7 +289,7 @@ fn call(s: &Scenario, rng: &mut StdRng, t: f64, slowdown_at: f64, machine: &mut 
     {
         class = extra;
     }
-    Call { candidate, latency_ms: ms, class }
+    Call { candidate, matched, latency_ms: ms, class }
 }
 
 /// The seed rule at one look: roll back when p95, error rate or throughput
@@ -234,7 +301,7 @@ fn seed_rule(c: &Arm, b: &Arm) -> bool {
     p95(c) > 1.1 * p95(b) || rate(c) > 1.1 * rate(b) && rate(c) > 0.0 || per_share(c) < 0.9 * per_share(b)
 }
 
-fn trial(s: &Scenario, seed: u64, cfg: &JudgeConfig, today: &JudgeConfig) -> [Ending; 4] {
+fn trial(s: &Scenario, seed: u64, cfg: &JudgeConfig, today: &JudgeConfig) -> [Ending; JUDGES] {
     let mut rng = StdRng::seed_from_u64(seed);
     let run_s = s.budget_s;
     let slowdown_at = match s.slowdown {
@@ -244,8 +311,16 @@ fn trial(s: &Scenario, seed: u64, cfg: &JudgeConfig, today: &JudgeConfig) -> [En
     };
     let pause_at = if s.pause_s > 0.0 { rng.random_range(5.0..run_s / 2.0) } else { f64::INFINITY };
     let mut cmp = Comparison::new(s.share, cfg);
+    // The default judge's arms: the candidate's (or, in the bake, its
+    // control's) calls against the baseline's control's (or the holdback's),
+    // each configured for the same share.
+    let matched_share = 0.5;
+    // Against a control the product does not apply the absolute floor.
+    let matched_cfg = JudgeConfig { min_shift_ms: 0.0, ..cfg.clone() };
+    let mut matched = Comparison::new(matched_share, &matched_cfg);
+    let by_default = s.median_ms < cfg.matched_control_below_ms;
     let mut machine = Machine::default();
-    let mut ends: [Option<Ending>; 4] = [None; 4];
+    let mut ends: [Option<Ending>; JUDGES] = [None; JUDGES];
     let (mut looks, mut next_look) = (0u64, LOOK_EVERY);
     let step_alpha = judge::step_alpha(ALPHA, JUDGED_STEPS);
     let total_s = run_s + s.pause_s;
@@ -260,6 +335,9 @@ fn trial(s: &Scenario, seed: u64, cfg: &JudgeConfig, today: &JudgeConfig) -> [En
         let paused = (pause_at..pause_at + s.pause_s).contains(&t);
         let x = call(s, &mut rng, t, slowdown_at, &mut machine);
         cmp.record(x.candidate, x.latency_ms, x.class);
+        if let Some(arm) = x.matched {
+            matched.record(arm, x.latency_ms, x.class);
+        }
         if cmp.candidate.calls() < next_look {
             continue;
         }
@@ -271,15 +349,23 @@ fn trial(s: &Scenario, seed: u64, cfg: &JudgeConfig, today: &JudgeConfig) -> [En
                 *end = Some((v, n));
             }
         };
-        if ends[0].is_none() {
-            let step = Step { share: s.share, alpha: step_alpha, looks };
-            settle(&mut ends[0], judge::judge(&cmp, cfg, &step).verdict);
+        for (k, control) in [(0, by_default), (4, !by_default)] {
+            if ends[k].is_some() {
+                continue;
+            }
+            let v = if control {
+                let step = Step { share: matched_share, alpha: step_alpha, looks, control };
+                judge::judge(&matched, &matched_cfg, &step).verdict
+            } else {
+                judge::judge(&cmp, cfg, &Step { share: s.share, alpha: step_alpha, looks, control }).verdict
+            };
+            settle(&mut ends[k], v);
         }
         if ends[1].is_none() {
             // Sorted in place: the fixed judge's sorts then see one long run.
             cmp.candidate.latencies_ms.sort_by(f64::total_cmp);
             cmp.baseline.latencies_ms.sort_by(f64::total_cmp);
-            let step = Step { share: s.share, alpha: today.alpha, looks };
+            let step = Step { share: s.share, alpha: today.alpha, looks, control: false };
             settle(&mut ends[1], judge::judge(&cmp, today, &step).verdict);
         }
         if ends[2].is_none() && n >= FIXED_N {
@@ -303,6 +389,7 @@ fn trial(s: &Scenario, seed: u64, cfg: &JudgeConfig, today: &JudgeConfig) -> [En
         ends[1].unwrap_or((Verdict::Pass, n)),
         ends[2].unwrap_or((Verdict::Inconclusive, n)),
         ends[3].unwrap_or((Verdict::Pass, n)),
+        ends[4].unwrap_or((Verdict::Inconclusive, n)),
     ]
 }
 
@@ -322,7 +409,7 @@ fn quantile(v: &mut [usize], q: f64) -> usize {
 }
 
 fn run(s: &Scenario, trials: usize, cfg: &JudgeConfig, today: &JudgeConfig) -> Row {
-    let mut per_judge: Vec<Vec<Ending>> = vec![Vec::new(); 4];
+    let mut per_judge: Vec<Vec<Ending>> = vec![Vec::new(); JUDGES];
     for t in 0..trials {
         let ends = trial(s, 0x5eed_0000 + t as u64, cfg, today);
         for (k, e) in ends.into_iter().enumerate() {
@@ -380,12 +467,13 @@ fn main() {
     );
     println!();
     println!(
-        "| scenario | sequential (default) | today's fixed-level judge | fixed-sample Mann-Whitney (n = {FIXED_N}) | seed rule |"
+        "| scenario | sequential (default) | sequential, the other way | today's fixed-level judge | fixed-sample Mann-Whitney (n = {FIXED_N}) | seed rule |"
     );
-    println!("|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|");
     let mut goals = Vec::new();
     for (_, r) in &rows {
-        let cells: Vec<String> = r.cells.iter().map(|(f, i, m, p)| format!("{f:.1} % / {i:.1} % / {m}, {p}")).collect();
+        let cells: Vec<String> =
+            PRINTED.iter().map(|&k| r.cells[k]).map(|(f, i, m, p)| format!("{f:.1} % / {i:.1} % / {m}, {p}")).collect();
         println!("| {} | {} |", r.name, cells.join(" | "));
         let (f, ..) = r.cells[0];
         if !r.goal {

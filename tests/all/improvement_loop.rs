@@ -90,12 +90,15 @@ async fn seed_story_v1_detected_v2_promoted_v3_rolled_back() {
     assert_eq!(imp.state, "rolled-back");
     let verdict = &imp.verdicts[0]["judgement"];
     assert_eq!(verdict["verdict"], "fail");
-    // Failed on a latency quantile whose lower bound alone is a slowdown.
+    // Failed on a latency objective whose lower bound alone is a slowdown:
+    // the candidate is shown slower than 1×. (The judge fails as soon as
+    // that is shown, so against a matched control, whose calls are as few
+    // as the candidate's, the bound at that moment is often 1× itself.)
     let decided = verdict["decided_by"].as_str().unwrap();
     let objective = verdict["objectives"].as_array().unwrap().iter().find(|o| o["name"] == decided).unwrap();
     assert_eq!(objective["kind"], "latency", "{verdict}");
     assert!(objective["estimate"].as_f64().unwrap() > 2.0, "{verdict}");
-    assert!(objective["low"].as_f64().unwrap() > 1.05, "{verdict}");
+    assert!(objective["low"].as_f64().unwrap() >= 1.0, "{verdict}");
     assert!(verdict["reason"].as_str().unwrap().contains("slower"), "{verdict}");
     let d = store::deployments::get(&host.db, "calculator").await.unwrap().unwrap();
     assert_eq!((d.state, d.current_sha.as_str()), (DeployState::RolledBack, v2.id()));

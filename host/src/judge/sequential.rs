@@ -79,7 +79,7 @@ pub fn judge(cmp: &Comparison, cfg: &JudgeConfig, step: &Step) -> Judgement {
     // A pass is wrong only if the objective the candidate breaks is shown
     // within its limit: one objective's error, at the rollout's level.
     let pass_alpha = cfg.alpha;
-    let mut objectives = vec![sample_ratio(nc as u64, nb as u64, step.share, family_alpha)];
+    let mut objectives = vec![sample_ratio(nc as u64, nb as u64, step, family_alpha)];
     let per_latency = family_alpha / (1 + cfg.quantiles.len()) as f64;
     objectives.push(shift(cmp, cfg, (per_latency, pass_alpha)));
     for (q, tail) in cfg.quantiles.iter().zip(&cmp.duel.tails) {
@@ -155,14 +155,17 @@ fn pct(x: f64) -> String {
     format!("{:.1} %", x * 100.0)
 }
 
-fn sample_ratio(nc: u64, nb: u64, share: f64, alpha: f64) -> Objective {
+fn sample_ratio(nc: u64, nb: u64, step: &Step, alpha: f64) -> Objective {
+    let share = step.share;
+    // Against a control the share is of the two judged arms' calls.
+    let of = if step.control { "its and the matched control's calls" } else { "the calls" };
     let n = nc + nb;
     let (low, high) = rate_bounds(nc, n, alpha);
     let observed = if n == 0 { share } else { nc as f64 / n as f64 };
     let mismatch = share < low || share > high;
     let words = if mismatch {
         format!(
-            "sample ratio mismatch: the candidate got {} of the calls, configured {} (bounds {}–{}); \
+            "sample ratio mismatch: the candidate got {} of {of}, configured {} (bounds {}–{}); \
              the samples are biased, so nothing else was judged",
             pct(observed),
             pct(share),
@@ -170,7 +173,7 @@ fn sample_ratio(nc: u64, nb: u64, share: f64, alpha: f64) -> Objective {
             pct(high)
         )
     } else {
-        format!("the candidate got {} of the calls, configured {}", pct(observed), pct(share))
+        format!("the candidate got {} of {of}, configured {}", pct(observed), pct(share))
     };
     Objective {
         name: "sample-ratio".into(),

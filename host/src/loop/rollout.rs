@@ -673,13 +673,20 @@ impl Rollout {
     }
 
     /// Whether this rollout is judged against matched controls: when the
-    /// baseline's median call over the last minute is under
-    /// `judge.matched_control_below_ms`. Decided once, at the first step, so
-    /// that every step and the bake are judged alike; a baseline without
-    /// calls in that minute is judged without one.
+    /// candidate has a module of its own and the baseline's median call
+    /// over the last minute is under `judge.matched_control_below_ms`.
+    /// Decided once, at the first step, so that every step and the bake are
+    /// judged alike; a baseline without calls in that minute is judged
+    /// without one. A config candidate runs on the module the serving
+    /// version keeps warm, so it pays no sparse arm's penalty and is judged
+    /// against the rest, as before.
     fn matched(&mut self) -> bool {
         if let Some(m) = self.matched {
             return m;
+        }
+        if self.candidate.sha256() == self.baseline.sha256() {
+            self.matched = Some(false);
+            return false;
         }
         let below = self.limits.judge.matched_control_below_ms;
         let now = now_ms();

@@ -316,6 +316,30 @@ impl Plugin {
         info.version = format!("{}+config.{}", self.module_version, version.short());
         let identity =
             Identity { name: self.identity.name.clone(), version: info.version.clone(), config: Arc::new(config) };
+        let mut p = self.sibling(info, identity);
+        p.id = format!("{}+{}", self.sha256, version.sha256);
+        p.config_version = Some(Arc::new(version));
+        p
+    }
+
+    /// A matched control of this version that shares its compiled module:
+    /// same id, version, settings and instance mode, its own warm
+    /// instances, marked [`Plugin::is_control`].
+    /// [`crate::runtime::Runtime::control_of`] makes one from a copy of the
+    /// module loaded on its own, or from this version itself when the
+    /// version it stands beside shares this module.
+    pub fn control_copy(&self) -> Plugin {
+        let mut p = self.sibling(self.info.clone(), self.identity.clone());
+        p.id = self.id.clone();
+        p.config_version = self.config_version.clone();
+        p.control = true;
+        p
+    }
+
+    /// A plugin on this compiled module with `info` and `identity`: the
+    /// module's version, the operator's configuration and the instance
+    /// mode carried over, warm instances of its own.
+    fn sibling(&self, info: PluginInfo, identity: Identity) -> Plugin {
         let mut p = Plugin::new(
             info,
             self.sha256.clone(),
@@ -328,38 +352,9 @@ impl Plugin {
             self.limits.clone(),
             self.grants.clone(),
         );
-        p.id = format!("{}+{}", self.sha256, version.sha256);
         p.module_version = self.module_version.clone();
         p.base_config = self.base_config.clone();
-        p.config_version = Some(Arc::new(version));
         p.set_instances(self.instances());
-        p
-    }
-    /// A matched control of this version that shares its compiled module:
-    /// same id, version, settings and instance mode, its own warm
-    /// instances, marked [`Plugin::is_control`]. For a candidate that shares
-    /// this module too (a config candidate), whose calls run on a module the
-    /// serving version keeps warm; a candidate with a module of its own gets
-    /// a control loaded on its own ([`crate::runtime::Runtime::control_of`]).
-    pub fn control_copy(&self) -> Plugin {
-        let mut p = Plugin::new(
-            self.info.clone(),
-            self.sha256.clone(),
-            self.module_path.clone(),
-            self.size,
-            self.cache,
-            self.prepared.clone(),
-            self.sandbox.clone(),
-            self.identity.clone(),
-            self.limits.clone(),
-            self.grants.clone(),
-        );
-        p.id = self.id.clone();
-        p.module_version = self.module_version.clone();
-        p.base_config = self.base_config.clone();
-        p.config_version = self.config_version.clone();
-        p.set_instances(self.instances());
-        p.control = true;
         p
     }
 

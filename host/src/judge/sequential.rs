@@ -259,15 +259,12 @@ fn latency(
     } else if ladder.faster_than(limit) >= 1.0 / pass_alpha || guard && e < GUARD_CLEARED {
         // The ladder's rungs are the bounds it can show: at the limit's own
         // rung the bound is the limit, shown not reached.
-        let bound = if ladder.faster_than(limit) < 1.0 / pass_alpha {
-            // Cleared, not bounded: the words must not claim a bound.
-            format!("guard cleared, no slowdown seen (e-value {e:.2} < {GUARD_CLEARED})")
-        } else if high < limit {
-            format!("bound {} < {} threshold{level}", signed_pct(high - 1.0), pct(limit - 1.0))
+        let bound = if high < limit {
+            format!("bound {} < {} threshold", signed_pct(high - 1.0), pct(limit - 1.0))
         } else {
-            format!("shown under the {} threshold{level}", pct(limit - 1.0))
+            format!("shown under the {} threshold", pct(limit - 1.0))
         };
-        let w = format!("{head} {said} ({figures}), {bound}");
+        let w = format!("{head} {said} ({figures}), {bound}{level}");
         (Standing::Within, w)
     } else {
         let w = format!(

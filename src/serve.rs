@@ -117,10 +117,14 @@ fn demo_config(c: &mut ServeConfig) {
     h.safety.limits.judge.max_samples = 600;
     h.safety.limits.bake_secs = 3;
     // calculator 1.0.0 fails a third of its calls by design: the default
-    // 50 % would leave the breaker little margin over a short window, and
+    // 50 % would leave a breaker little margin over a short window, and
     // a breaker that switched the whole unit off would leave the candidates
-    // no traffic to be judged on.
+    // no traffic to be judged on. Both breakers: the strategy's and the
+    // host's own, whose 20-call window sees more than half of them fail now
+    // and then once a busy machine reorders the calls' ends (a third
+    // failing, P(more than 10 of 20) ≈ 4 % per window).
     h.runtime.plugin_config.entry("circuit-breaker".into()).or_default().insert("failure_rate".into(), "0.8".into());
+    h.recovery.breaker.failure_rate = 0.8;
     // The second act: a p95 budget batcher does not meet with its shipped
     // knobs, so the latency finding stands and the tuner works on it.
     h.runtime
@@ -440,17 +444,35 @@ async fn first_finding(
     tokio::time::timeout(within, first).await.ok().flatten()
 }
 
-/// What the detectors counted of `calculator` `version` in their window
-/// ending at `at` (the cycle's sample time), from the same aggregates they
-/// read: calls, their rate over the time the traffic has run, failures,
-/// and apart from the calls the attempts recovery added and the calls it
-/// answered; then what the generator itself made and dropped.
-fn counted(host: &Host, traffic: &Traffic, version: &str, started_at: i64, at: i64, window_secs: u64) -> Vec<String> {
-    let window_ms = window_secs as i64 * 1000;
-    let c = host.telemetry.aggregates().counts("calculator", Some(version), at - window_ms, at);
-    let secs = ((at - (at - window_ms).max(started_at)) as f64 / 1000.0).max(0.001);
+/// What the detectors count of `calculator` `version` as a cycle is
+/// triggered at `at`, from the same aggregates they read, and what the
+/// generator did by then: one period for both. The aggregates' buckets are
+/// 10 s wide, so their counts cannot be cut at an earlier moment: they are
+/// read at `at`, and every call so far is in the window.
+struct Counted {
+    at: i64,
+    counts: kaizen_host::telemetry::aggregates::WindowCounts,
+    generator: kaizen_host::traffic::TrafficCounts,
+}
+
+impl Counted {
+    fn now(host: &Host, traffic: &Traffic, version: &str, window_secs: u64) -> Counted {
+        let at = kaizen_host::store::now_ms();
+        let generator = traffic.counts();
+        let counts =
+            host.telemetry.aggregates().counts("calculator", Some(version), at - window_secs as i64 * 1000, at + 1);
+        Counted { at, counts, generator }
+    }
+}
+
+/// The detectors' counts told: calls, their rate over the time the traffic
+/// has run, failures, and apart from the calls the attempts recovery added,
+/// the calls it answered and those an open circuit refused; then what the
+/// generator itself made and dropped.
+fn counted(n: &Counted, version: &str, started_at: i64) -> Vec<String> {
+    let (c, g) = (&n.counts, &n.generator);
+    let secs = ((n.at - started_at) as f64 / 1000.0).max(0.001);
     let share = if c.calls == 0 { 0.0 } else { c.unit_errors as f64 * 100.0 / c.calls as f64 };
-    let g = traffic.counts();
     vec![
         format!(
             "counted by the detectors: calculator {version} had {} calls in {secs:.1} s ({:.1} calls/s), {} failed ({share:.1} %)",
@@ -459,10 +481,12 @@ fn counted(host: &Host, traffic: &Traffic, version: &str, started_at: i64, at: i
             c.unit_errors,
         ),
         format!(
-            "  a call counts once: recovery made {} more attempts and answered {} calls that had failed at first; \
+            "  a call counts once: recovery made {} more attempts and answered {} calls that had failed at first, \
+             the open circuit refused {} more; \
              the generator has made {} calls and dropped {} (calls due while all {} callers were busy)",
             c.attempts - c.calls,
             c.recovered,
+            c.refused,
             g.issued,
             g.dropped,
             kaizen_host::traffic::DEFAULT_CONCURRENCY,
@@ -494,30 +518,34 @@ async fn tell_story(host: std::sync::Arc<Host>, rate: u64, window_secs: u64) -> 
     let (v2, v3) = (load("unit-calculator-v2")?, load("unit-calculator-v3")?);
 
     say!("\n1. calculator 1.0.0 serves {rate} calls/s; a third of them divide by zero and crash it");
-    // The loop's first cycle runs as the host starts: let it end before the
-    // traffic does, so that no cycle's window opens in mid-start.
-    for _ in 0..100 {
-        if host.improve.stats().cycles_completed > 0 {
-            break;
+    // A cycle now, and the traffic as it ends: the next scheduled cycle is
+    // an interval away, so the cycle triggered below, 8 s in, is the one
+    // that sees the calls first, and what is told of its counts and of the
+    // generator's is one period (however long start-up took on a busy
+    // machine).
+    let mut cycles = host.events.subscribe();
+    host.improve.trigger();
+    let cycle_ended = async {
+        loop {
+            match cycles.recv().await {
+                Ok(Envelope { event: Event::Cycle { .. }, .. }) => return,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => return,
+            }
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(60), cycle_ended).await;
     let mut first = host.events.subscribe();
     let started_at = kaizen_host::store::now_ms();
     let traffic = Traffic::start(host.invoker.clone(), rate);
     tokio::time::sleep(Duration::from_secs(8)).await;
     // The detectors' look at the calls, told in their own counts.
+    let version = host.runtime.slot("calculator").map_or_else(|| "1.0.0".into(), |s| s.current().version().to_string());
+    let seen_at_trigger = Counted::now(&host, &traffic, &version, window_secs);
     host.improve.trigger();
-    let seen = first_finding(&mut first, "calculator", Duration::from_secs(60)).await;
-    let (at, version) = match seen {
-        Some(id) => match kaizen_host::store::findings::get(&host.db, id).await? {
-            Some(f) => (f.first_seen, f.version),
-            None => (kaizen_host::store::now_ms(), None),
-        },
-        None => (kaizen_host::store::now_ms(), None),
-    };
-    let version = version.unwrap_or_else(|| "1.0.0".into());
-    for line in counted(&host, &traffic, &version, started_at, at, window_secs) {
+    // Its findings, told by the narrator as they open, then its counts.
+    first_finding(&mut first, "calculator", Duration::from_secs(60)).await;
+    for line in counted(&seen_at_trigger, &version, started_at) {
         say!("    {line}");
     }
 

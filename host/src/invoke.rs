@@ -270,6 +270,11 @@ impl Invoker {
         let ticket = match h.admit(name) {
             Admit::Yes(ticket) => ticket,
             Admit::No(open_for) => {
+                // Counted on the version serving, apart from its calls: no
+                // version was called, so no listener (the judge) hears of it.
+                if let Ok(slot) = self.runtime.unit_slot(name) {
+                    self.telemetry.refused(name, slot.current().version(), started_at);
+                }
                 if let Some(fb) = h.config().circuit_fallbacks.get(name) {
                     let (r, p, latency) = self.call_once_within(fb, context, request, Some(remaining(started))).await;
                     return r.map(|output| Answer { output, plugin: p.expect("answered"), latency });

@@ -72,6 +72,25 @@ fn a_retried_call_is_one_call_with_its_attempts_counted_apart() {
         let line = format!("{name}{{unit=\"flaky\",version=\"0.1.0\"}} {want}");
         assert!(metrics.lines().any(|l| l == line), "no `{line}` in\n{metrics}");
     }
+
+    // Calls an open circuit refuses were not made: the caller's error is
+    // counted, apart from the calls.
+    let r = s.post("/api/v1/breakers/flaky", serde_json::json!({"state": "open", "ms": 60_000}));
+    assert_eq!(r.status(), 200);
+    for _ in 0..2 {
+        let (status, _, body) = s.invoke("flaky", "refused");
+        assert_eq!(status, 503, "{body}");
+    }
+    let units = s.get("/api/v1/units");
+    let flaky = units.as_array().unwrap().iter().find(|u| u["unit"] == "flaky").unwrap();
+    assert_eq!((&flaky["calls_total"], &flaky["refused_total"], &flaky["refused"]), (&5.into(), &2.into(), &2.into()));
+    let metrics = s.http.get(format!("{}/metrics", s.url)).bearer_auth(&s.metrics).send().unwrap().text().unwrap();
+    for line in [
+        "kaizen_calls_total{unit=\"flaky\",version=\"0.1.0\"} 5",
+        "kaizen_calls_refused_total{unit=\"flaky\",version=\"0.1.0\"} 2",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "no `{line}` in\n{metrics}");
+    }
     assert!(s.stop().success());
 
     // The store holds one row per call, with its attempts.
@@ -107,14 +126,14 @@ fn the_demo_narrates_the_rate_and_failure_share_its_detectors_report() {
     let secs = number_before(&counted, "s (");
     within_10_pct("the narrated rate against its calls and time", rate, calls / secs);
     // The generator keeps to the stated rate whatever the calls take: the
-    // calls counted and those it had to drop (every caller busy, as on a
-    // starved machine) add up to the schedule.
+    // calls counted, those an open circuit refused and those it had to drop
+    // (every caller busy, as on a starved machine) add up to the schedule.
     let stated = told.iter().find(|l| l.contains("calls/s; a third of them")).expect("the stated rate");
     let made = told.iter().find(|l| l.contains("the generator has made")).expect("what the generator made");
-    let dropped = number_before(made, "(calls due while");
+    let (refused, dropped) = (number_after(made, "the open circuit refused"), number_before(made, "(calls due while"));
     within_10_pct(
-        &format!("the calls counted and dropped per second against the stated rate, in {told:#?}"),
-        (calls + dropped) / secs,
+        &format!("the calls counted, refused and dropped per second against the stated rate, in {told:#?}"),
+        (calls + refused + dropped) / secs,
         number_before(stated, "calls/s"),
     );
     within_10_pct("the narrated failure share against a third", share, 100.0 / 3.0);

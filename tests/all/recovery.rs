@@ -188,6 +188,14 @@ async fn circuit_opens_fails_fast_probes_and_closes() {
         assert!(e.message.contains("circuit of `hostile` is open"));
     }
     assert_eq!(count.0.load(Ordering::Relaxed), 4, "fail-fast calls never reach the unit");
+    // The refusals are counted apart from the calls made, so that a
+    // caller's error is never invisible.
+    let counted = host.telemetry.calls().snapshot();
+    let hostile = counted.iter().find(|c| c.unit == "hostile").expect("hostile counted");
+    assert_eq!((hostile.calls, hostile.refused), (4, 5), "{hostile:?}");
+    let now = kaizen_host::store::now_ms();
+    let w = host.telemetry.aggregates().counts("hostile", None, now - 60_000, now + 1);
+    assert_eq!((w.calls, w.unit_errors, w.refused), (4, 4, 5), "{w:?}");
     let state = host.invoker.healer().unwrap().breakers();
     assert!(matches!(state[0].1, kaizen_host::recovery::breaker::BreakerState::Open { .. }), "{state:?}");
     tokio::time::sleep(Duration::from_millis(350)).await;

@@ -42,6 +42,12 @@ pub struct Bucket {
     /// Calls whose failure recovery turned into an answer.
     #[serde(default)]
     pub recovered: u64,
+    /// Callers' calls refused by the unit's open circuit: not made, so not
+    /// among `executions`, failures or latency (they say nothing of the
+    /// version), but counted so that no caller's error goes unseen. Last,
+    /// with a default, as `retries`.
+    #[serde(default)]
+    pub refused: u64,
 }
 
 impl Default for Bucket {
@@ -56,6 +62,7 @@ impl Default for Bucket {
             latency: sketch(),
             retries: 0,
             recovered: 0,
+            refused: 0,
         }
     }
 }
@@ -85,6 +92,7 @@ impl Bucket {
         self.rejected += o.rejected;
         self.retries += o.retries;
         self.recovered += o.recovered;
+        self.refused += o.refused;
         for (k, v) in &o.errors {
             *self.errors.entry(k.clone()).or_default() += v;
         }
@@ -131,6 +139,9 @@ pub struct WindowCounts {
     pub unit_errors: u64,
     /// Of `calls`, those refused as `invalid-input`.
     pub caller_errors: u64,
+    /// Callers' calls refused by an open circuit: not made, not among
+    /// `calls`.
+    pub refused: u64,
 }
 
 #[derive(Default)]
@@ -244,6 +255,18 @@ impl Aggregates {
         }
     }
 
+    /// Count one caller's call of a held series refused by an open circuit
+    /// at `at` (ms since the epoch): apart from the calls made.
+    pub fn refused_in(&self, series: &SeriesHandle, at: i64) {
+        let start = at - at.rem_euclid(self.bucket_ms);
+        let mut s = series.0.lock();
+        let s = &mut *s;
+        s.buckets.entry(start).or_default().refused += 1;
+        if s.dirty.last() != Some(&start) {
+            s.dirty.insert(start);
+        }
+    }
+
     /// Merged statistics of `target` (one version, or all when `None`) over
     /// `[from, to)`; `None` when nothing was recorded then.
     pub fn window(&self, target: &str, version: Option<&str>, from: i64, to: i64) -> Option<WindowStats> {
@@ -268,6 +291,7 @@ impl Aggregates {
             recovered: m.recovered,
             unit_errors: m.failures,
             caller_errors: m.rejected,
+            refused: m.refused,
         }
     }
 
@@ -478,7 +502,11 @@ mod tests {
             attempts: Attempts { attempts: 2, recovered: false },
         });
         let c = agg.counts("calc", None, 0, 1_000);
-        assert_eq!(c, WindowCounts { calls: 3, attempts: 6, recovered: 1, unit_errors: 1, caller_errors: 0 }, "{c:?}");
+        assert_eq!(
+            c,
+            WindowCounts { calls: 3, attempts: 6, recovered: 1, unit_errors: 1, caller_errors: 0, refused: 0 },
+            "{c:?}"
+        );
         let w = agg.window("calc", None, 0, 1_000).unwrap();
         assert_eq!((w.executions, w.failures), (3, 1), "the detectors see calls, not attempts");
     }

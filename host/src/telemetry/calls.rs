@@ -28,6 +28,9 @@ pub struct Counter {
     calls: AtomicU64,
     attempts: AtomicU64,
     recovered: AtomicU64,
+    /// Callers' calls an open circuit refused: never made, so not among
+    /// `calls` (see [`Counter::refused`]).
+    refused: AtomicU64,
     errors: [AtomicU64; CLASSES.len()],
     buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     sum_ns: AtomicU64,
@@ -43,6 +46,9 @@ pub struct CallCounts {
     pub attempts: u64,
     /// Calls that failed at first and recovery answered.
     pub recovered: u64,
+    /// Callers' calls refused while the unit's circuit was open: not made,
+    /// so not among `calls`, `attempts` or the latency histogram.
+    pub refused: u64,
     /// (class, count) for classes seen at least once.
     pub errors: Vec<(&'static str, u64)>,
     /// Cumulative counts per bound of [`LATENCY_BUCKETS`].
@@ -75,6 +81,14 @@ impl Counter {
             c.buckets[i].fetch_add(1, Ordering::Relaxed);
         }
         c.sum_ns.fetch_add(latency.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Count one caller's call refused by an open circuit. It is counted
+    /// apart from the calls: the unit was not called, so the refusal says
+    /// nothing about its errors or its latency, but a caller got an error
+    /// and an operator must see how many did.
+    pub fn refused(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -121,6 +135,7 @@ impl CallCounters {
                     calls: c.calls.load(Ordering::Relaxed),
                     attempts: c.attempts.load(Ordering::Relaxed),
                     recovered: c.recovered.load(Ordering::Relaxed),
+                    refused: c.refused.load(Ordering::Relaxed),
                     errors,
                     buckets,
                     sum_secs: c.sum_ns.load(Ordering::Relaxed) as f64 / 1e9,
@@ -143,8 +158,10 @@ mod tests {
         c.observe("u", "1", Some("trap"), Duration::from_millis(3), Attempts { attempts: 2, recovered: false });
         c.observe("u", "1", Some("weird"), Duration::from_secs(9), Attempts::ONCE);
         c.observe("u", "1", None, Duration::from_millis(40), Attempts { attempts: 3, recovered: true });
+        c.counter("u", "1").refused();
         let s = &c.snapshot()[0];
         assert_eq!((s.calls, s.attempts, s.recovered), (4, 7, 1), "calls, attempts and recovered calls apart");
+        assert_eq!(s.refused, 1, "a refused call is counted apart from the calls");
         assert_eq!(s.errors, vec![("trap", 1), ("other", 1)]);
         assert_eq!(s.buckets[0], 1);
         assert_eq!(*s.buckets.last().unwrap(), 3, "9 s is above every bound: only +Inf holds it");

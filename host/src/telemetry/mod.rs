@@ -269,6 +269,17 @@ impl Telemetry {
         })
     }
 
+    /// Count a caller's call of `unit` refused at `at` (ms since the epoch)
+    /// because its circuit was open, on `version` (the one serving). The
+    /// unit was not called: no row, no latency, no error of the version's;
+    /// the refusal is counted apart, in `/metrics`, the units view and the
+    /// aggregates, so that a caller's error is never invisible.
+    pub fn refused(&self, unit: &str, version: &str, at: i64) {
+        let i = self.interned(unit, version);
+        i.counter.refused();
+        self.aggregates.refused_in(&i.series, at);
+    }
+
     /// Whether the next call's request should be kept for replay.
     pub fn sample_request(&self, len: usize) -> bool {
         let n = self.calls.fetch_add(1, Ordering::Relaxed);

@@ -73,6 +73,13 @@ pub async fn metrics(_: Scraper, State(s): State<AppState>) -> ApiResult<impl In
         &calls,
         |c| c.recovered,
     );
+    o.per_version(
+        "kaizen_calls_refused_total",
+        "Callers' calls refused because the unit's circuit was open (not made, so not among kaizen_calls_total), \
+         by unit and the version serving.",
+        &calls,
+        |c| c.refused,
+    );
     o.head("kaizen_call_errors_total", "counter", "Failed unit calls, by unit, version and error class.");
     for c in &calls {
         for (class, n) in &c.errors {

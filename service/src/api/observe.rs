@@ -81,7 +81,9 @@ pub async fn status(_: Admin, State(s): State<AppState>) -> ApiResult<Json<Statu
 /// traps, timeouts, dependency errors, …). `calls` is their sum. A call is
 /// what a caller asked for, however many attempts it took: retries and a
 /// fallback are counted apart as `attempts`, and the calls they turned into
-/// answers as `recovered` (already among `successes`).
+/// answers as `recovered` (already among `successes`). Calls an open
+/// circuit refused were not made: they are `refused`, apart from `calls`,
+/// counted on the version serving.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UnitStats {
     pub unit: String,
@@ -104,6 +106,9 @@ pub struct UnitStats {
     /// Of `successes_total`, the calls that failed at first and recovery
     /// answered.
     pub recovered_total: u64,
+    /// Callers' calls refused since start because the unit's circuit was
+    /// open: not made, so not among `calls_total`.
+    pub refused_total: u64,
     /// Statistics of the last `window_secs`.
     pub window_secs: u64,
     pub calls: u64,
@@ -117,6 +122,9 @@ pub struct UnitStats {
     pub attempts: u64,
     /// Of the window's `successes`, the calls recovery answered.
     pub recovered: u64,
+    /// Callers' calls of the window refused by an open circuit (not among
+    /// `calls`).
+    pub refused: u64,
     /// Share of the window's calls that did not fail for the unit's own
     /// reasons (the contract's success rate: `invalid-input` is left out,
     /// so read it beside `caller_errors`).
@@ -171,6 +179,7 @@ pub async fn units(_: Admin, State(s): State<AppState>) -> Json<Vec<UnitStats>> 
             errors_total: caller_errors_total + unit_errors_total,
             attempts_total: t.map_or(0, |t| t.attempts),
             recovered_total: t.map_or(0, |t| t.recovered),
+            refused_total: t.map_or(0, |t| t.refused),
             window_secs: WINDOW_SECS,
             calls,
             successes: calls.saturating_sub(rejected + unit_errors),
@@ -178,6 +187,7 @@ pub async fn units(_: Admin, State(s): State<AppState>) -> Json<Vec<UnitStats>> 
             unit_errors,
             attempts: counts.attempts,
             recovered: counts.recovered,
+            refused: counts.refused,
             success_rate: w.as_ref().map_or(1.0, |w| w.success_rate),
             rejection_rate: w.as_ref().map_or(0.0, |w| rejected as f64 / w.executions as f64),
             p50_ms: w.as_ref().map_or(0.0, |w| w.latency.p50_ms),

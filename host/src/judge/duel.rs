@@ -31,13 +31,10 @@
 //!   which its sum crosses zero is the median ratio of candidate to baseline
 //!   latency (a Hodges-Lehmann-type shift);
 //! - for tail quantile q, a call *in the tail* (rank at or past q of the
-//!   window) scores its depth in the tail, `g = (rank − cut + 1)/(n − cut +
-//!   1)` in (0, 1], and 0 elsewhere; the bet is on `(A − p)·g`. The
-//!   deeper a call, the more it says: a tail slowed by 30 % puts 1.6× the
-//!   candidate's share of calls past p95 but 3.4× past p99, and an
-//!   indicator of the tail alone (every tail call scored 1) needed ~2× the
-//!   calls to show it. Any score that grows with the rank keeps the test
-//!   valid: its mean is zero when the candidate is r times the baseline.
+//!   window) came from the candidate with probability p when the candidate
+//!   is r times the baseline, more often when its tail is slower: a bet on
+//!   A among the tail's calls (the same conditional test as the outcome
+//!   classes').
 //!
 //! Ties (a millisecond clock) are broken at random.
 //!
@@ -79,12 +76,10 @@ pub const WARMUP: u64 = 50;
 
 /// Fractions of the largest bet a mixture spreads its capital over. A shift
 /// score is bet on from a few percent slower to every call slower; a rare
-/// event's rate (a tail, an outcome class) from 5 % → 6 % upward, at
-/// steps of under 2× so that one size is always near the growth-optimal
-/// (Kelly) bet: with steps of 3×, a 30 % slower tail took a sixth more
-/// calls to show. Each size costs: the mixture pays ln(sizes) of evidence.
+/// event's rate (a tail, an outcome class) from 5 % → 8 % upward. Fewer
+/// sizes cost less: the mixture pays ln(sizes) of evidence.
 const SHIFT_BETS: &[f64] = &[0.05, 0.15, 0.4, 0.8];
-const RARE_BETS: &[f64] = &[0.01, 0.02, 0.035, 0.06, 0.1, 0.17, 0.3, 0.5, 0.8];
+const RARE_BETS: &[f64] = &[0.01, 0.03, 0.1, 0.3, 0.8];
 
 /// Ratios (candidate / baseline) of the ladder, before the target's own
 /// thresholds are added: from twice as fast to three times as slow, finest
@@ -128,6 +123,10 @@ impl Bet {
     /// One observation: `score` in [0, 1] against `null` in (0, 1).
     fn up(&mut self, score: f64, null: f64) {
         self.add(score - null, null);
+    }
+
+    fn down(&mut self, score: f64, null: f64) {
+        self.add(null - score, 1.0 - null);
     }
 
     /// The mixture's capital: the e-value against the null.
@@ -325,11 +324,9 @@ impl Duel {
         for t in &mut self.tails {
             let cut = tail_cut(t.p, self.window.sorted.len());
             for i in 0..t.ladder.ratios.len() {
-                let r = rank(t.ladder.ratios[i], &self.window, &mut self.rng);
-                if r >= cut {
-                    let g = (r + 1 - cut) as f64 / (self.window.sorted.len() + 1 - cut) as f64;
-                    t.ladder.up[i].add((a - p) * g, p);
-                    t.ladder.down[i].add((p - a) * g, 1.0 - p);
+                if rank(t.ladder.ratios[i], &self.window, &mut self.rng) >= cut {
+                    t.ladder.up[i].up(a, p);
+                    t.ladder.down[i].down(a, p);
                 }
             }
             t.ladder.scored += 1;

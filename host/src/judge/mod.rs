@@ -62,9 +62,8 @@ pub struct JudgeConfig {
     /// The tail quantiles judged besides the shift of the whole
     /// distribution (the shift is the p50 objective: the median ratio).
     /// `0.95` guards p95: a slowdown of twice the tolerance shown in the
-    /// tail fails the candidate, and a pass waits until its e-value for a
-    /// slowdown past that tolerance falls under ½, but not for the tail's
-    /// bound. `{ p = 0.99, threshold = 0.3
+    /// tail fails the candidate, and a pass waits while a tail slowdown is
+    /// suspected, but not for the tail's bound. `{ p = 0.99, threshold = 0.3
     /// }` holds p99 to its own threshold: a pass waits until it is shown
     /// under it (the tolerance is scaled alike).
     pub quantiles: Vec<Quantile>,

@@ -404,44 +404,39 @@ fn wire_name(v: impl serde::Serialize) -> String {
     serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
+/// The first event on `rx` that `pick` maps to a value, skipping what a
+/// lagging receiver missed; `None` when the channel closes. Callers bound
+/// the wait with a timeout.
+async fn next_event<T>(
+    rx: &mut tokio::sync::broadcast::Receiver<Envelope>,
+    mut pick: impl FnMut(Envelope) -> Option<T>,
+) -> Option<T> {
+    loop {
+        match rx.recv().await {
+            Ok(e) => {
+                if let Some(v) = pick(e) {
+                    return Some(v);
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
 /// Wait for the current improvement of `target` to end; returns its final
 /// state.
 async fn wait_end(rx: &mut tokio::sync::broadcast::Receiver<Envelope>, target: &str) -> String {
-    let end = async {
-        loop {
-            match rx.recv().await {
-                Ok(Envelope { target: t, event: Event::ImprovementEnded { state, .. }, .. }) if t == target => {
-                    return state.to_string();
-                }
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(_) => return "closed".into(),
-            }
+    let end = next_event(rx, |e| match e {
+        Envelope { target: t, event: Event::ImprovementEnded { state, .. }, .. } if t == target => {
+            Some(state.to_string())
         }
-    };
-    tokio::time::timeout(Duration::from_secs(300), end)
-        .await
-        .unwrap_or_else(|_| "undecided after 5 minutes (see the dashboard and the audit trail)".into())
-}
-
-/// The id of the first finding opened on `target`, if one opens within
-/// `within`.
-async fn first_finding(
-    rx: &mut tokio::sync::broadcast::Receiver<Envelope>,
-    target: &str,
-    within: Duration,
-) -> Option<i64> {
-    let first = async {
-        loop {
-            match rx.recv().await {
-                Ok(Envelope { target: t, event: Event::Finding { id, new: true, .. }, .. }) if t == target => {
-                    return Some(id);
-                }
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(_) => return None,
-            }
-        }
-    };
-    tokio::time::timeout(within, first).await.ok().flatten()
+        _ => None,
+    });
+    match tokio::time::timeout(Duration::from_secs(300), end).await {
+        Ok(state) => state.unwrap_or_else(|| "closed".into()),
+        Err(_) => "undecided after 5 minutes (see the dashboard and the audit trail)".into(),
+    }
 }
 
 /// What the detectors count of `calculator` `version` as a cycle is
@@ -525,15 +520,7 @@ async fn tell_story(host: std::sync::Arc<Host>, rate: u64, window_secs: u64) -> 
     // machine).
     let mut cycles = host.events.subscribe();
     host.improve.trigger();
-    let cycle_ended = async {
-        loop {
-            match cycles.recv().await {
-                Ok(Envelope { event: Event::Cycle { .. }, .. }) => return,
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(_) => return,
-            }
-        }
-    };
+    let cycle_ended = next_event(&mut cycles, |e| matches!(e.event, Event::Cycle { .. }).then_some(()));
     let _ = tokio::time::timeout(Duration::from_secs(60), cycle_ended).await;
     let mut first = host.events.subscribe();
     let started_at = kaizen_host::store::now_ms();
@@ -544,7 +531,10 @@ async fn tell_story(host: std::sync::Arc<Host>, rate: u64, window_secs: u64) -> 
     let seen_at_trigger = Counted::now(&host, &traffic, &version, window_secs);
     host.improve.trigger();
     // Its findings, told by the narrator as they open, then its counts.
-    first_finding(&mut first, "calculator", Duration::from_secs(60)).await;
+    let opened = next_event(&mut first, |e| {
+        (e.target == "calculator" && matches!(e.event, Event::Finding { new: true, .. })).then_some(())
+    });
+    let _ = tokio::time::timeout(Duration::from_secs(60), opened).await;
     for line in counted(&seen_at_trigger, &version, started_at) {
         say!("    {line}");
     }

@@ -245,10 +245,16 @@ impl Aggregates {
         duration_us: i64,
         attempts: Attempts,
     ) {
-        let start = started_at - started_at.rem_euclid(self.bucket_ms);
+        self.in_bucket(series, started_at, |b| b.observe(outcome, error_class, duration_us as f64 / 1000.0, attempts));
+    }
+
+    /// Change the bucket of a held series that holds `at` (ms since the
+    /// epoch), and mark it for the next checkpoint.
+    fn in_bucket(&self, series: &SeriesHandle, at: i64, change: impl FnOnce(&mut Bucket)) {
+        let start = at - at.rem_euclid(self.bucket_ms);
         let mut s = series.0.lock();
         let s = &mut *s;
-        s.buckets.entry(start).or_default().observe(outcome, error_class, duration_us as f64 / 1000.0, attempts);
+        change(s.buckets.entry(start).or_default());
         // Calls arrive in time order: the bucket is usually marked already.
         if s.dirty.last() != Some(&start) {
             s.dirty.insert(start);
@@ -258,13 +264,7 @@ impl Aggregates {
     /// Count one caller's call of a held series refused by an open circuit
     /// at `at` (ms since the epoch): apart from the calls made.
     pub fn refused_in(&self, series: &SeriesHandle, at: i64) {
-        let start = at - at.rem_euclid(self.bucket_ms);
-        let mut s = series.0.lock();
-        let s = &mut *s;
-        s.buckets.entry(start).or_default().refused += 1;
-        if s.dirty.last() != Some(&start) {
-            s.dirty.insert(start);
-        }
+        self.in_bucket(series, at, |b| b.refused += 1);
     }
 
     /// Merged statistics of `target` (one version, or all when `None`) over

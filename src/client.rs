@@ -374,6 +374,9 @@ impl Client {
             out!("  improvement {} ({} {}) {}", w.improvement, w.target, w.candidate_version, w.reason);
         }
         print_tasks(&s.tasks);
+        if let Some(f) = self.get::<kaizen_service::api::fleet::FleetStatus>("/api/v1/fleet")? {
+            print_fleet(&f);
+        }
         out!();
         let rows: Vec<Vec<String>> = s
             .slots
@@ -774,4 +777,29 @@ fn print_config(c: &EffectiveConfig) {
         table::print(&["SETTING", "VALUE", "FROM"], &rows);
     }
     out!("  every other setting is at its default (GET /api/v1/config lists them all)");
+}
+
+/// The fleet's hosts, when this host is in one (on PostgreSQL).
+fn print_fleet(f: &kaizen_service::api::fleet::FleetStatus) {
+    let Some(v) = &f.view else { return };
+    match &v.lease {
+        Some(l) if l.expires_at > v.now => out!("fleet: {} leads (epoch {})", l.holder, l.epoch),
+        Some(l) => out!("fleet: no leader now (the lease of {} at epoch {} ran out)", l.holder, l.epoch),
+        None => out!("fleet: no leader yet"),
+    }
+    let rows: Vec<Vec<String>> = v
+        .hosts
+        .iter()
+        .map(|m| {
+            let me = if m.host.id == v.this_host { " (this host)" } else { "" };
+            vec![
+                format!("{}{me}", m.host.id),
+                m.role.clone(),
+                if m.host.address.is_empty() { "-".into() } else { m.host.address.clone() },
+                format!("{:.1} s ago", m.heartbeat_age_ms as f64 / 1000.0),
+                m.host.kaizen_version.clone(),
+            ]
+        })
+        .collect();
+    table::print(&["HOST", "ROLE", "ADDRESS", "HEARTBEAT", "VERSION"], &rows);
 }

@@ -136,6 +136,17 @@ pub enum Event {
     VersionReplaced { version: String, replaced_sha256: String, sha256: String },
     /// The control state changed.
     Control { action: ControlAction, reason: String, by: String, state: ControlState },
+    /// A host of the fleet took the leader's lease: a new term, whose
+    /// fencing epoch every write of the leader carries.
+    Leader {
+        host: String,
+        epoch: i64,
+        /// The host that led before, when another one did.
+        previous: Option<String>,
+    },
+    /// A leader's term ended on this host (its lease ran out unrenewed, or
+    /// another host holds it).
+    Deposed { host: String, epoch: i64, reason: String },
     /// A circuit breaker was forced by an operator.
     ForceBreaker { state: String, ms: Option<u64>, reason: String },
     /// The health check remediated a slot.
@@ -233,6 +244,8 @@ impl Event {
             Event::Deploy { .. } => "deploy",
             Event::VersionReplaced { .. } => "version-replaced",
             Event::Control { .. } => "control",
+            Event::Leader { .. } => "leader",
+            Event::Deposed { .. } => "deposed",
             Event::ForceBreaker { .. } => "force-breaker",
             Event::Remediate { .. } => "remediate",
             Event::Health(_) => "health",

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::audit::Audit;
 use crate::config::RuntimeConfig;
 use crate::events::{Event, Events};
+use crate::fleet::{Change, Fleet, FleetConfig, FleetError, Leadership, Member, NotLeader};
 use crate::invoke::Invoker;
 use crate::r#loop::{Loop, LoopConfig, Parts, Resumed, module_record, record_module};
 use crate::recovery::{Healer, RecoveryConfig};
@@ -40,6 +41,8 @@ pub struct HostConfig {
     pub recovery: RecoveryConfig,
     /// Pushed metrics as the detectors see them, and rules on them.
     pub metrics: crate::metric_rules::MetricsConfig,
+    /// Membership of a fleet (PostgreSQL only).
+    pub fleet: FleetConfig,
 }
 
 impl HostConfig {
@@ -52,6 +55,7 @@ impl HostConfig {
             safety: &self.safety,
             recovery: &self.recovery,
             metrics: &self.metrics,
+            fleet: &self.fleet,
         })
     }
 }
@@ -66,6 +70,10 @@ pub enum HostError {
     Settings(#[from] crate::settings::InvalidSettings),
     #[error(transparent)]
     Denied(#[from] crate::safety::Denied),
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
+    #[error(transparent)]
+    NotLeader(#[from] NotLeader),
 }
 
 /// The running host.
@@ -81,6 +89,10 @@ pub struct Host {
     pub write_failures: Arc<WriteFailures>,
     /// The supervised background tasks of this host and of what runs on it.
     pub tasks: Tasks,
+    /// This host's membership of a fleet (on PostgreSQL), else `None`.
+    pub fleet: Option<Arc<Fleet>>,
+    /// Whether this host may deploy and run the loop now.
+    pub leadership: Leadership,
     audit: Audit,
 }
 
@@ -100,10 +112,19 @@ impl Host {
     /// rollouts left unfinished (see [`crate::r#loop::resume`]).
     pub async fn open(config: HostConfig) -> Result<(Arc<Host>, Restored), HostError> {
         config.check()?;
-        let db = match &config.database_url {
-            Some(url) => Db::connect(url).await?,
-            None => Db::open_sqlite_file(&config.data_dir.join("kaizen.db")).await?,
+        let (db, member) = match &config.database_url {
+            Some(url) if Db::is_postgres_url(url) => {
+                let me = Member::this_process(&config.fleet, &config.data_dir)?;
+                (Db::connect_as(url, Some(&me.session_name())).await?, Some(me))
+            }
+            Some(url) => (Db::connect(url).await?, None),
+            None => (Db::open_sqlite_file(&config.data_dir.join("kaizen.db")).await?, None),
         };
+        let fleet = match member {
+            Some(me) => Fleet::join(&db, &config.fleet, me).await?,
+            None => None,
+        };
+        let leadership = fleet.as_ref().map(|f| f.leadership.clone()).unwrap_or_else(Leadership::single);
         let mut runtime_config = config.runtime.clone();
         crate::metric_rules::install(&mut runtime_config, &config.metrics);
         let runtime = Runtime::new(&config.data_dir, runtime_config)?;
@@ -126,18 +147,128 @@ impl Host {
             failures: write_failures.clone(),
             metric_lookback_ms: config.metrics.lookback_ms(config.improve.window_secs, &config.runtime.plugin_config),
             max_metric_points: config.metrics.max_points,
+            leadership: leadership.clone(),
         };
         let improve = Loop::new(parts, config.improve.clone());
-        let host =
-            Arc::new(Host { db, runtime, telemetry, invoker, safety, events, improve, write_failures, tasks, audit });
+        let host = Arc::new(Host {
+            db,
+            runtime,
+            telemetry,
+            invoker,
+            safety,
+            events,
+            improve,
+            write_failures,
+            tasks,
+            fleet,
+            leadership,
+            audit,
+        });
         let mut restored = host.restore().await?;
-        restored.resumed = host.improve.resume().await;
+        match host.fleet.clone() {
+            None => restored.resumed = host.improve.resume().await,
+            // A fleet's member tries once to lead before it opens (a lone
+            // host leads at once); the leader resumes what the last one
+            // left unfinished, as a restarted lone host does.
+            Some(fleet) => {
+                match fleet.tick().await {
+                    Ok(change) => {
+                        if let Some(resumed) = host.on_fleet_change(change).await {
+                            restored.resumed = resumed;
+                        }
+                    }
+                    Err(e) => restored.errors.push(format!("fleet: cannot reach the lease: {e}")),
+                }
+                // A follower serves the leader's canary splits before it opens.
+                if let Err(e) = host.apply_desired().await {
+                    restored.errors.push(format!("fleet: {e}"));
+                }
+                let h = Arc::downgrade(&host);
+                host.tasks.spawn("fleet", move || {
+                    let h = h.clone();
+                    async move { fleet_rounds(h).await }
+                });
+                let h = Arc::downgrade(&host);
+                host.tasks.spawn("fleet-follow", move || {
+                    let h = h.clone();
+                    async move { crate::follow::follow(h).await }
+                });
+            }
+        }
         Ok((host, restored))
+    }
+
+    /// Act on a change of this host's role in the fleet: a new leader
+    /// audits its term (with its epoch) and resumes the rollouts the last
+    /// one left, as a restart does; a deposed one stops its rollouts where
+    /// they stand, for the next leader to resume. Returns what was resumed.
+    async fn on_fleet_change(&self, change: Change) -> Option<Resumed> {
+        let me = self.fleet.as_ref().map(|f| f.host_id.clone()).unwrap_or_default();
+        match change {
+            Change::None => None,
+            Change::Elected { epoch, previous } => {
+                tracing::info!(epoch, "fleet: this host ({me}) leads");
+                let event = Event::Leader { host: me.clone(), epoch, previous };
+                self.audit(&format!("host:{me}"), "lead", "fleet", event).await;
+                self.fetch_unsettled().await;
+                Some(self.improve.resume().await)
+            }
+            Change::Deposed { epoch, why } => {
+                tracing::warn!(epoch, "fleet: this host ({me}) no longer leads: {why}");
+                self.improve.shutdown();
+                let event = Event::Deposed { host: me.clone(), epoch, reason: why };
+                self.audit(&format!("host:{me}"), "step-down", "fleet", event).await;
+                None
+            }
+        }
+    }
+
+    /// Make sure the module and config bytes of `id` are in this host's
+    /// content-addressed stores, fetching them from the fleet's database
+    /// (verified by sha256) when this host never saw them.
+    pub(crate) async fn fetch_stored(&self, id: &str) -> Result<(), HostError> {
+        let Some(fleet) = &self.fleet else { return Ok(()) };
+        let (module, config) = match id.split_once('+') {
+            Some((m, c)) => (m, Some(c)),
+            None => (id, None),
+        };
+        let wanted = [("module", module, self.runtime.blobs())]
+            .into_iter()
+            .chain(config.map(|c| ("config", c, self.runtime.config_blobs())));
+        for (kind, sha, local) in wanted {
+            if local.path(sha).exists() {
+                continue;
+            }
+            let bytes = fleet
+                .fetch_blob(kind, sha)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt(format!("{kind} {sha} is neither here nor in the database")))?;
+            local.put(&bytes).map_err(|e| StoreError::Corrupt(format!("cannot keep {kind} {sha}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Fetch the candidates and checkpoints of unfinished improvements, so
+    /// that a new leader can resume their rollouts.
+    async fn fetch_unsettled(&self) {
+        let Ok(open) = store::improvements::unsettled(&self.db).await else { return };
+        for imp in open {
+            for id in std::iter::once(imp.candidate_sha.as_str()).chain(imp.baseline_sha.as_deref()) {
+                if let Err(e) = self.fetch_stored(id).await {
+                    tracing::warn!("fleet: improvement {}: {e}", imp.id);
+                }
+            }
+        }
     }
 
     async fn restore(&self) -> Result<Restored, HostError> {
         let mut r = Restored::default();
         for d in store::deployments::all(&self.db).await? {
+            for id in std::iter::once(d.current_sha.as_str()).chain(d.previous_sha.as_deref()) {
+                if let Err(e) = self.fetch_stored(id).await {
+                    r.errors.push(format!("slot {}: {e}", d.slot));
+                }
+            }
             let load = |sha: &str| self.runtime.load_stored(sha);
             if let Some(prev) = d.previous_sha.as_deref().filter(|p| *p != d.current_sha)
                 && let Ok(p) = load(prev)
@@ -161,6 +292,7 @@ impl Host {
     /// Deploy `plugin` directly (a first version, a detector or strategy, or
     /// an operator's explicit choice), recording it.
     pub async fn deploy(&self, plugin: Arc<Plugin>, actor: &str, reason: &str) -> Result<Installed, HostError> {
+        self.leadership.check()?;
         record_module(&self.db, &plugin).await?;
         let installed = self.runtime.install(plugin.clone()).map_err(RuntimeError::from)?;
         let previous = match &installed {
@@ -208,6 +340,7 @@ impl Host {
 
     /// Roll slot `name` back to its previous version, recording why.
     pub async fn rollback(&self, name: &str, actor: &str, reason: &str) -> Result<crate::runtime::Rollback, HostError> {
+        self.leadership.check()?;
         let rb = self.runtime.rollback(name)?;
         let kind = crate::runtime::validate::world_name(rb.to.kind());
         store::deployments::record_rollback(&self.db, name, kind, rb.to.id(), rb.from.id(), reason).await?;
@@ -260,7 +393,38 @@ impl Host {
     /// finished (the caller stops taking calls first).
     pub async fn shutdown(&self) -> Result<(), HostError> {
         self.improve.shutdown();
+        if let Some(fleet) = &self.fleet {
+            fleet.leave().await;
+        }
         self.telemetry.shutdown().await?;
         Ok(())
+    }
+}
+
+/// The fleet's rounds of one host: heartbeat and lease, every
+/// [`FleetConfig::poll_every`], for as long as the host lives.
+async fn fleet_rounds(host: std::sync::Weak<Host>) {
+    let mut failing = false;
+    loop {
+        let Some(h) = host.upgrade() else { return };
+        let Some(fleet) = h.fleet.clone() else { return };
+        let every = fleet.config().poll_every();
+        match fleet.tick().await {
+            Ok(change) => {
+                if failing {
+                    tracing::info!("fleet: the database answers again");
+                    failing = false;
+                }
+                h.on_fleet_change(change).await;
+            }
+            Err(e) => {
+                if !failing {
+                    tracing::warn!("fleet: heartbeat failed (this host serves on, not ready): {e}");
+                    failing = true;
+                }
+            }
+        }
+        drop(h);
+        tokio::time::sleep(every).await;
     }
 }

@@ -8,6 +8,8 @@ pub mod audit;
 pub mod config;
 pub mod events;
 pub mod findings;
+pub mod fleet;
+mod follow;
 pub mod health;
 pub mod host;
 pub mod invoke;

@@ -253,6 +253,19 @@ impl Safety {
         self.state.lock().clone()
     }
 
+    /// Take the control state another host of the fleet wrote (an
+    /// emergency stop, a pause set there) as this host's. Returns whether
+    /// it differed.
+    pub fn adopt(&self, state: ControlState) -> bool {
+        let mut s = self.state.lock();
+        let changed = *s != state;
+        if changed {
+            tracing::warn!(by = %state.by_whom, reason = %state.reason, "control state changed on another host");
+            *s = state;
+        }
+        changed
+    }
+
     /// The limits that apply to `target`.
     pub fn limits_for(&self, target: &str) -> &Limits {
         self.config.targets.get(target).and_then(|p| p.limits.as_ref()).unwrap_or(&self.config.limits)

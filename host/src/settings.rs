@@ -23,6 +23,7 @@ pub struct Sections<'a> {
     pub safety: &'a SafetyConfig,
     pub recovery: &'a RecoveryConfig,
     pub metrics: &'a MetricsConfig,
+    pub fleet: &'a crate::fleet::FleetConfig,
 }
 
 /// The proof steps a candidate can be required to pass.
@@ -107,7 +108,23 @@ pub fn check(c: &Sections<'_>) -> Result<(), InvalidSettings> {
     safety(&mut k, c);
     recovery(&mut k, c);
     metrics(&mut k, c);
+    fleet(&mut k, c.fleet);
     k.finish()
+}
+
+/// The fleet's lease, and a host id an operator set.
+fn fleet(k: &mut Checker, f: &crate::fleet::FleetConfig) {
+    k.within("fleet.lease_secs", f.lease_secs, 1.0, 600.0);
+    if let Some(id) = &f.host_id
+        && !crate::fleet::valid_host_id(id)
+    {
+        k.bad("fleet.host_id", format!("{id:?}"), "must be 1 to 32 lowercase letters, digits, -, _ or .");
+    }
+    if let Some(url) = &f.advertise_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        k.bad("fleet.advertise_url", format!("{url:?}"), "must be an http:// or https:// URL");
+    }
 }
 
 /// Pushed metrics' settings, and every rule: a bad rule is named with its

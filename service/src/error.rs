@@ -65,6 +65,11 @@ impl From<kaizen_host::store::StoreError> for ApiError {
             let hint = "`kaizen deploy --replace`, or `?replace=true` on `POST /api/v1/plugins`";
             return ApiError::new(StatusCode::CONFLICT, "version-exists", format!("{taken} ({hint})"));
         }
+        if e.is_fenced() {
+            let why =
+                format!("this host does not hold the fleet's leader lease, so it may not change what serves: {e}");
+            return ApiError::new(StatusCode::CONFLICT, "not-leader", why);
+        }
         tracing::error!("store error: {e}");
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store-unavailable", e.to_string())
     }
@@ -91,7 +96,17 @@ impl From<kaizen_host::host::HostError> for ApiError {
             kaizen_host::host::HostError::Settings(s) => ApiError::internal(s.to_string()),
             kaizen_host::host::HostError::Denied(d @ Denied::NoRollout(_)) => ApiError::not_found(d.to_string()),
             kaizen_host::host::HostError::Denied(d) => ApiError::new(StatusCode::CONFLICT, "denied", d.to_string()),
+            kaizen_host::host::HostError::NotLeader(n) => n.into(),
+            kaizen_host::host::HostError::Fleet(f) => ApiError::internal(f.to_string()),
         }
+    }
+}
+
+/// A follower asked to do what only the fleet's leader does: 409, naming
+/// the leader and its address.
+impl From<kaizen_host::fleet::NotLeader> for ApiError {
+    fn from(n: kaizen_host::fleet::NotLeader) -> Self {
+        ApiError::new(StatusCode::CONFLICT, "not-leader", n.to_string())
     }
 }
 

@@ -86,6 +86,9 @@ impl Service {
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
+        if let Some(fleet) = &host.fleet {
+            fleet.advertise(&client_url(addr));
+        }
         let url_file = data_dir.join(URL_FILE);
         std::fs::write(&url_file, format!("{}\n", client_url(addr)))
             .with_context(|| format!("cannot write {}", url_file.display()))?;
@@ -148,12 +151,18 @@ impl Service {
     }
 }
 
-/// Deploy each bundled plugin whose slot does not exist yet: a restart
+/// Deploy each bundled plugin whose slot does not exist yet (on the
+/// fleet's leader only): a restart
 /// keeps whatever serves (restored from the store). Of the calculator
 /// units only v1 — the seed story's starting point — is ever deployed, and
 /// only when `seed_unit` asks for it; the others are for the loop to prove.
 async fn deploy_bundled(host: &Arc<Host>, seed_unit: bool) -> anyhow::Result<Vec<String>> {
     let mut deployed = Vec::new();
+    // In a fleet the leader deploys the bundle; a follower serves what the
+    // database says serves.
+    if !host.leadership.is_leader() {
+        return Ok(deployed);
+    }
     for g in kaizen_plugins::BUNDLED {
         if g.package.starts_with("unit-") && !(seed_unit && g.package == "unit-calculator-v1") {
             continue;

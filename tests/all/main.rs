@@ -13,6 +13,7 @@ mod dashboard;
 #[path = "../support/examples.rs"]
 mod examples;
 mod findings;
+mod fleet;
 mod guest_output;
 mod health;
 mod hostile;

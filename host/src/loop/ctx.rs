@@ -34,6 +34,9 @@ pub struct Parts {
     pub metric_lookback_ms: i64,
     /// The newest this many pushed points are handed to a detection pass.
     pub max_metric_points: usize,
+    /// Whether this host may run cycles and rollouts (always, outside a
+    /// fleet; only while it holds the leader's lease, in one).
+    pub leadership: crate::fleet::Leadership,
 }
 
 /// What the loop's steps share: the host's parts (reached through
@@ -136,7 +139,20 @@ impl Ctx {
 
 /// Record a module in the `modules` table (refused when its version is
 /// recorded with other bytes: [`store::modules::VersionTaken`]).
+///
+/// On PostgreSQL the bytes go to the database too (module and config
+/// version, by sha256): another host of the fleet that never saw this
+/// upload restores them from there.
 pub async fn record_module(db: &Db, p: &Plugin) -> store::Result<()> {
+    if let Db::Postgres(pool) = db {
+        if !store::fleet::has_blob(pool, "module", p.sha256()).await? {
+            let bytes = p.bytes().map_err(|e| store::StoreError::Corrupt(format!("module {}: {e}", p.sha256())))?;
+            store::fleet::put_blob(pool, "module", p.sha256(), &bytes).await?;
+        }
+        if let Some(c) = p.config_version() {
+            store::fleet::put_blob(pool, "config", &c.sha256, &c.canonical()).await?;
+        }
+    }
     store::modules::put(db, &module_record(p)).await
 }
 

@@ -394,6 +394,13 @@ impl Loop {
             r.durations_ms.insert(step.into(), lap.elapsed().as_millis() as u64);
             lap = Instant::now();
         };
+        // In a fleet only the leader runs cycles; a follower's cycle is
+        // skipped whole, with nothing written (the leader reports its own).
+        if let Err(follower) = ctx.leadership.check() {
+            r.skipped = Some(follower.to_string());
+            r.durations_ms.insert("total".into(), t0.elapsed().as_millis() as u64);
+            return r;
+        }
         let running = ctx.safety.check_running();
         rollout::requested_rollbacks(ctx, running.as_ref().err()).await;
         match running {

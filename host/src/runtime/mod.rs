@@ -127,6 +127,10 @@ impl Runtime {
     pub fn blobs(&self) -> &Blobs {
         &self.blobs
     }
+    /// The content-addressed config version store.
+    pub fn config_blobs(&self) -> &Blobs {
+        &self.configs
+    }
 
     /// Load and validate a module from a file.
     pub fn load_file(&self, path: &Path) -> Result<Arc<Plugin>, LoadError> {

@@ -15,6 +15,7 @@ pub mod deployments;
 pub mod executions;
 pub mod failures;
 pub mod findings;
+pub mod fleet;
 pub mod health;
 pub mod improvements;
 pub mod metrics;
@@ -46,6 +47,14 @@ pub enum StoreError {
     Corrupt(String),
     #[error(transparent)]
     VersionTaken(#[from] modules::VersionTaken),
+}
+
+impl StoreError {
+    /// Whether this is the fleet's fence refusing a write of a host that
+    /// does not hold the leader's lease (see [`crate::fleet`]).
+    pub fn is_fenced(&self) -> bool {
+        matches!(self, StoreError::Db(e) if fleet::is_fenced(e))
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -149,9 +158,27 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrati
 impl Db {
     /// Open `url` (`sqlite://PATH` or `postgres://…`) and apply migrations.
     pub async fn connect(url: &str) -> Result<Db> {
-        let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool =
-                PgPoolOptions::new().max_connections(8).acquire_timeout(Duration::from_secs(10)).connect(url).await?;
+        Db::connect_as(url, None).await
+    }
+
+    /// Whether `url` names a PostgreSQL database.
+    pub fn is_postgres_url(url: &str) -> bool {
+        url.starts_with("postgres://") || url.starts_with("postgresql://")
+    }
+
+    /// [`Db::connect`], with PostgreSQL sessions named `session`
+    /// (`application_name`: a fleet member's name, which the fence checks).
+    pub async fn connect_as(url: &str, session: Option<&str>) -> Result<Db> {
+        let db = if Db::is_postgres_url(url) {
+            let mut opts = sqlx::postgres::PgConnectOptions::from_str(url)?;
+            if let Some(name) = session {
+                opts = opts.application_name(name);
+            }
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(opts)
+                .await?;
             Db::Postgres(pool)
         } else if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)?;

@@ -190,6 +190,19 @@ pub async fn metrics(_: Scraper, State(s): State<AppState>) -> ApiResult<impl In
         let _ = writeln!(o.0, "kaizen_store_write_failures_total{{what=\"{what}\"}} {n}");
     }
 
+    if let Some(f) = &s.host.fleet {
+        let host = esc(&f.host_id);
+        o.head("kaizen_fleet_leader", "gauge", "1 while this host leads the fleet's loop, else 0.");
+        let _ = writeln!(o.0, "kaizen_fleet_leader{{host=\"{host}\"}} {}", u8::from(s.host.leadership.is_leader()));
+        o.head(
+            "kaizen_fleet_epoch",
+            "gauge",
+            "The fencing epoch of this host's term as leader (0 when it does not lead).",
+        );
+        let _ = writeln!(o.0, "kaizen_fleet_epoch{{host=\"{host}\"}} {}", s.host.leadership.epoch());
+        o.head("kaizen_fleet_in_contact", "gauge", "1 while the fleet's database answers this host's heartbeats.");
+        let _ = writeln!(o.0, "kaizen_fleet_in_contact{{host=\"{host}\"}} {}", u8::from(f.in_contact()));
+    }
     if let Some(w) = &s.watch {
         use std::sync::atomic::Ordering::Relaxed;
         o.one("kaizen_watch_accepted_total", "counter", "Watch-folder files registered.", w.accepted.load(Relaxed));

@@ -8,6 +8,7 @@ pub mod dashboard;
 pub mod deployments;
 pub mod events;
 pub mod findings;
+pub mod fleet;
 pub mod history;
 pub mod knowledge;
 pub mod metrics;
@@ -151,6 +152,18 @@ async fn healthz(State(s): State<AppState>) -> Response {
         };
         return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(health)).into_response();
     }
+    if let Some(f) = &s.host.fleet
+        && !f.in_contact()
+    {
+        let health = Health {
+            status: "not-ready".into(),
+            message: "this host cannot reach the fleet's database: it serves what it last applied, but a load \
+                      balancer should send calls to other hosts"
+                .into(),
+            tasks: s.host.tasks.list(),
+        };
+        return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(health)).into_response();
+    }
     let health = Health::of(s.host.tasks.list());
     let status = if health.status == "unhealthy" { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
     (status, axum::Json(health)).into_response()
@@ -181,6 +194,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(rollouts::in_flight))
         .routes(routes!(rollouts::abort_rollout))
         .routes(routes!(observe::status))
+        .routes(routes!(fleet::fleet))
         .routes(routes!(observe::config))
         .routes(routes!(observe::units))
         .routes(routes!(history::history))

@@ -125,6 +125,8 @@ pub async fn upload(
         return Err(ApiError::bad_request("only units go through the loop as candidates"));
     }
     let candidate = unit && (mode == UploadMode::Candidate || (mode == UploadMode::Auto && slot.is_some()));
+    // In a fleet, what serves is the leader's to change.
+    s.host.leadership.check()?;
     if q.replace == Some(true) {
         s.host.replace_version(&plugin, "api").await?;
     }

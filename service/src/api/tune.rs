@@ -66,6 +66,7 @@ pub async fn tune(
     checked_name("unit", &unit)?;
     let slot = s.host.runtime.unit_slot(&unit).map_err(|e| ApiError::not_found(e.message))?;
     let Json(body) = body?;
+    s.host.leadership.check()?;
     let serving = slot.current();
     let refused = |e: TuneError| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-tuning", e.to_string());
     let mut changes = Vec::new();

@@ -1,0 +1,157 @@
+//! A fleet's hosts following the database: every host but the leader
+//! serves the desired state the leader wrote (each slot's serving version
+//! and canary share, by revision), and every host adopts the control state
+//! (pause, emergency stop) whichever host set it.
+//!
+//! A notification (`LISTEN kaizen_desired, kaizen_control`) starts an
+//! application at once; a poll every [`RECONCILE_EVERY`] is the backstop
+//! for notifications lost while a connection was down.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use crate::host::{Host, HostError};
+use crate::runtime::{Plugin, Slot};
+use crate::store::deployments::{DeployState, Deployment};
+use crate::store::{self, StoreError};
+
+/// How often a host checks for a newer desired state or control state
+/// without a notification.
+pub const RECONCILE_EVERY: Duration = Duration::from_secs(1);
+
+impl Host {
+    /// Bring this host's slots to the desired state in the database when
+    /// its revision is newer than the one this host serves. The leader's
+    /// slots are the desired state: it applies nothing. Returns the revision
+    /// applied, if one was.
+    pub async fn apply_desired(&self) -> Result<Option<i64>, HostError> {
+        let Some(fleet) = &self.fleet else { return Ok(None) };
+        let _one_at_a_time = fleet.applying.lock().await;
+        // The revision before the rows: rows newer than it are applied
+        // again at the next round, never older ones taken as new.
+        let revision = fleet.desired_revision().await?;
+        if self.leadership.is_leader() {
+            fleet.set_applied(revision);
+            return Ok(None);
+        }
+        if revision <= fleet.applied() {
+            return Ok(None);
+        }
+        let mut failed = Vec::new();
+        for d in store::deployments::all(&self.db).await? {
+            if let Err(e) = self.apply_slot(&d).await {
+                failed.push(format!("slot {}: {e}", d.slot));
+            }
+        }
+        if !failed.is_empty() {
+            return Err(StoreError::Corrupt(format!("desired state {revision}: {}", failed.join("; "))).into());
+        }
+        fleet.set_applied(revision);
+        Ok(Some(revision))
+    }
+
+    /// Serve `d`: its current version, and its candidate at its share while
+    /// it is in canary. The leader's matched control and bake holdback are
+    /// its judge's and stay on the leader.
+    async fn apply_slot(&self, d: &Deployment) -> Result<(), HostError> {
+        let slot = self.runtime.slot(&d.slot);
+        let current = self.version(slot.as_deref(), &d.current_sha).await?;
+        let canary = match (&d.candidate_sha, d.state) {
+            (Some(c), DeployState::Canary) if d.canary_percent > 0.0 => {
+                Some((self.version(slot.as_deref(), c).await?, d.canary_percent))
+            }
+            _ => None,
+        };
+        let Some(slot) = slot else {
+            self.runtime.install(current.clone()).map_err(crate::runtime::RuntimeError::from)?;
+            if let Some((c, pct)) = canary
+                && let Some(slot) = self.runtime.slot(&d.slot)
+            {
+                slot.set_canary(c, pct).map_err(crate::runtime::RuntimeError::from)?;
+            }
+            return Ok(());
+        };
+        let serving = slot.serving();
+        let same_canary = match (&serving.canary, &canary) {
+            (None, None) => true,
+            (Some(have), Some((want, pct))) => have.plugin.id() == want.id() && have.percent == *pct,
+            _ => false,
+        };
+        if serving.current.id() == current.id() && same_canary {
+            return Ok(());
+        }
+        let slot_err = crate::runtime::RuntimeError::from;
+        if serving.current.id() != current.id() || canary.is_none() {
+            slot.swap(current).map_err(slot_err)?;
+        }
+        if let Some((c, pct)) = canary {
+            slot.set_canary(c, pct).map_err(slot_err)?;
+        }
+        tracing::info!(slot = %d.slot, state = %d.state.as_str(), "fleet: applied the leader's desired state");
+        Ok(())
+    }
+
+    /// The version `id`: one the slot holds already, else loaded from this
+    /// host's stores, its bytes fetched from the database first if need be.
+    async fn version(&self, slot: Option<&Slot>, id: &str) -> Result<Arc<Plugin>, HostError> {
+        if let Some(known) = slot.and_then(|s| s.versions().into_iter().find(|p| p.id() == id)) {
+            return Ok(known);
+        }
+        self.fetch_stored(id).await?;
+        let (runtime, id) = (self.runtime.clone(), id.to_string());
+        let loaded = tokio::task::spawn_blocking(move || runtime.load_stored(&id))
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("loading a version panicked: {e}")))?;
+        Ok(loaded.map_err(crate::runtime::RuntimeError::from)?)
+    }
+
+    /// Take the control state in the database as this host's when another
+    /// host changed it. Returns whether it did.
+    pub async fn adopt_control(&self) -> Result<bool, HostError> {
+        let Some(fleet) = &self.fleet else { return Ok(false) };
+        if fleet.control_changed_at().await? == self.safety.state().updated_at {
+            return Ok(false);
+        }
+        Ok(self.safety.adopt(store::control::get(&self.db).await?))
+    }
+}
+
+/// Follow the database for as long as the host lives: on every
+/// notification, and every [`RECONCILE_EVERY`].
+pub(crate) async fn follow(host: Weak<Host>) {
+    let mut listener = None;
+    let mut failing = false;
+    loop {
+        let Some(h) = host.upgrade() else { return };
+        let Some(fleet) = h.fleet.clone() else { return };
+        if listener.is_none() {
+            listener = fleet.listen().await.map_err(|e| tracing::warn!("fleet: cannot listen: {e}")).ok();
+        }
+        let round = async {
+            h.apply_desired().await?;
+            h.adopt_control().await
+        };
+        match round.await {
+            Ok(_) if failing => {
+                failing = false;
+                tracing::info!("fleet: following the desired state again");
+            }
+            Ok(_) => {}
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!("fleet: cannot apply the desired state (serving the last applied): {e}");
+            }
+            Err(_) => {}
+        }
+        drop(h);
+        match listener.as_mut() {
+            Some(l) => {
+                if let Ok(Err(e)) = tokio::time::timeout(RECONCILE_EVERY, l.recv()).await {
+                    tracing::warn!("fleet: notifications lost: {e}");
+                    listener = None;
+                }
+            }
+            None => tokio::time::sleep(RECONCILE_EVERY).await,
+        }
+    }
+}

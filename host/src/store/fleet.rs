@@ -1,0 +1,242 @@
+//! `fleet_hosts`, `fleet_lease` and `blobs`: a fleet's members, its
+//! leader's lease with the fencing epoch, and the bytes of every module and
+//! config version. PostgreSQL only (a SQLite file has one host); every time
+//! here is the database's clock, `kaizen_now_ms()`.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use sqlx::postgres::PgPool;
+
+use super::Result;
+
+/// The SQLSTATE the fence raises (`migrations/postgres/0010_fleet.sql`).
+pub const FENCED: &str = "KZFEN";
+
+/// Whether `e` is the fence refusing a write of a host that does not hold
+/// the lease.
+pub fn is_fenced(e: &sqlx::Error) -> bool {
+    e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == FENCED)
+}
+
+/// One member of the fleet as it last reported.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostRow {
+    pub id: String,
+    /// The process start this row describes (new at each start).
+    pub instance: String,
+    /// The URL the host's API is reached at.
+    pub address: String,
+    pub kaizen_version: String,
+    /// Unix ms.
+    pub started_at: i64,
+    /// Unix ms, the database's clock.
+    pub heartbeat_at: i64,
+    /// The revision of the desired state it serves.
+    pub applied_revision: i64,
+}
+
+/// The leader's lease.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lease {
+    pub holder: String,
+    pub instance: String,
+    /// The fencing epoch: +1 with every new term.
+    pub epoch: i64,
+    /// Unix ms, the database's clock.
+    pub acquired_at: i64,
+    pub expires_at: i64,
+}
+
+/// Register (or re-register) host `id` as process `instance`. Refused when
+/// another live process (a heartbeat newer than `stale_ms`) holds the id:
+/// returns that process's row instead.
+pub async fn join(pool: &PgPool, h: &HostRow, stale_ms: i64) -> Result<Option<HostRow>> {
+    let mut tx = pool.begin().await?;
+    let live = sqlx::query(
+        "SELECT * FROM fleet_hosts WHERE id = $1 AND instance <> $2 AND heartbeat_at > kaizen_now_ms() - $3 FOR UPDATE",
+    )
+    .bind(&h.id)
+    .bind(&h.instance)
+    .bind(stale_ms)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(r) = live {
+        return Ok(Some(decode_host(&r)?));
+    }
+    sqlx::query(
+        "INSERT INTO fleet_hosts (id, instance, address, kaizen_version, started_at, heartbeat_at)
+         VALUES ($1, $2, $3, $4, $5, kaizen_now_ms())
+         ON CONFLICT (id) DO UPDATE SET instance = EXCLUDED.instance, address = EXCLUDED.address,
+             kaizen_version = EXCLUDED.kaizen_version, started_at = EXCLUDED.started_at,
+             heartbeat_at = EXCLUDED.heartbeat_at",
+    )
+    .bind(&h.id)
+    .bind(&h.instance)
+    .bind(&h.address)
+    .bind(&h.kaizen_version)
+    .bind(h.started_at)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(None)
+}
+
+/// Heartbeat of host `id` (process `instance`), with its address and the
+/// revision of the desired state it serves.
+pub async fn heartbeat(pool: &PgPool, id: &str, instance: &str, address: &str, applied: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE fleet_hosts SET heartbeat_at = kaizen_now_ms(), address = $3, applied_revision = $4
+         WHERE id = $1 AND instance = $2",
+    )
+    .bind(id)
+    .bind(instance)
+    .bind(address)
+    .bind(applied)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The newest revision of the desired state (0 before any deployment).
+pub async fn desired_revision(pool: &PgPool) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT coalesce(max(revision), 0)::BIGINT FROM deployments").fetch_one(pool).await?)
+}
+
+/// When the control state last changed (Unix ms).
+pub async fn control_changed_at(pool: &PgPool) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT updated_at FROM control_state WHERE id = 1").fetch_one(pool).await?)
+}
+
+/// Every host, by id.
+pub async fn hosts(pool: &PgPool) -> Result<Vec<HostRow>> {
+    let rows = sqlx::query("SELECT * FROM fleet_hosts ORDER BY id").fetch_all(pool).await?;
+    rows.iter().map(decode_host).collect()
+}
+
+/// The lease as it stands, and the database's clock.
+pub async fn lease(pool: &PgPool) -> Result<(Option<Lease>, i64)> {
+    let now: i64 = sqlx::query_scalar("SELECT kaizen_now_ms()").fetch_one(pool).await?;
+    let row = sqlx::query("SELECT * FROM fleet_lease WHERE id = 1").fetch_optional(pool).await?;
+    Ok((row.as_ref().map(decode_lease).transpose()?, now))
+}
+
+/// Take the lease for a new term, when nobody holds it or its holder's
+/// term has expired, or renew it when `(id, instance)` holds it at `epoch`.
+/// Returns the lease held afterwards by `(id, instance)`, or `None` when
+/// another host holds it.
+///
+/// A new term always gets a new epoch (+1), even for the same host id: a
+/// restarted process must not pass the fence as its previous life.
+pub async fn acquire(
+    pool: &PgPool,
+    id: &str,
+    instance: &str,
+    held: Option<i64>,
+    lease_ms: i64,
+) -> Result<Option<Lease>> {
+    let row = match held {
+        Some(epoch) => {
+            sqlx::query(
+                "UPDATE fleet_lease SET expires_at = kaizen_now_ms() + $4
+                 WHERE id = 1 AND holder = $1 AND instance = $2 AND epoch = $3 RETURNING *",
+            )
+            .bind(id)
+            .bind(instance)
+            .bind(epoch)
+            .bind(lease_ms)
+            .fetch_optional(pool)
+            .await?
+        }
+        None => {
+            sqlx::query(
+                "INSERT INTO fleet_lease (id, holder, instance, epoch, acquired_at, expires_at)
+                 VALUES (1, $1, $2, 1, kaizen_now_ms(), kaizen_now_ms() + $3)
+                 ON CONFLICT (id) DO UPDATE SET holder = EXCLUDED.holder, instance = EXCLUDED.instance,
+                     epoch = fleet_lease.epoch + 1, acquired_at = EXCLUDED.acquired_at, expires_at = EXCLUDED.expires_at
+                 WHERE fleet_lease.expires_at <= kaizen_now_ms()
+                    OR (fleet_lease.holder = EXCLUDED.holder AND fleet_lease.instance <> EXCLUDED.instance
+                        AND NOT EXISTS (SELECT 1 FROM fleet_hosts h WHERE h.id = fleet_lease.holder
+                                        AND h.instance = fleet_lease.instance))
+                 RETURNING *",
+            )
+            .bind(id)
+            .bind(instance)
+            .bind(lease_ms)
+            .fetch_optional(pool)
+            .await?
+        }
+    };
+    row.as_ref().map(decode_lease).transpose()
+}
+
+/// Give the lease up at once (a graceful shutdown), so that another host
+/// takes over without waiting for it to expire.
+pub async fn release(pool: &PgPool, id: &str, instance: &str, epoch: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE fleet_lease SET expires_at = kaizen_now_ms() WHERE id = 1 AND holder = $1 AND instance = $2 AND epoch = $3",
+    )
+    .bind(id)
+    .bind(instance)
+    .bind(epoch)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Keep `bytes` of `kind` (`module`, `config`) under their sha256; known
+/// bytes are kept as they are.
+pub async fn put_blob(pool: &PgPool, kind: &str, sha256: &str, bytes: &[u8]) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO blobs (kind, sha256, bytes, added_at) VALUES ($1, $2, $3, kaizen_now_ms())
+         ON CONFLICT (kind, sha256) DO NOTHING",
+    )
+    .bind(kind)
+    .bind(sha256)
+    .bind(bytes)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Whether bytes of `kind` are kept under `sha256`.
+pub async fn has_blob(pool: &PgPool, kind: &str, sha256: &str) -> Result<bool> {
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM blobs WHERE kind = $1 AND sha256 = $2")
+        .bind(kind)
+        .bind(sha256)
+        .fetch_one(pool)
+        .await?;
+    Ok(n > 0)
+}
+
+/// The bytes of `kind` kept under `sha256` (unverified: the caller hashes).
+pub async fn blob(pool: &PgPool, kind: &str, sha256: &str) -> Result<Option<Vec<u8>>> {
+    Ok(sqlx::query_scalar("SELECT bytes FROM blobs WHERE kind = $1 AND sha256 = $2")
+        .bind(kind)
+        .bind(sha256)
+        .fetch_optional(pool)
+        .await?)
+}
+
+fn decode_host(r: &sqlx::postgres::PgRow) -> Result<HostRow> {
+    Ok(HostRow {
+        id: r.try_get("id")?,
+        instance: r.try_get("instance")?,
+        address: r.try_get("address")?,
+        kaizen_version: r.try_get("kaizen_version")?,
+        started_at: r.try_get("started_at")?,
+        heartbeat_at: r.try_get("heartbeat_at")?,
+        applied_revision: r.try_get("applied_revision")?,
+    })
+}
+
+fn decode_lease(r: &sqlx::postgres::PgRow) -> Result<Lease> {
+    Ok(Lease {
+        holder: r.try_get("holder")?,
+        instance: r.try_get("instance")?,
+        epoch: r.try_get("epoch")?,
+        acquired_at: r.try_get("acquired_at")?,
+        expires_at: r.try_get("expires_at")?,
+    })
+}

@@ -83,7 +83,15 @@ pub enum Event {
         control_percent: Option<f64>,
     },
     /// The judge decided a rollout step.
-    Verdict { phase: Phase, percent: f64, judgement: Judgement },
+    Verdict {
+        phase: Phase,
+        percent: f64,
+        judgement: Judgement,
+        /// In a fleet, the judged calls by the host that served them (the
+        /// leader's own and those its followers shipped).
+        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        calls_by_host: std::collections::BTreeMap<String, u64>,
+    },
     /// A candidate took all of its slot's calls; the bake period begins.
     Promoted { version: String, sha256: String },
     /// An emergency stop froze a rollout at its step: nothing moves and its

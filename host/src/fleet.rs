@@ -182,6 +182,11 @@ impl Leadership {
         self.0.fleet
     }
 
+    /// This host's id in the fleet (empty outside one).
+    pub fn host_id(&self) -> &str {
+        &self.0.host_id
+    }
+
     /// Whether this host leads now: it holds a lease its own clock has not
     /// seen run out.
     pub fn is_leader(&self) -> bool {
@@ -271,6 +276,8 @@ pub struct Fleet {
     applied: AtomicI64,
     /// One application of the desired state at a time.
     pub applying: tokio::sync::Mutex<()>,
+    /// The calls of slots in canary, shipped for the leader's judge.
+    pub shipper: Arc<Shipper>,
 }
 
 /// The fleet as one host sees it (the API's `GET /api/v1/fleet`).
@@ -344,6 +351,7 @@ impl Fleet {
             stopping: AtomicBool::new(false),
             applied: AtomicI64::new(0),
             applying: tokio::sync::Mutex::new(()),
+            shipper: Arc::new(Shipper::new(&row.id)),
         });
         Ok(Some(fleet))
     }
@@ -509,6 +517,26 @@ impl Fleet {
         Ok(l)
     }
 
+    /// Ship the calls the shipper holds.
+    pub async fn ship(&self) -> Result<usize, StoreError> {
+        self.shipper.ship(&self.pool).await
+    }
+
+    /// Leader's housekeeping: forget shipped calls older than ten minutes.
+    pub async fn prune(&self) -> Result<u64, StoreError> {
+        rows::prune_arm_calls(&self.pool, 600_000).await
+    }
+
+    /// Queue candidate `module_id` (its bytes kept already) for the leader's loop.
+    pub async fn submit(&self, module_id: &str, source: &str) -> Result<i64, StoreError> {
+        rows::submit(&self.pool, module_id, source, &self.host_id).await
+    }
+
+    /// Take the candidates followers queued: (id, module id, source, host).
+    pub async fn take_submissions(&self) -> Result<Vec<(i64, String, String, String)>, StoreError> {
+        rows::take_submissions(&self.pool).await
+    }
+
     /// When this process started, Unix ms.
     pub fn started_at(&self) -> i64 {
         self.started_at
@@ -531,5 +559,56 @@ impl Fleet {
             return Err(StoreError::Corrupt(format!("{kind} {sha256} in the database hashes to {got}")));
         }
         Ok(Some(bytes))
+    }
+}
+
+/// A follower's shipment of the calls of the slots in canary, for the
+/// leader's judge ([`crate::store::fleet::ship`]): the call path appends
+/// to a buffer; a task ships it every [`SHIP_EVERY`].
+pub struct Shipper {
+    host: String,
+    buffer: Mutex<Vec<rows::ArmCall>>,
+    /// Slots whose calls are shipped now.
+    pub slots: Mutex<std::collections::HashSet<String>>,
+}
+
+/// How often a follower ships its calls of the slots in canary.
+pub const SHIP_EVERY: Duration = Duration::from_millis(100);
+
+/// At most this many calls wait for shipping (the rest are dropped while the
+/// database does not answer).
+const SHIP_BUFFER: usize = 200_000;
+
+impl Shipper {
+    pub fn new(host: &str) -> Shipper {
+        Shipper { host: host.to_string(), buffer: Mutex::default(), slots: Mutex::default() }
+    }
+
+    /// Ship what the buffer holds.
+    pub async fn ship(&self, pool: &PgPool) -> Result<usize, StoreError> {
+        let calls = std::mem::take(&mut *self.buffer.lock());
+        rows::ship(pool, &calls).await?;
+        Ok(calls.len())
+    }
+}
+
+impl crate::invoke::CallListener for Shipper {
+    fn on_call(&self, r: &crate::invoke::CallRecord) {
+        let class = match r.outcome {
+            crate::store::executions::Outcome::Ok => None,
+            _ => Some(r.error_class.clone().unwrap_or_else(|| "other".into())),
+        };
+        let mut buffer = self.buffer.lock();
+        if buffer.len() < SHIP_BUFFER {
+            buffer.push(rows::ArmCall {
+                host: self.host.clone(),
+                slot: r.slot.clone(),
+                sha256: r.sha256.clone(),
+                control: r.control,
+                started_at: r.started_at,
+                latency_ms: r.latency_ms,
+                class,
+            });
+        }
     }
 }

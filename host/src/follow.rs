@@ -62,33 +62,63 @@ impl Host {
             }
             _ => None,
         };
-        let Some(slot) = slot else {
-            self.runtime.install(current.clone()).map_err(crate::runtime::RuntimeError::from)?;
-            if let Some((c, pct)) = canary
-                && let Some(slot) = self.runtime.slot(&d.slot)
-            {
-                slot.set_canary(c, pct).map_err(crate::runtime::RuntimeError::from)?;
+        let controlled = canary.is_some() && d.control_percent > 0.0;
+        let slot_err = crate::runtime::RuntimeError::from;
+        let slot = match slot {
+            Some(s) => s,
+            None => {
+                self.runtime.install(current.clone()).map_err(slot_err)?;
+                self.runtime.slot(&d.slot).ok_or_else(|| StoreError::Corrupt(format!("slot {} vanished", d.slot)))?
             }
-            return Ok(());
         };
+        self.ship_calls_of(&d.slot, canary.is_some());
         let serving = slot.serving();
         let same_canary = match (&serving.canary, &canary) {
             (None, None) => true,
-            (Some(have), Some((want, pct))) => have.plugin.id() == want.id() && have.percent == *pct,
+            (Some(have), Some((want, pct))) => {
+                have.plugin.id() == want.id() && have.percent == *pct && have.control.is_some() == controlled
+            }
             _ => false,
         };
         if serving.current.id() == current.id() && same_canary {
             return Ok(());
         }
-        let slot_err = crate::runtime::RuntimeError::from;
         if serving.current.id() != current.id() || canary.is_none() {
-            slot.swap(current).map_err(slot_err)?;
+            slot.swap(current.clone()).map_err(slot_err)?;
         }
         if let Some((c, pct)) = canary {
-            slot.set_canary(c, pct).map_err(slot_err)?;
+            // The same matched control as the leader's, so that every
+            // host's calls split alike and pool into one judged step.
+            let control = match &serving.canary {
+                Some(have) if controlled && have.control.as_ref().is_some_and(|k| k.id() == current.id()) => {
+                    have.control.clone()
+                }
+                _ if controlled => {
+                    let (runtime, of, sparse) = (self.runtime.clone(), current.clone(), c.clone());
+                    let copy = tokio::task::spawn_blocking(move || runtime.control_of(&of, &sparse))
+                        .await
+                        .map_err(|e| StoreError::Corrupt(format!("loading a control panicked: {e}")))?;
+                    Some(copy.map_err(crate::runtime::RuntimeError::from)?)
+                }
+                _ => None,
+            };
+            slot.set_split(c, pct, control).map_err(slot_err)?;
         }
         tracing::info!(slot = %d.slot, state = %d.state.as_str(), "fleet: applied the leader's desired state");
         Ok(())
+    }
+
+    /// Ship the calls of `slot` for the leader's judge while it is in
+    /// canary here (`on`), and stop when it is not.
+    fn ship_calls_of(&self, slot: &str, on: bool) {
+        let Some(fleet) = &self.fleet else { return };
+        let listener: Arc<dyn crate::invoke::CallListener> = fleet.shipper.clone();
+        let mut slots = fleet.shipper.slots.lock();
+        if on && slots.insert(slot.to_string()) {
+            self.invoker.listen(slot, listener);
+        } else if !on && slots.remove(slot) {
+            self.invoker.unlisten(slot, &listener);
+        }
     }
 
     /// The version `id`: one the slot holds already, else loaded from this
@@ -113,6 +143,26 @@ impl Host {
             return Ok(false);
         }
         Ok(self.safety.adopt(store::control::get(&self.db).await?))
+    }
+}
+
+/// Ship a follower's calls of the slots in canary every
+/// [`crate::fleet::SHIP_EVERY`], for as long as the host lives.
+pub(crate) async fn ship(host: Weak<Host>) {
+    let mut failing = false;
+    loop {
+        tokio::time::sleep(crate::fleet::SHIP_EVERY).await;
+        let Some(h) = host.upgrade() else { return };
+        let Some(fleet) = h.fleet.clone() else { return };
+        drop(h);
+        match fleet.ship().await {
+            Ok(_) => failing = false,
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!("fleet: cannot ship calls for the leader's judge: {e}");
+            }
+            Err(_) => {}
+        }
     }
 }
 

@@ -193,6 +193,11 @@ impl Host {
                     let h = h.clone();
                     async move { crate::follow::follow(h).await }
                 });
+                let h = Arc::downgrade(&host);
+                host.tasks.spawn("fleet-ship", move || {
+                    let h = h.clone();
+                    async move { crate::follow::ship(h).await }
+                });
             }
         }
         Ok((host, restored))
@@ -246,6 +251,30 @@ impl Host {
             local.put(&bytes).map_err(|e| StoreError::Corrupt(format!("cannot keep {kind} {sha}: {e}")))?;
         }
         Ok(())
+    }
+
+    /// Take the candidates uploaded to followers into this leader's loop.
+    async fn take_submissions(&self, fleet: &Fleet) {
+        let taken = match fleet.take_submissions().await {
+            Ok(t) => t,
+            Err(e) => return tracing::warn!("fleet: cannot read submitted candidates: {e}"),
+        };
+        for (id, module, source, by) in taken {
+            let loaded = async {
+                self.fetch_stored(&module).await?;
+                let (runtime, m) = (self.runtime.clone(), module.clone());
+                let plugin = tokio::task::spawn_blocking(move || runtime.load_stored(&m))
+                    .await
+                    .map_err(|e| StoreError::Corrupt(format!("loading a candidate panicked: {e}")))?
+                    .map_err(RuntimeError::from)?;
+                self.improve.submit(plugin, &format!("{source} (on {by})")).await?;
+                Ok::<_, HostError>(())
+            };
+            match loaded.await {
+                Ok(()) => self.improve.trigger(),
+                Err(e) => tracing::error!("fleet: candidate {module} submitted on {by} (#{id}) not taken: {e}"),
+            }
+        }
     }
 
     /// Fetch the candidates and checkpoints of unfinished improvements, so
@@ -307,6 +336,7 @@ impl Host {
                 previous_sha: previous.clone(),
                 candidate_sha: None,
                 canary_percent: 0.0,
+                control_percent: 0.0,
                 state: DeployState::Active,
                 reason: reason.into(),
                 updated_at: now_ms(),
@@ -405,7 +435,9 @@ impl Host {
 /// [`FleetConfig::poll_every`], for as long as the host lives.
 async fn fleet_rounds(host: std::sync::Weak<Host>) {
     let mut failing = false;
+    let mut round: u64 = 0;
     loop {
+        round += 1;
         let Some(h) = host.upgrade() else { return };
         let Some(fleet) = h.fleet.clone() else { return };
         let every = fleet.config().poll_every();
@@ -416,6 +448,14 @@ async fn fleet_rounds(host: std::sync::Weak<Host>) {
                     failing = false;
                 }
                 h.on_fleet_change(change).await;
+                if h.leadership.is_leader() {
+                    h.take_submissions(&fleet).await;
+                    if round % 60 == 0
+                        && let Err(e) = fleet.prune().await
+                    {
+                        tracing::warn!("fleet: cannot prune shipped calls: {e}");
+                    }
+                }
             }
             Err(e) => {
                 if !failing {

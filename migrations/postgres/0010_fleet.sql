@@ -75,6 +75,9 @@ $$ LANGUAGE plpgsql;
 
 ALTER TABLE deployments ADD COLUMN epoch BIGINT;
 ALTER TABLE deployments ADD COLUMN revision BIGINT NOT NULL DEFAULT 0;
+-- The share of the slot's calls its rollout gives a matched control of the
+-- serving version (0 without one), so that every host splits as the leader does.
+ALTER TABLE deployments ADD COLUMN control_percent DOUBLE PRECISION NOT NULL DEFAULT 0;
 ALTER TABLE deployment_history ADD COLUMN epoch BIGINT;
 ALTER TABLE improvements ADD COLUMN epoch BIGINT;
 
@@ -105,3 +108,30 @@ CREATE TRIGGER deployments_notify AFTER INSERT OR UPDATE ON deployments
     FOR EACH ROW EXECUTE FUNCTION kaizen_notify_desired();
 CREATE TRIGGER control_state_notify AFTER UPDATE ON control_state
     FOR EACH ROW EXECUTE FUNCTION kaizen_notify_control();
+
+-- Pooled judging: the calls each follower routed to a rollout's arms (its
+-- candidate, the serving version and the matched control), shipped every
+-- ~100 ms for the leader's judge. Kept a short while only.
+CREATE TABLE fleet_arm_calls (
+    id         BIGSERIAL PRIMARY KEY,
+    host       TEXT NOT NULL,
+    slot       TEXT NOT NULL,
+    sha256     TEXT NOT NULL,
+    control    SMALLINT NOT NULL,
+    started_at BIGINT NOT NULL,
+    latency_ms DOUBLE PRECISION NOT NULL,
+    -- NULL for a call that answered, else its error class.
+    class      TEXT,
+    at         BIGINT NOT NULL DEFAULT kaizen_now_ms()
+);
+CREATE INDEX fleet_arm_calls_slot ON fleet_arm_calls (slot, id);
+
+-- Candidates uploaded to a follower, for the leader to take into its loop.
+CREATE TABLE fleet_submissions (
+    id           BIGSERIAL PRIMARY KEY,
+    module_id    TEXT NOT NULL,
+    source       TEXT NOT NULL,
+    submitted_by TEXT NOT NULL,
+    at           BIGINT NOT NULL DEFAULT kaizen_now_ms(),
+    taken_at     BIGINT
+);

@@ -163,3 +163,162 @@ fn a_fleet_follows_one_leader_and_fails_over_when_it_dies() {
     assert!(stopped.elapsed() < Duration::from_secs(2 + 2), "{:?}", stopped.elapsed());
     assert_eq!(lead_epochs(&a), vec![1, 2, 3]);
 }
+
+/// The settings of the rollout tests: a short lease, the product's judge
+/// with a lower `min_samples` floor, short steps and bake, every request
+/// kept for replay, the self-watch opened wide.
+fn rollout_host(dir: &std::path::Path, db: &PgDatabase) -> Server {
+    let path = dir.join("kaizen.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[fleet]\nlease_secs = {LEASE_SECS}\n\
+             [telemetry]\nsample_requests_every = 1\n\
+             [safety.limits]\nrequired_proof = [\"validation\", \"replay\"]\ncanary_steps = [10.0, 50.0, 100.0]\n\
+             step_timeout_secs = 60\nbake_secs = 4\nholdback_percent = 10.0\n\
+             [safety.limits.judge]\nmin_samples = 20\n\
+             [safety.self_watch]\nmax_rollback_rate = 1.0\nmax_failure_rate = 1.0\n"
+        ),
+    )
+    .unwrap();
+    Server::start(dir, &[], &["--config", &path.display().to_string(), "--database-url", &db.url])
+}
+
+/// Steady calls to `unit` on every host, from a client thread per host,
+/// until dropped; counts the calls that failed.
+struct Traffic {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    failed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Traffic {
+    fn start(hosts: &[&Server], unit: &str) -> Traffic {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let failed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let threads = hosts
+            .iter()
+            .enumerate()
+            .map(|(h, s)| {
+                let (stop, failed) = (stop.clone(), failed.clone());
+                let (url, token) = (format!("{}/api/v1/units/{unit}/invoke", s.url), s.invoke.clone());
+                std::thread::spawn(move || {
+                    let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+                    let mut n = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        n += 1;
+                        let ok = http
+                            .post(&url)
+                            .bearer_auth(&token)
+                            .body(format!("{{\"host\":{h},\"n\":{n}}}"))
+                            .send()
+                            .is_ok_and(|r| r.status().is_success());
+                        failed.fetch_add(u64::from(!ok), Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        Traffic { stop, failed, threads }
+    }
+}
+
+impl Drop for Traffic {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Upload `bytes` as a candidate on `s` (a follower: it is queued for the
+/// leader); the improvement the leader `on` made of it, once ended.
+fn roll_out(on: &Server, through: &Server, bytes: &[u8]) -> serde_json::Value {
+    let before = on.get("/api/v1/improvements?target=busy&limit=200").as_array().unwrap().len();
+    let r = through
+        .http
+        .post(format!("{}/api/v1/plugins?mode=candidate", through.url))
+        .bearer_auth(&through.admin)
+        .header("content-type", "application/wasm")
+        .body(bytes.to_vec())
+        .send()
+        .unwrap();
+    let body: serde_json::Value = r.json().unwrap();
+    assert_eq!(body["result"], "candidate", "{body}");
+    assert!(body["detail"].as_str().unwrap_or_default().contains("queued for the fleet's leader"), "{body}");
+    let mut ended = None;
+    wait_for("the leader's rollout of the candidate to end", Duration::from_secs(240), || {
+        let all = on.get("/api/v1/improvements?target=busy&limit=200");
+        let all = all.as_array().unwrap();
+        ended = (all.len() > before)
+            .then(|| all[0].clone())
+            .filter(|i| !["proposed", "proving", "canary", "baking", "frozen"].contains(&i["state"].as_str().unwrap()));
+        ended.is_some()
+    });
+    ended.unwrap()
+}
+
+/// (version, sha256) slot `busy` serves on `s`.
+fn serving_busy(s: &Server) -> (String, String) {
+    let plugins = s.get("/api/v1/plugins");
+    let p = plugins.as_array().unwrap().iter().find(|p| p["name"] == "busy").unwrap().clone();
+    (p["current"]["version"].as_str().unwrap().into(), p["current"]["sha256"].as_str().unwrap().into())
+}
+
+#[test]
+fn a_candidate_uploaded_to_a_follower_is_judged_on_every_hosts_calls() {
+    let Some(db) = database() else { return };
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let a = rollout_host(dirs[0].path(), &db);
+    a.deploy(kaizen_plugins::TEST_BUSY_V1.load().unwrap());
+    let b = rollout_host(dirs[1].path(), &db);
+    let c = rollout_host(dirs[2].path(), &db);
+    assert!(leading(&a) && !leading(&b) && !leading(&c));
+    let ids: Vec<String> = [&a, &b, &c].iter().map(|s| fleet(s)["this_host"].as_str().unwrap().to_string()).collect();
+    let traffic = Traffic::start(&[&a, &b, &c], "busy");
+    std::thread::sleep(Duration::from_secs(2));
+
+    // An identical candidate (same work, another version) through a follower.
+    let mut saw_canary_on_followers = false;
+    let watch = std::thread::scope(|scope| {
+        let w = scope.spawn(|| {
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_secs(60) && !saw_canary_on_followers {
+                saw_canary_on_followers = [&b, &c].iter().all(|s| s.canary("busy").is_some_and(|(v, _)| v == "2.0.0"));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            saw_canary_on_followers
+        });
+        let imp = roll_out(&a, &b, &kaizen_plugins::TEST_BUSY_V2.load().unwrap());
+        (imp, w.join().unwrap())
+    });
+    let (imp, followers_split) = watch;
+    assert_eq!(imp["state"], "promoted", "{imp}");
+    assert!(followers_split, "both followers served the canary split");
+    let canary_verdicts: Vec<&serde_json::Value> =
+        imp["verdicts"].as_array().unwrap().iter().filter(|v| v["phase"] == "canary").collect();
+    assert!(!canary_verdicts.is_empty(), "{imp}");
+    for v in &canary_verdicts {
+        eprintln!("canary {}%: judged calls by host {}", v["percent"], v["calls_by_host"]);
+        let by_host = v["calls_by_host"].as_object().unwrap_or_else(|| panic!("no calls by host: {v}"));
+        for id in &ids {
+            assert!(by_host.get(id).and_then(|n| n.as_u64()).is_some_and(|n| n > 0), "{id} judged no call: {v}");
+        }
+    }
+    wait_for("every host to serve 2.0.0", Duration::from_secs(10), || {
+        [&a, &b, &c].iter().all(|s| serving_busy(s).0 == "2.0.0")
+    });
+    let promoted = serving_busy(&a);
+
+    // A slower candidate (20 % more work) through the other follower: rolled
+    // back everywhere, the exact prior bytes serving on every host.
+    let imp = roll_out(&a, &c, &kaizen_plugins::TEST_BUSY_V3.load().unwrap());
+    assert_eq!(imp["state"], "rolled-back", "{imp}");
+    wait_for("every host to serve 2.0.0 again, with no split", Duration::from_secs(10), || {
+        [&a, &b, &c].iter().all(|s| serving_busy(s) == promoted && s.canary("busy").is_none())
+    });
+    let failed = traffic.failed.load(std::sync::atomic::Ordering::Relaxed);
+    drop(traffic);
+    assert_eq!(failed, 0, "no call failed on any host during two rollouts");
+}

@@ -77,6 +77,7 @@ async fn round_trip_every_table(db: &Db) {
         previous_sha: None,
         candidate_sha: Some("cd".repeat(32)),
         canary_percent: 10.0,
+        control_percent: 10.0,
         state: DeployState::Canary,
         reason: "canary step 1".into(),
         updated_at: 10,

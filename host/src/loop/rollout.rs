@@ -15,6 +15,7 @@
 //! [`super::resume`]). Its time budgets count running time only: a pause,
 //! a change freeze or an emergency stop holds the rollout where it stands.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -51,17 +52,33 @@ struct Collector {
     /// path only appends; the rollout's task scores them at its next look.
     pending: Mutex<Vec<(bool, f64, Option<String>)>>,
     step: Mutex<Option<Comparison>>,
+    /// In a fleet: this host's id, and the step's calls by the host that
+    /// served them (this host's own and those its followers shipped).
+    me: String,
+    by_host: Mutex<BTreeMap<String, u64>>,
 }
 
 impl CallListener for Collector {
     fn on_call(&self, r: &CallRecord) {
+        let class = match r.outcome {
+            CallOutcome::Ok => None,
+            _ => Some(r.error_class.clone().unwrap_or_else(|| "other".into())),
+        };
+        self.take(&r.sha256, r.control, r.started_at, r.latency_ms, class, &self.me);
+    }
+}
+
+impl Collector {
+    /// Take a call served by `host` into the step when it is one of the
+    /// step's arms and started in it.
+    fn take(&self, sha: &str, control: bool, started_at: i64, latency_ms: f64, class: Option<String>, host: &str) {
         // Under the lock a step's reset also takes: a call either started
         // in this step or is dropped, never slipped into the next one.
         let mut pending = self.pending.lock();
-        if r.started_at < self.since.load(Ordering::Relaxed) {
+        if started_at < self.since.load(Ordering::Relaxed) {
             return;
         }
-        let arm = |id: &str, control: &AtomicBool| r.sha256 == id && r.control == control.load(Ordering::Relaxed);
+        let arm = |id: &str, arm_control: &AtomicBool| sha == id && control == arm_control.load(Ordering::Relaxed);
         let candidate = if arm(&self.candidate, &self.candidate_control) {
             true
         } else if arm(&self.baseline, &self.baseline_control) {
@@ -69,13 +86,46 @@ impl CallListener for Collector {
         } else {
             return;
         };
-        let class = match r.outcome {
-            CallOutcome::Ok => None,
-            _ => Some(r.error_class.clone().unwrap_or_else(|| "other".into())),
-        };
-        pending.push((candidate, r.latency_ms, class));
+        pending.push((candidate, latency_ms, class));
+        if !self.me.is_empty() {
+            *self.by_host.lock().entry(host.to_string()).or_default() += 1;
+        }
+    }
+
+    fn calls_by_host(&self) -> BTreeMap<String, u64> {
+        self.by_host.lock().clone()
     }
 }
+
+/// Feed the calls followers shipped for `slot` to `collector`, every
+/// [`POOL_EVERY`], for as long as the rollout runs (the task is aborted at
+/// its end). Every host splits a step's calls by the same shares, each by
+/// a coin of its own, so the pooled calls are one randomized comparison.
+async fn pool_shipped(pool: sqlx::PgPool, slot: String, collector: Arc<Collector>) {
+    use crate::store::fleet as rows;
+    let mut after = rows::last_arm_call(&pool).await.unwrap_or(0);
+    let mut failing = false;
+    loop {
+        tokio::time::sleep(POOL_EVERY).await;
+        match rows::arm_calls_after(&pool, &slot, &collector.me, after).await {
+            Ok(calls) => {
+                failing = false;
+                for (id, c) in calls {
+                    after = id;
+                    collector.take(&c.sha256, c.control, c.started_at, c.latency_ms, c.class, &c.host);
+                }
+            }
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(slot, "fleet: cannot read the followers' calls (judging this host's only): {e}");
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// How often the leader reads the calls its followers shipped.
+const POOL_EVERY: Duration = Duration::from_millis(100);
 
 /// Which arm of a step is a matched control's calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +146,7 @@ impl Collector {
         self.candidate_control.store(controlled == Controlled::Candidate, Ordering::Relaxed);
         self.baseline_control.store(controlled == Controlled::Baseline, Ordering::Relaxed);
         pending.clear();
+        self.by_host.lock().clear();
         *step = Some(Comparison::new(share, cfg).pooled(pool));
     }
 
@@ -280,6 +331,8 @@ pub async fn run(
         since: AtomicI64::new(0),
         pending: Mutex::default(),
         step: Mutex::default(),
+        me: if ctx.leadership.in_fleet() { ctx.leadership.host_id().to_string() } else { String::new() },
+        by_host: Mutex::default(),
     });
     let target = imp.target.clone();
     let limits = ctx.safety.limits_for(&target).clone();
@@ -326,6 +379,12 @@ pub async fn run(
     };
     let listener: Arc<dyn CallListener> = r.collector.clone();
     r.ctx.invoker.listen(&r.target, listener.clone());
+    let pooled = match &r.ctx.db {
+        crate::store::Db::Postgres(pool) if r.ctx.leadership.in_fleet() => {
+            Some(tokio::spawn(pool_shipped(pool.clone(), r.target.clone(), r.collector.clone())))
+        }
+        _ => None,
+    };
     let end = match r.canary(from, start != Start::Fresh).await {
         Ok(()) => match r.promote_and_bake().await {
             Ok(()) => End::Promoted,
@@ -334,6 +393,9 @@ pub async fn run(
         Err(end) => end,
     };
     r.ctx.invoker.unlisten(&r.target, &listener);
+    if let Some(task) = pooled {
+        task.abort();
+    }
     if end != End::Promoted {
         r.take_back(&end).await;
     }
@@ -351,6 +413,7 @@ impl Rollout {
             previous_sha: Some(self.baseline.id().to_string()),
             candidate_sha: candidate.then(|| self.candidate.id().to_string()),
             canary_percent: pct,
+            control_percent: 0.0,
             state,
             reason: reason.to_string(),
             updated_at: now_ms(),
@@ -398,8 +461,13 @@ impl Rollout {
             self.enter_step(pct).await?;
             crate::tasks::inject_fault("rollout");
             let verdict = self.await_verdict(pct).await?;
-            self.verdicts.push(verdict_json(Phase::Canary, pct, &verdict));
-            let event = Event::Verdict { phase: Phase::Canary, percent: pct, judgement: verdict.clone() };
+            self.verdicts.push(verdict_json(Phase::Canary, pct, &verdict, &self.collector.calls_by_host()));
+            let event = Event::Verdict {
+                phase: Phase::Canary,
+                percent: pct,
+                judgement: verdict.clone(),
+                calls_by_host: self.collector.calls_by_host(),
+            };
             self.ctx.publish(&self.target, event);
             let end = match verdict.verdict {
                 Verdict::Pass => continue,
@@ -419,7 +487,12 @@ impl Rollout {
         // loaded ends the rollout with the previous split in place.
         let control = self.control(Controlled::Baseline).await?;
         if !self.set_state(ImprovementState::Canary, reason.clone()).await
-            || !self.record(self.deployment(&self.baseline, true, pct, DeployState::Canary, &reason)).await
+            || !self
+                .record(Deployment {
+                    control_percent: if control.is_some() { pct.min(100.0 - pct) } else { 0.0 },
+                    ..self.deployment(&self.baseline, true, pct, DeployState::Canary, &reason)
+                })
+                .await
         {
             return Err(End::Failed(format!("cannot record the step to {pct}% before taking it")));
         }
@@ -589,8 +662,13 @@ impl Rollout {
             return Ok(());
         }
         let verdict = self.bake().await?;
-        self.verdicts.push(verdict_json(Phase::Bake, self.percent, &verdict));
-        let event = Event::Verdict { phase: Phase::Bake, percent: self.percent, judgement: verdict.clone() };
+        self.verdicts.push(verdict_json(Phase::Bake, self.percent, &verdict, &self.collector.calls_by_host()));
+        let event = Event::Verdict {
+            phase: Phase::Bake,
+            percent: self.percent,
+            judgement: verdict.clone(),
+            calls_by_host: self.collector.calls_by_host(),
+        };
         self.ctx.publish(&self.target, event);
         if verdict.verdict == Verdict::Fail {
             self.last_verdict = Some((Phase::Bake, verdict));
@@ -840,8 +918,14 @@ fn judged(sparse: f64, control: bool, side: Controlled) -> (f64, Controlled) {
     (p / (p + c), side)
 }
 
-fn verdict_json(phase: Phase, pct: f64, j: &Judgement) -> serde_json::Value {
-    serde_json::json!({ "phase": phase, "percent": pct, "judgement": j })
+/// A verdict as the improvement's record keeps it; in a fleet with the
+/// judged calls by the host that served them.
+fn verdict_json(phase: Phase, pct: f64, j: &Judgement, by_host: &BTreeMap<String, u64>) -> serde_json::Value {
+    let mut v = serde_json::json!({ "phase": phase, "percent": pct, "judgement": j });
+    if !by_host.is_empty() {
+        v["calls_by_host"] = serde_json::json!(by_host);
+    }
+    v
 }
 
 /// Carry out the rollbacks recovery strategies asked for: only while the

@@ -238,6 +238,18 @@ impl Slot {
     /// Send `percent` of calls to `candidate` (a new canary, or a new share
     /// for the one in progress). Refused while a rollout holds the slot.
     pub fn set_canary(&self, candidate: Arc<Plugin>, percent: f64) -> Result<(), SlotError> {
+        self.set_split(candidate, percent, None)
+    }
+
+    /// [`Slot::set_canary`] with a matched `control` (a copy of the current
+    /// version) beside it: how a fleet's follower serves the split its
+    /// leader's rollout set.
+    pub fn set_split(
+        &self,
+        candidate: Arc<Plugin>,
+        percent: f64,
+        control: Option<Arc<Plugin>>,
+    ) -> Result<(), SlotError> {
         self.check(&candidate)?;
         if !(0.0..=100.0).contains(&percent) || percent.is_nan() {
             return Err(SlotError::BadShare(percent));
@@ -245,8 +257,8 @@ impl Slot {
         let g = self.guarded.lock();
         self.unowned(&g)?;
         let current = self.serving.load().current.clone();
-        self.serving
-            .store(Arc::new(Serving { current, canary: Some(Canary { plugin: candidate, percent, control: None }) }));
+        Claim::check_control(control.as_ref(), &current)?;
+        self.serving.store(Arc::new(Serving { current, canary: Some(Canary { plugin: candidate, percent, control }) }));
         Ok(())
     }
 

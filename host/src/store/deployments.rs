@@ -53,6 +53,10 @@ pub struct Deployment {
     pub previous_sha: Option<String>,
     pub candidate_sha: Option<String>,
     pub canary_percent: f64,
+    /// The share a matched control of the serving version takes beside
+    /// the canary (0 without one).
+    #[serde(default)]
+    pub control_percent: f64,
     pub state: DeployState,
     pub reason: String,
     pub updated_at: i64,
@@ -97,6 +101,7 @@ pub async fn record_rollback(
         previous_sha: None,
         candidate_sha: None,
         canary_percent: 0.0,
+        control_percent: 0.0,
         state: DeployState::RolledBack,
         reason: reason.into(),
         updated_at: super::now_ms(),
@@ -110,14 +115,14 @@ pub async fn record(db: &Db, d: &Deployment, history_sha: &str, from_sha: Option
     with_pool!(db, p => {
         let mut tx = p.begin_write().await?;
         sqlx::query(
-            "INSERT INTO deployments (slot, kind, current_sha, previous_sha, candidate_sha, canary_percent, state, reason, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            "INSERT INTO deployments (slot, kind, current_sha, previous_sha, candidate_sha, canary_percent, state, reason, updated_at, control_percent)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              ON CONFLICT (slot) DO UPDATE SET kind = excluded.kind, current_sha = excluded.current_sha,
                previous_sha = excluded.previous_sha, candidate_sha = excluded.candidate_sha,
                canary_percent = excluded.canary_percent, state = excluded.state,
-               reason = excluded.reason, updated_at = excluded.updated_at")
+               reason = excluded.reason, updated_at = excluded.updated_at, control_percent = excluded.control_percent")
             .bind(&d.slot).bind(&d.kind).bind(&d.current_sha).bind(&d.previous_sha).bind(&d.candidate_sha)
-            .bind(d.canary_percent).bind(d.state.as_str()).bind(&d.reason).bind(d.updated_at)
+            .bind(d.canary_percent).bind(d.state.as_str()).bind(&d.reason).bind(d.updated_at).bind(d.control_percent)
             .execute(&mut *tx).await?;
         sqlx::query("INSERT INTO deployment_history (slot, sha256, from_sha, state, reason, at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(&d.slot).bind(history_sha).bind(from_sha).bind(d.state.as_str()).bind(&d.reason).bind(d.updated_at)
@@ -137,6 +142,7 @@ macro_rules! decode {
             previous_sha: $r.try_get("previous_sha")?,
             candidate_sha: $r.try_get("candidate_sha")?,
             canary_percent: $r.try_get("canary_percent")?,
+            control_percent: $r.try_get("control_percent")?,
             state: state($r.try_get("state")?)?,
             reason: $r.try_get("reason")?,
             updated_at: $r.try_get("updated_at")?,

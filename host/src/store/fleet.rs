@@ -240,3 +240,104 @@ fn decode_lease(r: &sqlx::postgres::PgRow) -> Result<Lease> {
         expires_at: r.try_get("expires_at")?,
     })
 }
+
+/// One call of a rollout's arm on a follower, shipped for the leader's judge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArmCall {
+    pub host: String,
+    pub slot: String,
+    pub sha256: String,
+    /// Served by the matched control (a copy of `sha256`).
+    pub control: bool,
+    /// Unix ms, when the call was routed.
+    pub started_at: i64,
+    pub latency_ms: f64,
+    /// `None` for a call that answered, else its error class.
+    pub class: Option<String>,
+}
+
+/// Ship `calls` in one statement.
+pub async fn ship(pool: &PgPool, calls: &[ArmCall]) -> Result<()> {
+    if calls.is_empty() {
+        return Ok(());
+    }
+    let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+        "INSERT INTO fleet_arm_calls (host, slot, sha256, control, started_at, latency_ms, class) ",
+    );
+    q.push_values(calls, |mut b, c| {
+        b.push_bind(&c.host)
+            .push_bind(&c.slot)
+            .push_bind(&c.sha256)
+            .push_bind(i16::from(c.control))
+            .push_bind(c.started_at)
+            .push_bind(c.latency_ms)
+            .push_bind(&c.class);
+    });
+    q.build().execute(pool).await?;
+    Ok(())
+}
+
+/// The newest shipped call's id (0 when none): a rollout reads what comes after.
+pub async fn last_arm_call(pool: &PgPool) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT coalesce(max(id), 0)::BIGINT FROM fleet_arm_calls").fetch_one(pool).await?)
+}
+
+/// Calls of `slot` shipped by hosts other than `me` after id `after`, oldest
+/// first, with their ids.
+pub async fn arm_calls_after(pool: &PgPool, slot: &str, me: &str, after: i64) -> Result<Vec<(i64, ArmCall)>> {
+    let rows =
+        sqlx::query("SELECT * FROM fleet_arm_calls WHERE slot = $1 AND host <> $2 AND id > $3 ORDER BY id LIMIT 20000")
+            .bind(slot)
+            .bind(me)
+            .bind(after)
+            .fetch_all(pool)
+            .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("id")?,
+                ArmCall {
+                    host: r.try_get("host")?,
+                    slot: r.try_get("slot")?,
+                    sha256: r.try_get("sha256")?,
+                    control: r.try_get::<i16, _>("control")? != 0,
+                    started_at: r.try_get("started_at")?,
+                    latency_ms: r.try_get("latency_ms")?,
+                    class: r.try_get("class")?,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Forget shipped calls older than `keep_ms`.
+pub async fn prune_arm_calls(pool: &PgPool, keep_ms: i64) -> Result<u64> {
+    let done =
+        sqlx::query("DELETE FROM fleet_arm_calls WHERE at < kaizen_now_ms() - $1").bind(keep_ms).execute(pool).await?;
+    Ok(done.rows_affected())
+}
+
+/// Queue candidate `module_id` (its bytes already in `blobs`) for the leader.
+pub async fn submit(pool: &PgPool, module_id: &str, source: &str, by: &str) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO fleet_submissions (module_id, source, submitted_by) VALUES ($1, $2, $3) RETURNING id",
+    )
+    .bind(module_id)
+    .bind(source)
+    .bind(by)
+    .fetch_one(pool)
+    .await?)
+}
+
+/// Take the candidates followers queued: (id, module id, source, host).
+pub async fn take_submissions(pool: &PgPool) -> Result<Vec<(i64, String, String, String)>> {
+    let rows = sqlx::query(
+        "UPDATE fleet_submissions SET taken_at = kaizen_now_ms() WHERE taken_at IS NULL
+         RETURNING id, module_id, source, submitted_by",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("module_id")?, r.try_get("source")?, r.try_get("submitted_by")?)))
+        .collect()
+}

@@ -450,7 +450,7 @@ async fn fleet_rounds(host: std::sync::Weak<Host>) {
                 h.on_fleet_change(change).await;
                 if h.leadership.is_leader() {
                     h.take_submissions(&fleet).await;
-                    if round % 60 == 0
+                    if round.is_multiple_of(60)
                         && let Err(e) = fleet.prune().await
                     {
                         tracing::warn!("fleet: cannot prune shipped calls: {e}");

@@ -168,14 +168,19 @@ fn a_fleet_follows_one_leader_and_fails_over_when_it_dies() {
 /// with a lower `min_samples` floor, short steps and bake, every request
 /// kept for replay, the self-watch opened wide.
 fn rollout_host(dir: &std::path::Path, db: &PgDatabase) -> Server {
+    rollout_host_with(dir, db, "[10.0, 50.0, 100.0]", 4)
+}
+
+/// [`rollout_host`] with these canary steps and bake.
+fn rollout_host_with(dir: &std::path::Path, db: &PgDatabase, steps: &str, bake_secs: u32) -> Server {
     let path = dir.join("kaizen.toml");
     std::fs::write(
         &path,
         format!(
             "[fleet]\nlease_secs = {LEASE_SECS}\n\
              [telemetry]\nsample_requests_every = 1\n\
-             [safety.limits]\nrequired_proof = [\"validation\", \"replay\"]\ncanary_steps = [10.0, 50.0, 100.0]\n\
-             step_timeout_secs = 60\nbake_secs = 4\nholdback_percent = 10.0\n\
+             [safety.limits]\nrequired_proof = [\"validation\", \"replay\"]\ncanary_steps = {steps}\n\
+             step_timeout_secs = 60\nbake_secs = {bake_secs}\nholdback_percent = 10.0\n\
              [safety.limits.judge]\nmin_samples = 20\n\
              [safety.self_watch]\nmax_rollback_rate = 1.0\nmax_failure_rate = 1.0\n"
         ),
@@ -321,4 +326,202 @@ fn a_candidate_uploaded_to_a_follower_is_judged_on_every_hosts_calls() {
     let failed = traffic.failed.load(std::sync::atomic::Ordering::Relaxed);
     drop(traffic);
     assert_eq!(failed, 0, "no call failed on any host during two rollouts");
+}
+
+/// Whether `s` has a rollout or proof of `busy` unfinished.
+fn busy_in_flight(s: &Server) -> bool {
+    let all = s.get("/api/v1/improvements?target=busy&limit=5");
+    all.as_array()
+        .unwrap()
+        .iter()
+        .any(|i| ["proposed", "proving", "canary", "baking", "frozen"].contains(&i["state"].as_str().unwrap()))
+}
+
+/// The desired state of slot `busy` as the database holds it: (current
+/// sha256, state, candidate at its share).
+fn desired_busy(db: &PgDatabase) -> (String, String, Option<(String, f64)>) {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+        use sqlx::{Connection, Row};
+        let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        let r = sqlx::query(
+            "SELECT current_sha, state, candidate_sha, canary_percent FROM deployments WHERE slot = 'busy'",
+        )
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+        let state: String = r.get("state");
+        let canary = (state == "canary")
+            .then(|| r.get::<Option<String>, _>("candidate_sha").map(|s| (s, r.get::<f64, _>("canary_percent"))))
+            .flatten()
+            .filter(|(_, p)| *p > 0.0);
+        (r.get("current_sha"), state, canary)
+    })
+}
+
+/// kill -9 of the leader at random points of rollouts, 20 times: each time
+/// the other host leads within the lease at a higher epoch, the rollout is
+/// resumed or closed by it, and then every host serves exactly the desired
+/// state the database holds. The audit's epochs only grow.
+#[test]
+fn killing_the_leader_mid_rollout_leaves_every_host_on_the_desired_state() {
+    use rand::{Rng, SeedableRng};
+    let Some(db) = database() else { return };
+    let seed: u64 = rand::random();
+    eprintln!("seed {seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    // Two steps and a short bake: twenty rollouts, each interrupted.
+    let start = |dir: &std::path::Path| rollout_host_with(dir, &db, "[50.0, 100.0]", 2);
+    let mut hosts = [Some(start(dirs[0].path())), None];
+    hosts[0].as_ref().unwrap().deploy(kaizen_plugins::TEST_BUSY_V1.load().unwrap());
+    hosts[1] = Some(start(dirs[1].path()));
+    let versions = [kaizen_plugins::TEST_BUSY_V1.load().unwrap(), kaizen_plugins::TEST_BUSY_V2.load().unwrap()];
+    let mut leader = 0;
+    let mut takeovers = Vec::new();
+    for round in 0..20 {
+        let (l, f) = (hosts[leader].as_ref().unwrap(), hosts[1 - leader].as_ref().unwrap());
+        assert!(leading(l), "round {round}: host {leader} leads");
+        // The other version than the one serving, as a candidate, through either host.
+        let serving = serving_busy(l).0;
+        let bytes = &versions[usize::from(serving == "1.0.0")];
+        let through = if rng.random_bool(0.5) { l } else { f };
+        let r = through
+            .http
+            .post(format!("{}/api/v1/plugins?mode=candidate", through.url))
+            .bearer_auth(&through.admin)
+            .header("content-type", "application/wasm")
+            .body(bytes.clone())
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "round {round}: {}", r.text().unwrap());
+        let traffic = Traffic::start(&[l, f], "busy");
+        std::thread::sleep(Duration::from_millis(rng.random_range(200..8_000)));
+
+        let mut old = hosts[leader].take().unwrap();
+        let mut child = old.child.take().unwrap();
+        let killed = Instant::now();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let f = hosts[1 - leader].as_ref().unwrap();
+        wait_for("the follower to take over", Duration::from_secs(15), || leading(f));
+        takeovers.push(killed.elapsed());
+        drop(traffic);
+        hosts[leader] = Some(start(dirs[leader].path()));
+        leader = 1 - leader;
+
+        let l = hosts[leader].as_ref().unwrap();
+        let traffic = Traffic::start(&[l, hosts[1 - leader].as_ref().unwrap()], "busy");
+        wait_for("the new leader to end the rollout it took over", Duration::from_secs(240), || !busy_in_flight(l));
+        drop(traffic);
+        let (sha, state, canary) = desired_busy(&db);
+        assert!(canary.is_none(), "round {round}: no rollout runs, yet the desired state is a split ({state})");
+        for (i, s) in hosts.iter().enumerate() {
+            let s = s.as_ref().unwrap();
+            wait_for("every host to serve the desired state", Duration::from_secs(10), || {
+                serving_busy(s).1 == sha && s.canary("busy").is_none()
+            });
+            assert_eq!(s.invoke("busy", "after").0, 200, "round {round}: host {i} answers");
+        }
+    }
+    let l = hosts[leader].as_ref().unwrap();
+    let epochs = lead_epochs(l);
+    assert!(epochs.windows(2).all(|w| w[0] < w[1]), "epochs only grow: {epochs:?}");
+    assert_eq!(epochs.len(), 21, "one term per takeover, and the first: {epochs:?}");
+    takeovers.sort();
+    eprintln!("takeover after kill -9 (lease {LEASE_SECS} s): median {:?}, max {:?}", takeovers[10], takeovers[19]);
+    assert!(takeovers[19] < Duration::from_secs(2 + 3), "{takeovers:?}");
+}
+
+/// A TCP relay to the PostgreSQL server that can cut every connection and
+/// refuse new ones, and let them through again.
+struct Relay {
+    port: u16,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    _thread: std::thread::JoinHandle<()>,
+}
+
+impl Relay {
+    fn to(upstream: std::net::SocketAddr) -> Relay {
+        use std::sync::atomic::Ordering;
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let flag = open.clone();
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(client) = conn else { continue };
+                if !flag.load(Ordering::Relaxed) {
+                    continue; // dropped: the connection is closed at once
+                }
+                let Ok(server) = std::net::TcpStream::connect(upstream) else { continue };
+                for (mut from, mut to) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)]
+                {
+                    let flag = flag.clone();
+                    std::thread::spawn(move || {
+                        let _ = from.set_read_timeout(Some(Duration::from_millis(100)));
+                        let mut buf = [0u8; 16 * 1024];
+                        while flag.load(Ordering::Relaxed) {
+                            match std::io::Read::read(&mut from, &mut buf) {
+                                Ok(0) => break,
+                                Ok(n) => {
+                                    if std::io::Write::write_all(&mut to, &buf[..n]).is_err() {
+                                        break;
+                                    }
+                                }
+                                Err(e)
+                                    if matches!(
+                                        e.kind(),
+                                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                                    ) => {}
+                                Err(_) => break,
+                            }
+                        }
+                        let _ = from.shutdown(std::net::Shutdown::Both);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Relay { port, open, _thread: thread }
+    }
+
+    fn set_open(&self, on: bool) {
+        self.open.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A host cut off from the database keeps serving what it applied and
+/// reports itself not ready; once the database answers again it is ready
+/// and follows the leader again.
+#[test]
+fn a_host_cut_off_from_the_database_serves_on_but_is_not_ready() {
+    let Some(db) = database() else { return };
+    let (da, dbb) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = host(da.path(), &db);
+    // postgres://USER:PASS@HOST:PORT/NAME, with the relay in place of HOST:PORT.
+    let (credentials, rest) = db.url.split_once('@').unwrap();
+    let (server, name) = rest.split_once('/').unwrap();
+    let server = if server.contains(':') { server.to_string() } else { format!("{server}:5432") };
+    let relay = Relay::to(std::net::ToSocketAddrs::to_socket_addrs(&server).unwrap().next().unwrap());
+    let via = format!("{credentials}@127.0.0.1:{}/{name}", relay.port);
+    let b = Server::start(dbb.path(), &[("KAIZEN_FLEET__LEASE_SECS", LEASE_SECS)], &["--database-url", &via]);
+    assert_eq!(b.invoke("calculator", ADD).0, 200);
+    let healthz =
+        |s: &Server| s.http.get(format!("{}/healthz", s.url)).send().map(|r| r.status().as_u16()).unwrap_or(0);
+    assert_eq!(healthz(&b), 200);
+
+    relay.set_open(false);
+    wait_for("the cut-off host to report itself not ready", Duration::from_secs(20), || healthz(&b) == 503);
+    let body = b.http.get(format!("{}/healthz", b.url)).send().unwrap().text().unwrap();
+    assert!(body.contains("cannot reach the fleet's database"), "{body}");
+    assert_eq!(b.invoke("calculator", ADD), (200, "1.0.0".into(), r#"{"result":5}"#.into()), "it serves on");
+    // Meanwhile the leader deploys 2.0.0.
+    a.deploy(UNIT_CALCULATOR_V2.load().unwrap());
+    assert_eq!(b.invoke("calculator", ADD).1, "1.0.0", "cut off, it serves what it applied last");
+
+    relay.set_open(true);
+    wait_for("the host to be ready again", Duration::from_secs(20), || healthz(&b) == 200);
+    wait_for("the host to catch up with the leader", Duration::from_secs(20), || {
+        b.invoke("calculator", ADD).1 == "2.0.0"
+    });
 }

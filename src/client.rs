@@ -781,17 +781,20 @@ fn print_config(c: &EffectiveConfig) {
 
 /// The fleet's hosts, when this host is in one (on PostgreSQL).
 fn print_fleet(f: &kaizen_service::api::fleet::FleetStatus) {
-    let Some(v) = &f.view else { return };
-    match &v.lease {
-        Some(l) if l.expires_at > v.now => out!("fleet: {} leads (epoch {})", l.holder, l.epoch),
+    if !f.enabled {
+        return;
+    }
+    let (now, me) = (f.now.unwrap_or_default(), f.this_host.clone().unwrap_or_default());
+    match &f.lease {
+        Some(l) if l.expires_at > now => out!("fleet: {} leads (epoch {})", l.holder, l.epoch),
         Some(l) => out!("fleet: no leader now (the lease of {} at epoch {} ran out)", l.holder, l.epoch),
         None => out!("fleet: no leader yet"),
     }
-    let rows: Vec<Vec<String>> = v
+    let rows: Vec<Vec<String>> = f
         .hosts
         .iter()
         .map(|m| {
-            let me = if m.host.id == v.this_host { " (this host)" } else { "" };
+            let me = if m.host.id == me { " (this host)" } else { "" };
             vec![
                 format!("{}{me}", m.host.id),
                 m.role.clone(),

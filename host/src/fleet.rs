@@ -278,6 +278,9 @@ pub struct Fleet {
     pub applying: tokio::sync::Mutex<()>,
     /// The calls of slots in canary, shipped for the leader's judge.
     pub shipper: Arc<Shipper>,
+    /// Whether the last round of following the database succeeded: this
+    /// host serves the desired state (see [`Fleet::ready`]).
+    caught_up: AtomicBool,
 }
 
 /// The fleet as one host sees it (the API's `GET /api/v1/fleet`).
@@ -352,6 +355,7 @@ impl Fleet {
             applied: AtomicI64::new(0),
             applying: tokio::sync::Mutex::new(()),
             shipper: Arc::new(Shipper::new(&row.id)),
+            caught_up: AtomicBool::new(false),
         });
         Ok(Some(fleet))
     }
@@ -372,6 +376,18 @@ impl Fleet {
     /// off from it keeps serving what it applied, but is not ready.
     pub fn in_contact(&self) -> bool {
         self.last_contact.lock().elapsed() < 2 * self.config.lease()
+    }
+
+    /// Record whether the last round of following the database succeeded.
+    pub fn set_caught_up(&self, yes: bool) {
+        self.caught_up.store(yes, Ordering::Release);
+    }
+
+    /// Whether this host is ready for calls as a member of the fleet: the
+    /// database answers its heartbeats and it serves the desired state (a
+    /// host that reconnects catches up before it reports ready again).
+    pub fn ready(&self) -> bool {
+        self.in_contact() && self.caught_up.load(Ordering::Acquire)
     }
 
     /// One round: heartbeat, then renew the lease (leader) or try to take
@@ -509,11 +525,12 @@ impl Fleet {
         rows::control_changed_at(&self.pool).await
     }
 
-    /// A listener on the desired state's and the control state's
-    /// notifications (`kaizen_desired`, `kaizen_control`).
+    /// A listener on the desired state's, the control state's and the
+    /// submitted candidates' notifications (`kaizen_desired`,
+    /// `kaizen_control`, `kaizen_submitted`).
     pub async fn listen(&self) -> Result<sqlx::postgres::PgListener, StoreError> {
         let mut l = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
-        l.listen_all(["kaizen_desired", "kaizen_control"]).await?;
+        l.listen_all(["kaizen_desired", "kaizen_control", "kaizen_submitted"]).await?;
         Ok(l)
     }
 

@@ -3,8 +3,9 @@
 //! and canary share, by revision), and every host adopts the control state
 //! (pause, emergency stop) whichever host set it.
 //!
-//! A notification (`LISTEN kaizen_desired, kaizen_control`) starts an
-//! application at once; a poll every [`RECONCILE_EVERY`] is the backstop
+//! A notification (`LISTEN kaizen_desired, kaizen_control,
+//! kaizen_submitted`) starts an application at once (and, on the leader,
+//! takes the candidates uploaded to followers); a poll every [`RECONCILE_EVERY`] is the backstop
 //! for notifications lost while a connection was down.
 
 use std::sync::{Arc, Weak};
@@ -179,9 +180,14 @@ pub(crate) async fn follow(host: Weak<Host>) {
         }
         let round = async {
             h.apply_desired().await?;
+            if h.leadership.is_leader() {
+                h.take_submissions(&fleet).await;
+            }
             h.adopt_control().await
         };
-        match round.await {
+        let result = round.await;
+        fleet.set_caught_up(result.is_ok());
+        match result {
             Ok(_) if failing => {
                 failing = false;
                 tracing::info!("fleet: following the desired state again");

@@ -180,8 +180,9 @@ impl Host {
                     Err(e) => restored.errors.push(format!("fleet: cannot reach the lease: {e}")),
                 }
                 // A follower serves the leader's canary splits before it opens.
-                if let Err(e) = host.apply_desired().await {
-                    restored.errors.push(format!("fleet: {e}"));
+                match host.apply_desired().await {
+                    Ok(_) => fleet.set_caught_up(true),
+                    Err(e) => restored.errors.push(format!("fleet: {e}")),
                 }
                 let h = Arc::downgrade(&host);
                 host.tasks.spawn("fleet", move || {
@@ -254,7 +255,7 @@ impl Host {
     }
 
     /// Take the candidates uploaded to followers into this leader's loop.
-    async fn take_submissions(&self, fleet: &Fleet) {
+    pub(crate) async fn take_submissions(&self, fleet: &Fleet) {
         let taken = match fleet.take_submissions().await {
             Ok(t) => t,
             Err(e) => return tracing::warn!("fleet: cannot read submitted candidates: {e}"),
@@ -347,6 +348,19 @@ impl Host {
             self.audit(actor, "deploy", plugin.name(), event).await;
         }
         Ok(installed)
+    }
+
+    /// Queue `plugin` as a candidate: into this host's loop, or, on a
+    /// fleet's follower, for the leader's (its bytes kept in the database,
+    /// whence the leader loads them).
+    pub async fn submit(&self, plugin: Arc<Plugin>, source: &str) -> Result<crate::r#loop::Submitted, HostError> {
+        if let (Some(fleet), Err(follower)) = (&self.fleet, self.leadership.check()) {
+            record_module(&self.db, &plugin).await?;
+            fleet.submit(plugin.id(), source).await?;
+            let leader = follower.leader.map(|(id, _, _)| format!(", {id}")).unwrap_or_default();
+            return Ok(crate::r#loop::Submitted::Forwarded(format!("queued for the fleet's leader{leader}")));
+        }
+        Ok(self.improve.submit(plugin, source).await?)
     }
 
     /// Make `plugin`'s bytes the bytes of its version from now on, whatever
@@ -447,14 +461,17 @@ async fn fleet_rounds(host: std::sync::Weak<Host>) {
                     tracing::info!("fleet: the database answers again");
                     failing = false;
                 }
-                h.on_fleet_change(change).await;
-                if h.leadership.is_leader() {
-                    h.take_submissions(&fleet).await;
-                    if round.is_multiple_of(60)
-                        && let Err(e) = fleet.prune().await
-                    {
-                        tracing::warn!("fleet: cannot prune shipped calls: {e}");
-                    }
+                // Apart from the rounds: resuming rollouts may take longer
+                // than a lease, and the lease must be renewed meanwhile.
+                if change != Change::None {
+                    let h = h.clone();
+                    tokio::spawn(async move { h.on_fleet_change(change).await });
+                }
+                if h.leadership.is_leader()
+                    && round.is_multiple_of(60)
+                    && let Err(e) = fleet.prune().await
+                {
+                    tracing::warn!("fleet: cannot prune shipped calls: {e}");
                 }
             }
             Err(e) => {

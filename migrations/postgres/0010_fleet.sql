@@ -135,3 +135,13 @@ CREATE TABLE fleet_submissions (
     at           BIGINT NOT NULL DEFAULT kaizen_now_ms(),
     taken_at     BIGINT
 );
+
+CREATE FUNCTION kaizen_notify_submitted() RETURNS trigger AS $$
+BEGIN
+    PERFORM pg_notify('kaizen_submitted', NEW.id::TEXT);
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+
+CREATE TRIGGER fleet_submissions_notify AFTER INSERT ON fleet_submissions
+    FOR EACH ROW EXECUTE FUNCTION kaizen_notify_submitted();

@@ -287,7 +287,11 @@ async fn handle(host: &Arc<Host>, dir: &Path, path: &Path, before: Seen, config:
     } else if slot.is_some_and(|s| s.current().id() == plugin.id()) {
         Handled::Unchanged { name: pname, version }
     } else {
-        match host.improve.submit(plugin.clone(), &format!("watch:{name}")).await {
+        match host.submit(plugin.clone(), &format!("watch:{name}")).await {
+            Ok(Submitted::Forwarded(to)) => {
+                tracing::info!(file = %name, "watch folder: {to}");
+                Handled::Submitted { name: pname, version }
+            }
             Ok(Submitted::Queued) => {
                 host.improve.trigger();
                 Handled::Submitted { name: pname, version }

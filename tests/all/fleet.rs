@@ -378,6 +378,42 @@ fn killing_the_leader_mid_rollout_leaves_every_host_on_the_desired_state() {
     let versions = [kaizen_plugins::TEST_BUSY_V1.load().unwrap(), kaizen_plugins::TEST_BUSY_V2.load().unwrap()];
     let mut leader = 0;
     let mut takeovers = Vec::new();
+    // Telemetry sent to both hosts all along, a record at a time: every
+    // record a host acknowledged (200) must be in the database at the end.
+    let ingest_to: std::sync::Arc<parking_lot::Mutex<Vec<(String, String)>>> = std::sync::Arc::new(
+        parking_lot::Mutex::new(hosts.iter().flatten().map(|s| (s.url.clone(), s.invoke.clone())).collect()),
+    );
+    let (ingesting, acked, sent) = (
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0)),
+    );
+    let ingester = {
+        let (to, on, acked, sent) = (ingest_to.clone(), ingesting.clone(), acked.clone(), sent.clone());
+        std::thread::spawn(move || {
+            use std::sync::atomic::Ordering::Relaxed;
+            let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+            let mut n = 0u64;
+            while on.load(Relaxed) {
+                n += 1;
+                let (url, token) = to.lock()[(n % 2) as usize].clone();
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+                let body = format!(
+                    r#"{{"executions":[{{"target":"fleet-ingest","version":"1.0.0","started_at":{now},"duration_ms":1.0,"outcome":"ok"}}]}}"#
+                );
+                sent.fetch_add(1, Relaxed);
+                let ok = http
+                    .post(format!("{url}/api/v1/telemetry"))
+                    .bearer_auth(&token)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .is_ok_and(|r| r.status() == 200);
+                acked.fetch_add(u64::from(ok), Relaxed);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
     for round in 0..20 {
         let (l, f) = (hosts[leader].as_ref().unwrap(), hosts[1 - leader].as_ref().unwrap());
         assert!(leading(l), "round {round}: host {leader} leads");
@@ -407,6 +443,8 @@ fn killing_the_leader_mid_rollout_leaves_every_host_on_the_desired_state() {
         takeovers.push(killed.elapsed());
         drop(traffic);
         hosts[leader] = Some(start(dirs[leader].path()));
+        let back = hosts[leader].as_ref().unwrap();
+        ingest_to.lock()[leader] = (back.url.clone(), back.invoke.clone());
         leader = 1 - leader;
 
         let l = hosts[leader].as_ref().unwrap();
@@ -423,6 +461,20 @@ fn killing_the_leader_mid_rollout_leaves_every_host_on_the_desired_state() {
             assert_eq!(s.invoke("busy", "after").0, 200, "round {round}: host {i} answers");
         }
     }
+    ingesting.store(false, std::sync::atomic::Ordering::Relaxed);
+    ingester.join().unwrap();
+    let stored = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM executions WHERE target = 'fleet-ingest'")
+            .fetch_one(&mut c)
+            .await
+            .unwrap() as u64
+    });
+    let (acked, sent) =
+        (acked.load(std::sync::atomic::Ordering::Relaxed), sent.load(std::sync::atomic::Ordering::Relaxed));
+    eprintln!("telemetry: {sent} records sent, {acked} acknowledged, {stored} stored");
+    assert!(acked > 100 && stored >= acked && stored <= sent, "{sent} sent, {acked} acknowledged, {stored} stored");
     let l = hosts[leader].as_ref().unwrap();
     let epochs = lead_epochs(l);
     assert!(epochs.windows(2).all(|w| w[0] < w[1]), "epochs only grow: {epochs:?}");
@@ -511,9 +563,14 @@ fn a_host_cut_off_from_the_database_serves_on_but_is_not_ready() {
     assert_eq!(healthz(&b), 200);
 
     relay.set_open(false);
-    wait_for("the cut-off host to report itself not ready", Duration::from_secs(20), || healthz(&b) == 503);
-    let body = b.http.get(format!("{}/healthz", b.url)).send().unwrap().text().unwrap();
-    assert!(body.contains("cannot reach the fleet's database"), "{body}");
+    let health = |s: &Server| {
+        let r = s.http.get(format!("{}/healthz", s.url)).send().unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    wait_for("the cut-off host to say it cannot reach the database", Duration::from_secs(20), || {
+        let (status, body) = health(&b);
+        status == 503 && body.contains("cannot reach the fleet's database")
+    });
     assert_eq!(b.invoke("calculator", ADD), (200, "1.0.0".into(), r#"{"result":5}"#.into()), "it serves on");
     // Meanwhile the leader deploys 2.0.0.
     a.deploy(UNIT_CALCULATOR_V2.load().unwrap());

@@ -123,6 +123,8 @@ pub enum Submitted {
     Queued,
     /// The same bytes are already queued, being proven or rolling out.
     AlreadyPending(String),
+    /// On a fleet's follower: queued for the leader's loop (what it says).
+    Forwarded(String),
 }
 
 /// Counters of the loop's work.

@@ -3,7 +3,8 @@
 
 use axum::Json;
 use axum::extract::State;
-use kaizen_host::fleet::FleetView;
+use kaizen_host::fleet::MemberView;
+use kaizen_host::store::fleet::Lease;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -18,9 +19,14 @@ pub struct FleetStatus {
     pub enabled: bool,
     /// Whether the host answering leads the loop now.
     pub leading: bool,
-    /// The hosts, the lease and the database's clock (absent on SQLite).
-    #[serde(flatten)]
-    pub view: Option<FleetView>,
+    /// The host answering (absent on SQLite).
+    pub this_host: Option<String>,
+    /// The leader's lease, with its fencing epoch.
+    pub lease: Option<Lease>,
+    /// The database's clock when read, Unix ms (absent on SQLite).
+    pub now: Option<i64>,
+    /// Every host that joined (none on SQLite).
+    pub hosts: Vec<MemberView>,
 }
 
 /// The hosts of the fleet: id, address, role (`leader`, `follower`,
@@ -30,9 +36,23 @@ pub struct FleetStatus {
     responses((status = 200, body = FleetStatus)))]
 pub async fn fleet(_: Admin, State(s): State<AppState>) -> ApiResult<Json<FleetStatus>> {
     let leading = s.host.leadership.is_leader();
-    let view = match &s.host.fleet {
-        Some(f) => Some(f.view().await?),
-        None => None,
+    let Some(f) = &s.host.fleet else {
+        return Ok(Json(FleetStatus {
+            enabled: false,
+            leading,
+            this_host: None,
+            lease: None,
+            now: None,
+            hosts: vec![],
+        }));
     };
-    Ok(Json(FleetStatus { enabled: view.is_some(), leading, view }))
+    let v = f.view().await?;
+    Ok(Json(FleetStatus {
+        enabled: true,
+        leading,
+        this_host: Some(v.this_host),
+        lease: v.lease,
+        now: Some(v.now),
+        hosts: v.hosts,
+    }))
 }

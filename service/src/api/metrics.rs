@@ -200,6 +200,8 @@ pub async fn metrics(_: Scraper, State(s): State<AppState>) -> ApiResult<impl In
             "The fencing epoch of this host's term as leader (0 when it does not lead).",
         );
         let _ = writeln!(o.0, "kaizen_fleet_epoch{{host=\"{host}\"}} {}", s.host.leadership.epoch());
+        o.head("kaizen_fleet_applied_revision", "gauge", "The revision of the fleet's desired state this host serves.");
+        let _ = writeln!(o.0, "kaizen_fleet_applied_revision{{host=\"{host}\"}} {}", f.applied());
         o.head("kaizen_fleet_in_contact", "gauge", "1 while the fleet's database answers this host's heartbeats.");
         let _ = writeln!(o.0, "kaizen_fleet_in_contact{{host=\"{host}\"}} {}", u8::from(f.in_contact()));
     }

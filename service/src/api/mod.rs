@@ -153,15 +153,16 @@ async fn healthz(State(s): State<AppState>) -> Response {
         return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(health)).into_response();
     }
     if let Some(f) = &s.host.fleet
-        && !f.in_contact()
+        && !f.ready()
     {
-        let health = Health {
-            status: "not-ready".into(),
-            message: "this host cannot reach the fleet's database: it serves what it last applied, but a load \
-                      balancer should send calls to other hosts"
-                .into(),
-            tasks: s.host.tasks.list(),
+        let message = if f.in_contact() {
+            "this host does not serve the fleet's desired state: its last attempt to follow it failed (it serves \
+             what it applied last, and tries again every second)"
+        } else {
+            "this host cannot reach the fleet's database: it serves what it last applied, but a load balancer \
+             should send calls to other hosts"
         };
+        let health = Health { status: "not-ready".into(), message: message.into(), tasks: s.host.tasks.list() };
         return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(health)).into_response();
     }
     let health = Health::of(s.host.tasks.list());

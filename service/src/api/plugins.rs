@@ -142,19 +142,12 @@ pub async fn upload(
         if slot.is_some_and(|sl| sl.current().id() == plugin.id()) {
             return Ok(Json(view("unchanged")));
         }
-        // A follower keeps the bytes in the fleet's database and queues the
-        // candidate for the leader, whose loop proves and rolls it out on
-        // every host.
-        if let (Some(fleet), false) = (&s.host.fleet, s.host.leadership.is_leader()) {
-            kaizen_host::r#loop::record_module(&s.host.db, &plugin).await?;
-            fleet.submit(plugin.id(), "api").await?;
-            let leader = s.host.leadership.check().err().and_then(|n| n.leader).map(|(id, _, _)| id);
-            let detail =
-                format!("queued for the fleet's leader{}", leader.map(|l| format!(", {l}")).unwrap_or_default());
-            return Ok(Json(Uploaded { detail: Some(detail), ..view("candidate") }));
-        }
-        if let Submitted::AlreadyPending(why) = s.host.improve.submit(plugin.clone(), "api").await? {
-            return Ok(Json(Uploaded { detail: Some(why), ..view("unchanged") }));
+        // A follower queues the candidate for the leader, whose loop proves
+        // and rolls it out on every host.
+        match s.host.submit(plugin.clone(), "api").await? {
+            Submitted::AlreadyPending(why) => return Ok(Json(Uploaded { detail: Some(why), ..view("unchanged") })),
+            Submitted::Forwarded(to) => return Ok(Json(Uploaded { detail: Some(to), ..view("candidate") })),
+            Submitted::Queued => {}
         }
         s.host.improve.trigger();
         return Ok(Json(view("candidate")));

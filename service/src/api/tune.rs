@@ -110,6 +110,7 @@ pub async fn tune(
             ("candidate", None)
         }
         Submitted::AlreadyPending(why) => ("unchanged", Some(why)),
+        Submitted::Forwarded(to) => ("candidate", Some(to)),
     };
     Ok((
         StatusCode::ACCEPTED,

@@ -35,7 +35,7 @@ pub struct FleetConfig {
     /// and kept in `<data_dir>/host-id`.
     pub host_id: Option<String>,
     /// How long a leader's lease lasts unrenewed, in seconds. The leader
-    /// renews it every fifth of that; when it dies, another host leads
+    /// renews it every tenth of that; when it dies, another host leads
     /// within about this long.
     pub lease_secs: f64,
     /// The URL other hosts and operators reach this host's API at; the
@@ -54,12 +54,8 @@ impl FleetConfig {
         Duration::from_secs_f64(self.lease_secs)
     }
 
-    /// How often the leader renews and every host heartbeats.
-    pub fn renew_every(&self) -> Duration {
-        self.lease() / 5
-    }
-
-    /// How often a follower tries to take an expired lease.
+    /// How often every host heartbeats, the leader renews its lease and a
+    /// follower tries to take an expired one.
     pub fn poll_every(&self) -> Duration {
         self.lease() / 10
     }
@@ -276,6 +272,8 @@ pub struct Fleet {
     applied: AtomicI64,
     /// One application of the desired state at a time.
     pub applying: tokio::sync::Mutex<()>,
+    /// One change of role (elected, deposed) handled at a time.
+    pub changing: tokio::sync::Mutex<()>,
     /// The calls of slots in canary, shipped for the leader's judge.
     pub shipper: Arc<Shipper>,
     /// Whether the last round of following the database succeeded: this
@@ -354,6 +352,7 @@ impl Fleet {
             stopping: AtomicBool::new(false),
             applied: AtomicI64::new(0),
             applying: tokio::sync::Mutex::new(()),
+            changing: tokio::sync::Mutex::new(()),
             shipper: Arc::new(Shipper::new(&row.id)),
             caught_up: AtomicBool::new(false),
         });
@@ -399,19 +398,24 @@ impl Fleet {
         let address = self.address.lock().clone();
         let was = self.leadership.held();
         let sent = Instant::now();
-        let result = async {
+        let round = async {
             rows::heartbeat(&self.pool, &self.host_id, &self.instance, &address, self.applied()).await?;
+            *self.last_contact.lock() = Instant::now();
             let before = if was.is_none() { rows::lease(&self.pool).await?.0 } else { None };
             let lease_ms = self.config.lease().as_millis() as i64;
             let got = rows::acquire(&self.pool, &self.host_id, &self.instance, was, lease_ms).await?;
             Ok::<_, StoreError>((before, got))
-        }
-        .await;
+        };
+        // A round that hangs (a dead connection, a takeover waiting on a
+        // stalled leader's transaction) ends as a failed one, so that a
+        // leader whose lease runs out by its own clock steps down on time.
+        let limit = self.config.lease() / 2;
+        let result = match tokio::time::timeout(limit, round).await {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::Corrupt(format!("the fleet's database did not answer within {limit:?}"))),
+        };
         let (before, got) = match result {
-            Ok(r) => {
-                *self.last_contact.lock() = Instant::now();
-                r
-            }
+            Ok(r) => r,
             Err(e) => {
                 // Out of contact: a leader whose term runs out by its own
                 // clock steps down (its writes are fenced by then anyway).
@@ -432,7 +436,9 @@ impl Fleet {
                 Ok(Change::Elected { epoch: l.epoch, previous })
             }
             (Some(epoch), None) => {
-                let (lease, _) = rows::lease(&self.pool).await?;
+                // Told even when the lease cannot be read: a term that ended
+                // unannounced would leave its rollouts running.
+                let lease = rows::lease(&self.pool).await.ok().and_then(|(l, _)| l);
                 self.remember(lease.as_ref()).await;
                 let why = match lease {
                     Some(l) if l.epoch != epoch => format!("{} leads at epoch {}", l.holder, l.epoch),
@@ -515,6 +521,13 @@ impl Fleet {
         self.applied.fetch_max(revision, Ordering::AcqRel);
     }
 
+    /// Forget which revision this host serves, so that the next round
+    /// applies the whole desired state again (a deposed leader, whose slots
+    /// its stopped rollouts may have left anywhere).
+    pub fn reset_applied(&self) {
+        self.applied.store(0, Ordering::Release);
+    }
+
     /// The newest revision of the desired state.
     pub async fn desired_revision(&self) -> Result<i64, StoreError> {
         rows::desired_revision(&self.pool).await
@@ -592,6 +605,9 @@ pub struct Shipper {
 /// How often a follower ships its calls of the slots in canary.
 pub const SHIP_EVERY: Duration = Duration::from_millis(100);
 
+/// Calls shipped in one statement.
+const SHIP_CHUNK: usize = 5_000;
+
 /// At most this many calls wait for shipping (the rest are dropped while the
 /// database does not answer).
 const SHIP_BUFFER: usize = 200_000;
@@ -601,10 +617,21 @@ impl Shipper {
         Shipper { host: host.to_string(), buffer: Mutex::default(), slots: Mutex::default() }
     }
 
-    /// Ship what the buffer holds.
+    /// Ship what the buffer holds, in statements of at most
+    /// [`SHIP_CHUNK`] calls (PostgreSQL takes at most 65 535 parameters,
+    /// seven per call). What could not be shipped goes back to the buffer.
     pub async fn ship(&self, pool: &PgPool) -> Result<usize, StoreError> {
         let calls = std::mem::take(&mut *self.buffer.lock());
-        rows::ship(pool, &calls).await?;
+        for (i, chunk) in calls.chunks(SHIP_CHUNK).enumerate() {
+            if let Err(e) = rows::ship(pool, chunk).await {
+                let mut buffer = self.buffer.lock();
+                let mut kept = calls[i * SHIP_CHUNK..].to_vec();
+                kept.append(&mut buffer);
+                kept.truncate(SHIP_BUFFER);
+                *buffer = kept;
+                return Err(e);
+            }
+        }
         Ok(calls.len())
     }
 }

@@ -26,12 +26,24 @@ impl Host {
     /// slots are the desired state: it applies nothing. Returns the revision
     /// applied, if one was.
     pub async fn apply_desired(&self) -> Result<Option<i64>, HostError> {
+        self.apply_desired_as(self.leadership.is_leader()).await
+    }
+
+    /// [`Host::apply_desired`] as a follower would, whatever this host's
+    /// role: what a new leader does before it resumes the last one's
+    /// rollouts, so that it starts from the desired state and not from
+    /// slots that lagged behind it.
+    pub(crate) async fn catch_up(&self) -> Result<Option<i64>, HostError> {
+        self.apply_desired_as(false).await
+    }
+
+    async fn apply_desired_as(&self, leading: bool) -> Result<Option<i64>, HostError> {
         let Some(fleet) = &self.fleet else { return Ok(None) };
         let _one_at_a_time = fleet.applying.lock().await;
         // The revision before the rows: rows newer than it are applied
         // again at the next round, never older ones taken as new.
         let revision = fleet.desired_revision().await?;
-        if self.leadership.is_leader() {
+        if leading {
             fleet.set_applied(revision);
             return Ok(None);
         }
@@ -113,6 +125,8 @@ impl Host {
     /// canary here (`on`), and stop when it is not.
     fn ship_calls_of(&self, slot: &str, on: bool) {
         let Some(fleet) = &self.fleet else { return };
+        // A leader judges its own calls where they are made.
+        let on = on && !self.leadership.is_leader();
         let listener: Arc<dyn crate::invoke::CallListener> = fleet.shipper.clone();
         let mut slots = fleet.shipper.slots.lock();
         if on && slots.insert(slot.to_string()) {
@@ -178,12 +192,15 @@ pub(crate) async fn follow(host: Weak<Host>) {
         if listener.is_none() {
             listener = fleet.listen().await.map_err(|e| tracing::warn!("fleet: cannot listen: {e}")).ok();
         }
+        // The control state first: an emergency stop reaches this host
+        // even while its slots cannot follow the desired state.
         let round = async {
+            let adopted = h.adopt_control().await;
             h.apply_desired().await?;
             if h.leadership.is_leader() {
                 h.take_submissions(&fleet).await;
             }
-            h.adopt_control().await
+            adopted
         };
         let result = round.await;
         fleet.set_caught_up(result.is_ok());

@@ -115,7 +115,8 @@ impl Host {
         let (db, member) = match &config.database_url {
             Some(url) if Db::is_postgres_url(url) => {
                 let me = Member::this_process(&config.fleet, &config.data_dir)?;
-                (Db::connect_as(url, Some(&me.session_name())).await?, Some(me))
+                let idle = std::time::Duration::from_secs_f64(config.fleet.lease_secs.max(5.0));
+                (Db::connect_as(url, Some((&me.session_name(), idle))).await?, Some(me))
             }
             Some(url) => (Db::connect(url).await?, None),
             None => (Db::open_sqlite_file(&config.data_dir.join("kaizen.db")).await?, None),
@@ -209,24 +210,48 @@ impl Host {
     /// one left, as a restart does; a deposed one stops its rollouts where
     /// they stand, for the next leader to resume. Returns what was resumed.
     async fn on_fleet_change(&self, change: Change) -> Option<Resumed> {
-        let me = self.fleet.as_ref().map(|f| f.host_id.clone()).unwrap_or_default();
+        let fleet = self.fleet.clone()?;
+        // One change at a time, in the order they came.
+        let _one_at_a_time = fleet.changing.lock().await;
+        let me = fleet.host_id.clone();
         match change {
             Change::None => None,
             Change::Elected { epoch, previous } => {
                 tracing::info!(epoch, "fleet: this host ({me}) leads");
                 let event = Event::Leader { host: me.clone(), epoch, previous };
                 self.audit(&format!("host:{me}"), "lead", "fleet", event).await;
+                if let Some(fleet) = &self.fleet {
+                    fleet.reset_applied();
+                }
+                if let Err(e) = self.catch_up().await {
+                    tracing::error!("fleet: the new leader could not take up the desired state: {e}");
+                }
                 self.fetch_unsettled().await;
                 Some(self.improve.resume().await)
             }
             Change::Deposed { epoch, why } => {
                 tracing::warn!(epoch, "fleet: this host ({me}) no longer leads: {why}");
                 self.improve.shutdown();
+                if let Some(fleet) = &self.fleet {
+                    fleet.reset_applied();
+                }
                 let event = Event::Deposed { host: me.clone(), epoch, reason: why };
                 self.audit(&format!("host:{me}"), "step-down", "fleet", event).await;
                 None
             }
         }
+    }
+
+    /// Pass a write's result on; when the fence refused it (this host lost
+    /// the lease between its check and the write, after its slot changed),
+    /// make the next round of following apply the whole desired state again.
+    fn fenced_out(&self, written: Result<(), StoreError>) -> Result<(), StoreError> {
+        if let (Err(e), Some(fleet)) = (&written, &self.fleet)
+            && e.is_fenced()
+        {
+            fleet.reset_applied();
+        }
+        written
     }
 
     /// Make sure the module and config bytes of `id` are in this host's
@@ -342,7 +367,8 @@ impl Host {
                 reason: reason.into(),
                 updated_at: now_ms(),
             };
-            store::deployments::record(&self.db, &d, plugin.id(), previous.as_deref()).await?;
+            let written = store::deployments::record(&self.db, &d, plugin.id(), previous.as_deref()).await;
+            self.fenced_out(written)?;
             let event =
                 Event::Deploy { version: plugin.version().into(), sha256: plugin.id().into(), reason: reason.into() };
             self.audit(actor, "deploy", plugin.name(), event).await;
@@ -387,7 +413,8 @@ impl Host {
         self.leadership.check()?;
         let rb = self.runtime.rollback(name)?;
         let kind = crate::runtime::validate::world_name(rb.to.kind());
-        store::deployments::record_rollback(&self.db, name, kind, rb.to.id(), rb.from.id(), reason).await?;
+        let written = store::deployments::record_rollback(&self.db, name, kind, rb.to.id(), rb.from.id(), reason).await;
+        self.fenced_out(written)?;
         self.audit(actor, "rollback", name, Event::rollback(&rb, reason, None)).await;
         Ok(rb)
     }

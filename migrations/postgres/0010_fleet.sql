@@ -57,6 +57,10 @@ DECLARE
     me TEXT := current_setting('application_name', true);
 BEGIN
     IF TG_TABLE_NAME = 'deployments' THEN
+        -- Revisions in commit order: a sequence alone hands them out at
+        -- insert, and a follower that applied a later one first would
+        -- never see the earlier commit as new.
+        PERFORM pg_advisory_xact_lock(hashtext('kaizen.fleet_revision'));
         NEW.revision := nextval('fleet_revision');
     END IF;
     SELECT * INTO l FROM fleet_lease WHERE id = 1 FOR SHARE;

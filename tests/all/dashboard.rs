@@ -406,3 +406,43 @@ fn dashboard_tells_the_story_and_says_when_the_host_is_gone() {
         t.join().unwrap();
     }
 }
+
+/// On a fleet's member the page lists the fleet's hosts: who leads at which
+/// epoch, and each host's role; on a lone SQLite host the section stays
+/// hidden (the other tests' pages).
+#[test]
+fn a_fleet_members_page_lists_the_hosts_and_the_leader() {
+    if !browser_available() {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let Some(db) = rt.block_on(crate::common::PgDatabase::create()) else { return };
+    let (da, dbb) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Server::start(da.path(), &[], &["--database-url", &db.url]);
+    let b = Server::start(dbb.path(), &[], &["--database-url", &db.url]);
+    let leader = a.get("/api/v1/fleet")["this_host"].as_str().unwrap().to_string();
+    let (_driver, port) = start_driver();
+    let profile = tempfile::tempdir().unwrap();
+    let page_url = format!("{}/dashboard#token={}", b.url, b.admin);
+    rt.block_on(async {
+        let c = session(port, profile.path()).await;
+        c.set_window_size(1400, 1000).await.unwrap();
+        c.goto(&page_url).await.unwrap();
+        wait_text(&c, "#fleet-lease", "who leads", |t| t == format!("{leader} leads at epoch 1")).await;
+        wait_js(
+            &c,
+            "both hosts with their roles",
+            &format!(
+                "return document.querySelectorAll('#fleet tbody tr').length === 2 \
+                 && document.querySelector('#fleet tr[data-host=\"{leader}\"]')?.dataset.role === 'leader' \
+                 && !!document.querySelector('#fleet tr[data-role=\"follower\"]') \
+                 && !document.getElementById('fleet-section').hidden"
+            ),
+        )
+        .await;
+        let follower = text(&c, "#fleet tr[data-role=\"follower\"] td").await.unwrap();
+        assert!(follower.ends_with("(this host)"), "the page's own host is marked: {follower}");
+        shot(&c, "5-fleet").await;
+        c.close().await.unwrap();
+    });
+}

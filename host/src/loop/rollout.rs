@@ -103,23 +103,52 @@ impl Collector {
 /// a coin of its own, so the pooled calls are one randomized comparison.
 async fn pool_shipped(pool: sqlx::PgPool, slot: String, collector: Arc<Collector>) {
     use crate::store::fleet as rows;
-    let mut after = rows::last_arm_call(&pool).await.unwrap_or(0);
+    // Ids are drawn at insert and concurrent inserts commit out of order:
+    // each read goes back REREAD ids below the highest taken, and skips the
+    // ids already taken.
+    const REREAD: i64 = 1000;
+    let start = rows::last_arm_call(&pool).await.unwrap_or(0);
+    let mut taken = std::collections::BTreeSet::new();
     let mut failing = false;
     loop {
         tokio::time::sleep(POOL_EVERY).await;
-        match rows::arm_calls_after(&pool, &slot, &collector.me, after).await {
+        let floor = taken.last().map_or(start, |top: &i64| (top - REREAD).max(start));
+        match rows::arm_calls_after(&pool, &slot, &collector.me, floor).await {
             Ok(calls) => {
                 failing = false;
                 for (id, c) in calls {
-                    after = id;
-                    collector.take(&c.sha256, c.control, c.started_at, c.latency_ms, c.class, &c.host);
+                    if taken.insert(id) {
+                        collector.take(&c.sha256, c.control, c.started_at, c.latency_ms, c.class, &c.host);
+                    }
                 }
+                let floor = taken.last().map_or(start, |top| (top - REREAD).max(start));
+                taken.retain(|id| *id > floor);
             }
             Err(e) if !failing => {
                 failing = true;
                 tracing::warn!(slot, "fleet: cannot read the followers' calls (judging this host's only): {e}");
             }
             Err(_) => {}
+        }
+    }
+}
+
+/// A rollout's watch on its slot's calls: its collector among the slot's
+/// listeners and, in a fleet, the task pooling the followers' calls. Ended
+/// when dropped, so a rollout stopped where it stands (a task aborted at a
+/// shutdown, or when its host stops leading) leaves neither behind.
+struct Watching {
+    invoker: Arc<crate::invoke::Invoker>,
+    target: String,
+    listener: Arc<dyn CallListener>,
+    pooled: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        self.invoker.unlisten(&self.target, &self.listener);
+        if let Some(task) = self.pooled.take() {
+            task.abort();
         }
     }
 }
@@ -385,6 +414,7 @@ pub async fn run(
         }
         _ => None,
     };
+    let watching = Watching { invoker: r.ctx.invoker.clone(), target: r.target.clone(), listener, pooled };
     let end = match r.canary(from, start != Start::Fresh).await {
         Ok(()) => match r.promote_and_bake().await {
             Ok(()) => End::Promoted,
@@ -392,10 +422,7 @@ pub async fn run(
         },
         Err(end) => end,
     };
-    r.ctx.invoker.unlisten(&r.target, &listener);
-    if let Some(task) = pooled {
-        task.abort();
-    }
+    drop(watching);
     if end != End::Promoted {
         r.take_back(&end).await;
     }

@@ -86,7 +86,7 @@ pub async fn join(pool: &PgPool, h: &HostRow, stale_ms: i64) -> Result<Option<Ho
 /// Heartbeat of host `id` (process `instance`), with its address and the
 /// revision of the desired state it serves.
 pub async fn heartbeat(pool: &PgPool, id: &str, instance: &str, address: &str, applied: i64) -> Result<()> {
-    sqlx::query(
+    let done = sqlx::query(
         "UPDATE fleet_hosts SET heartbeat_at = kaizen_now_ms(), address = $3, applied_revision = $4
          WHERE id = $1 AND instance = $2",
     )
@@ -96,6 +96,11 @@ pub async fn heartbeat(pool: &PgPool, id: &str, instance: &str, address: &str, a
     .bind(applied)
     .execute(pool)
     .await?;
+    if done.rows_affected() == 0 {
+        return Err(super::StoreError::Corrupt(format!(
+            "host id `{id}` was taken over by another process: give each host its own `fleet.host_id`"
+        )));
+    }
     Ok(())
 }
 

@@ -167,12 +167,17 @@ impl Db {
     }
 
     /// [`Db::connect`], with PostgreSQL sessions named `session`
-    /// (`application_name`: a fleet member's name, which the fence checks).
-    pub async fn connect_as(url: &str, session: Option<&str>) -> Result<Db> {
+    /// (`application_name`: a fleet member's name, which the fence checks)
+    /// and ended by the server when idle inside a transaction for longer
+    /// than `idle_in_transaction` (a stalled leader's open transaction
+    /// would otherwise hold the lease row's share lock, and so its
+    /// successor's takeover, until TCP gives up).
+    pub async fn connect_as(url: &str, session: Option<(&str, Duration)>) -> Result<Db> {
         let db = if Db::is_postgres_url(url) {
             let mut opts = sqlx::postgres::PgConnectOptions::from_str(url)?;
-            if let Some(name) = session {
-                opts = opts.application_name(name);
+            if let Some((name, idle_in_transaction)) = session {
+                let ms = idle_in_transaction.as_millis().max(1).to_string();
+                opts = opts.application_name(name).options([("idle_in_transaction_session_timeout", ms.as_str())]);
             }
             let pool = PgPoolOptions::new()
                 .max_connections(8)

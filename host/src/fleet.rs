@@ -152,21 +152,18 @@ struct LeaderState {
 impl Leadership {
     /// A host without a fleet: it always leads.
     pub fn single() -> Leadership {
-        Leadership(Arc::new(LeaderState {
-            fleet: false,
-            host_id: String::new(),
-            leader: AtomicBool::new(true),
-            epoch: AtomicI64::new(0),
-            until: Mutex::new(None),
-            known: Mutex::new(None),
-        }))
+        Leadership::new(false, "")
     }
 
     fn member(host_id: &str) -> Leadership {
+        Leadership::new(true, host_id)
+    }
+
+    fn new(fleet: bool, host_id: &str) -> Leadership {
         Leadership(Arc::new(LeaderState {
-            fleet: true,
+            fleet,
             host_id: host_id.to_string(),
-            leader: AtomicBool::new(false),
+            leader: AtomicBool::new(!fleet),
             epoch: AtomicI64::new(0),
             until: Mutex::new(None),
             known: Mutex::new(None),
@@ -638,10 +635,7 @@ impl Shipper {
 
 impl crate::invoke::CallListener for Shipper {
     fn on_call(&self, r: &crate::invoke::CallRecord) {
-        let class = match r.outcome {
-            crate::store::executions::Outcome::Ok => None,
-            _ => Some(r.error_class.clone().unwrap_or_else(|| "other".into())),
-        };
+        let class = r.class();
         let mut buffer = self.buffer.lock();
         if buffer.len() < SHIP_BUFFER {
             buffer.push(rows::ArmCall {

@@ -142,12 +142,7 @@ impl Host {
         if let Some(known) = slot.and_then(|s| s.versions().into_iter().find(|p| p.id() == id)) {
             return Ok(known);
         }
-        self.fetch_stored(id).await?;
-        let (runtime, id) = (self.runtime.clone(), id.to_string());
-        let loaded = tokio::task::spawn_blocking(move || runtime.load_stored(&id))
-            .await
-            .map_err(|e| StoreError::Corrupt(format!("loading a version panicked: {e}")))?;
-        Ok(loaded.map_err(crate::runtime::RuntimeError::from)?)
+        self.load_fetched(id).await
     }
 
     /// Take the control state in the database as this host's when another

@@ -287,12 +287,7 @@ impl Host {
         };
         for (id, module, source, by) in taken {
             let loaded = async {
-                self.fetch_stored(&module).await?;
-                let (runtime, m) = (self.runtime.clone(), module.clone());
-                let plugin = tokio::task::spawn_blocking(move || runtime.load_stored(&m))
-                    .await
-                    .map_err(|e| StoreError::Corrupt(format!("loading a candidate panicked: {e}")))?
-                    .map_err(RuntimeError::from)?;
+                let plugin = self.load_fetched(&module).await?;
                 self.improve.submit(plugin, &format!("{source} (on {by})")).await?;
                 Ok::<_, HostError>(())
             };
@@ -301,6 +296,18 @@ impl Host {
                 Err(e) => tracing::error!("fleet: candidate {module} submitted on {by} (#{id}) not taken: {e}"),
             }
         }
+    }
+
+    /// Load version `id` from this host's stores (off the async workers: it
+    /// may compile), its bytes fetched from the fleet's database first when
+    /// this host never saw them.
+    pub(crate) async fn load_fetched(&self, id: &str) -> Result<Arc<Plugin>, HostError> {
+        self.fetch_stored(id).await?;
+        let (runtime, id) = (self.runtime.clone(), id.to_string());
+        let loaded = tokio::task::spawn_blocking(move || runtime.load_stored(&id))
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("loading a version panicked: {e}")))?;
+        Ok(loaded.map_err(RuntimeError::from)?)
     }
 
     /// Fetch the candidates and checkpoints of unfinished improvements, so

@@ -39,6 +39,17 @@ pub struct CallRecord {
     pub control: bool,
 }
 
+impl CallRecord {
+    /// The call's outcome class as the judge compares them: `None` for a
+    /// call that answered, else its error class (`other` when it has none).
+    pub fn class(&self) -> Option<String> {
+        match self.outcome {
+            Outcome::Ok => None,
+            _ => Some(self.error_class.clone().unwrap_or_else(|| "other".into())),
+        }
+    }
+}
+
 /// Something that wants to see every call of a slot.
 pub trait CallListener: Send + Sync {
     fn on_call(&self, record: &CallRecord);

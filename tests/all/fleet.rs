@@ -242,15 +242,7 @@ impl Drop for Traffic {
 /// leader); the improvement the leader `on` made of it, once ended.
 fn roll_out(on: &Server, through: &Server, bytes: &[u8]) -> serde_json::Value {
     let before = on.get("/api/v1/improvements?target=busy&limit=200").as_array().unwrap().len();
-    let r = through
-        .http
-        .post(format!("{}/api/v1/plugins?mode=candidate", through.url))
-        .bearer_auth(&through.admin)
-        .header("content-type", "application/wasm")
-        .body(bytes.to_vec())
-        .send()
-        .unwrap();
-    let body: serde_json::Value = r.json().unwrap();
+    let body = through.upload(bytes, "candidate");
     assert_eq!(body["result"], "candidate", "{body}");
     assert!(body["detail"].as_str().unwrap_or_default().contains("queued for the fleet's leader"), "{body}");
     let mut ended = None;
@@ -422,15 +414,7 @@ fn killing_the_leader_mid_rollout_leaves_every_host_on_the_desired_state() {
         let serving = serving_busy(l).0;
         let bytes = &versions[usize::from(serving == "1.0.0")];
         let through = if rng.random_bool(0.5) { l } else { f };
-        let r = through
-            .http
-            .post(format!("{}/api/v1/plugins?mode=candidate", through.url))
-            .bearer_auth(&through.admin)
-            .header("content-type", "application/wasm")
-            .body(bytes.clone())
-            .send()
-            .unwrap();
-        assert_eq!(r.status(), 200, "round {round}: {}", r.text().unwrap());
+        through.upload(bytes, "candidate");
         let traffic = Traffic::start(&[l, f], "busy");
         std::thread::sleep(Duration::from_millis(rng.random_range(200..8_000)));
 
@@ -599,15 +583,7 @@ fn an_emergency_stop_on_a_follower_freezes_the_leaders_rollout() {
         let all = s.get("/api/v1/improvements?target=busy&limit=5");
         all.as_array().unwrap().first().map(|i| i["state"].as_str().unwrap().to_string()).unwrap_or_default()
     };
-    let r = b
-        .http
-        .post(format!("{}/api/v1/plugins?mode=candidate", b.url))
-        .bearer_auth(&b.admin)
-        .header("content-type", "application/wasm")
-        .body(kaizen_plugins::TEST_BUSY_V2.load().unwrap())
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    b.upload(&kaizen_plugins::TEST_BUSY_V2.load().unwrap(), "candidate");
     wait_for("the leader's canary", Duration::from_secs(60), || state(&a) == "canary");
     let (ok, out, err) = b.cli(&["stop"]);
     assert!(ok, "{out}{err}");

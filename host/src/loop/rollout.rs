@@ -30,7 +30,6 @@ use crate::runtime::{Claim, Plugin, SlotError};
 use crate::safety::{AbortRequest, Denied, Limits, Outcome, RolloutInfo, RolloutPermit};
 use crate::schedule::Gate;
 use crate::store::deployments::{DeployState, Deployment};
-use crate::store::executions::Outcome as CallOutcome;
 use crate::store::findings::FindingStatus;
 use crate::store::improvements::{Improvement, ImprovementState};
 use crate::store::{self, now_ms};
@@ -60,11 +59,7 @@ struct Collector {
 
 impl CallListener for Collector {
     fn on_call(&self, r: &CallRecord) {
-        let class = match r.outcome {
-            CallOutcome::Ok => None,
-            _ => Some(r.error_class.clone().unwrap_or_else(|| "other".into())),
-        };
-        self.take(&r.sha256, r.control, r.started_at, r.latency_ms, class, &self.me);
+        self.take(&r.sha256, r.control, r.started_at, r.latency_ms, r.class(), &self.me);
     }
 }
 

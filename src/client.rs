@@ -800,9 +800,15 @@ fn print_fleet(f: &kaizen_service::api::fleet::FleetStatus) {
                 m.role.clone(),
                 if m.host.address.is_empty() { "-".into() } else { m.host.address.clone() },
                 format!("{:.1} s ago", m.heartbeat_age_ms as f64 / 1000.0),
+                m.host.applied_revision.to_string(),
+                if m.host.serving.is_empty() {
+                    "-".into()
+                } else {
+                    m.host.serving.iter().map(|(slot, v)| format!("{slot} {v}")).collect::<Vec<_>>().join(", ")
+                },
                 m.host.kaizen_version.clone(),
             ]
         })
         .collect();
-    table::print(&["HOST", "ROLE", "ADDRESS", "HEARTBEAT", "VERSION"], &rows);
+    table::print(&["HOST", "ROLE", "ADDRESS", "HEARTBEAT", "REVISION", "SERVING", "KAIZEN"], &rows);
 }

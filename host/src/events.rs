@@ -155,6 +155,10 @@ pub enum Event {
     /// A leader's term ended on this host (its lease ran out unrenewed, or
     /// another host holds it).
     Deposed { host: String, epoch: i64, reason: String },
+    /// The leader could not take a candidate uploaded to another host of
+    /// the fleet into its loop (its bytes could not be fetched, verified or
+    /// loaded): the upload was answered, so its failure is recorded here.
+    SubmissionRefused { version: String, sha256: String, submitted_on: String, reason: String },
     /// A circuit breaker was forced by an operator.
     ForceBreaker { state: String, ms: Option<u64>, reason: String },
     /// The health check remediated a slot.
@@ -254,6 +258,7 @@ impl Event {
             Event::Control { .. } => "control",
             Event::Leader { .. } => "leader",
             Event::Deposed { .. } => "deposed",
+            Event::SubmissionRefused { .. } => "submission-refused",
             Event::ForceBreaker { .. } => "force-breaker",
             Event::Remediate { .. } => "remediate",
             Event::Health(_) => "health",
@@ -374,6 +379,12 @@ mod tests {
                 reason: "r".into(),
             },
             Event::RollbackRequestDenied { reason: "r".into(), denied: "d".into() },
+            Event::SubmissionRefused {
+                version: "2".into(),
+                sha256: "s".into(),
+                submitted_on: "b".into(),
+                reason: "r".into(),
+            },
             Event::RolloutFrozen { improvement: 1, percent: 10.0 },
             Event::RolloutHeld { improvement: 1, percent: 10.0, reason: "change freeze".into() },
             Event::RolloutWaiting { improvement: 1, candidate_version: "2".into(), reason: "outside".into() },

@@ -58,6 +58,10 @@ pub enum FindingActionError {
     Addressed(i64),
     #[error("a snooze must last at least 1 second")]
     EmptySnooze,
+    /// Findings are the loop's state: in a fleet, only its leader changes
+    /// them.
+    #[error(transparent)]
+    NotLeader(#[from] crate::fleet::NotLeader),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -276,6 +276,9 @@ pub struct Fleet {
     /// Whether the last round of following the database succeeded: this
     /// host serves the desired state (see [`Fleet::ready`]).
     caught_up: AtomicBool,
+    /// What this host's slots serve (JSON), and whether the next heartbeat
+    /// must report it (it changed since the last one that did).
+    serving: Mutex<(String, bool)>,
 }
 
 /// The fleet as one host sees it (the API's `GET /api/v1/fleet`).
@@ -317,6 +320,7 @@ impl Fleet {
             started_at,
             heartbeat_at: 0,
             applied_revision: 0,
+            serving: Default::default(),
         };
         // A process killed a moment ago still looks alive for up to a
         // lease: wait that out before calling the id taken.
@@ -348,6 +352,7 @@ impl Fleet {
             last_contact: Mutex::new(Instant::now()),
             stopping: AtomicBool::new(false),
             applied: AtomicI64::new(0),
+            serving: Mutex::new((String::from("{}"), false)),
             applying: tokio::sync::Mutex::new(()),
             changing: tokio::sync::Mutex::new(()),
             shipper: Arc::new(Shipper::new(&row.id)),
@@ -396,7 +401,15 @@ impl Fleet {
         let was = self.leadership.held();
         let sent = Instant::now();
         let round = async {
-            rows::heartbeat(&self.pool, &self.host_id, &self.instance, &address, self.applied()).await?;
+            let serving = { self.serving.lock().clone() };
+            let report = serving.1.then_some(serving.0.as_str());
+            rows::heartbeat(&self.pool, &self.host_id, &self.instance, &address, self.applied(), report).await?;
+            if report.is_some() {
+                let mut now = self.serving.lock();
+                if now.0 == serving.0 {
+                    now.1 = false;
+                }
+            }
             *self.last_contact.lock() = Instant::now();
             let before = if was.is_none() { rows::lease(&self.pool).await?.0 } else { None };
             let lease_ms = self.config.lease().as_millis() as i64;
@@ -514,6 +527,16 @@ impl Fleet {
     }
 
     /// Record that this host serves the desired state of `revision`.
+    /// What this host's slots serve now, by slot, for the next heartbeat
+    /// to report when it changed (see [`crate::store::fleet::HostRow::serving`]).
+    pub fn report_serving(&self, serving: &std::collections::BTreeMap<String, String>) {
+        let json = serde_json::to_string(serving).unwrap_or_else(|_| "{}".into());
+        let mut s = self.serving.lock();
+        if s.0 != json {
+            *s = (json, true);
+        }
+    }
+
     pub fn set_applied(&self, revision: i64) {
         self.applied.fetch_max(revision, Ordering::AcqRel);
     }
@@ -562,6 +585,16 @@ impl Fleet {
     /// Take the candidates followers queued: (id, module id, source, host).
     pub async fn take_submissions(&self) -> Result<Vec<(i64, String, String, String)>, StoreError> {
         rows::take_submissions(&self.pool).await
+    }
+
+    /// Pass a rollback request made here to the leader.
+    pub async fn request_rollback(&self, target: &str, reason: &str) -> Result<(), StoreError> {
+        rows::request_rollback(&self.pool, &self.host_id, target, reason).await
+    }
+
+    /// Take the rollback requests followers passed on: (host, target, reason).
+    pub async fn take_rollback_requests(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        rows::take_rollback_requests(&self.pool).await
     }
 
     /// When this process started, Unix ms.

@@ -5,7 +5,8 @@
 //!
 //! A notification (`LISTEN kaizen_desired, kaizen_control,
 //! kaizen_submitted`) starts an application at once (and, on the leader,
-//! takes the candidates uploaded to followers); a poll every [`RECONCILE_EVERY`] is the backstop
+//! takes the candidates uploaded to followers and the rollbacks their
+//! recovery strategies asked for); a poll every [`RECONCILE_EVERY`] is the backstop
 //! for notifications lost while a connection was down.
 
 use std::sync::{Arc, Weak};
@@ -63,19 +64,24 @@ impl Host {
         Ok(Some(revision))
     }
 
-    /// Serve `d`: its current version, and its candidate at its share while
-    /// it is in canary. The leader's matched control and bake holdback are
-    /// its judge's and stay on the leader.
+    /// Serve `d`: its current version, and beside it the sparse arm of a
+    /// rollout in progress: the candidate at its share while it is in
+    /// canary, or the previous version at the bake's holdback after a
+    /// promotion, each with the leader's matched control of the current
+    /// version when it has one.
     async fn apply_slot(&self, d: &Deployment) -> Result<(), HostError> {
         let slot = self.runtime.slot(&d.slot);
         let current = self.version(slot.as_deref(), &d.current_sha).await?;
-        let canary = match (&d.candidate_sha, d.state) {
-            (Some(c), DeployState::Canary) if d.canary_percent > 0.0 => {
-                Some((self.version(slot.as_deref(), c).await?, d.canary_percent))
-            }
+        let sparse = match (d.state, &d.candidate_sha, &d.previous_sha) {
+            (DeployState::Canary, Some(c), _) if d.canary_percent > 0.0 => Some((c, d.canary_percent)),
+            (DeployState::Active, _, Some(p)) if d.holdback_percent > 0.0 => Some((p, d.holdback_percent)),
             _ => None,
         };
-        let controlled = canary.is_some() && d.control_percent > 0.0;
+        let sparse = match sparse {
+            Some((id, pct)) => Some((self.version(slot.as_deref(), id).await?, pct)),
+            None => None,
+        };
+        let controlled = sparse.is_some() && d.control_percent > 0.0;
         let slot_err = crate::runtime::RuntimeError::from;
         let slot = match slot {
             Some(s) => s,
@@ -84,22 +90,22 @@ impl Host {
                 self.runtime.slot(&d.slot).ok_or_else(|| StoreError::Corrupt(format!("slot {} vanished", d.slot)))?
             }
         };
-        self.ship_calls_of(&d.slot, canary.is_some());
+        self.ship_calls_of(&d.slot, sparse.is_some());
         let serving = slot.serving();
-        let same_canary = match (&serving.canary, &canary) {
+        let same_split = match (&serving.canary, &sparse) {
             (None, None) => true,
             (Some(have), Some((want, pct))) => {
                 have.plugin.id() == want.id() && have.percent == *pct && have.control.is_some() == controlled
             }
             _ => false,
         };
-        if serving.current.id() == current.id() && same_canary {
+        if serving.current.id() == current.id() && same_split {
             return Ok(());
         }
-        if serving.current.id() != current.id() || canary.is_none() {
+        if serving.current.id() != current.id() || sparse.is_none() {
             slot.swap(current.clone()).map_err(slot_err)?;
         }
-        if let Some((c, pct)) = canary {
+        if let Some((arm, pct)) = sparse {
             // The same matched control as the leader's, so that every
             // host's calls split alike and pool into one judged step.
             let control = match &serving.canary {
@@ -107,7 +113,7 @@ impl Host {
                     have.control.clone()
                 }
                 _ if controlled => {
-                    let (runtime, of, sparse) = (self.runtime.clone(), current.clone(), c.clone());
+                    let (runtime, of, sparse) = (self.runtime.clone(), current.clone(), arm.clone());
                     let copy = tokio::task::spawn_blocking(move || runtime.control_of(&of, &sparse))
                         .await
                         .map_err(|e| StoreError::Corrupt(format!("loading a control panicked: {e}")))?;
@@ -115,14 +121,14 @@ impl Host {
                 }
                 _ => None,
             };
-            slot.set_split(c, pct, control).map_err(slot_err)?;
+            slot.set_split(arm, pct, control).map_err(slot_err)?;
         }
         tracing::info!(slot = %d.slot, state = %d.state.as_str(), "fleet: applied the leader's desired state");
         Ok(())
     }
 
-    /// Ship the calls of `slot` for the leader's judge while it is in
-    /// canary here (`on`), and stop when it is not.
+    /// Ship the calls of `slot` for the leader's judge while a rollout's
+    /// arms split its calls here (`on`), and stop when they do not.
     fn ship_calls_of(&self, slot: &str, on: bool) {
         let Some(fleet) = &self.fleet else { return };
         // A leader judges its own calls where they are made.
@@ -194,6 +200,9 @@ pub(crate) async fn follow(host: Weak<Host>) {
             h.apply_desired().await?;
             if h.leadership.is_leader() {
                 h.take_submissions(&fleet).await;
+                h.take_rollback_requests(&fleet).await;
+            } else {
+                h.forward_rollback_requests(&fleet).await;
             }
             adopted
         };

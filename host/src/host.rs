@@ -130,7 +130,8 @@ impl Host {
         crate::metric_rules::install(&mut runtime_config, &config.metrics);
         let runtime = Runtime::new(&config.data_dir, runtime_config)?;
         let tasks = Tasks::new();
-        let telemetry = Telemetry::start_in(db.clone(), config.telemetry.clone(), &tasks).await?;
+        let me = fleet.as_ref().map_or("", |f| f.host_id.as_str());
+        let telemetry = Telemetry::start_in(db.clone(), config.telemetry.clone(), &tasks, me).await?;
         let healer = Healer::new(runtime.clone(), db.clone(), config.recovery.clone(), &tasks).await?;
         let invoker = Invoker::with_healer(runtime.clone(), telemetry.clone(), healer);
         let safety = Safety::load(db.clone(), config.safety.clone()).await?;
@@ -293,9 +294,72 @@ impl Host {
             };
             match loaded.await {
                 Ok(()) => self.improve.trigger(),
-                Err(e) => tracing::error!("fleet: candidate {module} submitted on {by} (#{id}) not taken: {e}"),
+                Err(e) => {
+                    // The upload was answered on its host: its failure is
+                    // recorded where operators look.
+                    tracing::error!("fleet: candidate {module} submitted on {by} (#{id}) not taken: {e}");
+                    let sha = module.split('+').next().unwrap_or(&module);
+                    let known = store::modules::get(&self.db, sha).await.ok().flatten();
+                    let (name, version) = known.map(|m| (m.name, m.version)).unwrap_or_default();
+                    let event = Event::SubmissionRefused {
+                        version,
+                        sha256: module.clone(),
+                        submitted_on: by.clone(),
+                        reason: e.to_string(),
+                    };
+                    self.audit(&format!("host:{by}"), "submission-refused", &name, event).await;
+                }
             }
         }
+    }
+
+    /// What each slot serves, in words: its version, and beside it a
+    /// rollout's other arm with its share (`2.0.0 (2.1.0 at 10%)`: a
+    /// canary, or after a promotion the bake's holdback).
+    pub fn serving_by_slot(&self) -> std::collections::BTreeMap<String, String> {
+        self.runtime
+            .slots()
+            .iter()
+            .map(|slot| {
+                let s = slot.serving();
+                let line = match &s.canary {
+                    Some(c) => format!("{} ({} at {}%)", s.current.version(), c.plugin.version(), c.percent),
+                    None => s.current.version().to_string(),
+                };
+                (slot.name().to_string(), line)
+            })
+            .collect()
+    }
+
+    /// On a follower: pass the rollback requests its recovery strategies
+    /// made to the leader, which alone rolls back. On failure they stay
+    /// queued here for the next round.
+    pub(crate) async fn forward_rollback_requests(&self, fleet: &Fleet) {
+        let Some(healer) = self.invoker.healer() else { return };
+        for (target, why) in healer.take_rollback_requests() {
+            if let Err(e) = fleet.request_rollback(&target, &why).await {
+                tracing::warn!(target, "fleet: cannot pass a rollback request to the leader (kept): {e}");
+                healer.request_rollback(&target, &why);
+                return;
+            }
+        }
+    }
+
+    /// On the leader: take the rollback requests followers passed on into
+    /// this host's queue; its next cycle decides them (now, when any came).
+    pub(crate) async fn take_rollback_requests(&self, fleet: &Fleet) {
+        let taken = match fleet.take_rollback_requests().await {
+            Ok(t) => t,
+            Err(e) => return tracing::warn!("fleet: cannot read the followers' rollback requests: {e}"),
+        };
+        let Some(healer) = self.invoker.healer() else { return };
+        if taken.is_empty() {
+            return;
+        }
+        for (host, target, why) in taken {
+            healer.request_rollback(&target, &format!("{why} (asked on {host})"));
+        }
+        self.improve.trigger();
     }
 
     /// Load version `id` from this host's stores (off the async workers: it
@@ -370,6 +434,7 @@ impl Host {
                 candidate_sha: None,
                 canary_percent: 0.0,
                 control_percent: 0.0,
+                holdback_percent: 0.0,
                 state: DeployState::Active,
                 reason: reason.into(),
                 updated_at: now_ms(),
@@ -457,6 +522,8 @@ impl Host {
         actor: &str,
         why: &str,
     ) -> Result<crate::store::findings::FindingRecord, crate::findings::FindingActionError> {
+        // The loop owns findings; a follower's write would be fenced anyway.
+        self.leadership.check()?;
         crate::findings::act(&self.db, &self.audit, id, action, actor, why).await
     }
 
@@ -489,6 +556,7 @@ async fn fleet_rounds(host: std::sync::Weak<Host>) {
         let Some(h) = host.upgrade() else { return };
         let Some(fleet) = h.fleet.clone() else { return };
         let every = fleet.config().poll_every();
+        fleet.report_serving(&h.serving_by_slot());
         match fleet.tick().await {
             Ok(change) => {
                 if failing {

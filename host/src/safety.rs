@@ -435,20 +435,29 @@ impl Safety {
 
     async fn set(
         &self,
-        edit: impl FnOnce(&mut ControlState),
+        edit: impl Fn(&mut ControlState),
         by: &str,
         action: &str,
         why: &str,
     ) -> store::Result<ControlState> {
-        let next = {
-            let mut s = self.state.lock();
-            edit(&mut s);
+        let stamped = |s: &mut ControlState| {
+            edit(s);
             s.reason = why.to_string();
             s.by_whom = by.to_string();
             s.updated_at = now_ms();
-            s.clone()
         };
-        store::control::set(&self.db, &next).await?;
+        // The edit applies to the stored state, read in the same
+        // transaction: another host's change this host has not adopted yet
+        // is kept, not overwritten by this host's older copy.
+        let next = match store::control::update(&self.db, &stamped).await {
+            Ok(next) => next,
+            Err(e) => {
+                // Unstored, it still holds here: a stop must stop this host.
+                stamped(&mut self.state.lock());
+                return Err(e);
+            }
+        };
+        *self.state.lock() = next.clone();
         store::audit::append(
             &self.db,
             &AuditEvent {
@@ -488,7 +497,7 @@ impl Safety {
     /// by itself at `until`.
     pub async fn freeze(&self, until: i64, by: &str, why: &str) -> store::Result<ControlState> {
         let reason = why.to_string();
-        self.set(|s| (s.freeze_until, s.freeze_reason) = (Some(until), Some(reason)), by, "freeze", why).await
+        self.set(|s| (s.freeze_until, s.freeze_reason) = (Some(until), Some(reason.clone())), by, "freeze", why).await
     }
 
     /// Lift a declared change freeze before it lapses.

@@ -442,6 +442,15 @@ fn a_fleet_members_page_lists_the_hosts_and_the_leader() {
         .await;
         let follower = text(&c, "#fleet tr[data-role=\"follower\"] td").await.unwrap();
         assert!(follower.ends_with("(this host)"), "the page's own host is marked: {follower}");
+        // What each host serves, as it reported in its heartbeat.
+        wait_js(
+            &c,
+            "each host's serving versions",
+            "const cells = [...document.querySelectorAll('#fleet td.serving')].map((td) => td.textContent); \
+             return cells.length === 2 && cells.every((t) => t.includes('calculator 1.0.0'))",
+        )
+        .await;
+        js(&c, "document.getElementById('fleet-section').scrollIntoView(); return true").await;
         shot(&c, "5-fleet").await;
         c.close().await.unwrap();
     });

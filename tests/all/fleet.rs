@@ -90,6 +90,11 @@ fn a_fleet_follows_one_leader_and_fails_over_when_it_dies() {
     assert_eq!(status, 409, "{body}");
     assert!(body.contains("not-leader") && body.contains(&a_id) && body.contains(&a.url), "{body}");
     assert_eq!(b.serving("calculator").as_deref(), Some("1.0.0"));
+    // Nor the loop's findings.
+    let r = b.post("/api/v1/findings/1/acknowledge", serde_json::Value::Null);
+    let (status, body) = (r.status().as_u16(), r.text().unwrap());
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("not-leader") && body.contains(&a_id), "{body}");
 
     // What the leader deploys, every host serves.
     a.deploy(UNIT_CALCULATOR_V2.load().unwrap());
@@ -99,6 +104,14 @@ fn a_fleet_follows_one_leader_and_fails_over_when_it_dies() {
     let applied =
         fleet(&a)["hosts"].as_array().unwrap().iter().map(|h| h["applied_revision"].as_i64()).collect::<Vec<_>>();
     assert!(applied.iter().all(|r| r.is_some_and(|r| r > 0)), "{applied:?}");
+    // Each host reports what it serves.
+    wait_for("both hosts to report serving calculator 2.0.0", Duration::from_secs(10), || {
+        let hosts = fleet(&a)["hosts"].as_array().unwrap().clone();
+        hosts.len() == 2 && hosts.iter().all(|h| h["serving"]["calculator"] == "2.0.0")
+    });
+    let (ok, out, err) = a.cli(&["status"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("calculator 2.0.0") && out.contains("REVISION"), "{out}");
 
     // An emergency stop on a follower reaches the leader.
     let (ok, out, err) = b.cli(&["stop"]);
@@ -150,6 +163,33 @@ fn a_fleet_follows_one_leader_and_fails_over_when_it_dies() {
     });
     let code = refused.as_database_error().and_then(|d| d.code()).map(|c| c.to_string());
     assert_eq!(code.as_deref(), Some("KZFEN"), "{refused}");
+    // So is every other record of the loop's: its findings, cycle reports
+    // and learned priorities.
+    for late in [
+        "INSERT INTO cycle_reports (kind, started_at, finished_at, report) VALUES ('late', 0, 0, '{}')",
+        "UPDATE findings SET reason = 'late write'",
+        "INSERT INTO plugin_priorities (plugin, weight, confidence, reason, updated_at) VALUES ('late', 1, 0, 'late', 0)",
+    ] {
+        let refused = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+            use sqlx::ConnectOptions;
+            use std::str::FromStr;
+            let mut conn = sqlx::postgres::PgConnectOptions::from_str(&db.url)
+                .unwrap()
+                .application_name(&session)
+                .connect()
+                .await
+                .unwrap();
+            sqlx::query(late).execute(&mut conn).await
+        });
+        match refused {
+            // An UPDATE of no row fires no row trigger: nothing was written.
+            Ok(done) => assert_eq!(done.rows_affected(), 0, "{late}"),
+            Err(e) => {
+                let code = e.as_database_error().and_then(|d| d.code()).map(|c| c.to_string());
+                assert_eq!(code.as_deref(), Some("KZFEN"), "{late}: {e}");
+            }
+        }
+    }
 
     // The old leader comes back as a follower, serving what B serves.
     let a = host(da.path(), &db);
@@ -294,18 +334,19 @@ fn a_candidate_uploaded_to_a_follower_is_judged_on_every_hosts_calls() {
     let (imp, followers_split) = watch;
     assert_eq!(imp["state"], "promoted", "{imp}");
     assert!(followers_split, "both followers served the canary split");
-    let canary_verdicts: Vec<&serde_json::Value> =
-        imp["verdicts"].as_array().unwrap().iter().filter(|v| v["phase"] == "canary").collect();
-    assert!(!canary_verdicts.is_empty(), "{imp}");
-    for v in &canary_verdicts {
-        eprintln!("canary {}%: judged calls by host {}", v["percent"], v["calls_by_host"]);
+    let verdicts: Vec<&serde_json::Value> = imp["verdicts"].as_array().unwrap().iter().collect();
+    assert!(verdicts.iter().any(|v| v["phase"] == "canary"), "{imp}");
+    // The bake too: every host held back its share for it.
+    assert!(verdicts.iter().any(|v| v["phase"] == "bake"), "{imp}");
+    for v in &verdicts {
+        eprintln!("{} {}%: judged calls by host {}", v["phase"], v["percent"], v["calls_by_host"]);
         let by_host = v["calls_by_host"].as_object().unwrap_or_else(|| panic!("no calls by host: {v}"));
         for id in &ids {
             assert!(by_host.get(id).and_then(|n| n.as_u64()).is_some_and(|n| n > 0), "{id} judged no call: {v}");
         }
     }
-    wait_for("every host to serve 2.0.0", Duration::from_secs(10), || {
-        [&a, &b, &c].iter().all(|s| serving_busy(s).0 == "2.0.0")
+    wait_for("every host to serve 2.0.0, the holdback ended", Duration::from_secs(10), || {
+        [&a, &b, &c].iter().all(|s| serving_busy(s).0 == "2.0.0" && s.canary("busy").is_none())
     });
     let promoted = serving_busy(&a);
 
@@ -599,4 +640,65 @@ fn an_emergency_stop_on_a_follower_freezes_the_leaders_rollout() {
         !["canary", "baking", "frozen", "proving", "proposed"].contains(&state(&a).as_str())
     });
     drop(traffic);
+}
+
+/// The loop's leader detects on every host's calls: failures pushed to a
+/// follower alone open a finding on the leader (from the follower's
+/// checkpointed aggregates), and only the leader acts on it.
+#[test]
+fn the_leader_detects_on_the_calls_of_every_host() {
+    let Some(db) = database() else { return };
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let start = |dir: &std::path::Path| {
+        let path = dir.join("kaizen.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[fleet]\nlease_secs = {LEASE_SECS}\n\
+                 [loop]\ninterval_secs = 3600.0\nmin_interval_secs = 3600.0\nmax_interval_secs = 3600.0\n\
+                 window_secs = 30\nbaseline_secs = 30\n\
+                 [telemetry]\nbucket_secs = 1\nmaintenance_secs = 1\n"
+            ),
+        )
+        .unwrap();
+        Server::start(dir, &[], &["--config", &path.display().to_string(), "--database-url", &db.url])
+    };
+    let a = start(dirs[0].path());
+    let b = start(dirs[1].path());
+    assert!(leading(&a) && !leading(&b));
+
+    // 100 calls of a service known only from telemetry, half failing,
+    // reported to the follower.
+    let now = kaizen_host::store::now_ms();
+    let executions: Vec<serde_json::Value> = (0..100)
+        .map(|i| {
+            serde_json::json!({"target": "outside", "version": "4.2.0", "started_at": now - 100 + i,
+                "duration_ms": 1.0, "outcome": if i % 2 == 0 { "error" } else { "ok" }, "error_class": "dependency"})
+        })
+        .collect();
+    let r = b
+        .http
+        .post(format!("{}/api/v1/telemetry", b.url))
+        .bearer_auth(&b.invoke)
+        .json(&serde_json::json!({ "executions": executions }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // The follower checkpoints every second; the leader's cycle reads it.
+    let mut found = None;
+    wait_for("the leader to find the follower's failures", Duration::from_secs(20), || {
+        let r = a.post("/api/v1/cycles", serde_json::Value::Null);
+        assert_eq!(r.status(), 200);
+        let all = a.get("/api/v1/findings?limit=100");
+        found = all.as_array().unwrap().iter().find(|f| f["target"] == "outside").cloned();
+        found.is_some()
+    });
+    let f = found.unwrap();
+    assert!(["low-success-rate", "recurring-error"].contains(&f["kind"].as_str().unwrap()), "{f}");
+    let id = f["id"].as_i64().unwrap();
+    let r = b.post(&format!("/api/v1/findings/{id}/acknowledge"), serde_json::Value::Null);
+    assert_eq!(r.status(), 409, "a follower leaves findings to the leader");
+    let r = a.post(&format!("/api/v1/findings/{id}/acknowledge"), serde_json::Value::Null);
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
 }

@@ -78,6 +78,7 @@ async fn round_trip_every_table(db: &Db) {
         candidate_sha: Some("cd".repeat(32)),
         canary_percent: 10.0,
         control_percent: 10.0,
+        holdback_percent: 5.0,
         state: DeployState::Canary,
         reason: "canary step 1".into(),
         updated_at: 10,
@@ -286,6 +287,21 @@ async fn round_trip_every_table(db: &Db) {
     };
     control::set(db, &s).await.unwrap();
     assert_eq!(control::get(db).await.unwrap(), s);
+    // Two safety controllers on one store (two hosts of a fleet), each
+    // with its own copy of the state: each change applies to the stored
+    // state, so the second keeps the first's.
+    let one = kaizen_host::safety::Safety::load(db.clone(), Default::default()).await.unwrap();
+    let two = kaizen_host::safety::Safety::load(db.clone(), Default::default()).await.unwrap();
+    one.release_stop("a", "all clear").await.unwrap();
+    two.pause("b", "maintenance").await.unwrap();
+    let stored = control::get(db).await.unwrap();
+    assert!(stored.paused && !stored.stopped, "the release made elsewhere is kept: {stored:?}");
+    assert_eq!(two.state(), stored, "the controller that wrote holds what it wrote");
+    one.emergency_stop("a", "incident 43").await.unwrap();
+    two.resume("b", "maintenance over").await.unwrap();
+    let stored = control::get(db).await.unwrap();
+    assert!(!stored.paused && stored.stopped, "the stop made elsewhere is kept: {stored:?}");
+    control::set(db, &s).await.unwrap();
 
     let b = StoredBucket {
         target: "calculator".into(),
@@ -293,10 +309,18 @@ async fn round_trip_every_table(db: &Db) {
         bucket_start: 10_000,
         bucket: vec![1, 2, 3],
     };
-    aggregates::upsert(db, std::slice::from_ref(&b)).await.unwrap();
-    aggregates::upsert(db, &[StoredBucket { bucket: vec![4], ..b.clone() }]).await.unwrap();
-    assert_eq!(aggregates::since(db, 0).await.unwrap(), vec![StoredBucket { bucket: vec![4], ..b }]);
-    assert_eq!(aggregates::delete_before(db, 20_000).await.unwrap(), 1);
+    aggregates::upsert(db, "", std::slice::from_ref(&b)).await.unwrap();
+    aggregates::upsert(db, "", &[StoredBucket { bucket: vec![4], ..b.clone() }]).await.unwrap();
+    assert_eq!(aggregates::since(db, "", 0).await.unwrap(), vec![StoredBucket { bucket: vec![4], ..b.clone() }]);
+    // Each host restores its own checkpoints (and those from before hosts
+    // were named); the others' are its peers'.
+    aggregates::upsert(db, "b", &[StoredBucket { bucket: vec![5], ..b.clone() }]).await.unwrap();
+    assert_eq!(aggregates::since(db, "a", 0).await.unwrap(), vec![StoredBucket { bucket: vec![4], ..b.clone() }]);
+    assert_eq!(aggregates::since(db, "b", 0).await.unwrap().len(), 2);
+    let (peers, _) = aggregates::peers_since(db, "a", 0, 0).await.unwrap();
+    assert_eq!(peers, vec![("b".to_string(), StoredBucket { bucket: vec![5], ..b.clone() })]);
+    assert!(aggregates::peers_since(db, "b", 0, 0).await.unwrap().0.is_empty(), "'' is no host's peer");
+    assert_eq!(aggregates::delete_before(db, 20_000).await.unwrap(), 2, "every host's old buckets");
 
     // What /metrics counts, from the tables above: one rollback in the
     // history (the canary entry is neither a swap nor a rollback); every

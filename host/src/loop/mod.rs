@@ -400,10 +400,7 @@ impl Loop {
         // skipped whole, with nothing written (the leader reports its own).
         if let Err(follower) = ctx.leadership.check() {
             // Rollbacks the recovery strategies asked for here are the
-            // leader's to decide; they are not kept for a term to come.
-            for (target, why) in ctx.invoker.healer().map(|h| h.take_rollback_requests()).unwrap_or_default() {
-                tracing::warn!(target, "a rollback request on a follower is left to the leader: {why}");
-            }
+            // leader's to decide: following the fleet passes them on.
             r.skipped = Some(follower.to_string());
             r.durations_ms.insert("total".into(), t0.elapsed().as_millis() as u64);
             return r;

@@ -436,6 +436,7 @@ impl Rollout {
             candidate_sha: candidate.then(|| self.candidate.id().to_string()),
             canary_percent: pct,
             control_percent: 0.0,
+            holdback_percent: 0.0,
             state,
             reason: reason.to_string(),
             updated_at: now_ms(),
@@ -664,7 +665,13 @@ impl Rollout {
         // Loaded before anything is recorded: a control that cannot be
         // loaded ends the rollout with the canary still in place.
         let control = if hold > 0.0 { self.control(Controlled::Candidate).await? } else { None };
-        let d = self.deployment(&self.candidate, false, 0.0, DeployState::Active, "promoted; baking");
+        // The holdback is in the desired state, so that every host of a
+        // fleet holds back alike and the bake is judged on all their calls.
+        let d = Deployment {
+            holdback_percent: hold,
+            control_percent: if control.is_some() { hold.min(100.0 - hold) } else { 0.0 },
+            ..self.deployment(&self.candidate, false, 0.0, DeployState::Active, "promoted; baking")
+        };
         if !self.set_state(ImprovementState::Baking, reason).await || !self.record(d).await {
             return Err(End::Failed("cannot record the promotion before making it".into()));
         }
@@ -696,12 +703,15 @@ impl Rollout {
             self.last_verdict = Some((Phase::Bake, verdict));
             return Err(End::RolledBack);
         }
-        // The bake is over: every call goes to the promoted version.
+        // The bake is over: every call goes to the promoted version, here
+        // and (through the desired state) on every host of a fleet.
         self.owned
             .claim
             .holdback(&self.candidate, &self.baseline, 0.0, None)
             .map_err(|e| End::Failed(e.to_string()))?;
         self.percent = 100.0;
+        let ended = store::deployments::end_holdback(&self.ctx.db, &self.target, self.candidate.id());
+        self.ctx.write("deployment", &self.target, ended).await;
         Ok(())
     }
 

@@ -1,7 +1,8 @@
 //! Step 1, sample: every target's window of calls against its baseline,
 //! with the metrics pushed from outside (those of the metric lookback, so a
 //! rule's `for` can be judged) and the host's hourly rollups of each
-//! target's history (`kaizen.hourly.*`), and the load behind each target.
+//! target's history (`kaizen.hourly.*`), and the load behind each target;
+//! in a fleet, every host's calls.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -41,12 +42,12 @@ pub async fn sample(ctx: &Ctx) -> Sample {
         tracing::warn!("cannot bring the hourly rollups up to date; using the last ones: {e}");
     }
     metric_points.extend(hourly.points());
-    let input = ctx.telemetry.aggregates().detection_input(
-        now,
-        window_ms,
-        ctx.config.baseline_secs as i64 * 1000,
-        metric_points,
-    );
+    let baseline_ms = ctx.config.baseline_secs as i64 * 1000;
+    // In a fleet the leader detects on every host's calls.
+    if let Err(e) = ctx.telemetry.refresh_peers(now - window_ms - baseline_ms).await {
+        tracing::warn!("cannot read the other hosts' aggregates; detecting on the last read: {e}");
+    }
+    let input = ctx.telemetry.aggregates().detection_input(now, window_ms, baseline_ms, metric_points);
     let mut load: HashMap<String, u64> = HashMap::new();
     let (mut calls, mut failures) = (0, 0);
     for t in &input.targets {

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use super::{Db, Result, with_pool};
+use super::{Db, Result, WritePool, with_pool};
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,28 +24,57 @@ pub struct ControlState {
     pub freeze_reason: Option<String>,
 }
 
+macro_rules! decode {
+    ($r:expr) => {
+        ControlState {
+            enabled: $r.try_get::<i64, _>("enabled")? != 0,
+            paused: $r.try_get::<i64, _>("paused")? != 0,
+            stopped: $r.try_get::<i64, _>("stopped")? != 0,
+            reason: $r.try_get("reason")?,
+            by_whom: $r.try_get("by_whom")?,
+            updated_at: $r.try_get("updated_at")?,
+            freeze_until: $r.try_get("freeze_until")?,
+            freeze_reason: $r.try_get("freeze_reason")?,
+        }
+    };
+}
+
 pub async fn get(db: &Db) -> Result<ControlState> {
     with_pool!(db, p => {
         let r = sqlx::query("SELECT * FROM control_state WHERE id = 1").fetch_one(p).await?;
-        Ok(ControlState {
-            enabled: r.try_get::<i64, _>("enabled")? != 0,
-            paused: r.try_get::<i64, _>("paused")? != 0,
-            stopped: r.try_get::<i64, _>("stopped")? != 0,
-            reason: r.try_get("reason")?,
-            by_whom: r.try_get("by_whom")?,
-            updated_at: r.try_get("updated_at")?,
-            freeze_until: r.try_get("freeze_until")?,
-            freeze_reason: r.try_get("freeze_reason")?,
-        })
+        Ok(decode!(r))
     })
 }
 
+const SET: &str = "UPDATE control_state SET enabled = $1, paused = $2, stopped = $3, reason = $4, by_whom = $5, \
+     updated_at = $6, freeze_until = $7, freeze_reason = $8 WHERE id = 1";
+
 pub async fn set(db: &Db, s: &ControlState) -> Result<()> {
-    with_pool!(db, p => sqlx::query(
-        "UPDATE control_state SET enabled = $1, paused = $2, stopped = $3, reason = $4, by_whom = $5, updated_at = $6, \
-         freeze_until = $7, freeze_reason = $8 WHERE id = 1")
+    with_pool!(db, p => sqlx::query(SET)
         .bind(s.enabled as i64).bind(s.paused as i64).bind(s.stopped as i64).bind(&s.reason).bind(&s.by_whom).bind(s.updated_at)
         .bind(s.freeze_until).bind(&s.freeze_reason)
         .execute(p).await.map(|_| ()))?;
     Ok(())
+}
+
+/// Change the stored state by `edit` and return it as written: read and
+/// written in one transaction that holds the row, so that two hosts of a
+/// fleet changing different switches at once (a pause here, an emergency
+/// stop there) both take effect, whatever each host had adopted.
+pub async fn update(db: &Db, edit: impl FnOnce(&mut ControlState)) -> Result<ControlState> {
+    with_pool!(db, p => {
+        let mut tx = p.begin_write().await?;
+        // A no-op update takes the row's lock (SQLite's write transaction
+        // holds the whole file) before it is read.
+        let r = sqlx::query("UPDATE control_state SET id = id WHERE id = 1 RETURNING *").fetch_one(&mut *tx).await?;
+        let mut s = decode!(r);
+        edit(&mut s);
+        sqlx::query(SET)
+            .bind(s.enabled as i64).bind(s.paused as i64).bind(s.stopped as i64).bind(&s.reason).bind(&s.by_whom)
+            .bind(s.updated_at).bind(s.freeze_until).bind(&s.freeze_reason)
+            .execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok::<ControlState, sqlx::Error>(s)
+    })
+    .map_err(Into::into)
 }

@@ -57,6 +57,12 @@ pub struct Deployment {
     /// the canary (0 without one).
     #[serde(default)]
     pub control_percent: f64,
+    /// During the bake after a promotion: the share of calls that stays on
+    /// `previous_sha` (the concurrent holdback the bake is judged against),
+    /// with `control_percent` on a matched control of the promoted
+    /// version; 0 outside a bake.
+    #[serde(default)]
+    pub holdback_percent: f64,
     pub state: DeployState,
     pub reason: String,
     pub updated_at: i64,
@@ -102,6 +108,7 @@ pub async fn record_rollback(
         candidate_sha: None,
         canary_percent: 0.0,
         control_percent: 0.0,
+        holdback_percent: 0.0,
         state: DeployState::RolledBack,
         reason: reason.into(),
         updated_at: super::now_ms(),
@@ -115,14 +122,16 @@ pub async fn record(db: &Db, d: &Deployment, history_sha: &str, from_sha: Option
     with_pool!(db, p => {
         let mut tx = p.begin_write().await?;
         sqlx::query(
-            "INSERT INTO deployments (slot, kind, current_sha, previous_sha, candidate_sha, canary_percent, state, reason, updated_at, control_percent)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            "INSERT INTO deployments (slot, kind, current_sha, previous_sha, candidate_sha, canary_percent, state, reason, updated_at, control_percent, holdback_percent)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
              ON CONFLICT (slot) DO UPDATE SET kind = excluded.kind, current_sha = excluded.current_sha,
                previous_sha = excluded.previous_sha, candidate_sha = excluded.candidate_sha,
                canary_percent = excluded.canary_percent, state = excluded.state,
-               reason = excluded.reason, updated_at = excluded.updated_at, control_percent = excluded.control_percent")
+               reason = excluded.reason, updated_at = excluded.updated_at, control_percent = excluded.control_percent,
+               holdback_percent = excluded.holdback_percent")
             .bind(&d.slot).bind(&d.kind).bind(&d.current_sha).bind(&d.previous_sha).bind(&d.candidate_sha)
             .bind(d.canary_percent).bind(d.state.as_str()).bind(&d.reason).bind(d.updated_at).bind(d.control_percent)
+            .bind(d.holdback_percent)
             .execute(&mut *tx).await?;
         sqlx::query("INSERT INTO deployment_history (slot, sha256, from_sha, state, reason, at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(&d.slot).bind(history_sha).bind(from_sha).bind(d.state.as_str()).bind(&d.reason).bind(d.updated_at)
@@ -130,6 +139,19 @@ pub async fn record(db: &Db, d: &Deployment, history_sha: &str, from_sha: Option
         tx.commit().await?;
         Ok::<(), sqlx::Error>(())
     })?;
+    Ok(())
+}
+
+/// End the bake's holdback of `slot` while it serves `current_sha`: every
+/// call goes to the promoted version. Changes the split only, so the
+/// history (which records versions) gains no entry; a slot that moved on
+/// meanwhile is left as it is.
+pub async fn end_holdback(db: &Db, slot: &str, current_sha: &str) -> Result<()> {
+    with_pool!(db, p => sqlx::query(
+        "UPDATE deployments SET holdback_percent = 0, control_percent = 0, updated_at = $3
+         WHERE slot = $1 AND current_sha = $2 AND holdback_percent > 0")
+        .bind(slot).bind(current_sha).bind(super::now_ms())
+        .execute(p).await.map(|_| ()))?;
     Ok(())
 }
 
@@ -143,6 +165,7 @@ macro_rules! decode {
             candidate_sha: $r.try_get("candidate_sha")?,
             canary_percent: $r.try_get("canary_percent")?,
             control_percent: $r.try_get("control_percent")?,
+            holdback_percent: $r.try_get("holdback_percent")?,
             state: state($r.try_get("state")?)?,
             reason: $r.try_get("reason")?,
             updated_at: $r.try_get("updated_at")?,

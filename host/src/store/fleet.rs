@@ -34,6 +34,11 @@ pub struct HostRow {
     pub heartbeat_at: i64,
     /// The revision of the desired state it serves.
     pub applied_revision: i64,
+    /// What each of its slots serves, as it last reported: the version,
+    /// and beside it a rollout's other arm and its share (`2.0.0 (2.1.0 at
+    /// 10%)`).
+    #[serde(default)]
+    pub serving: std::collections::BTreeMap<String, String>,
 }
 
 /// The leader's lease.
@@ -70,7 +75,7 @@ pub async fn join(pool: &PgPool, h: &HostRow, stale_ms: i64) -> Result<Option<Ho
          VALUES ($1, $2, $3, $4, $5, kaizen_now_ms())
          ON CONFLICT (id) DO UPDATE SET instance = EXCLUDED.instance, address = EXCLUDED.address,
              kaizen_version = EXCLUDED.kaizen_version, started_at = EXCLUDED.started_at,
-             heartbeat_at = EXCLUDED.heartbeat_at",
+             heartbeat_at = EXCLUDED.heartbeat_at, serving = '{}'",
     )
     .bind(&h.id)
     .bind(&h.instance)
@@ -85,15 +90,24 @@ pub async fn join(pool: &PgPool, h: &HostRow, stale_ms: i64) -> Result<Option<Ho
 
 /// Heartbeat of host `id` (process `instance`), with its address and the
 /// revision of the desired state it serves.
-pub async fn heartbeat(pool: &PgPool, id: &str, instance: &str, address: &str, applied: i64) -> Result<()> {
+pub async fn heartbeat(
+    pool: &PgPool,
+    id: &str,
+    instance: &str,
+    address: &str,
+    applied: i64,
+    serving: Option<&str>,
+) -> Result<()> {
     let done = sqlx::query(
-        "UPDATE fleet_hosts SET heartbeat_at = kaizen_now_ms(), address = $3, applied_revision = $4
+        "UPDATE fleet_hosts SET heartbeat_at = kaizen_now_ms(), address = $3, applied_revision = $4,
+             serving = COALESCE($5, serving)
          WHERE id = $1 AND instance = $2",
     )
     .bind(id)
     .bind(instance)
     .bind(address)
     .bind(applied)
+    .bind(serving)
     .execute(pool)
     .await?;
     if done.rows_affected() == 0 {
@@ -233,6 +247,7 @@ fn decode_host(r: &sqlx::postgres::PgRow) -> Result<HostRow> {
         started_at: r.try_get("started_at")?,
         heartbeat_at: r.try_get("heartbeat_at")?,
         applied_revision: r.try_get("applied_revision")?,
+        serving: serde_json::from_str(&r.try_get::<String, _>("serving")?).unwrap_or_default(),
     })
 }
 
@@ -345,4 +360,33 @@ pub async fn take_submissions(pool: &PgPool) -> Result<Vec<(i64, String, String,
     rows.iter()
         .map(|r| Ok((r.try_get("id")?, r.try_get("module_id")?, r.try_get("source")?, r.try_get("submitted_by")?)))
         .collect()
+}
+
+/// Pass a recovery strategy's request to roll `target` back, made on
+/// follower `host`, to the leader, which alone decides.
+pub async fn request_rollback(pool: &PgPool, host: &str, target: &str, reason: &str) -> Result<()> {
+    sqlx::query("INSERT INTO fleet_rollback_requests (host, target, reason) VALUES ($1, $2, $3)")
+        .bind(host)
+        .bind(target)
+        .bind(reason)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Take the rollback requests followers passed on: (host, target, reason),
+/// oldest first.
+pub async fn take_rollback_requests(pool: &PgPool) -> Result<Vec<(String, String, String)>> {
+    let rows = sqlx::query(
+        "UPDATE fleet_rollback_requests SET taken_at = kaizen_now_ms() WHERE taken_at IS NULL
+         RETURNING id, host, target, reason",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut taken: Vec<(i64, String, String, String)> = rows
+        .iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("host")?, r.try_get("target")?, r.try_get("reason")?)))
+        .collect::<Result<_>>()?;
+    taken.sort_by_key(|t| t.0);
+    Ok(taken.into_iter().map(|(_, h, t, r)| (h, t, r)).collect())
 }

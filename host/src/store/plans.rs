@@ -16,6 +16,7 @@ const HOT: &[(&str, &str, &str)] = &[
     ("executions after a row, for the hourly rollups", executions::TIMINGS_AFTER, "executions"),
     ("metric retention", metrics::DELETE_BEFORE, "metrics"),
     ("aggregate buckets since", aggregates::SINCE, "aggregates"),
+    ("other hosts' aggregate buckets written since", aggregates::PEERS_WRITTEN_SINCE, "aggregates"),
     ("aggregate retention", aggregates::DELETE_BEFORE, "aggregates"),
     ("recovery log of a target", recovery_log::RECENT_OF_TARGET, "recovery_log"),
 ];

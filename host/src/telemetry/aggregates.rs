@@ -195,17 +195,34 @@ impl Eq for dyn KeyRef + '_ {}
 #[derive(Clone)]
 pub struct SeriesHandle(Arc<Mutex<Series>>);
 
+/// Other hosts' buckets, as their checkpoints last read.
+#[derive(Default)]
+struct Peers {
+    /// By (host, target, version), then bucket start.
+    series: HashMap<(String, String, String), BTreeMap<i64, Bucket>>,
+    /// The newest `written_at` read (the database's clock).
+    cursor: i64,
+}
+
 /// All rolling aggregates of a host.
 pub struct Aggregates {
     bucket_ms: i64,
     horizon_ms: i64,
     series: RwLock<HashMap<Key, Arc<Mutex<Series>>>>,
+    /// A fleet's other hosts' calls, read from their checkpoints by the
+    /// leader for detection ([`Aggregates::take_peers`]); empty elsewhere.
+    peers: RwLock<Peers>,
 }
 
 impl Aggregates {
     /// Buckets `bucket_ms` wide, kept in memory for `horizon_ms`.
     pub fn new(bucket_ms: i64, horizon_ms: i64) -> Aggregates {
-        Aggregates { bucket_ms: bucket_ms.max(1), horizon_ms, series: RwLock::new(HashMap::new()) }
+        Aggregates {
+            bucket_ms: bucket_ms.max(1),
+            horizon_ms,
+            series: RwLock::new(HashMap::new()),
+            peers: RwLock::default(),
+        }
     }
 
     pub fn bucket_ms(&self) -> i64 {
@@ -296,6 +313,11 @@ impl Aggregates {
     }
 
     fn merged(&self, target: &str, version: Option<&str>, from: i64, to: i64) -> Bucket {
+        self.merged_in(target, version, from, to, false)
+    }
+
+    /// [`Aggregates::merged`], with the other hosts' buckets when `peers`.
+    fn merged_in(&self, target: &str, version: Option<&str>, from: i64, to: i64, peers: bool) -> Bucket {
         let keys: Vec<Arc<Mutex<Series>>> = self
             .series
             .read()
@@ -310,11 +332,66 @@ impl Aggregates {
                 merged.merge(b);
             }
         }
+        if peers {
+            let p = self.peers.read();
+            for ((_, t, v), buckets) in &p.series {
+                if t == target && version.is_none_or(|want| want == v) {
+                    for (_, b) in buckets.range(from - from.rem_euclid(self.bucket_ms)..to) {
+                        merged.merge(b);
+                    }
+                }
+            }
+        }
         merged
     }
 
+    /// The detectors' window of `target`: this host's calls and, in a
+    /// fleet's leader, the other hosts' checkpointed ones.
+    fn fleet_window(&self, target: &str, version: Option<&str>, from: i64, to: i64) -> Option<WindowStats> {
+        let merged = self.merged_in(target, version, from, to, true);
+        (merged.executions > 0).then(|| merged.stats((to - from) as f64 / 1000.0))
+    }
+
+    /// Take other hosts' buckets read from their checkpoints in place of
+    /// those held for the same keys, keep `cursor` (the newest `written_at`
+    /// read) for the next read, and forget buckets starting before `since`.
+    /// Undecodable buckets are skipped (and logged).
+    pub fn take_peers(&self, rows: &[(String, StoredBucket)], since: i64, cursor: i64) {
+        let mut p = self.peers.write();
+        for (host, sb) in rows {
+            match rmp_serde::from_slice::<Bucket>(&sb.bucket) {
+                Ok(b) => {
+                    let key = (host.clone(), sb.target.clone(), sb.version.clone());
+                    p.series.entry(key).or_default().insert(sb.bucket_start, b);
+                }
+                Err(e) => tracing::warn!(host, target = %sb.target, "skipping another host's unreadable bucket: {e}"),
+            }
+        }
+        p.series.retain(|_, buckets| {
+            buckets.retain(|start, _| *start >= since - since.rem_euclid(self.bucket_ms));
+            !buckets.is_empty()
+        });
+        p.cursor = p.cursor.max(cursor);
+    }
+
+    /// The newest `written_at` of the other hosts' buckets read so far.
+    pub fn peer_cursor(&self) -> i64 {
+        self.peers.read().cursor
+    }
+
+    /// Hosts whose buckets are held, with how many calls they hold.
+    pub fn peer_calls(&self) -> BTreeMap<String, u64> {
+        let mut calls = BTreeMap::new();
+        for ((host, _, _), buckets) in &self.peers.read().series {
+            *calls.entry(host.clone()).or_default() += buckets.values().map(|b| b.executions).sum::<u64>();
+        }
+        calls
+    }
+
     /// The detectors' input at `now`: every target version with calls in the
-    /// last `window_ms`, against the same target's `baseline_ms` before it.
+    /// last `window_ms`, against the same target's `baseline_ms` before it;
+    /// in a fleet's leader, every host's calls (the others' as of their
+    /// last checkpoint).
     pub fn detection_input(
         &self,
         now: i64,
@@ -322,14 +399,15 @@ impl Aggregates {
         baseline_ms: i64,
         metrics: Vec<MetricPoint>,
     ) -> DetectionInput {
-        let keys: Vec<Key> = self.series.read().keys().cloned().collect();
+        let mut keys: BTreeSet<Key> = self.series.read().keys().cloned().collect();
+        keys.extend(self.peers.read().series.keys().map(|(_, t, v)| (t.clone(), v.clone())));
         let (from, base_from) = (now - window_ms, now - window_ms - baseline_ms);
         let mut targets = Vec::new();
         for (target, version) in keys {
-            let Some(current) = self.window(&target, Some(&version), from, now) else {
+            let Some(current) = self.fleet_window(&target, Some(&version), from, now) else {
                 continue;
             };
-            let baseline = self.window(&target, None, base_from, from);
+            let baseline = self.fleet_window(&target, None, base_from, from);
             targets.push(TargetStats { target, version, current, baseline });
         }
         targets.sort_by(|a, b| (&a.target, &a.version).cmp(&(&b.target, &b.version)));

@@ -135,25 +135,30 @@ pub struct Telemetry {
     interned: RwLock<HashMap<String, HashMap<String, Arc<Interned>>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     hourly: hourly::Hourly,
+    /// The fleet's id of this host ('' outside a fleet): its checkpoints
+    /// are its own, and every other host's are its peers'.
+    host: String,
 }
 
 impl Telemetry {
     /// [`Telemetry::start_in`] with a registry of its own (a telemetry path
     /// used without a host: benches, backtests).
     pub async fn start(db: Db, config: TelemetryConfig) -> store::Result<Arc<Telemetry>> {
-        Telemetry::start_in(db, config, &Tasks::new()).await
+        Telemetry::start_in(db, config, &Tasks::new(), "").await
     }
 
     /// Restore the aggregates from their last checkpoint and start the writer
     /// (`telemetry-writer`) and maintenance (`telemetry-maintenance`:
     /// checkpoints and retention) under supervision in `tasks`. Both are
     /// started again after a panic: the writer's queue outlives it, and
-    /// maintenance keeps no state between passes.
-    pub async fn start_in(db: Db, config: TelemetryConfig, tasks: &Tasks) -> store::Result<Arc<Telemetry>> {
+    /// maintenance keeps no state between passes. `host` is the fleet's id
+    /// of this host ('' outside a fleet), under which its aggregates are
+    /// checkpointed and restored.
+    pub async fn start_in(db: Db, config: TelemetryConfig, tasks: &Tasks, host: &str) -> store::Result<Arc<Telemetry>> {
         let bucket_ms = config.bucket_secs.max(1) as i64 * 1000;
         let horizon_ms = config.horizon_secs.max(60) as i64 * 1000;
         let aggregates = Arc::new(Aggregates::new(bucket_ms, horizon_ms));
-        let stored = store::aggregates::since(&db, now_ms() - horizon_ms).await?;
+        let stored = store::aggregates::since(&db, host, now_ms() - horizon_ms).await?;
         let restored = aggregates.restore(&stored);
         tracing::debug!(restored, "aggregates restored");
 
@@ -179,6 +184,7 @@ impl Telemetry {
             interned: RwLock::default(),
             tasks: Mutex::new(vec![w]),
             hourly,
+            host: host.to_string(),
         });
         let weak = Arc::downgrade(&t);
         let every = Duration::from_secs(t.config.maintenance_secs.max(1));
@@ -290,7 +296,7 @@ impl Telemetry {
     /// buckets from memory.
     pub async fn maintain(&self) -> store::Result<()> {
         let dirty = self.aggregates.take_dirty();
-        store::aggregates::upsert(&self.db, &dirty).await?;
+        store::aggregates::upsert(&self.db, &self.host, &dirty).await?;
         let now = now_ms();
         let cutoff = now - self.config.retention_secs as i64 * 1000;
         let deleted = store::executions::delete_before(&self.db, cutoff).await?;
@@ -302,6 +308,25 @@ impl Telemetry {
         if deleted > 0 {
             tracing::debug!(deleted, "retention removed old executions");
         }
+        Ok(())
+    }
+
+    /// Bring the other hosts' aggregates up to date from their checkpoints,
+    /// for the buckets that start at or after `since` (ms since the epoch):
+    /// only what they wrote since the last read (a few seconds back, for
+    /// transactions that committed late). What a fleet's leader does before
+    /// it detects; nothing outside a fleet. A host checkpoints every
+    /// `maintenance_secs`, so the others' calls are that late at most.
+    pub async fn refresh_peers(&self, since: i64) -> store::Result<()> {
+        if self.host.is_empty() {
+            return Ok(());
+        }
+        /// How far before the last `written_at` read the next read starts.
+        const LATE_COMMITS_MS: i64 = 5_000;
+        let cursor = self.aggregates.peer_cursor();
+        let from = if cursor == 0 { 0 } else { cursor - LATE_COMMITS_MS };
+        let (rows, newest) = store::aggregates::peers_since(&self.db, &self.host, from, since).await?;
+        self.aggregates.take_peers(&rows, since, newest);
         Ok(())
     }
 
@@ -331,7 +356,7 @@ impl Telemetry {
         // A writer stalled on a busy disk can hold the store past its busy
         // timeout; the last aggregates are worth a few more tries.
         let mut tries = 0;
-        while let Err(e) = store::aggregates::upsert(&self.db, &dirty).await {
+        while let Err(e) = store::aggregates::upsert(&self.db, &self.host, &dirty).await {
             tries += 1;
             if tries == 3 {
                 return Err(e);

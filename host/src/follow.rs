@@ -75,6 +75,10 @@ impl Host {
         let sparse = match (d.state, &d.candidate_sha, &d.previous_sha) {
             (DeployState::Canary, Some(c), _) if d.canary_percent > 0.0 => Some((c, d.canary_percent)),
             (DeployState::Active, _, Some(p)) if d.holdback_percent > 0.0 => Some((p, d.holdback_percent)),
+            (DeployState::Active, _, None) if d.holdback_percent > 0.0 => {
+                let why = format!("slot {}: a {}% holdback without a previous version", d.slot, d.holdback_percent);
+                return Err(StoreError::Corrupt(why).into());
+            }
             _ => None,
         };
         let sparse = match sparse {
@@ -102,25 +106,27 @@ impl Host {
         if serving.current.id() == current.id() && same_split {
             return Ok(());
         }
+        // The same matched control as the leader's, so that every host's
+        // calls split alike and pool into one judged step; loaded before
+        // anything moves, so that a control that cannot be loaded leaves
+        // the slot as it was.
+        let control = match (&sparse, &serving.canary) {
+            (Some(_), Some(have)) if controlled && have.control.as_ref().is_some_and(|k| k.id() == current.id()) => {
+                have.control.clone()
+            }
+            (Some((arm, _)), _) if controlled => {
+                let (runtime, of, sparse) = (self.runtime.clone(), current.clone(), arm.clone());
+                let copy = tokio::task::spawn_blocking(move || runtime.control_of(&of, &sparse))
+                    .await
+                    .map_err(|e| StoreError::Corrupt(format!("loading a control panicked: {e}")))?;
+                Some(copy.map_err(crate::runtime::RuntimeError::from)?)
+            }
+            _ => None,
+        };
         if serving.current.id() != current.id() || sparse.is_none() {
             slot.swap(current.clone()).map_err(slot_err)?;
         }
         if let Some((arm, pct)) = sparse {
-            // The same matched control as the leader's, so that every
-            // host's calls split alike and pool into one judged step.
-            let control = match &serving.canary {
-                Some(have) if controlled && have.control.as_ref().is_some_and(|k| k.id() == current.id()) => {
-                    have.control.clone()
-                }
-                _ if controlled => {
-                    let (runtime, of, sparse) = (self.runtime.clone(), current.clone(), arm.clone());
-                    let copy = tokio::task::spawn_blocking(move || runtime.control_of(&of, &sparse))
-                        .await
-                        .map_err(|e| StoreError::Corrupt(format!("loading a control panicked: {e}")))?;
-                    Some(copy.map_err(crate::runtime::RuntimeError::from)?)
-                }
-                _ => None,
-            };
             slot.set_split(arm, pct, control).map_err(slot_err)?;
         }
         tracing::info!(slot = %d.slot, state = %d.state.as_str(), "fleet: applied the leader's desired state");

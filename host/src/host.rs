@@ -332,32 +332,49 @@ impl Host {
     }
 
     /// On a follower: pass the rollback requests its recovery strategies
-    /// made to the leader, which alone rolls back. On failure they stay
-    /// queued here for the next round.
+    /// made to the leader, which alone rolls back: one per target a round
+    /// (a failing unit asks once per failed call), with how many asked. On
+    /// failure they stay queued here for the next round.
     pub(crate) async fn forward_rollback_requests(&self, fleet: &Fleet) {
         let Some(healer) = self.invoker.healer() else { return };
+        let mut by_target: Vec<(String, String, usize)> = Vec::new();
         for (target, why) in healer.take_rollback_requests() {
-            if let Err(e) = fleet.request_rollback(&target, &why).await {
-                tracing::warn!(target, "fleet: cannot pass a rollback request to the leader (kept): {e}");
+            match by_target.iter_mut().find(|(t, _, _)| *t == target) {
+                Some((_, _, n)) => *n += 1,
+                None => by_target.push((target, why, 1)),
+            }
+        }
+        let mut left = by_target.into_iter();
+        while let Some((target, why, n)) = left.next() {
+            let asked = if n > 1 { format!("{why} ({n} requests)") } else { why.clone() };
+            if let Err(e) = fleet.request_rollback(&target, &asked).await {
+                tracing::warn!(target, "fleet: cannot pass rollback requests to the leader (kept): {e}");
                 healer.request_rollback(&target, &why);
+                for (target, why, _) in left {
+                    healer.request_rollback(&target, &why);
+                }
                 return;
             }
         }
     }
 
     /// On the leader: take the rollback requests followers passed on into
-    /// this host's queue; its next cycle decides them (now, when any came).
+    /// this host's queue, one per target; its next cycle (now, when any
+    /// came) decides them.
     pub(crate) async fn take_rollback_requests(&self, fleet: &Fleet) {
+        let Some(healer) = self.invoker.healer() else { return };
         let taken = match fleet.take_rollback_requests().await {
             Ok(t) => t,
             Err(e) => return tracing::warn!("fleet: cannot read the followers' rollback requests: {e}"),
         };
-        let Some(healer) = self.invoker.healer() else { return };
         if taken.is_empty() {
             return;
         }
+        let mut seen = std::collections::BTreeSet::new();
         for (host, target, why) in taken {
-            healer.request_rollback(&target, &format!("{why} (asked on {host})"));
+            if seen.insert(target.clone()) {
+                healer.request_rollback(&target, &format!("{why} (asked on {host})"));
+            }
         }
         self.improve.trigger();
     }

@@ -6,7 +6,8 @@ ALTER TABLE deployments ADD COLUMN holdback_percent DOUBLE PRECISION NOT NULL DE
 
 -- Aggregate checkpoints by the host that made them: each host restores its
 -- own, and the leader's detectors read every other host's beside its own.
--- Rows written before hosts were named keep host ''. `written_at` (the
+-- Rows written before hosts were named keep host '' and age out (no host
+-- of a fleet could tell its own among them). `written_at` (the
 -- database's clock) lets the leader read only what changed since its last
 -- read.
 ALTER TABLE aggregates ADD COLUMN host TEXT NOT NULL DEFAULT '';
@@ -30,15 +31,15 @@ CREATE TRIGGER cycle_reports_fence BEFORE INSERT OR UPDATE ON cycle_reports
 CREATE TRIGGER plugin_priorities_fence BEFORE INSERT OR UPDATE ON plugin_priorities
     FOR EACH ROW EXECUTE FUNCTION kaizen_fence();
 
--- A recovery strategy's rollback requests made on a follower, for the
--- leader, which alone rolls back. Notified like the submissions.
+-- A recovery strategy's rollback requests made on a follower (one per
+-- target and round of following), for the leader, which alone rolls back
+-- and deletes them as it takes them. Notified like the submissions.
 CREATE TABLE fleet_rollback_requests (
     id       BIGSERIAL PRIMARY KEY,
     host     TEXT NOT NULL,
     target   TEXT NOT NULL,
     reason   TEXT NOT NULL,
-    at       BIGINT NOT NULL DEFAULT kaizen_now_ms(),
-    taken_at BIGINT
+    at       BIGINT NOT NULL DEFAULT kaizen_now_ms()
 );
 CREATE TRIGGER fleet_rollback_requests_notify AFTER INSERT ON fleet_rollback_requests
     FOR EACH ROW EXECUTE FUNCTION kaizen_notify_submitted();

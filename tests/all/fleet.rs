@@ -702,3 +702,62 @@ fn the_leader_detects_on_the_calls_of_every_host() {
     let r = a.post(&format!("/api/v1/findings/{id}/acknowledge"), serde_json::Value::Null);
     assert_eq!(r.status(), 200, "{}", r.text().unwrap());
 }
+
+/// A bake's holdback the desired state still holds after its rollout (its
+/// end could not be written) is served by every host, and the leader's
+/// next cycle ends it everywhere.
+#[test]
+fn a_holdback_left_behind_is_ended_by_the_leaders_next_cycle() {
+    let Some(db) = database() else { return };
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let start = |dir: &std::path::Path| {
+        let path = dir.join("kaizen.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[fleet]\nlease_secs = {LEASE_SECS}\n\
+                 [loop]\ninterval_secs = 3600.0\nmin_interval_secs = 3600.0\nmax_interval_secs = 3600.0\n"
+            ),
+        )
+        .unwrap();
+        Server::start(dir, &[], &["--config", &path.display().to_string(), "--database-url", &db.url])
+    };
+    let a = start(dirs[0].path());
+    let b = start(dirs[1].path());
+    a.deploy(UNIT_CALCULATOR_V2.load().unwrap());
+    wait_for("the follower to serve 2.0.0", Duration::from_secs(10), || b.invoke("calculator", ADD).1 == "2.0.0");
+
+    // The leader's own session leaves a 10 % holdback on 1.0.0 behind.
+    let f = fleet(&a);
+    let session = format!("kaizen/{}/{}", f["this_host"].as_str().unwrap(), f["lease"]["instance"].as_str().unwrap());
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+        use sqlx::ConnectOptions;
+        use std::str::FromStr;
+        let mut conn = sqlx::postgres::PgConnectOptions::from_str(&db.url)
+            .unwrap()
+            .application_name(&session)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query("UPDATE deployments SET holdback_percent = 10 WHERE slot = 'calculator'")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    });
+    wait_for("the follower to hold back 10 % on 1.0.0", Duration::from_secs(10), || {
+        b.canary("calculator").is_some_and(|(v, pct)| v == "1.0.0" && pct == 10.0)
+    });
+
+    let r = a.post("/api/v1/cycles", serde_json::Value::Null);
+    assert_eq!(r.status(), 200);
+    wait_for("the follower to serve 2.0.0 alone again", Duration::from_secs(10), || {
+        b.canary("calculator").is_none() && b.invoke("calculator", ADD).1 == "2.0.0"
+    });
+    let deployments = a.get("/api/v1/deployments");
+    let d = deployments.as_array().unwrap().iter().find(|d| d["slot"] == "calculator").unwrap().clone();
+    assert_eq!(d["holdback_percent"], 0.0, "{d}");
+    // Ending a split changed no version: a rollback still goes to 1.0.0.
+    let (ok, out, err) = a.cli(&["rollback", "calculator"]);
+    assert!(ok, "{out}{err}");
+    wait_for("the follower to serve 1.0.0", Duration::from_secs(10), || b.invoke("calculator", ADD).1 == "1.0.0");
+}

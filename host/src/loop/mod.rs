@@ -407,6 +407,9 @@ impl Loop {
         }
         let running = ctx.safety.check_running();
         rollout::requested_rollbacks(ctx, running.as_ref().err()).await;
+        if running.is_ok() {
+            rollout::settle_holdbacks(ctx).await;
+        }
         match running {
             Err(denied) => r.skipped = Some(denied.to_string()),
             Ok(()) => {

@@ -710,7 +710,8 @@ impl Rollout {
             .holdback(&self.candidate, &self.baseline, 0.0, None)
             .map_err(|e| End::Failed(e.to_string()))?;
         self.percent = 100.0;
-        let ended = store::deployments::end_holdback(&self.ctx.db, &self.target, self.candidate.id());
+        let ended =
+            store::deployments::end_holdback(&self.ctx.db, &self.target, self.candidate.id(), "promoted; baked");
         self.ctx.write("deployment", &self.target, ended).await;
         Ok(())
     }
@@ -966,7 +967,13 @@ fn verdict_json(phase: Phase, pct: f64, j: &Judgement, by_host: &BTreeMap<String
 /// its candidate.
 pub async fn requested_rollbacks(ctx: &Ctx, denied: Option<&Denied>) {
     let requests = ctx.invoker.healer().map(|h| h.take_rollback_requests()).unwrap_or_default();
+    // A failing unit asks once per failed call: one rollback per target
+    // per cycle, not one step back in its history per request.
+    let mut handled = std::collections::BTreeSet::new();
     for (target, why) in requests {
+        if !handled.insert(target.clone()) {
+            continue;
+        }
         if let Some(denied) = denied {
             let event = Event::RollbackRequestDenied { reason: why, denied: denied.to_string() };
             ctx.audit.record_event("safety", "rollback-request-denied", &target, event).await;
@@ -988,6 +995,30 @@ pub async fn requested_rollbacks(ctx: &Ctx, denied: Option<&Denied>) {
                 let event = Event::RollbackRequestFailed { reason: why, error: e.to_string() };
                 ctx.audit.record_event("safety", "rollback-request-failed", &target, event).await;
             }
+        }
+    }
+}
+
+/// End every bake holdback the desired state still holds with no rollout
+/// in flight on its slot: one whose end could not be written (the rollout
+/// ended promoted all the same), or one a new leader took up from the
+/// desired state after its rollout had ended. Here and, through the
+/// desired state, on every host of a fleet, all calls go to the promoted
+/// version again.
+pub async fn settle_holdbacks(ctx: &Ctx) {
+    let Some(all) = ctx.check("deployment", "holdbacks", store::deployments::all(&ctx.db).await) else { return };
+    for d in all.into_iter().filter(|d| d.holdback_percent > 0.0 && ctx.safety.rollout(&d.slot).is_none()) {
+        if let Some(slot) = ctx.runtime.slot(&d.slot) {
+            let serving = slot.serving();
+            let held_back = serving.canary.as_ref().is_some_and(|c| Some(c.plugin.id()) == d.previous_sha.as_deref());
+            if serving.current.id() == d.current_sha && held_back {
+                let _ = slot.swap(serving.current.clone());
+            }
+        }
+        let why = "promoted; its holdback ended after the rollout";
+        let ended = store::deployments::end_holdback(&ctx.db, &d.slot, &d.current_sha, why);
+        if ctx.write("deployment", &d.slot, ended).await.is_some() {
+            tracing::info!(slot = %d.slot, "a bake's holdback outlived its rollout: ended");
         }
     }
 }

@@ -230,8 +230,13 @@ impl Slot {
             return Ok(prev.current.clone());
         }
         self.unowned(&g)?;
+        // Ending a split around the same current version changes no
+        // version: the history (what a rollback goes back to) stays.
+        let same = prev.current.id() == next.id();
         self.serving.store(Arc::new(Serving { current: next, canary: None }));
-        self.push_history(&mut g.history, prev.current.clone());
+        if !same {
+            self.push_history(&mut g.history, prev.current.clone());
+        }
         Ok(prev.current.clone())
     }
 

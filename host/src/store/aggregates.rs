@@ -40,8 +40,9 @@ pub async fn upsert(db: &Db, host: &str, buckets: &[StoredBucket]) -> Result<()>
     Ok(())
 }
 
-/// A host's own buckets (and those written before hosts were named).
-pub(crate) const SINCE: &str = "SELECT * FROM aggregates WHERE (host = $1 OR host = '') AND bucket_start >= $2";
+/// A host's own buckets. (Rows written before hosts were named have host
+/// '': a host outside a fleet restores them; in a fleet they age out.)
+pub(crate) const SINCE: &str = "SELECT * FROM aggregates WHERE host = $1 AND bucket_start >= $2";
 /// Other hosts' buckets written at or after a time, of the buckets that
 /// start at or after another.
 pub(crate) const PEERS_WRITTEN_SINCE: &str = "SELECT * FROM aggregates \

@@ -142,15 +142,15 @@ pub async fn record(db: &Db, d: &Deployment, history_sha: &str, from_sha: Option
     Ok(())
 }
 
-/// End the bake's holdback of `slot` while it serves `current_sha`: every
-/// call goes to the promoted version. Changes the split only, so the
+/// End the bake's holdback of `slot` while it serves `current_sha`, for
+/// `reason`: every call goes to the promoted version. Changes the split only, so the
 /// history (which records versions) gains no entry; a slot that moved on
 /// meanwhile is left as it is.
-pub async fn end_holdback(db: &Db, slot: &str, current_sha: &str) -> Result<()> {
+pub async fn end_holdback(db: &Db, slot: &str, current_sha: &str, reason: &str) -> Result<()> {
     with_pool!(db, p => sqlx::query(
-        "UPDATE deployments SET holdback_percent = 0, control_percent = 0, updated_at = $3
+        "UPDATE deployments SET holdback_percent = 0, control_percent = 0, updated_at = $3, reason = $4
          WHERE slot = $1 AND current_sha = $2 AND holdback_percent > 0")
-        .bind(slot).bind(current_sha).bind(super::now_ms())
+        .bind(slot).bind(current_sha).bind(super::now_ms()).bind(reason)
         .execute(p).await.map(|_| ()))?;
     Ok(())
 }

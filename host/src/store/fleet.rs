@@ -374,15 +374,11 @@ pub async fn request_rollback(pool: &PgPool, host: &str, target: &str, reason: &
     Ok(())
 }
 
-/// Take the rollback requests followers passed on: (host, target, reason),
-/// oldest first.
+/// Take (and delete) the rollback requests followers passed on: (host,
+/// target, reason), oldest first.
 pub async fn take_rollback_requests(pool: &PgPool) -> Result<Vec<(String, String, String)>> {
-    let rows = sqlx::query(
-        "UPDATE fleet_rollback_requests SET taken_at = kaizen_now_ms() WHERE taken_at IS NULL
-         RETURNING id, host, target, reason",
-    )
-    .fetch_all(pool)
-    .await?;
+    let rows =
+        sqlx::query("DELETE FROM fleet_rollback_requests RETURNING id, host, target, reason").fetch_all(pool).await?;
     let mut taken: Vec<(i64, String, String, String)> = rows
         .iter()
         .map(|r| Ok((r.try_get("id")?, r.try_get("host")?, r.try_get("target")?, r.try_get("reason")?)))

@@ -323,6 +323,8 @@ impl Telemetry {
         }
         /// How far before the last `written_at` read the next read starts.
         const LATE_COMMITS_MS: i64 = 5_000;
+        let bucket_ms = self.aggregates.bucket_ms();
+        let since = since - since.rem_euclid(bucket_ms);
         let cursor = self.aggregates.peer_cursor();
         let from = if cursor == 0 { 0 } else { cursor - LATE_COMMITS_MS };
         let (rows, newest) = store::aggregates::peers_since(&self.db, &self.host, from, since).await?;

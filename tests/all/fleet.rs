@@ -147,20 +147,8 @@ fn a_fleet_follows_one_leader_and_fails_over_when_it_dies() {
     assert_eq!(b.invoke("calculator", ADD).1, "2.0.0", "the new leader serves the last desired state");
 
     // The deposed leader's late write is refused by the database itself.
-    let refused = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-        use sqlx::ConnectOptions;
-        use std::str::FromStr;
-        let mut conn = sqlx::postgres::PgConnectOptions::from_str(&db.url)
-            .unwrap()
-            .application_name(&session)
-            .connect()
-            .await
-            .unwrap();
-        sqlx::query("UPDATE deployments SET reason = 'late write' WHERE slot = 'calculator'")
-            .execute(&mut conn)
-            .await
-            .unwrap_err()
-    });
+    let refused = as_session(&db, &session, "UPDATE deployments SET reason = 'late write' WHERE slot = 'calculator'")
+        .unwrap_err();
     let code = refused.as_database_error().and_then(|d| d.code()).map(|c| c.to_string());
     assert_eq!(code.as_deref(), Some("KZFEN"), "{refused}");
     // So is every other record of the loop's: its findings, cycle reports
@@ -170,18 +158,7 @@ fn a_fleet_follows_one_leader_and_fails_over_when_it_dies() {
         "UPDATE findings SET reason = 'late write'",
         "INSERT INTO plugin_priorities (plugin, weight, confidence, reason, updated_at) VALUES ('late', 1, 0, 'late', 0)",
     ] {
-        let refused = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-            use sqlx::ConnectOptions;
-            use std::str::FromStr;
-            let mut conn = sqlx::postgres::PgConnectOptions::from_str(&db.url)
-                .unwrap()
-                .application_name(&session)
-                .connect()
-                .await
-                .unwrap();
-            sqlx::query(late).execute(&mut conn).await
-        });
-        match refused {
+        match as_session(&db, &session, late) {
             // An UPDATE of no row fires no row trigger: nothing was written.
             Ok(done) => assert_eq!(done.rows_affected(), 0, "{late}"),
             Err(e) => {
@@ -642,6 +619,33 @@ fn an_emergency_stop_on_a_follower_freezes_the_leaders_rollout() {
     drop(traffic);
 }
 
+/// A host whose loop runs a cycle only when the test asks for one, with
+/// `extra` settings appended after `[loop]`'s.
+fn manual_cycles_host(dir: &std::path::Path, db: &PgDatabase, extra: &str) -> Server {
+    let path = dir.join("kaizen.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[fleet]\nlease_secs = {LEASE_SECS}\n\
+             [loop]\ninterval_secs = 3600.0\nmin_interval_secs = 3600.0\nmax_interval_secs = 3600.0\n{extra}"
+        ),
+    )
+    .unwrap();
+    Server::start(dir, &[], &["--config", &path.display().to_string(), "--database-url", &db.url])
+}
+
+/// Run `sql` on a session named `session` (as a host's sessions are), for
+/// the fence to judge.
+fn as_session(db: &PgDatabase, session: &str, sql: &str) -> Result<sqlx::postgres::PgQueryResult, sqlx::Error> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+        use sqlx::ConnectOptions;
+        use std::str::FromStr;
+        let mut conn =
+            sqlx::postgres::PgConnectOptions::from_str(&db.url).unwrap().application_name(session).connect().await?;
+        sqlx::query(sql).execute(&mut conn).await
+    })
+}
+
 /// The loop's leader detects on every host's calls: failures pushed to a
 /// follower alone open a finding on the leader (from the follower's
 /// checkpointed aggregates), and only the leader acts on it.
@@ -650,18 +654,8 @@ fn the_leader_detects_on_the_calls_of_every_host() {
     let Some(db) = database() else { return };
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
     let start = |dir: &std::path::Path| {
-        let path = dir.join("kaizen.toml");
-        std::fs::write(
-            &path,
-            format!(
-                "[fleet]\nlease_secs = {LEASE_SECS}\n\
-                 [loop]\ninterval_secs = 3600.0\nmin_interval_secs = 3600.0\nmax_interval_secs = 3600.0\n\
-                 window_secs = 30\nbaseline_secs = 30\n\
-                 [telemetry]\nbucket_secs = 1\nmaintenance_secs = 1\n"
-            ),
-        )
-        .unwrap();
-        Server::start(dir, &[], &["--config", &path.display().to_string(), "--database-url", &db.url])
+        let extra = "window_secs = 30\nbaseline_secs = 30\n[telemetry]\nbucket_secs = 1\nmaintenance_secs = 1\n";
+        manual_cycles_host(dir, &db, extra)
     };
     let a = start(dirs[0].path());
     let b = start(dirs[1].path());
@@ -710,18 +704,7 @@ fn the_leader_detects_on_the_calls_of_every_host() {
 fn a_holdback_left_behind_is_ended_by_the_leaders_next_cycle() {
     let Some(db) = database() else { return };
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let start = |dir: &std::path::Path| {
-        let path = dir.join("kaizen.toml");
-        std::fs::write(
-            &path,
-            format!(
-                "[fleet]\nlease_secs = {LEASE_SECS}\n\
-                 [loop]\ninterval_secs = 3600.0\nmin_interval_secs = 3600.0\nmax_interval_secs = 3600.0\n"
-            ),
-        )
-        .unwrap();
-        Server::start(dir, &[], &["--config", &path.display().to_string(), "--database-url", &db.url])
-    };
+    let start = |dir: &std::path::Path| manual_cycles_host(dir, &db, "");
     let a = start(dirs[0].path());
     let b = start(dirs[1].path());
     a.deploy(UNIT_CALCULATOR_V2.load().unwrap());
@@ -730,20 +713,7 @@ fn a_holdback_left_behind_is_ended_by_the_leaders_next_cycle() {
     // The leader's own session leaves a 10 % holdback on 1.0.0 behind.
     let f = fleet(&a);
     let session = format!("kaizen/{}/{}", f["this_host"].as_str().unwrap(), f["lease"]["instance"].as_str().unwrap());
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-        use sqlx::ConnectOptions;
-        use std::str::FromStr;
-        let mut conn = sqlx::postgres::PgConnectOptions::from_str(&db.url)
-            .unwrap()
-            .application_name(&session)
-            .connect()
-            .await
-            .unwrap();
-        sqlx::query("UPDATE deployments SET holdback_percent = 10 WHERE slot = 'calculator'")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    });
+    as_session(&db, &session, "UPDATE deployments SET holdback_percent = 10 WHERE slot = 'calculator'").unwrap();
     wait_for("the follower to hold back 10 % on 1.0.0", Duration::from_secs(10), || {
         b.canary("calculator").is_some_and(|(v, pct)| v == "1.0.0" && pct == 10.0)
     });

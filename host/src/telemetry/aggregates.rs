@@ -379,15 +379,6 @@ impl Aggregates {
         self.peers.read().cursor
     }
 
-    /// Hosts whose buckets are held, with how many calls they hold.
-    pub fn peer_calls(&self) -> BTreeMap<String, u64> {
-        let mut calls = BTreeMap::new();
-        for ((host, _, _), buckets) in &self.peers.read().series {
-            *calls.entry(host.clone()).or_default() += buckets.values().map(|b| b.executions).sum::<u64>();
-        }
-        calls
-    }
-
     /// The detectors' input at `now`: every target version with calls in the
     /// last `window_ms`, against the same target's `baseline_ms` before it;
     /// in a fleet's leader, every host's calls (the others' as of their

@@ -63,7 +63,12 @@ fn raw_engine(pooling: bool) -> Engine {
     let mut cfg = Config::new();
     cfg.wasm_component_model(true).epoch_interruption(true);
     if pooling {
-        cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(PoolingAllocationConfig::default()));
+        // The host's own pool settings (pages reset in place after a call),
+        // so that a ratio against this embedding measures the host's call
+        // path, not a pool configured differently.
+        let mut pool = PoolingAllocationConfig::default();
+        pool.linear_memory_keep_resident(1 << 20).table_keep_resident(1 << 20).pagemap_scan(wasmtime::Enabled::Auto);
+        cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     Engine::new(&cfg).unwrap()
 }

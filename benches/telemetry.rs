@@ -208,9 +208,20 @@ fn detection(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let mut c = support::criterion();
-    writer(&mut c, &rt);
-    recording(&mut c, &rt);
-    detection(&mut c, &rt);
+    // A filter on the command line (`cargo bench --bench telemetry -- calls`)
+    // also skips the other groups' set-up (a million inserts for detection),
+    // so that a profile of one group shows that group alone.
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let wanted = |ids: &[&str]| filter.as_deref().is_none_or(|f| ids.iter().any(|id| id.contains(f)));
+    if wanted(&["writer/sqlite_100k", "writer/postgres_100k"]) {
+        writer(&mut c, &rt);
+    }
+    if wanted(&["calls/recording_off", "calls/recording_on"]) {
+        recording(&mut c, &rt);
+    }
+    if wanted(&["detection_input/stored_1e3", "detection_input/stored_1e6"]) {
+        detection(&mut c, &rt);
+    }
     c.final_summary();
 
     println!("\n== Kaizen telemetry: figures measured in this run ==");

@@ -211,6 +211,14 @@ fn runtime(k: &mut Checker, c: &Sections<'_>) {
     }
     k.at_least("runtime.history_depth", r.history_depth as u64, 1);
     k.at_least("runtime.max_instances", r.max_instances as u64, 1);
+    let keep_max = crate::config::MAX_KEEP_RESIDENT_BYTES;
+    if r.keep_resident_bytes > keep_max {
+        k.bad(
+            "runtime.keep_resident_bytes",
+            r.keep_resident_bytes,
+            format!("must be at most {keep_max} bytes (64 MiB)"),
+        );
+    }
     for (name, i) in &r.instances {
         k.at_least(&format!("runtime.instances.{name}.reuse"), u64::from(i.reuse), 1);
     }
@@ -505,6 +513,7 @@ mod tests {
         c.safety.limits.judge.error_tolerance_points = 3.0;
         c.recovery.breaker.failure_rate = 1.5;
         c.improve.resolve_after_cycles = 0;
+        c.runtime.keep_resident_bytes = 1 << 30;
         let err = c.check().unwrap_err();
         let keys: Vec<&str> = err.0.iter().map(|o| o.key.as_str()).collect();
         assert!(keys.contains(&"loop.interval_secs"), "{err}");
@@ -518,6 +527,10 @@ mod tests {
         assert!(text.contains("`safety.limits.canary_steps` = [50.0, 10.0]: must end at 100"), "{text}");
         assert!(text.contains("steps must increase"), "{text}");
         assert!(text.contains("`loop.resolve_after_cycles` = 0: must be at least 1"), "{text}");
+        assert!(
+            text.contains("`runtime.keep_resident_bytes` = 1073741824: must be at most 67108864 bytes (64 MiB)"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -113,6 +113,25 @@ async fn round_trip_every_table(db: &Db) {
     assert!(timings.iter().all(|t| t.target == batch[2].target && t.id > page[1].id));
     assert_eq!(executions::delete_before(db, 1_000 + 500).await.unwrap(), 500);
     assert_eq!(executions::count(db).await.unwrap(), 2000);
+    // A live request's sample id: the newest row after a mark that kept it.
+    let mark = executions::last_id(db).await.unwrap();
+    let request = batch[2498].request.clone().unwrap();
+    assert_eq!(executions::newest_with_request(db, "calculator", mark, &request).await.unwrap(), None, "none since");
+    let kept = executions::newest_with_request(db, "calculator", 0, &request).await.unwrap();
+    assert_eq!(kept, Some(recent[1].id), "the row that kept it");
+    executions::insert_batch(db, &batch[2498..2499]).await.unwrap();
+    assert_eq!(executions::newest_with_request(db, "calculator", mark, &request).await.unwrap(), Some(mark + 1));
+    // Retention goes in row order: a straggler (written late, started
+    // early) waits for the rows written before it, then goes with them.
+    let mut late = exec("calculator", 0, Outcome::Ok);
+    late.message = Some("straggler".into());
+    executions::insert_batch(db, &[late]).await.unwrap();
+    assert_eq!(executions::delete_before(db, 1_000 + 600).await.unwrap(), 100);
+    assert_eq!(executions::count(db).await.unwrap(), 1_902, "the straggler waits");
+    assert_eq!(executions::delete_before(db, 1_000 + 2_600).await.unwrap(), 1_902, "all older: all go");
+    assert_eq!(executions::count(db).await.unwrap(), 0);
+    assert_eq!(executions::delete_before(db, 0).await.unwrap(), 0, "an empty table");
+    executions::insert_batch(db, &batch[..2000]).await.unwrap();
 
     let points = vec![Metric {
         name: "queue".into(),

@@ -192,10 +192,21 @@ macro_rules! decode {
 pub(crate) const RECENT: &str = "SELECT * FROM executions WHERE target = $1 ORDER BY id DESC LIMIT $2";
 pub(crate) const REPLAYABLE: &str =
     "SELECT * FROM executions WHERE target = $1 AND request IS NOT NULL ORDER BY id DESC LIMIT $2";
-pub(crate) const WITH_REQUEST: &str =
-    "SELECT id FROM executions WHERE target = $1 AND started_at >= $2 AND request = $3
-     ORDER BY started_at DESC LIMIT 1";
-pub(crate) const DELETE_BEFORE: &str = "DELETE FROM executions WHERE started_at < $1";
+pub(crate) const WITH_REQUEST: &str = "SELECT id FROM executions WHERE target = $1 AND id > $2 AND request IS NOT NULL \
+     AND request = $3 ORDER BY id DESC LIMIT 1";
+/// Retention in row order: every row before the first one (by id) that
+/// started at or after the cutoff. Rows are written in the order their
+/// calls end, so start time and id agree but for stragglers (a long call, a
+/// back-dated ingest): such a row waits for the rows written before it and
+/// is kept at most `retention` after it was written. Without a match every
+/// row is older than the cutoff. No index on time is needed (the scan in
+/// id order stops at the first row kept, so it reads what it deletes), and
+/// none is written per call.
+pub(crate) const DELETE_BEFORE: &str = "DELETE FROM executions WHERE id < COALESCE(\
+     (SELECT id FROM executions WHERE started_at >= $1 ORDER BY id LIMIT 1), \
+     (SELECT MAX(id) + 1 FROM executions), 0)";
+/// The newest row's id (0 when there is none).
+pub(crate) const LAST_ID: &str = "SELECT COALESCE(MAX(id), 0) AS id FROM executions";
 
 /// Newest executions of `target` (any version), at most `limit`.
 pub async fn recent(db: &Db, target: &str, limit: i64) -> Result<Vec<StoredExecution>> {
@@ -216,14 +227,20 @@ pub async fn replayable(db: &Db, target: &str, limit: i64) -> Result<Vec<StoredE
     })
 }
 
-/// The newest execution of `target` started at or after `since` that kept
+/// The newest execution of `target` written after row `after_id` that kept
 /// exactly `request`: the sample id a proof names a live request by. `None`
 /// when the request was not kept (requests are sampled).
-pub async fn newest_with_request(db: &Db, target: &str, since: i64, request: &[u8]) -> Result<Option<i64>> {
+pub async fn newest_with_request(db: &Db, target: &str, after_id: i64, request: &[u8]) -> Result<Option<i64>> {
     with_pool!(db, p => {
-        let row = sqlx::query(WITH_REQUEST).bind(target).bind(since).bind(request).fetch_optional(p).await?;
+        let row = sqlx::query(WITH_REQUEST).bind(target).bind(after_id).bind(request).fetch_optional(p).await?;
         Ok(row.map(|r| r.try_get("id")).transpose()?)
     })
+}
+
+/// The id of the newest row written so far (0 for none): a mark after which
+/// every row written later lies.
+pub async fn last_id(db: &Db) -> Result<i64> {
+    with_pool!(db, p => Ok(sqlx::query(LAST_ID).fetch_one(p).await?.try_get("id")?))
 }
 
 /// Executions started in `[from, to)`, oldest first, after row `after_id`
@@ -268,7 +285,8 @@ pub async fn count(db: &Db) -> Result<i64> {
     with_pool!(db, p => Ok(sqlx::query("SELECT COUNT(*) AS n FROM executions").fetch_one(p).await?.try_get("n")?))
 }
 
-/// Delete executions that started before `cutoff`; returns how many.
+/// Delete executions that started before `cutoff` (see [`DELETE_BEFORE`]
+/// for the rows that wait for their neighbours); returns how many.
 pub async fn delete_before(db: &Db, cutoff: i64) -> Result<u64> {
     with_pool!(db, p => Ok(sqlx::query(DELETE_BEFORE).bind(cutoff).execute(p).await?.rows_affected()))
 }

@@ -43,7 +43,10 @@ pub struct TelemetryConfig {
     /// Requests larger than this are not kept.
     pub max_request_bytes: usize,
     /// Executions older than this are deleted; aggregates survive.
-    /// Ingested records dated before the horizon are refused.
+    /// Ingested records dated before the horizon are refused. Deletion goes
+    /// in the order rows were written (no index on time is kept per call):
+    /// a row written well after it started waits for the rows written
+    /// before it, up to this long after it was written.
     pub retention_secs: u64,
     /// How far ahead of the host's clock an ingested record may be dated
     /// (clock skew between services), in seconds.

@@ -14,7 +14,7 @@ use super::outcomes::{About, Difference, Ending, RateTest, Tally, run, settle};
 use super::{ProofStep, ProveConfig};
 use crate::invoke::{Invoker, Mirror};
 use crate::runtime::{CallError, Plugin};
-use crate::store::{Db, executions, now_ms};
+use crate::store::{Db, executions};
 
 /// What the mirrored calls share with the proof waiting on them.
 struct Shared {
@@ -77,8 +77,6 @@ impl Mirror for Shadow {
     }
 }
 
-/// How long before the shadow period a mirrored live call may have started.
-const LONGEST_CALL_MS: i64 = 60_000;
 
 /// Longest wait, after mirroring stops, for mirrored calls still running.
 const SETTLE_WAIT: Duration = Duration::from_secs(10);
@@ -109,8 +107,8 @@ pub async fn shadow(
         concurrency: cfg.shadow_concurrency.max(1),
         offered: AtomicU64::new(0),
     });
-    // A call mirrored first may have started before the mirror was set.
-    let since = now_ms() - LONGEST_CALL_MS;
+    // Every call mirrored from now on is written after this row.
+    let mark = executions::last_id(db).await.unwrap_or(0);
     invoker.set_mirror(candidate.name(), Some(s));
     let until = Instant::now() + Duration::from_secs(cfg.shadow_secs);
     let decided = |st: &State| st.failed.clone().or_else(|| st.tally.increase(test, sv, cv));
@@ -138,7 +136,7 @@ pub async fn shadow(
             // The live call was recorded before it was mirrored: once the
             // recorder has written it, the store knows its sample id.
             invoker.telemetry().recorder().flush().await;
-            e.id = executions::newest_with_request(db, candidate.name(), since, &e.request).await.ok().flatten();
+            e.id = executions::newest_with_request(db, candidate.name(), mark, &e.request).await.ok().flatten();
         }
         return ProofStep::new("shadow", "failed", format!("after {n} mirrored call(s): {}", d.words(sv, cv)));
     }

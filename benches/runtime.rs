@@ -63,11 +63,12 @@ fn raw_engine(pooling: bool) -> Engine {
     let mut cfg = Config::new();
     cfg.wasm_component_model(true).epoch_interruption(true);
     if pooling {
-        // The host's own pool settings (pages reset in place after a call),
-        // so that a ratio against this embedding measures the host's call
-        // path, not a pool configured differently.
+        // The host's own pool settings (the lowest 64 KiB of memories and
+        // tables reset in place after a call), so that a ratio against this
+        // embedding measures the host's call path, not a pool set otherwise.
+        let keep = kaizen_host::config::DEFAULT_KEEP_RESIDENT_BYTES;
         let mut pool = PoolingAllocationConfig::default();
-        pool.linear_memory_keep_resident(1 << 20).table_keep_resident(1 << 20).pagemap_scan(wasmtime::Enabled::Auto);
+        pool.linear_memory_keep_resident(keep).table_keep_resident(keep);
         cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     Engine::new(&cfg).unwrap()

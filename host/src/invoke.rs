@@ -218,6 +218,10 @@ impl Invoker {
         let error_class = class.as_deref();
         let message = message.as_deref();
         let measured = Measured { started_at, latency, outcome, error_class, message, request, attempts };
+        // The mirror is read before the call is recorded: a call mirrored to
+        // a shadow is then recorded after the shadow began, so its row lies
+        // after the row mark the shadow looks its sample id up from.
+        let mirror = self.mirrors.read().get(name).cloned();
         self.telemetry.record(name, plugin.version(), measured);
         let listeners = self.listeners.read().get(name).cloned();
         if let Some(ls) = listeners {
@@ -237,7 +241,6 @@ impl Invoker {
                 l.on_call(&rec);
             }
         }
-        let mirror = self.mirrors.read().get(name).cloned();
         if let Some(m) = mirror {
             m.offer(request, own);
         }

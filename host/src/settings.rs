@@ -216,7 +216,7 @@ fn runtime(k: &mut Checker, c: &Sections<'_>) {
         k.bad(
             "runtime.keep_resident_bytes",
             r.keep_resident_bytes,
-            format!("must be at most {keep_max} bytes (64 MiB)"),
+            format!("must be at most {keep_max} bytes (16 MiB)"),
         );
     }
     for (name, i) in &r.instances {
@@ -528,7 +528,7 @@ mod tests {
         assert!(text.contains("steps must increase"), "{text}");
         assert!(text.contains("`loop.resolve_after_cycles` = 0: must be at least 1"), "{text}");
         assert!(
-            text.contains("`runtime.keep_resident_bytes` = 1073741824: must be at most 67108864 bytes (64 MiB)"),
+            text.contains("`runtime.keep_resident_bytes` = 1073741824: must be at most 16777216 bytes (16 MiB)"),
             "{text}"
         );
     }

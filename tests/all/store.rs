@@ -111,7 +111,7 @@ async fn round_trip_every_table(db: &Db) {
     let want: Vec<(i64, i64)> = batch[2..5].iter().map(|e| (e.started_at, e.duration_us)).collect();
     assert_eq!(timings.iter().map(|t| (t.started_at, t.duration_us)).collect::<Vec<_>>(), want);
     assert!(timings.iter().all(|t| t.target == batch[2].target && t.id > page[1].id));
-    assert_eq!(executions::delete_before(db, 1_000 + 500).await.unwrap(), 500);
+    assert_eq!(executions::delete_before(db, 1_000 + 500, i64::MAX).await.unwrap(), 500);
     assert_eq!(executions::count(db).await.unwrap(), 2000);
     // A live request's sample id: the newest row after a mark that kept it.
     let mark = executions::last_id(db).await.unwrap();
@@ -126,11 +126,17 @@ async fn round_trip_every_table(db: &Db) {
     let mut late = exec("calculator", 0, Outcome::Ok);
     late.message = Some("straggler".into());
     executions::insert_batch(db, &[late]).await.unwrap();
-    assert_eq!(executions::delete_before(db, 1_000 + 600).await.unwrap(), 100);
+    assert_eq!(executions::delete_before(db, 1_000 + 600, i64::MAX).await.unwrap(), 100);
     assert_eq!(executions::count(db).await.unwrap(), 1_902, "the straggler waits");
-    assert_eq!(executions::delete_before(db, 1_000 + 2_600).await.unwrap(), 1_902, "all older: all go");
+    // A row dated past the latest start allowed (a clock that jumped)
+    // holds nothing up: the rows written after it still go when due.
+    let mut ahead = exec("calculator", 0, Outcome::Ok);
+    ahead.started_at = 1_000_000;
+    executions::insert_batch(db, &[ahead]).await.unwrap();
+    executions::insert_batch(db, &batch[..10]).await.unwrap();
+    assert_eq!(executions::delete_before(db, 1_000 + 2_600, 10_000).await.unwrap(), 1_913, "all older: all go");
     assert_eq!(executions::count(db).await.unwrap(), 0);
-    assert_eq!(executions::delete_before(db, 0).await.unwrap(), 0, "an empty table");
+    assert_eq!(executions::delete_before(db, 0, i64::MAX).await.unwrap(), 0, "an empty table");
     executions::insert_batch(db, &batch[..2000]).await.unwrap();
 
     let points = vec![Metric {

@@ -61,18 +61,19 @@ pub fn build_engine(config: &RuntimeConfig) -> wasmtime::Result<Engine> {
         .total_tables(n * 4)
         .total_stacks(n)
         .max_memory_size(max_memory(config));
-    // A fresh instance per call used to give its pages back with `madvise`
-    // after every call. In a process whose other threads run on other
-    // cores (the telemetry writer, the HTTP workers) each of those calls
-    // makes the kernel interrupt every such core to flush its TLB: most of
-    // a fresh call's time went there. Resetting the pages a call touched in
-    // place (found with the `PAGEMAP_SCAN` ioctl, Linux 6.7+; elsewhere the
-    // lowest bytes) returns every page to its initial contents all the
-    // same, so no state crosses from one call to the next; the cost is
-    // memory that stays resident in each pool slot used.
+    // A fresh instance per call gives its pages back with `madvise` when it
+    // ends, and each `madvise` makes the kernel interrupt every other core
+    // the process runs on (the telemetry writer, the HTTP workers) to flush
+    // its TLB: three per call, most of a small unit's call. Resetting the
+    // lowest bytes of each memory and table in place (`memset`) spares two
+    // of them (the tables, which are small) at a cost of a few KiB written.
+    // wasmtime's `PAGEMAP_SCAN` reset, which would spare the third as well,
+    // is left off: it resets only the pages present in memory, so a dirty
+    // page swapped out or being migrated when the instance ends would keep
+    // the previous call's data for the next one (wasmtime PR #14357).
     pool.linear_memory_keep_resident(config.keep_resident_bytes)
         .table_keep_resident(config.keep_resident_bytes)
-        .pagemap_scan(wasmtime::Enabled::Auto);
+        .pagemap_scan(wasmtime::Enabled::No);
     cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&cfg)
 }

@@ -195,15 +195,18 @@ pub(crate) const REPLAYABLE: &str =
 pub(crate) const WITH_REQUEST: &str = "SELECT id FROM executions WHERE target = $1 AND id > $2 AND request IS NOT NULL \
      AND request = $3 ORDER BY id DESC LIMIT 1";
 /// Retention in row order: every row before the first one (by id) that
-/// started at or after the cutoff. Rows are written in the order their
-/// calls end, so start time and id agree but for stragglers (a long call, a
-/// back-dated ingest): such a row waits for the rows written before it and
-/// is kept at most `retention` after it was written. Without a match every
-/// row is older than the cutoff. No index on time is needed (the scan in
-/// id order stops at the first row kept, so it reads what it deletes), and
-/// none is written per call.
+/// started in `[$1, $2]`, the cutoff and the latest start a row may have
+/// (the host's clock plus the skew ingest allows). Rows are written in the
+/// order their calls end, so start time and id agree but for stragglers (a
+/// long call, a back-dated ingest): such a row waits for the rows written
+/// before it and is kept at most `retention` after it was written. A row
+/// dated past `$2` (a clock that jumped) does not hold retention up; it
+/// goes with its neighbours. Without a match every row is older than the
+/// cutoff. No index on time is needed (the scan in id order stops at the
+/// first row kept, so it reads what it deletes), and none is written per
+/// call.
 pub(crate) const DELETE_BEFORE: &str = "DELETE FROM executions WHERE id < COALESCE(\
-     (SELECT id FROM executions WHERE started_at >= $1 ORDER BY id LIMIT 1), \
+     (SELECT id FROM executions WHERE started_at >= $1 AND started_at <= $2 ORDER BY id LIMIT 1), \
      (SELECT MAX(id) + 1 FROM executions), 0)";
 /// The newest row's id (0 when there is none).
 pub(crate) const LAST_ID: &str = "SELECT COALESCE(MAX(id), 0) AS id FROM executions";
@@ -285,10 +288,11 @@ pub async fn count(db: &Db) -> Result<i64> {
     with_pool!(db, p => Ok(sqlx::query("SELECT COUNT(*) AS n FROM executions").fetch_one(p).await?.try_get("n")?))
 }
 
-/// Delete executions that started before `cutoff` (see [`DELETE_BEFORE`]
-/// for the rows that wait for their neighbours); returns how many.
-pub async fn delete_before(db: &Db, cutoff: i64) -> Result<u64> {
-    with_pool!(db, p => Ok(sqlx::query(DELETE_BEFORE).bind(cutoff).execute(p).await?.rows_affected()))
+/// Delete executions that started before `cutoff`, rows written before
+/// them included, holding on to none dated after `latest` (see
+/// [`DELETE_BEFORE`]); returns how many. Both in ms since the epoch.
+pub async fn delete_before(db: &Db, cutoff: i64, latest: i64) -> Result<u64> {
+    with_pool!(db, p => Ok(sqlx::query(DELETE_BEFORE).bind(cutoff).bind(latest).execute(p).await?.rows_affected()))
 }
 
 #[cfg(test)]

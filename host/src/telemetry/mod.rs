@@ -302,7 +302,8 @@ impl Telemetry {
         store::aggregates::upsert(&self.db, &self.host, &dirty).await?;
         let now = now_ms();
         let cutoff = now - self.config.retention_secs as i64 * 1000;
-        let deleted = store::executions::delete_before(&self.db, cutoff).await?;
+        let latest = now.saturating_add(self.config.max_future_secs.saturating_mul(1000) as i64);
+        let deleted = store::executions::delete_before(&self.db, cutoff, latest).await?;
         store::metrics::delete_before(&self.db, cutoff).await?;
         let horizon_ms = self.config.horizon_secs.max(60) as i64 * 1000;
         store::aggregates::delete_before(&self.db, now - horizon_ms.max(self.config.retention_secs as i64 * 1000))

@@ -77,7 +77,6 @@ impl Mirror for Shadow {
     }
 }
 
-
 /// Longest wait, after mirroring stops, for mirrored calls still running.
 const SETTLE_WAIT: Duration = Duration::from_secs(10);
 

@@ -35,6 +35,8 @@ struct Target {
     body: Option<Vec<u8>>,
     token: Option<String>,
     expect: &'static [u8],
+    /// The serving process, whose CPU time each run reads.
+    pid: u32,
 }
 
 struct Figures {
@@ -42,6 +44,23 @@ struct Figures {
     p50_us: f64,
     p99_us: f64,
     errors: u64,
+    /// The server's CPU time (every thread, user + system) per answered
+    /// request: what the server itself spends, apart from the load
+    /// generator it shares the cores with.
+    server_cpu_us: f64,
+}
+
+/// CPU time of process `pid` so far (user + system), in µs, from
+/// `/proc/PID/stat` (clock ticks of 1/100 s: over a run of seconds, well
+/// within a percent).
+fn cpu_us(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the line: 12 and 13 here.
+    (ticks(11) + ticks(12)) * 1e6 / 100.0
 }
 
 fn env_num(k: &str, d: u64) -> u64 {
@@ -116,6 +135,7 @@ fn start_kaizen(dir: &Path) -> (Proc, Kaizen, Target) {
         body: Some(b"hello".to_vec()),
         token: Some(tokens["invoke"].as_str().unwrap().to_string()),
         expect: b"1.0.0:hello",
+        pid: child.id(),
     };
     (Proc(child), Kaizen { url, admin }, target)
 }
@@ -163,6 +183,7 @@ fn start_wasmtime(bin: &Path, wasm: &Path, name: &str, extra: &[&str]) -> (Proc,
         body: None,
         token: None,
         expect: b"1.0.0:hello",
+        pid: child.id(),
     };
     (Proc(child), target)
 }
@@ -171,6 +192,7 @@ fn start_wasmtime(bin: &Path, wasm: &Path, name: &str, extra: &[&str]) -> (Proc,
 /// soon as the previous answer arrived, for `secs`.
 fn load(t: &Target, conns: usize, secs: u64) -> Figures {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let (pid, cpu_before) = (t.pid, cpu_us(t.pid));
     rt.block_on(async {
         let client = reqwest::Client::builder().pool_max_idle_per_host(conns).build().unwrap();
         let deadline = Instant::now() + Duration::from_secs(secs);
@@ -212,14 +234,15 @@ fn load(t: &Target, conns: usize, secs: u64) -> Figures {
         let q = |p: f64| {
             all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0) as f64
         };
-        Figures { rps: all.len() as f64 / secs as f64, p50_us: q(0.50), p99_us: q(0.99), errors }
+        let server_cpu_us = (cpu_us(pid) - cpu_before) / all.len().max(1) as f64;
+        Figures { rps: all.len() as f64 / secs as f64, p50_us: q(0.50), p99_us: q(0.99), errors, server_cpu_us }
     })
 }
 
 fn show(name: &str, f: &Figures) {
     println!(
-        "{name:<56} {:>9.0} req/s   p50 {:>7.0} µs   p99 {:>7.0} µs   errors {}",
-        f.rps, f.p50_us, f.p99_us, f.errors
+        "{name:<56} {:>9.0} req/s   p50 {:>7.0} µs   p99 {:>7.0} µs   server CPU {:>5.1} µs/req   errors {}",
+        f.rps, f.p50_us, f.p99_us, f.server_cpu_us, f.errors
     )
 }
 
@@ -290,9 +313,11 @@ fn main() {
         if let (Some(w), Some(wf)) = (w, wb.0.as_ref()) {
             show(&w.name, wf);
             println!(
-                "  throughput kaizen / wasmtime serve = {:.2}x (goal {goal}); p99 kaizen / wasmtime serve = {:.2}x",
+                "  throughput kaizen / wasmtime serve = {:.2}x (goal {goal}); p99 kaizen / wasmtime serve = {:.2}x; \
+                 server CPU per request kaizen / wasmtime serve = {:.2}x",
                 kf.rps / wf.rps,
-                kf.p99_us / wf.p99_us
+                kf.p99_us / wf.p99_us,
+                kf.server_cpu_us / wf.server_cpu_us
             );
         }
     };

@@ -25,12 +25,12 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 mod raw {
-    wasmtime::component::bindgen!({ world: "unit", path: "wit/v0.1" });
+    wasmtime::component::bindgen!({ world: "unit", path: "wit/v0.2" });
 }
 
 /// The same world bound for `call_async`.
 mod raw_async {
-    wasmtime::component::bindgen!({ world: "unit", path: "wit/v0.1", exports: { default: async } });
+    wasmtime::component::bindgen!({ world: "unit", path: "wit/v0.2", exports: { default: async } });
 }
 
 /// The raw embedding: what a hand-written wasmtime host would keep per store.

@@ -38,10 +38,16 @@ async fn plan(pool: &sqlx::SqlitePool, sql: &str) -> Vec<String> {
     rows.iter().map(|r| r.get::<String, _>("detail")).collect()
 }
 
-#[tokio::test]
-async fn no_hot_query_scans_its_table_or_sorts_it() {
+/// A new SQLite file with every migration applied (kept while the dir lives).
+async fn migrated() -> (tempfile::TempDir, Db) {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open_sqlite_file(&dir.path().join("kaizen.db")).await.unwrap();
+    (dir, db)
+}
+
+#[tokio::test]
+async fn no_hot_query_scans_its_table_or_sorts_it() {
+    let (_dir, db) = migrated().await;
     let Db::Sqlite(pool) = &db else { unreachable!() };
     for (what, sql, table) in HOT {
         let details = plan(pool, sql).await;
@@ -58,8 +64,7 @@ async fn no_hot_query_scans_its_table_or_sorts_it() {
 
 #[tokio::test]
 async fn retention_scans_only_in_row_order_and_deletes_by_row_id() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open_sqlite_file(&dir.path().join("kaizen.db")).await.unwrap();
+    let (_dir, db) = migrated().await;
     let Db::Sqlite(pool) = &db else { unreachable!() };
     for (what, sql, table) in ROW_ORDER {
         let details = plan(pool, sql).await;

@@ -30,14 +30,11 @@
 //!   the candidate is r times the baseline, positive when slower. The r at
 //!   which its sum crosses zero is the median ratio of candidate to baseline
 //!   latency (a Hodges-Lehmann-type shift);
-//! - for tail quantile q, the bet is on `(A − p)·s` for a score s ≥ 0 of
-//!   the call's rank that is zero outside the tail. Any such score has mean
-//!   zero when the candidate is r times the baseline, the coin knowing
-//!   nothing of the call, and leans to the candidate when its tail is
-//!   slower. A slowdown's bet scores a call's depth past q ([`depth`]); the
-//!   bet that the tail is faster than r scores its standing in the band
-//!   from `2q − 1` to the top ([`band`]). Each side is its own test, valid
-//!   alone, so each uses the score that shows its alternative soonest.
+//! - for tail quantile q, a call *in the tail* (rank at or past q of the
+//!   window) came from the candidate with probability p when the candidate
+//!   is r times the baseline, more often when its tail is slower: a bet on
+//!   A among the tail's calls (the same conditional test as the outcome
+//!   classes').
 //!
 //! Ties (a millisecond clock) are broken at random.
 //!
@@ -126,6 +123,10 @@ impl Bet {
     /// One observation: `score` in [0, 1] against `null` in (0, 1).
     fn up(&mut self, score: f64, null: f64) {
         self.add(score - null, null);
+    }
+
+    fn down(&mut self, score: f64, null: f64) {
+        self.add(null - score, 1.0 - null);
     }
 
     /// The mixture's capital: the e-value against the null.
@@ -321,46 +322,16 @@ impl Duel {
         }
         self.shift.scored += 1;
         for t in &mut self.tails {
-            let len = self.window.sorted.len();
-            let cut = tail_cut(t.p, len);
+            let cut = tail_cut(t.p, self.window.sorted.len());
             for i in 0..t.ladder.ratios.len() {
-                let r = rank(t.ladder.ratios[i], &self.window, &mut self.rng);
-                // (A − p)·s ≥ −p·s ≥ −p for a slowdown's bet, and
-                // (p − A)·s ≥ −(1 − p) for the other.
-                let (slow, fast) = (depth(r, cut, len), band(r, t.p, len));
-                if slow > 0.0 {
-                    t.ladder.up[i].add((a - p) * slow, p);
-                }
-                if fast > 0.0 {
-                    t.ladder.down[i].add((p - a) * fast, 1.0 - p);
+                if rank(t.ladder.ratios[i], &self.window, &mut self.rng) >= cut {
+                    t.ladder.up[i].up(a, p);
+                    t.ladder.down[i].down(a, p);
                 }
             }
             t.ladder.scored += 1;
         }
     }
-}
-
-/// A call's score in a bet on a slowdown of the tail: 0 under the `cut`,
-/// then its depth past it, `(rank − cut + 1)/(n − cut + 1)` in (0, 1]. The
-/// deeper calls weigh most: a slowed tail moves its calls deeper, and
-/// counting them only as in or out of the tail (a sign test) wastes much
-/// of what they show: a tail-only regression (+30 % on the slowest 10 % of
-/// calls) took a median 1 290 candidate calls to show instead of 750 in
-/// the trials (`cargo bench --bench judge`).
-fn depth(rank: usize, cut: usize, n: usize) -> f64 {
-    if rank >= cut { (rank - cut + 1) as f64 / (n - cut + 1) as f64 } else { 0.0 }
-}
-
-/// A call's score in a bet that the tail is faster than a ratio: its
-/// standing in the band from quantile `2p − 1` to the top (p90 to p100 for
-/// p95), 0 below it, rising linearly to 1. Showing a tail *within* a limit
-/// needs evidence from every call near the quantile, not just the deepest:
-/// on a heavy tail (lognormal σ = 1.0) the depth score left 20 % of
-/// identical 10 % steps without a pass in their 3 000 calls, the band
-/// 7.5 %.
-fn band(rank: usize, p: f64, n: usize) -> f64 {
-    let low = 2.0 * p - 1.0;
-    ((rank as f64 / n as f64 - low) / (1.0 - low)).clamp(0.0, 1.0)
 }
 
 /// For quantile `p` and a window of `n`: the rank a call must reach to

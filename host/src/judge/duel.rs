@@ -30,11 +30,14 @@
 //!   the candidate is r times the baseline, positive when slower. The r at
 //!   which its sum crosses zero is the median ratio of candidate to baseline
 //!   latency (a Hodges-Lehmann-type shift);
-//! - for tail quantile q, a call *in the tail* (rank at or past q of the
-//!   window) came from the candidate with probability p when the candidate
-//!   is r times the baseline, more often when its tail is slower: a bet on
-//!   A among the tail's calls (the same conditional test as the outcome
-//!   classes').
+//! - for tail quantile q, the bet is on `(A − p)·s` for a score s ≥ 0 of
+//!   the call's rank that is zero below the tail's band. Any such score has mean
+//!   zero when the candidate is r times the baseline, the coin knowing
+//!   nothing of the call, and leans to the candidate when its tail is
+//!   slower. A slowdown's bet scores a call's depth past q ([`depth`]); the
+//!   bet that the tail is faster than r scores its standing in the band
+//!   from `2q − 1` to the top ([`band`]). Each side is its own test, valid
+//!   alone, so each uses the score that shows its alternative soonest.
 //!
 //! Ties (a millisecond clock) are broken at random.
 //!
@@ -89,8 +92,8 @@ const LADDER: [f64; 35] = [
     1.07, 1.08, 1.1, 1.12, 1.15, 1.2, 1.25, 1.3, 1.4, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0,
 ];
 
-/// A mixture of capital processes betting that a score's mean is above
-/// (`up`) or below its null.
+/// A mixture of capital processes betting that an observation's mean,
+/// zero under the null, is positive.
 #[derive(Debug, Clone)]
 pub struct Bet {
     sizes: &'static [f64],
@@ -107,9 +110,9 @@ impl Bet {
         Bet { sizes, ln_capital: vec![0.0; sizes.len()], product: vec![1.0; sizes.len()] }
     }
 
-    /// One observation `x` in [−`bound`, `bound`] whose mean is at most
-    /// zero under the null: the capital grows by 1 + λx, λ a fraction of
-    /// 1/`bound` (so the factor stays nonnegative).
+    /// One observation `x` ≥ −`bound` whose mean is at most zero under the
+    /// null: the capital grows by 1 + λx, λ a fraction of 1/`bound` (so the
+    /// factor stays nonnegative).
     fn add(&mut self, x: f64, bound: f64) {
         for ((c, p), f) in self.ln_capital.iter_mut().zip(&mut self.product).zip(self.sizes) {
             *p *= 1.0 + f / bound * x;
@@ -123,10 +126,6 @@ impl Bet {
     /// One observation: `score` in [0, 1] against `null` in (0, 1).
     fn up(&mut self, score: f64, null: f64) {
         self.add(score - null, null);
-    }
-
-    fn down(&mut self, score: f64, null: f64) {
-        self.add(null - score, 1.0 - null);
     }
 
     /// The mixture's capital: the e-value against the null.
@@ -163,7 +162,9 @@ impl Window {
     }
 }
 
-/// Bets at each ratio of a ladder, both directions, for one score.
+/// Bets at each ratio of a ladder, both directions: against "no slower
+/// than the ratio" (`up`) and "no faster" (`down`), each with its own
+/// score for a tail.
 #[derive(Debug, Clone)]
 pub struct Ladder {
     pub ratios: Vec<f64>,
@@ -322,16 +323,47 @@ impl Duel {
         }
         self.shift.scored += 1;
         for t in &mut self.tails {
-            let cut = tail_cut(t.p, self.window.sorted.len());
+            let len = self.window.sorted.len();
+            let cut = tail_cut(t.p, len);
             for i in 0..t.ladder.ratios.len() {
-                if rank(t.ladder.ratios[i], &self.window, &mut self.rng) >= cut {
-                    t.ladder.up[i].up(a, p);
-                    t.ladder.down[i].down(a, p);
+                let r = rank(t.ladder.ratios[i], &self.window, &mut self.rng);
+                // (A − p)·s ≥ −p·s ≥ −p for a slowdown's bet, and
+                // (p − A)·s ≥ −(1 − p) for the other.
+                let (slow, fast) = (depth(r, cut, len), band(r, t.p, len));
+                if slow > 0.0 {
+                    t.ladder.up[i].add((a - p) * slow, p);
+                }
+                if fast > 0.0 {
+                    t.ladder.down[i].add((p - a) * fast, 1.0 - p);
                 }
             }
             t.ladder.scored += 1;
         }
     }
+}
+
+/// A call's score in a bet on a slowdown of the tail: 0 under the `cut`,
+/// then its depth past it, `(rank − cut + 1)/(n − cut + 1)` in (0, 1]. The
+/// deeper calls weigh most: a slowed tail moves its calls deeper, and
+/// counting them only as in or out of the tail (a sign test) wastes much
+/// of what they show: a tail-only regression (+30 % on the slowest 10 % of
+/// calls) took a median 1 290 candidate calls to show instead of 750 in
+/// the trials (`cargo bench --bench judge`).
+fn depth(rank: usize, cut: usize, n: usize) -> f64 {
+    if rank >= cut { (rank - cut + 1) as f64 / (n - cut + 1) as f64 } else { 0.0 }
+}
+
+/// A call's score in a bet that the tail is faster than a ratio: its
+/// standing in the band from quantile `2p − 1` to the top (p90 to p100 for
+/// p95), 0 below it, rising linearly to 1. Showing a tail *within* a limit
+/// needs evidence from every call near the quantile, not just the deepest:
+/// on a heavy tail (lognormal σ = 1.0) the depth score left 20 % of
+/// identical 10 % steps without a pass in their 3 000 calls, the band
+/// 7.5 % (200-step trials). For a quantile at or under the median the band
+/// is every call, scored by rank.
+fn band(rank: usize, p: f64, n: usize) -> f64 {
+    let low = (2.0 * p - 1.0).max(0.0);
+    ((rank as f64 / n as f64 - low) / (1.0 - low)).clamp(0.0, 1.0)
 }
 
 /// For quantile `p` and a window of `n`: the rank a call must reach to
@@ -376,16 +408,18 @@ mod tests {
     /// slow calls hit both arms, and no bet gains from them. Of 200 steps
     /// of 4 000 calls at a 50 % share, looked at after every call, the
     /// shift's or the p95 tail's bet against "no slower" reaches 1/α = 100
-    /// in at most 2α of them (one α each, plus three standard errors).
+    /// in at most 2α of them (one α each, plus three standard errors), and
+    /// the tail's band bet against "no faster" — the one its pass is read
+    /// from — in at most α.
     #[test]
     fn stalls_that_hit_both_arms_win_no_bet() {
         let (steps, alpha) = (200, 0.01);
         let mut rng = StdRng::seed_from_u64(11);
-        let mut rejected = 0;
+        let (mut rejected, mut faster) = (0, 0);
         for _ in 0..steps {
             let mut duel = Duel::new(0.5, &[], &[(0.95, vec![])]);
             let mut level = 0.0f64;
-            let mut hit = false;
+            let (mut hit, mut hit_faster) = (false, false);
             for _ in 0..4000 {
                 // Log-speed: a random walk pulled back to zero, and a stall
                 // (4× slower) of ~40 calls now and then.
@@ -398,10 +432,13 @@ mod tests {
                 if duel.shift.slower_than(1.0) >= 1.0 / alpha || duel.tails[0].ladder.slower_than(1.0) >= 1.0 / alpha {
                     hit = true;
                 }
+                hit_faster |= duel.tails[0].ladder.faster_than(1.0) >= 1.0 / alpha;
             }
             rejected += u32::from(hit);
+            faster += u32::from(hit_faster);
         }
-        let allowed = 2.0 * alpha * steps as f64 + 3.0 * (alpha * steps as f64).sqrt();
-        assert!(f64::from(rejected) <= allowed, "{rejected} of {steps} identical steps showed a slowdown");
+        let allowed = |tests: f64| tests * alpha * steps as f64 + 3.0 * (alpha * steps as f64).sqrt();
+        assert!(f64::from(rejected) <= allowed(2.0), "{rejected} of {steps} identical steps showed a slowdown");
+        assert!(f64::from(faster) <= allowed(1.0), "{faster} of {steps} identical steps showed a faster p95 band");
     }
 }

@@ -62,14 +62,15 @@ pub struct JudgeConfig {
     /// The tail quantiles judged besides the shift of the whole
     /// distribution (the shift is the p50 objective: the median ratio).
     /// `0.95` guards p95: a slowdown of twice the tolerance shown in the
-    /// tail fails the candidate, and a pass waits while a tail slowdown is
-    /// suspected, but not for the tail's bound. `{ p = 0.99, threshold = 0.3
-    /// }` holds p99 to its own threshold: a pass waits until it is shown
-    /// under it (the tolerance is scaled alike).
+    /// tail fails the candidate, and a pass waits until the tail is shown
+    /// under twice the threshold at level √alpha. `{ p = 0.99, threshold =
+    /// 0.3 }` holds p99 to its own threshold at level alpha, like the shift
+    /// (the tolerance is scaled alike).
     pub quantiles: Vec<Quantile>,
     /// Probability of failing a candidate no worse than its baseline, for
     /// the whole rollout, and of passing a step whose candidate breaks an
-    /// objective's limit (sequential); each test's level (fixed).
+    /// objective's limit (sequential; √alpha for a guarded tail, see
+    /// `quantiles`); each test's level (fixed).
     pub alpha: f64,
     /// Increase of an outcome class's rate, in percentage points, that a
     /// candidate must be shown to stay under before it passes.
@@ -124,7 +125,7 @@ impl Default for JudgeConfig {
 #[serde(untagged)]
 pub enum Quantile {
     /// The quantile's level in (0, 1): a guard, at twice the judge's
-    /// threshold and tolerance.
+    /// threshold and tolerance, passed at level √alpha.
     P(f64),
     /// The level with its own threshold (a fraction: 0.2 = 20 %).
     With { p: f64, threshold: f64 },
@@ -143,6 +144,17 @@ impl Quantile {
         match *self {
             Quantile::P(_) => (2.0 * cfg.threshold, 2.0 * cfg.tolerance()),
             Quantile::With { threshold, .. } => (threshold, threshold * cfg.tolerance() / cfg.threshold),
+        }
+    }
+
+    /// The level at which this quantile must be shown under its threshold
+    /// before a pass: a guard's at √alpha (0.1 for the default 0.01), whose
+    /// bound at alpha takes thousands of calls on a heavy tail; one with a
+    /// threshold at alpha.
+    pub fn pass_alpha(&self, cfg: &JudgeConfig) -> f64 {
+        match self {
+            Quantile::P(_) => cfg.alpha.sqrt(),
+            Quantile::With { .. } => cfg.alpha,
         }
     }
 }

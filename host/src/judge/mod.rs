@@ -63,9 +63,11 @@ pub struct JudgeConfig {
     /// distribution (the shift is the p50 objective: the median ratio).
     /// `0.95` guards p95: a slowdown of twice the tolerance shown in the
     /// tail fails the candidate, and a pass waits until the tail is shown
-    /// under twice the threshold at level √alpha. `{ p = 0.99, threshold =
-    /// 0.3 }` holds p99 to its own threshold at level alpha, like the shift
-    /// (the tolerance is scaled alike).
+    /// under twice the threshold at level √alpha — or, once each arm has
+    /// had 1 500 calls, until no slowdown of it is shown at level √alpha
+    /// and the step's p95 ratio is under twice the threshold. `{ p = 0.99,
+    /// threshold = 0.3 }` holds p99 to its own threshold at level alpha,
+    /// like the shift (the tolerance is scaled alike).
     pub quantiles: Vec<Quantile>,
     /// Probability of failing a candidate no worse than its baseline, for
     /// the whole rollout, and of passing a step whose candidate breaks an
@@ -125,7 +127,8 @@ impl Default for JudgeConfig {
 #[serde(untagged)]
 pub enum Quantile {
     /// The quantile's level in (0, 1): a guard, at twice the judge's
-    /// threshold and tolerance, passed at level √alpha.
+    /// threshold and tolerance, passed at level √alpha (or, after 1 500
+    /// calls of each arm, on no slowdown shown).
     P(f64),
     /// The level with its own threshold (a fraction: 0.2 = 20 %).
     With { p: f64, threshold: f64 },
@@ -360,7 +363,10 @@ pub struct Objective {
     /// Level of `high` and of the pass test (sequential): the chance of
     /// showing this objective within its limit when it is not. Not split:
     /// a candidate passes only if every objective is shown within, so the
-    /// one it breaks must be wrongly shown within for it to pass.
+    /// one it breaks must be wrongly shown within for it to pass. A guarded
+    /// tail standing within with `high` at or over `limit` passed on its
+    /// fallback (no slowdown shown after 1 500 calls of the sparser arm),
+    /// which has no level.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pass_alpha: Option<f64>,
     /// A p-value, for the fixed method's tests.

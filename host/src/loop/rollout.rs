@@ -1025,7 +1025,7 @@ pub async fn settle_holdbacks(ctx: &Ctx) {
 
 /// Candidate calls a step typically needs for a verdict on identical code
 /// (a pass), at the default objectives: `cargo bench --bench judge` shows
-/// medians of 790–1 570 and p90s of 1 270–2 730.
+/// medians of 790–1 500 and p90s of 1 270–2 630.
 const CALLS_FOR_A_VERDICT: usize = 3000;
 
 /// When a step ran out of time with fewer candidate calls than a verdict

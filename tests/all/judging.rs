@@ -9,9 +9,7 @@
 //! The judge keys and the step's running time (`step_timeout_secs`) are
 //! the product's defaults except `min_samples`, which only lets a verdict
 //! come sooner (a floor, not a level): what passes here passes for a user
-//! with the default settings — but for the noisy unit's step, given the
-//! time its own inconclusive reason asks for at the traffic a busy machine
-//! allows (see `a_unit_with_transient_errors_can_be_updated`).
+//! with the default settings.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -27,7 +25,9 @@ use serde_json::{Value, json};
 use crate::kaizen_bin::{Server, wait_for};
 
 /// The product's default running time of a judged step, seconds.
-const STEP_SECS: u64 = 120;
+fn step_secs() -> u64 {
+    kaizen_host::safety::Limits::default().step_timeout_secs
+}
 
 /// Improvement states a rollout may still leave.
 const RUNNING: [&str; 5] = ["proposed", "proving", "canary", "baking", "frozen"];
@@ -35,14 +35,15 @@ const RUNNING: [&str; 5] = ["proposed", "proving", "canary", "baking", "frozen"]
 /// Short timings, the product's judge, and every call's request kept for
 /// replay. The self-watch is opened wide: it would pause the loop after a
 /// run of rollbacks, and these tests count every rollout's end themselves.
-fn config(dir: &Path, extra: &str, step_secs: u64) -> String {
+fn config(dir: &Path, extra: &str) -> String {
     let path = dir.join("kaizen.toml");
+    let step = step_secs();
     std::fs::write(
         &path,
         format!(
             "[telemetry]\nsample_requests_every = 1\n\
              [safety.limits]\nrequired_proof = [\"validation\", \"replay\"]\ncanary_steps = [10.0, 50.0, 100.0]\n\
-             step_timeout_secs = {step_secs}\nbake_secs = 4\nholdback_percent = 10.0\n\
+             step_timeout_secs = {step}\nbake_secs = 4\nholdback_percent = 10.0\n\
              [safety.limits.judge]\nmin_samples = 20\n\
              [safety.self_watch]\nmax_rollback_rate = 1.0\nmax_failure_rate = 1.0\n\
              [runtime.grants.noisy]\ncapabilities = [\"random\"]\n{extra}"
@@ -53,12 +54,7 @@ fn config(dir: &Path, extra: &str, step_secs: u64) -> String {
 }
 
 fn start(dir: &Path, extra: &str) -> Server {
-    start_with_steps(dir, extra, STEP_SECS)
-}
-
-/// A server whose judged steps may run `step_secs` each.
-fn start_with_steps(dir: &Path, extra: &str, step_secs: u64) -> Server {
-    let cfg = config(dir, extra, step_secs);
+    let cfg = config(dir, extra);
     Server::start(dir, &[], &["--config", &cfg])
 }
 
@@ -194,9 +190,9 @@ fn roll(s: &Server, target: &str, bytes: &[u8], hog: Option<HogAt>) -> Ended {
     let mut running: Option<(Hog, Instant)> = None;
     let mut fired = String::from("-");
     loop {
-        // Two judged steps of at most 240 s each (the noisy unit's), proof
-        // and the bake.
-        assert!(t.elapsed() < Duration::from_secs(600), "{target} {version}'s rollout did not end within 600 s");
+        // Two judged steps, proof and the bake.
+        let most = Duration::from_secs(2 * step_secs() + 60);
+        assert!(t.elapsed() < most, "{target} {version}'s rollout did not end within {most:?}");
         let imp = improvements(s, target)
             .into_iter()
             .find(|i| i["candidate_sha"] == sha.as_str() && i["id"].as_i64() > Some(last));
@@ -311,14 +307,7 @@ fn identical_candidates_survive_a_busy_machine() {
 fn a_unit_with_transient_errors_can_be_updated() {
     let t = Instant::now();
     let dir = tempfile::tempdir().unwrap();
-    // The noisy unit's p95 is mostly the machine's stalls (about 5× its
-    // median): its guard needs up to 3 000 candidate calls to be shown
-    // within twice the threshold, and at the ~20 candidate calls/s a busy
-    // 2-core machine gives it, a 60 s and the default 120 s step each
-    // ended 1 of 6 identical rollouts inconclusive (1 634 and 2 391 calls). The step is given the time its own
-    // reason asks for at this traffic ("give the step about 151 s"), with
-    // room for a busier machine.
-    let s = start_with_steps(dir.path(), "", 240);
+    let s = start(dir.path(), "");
     upload(&s, &guests::TEST_NOISY_V1.load().unwrap(), "deploy", "deployed");
     let traffic = Traffic::start(&s, "noisy", 3);
     // Calls recorded beforehand: replay (required) has its 200 requests.
@@ -405,7 +394,7 @@ fn an_identical_candidate_paused_for_a_minute_is_promoted() {
     assert_eq!(s.post("/api/v1/control/resume", json!({"reason": "go"})).status(), 200);
     let resumed = Instant::now();
     // The rest of the 10 % step, the 50 % step and the bake.
-    let rest = Duration::from_secs(2 * STEP_SECS + 30);
+    let rest = Duration::from_secs(2 * step_secs() + 30);
     wait_for("busy 2.0.0's rollout to end after the resume", rest, || {
         !RUNNING.contains(&improvements(&s, "busy")[0]["state"].as_str().unwrap())
     });

@@ -226,7 +226,7 @@ fn quantile_name(p: f64) -> String {
 }
 
 /// Calls of each arm after which a guarded tail whose band is not yet
-/// shown under its limit may pass on the lack of suspicion alone (see the
+/// shown under its limit may pass on no slowdown shown (see the
 /// module's docs). A tail-only regression is failed after a median of 750
 /// and a p90 of ~1 250 candidate calls in the trials; a tail made of a
 /// busy machine's stalls (a sub-millisecond unit's p95, ~5× its median)

@@ -269,13 +269,16 @@ fn latency(
     } else {
         format!("no clear change ({} call by call)", signed_pct(estimate - 1.0))
     };
+    // Either pass needs the step's own figure and the lower bound under the
+    // limit (see the module's docs).
+    let under_limit = estimate < limit && low <= limit;
     let (standing, words) = if e >= 1.0 / alpha && estimate >= tolerance && shift_ms >= min_shift_ms && agrees {
         let w = format!(
             "{head} {said} ({figures}), a slowdown shown at level {alpha:.1e} (e-value {e:.0}){}",
             if low > 1.0 { format!(", at least {} slower", pct(low - 1.0)) } else { String::new() }
         );
         (Standing::Harm, w)
-    } else if estimate < limit && low <= limit && ladder.faster_than(limit) >= 1.0 / pass_alpha {
+    } else if under_limit && ladder.faster_than(limit) >= 1.0 / pass_alpha {
         // The ladder's rungs are the bounds it can show: at the limit's own
         // rung the bound is the limit, shown not reached.
         let bound = if high < limit {
@@ -286,8 +289,7 @@ fn latency(
         let w = format!("{head} {said} ({figures}), {bound}");
         (Standing::Within, w)
     } else if let Some(calls) = guard.filter(|&calls| calls >= GUARD_CALLS)
-        && estimate < limit
-        && low <= limit
+        && under_limit
         && e < 1.0 / pass_alpha
     {
         // A pass with no level of its own (see the module's docs), worded

@@ -1,11 +1,37 @@
 //! The `busy` test unit, shared by its versions: each call does `work`
 //! (config, default 1 000 000, about 2 ms) times the version's factor rounds of
 //! arithmetic, then echoes the request.
+//!
+//! With `tail_every` = N (config, default 0: off) it has a slow mode too:
+//! a call whose request hashes to 0 mod N does `tail_work` (config, default
+//! 5 × `work`) times the version's tail factor instead — a bimodal unit,
+//! whose p95 lies in the slow mode and p50 in the fast one. The mode is a
+//! function of the request, so replay sees the same outputs and each arm
+//! gets the same share of slow calls.
+
+/// The request's FNV-1a hash: seeds the work and picks the slow mode.
+pub fn hash(request: &[u8]) -> u64 {
+    request.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3))
+}
+
+/// Rounds of work for `request`: `work` × `factor`, or in the slow mode
+/// (see the module's docs) `tail_work` × `tail_factor`.
+pub fn rounds(request: &[u8], config: &kaizen_sdk::Config, factor: f64, tail_factor: f64) -> u64 {
+    let work = config.u64("work", 1_000_000);
+    let every = config.u64("tail_every", 0);
+    // Fibonacci hashing spreads FNV's weak low bits over the whole word.
+    let mixed = hash(request).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
+    if every > 0 && mixed.is_multiple_of(every) {
+        (config.u64("tail_work", 5 * work) as f64 * tail_factor) as u64
+    } else {
+        (work as f64 * factor) as u64
+    }
+}
 
 /// `rounds` of a xorshift mix seeded by the request; its result decides
 /// nothing, but the optimiser cannot skip it.
 pub fn work(request: &[u8], rounds: u64) -> Vec<u8> {
-    let mut x = request.iter().fold(0x9e37_79b9_7f4a_7c15u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3));
+    let mut x = hash(request) | 1;
     for _ in 0..rounds {
         x ^= x << 13;
         x ^= x >> 7;
@@ -18,10 +44,14 @@ pub fn work(request: &[u8], rounds: u64) -> Vec<u8> {
     out
 }
 
-/// Export the `busy` unit doing `$factor` times the configured work.
+/// Export the `busy` unit doing `$factor` times the configured work, and
+/// `$tail` (default `$factor`) times it in the slow mode.
 #[macro_export]
 macro_rules! busy_unit {
     ($factor:expr) => {
+        busy_unit!($factor, $factor);
+    };
+    ($factor:expr, $tail:expr) => {
         use kaizen_sdk::{CallContext, Config, PluginInfo, PluginKind, Unit, UnitError};
 
         pub struct Busy;
@@ -37,7 +67,7 @@ macro_rules! busy_unit {
             }
 
             fn invoke(_ctx: &CallContext, request: &[u8], config: &Config) -> Result<Vec<u8>, UnitError> {
-                Ok(busy::work(request, (config.u64("work", 1_000_000) as f64 * $factor) as u64))
+                Ok(busy::work(request, busy::rounds(request, config, $factor, $tail)))
             }
         }
 

@@ -363,12 +363,16 @@ pub struct Objective {
     /// Level of `high` and of the pass test (sequential): the chance of
     /// showing this objective within its limit when it is not. Not split:
     /// a candidate passes only if every objective is shown within, so the
-    /// one it breaks must be wrongly shown within for it to pass. A guarded
-    /// tail standing within with `high` at or over `limit` passed on its
-    /// fallback (no slowdown shown after 1 500 calls of the sparser arm),
-    /// which has no level.
+    /// one it breaks must be wrongly shown within for it to pass; except a
+    /// guarded tail within on its `fallback`, which has no level.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pass_alpha: Option<f64>,
+    /// Within on a guarded tail's fallback: no slowdown shown after 1 500
+    /// calls of the sparser arm, `high` still at or over `limit`. A pass
+    /// with no level of its own (its cost is measured in the judge's
+    /// trials, not bounded); absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fallback: bool,
     /// A p-value, for the fixed method's tests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p_value: Option<f64>,

@@ -312,7 +312,8 @@ fn a_unit_with_transient_errors_can_be_updated() {
     // A sub-millisecond unit: judged against a matched control, each arm
     // with a tenth of the calls at 10 %, a step may take 1 500 calls of
     // each. More clients bring those calls sooner (a client waits on its
-    // answer, far longer than the unit's work), not a different machine.
+    // answer far longer than the unit works) and keep the machine busier:
+    // a harsher test, not an easier one.
     let traffic = Traffic::start(&s, "noisy", 12);
     // Calls recorded beforehand: replay (required) has its 200 requests.
     std::thread::sleep(Duration::from_secs(3));
@@ -438,8 +439,8 @@ fn a_slower_candidate_is_rolled_back() {
 }
 
 /// A candidate slower in its slow mode alone: `busy` with one call in ten
-/// (by request) doing five times the work, and 4.0.0 doing 30 % more of it
-/// there — p95 and up 30 % slower, p50 unchanged. Judged on the shift of
+/// (by request) doing five times the work, and 4.0.0 doing 30 % more work
+/// there — its p95 and up slower, its p50 unchanged. Judged on the shift of
 /// the whole distribution it would pass; the p95 guard rolls it back.
 #[test]
 fn a_candidate_slower_only_in_its_tail_is_rolled_back() {

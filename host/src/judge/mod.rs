@@ -370,7 +370,8 @@ pub struct Objective {
     /// Within on a guarded tail's fallback: no slowdown shown after 1 500
     /// calls of the sparser arm, `high` still at or over `limit`. A pass
     /// with no level of its own (its cost is measured in the judge's
-    /// trials, not bounded); absent when false.
+    /// trials, not bounded). Absent when false, and in judgements stored
+    /// before the field existed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fallback: bool,
     /// A p-value, for the fixed method's tests.

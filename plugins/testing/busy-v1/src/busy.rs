@@ -4,10 +4,10 @@
 //!
 //! With `tail_every` = N (config, default 0: off) it has a slow mode too:
 //! a call whose request hashes to 0 mod N does `tail_work` (config, default
-//! 5 × `work`) times the version's tail factor instead — a bimodal unit,
-//! whose p95 lies in the slow mode and p50 in the fast one. The mode is a
-//! function of the request, so replay sees the same outputs and each arm
-//! gets the same share of slow calls.
+//! 5 × `work`) times the version's tail factor instead — a bimodal unit
+//! whose p50 lies in the fast mode, and whose p95 lies in the slow one when
+//! N < 20. The mode is a function of the request: a request replayed does
+//! the same work, and each arm gets the same share of slow calls.
 
 /// The request's FNV-1a hash: seeds the work and picks the slow mode.
 pub fn hash(request: &[u8]) -> u64 {

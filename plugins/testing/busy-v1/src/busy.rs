@@ -19,13 +19,10 @@ pub fn hash(request: &[u8]) -> u64 {
 pub fn rounds(request: &[u8], config: &kaizen_sdk::Config, factor: f64, tail_factor: f64) -> u64 {
     let work = config.u64("work", 1_000_000);
     let every = config.u64("tail_every", 0);
-    // Fibonacci hashing spreads FNV's weak low bits over the whole word.
-    let mixed = hash(request).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
-    if every > 0 && mixed.is_multiple_of(every) {
-        (config.u64("tail_work", 5 * work) as f64 * tail_factor) as u64
-    } else {
-        (work as f64 * factor) as u64
-    }
+    // Fibonacci hashing spreads FNV's weak low bits over the whole word;
+    // with the slow mode off, no hash at all.
+    let slow = every > 0 && (hash(request).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32).is_multiple_of(every);
+    if slow { (config.u64("tail_work", 5 * work) as f64 * tail_factor) as u64 } else { (work as f64 * factor) as u64 }
 }
 
 /// `rounds` of a xorshift mix seeded by the request; its result decides

@@ -419,21 +419,31 @@ fn an_identical_candidate_paused_for_a_minute_is_promoted() {
     assert_eq!(s.serving("busy").as_deref(), Some("2.0.0"));
 }
 
-#[test]
-fn a_slower_candidate_is_rolled_back() {
+/// Serve `busy` 1.0.0 (with `extra` config) under steady traffic, roll out
+/// `candidate`, described as `what`, and check that it was rolled back and
+/// 1.0.0 serves alone again. The data directory (first, so that it
+/// outlives the server), the server and how the rollout ended, for the
+/// caller's own checks.
+fn a_regression_rolled_back(extra: &str, candidate: &[u8], what: &str) -> (tempfile::TempDir, Server, Ended) {
     let dir = tempfile::tempdir().unwrap();
-    let s = start(dir.path(), "");
+    let s = start(dir.path(), extra);
     upload(&s, &guests::TEST_BUSY_V1.load().unwrap(), "deploy", "deployed");
     let traffic = Traffic::start(&s, "busy", 3);
     std::thread::sleep(Duration::from_secs(2));
-    let e = roll(&s, "busy", &guests::TEST_BUSY_V3.load().unwrap(), None);
+    let e = roll(&s, "busy", candidate, None);
     let rate = traffic.per_second();
     drop(traffic);
-    table(&format!("busy 3.0.0 (20 % more work), {rate:.0} calls/s"), std::slice::from_ref(&e));
+    table(&format!("busy {} ({what}), {rate:.0} calls/s", e.version), std::slice::from_ref(&e));
     assert_eq!(e.state, "rolled-back", "{}", e.reason);
-    assert!(e.reason.to_lowercase().contains("latency"), "the reason names latency: {}", e.reason);
     assert_eq!(s.serving("busy").as_deref(), Some("1.0.0"));
     assert!(s.canary("busy").is_none(), "no split left");
+    (dir, s, e)
+}
+
+#[test]
+fn a_slower_candidate_is_rolled_back() {
+    let (_dir, s, e) = a_regression_rolled_back("", &guests::TEST_BUSY_V3.load().unwrap(), "20 % more work");
+    assert!(e.reason.to_lowercase().contains("latency"), "the reason names latency: {}", e.reason);
     let (status, version, body) = s.invoke("busy", "after");
     assert_eq!((status, version.as_str()), (200, "1.0.0"), "{body}");
 }
@@ -444,23 +454,16 @@ fn a_slower_candidate_is_rolled_back() {
 /// the whole distribution it would pass; the p95 guard rolls it back.
 #[test]
 fn a_candidate_slower_only_in_its_tail_is_rolled_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = start(dir.path(), "[runtime.plugin_config.busy]\ntail_every = \"10\"\n");
-    upload(&s, &guests::TEST_BUSY_V1.load().unwrap(), "deploy", "deployed");
-    let traffic = Traffic::start(&s, "busy", 3);
-    std::thread::sleep(Duration::from_secs(2));
-    let e = roll(&s, "busy", &guests::TEST_BUSY_V4.load().unwrap(), None);
-    let rate = traffic.per_second();
-    drop(traffic);
-    table(&format!("busy 4.0.0 (30 % more work in the slow mode), {rate:.0} calls/s"), std::slice::from_ref(&e));
-    assert_eq!(e.state, "rolled-back", "{}", e.reason);
+    let (_dir, s, e) = a_regression_rolled_back(
+        "[runtime.plugin_config.busy]\ntail_every = \"10\"\n",
+        &guests::TEST_BUSY_V4.load().unwrap(),
+        "30 % more work in the slow mode",
+    );
     let imp = improvements(&s, "busy").into_iter().next().unwrap();
     let decided: Vec<&Value> =
         imp["verdicts"].as_array().unwrap().iter().filter(|v| v["judgement"]["verdict"] == "fail").collect();
     assert_eq!(decided.len(), 1, "one failed step: {:?}", e.verdicts);
     assert_eq!(decided[0]["judgement"]["decided_by"], "p95", "the tail decided: {:?}", e.verdicts);
-    assert_eq!(s.serving("busy").as_deref(), Some("1.0.0"));
-    assert!(s.canary("busy").is_none(), "no split left");
 }
 
 /// A sub-millisecond unit (`busy` with a tenth of its work: calls of a few

@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use kaizen_host::judge::{self, Arm, Comparison, JudgeConfig, Method, Step, Verdict};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use statrs::distribution::{ContinuousCDF, Normal};
 
 /// The rollout's α and its judged steps (10 %, 50 %, the bake).
 const ALPHA: f64 = 0.01;
@@ -493,20 +494,53 @@ fn main() {
             "+10 % latency: median calls to verdict {new} against today's {old} (ratio {:.2}; goal ≤ 0.5)",
             new / old
         );
-        // Wald's bound: no test at level α on these streams stops sooner on
-        // average than ln(1/α) over the information per call, here the
-        // Kullback-Leibler divergence of a 10 % lognormal shift (σ = 0.3) per
-        // candidate call, the baseline's calls known exactly.
+        // Floors for this stream, a 10 % lognormal shift at σ = 0.3, with the
+        // baseline's calls known exactly (the judge's own baseline is a
+        // sample, so it can only do worse), at the judge's level for a
+        // slowdown and at the whole rollout's α:
+        // - the median, for any test, sequential or not: "failed by call n"
+        //   is an event of the first n calls with chance at most α when
+        //   nothing changed, so its chance under the shift is at most the
+        //   power of the Neyman-Pearson test at level α with n calls, which
+        //   reaches ½ at n = (z₁₋α · σ / ln 1.1)²;
+        // - the median of Wald's SPRT for exactly this shift, the
+        //   anytime-valid test that knows the answer, simulated;
+        // - the mean, for any test (Wald's bound): ln(1/α) over the
+        //   information per call, the Kullback-Leibler divergence of the
+        //   shift.
         let s = base("");
-        let kl = 1.1f64.ln().powi(2) / (2.0 * s.sigma * s.sigma);
+        let shift = 1.1f64.ln();
+        let kl = shift.powi(2) / (2.0 * s.sigma * s.sigma);
         let level = judge::step_alpha(ALPHA, JUDGED_STEPS) / 3.0 / (1 + cfg.quantiles.len()) as f64;
-        println!(
-            "Wald's bound on average calls to a failure, for any test at the judge's level for a slowdown ({level:.1e}): \
-             {:.0}; at the whole rollout's α ({ALPHA}): {:.0}; the goal (0.5× today's): {:.0}",
-            (1.0 / level).ln() / kl,
-            (1.0 / ALPHA).ln() / kl,
-            0.5 * old
-        );
+        let z = |a: f64| Normal::standard().inverse_cdf(1.0 - a);
+        let np = |a: f64| (z(a) * s.sigma / shift).powi(2).ceil();
+        let sprt = |a: f64| {
+            let mut rng = StdRng::seed_from_u64(7);
+            let mut n: Vec<usize> = (0..20_000)
+                .map(|_| {
+                    let (mut llr, mut i) = (0.0, 0);
+                    while llr < (1.0 / a).ln() {
+                        let x = shift + s.sigma * normal(&mut rng);
+                        llr += shift / (s.sigma * s.sigma) * (x - shift / 2.0);
+                        i += 1;
+                    }
+                    i
+                })
+                .collect();
+            n.sort_unstable();
+            n[n.len() / 2]
+        };
+        for (what, a) in [("the judge's level for a slowdown", level), ("the whole rollout's α", ALPHA)] {
+            println!(
+                "floors at {what} ({a:.1e}), σ = {}, the baseline known exactly: median ≥ {} for any test \
+                 (Neyman-Pearson); median {} for Wald's SPRT knowing the shift; mean ≥ {:.0} for any test (Wald)",
+                s.sigma,
+                np(a),
+                sprt(a),
+                (1.0 / a).ln() / kl,
+            );
+        }
+        println!("the goal (0.5× today's): {:.0}", 0.5 * old);
         if new / old > 0.5 {
             goals.push(format!("+10 % latency: {:.2}× today's calls to verdict > 0.5×", new / old));
         }

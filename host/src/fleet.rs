@@ -582,9 +582,15 @@ impl Fleet {
         rows::submit(&self.pool, module_id, source, &self.host_id).await
     }
 
-    /// Take the candidates followers queued: (id, module id, source, host).
-    pub async fn take_submissions(&self) -> Result<Vec<(i64, String, String, String)>, StoreError> {
-        rows::take_submissions(&self.pool).await
+    /// The candidates followers queued and no leader took yet: (id, module
+    /// id, source, host).
+    pub async fn submissions(&self) -> Result<Vec<(i64, String, String, String)>, StoreError> {
+        rows::submissions(&self.pool).await
+    }
+
+    /// Mark a follower's submission taken into this leader's queue.
+    pub async fn mark_taken(&self, id: i64) -> Result<(), StoreError> {
+        rows::mark_taken(&self.pool, id).await
     }
 
     /// Pass a rollback request made here to the leader.

@@ -233,6 +233,7 @@ impl Host {
             Change::Deposed { epoch, why } => {
                 tracing::warn!(epoch, "fleet: this host ({me}) no longer leads: {why}");
                 self.improve.shutdown();
+                self.improve.forget_queue();
                 if let Some(fleet) = &self.fleet {
                     fleet.reset_applied();
                 }
@@ -281,12 +282,16 @@ impl Host {
     }
 
     /// Take the candidates uploaded to followers into this leader's loop.
+    /// Each is marked taken only once this leader's queue on disk holds it
+    /// (or it was refused): a leader that dies in between leaves it to the
+    /// next, and one taken twice is pending the second time, not queued
+    /// again.
     pub(crate) async fn take_submissions(&self, fleet: &Fleet) {
-        let taken = match fleet.take_submissions().await {
+        let waiting = match fleet.submissions().await {
             Ok(t) => t,
             Err(e) => return tracing::warn!("fleet: cannot read submitted candidates: {e}"),
         };
-        for (id, module, source, by) in taken {
+        for (id, module, source, by) in waiting {
             let loaded = async {
                 let plugin = self.load_fetched(&module).await?;
                 self.improve.submit(plugin, &format!("{source} (on {by})")).await?;
@@ -294,6 +299,11 @@ impl Host {
             };
             match loaded.await {
                 Ok(()) => self.improve.trigger(),
+                // The database could not be reached: the next round tries again.
+                Err(HostError::Store(StoreError::Db(e))) => {
+                    tracing::warn!("fleet: candidate {module} submitted on {by} (#{id}) not taken yet: {e}");
+                    continue;
+                }
                 Err(e) => {
                     // The upload was answered on its host: its failure is
                     // recorded where operators look.
@@ -309,6 +319,9 @@ impl Host {
                     };
                     self.audit(&format!("host:{by}"), "submission-refused", &name, event).await;
                 }
+            }
+            if let Err(e) = fleet.mark_taken(id).await {
+                tracing::warn!("fleet: submission #{id} taken but not marked; a later round takes it again: {e}");
             }
         }
     }
@@ -391,14 +404,25 @@ impl Host {
         Ok(loaded.map_err(RuntimeError::from)?)
     }
 
-    /// Fetch the candidates and checkpoints of unfinished improvements, so
-    /// that a new leader can resume their rollouts.
+    /// Fetch the candidates and checkpoints of unfinished improvements, and
+    /// the queued candidates, so that a new leader can resume their
+    /// rollouts and prove what waits.
     async fn fetch_unsettled(&self) {
-        let Ok(open) = store::improvements::unsettled(&self.db).await else { return };
-        for imp in open {
-            for id in std::iter::once(imp.candidate_sha.as_str()).chain(imp.baseline_sha.as_deref()) {
-                if let Err(e) = self.fetch_stored(id).await {
-                    tracing::warn!("fleet: improvement {}: {e}", imp.id);
+        if let Ok(open) = store::improvements::unsettled(&self.db).await {
+            for imp in open {
+                for id in std::iter::once(imp.candidate_sha.as_str()).chain(imp.baseline_sha.as_deref()) {
+                    if let Err(e) = self.fetch_stored(id).await {
+                        tracing::warn!("fleet: improvement {}: {e}", imp.id);
+                    }
+                }
+            }
+        }
+        // The queued candidates too: uploaded to the last leader, or taken
+        // by it from a follower, their bytes may never have been here.
+        if let Ok(queued) = store::candidate_queue::list(&self.db).await {
+            for q in queued {
+                if let Err(e) = self.fetch_stored(&q.sha256).await {
+                    tracing::warn!("fleet: queued candidate {} for {}: {e}", q.sha256, q.target);
                 }
             }
         }

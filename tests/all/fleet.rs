@@ -246,6 +246,14 @@ impl Traffic {
     }
 }
 
+impl Traffic {
+    /// This traffic once it has run for `d`.
+    fn after(self, d: Duration) -> Traffic {
+        std::thread::sleep(d);
+        self
+    }
+}
+
 impl Drop for Traffic {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -337,6 +345,68 @@ fn a_candidate_uploaded_to_a_follower_is_judged_on_every_hosts_calls() {
     let failed = traffic.failed.load(std::sync::atomic::Ordering::Relaxed);
     drop(traffic);
     assert_eq!(failed, 0, "no call failed on any host during two rollouts");
+}
+
+/// (id, candidate sha256) of `s`'s improvements of `busy`.
+fn busy_improvements(s: &Server) -> Vec<(i64, String)> {
+    let all = s.get("/api/v1/improvements?target=busy&limit=50");
+    all.as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["id"].as_i64().unwrap(), i["candidate_sha"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+fn queued(s: &Server) -> u64 {
+    s.get("/api/v1/status")["loop"]["candidates_queued"].as_u64().unwrap()
+}
+
+/// Candidates answered "candidate" wait on disk, not in the leader's
+/// memory: kill -9 of the leader while two wait behind a rollout (one
+/// uploaded to a follower, one to the leader itself) leaves both to the
+/// next leader, which proves them in the order they came.
+#[test]
+fn queued_candidates_outlive_the_leader() {
+    let Some(db) = database() else { return };
+    let (da, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = rollout_host(da.path(), &db);
+    a.deploy(kaizen_plugins::TEST_BUSY_V1.load().unwrap());
+    let b = rollout_host(dir_b.path(), &db);
+    assert!(leading(&a) && !leading(&b));
+
+    // Calls for replay to prove candidates on, then none: 2.0.0's rollout
+    // holds the slot at 10 % for its step.
+    drop(Traffic::start(&[&a, &b], "busy").after(Duration::from_secs(2)));
+    let body = b.upload(&kaizen_plugins::TEST_BUSY_V2.load().unwrap(), "candidate");
+    assert_eq!(body["result"], "candidate", "{body}");
+    wait_for("busy 2.0.0 at 10 % on the leader", Duration::from_secs(60), || {
+        a.canary("busy").is_some_and(|(v, p)| v == "2.0.0" && p == 10.0)
+    });
+    let v3 = b.upload(&kaizen_plugins::TEST_BUSY_V3.load().unwrap(), "candidate");
+    assert_eq!(v3["result"], "candidate", "{v3}");
+    wait_for("3.0.0 queued on the leader", Duration::from_secs(20), || queued(&a) == 1);
+    let v4 = a.upload(&kaizen_plugins::TEST_BUSY_V4.load().unwrap(), "candidate");
+    assert_eq!(v4["result"], "candidate", "{v4}");
+    assert_eq!(queued(&a), 2);
+    let (v3, v4) = (v3["sha256"].as_str().unwrap().to_string(), v4["sha256"].as_str().unwrap().to_string());
+
+    if let Some(mut c) = a.child.take() {
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+    wait_for("the follower to lead", Duration::from_secs(20), || leading(&b));
+    // The new leader resumed the rollout and holds both candidates (4.0.0's
+    // bytes were never on it: it fetched them from the database).
+    wait_for("both candidates queued on the new leader", Duration::from_secs(20), || queued(&b) == 2);
+    assert!(busy_improvements(&b).iter().all(|(_, sha)| *sha != v3 && *sha != v4));
+
+    let (ok, out, err) = b.cli(&["abort", "busy"]);
+    assert!(ok && out.contains("aborted"), "{out}{err}");
+    wait_for("the new leader to take 3.0.0 up", Duration::from_secs(60), || {
+        busy_improvements(&b).iter().any(|(_, sha)| *sha == v3)
+    });
+    assert!(busy_improvements(&b).iter().all(|(_, sha)| *sha != v4), "3.0.0 came first");
+    assert_eq!(queued(&b), 1, "4.0.0 waits behind it");
 }
 
 /// Whether `s` has a rollout or proof of `busy` unfinished.

@@ -4,7 +4,8 @@
 //! or rollback during a rollout is refused until the rollout is aborted; a
 //! pause holds a step and its clock; a step without traffic ends
 //! inconclusive, not as a judge failure; a duplicate of the candidate in
-//! flight changes nothing.
+//! flight changes nothing; a candidate queued behind a rollout outlives
+//! kill -9.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -315,4 +316,39 @@ fn a_panicking_rollout_leaves_no_split_behind() {
     assert_eq!(s.get("/api/v1/rollouts").as_array().unwrap().len(), 0, "the slot is free");
     let (status, body) = upload(&s, &guests::TEST_ECHO_V2.load().unwrap(), "deploy");
     assert_eq!((status, body["result"].as_str()), (200, Some("deployed")), "{body}");
+}
+
+#[test]
+fn a_queued_candidate_outlives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), 600, "");
+    let s = start(dir.path(), &cfg);
+    // 2.0.0's rollout holds the slot at 10 % (no traffic, a long step), so
+    // 3.0.0, answered "candidate", waits in the queue behind it.
+    let (status, body) = upload(&s, &guests::UNIT_CALCULATOR_V2.load().unwrap(), "candidate");
+    assert_eq!((status, body["result"].as_str()), (200, Some("candidate")), "{body}");
+    wait_for("calculator 2.0.0 at 10 %", Duration::from_secs(60), || {
+        s.canary("calculator") == Some(("2.0.0".into(), 10.0))
+    });
+    let (status, body) = upload(&s, &guests::UNIT_CALCULATOR_V3.load().unwrap(), "candidate");
+    assert_eq!((status, body["result"].as_str()), (200, Some("candidate")), "{body}");
+    let v3 = body["sha256"].as_str().unwrap().to_string();
+    assert_eq!(s.get("/api/v1/status")["loop"]["candidates_queued"], 1);
+
+    // kill -9, then restart: the rollout resumes and 3.0.0 still waits.
+    kill9(s);
+    let s = start(dir.path(), &cfg);
+    assert_eq!(s.canary("calculator"), Some(("2.0.0".into(), 10.0)));
+    let status = s.get("/api/v1/status");
+    assert_eq!(status["loop"]["candidates_queued"], 1, "the queued candidate is back: {status}");
+    assert!(improvements(&s, "calculator").iter().all(|i| i["candidate_sha"] != v3.as_str()));
+
+    // Once the slot is free, the loop takes 3.0.0 up: an improvement proves
+    // it, and it leaves the queue.
+    let (ok, out, err) = s.cli(&["abort", "calculator"]);
+    assert!(ok && out.contains("aborted"), "{out}{err}");
+    wait_for("an improvement for calculator 3.0.0", Duration::from_secs(60), || {
+        improvements(&s, "calculator").iter().any(|i| i["candidate_sha"] == v3.as_str())
+    });
+    assert_eq!(s.get("/api/v1/status")["loop"]["candidates_queued"], 0);
 }

@@ -221,6 +221,25 @@ async fn round_trip_every_table(db: &Db) {
     assert_eq!((snoozed.status, snoozed.snoozed_until), (FindingStatus::Snoozed, Some(99)));
     assert_eq!(snoozed.inaction.as_deref(), Some("not a hosted unit (telemetry only)"));
 
+    // The candidate queue: the same bytes for a target once, oldest first;
+    // a candidate leaves it when an improvement for it is opened.
+    let queued = |target: &str, sha: &str, at: i64| candidate_queue::Queued {
+        target: target.into(),
+        sha256: sha.into(),
+        source: "api".into(),
+        queued_at: at,
+    };
+    let (cd, ef) = ("cd".repeat(32), "ef".repeat(32));
+    candidate_queue::enqueue(db, &queued("calculator", &cd, 1)).await.unwrap();
+    candidate_queue::enqueue(db, &queued("echo", &cd, 2)).await.unwrap();
+    candidate_queue::enqueue(db, &queued("calculator", &ef, 3)).await.unwrap();
+    candidate_queue::enqueue(db, &queued("calculator", &cd, 4)).await.unwrap();
+    assert_eq!(
+        candidate_queue::list(db).await.unwrap(),
+        vec![queued("calculator", &cd, 1), queued("echo", &cd, 2), queued("calculator", &ef, 3)]
+    );
+    candidate_queue::remove(db, "echo", &cd).await.unwrap();
+
     let mut imp = Improvement {
         id: 0,
         finding_id: Some(id),
@@ -243,6 +262,7 @@ async fn round_trip_every_table(db: &Db) {
         }),
     };
     imp.id = improvements::insert(db, &imp).await.unwrap();
+    assert_eq!(candidate_queue::list(db).await.unwrap(), vec![queued("calculator", &ef, 3)]);
     imp.state = ImprovementState::RolledBack;
     imp.verdicts = json!([{"verdict": "fail", "p_value": 0.001}]);
     improvements::update(db, &imp).await.unwrap();

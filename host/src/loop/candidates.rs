@@ -38,6 +38,13 @@ impl CandidateQueue {
         }
     }
 
+    /// Forget every candidate held in memory (they stay on disk, in the
+    /// `candidate_queue` table): a fleet's leader that steps down, whose
+    /// queue the next leader takes up from there.
+    pub fn clear(&self) {
+        self.queues.lock().clear();
+    }
+
     pub fn pop(&self, target: &str) -> Option<Candidate> {
         self.queues.lock().get_mut(target).and_then(|q| q.pop_front())
     }

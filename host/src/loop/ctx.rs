@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::candidates::CandidateQueue;
+use super::candidates::{Candidate, CandidateQueue};
 use super::{LoopConfig, Stats};
 use crate::audit::Audit;
 use crate::events::{ControlAction, Event, Events};
@@ -83,6 +83,15 @@ impl Ctx {
     /// [`Ctx::write`] for a write already awaited.
     pub fn check<T>(&self, what: &'static str, about: &str, done: store::Result<T>) -> Option<T> {
         self.failures.check(what, about, done)
+    }
+
+    /// Queue a candidate again, on disk as well as in memory: one whose
+    /// improvement was closed before it could be proven or rolled out (a
+    /// restart, a slot that changed under it) waits as it did before.
+    pub async fn queue_again(&self, c: Candidate) {
+        let row = queued(&c);
+        self.write("candidate", &row.target, store::candidate_queue::enqueue(&self.db, &row)).await;
+        self.candidates.push(c);
     }
 
     /// Store the improvement's state; `false` when it could not be.
@@ -168,5 +177,15 @@ pub fn module_record(p: &Plugin) -> ModuleRecord {
         size: p.size() as i64,
         path: p.module_path().display().to_string(),
         added_at: now_ms(),
+    }
+}
+
+/// The queue's row for `c`.
+pub(super) fn queued(c: &Candidate) -> store::candidate_queue::Queued {
+    store::candidate_queue::Queued {
+        target: c.plugin.name().into(),
+        sha256: c.plugin.id().into(),
+        source: c.source.clone(),
+        queued_at: now_ms(),
     }
 }

@@ -204,7 +204,7 @@ impl Loop {
     }
 
     /// Queue a new version of a unit as a candidate. It is recorded in the
-    /// module table at once; the loop proves and rolls it out. The same
+    /// module table and the queue on disk at once; the loop proves and rolls it out. The same
     /// bytes already queued, being proven or rolling out are not queued
     /// again.
     pub async fn submit(&self, plugin: Arc<Plugin>, source: &str) -> store::Result<Submitted> {
@@ -212,9 +212,13 @@ impl Loop {
             return Ok(Submitted::AlreadyPending(why));
         }
         record_module(&self.ctx.db, &plugin).await?;
+        let candidate = Candidate { plugin, source: source.into() };
+        // On disk before the caller hears "queued": a restart finds it.
+        store::candidate_queue::enqueue(&self.ctx.db, &ctx::queued(&candidate)).await?;
+        let plugin = &candidate.plugin;
         let event = Event::Candidate { version: plugin.version().into(), sha256: plugin.id().into() };
         self.ctx.audit.record_event(source, "candidate", plugin.name(), event).await;
-        self.ctx.candidates.push(Candidate { plugin, source: source.into() });
+        self.ctx.candidates.push(candidate);
         Ok(Submitted::Queued)
     }
 
@@ -324,6 +328,12 @@ impl Loop {
 
     /// Stop every rollout where it stands, as a restart would: their
     /// records stay as written, and the next start resumes them.
+    /// Forget the candidates queued in memory; they wait on disk for the
+    /// next [`Loop::resume`] (a fleet's leader stepping down).
+    pub fn forget_queue(&self) {
+        self.ctx.candidates.clear();
+    }
+
     pub fn shutdown(&self) {
         for h in std::mem::take(&mut *self.rollouts.lock()) {
             h.abort();

@@ -123,7 +123,7 @@ impl Loop {
                     serving.version(),
                     w.baseline.version()
                 );
-                ctx.candidates.push(w.candidate.clone());
+                ctx.queue_again(w.candidate.clone()).await;
                 self.give_up(w, &why).await;
                 continue;
             }

@@ -349,17 +349,28 @@ pub async fn submit(pool: &PgPool, module_id: &str, source: &str, by: &str) -> R
     .await?)
 }
 
-/// Take the candidates followers queued: (id, module id, source, host).
-pub async fn take_submissions(pool: &PgPool) -> Result<Vec<(i64, String, String, String)>> {
+/// The candidates followers queued that no leader has taken yet: (id,
+/// module id, source, host), oldest first. A leader marks each taken
+/// ([`mark_taken`]) once its own queue on disk holds it, so a leader that
+/// dies in between leaves it for the next.
+pub async fn submissions(pool: &PgPool) -> Result<Vec<(i64, String, String, String)>> {
     let rows = sqlx::query(
-        "UPDATE fleet_submissions SET taken_at = kaizen_now_ms() WHERE taken_at IS NULL
-         RETURNING id, module_id, source, submitted_by",
+        "SELECT id, module_id, source, submitted_by FROM fleet_submissions WHERE taken_at IS NULL ORDER BY id",
     )
     .fetch_all(pool)
     .await?;
     rows.iter()
         .map(|r| Ok((r.try_get("id")?, r.try_get("module_id")?, r.try_get("source")?, r.try_get("submitted_by")?)))
         .collect()
+}
+
+/// Mark submission `id` taken into a leader's queue (or refused).
+pub async fn mark_taken(pool: &PgPool, id: i64) -> Result<()> {
+    sqlx::query("UPDATE fleet_submissions SET taken_at = kaizen_now_ms() WHERE id = $1 AND taken_at IS NULL")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
 }
 
 /// Pass a recovery strategy's request to roll `target` back, made on

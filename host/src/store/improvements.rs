@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use super::{Db, Result, StoreError, text_enum, with_pool};
+use super::{Db, Result, StoreError, WritePool, text_enum, with_pool};
 
 text_enum! {
     /// Where an improvement is in its lifecycle.
@@ -95,17 +95,26 @@ pub struct Improvement {
     pub prediction: Option<super::findings::Prediction>,
 }
 
+/// Record a new improvement; returns its id. Its candidate leaves the
+/// [`super::candidate_queue`] in the same transaction.
 pub async fn insert(db: &Db, i: &Improvement) -> Result<i64> {
     let (proof, verdicts) = (i.proof.to_string(), i.verdicts.to_string());
     let prediction = i.prediction.as_ref().and_then(|p| serde_json::to_string(p).ok());
     with_pool!(db, p => {
+        let mut tx = p.begin_write().await?;
         let row = sqlx::query(
             "INSERT INTO improvements (finding_id, target, candidate_sha, baseline_sha, source, state, reason, proof, verdicts, created_at, updated_at, prediction)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id")
             .bind(i.finding_id).bind(&i.target).bind(&i.candidate_sha).bind(&i.baseline_sha).bind(&i.source)
             .bind(i.state.as_str()).bind(&i.reason).bind(&proof).bind(&verdicts).bind(i.created_at).bind(i.updated_at)
             .bind(&prediction)
-            .fetch_one(p).await?;
+            .fetch_one(&mut *tx).await?;
+        // Its candidate no longer waits: the improvement carries it now
+        // (and a restart queues it again if its proof is cut short).
+        sqlx::query("DELETE FROM candidate_queue WHERE target = $1 AND sha256 = $2")
+            .bind(&i.target).bind(&i.candidate_sha)
+            .execute(&mut *tx).await?;
+        tx.commit().await?;
         Ok(row.try_get("id")?)
     })
 }

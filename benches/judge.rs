@@ -496,8 +496,9 @@ fn main() {
         );
         // Floors for this stream, a 10 % lognormal shift at σ = 0.3, with the
         // baseline's calls known exactly (the judge's own baseline is a
-        // sample, so it can only do worse), at the judge's level for a
-        // slowdown and at the whole rollout's α:
+        // sample, so it can only do worse), at the level of each of the
+        // judge's latency tests (shift, p95), at the step's (any objective
+        // failing) and at the whole rollout's α:
         // - the median, for any test, sequential or not: "failed by call n"
         //   is an event of the first n calls with chance at most α when
         //   nothing changed, so its chance under the shift is at most the
@@ -505,9 +506,9 @@ fn main() {
         //   reaches ½ at n = (z₁₋α · σ / ln 1.1)²;
         // - the median of Wald's SPRT for exactly this shift, the
         //   anytime-valid test that knows the answer, simulated;
-        // - the mean, for any test (Wald's bound): ln(1/α) over the
-        //   information per call, the Kullback-Leibler divergence of the
-        //   shift.
+        // - the mean, for a test that fails nearly every such step (Wald's
+        //   bound): ln(1/α) over the information per call, the
+        //   Kullback-Leibler divergence of the shift.
         let s = base("");
         let shift = 1.1f64.ln();
         let kl = shift.powi(2) / (2.0 * s.sigma * s.sigma);
@@ -530,10 +531,13 @@ fn main() {
             n.sort_unstable();
             n[n.len() / 2]
         };
-        for (what, a) in [("the judge's level for a slowdown", level), ("the whole rollout's α", ALPHA)] {
+        let step = judge::step_alpha(ALPHA, JUDGED_STEPS);
+        for (what, a) in
+            [("each latency test's level", level), ("the step's level", step), ("the whole rollout's α", ALPHA)]
+        {
             println!(
                 "floors at {what} ({a:.1e}), σ = {}, the baseline known exactly: median ≥ {} for any test \
-                 (Neyman-Pearson); median {} for Wald's SPRT knowing the shift; mean ≥ {:.0} for any test (Wald)",
+                 (Neyman-Pearson); median {} for Wald's SPRT knowing the shift; mean ≥ {:.0} for a test that fails nearly every such step (Wald)",
                 s.sigma,
                 np(a),
                 sprt(a),

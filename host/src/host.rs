@@ -233,7 +233,6 @@ impl Host {
             Change::Deposed { epoch, why } => {
                 tracing::warn!(epoch, "fleet: this host ({me}) no longer leads: {why}");
                 self.improve.shutdown();
-                self.improve.forget_queue();
                 if let Some(fleet) = &self.fleet {
                     fleet.reset_applied();
                 }
@@ -284,8 +283,9 @@ impl Host {
     /// Take the candidates uploaded to followers into this leader's loop.
     /// Each is marked taken only once this leader's queue on disk holds it
     /// (or it was refused): a leader that dies in between leaves it to the
-    /// next, and one taken twice is pending the second time, not queued
-    /// again.
+    /// next, which finds it pending (still queued, or being proven) or, if
+    /// an improvement for it was opened since, not at all
+    /// ([`store::fleet::submissions`]).
     pub(crate) async fn take_submissions(&self, fleet: &Fleet) {
         let waiting = match fleet.submissions().await {
             Ok(t) => t,

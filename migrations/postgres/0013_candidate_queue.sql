@@ -9,5 +9,13 @@ CREATE TABLE candidate_queue (
     sha256    TEXT NOT NULL,
     source    TEXT NOT NULL,
     queued_at BIGINT NOT NULL,
+    -- The epoch of the leader that queued it (the fence stamps it).
+    epoch     BIGINT,
     UNIQUE (target, sha256)
 );
+
+-- Only the leader queues (a follower's upload goes to fleet_submissions):
+-- a deposed leader's late insert is refused, so no row appears that the
+-- leader in office did not answer for.
+CREATE TRIGGER candidate_queue_fence BEFORE INSERT OR UPDATE ON candidate_queue
+    FOR EACH ROW EXECUTE FUNCTION kaizen_fence();

@@ -347,8 +347,20 @@ fn a_queued_candidate_outlives_kill_9() {
     // it, and it leaves the queue.
     let (ok, out, err) = s.cli(&["abort", "calculator"]);
     assert!(ok && out.contains("aborted"), "{out}{err}");
-    wait_for("an improvement for calculator 3.0.0", Duration::from_secs(60), || {
-        improvements(&s, "calculator").iter().any(|i| i["candidate_sha"] == v3.as_str())
+    wait_for("calculator 3.0.0 at 10 %", Duration::from_secs(60), || {
+        s.canary("calculator") == Some(("3.0.0".into(), 10.0))
     });
     assert_eq!(s.get("/api/v1/status")["loop"]["candidates_queued"], 0);
+
+    // Its row left the queue with the opening of its improvement: another
+    // kill -9 resumes 3.0.0's rollout and queues nothing, so 3.0.0 is not
+    // proven a second time.
+    kill9(s);
+    let s = start(dir.path(), &cfg);
+    assert_eq!(s.canary("calculator"), Some(("3.0.0".into(), 10.0)));
+    assert_eq!(s.get("/api/v1/status")["loop"]["candidates_queued"], 0);
+    let mine: Vec<Value> =
+        improvements(&s, "calculator").into_iter().filter(|i| i["candidate_sha"] == v3.as_str()).collect();
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    assert_eq!(mine[0]["state"], "canary", "{mine:?}");
 }

@@ -38,11 +38,22 @@ impl CandidateQueue {
         }
     }
 
-    /// Forget every candidate held in memory (they stay on disk, in the
-    /// `candidate_queue` table): a fleet's leader that steps down, whose
-    /// queue the next leader takes up from there.
-    pub fn clear(&self) {
-        self.queues.lock().clear();
+    /// The candidate with these bytes waiting for `target`, if any.
+    pub fn get(&self, target: &str, sha256: &str) -> Option<Candidate> {
+        self.queues.lock().get(target)?.iter().find(|c| c.plugin.id() == sha256).cloned()
+    }
+
+    /// Hold exactly `candidates`, in their order (the same bytes twice for
+    /// one target are one).
+    pub fn replace(&self, candidates: Vec<Candidate>) {
+        let mut q = self.queues.lock();
+        q.clear();
+        for c in candidates {
+            let queue = q.entry(c.plugin.name().to_string()).or_default();
+            if !queue.iter().any(|x| x.plugin.id() == c.plugin.id()) {
+                queue.push_back(c);
+            }
+        }
     }
 
     pub fn pop(&self, target: &str) -> Option<Candidate> {

@@ -46,6 +46,11 @@ pub struct Ctx {
     pub config: LoopConfig,
     pub stats: Stats,
     pub candidates: CandidateQueue,
+    /// Held while the queue is written on disk and in memory together (a
+    /// submission, a requeue) or memory is refilled from disk
+    /// ([`super::queue::refill`]), so that a refill cannot drop a candidate
+    /// written between its read and its refill.
+    pub queue_lock: tokio::sync::Mutex<()>,
     /// Detector weights learned last cycle.
     pub weights: Mutex<HashMap<String, f64>>,
     /// The watch folder, when it is on (see [`super::Loop::set_watch_dir`]).
@@ -89,6 +94,7 @@ impl Ctx {
     /// improvement was closed before it could be proven or rolled out (a
     /// restart, a slot that changed under it) waits as it did before.
     pub async fn queue_again(&self, c: Candidate) {
+        let _queue = self.queue_lock.lock().await;
         let row = queued(&c);
         self.write("candidate", &row.target, store::candidate_queue::enqueue(&self.db, &row)).await;
         self.candidates.push(c);

@@ -18,6 +18,7 @@ pub mod lifecycle;
 pub mod predict;
 pub mod prioritize;
 pub mod prove;
+pub mod queue;
 pub mod report;
 pub mod resume;
 pub mod rollout;
@@ -188,6 +189,7 @@ impl Loop {
                 config,
                 stats: Stats::default(),
                 candidates: CandidateQueue::default(),
+                queue_lock: tokio::sync::Mutex::new(()),
                 watch_dir: Mutex::default(),
                 weights: Mutex::default(),
                 improvers_spent: Mutex::default(),
@@ -204,10 +206,11 @@ impl Loop {
     }
 
     /// Queue a new version of a unit as a candidate. It is recorded in the
-    /// module table and the queue on disk at once; the loop proves and rolls it out. The same
-    /// bytes already queued, being proven or rolling out are not queued
-    /// again.
+    /// module table and the queue on disk ([`queue`]) before this returns;
+    /// the loop proves and rolls it out. The same bytes already queued,
+    /// being proven or rolling out are not queued again.
     pub async fn submit(&self, plugin: Arc<Plugin>, source: &str) -> store::Result<Submitted> {
+        let _queue = self.ctx.queue_lock.lock().await;
         if let Some(why) = self.pending(&plugin).await? {
             return Ok(Submitted::AlreadyPending(why));
         }
@@ -328,12 +331,6 @@ impl Loop {
 
     /// Stop every rollout where it stands, as a restart would: their
     /// records stay as written, and the next start resumes them.
-    /// Forget the candidates queued in memory; they wait on disk for the
-    /// next [`Loop::resume`] (a fleet's leader stepping down).
-    pub fn forget_queue(&self) {
-        self.ctx.candidates.clear();
-    }
-
     pub fn shutdown(&self) {
         for h in std::mem::take(&mut *self.rollouts.lock()) {
             h.abort();
@@ -423,6 +420,10 @@ impl Loop {
         match running {
             Err(denied) => r.skipped = Some(denied.to_string()),
             Ok(()) => {
+                match queue::refill(ctx).await {
+                    Ok(refilled) => refilled.errors.iter().for_each(|e| tracing::warn!("candidate queue: {e}")),
+                    Err(e) => tracing::warn!("candidate queue: cannot read it, memory's queue stands: {e}"),
+                }
                 let seen = sample::sample(ctx).await;
                 r.targets_sampled = seen.input.targets.len();
                 mark(&mut r, "sample");

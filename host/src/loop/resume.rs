@@ -12,8 +12,9 @@
 //! - An improvement still being proven, or proven and waiting for a
 //!   rollout, is closed as `aborted` and its candidate queued again: the
 //!   next cycle proves it afresh.
-//! - The candidates that were queued and not yet taken up (the queue is
-//!   kept on disk) wait again, in the order they came.
+//! - The candidates that were queued and not yet taken up wait again, in
+//!   the order they came (the queue is kept on disk: [`super::queue`]),
+//!   those whose proof was cut short behind them.
 
 use std::sync::Arc;
 
@@ -82,41 +83,24 @@ impl Loop {
                 }
             }
         }
-        self.requeue_waiting(&mut r).await;
+        // The candidates the last run (or the last leader) had answered
+        // "candidate" for and not yet begun to prove, these requeued ones
+        // last.
+        let refilled = {
+            let _no_cycle = self.cycle_lock.lock().await;
+            super::queue::refill(&self.ctx).await
+        };
+        match refilled {
+            Ok(q) => {
+                r.queued = q.queued;
+                r.errors.extend(q.errors);
+            }
+            Err(e) => r.errors.push(format!("cannot read the queued candidates (read again next cycle): {e}")),
+        }
         for e in &r.errors {
             tracing::error!("resume: {e}");
         }
         r
-    }
-
-    /// Fill the in-memory queue from the queue on disk, in its order: the
-    /// candidates the last run (or, in a fleet, the last leader) had
-    /// answered "candidate" for and not yet begun to prove. (A leader that
-    /// steps down forgets its queue in memory, so a host that leads again
-    /// holds no candidate another leader has proven since.)
-    async fn requeue_waiting(&self, r: &mut Resumed) {
-        let rows = match store::candidate_queue::list(&self.ctx.db).await {
-            Ok(rows) => rows,
-            Err(e) => return r.errors.push(format!("cannot read the queued candidates: {e}")),
-        };
-        let mut loaded = Vec::with_capacity(rows.len());
-        for row in rows {
-            match self.ctx.runtime.load_stored(&row.sha256) {
-                Ok(plugin) => loaded.push(Candidate { plugin, source: row.source }),
-                Err(e) => {
-                    r.errors.push(format!(
-                        "queued candidate {} for {} cannot be loaded and is dropped: {e}",
-                        row.sha256, row.target
-                    ));
-                    let gone = store::candidate_queue::remove(&self.ctx.db, &row.target, &row.sha256).await;
-                    self.ctx.check("candidate", &row.target, gone);
-                }
-            }
-        }
-        r.queued = loaded.len();
-        for c in loaded {
-            self.ctx.candidates.push(c);
-        }
     }
 
     /// Take the slot again and start the rollout at its recorded step.

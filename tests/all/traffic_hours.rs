@@ -104,10 +104,24 @@ fn a_canary_waits_for_an_hour_that_brings_it_enough_calls() {
     let now_hour = hour_of(kaizen_host::store::now_ms());
     push_history(&s, 200, 2, &[now_hour, (now_hour + 1) % 24]);
     let s = restart(s, dir.path(), limits);
-    s.upload(&guests::TEST_ECHO_V2.load().unwrap(), "candidate");
-    wait_for("the proven candidate to wait", Duration::from_secs(60), || {
-        s.get("/api/v1/improvements?target=echo").as_array().unwrap().first().is_some_and(|i| i["state"] == "proposed")
-    });
+    let body = s.upload(&guests::TEST_ECHO_V2.load().unwrap(), "candidate");
+    assert_eq!(body["result"], "candidate", "{body}");
+    // Waits for the improvement to be parked; on a timeout, says where it
+    // stood instead (rolled out, still proving, never opened).
+    let t = std::time::Instant::now();
+    loop {
+        let imps = s.get("/api/v1/improvements?target=echo");
+        if imps.as_array().unwrap().first().is_some_and(|i| i["state"] == "proposed") {
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(60) {
+            panic!(
+                "the proven candidate did not wait within 60 s: {imps}\nstatus: {}",
+                s.get("/api/v1/status")["loop"]
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let imp = &s.get("/api/v1/improvements?target=echo")[0];
     let reason = imp["reason"].as_str().unwrap();
     let next = (now_hour + 2) % 24;

@@ -30,12 +30,7 @@ pub struct CandidateQueue {
 
 impl CandidateQueue {
     pub fn push(&self, c: Candidate) {
-        let mut q = self.queues.lock();
-        let queue = q.entry(c.plugin.name().to_string()).or_default();
-        // The same bytes twice are one candidate.
-        if !queue.iter().any(|x| x.plugin.id() == c.plugin.id()) {
-            queue.push_back(c);
-        }
+        add(&mut self.queues.lock(), c);
     }
 
     /// The candidate with these bytes waiting for `target`, if any.
@@ -49,10 +44,7 @@ impl CandidateQueue {
         let mut q = self.queues.lock();
         q.clear();
         for c in candidates {
-            let queue = q.entry(c.plugin.name().to_string()).or_default();
-            if !queue.iter().any(|x| x.plugin.id() == c.plugin.id()) {
-                queue.push_back(c);
-            }
+            add(&mut q, c);
         }
     }
 
@@ -75,6 +67,15 @@ impl CandidateQueue {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Append `c` to its target's queue; the same bytes twice are one
+/// candidate.
+fn add(queues: &mut HashMap<String, VecDeque<Candidate>>, c: Candidate) {
+    let queue = queues.entry(c.plugin.name().to_string()).or_default();
+    if !queue.iter().any(|x| x.plugin.id() == c.plugin.id()) {
+        queue.push_back(c);
     }
 }
 

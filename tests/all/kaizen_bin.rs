@@ -191,10 +191,18 @@ impl Drop for Server {
 }
 
 /// Poll `ok` until it holds, failing the test after `within`.
-pub fn wait_for(what: &str, within: Duration, mut ok: impl FnMut() -> bool) {
+pub fn wait_for(what: &str, within: Duration, ok: impl FnMut() -> bool) {
+    wait_for_or(what, within, ok, String::new);
+}
+
+/// [`wait_for`], and on a timeout the panic also says what `explain`
+/// finds: where the thing waited for stood instead.
+pub fn wait_for_or(what: &str, within: Duration, mut ok: impl FnMut() -> bool, explain: impl FnOnce() -> String) {
     let t = Instant::now();
     while !ok() {
-        assert!(t.elapsed() < within, "timed out after {within:?} waiting for {what}");
+        if t.elapsed() >= within {
+            panic!("timed out after {within:?} waiting for {what}{}", explain());
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
 }

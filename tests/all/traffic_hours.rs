@@ -10,7 +10,7 @@ use std::time::Duration;
 use kaizen_plugins as guests;
 use serde_json::json;
 
-use crate::kaizen_bin::{Server, wait_for};
+use crate::kaizen_bin::{Server, wait_for, wait_for_or};
 
 const HOUR_MS: i64 = 3_600_000;
 
@@ -106,22 +106,23 @@ fn a_canary_waits_for_an_hour_that_brings_it_enough_calls() {
     let s = restart(s, dir.path(), limits);
     let body = s.upload(&guests::TEST_ECHO_V2.load().unwrap(), "candidate");
     assert_eq!(body["result"], "candidate", "{body}");
-    // Waits for the improvement to be parked; on a timeout, says where it
-    // stood instead (rolled out, still proving, never opened).
-    let t = std::time::Instant::now();
-    loop {
-        let imps = s.get("/api/v1/improvements?target=echo");
-        if imps.as_array().unwrap().first().is_some_and(|i| i["state"] == "proposed") {
-            break;
-        }
-        if t.elapsed() > Duration::from_secs(60) {
-            panic!(
-                "the proven candidate did not wait within 60 s: {imps}\nstatus: {}",
-                s.get("/api/v1/status")["loop"]
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // On a timeout, says where the improvement stood instead (rolled out,
+    // still proving, never opened) and the loop's state.
+    wait_for_or(
+        "the proven candidate to wait",
+        Duration::from_secs(60),
+        || {
+            s.get("/api/v1/improvements?target=echo")
+                .as_array()
+                .unwrap()
+                .first()
+                .is_some_and(|i| i["state"] == "proposed")
+        },
+        || {
+            let imps = s.get("/api/v1/improvements?target=echo");
+            format!(": {imps}\nstatus: {}", s.get("/api/v1/status")["loop"])
+        },
+    );
     let imp = &s.get("/api/v1/improvements?target=echo")[0];
     let reason = imp["reason"].as_str().unwrap();
     let next = (now_hour + 2) % 24;

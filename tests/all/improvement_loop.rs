@@ -199,6 +199,86 @@ async fn emergency_stop_freezes_a_canary_across_a_restart() {
     assert!(host.improve.run_cycle("manual").await.skipped.is_some());
 }
 
+/// A proof cut short by a restart gives its candidate back the place it
+/// had — first in its unit's line, before a candidate uploaded after it —
+/// and a store that refuses that write once loses nothing: the improvement
+/// stays open and the next cycle writes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proof_cut_short_by_a_restart_queues_its_candidate_first_and_a_refused_write_loses_nothing() {
+    use kaizen_host::store::candidate_queue;
+    use kaizen_host::store::improvements::{self, Improvement, ImprovementState};
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_host_config(dir.path());
+    let (host, _) = kaizen_host::host::Host::open(config.clone()).await.unwrap();
+    deploy(&host, &guests::UNIT_CALCULATOR_V1).await;
+    let v2 = host.runtime.load("v2", &guests::UNIT_CALCULATOR_V2.load().unwrap()).unwrap();
+    let v3 = host.runtime.load("v3", &guests::UNIT_CALCULATOR_V3.load().unwrap()).unwrap();
+    host.improve.submit(v2.clone(), "test").await.unwrap();
+    host.improve.submit(v3.clone(), "test").await.unwrap();
+    // The loop took 2.0.0 up (its row leaves the queue with the opening of
+    // its improvement) and the host stopped while proving it.
+    let now = store::now_ms();
+    let proving = Improvement {
+        id: 0,
+        finding_id: None,
+        target: "calculator".into(),
+        candidate_sha: v2.id().into(),
+        baseline_sha: Some(host.runtime.slot("calculator").unwrap().current().id().into()),
+        source: "test".into(),
+        state: ImprovementState::Proving,
+        reason: String::new(),
+        proof: serde_json::json!([]),
+        verdicts: serde_json::json!([]),
+        created_at: now,
+        updated_at: now,
+        prediction: None,
+    };
+    let id = improvements::insert(&host.db, &proving).await.unwrap();
+    let shas = |rows: Vec<candidate_queue::Queued>| rows.into_iter().map(|q| q.sha256).collect::<Vec<_>>();
+    assert_eq!(shas(candidate_queue::list(&host.db).await.unwrap()), vec![v3.id().to_string()]);
+    // The store refuses every new queue row for now.
+    let store::Db::Sqlite(pool) = &host.db else { unreachable!("the test host's store is SQLite") };
+    sqlx::query(
+        "CREATE TRIGGER refuse_rows BEFORE INSERT ON candidate_queue BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    host.shutdown().await.unwrap();
+    drop(host);
+
+    // The restart cannot queue 2.0.0 again: its improvement stays open on
+    // disk, said in the start's report, and 3.0.0 waits as before.
+    let (host, restored) = kaizen_host::host::Host::open(config).await.unwrap();
+    let resumed = &restored.resumed;
+    assert!(
+        resumed.errors.iter().any(|e| e.contains(&format!("improvement {id}'s candidate could not be queued again"))),
+        "{restored:?}"
+    );
+    let still = improvements::get(&host.db, id).await.unwrap().unwrap();
+    assert_eq!(still.state, ImprovementState::Proving, "nothing changed on disk: {still:?}");
+    assert_eq!(shas(candidate_queue::list(&host.db).await.unwrap()), vec![v3.id().to_string()]);
+    assert_eq!(host.improve.stats().candidates_queued, 1);
+
+    // The store takes writes again: the next cycle ends the improvement,
+    // queues 2.0.0 first and takes it up before 3.0.0, uploaded after it.
+    let store::Db::Sqlite(pool) = &host.db else { unreachable!() };
+    sqlx::query("DROP TRIGGER refuse_rows").execute(pool).await.unwrap();
+    let traffic = traffic(&host);
+    traffic.wait_for(200).await;
+    host.telemetry.recorder().flush().await;
+    let report = host.improve.run_cycle("manual").await;
+    let ended = improvements::get(&host.db, id).await.unwrap().unwrap();
+    assert_eq!(ended.state, ImprovementState::Aborted, "{ended:?}");
+    assert!(ended.reason.starts_with("interrupted by a restart"), "{}", ended.reason);
+    let attempt = report.attempts.iter().find(|a| a.target == "calculator").expect("an attempt on calculator");
+    assert!(attempt.candidate.as_deref().is_some_and(|c| c.starts_with("2.0.0 ")), "{attempt:?}");
+    assert_eq!(shas(candidate_queue::list(&host.db).await.unwrap()), vec![v3.id().to_string()]);
+    host.improve.wait_rollouts().await;
+    drop(traffic);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_and_resume() {
     let (_dir, host) = host_with(|_| {}).await;

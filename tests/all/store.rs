@@ -263,6 +263,16 @@ async fn round_trip_every_table(db: &Db) {
     };
     imp.id = improvements::insert(db, &imp).await.unwrap();
     assert_eq!(candidate_queue::list(db).await.unwrap(), vec![queued("calculator", &ef, 3)]);
+    // Cut short, it ends and its candidate is queued again in one write, in
+    // the place it had: before ef, which came after it.
+    (imp.state, imp.reason) = (ImprovementState::Aborted, "interrupted by a restart".into());
+    improvements::end_and_requeue(db, &imp, &queued("calculator", &cd, 10)).await.unwrap();
+    assert_eq!(improvements::get(db, imp.id).await.unwrap(), Some(imp.clone()));
+    assert_eq!(
+        candidate_queue::list(db).await.unwrap(),
+        vec![queued("calculator", &cd, 2), queued("calculator", &ef, 3)]
+    );
+    candidate_queue::remove(db, "calculator", &cd).await.unwrap();
     imp.state = ImprovementState::RolledBack;
     imp.verdicts = json!([{"verdict": "fail", "p_value": 0.001}]);
     improvements::update(db, &imp).await.unwrap();

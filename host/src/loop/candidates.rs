@@ -33,6 +33,15 @@ impl CandidateQueue {
         add(&mut self.queues.lock(), c);
     }
 
+    /// Put `c` first in its target's line (a candidate queued again takes
+    /// the place it had); the same bytes already waiting move there.
+    pub fn push_front(&self, c: Candidate) {
+        let mut q = self.queues.lock();
+        let queue = q.entry(c.plugin.name().to_string()).or_default();
+        queue.retain(|x| x.plugin.id() != c.plugin.id());
+        queue.push_front(c);
+    }
+
     /// The candidate with these bytes waiting for `target`, if any.
     pub fn get(&self, target: &str, sha256: &str) -> Option<Candidate> {
         self.queues.lock().get(target)?.iter().find(|c| c.plugin.id() == sha256).cloned()

@@ -51,6 +51,10 @@ pub struct Ctx {
     /// ([`super::queue::refill`]), so that a refill cannot drop a candidate
     /// written between its read and its refill.
     pub queue_lock: tokio::sync::Mutex<()>,
+    /// Improvements ended with their candidates queued again whose write
+    /// the store refused ([`Ctx::end_and_requeue`]): written again at the
+    /// next refill, before the table is read.
+    pub requeues: Mutex<Vec<(Improvement, Candidate)>>,
     /// Detector weights learned last cycle.
     pub weights: Mutex<HashMap<String, f64>>,
     /// The watch folder, when it is on (see [`super::Loop::set_watch_dir`]).
@@ -90,14 +94,45 @@ impl Ctx {
         self.failures.check(what, about, done)
     }
 
-    /// Queue a candidate again, on disk as well as in memory: one whose
-    /// improvement was closed before it could be proven or rolled out (a
-    /// restart, a slot that changed under it) waits as it did before.
-    pub async fn queue_again(&self, c: Candidate) {
+    /// End `imp` (its state and reason already set) and queue its candidate
+    /// `c` again, first in its target's line: an improvement closed before
+    /// its candidate could be proven or rolled out (a restart, a slot that
+    /// changed under it) gives the candidate back the place it had.
+    ///
+    /// Both are one write ([`store::improvements::end_and_requeue`]). When
+    /// the store refuses it, nothing changes on disk — the improvement stays
+    /// open there, so a restart would resume it — and the pair waits in
+    /// [`Ctx::requeues`] for the next refill to write it again
+    /// ([`super::queue::refill`]). Returns whether it was written now.
+    pub async fn end_and_requeue(&self, imp: Improvement, c: Candidate) -> bool {
         let _queue = self.queue_lock.lock().await;
+        self.write_requeue(imp, c).await
+    }
+
+    /// [`Ctx::end_and_requeue`] with the queue's lock held.
+    pub(super) async fn write_requeue(&self, imp: Improvement, c: Candidate) -> bool {
         let row = queued(&c);
-        self.write("candidate", &row.target, store::candidate_queue::enqueue(&self.db, &row)).await;
-        self.candidates.push(c);
+        let written = store::improvements::end_and_requeue(&self.db, &imp, &row).await;
+        if self.check("candidate", &format!("{} queued again", row.target), written).is_none() {
+            self.requeues.lock().push((imp, c));
+            return false;
+        }
+        let version = c.plugin.version().to_string();
+        self.candidates.push_front(c);
+        let event = Event::RolloutAborted {
+            improvement: imp.id,
+            candidate_version: version.clone(),
+            by: "host".into(),
+            reason: imp.reason.clone(),
+        };
+        self.audit.record_event("host", "rollout-aborted", &imp.target, event).await;
+        if let Some(fid) = imp.finding_id {
+            self.set_finding(fid, FindingStatus::Open).await;
+        }
+        let ended =
+            Event::ImprovementEnded { improvement: imp.id, state: imp.state, version, reason: imp.reason.clone() };
+        self.publish(&imp.target, ended);
+        true
     }
 
     /// Store the improvement's state; `false` when it could not be.

@@ -190,6 +190,7 @@ impl Loop {
                 stats: Stats::default(),
                 candidates: CandidateQueue::default(),
                 queue_lock: tokio::sync::Mutex::new(()),
+                requeues: Mutex::default(),
                 watch_dir: Mutex::default(),
                 weights: Mutex::default(),
                 improvers_spent: Mutex::default(),

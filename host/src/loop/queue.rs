@@ -30,13 +30,27 @@ pub struct Refilled {
 /// improvement carries it); one whose module the store no longer records is
 /// dropped, said in `errors`; one that cannot be loaded for another reason
 /// (bytes not fetched yet, the database slow) stays for the next refill.
+/// Before it reads the table it writes again the candidates queued again
+/// whose write failed ([`Ctx::requeues`]).
 /// The caller holds the cycle's lock; this takes the queue's
 /// ([`Ctx::queue_lock`]).
 pub(super) async fn refill(ctx: &Ctx) -> Result<Refilled, StoreError> {
     let _queue = ctx.queue_lock.lock().await;
+    let mut r = Refilled::default();
+    // Candidates queued again whose write the store refused last time: their
+    // rows first, so the table read below holds them in their place.
+    let requeues = std::mem::take(&mut *ctx.requeues.lock());
+    for (imp, c) in requeues {
+        let (target, version) = (imp.target.clone(), c.plugin.version().to_string());
+        if !ctx.write_requeue(imp, c).await {
+            r.errors.push(format!(
+                "candidate {version} for {target} could not be queued again yet (its improvement stays open); \
+                 tried again next cycle"
+            ));
+        }
+    }
     let rows = store::candidate_queue::list(&ctx.db).await?;
     let open = store::improvements::unsettled(&ctx.db).await?;
-    let mut r = Refilled::default();
     let mut waiting = Vec::with_capacity(rows.len());
     for row in rows {
         if open.iter().any(|i| i.target == row.target && i.candidate_sha == row.sha256) {

@@ -10,11 +10,14 @@
 //!   its candidate or its checkpoint can no longer be loaded from the module
 //!   store, or the slot serves neither of them.
 //! - An improvement still being proven, or proven and waiting for a
-//!   rollout, is closed as `aborted` and its candidate queued again: the
-//!   next cycle proves it afresh.
+//!   rollout, is closed as `aborted` and its candidate queued again in
+//!   the place it had, first in its target's line: the next cycle proves
+//!   it afresh. Closing it and queueing it are one write; if the store
+//!   refuses it, the improvement stays open on disk and every cycle tries
+//!   again ([`Ctx::end_and_requeue`]).
 //! - The candidates that were queued and not yet taken up wait again, in
 //!   the order they came (the queue is kept on disk: [`super::queue`]),
-//!   those whose proof was cut short behind them.
+//!   behind those whose proof was cut short.
 
 use std::sync::Arc;
 
@@ -40,7 +43,8 @@ pub struct Resumed {
     /// Candidates whose proof was cut short, queued again.
     pub requeued: usize,
     /// Candidates waiting in the queue (kept on disk), these requeued ones
-    /// included: the loop takes them up in the order they came.
+    /// included: the loop takes them up in the order they came, a requeued
+    /// one first in its target's line (the place it had).
     #[serde(default)]
     pub queued: usize,
     pub errors: Vec<String>,
@@ -71,9 +75,15 @@ impl Loop {
                 let why = "interrupted by a restart before its rollout began; the candidate is queued again";
                 match self.ctx.runtime.load_stored(&imp.candidate_sha) {
                     Ok(plugin) => {
-                        self.ctx.queue_again(Candidate { plugin, source: imp.source.clone() }).await;
+                        let candidate = Candidate { plugin, source: imp.source.clone() };
+                        let (id, mut imp) = (imp.id, imp);
+                        (imp.state, imp.reason, imp.updated_at) = (ImprovementState::Aborted, why.into(), now_ms());
+                        if !self.ctx.end_and_requeue(imp, candidate).await {
+                            r.errors.push(format!(
+                                "improvement {id}'s candidate could not be queued again yet; tried again next cycle"
+                            ));
+                        }
                         r.requeued += 1;
-                        self.close(imp, why).await;
                     }
                     Err(e) => {
                         self.close(imp, &format!("interrupted by a restart; its candidate cannot be loaded: {e}"))
@@ -84,8 +94,8 @@ impl Loop {
             }
         }
         // The candidates the last run (or the last leader) had answered
-        // "candidate" for and not yet begun to prove, these requeued ones
-        // last.
+        // "candidate" for and not yet begun to prove, behind these requeued
+        // ones.
         let refilled = {
             let _no_cycle = self.cycle_lock.lock().await;
             super::queue::refill(&self.ctx).await

@@ -123,8 +123,8 @@ impl Loop {
                     serving.version(),
                     w.baseline.version()
                 );
-                ctx.queue_again(w.candidate.clone()).await;
-                self.give_up(w, &why).await;
+                (w.imp.state, w.imp.reason, w.imp.updated_at) = (ImprovementState::Aborted, why, now_ms());
+                ctx.end_and_requeue(w.imp, w.candidate).await;
                 continue;
             }
             let limit = ctx.safety.limits_for(&target).improvements_per_cycle;

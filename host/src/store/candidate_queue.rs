@@ -17,7 +17,10 @@ pub struct Queued {
     pub target: String,
     pub sha256: String,
     pub source: String,
-    /// Unix milliseconds.
+    /// Unix milliseconds: when it came, and so its place in its target's
+    /// line. A candidate queued again after its improvement was cut short
+    /// is placed just before the first waiting
+    /// ([`super::improvements::end_and_requeue`]).
     pub queued_at: i64,
 }
 
@@ -40,10 +43,10 @@ pub async fn remove(db: &Db, target: &str, sha256: &str) -> Result<()> {
     Ok(())
 }
 
-/// Every waiting candidate, oldest first.
+/// Every waiting candidate, in its place in line (oldest first).
 pub async fn list(db: &Db) -> Result<Vec<Queued>> {
     let rows = with_pool!(db, p => sqlx::query(
-        "SELECT target, sha256, source, queued_at FROM candidate_queue ORDER BY id")
+        "SELECT target, sha256, source, queued_at FROM candidate_queue ORDER BY queued_at, id")
         .fetch_all(p).await.map(|rows| rows.iter().map(|r| Ok(Queued {
             target: r.try_get("target")?,
             sha256: r.try_get("sha256")?,

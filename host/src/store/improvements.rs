@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
+use super::candidate_queue::Queued;
 use super::{Db, Result, StoreError, WritePool, text_enum, with_pool};
 
 text_enum! {
@@ -116,6 +117,36 @@ pub async fn insert(db: &Db, i: &Improvement) -> Result<i64> {
             .execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(row.try_get("id")?)
+    })
+}
+
+/// Store `i`, ended (its state and reason set by the caller), and queue its
+/// candidate `q` again in one transaction: both or neither, so a candidate
+/// is never closed as "queued again" without a row that says so, nor queued
+/// while its improvement still carries it.
+///
+/// The row takes the place its candidate held when it was taken up: just
+/// before the first candidate waiting for the same target (`q.queued_at`
+/// is used when none waits). The same bytes already waiting for the target
+/// (uploaded again meanwhile) are moved to that place.
+pub async fn end_and_requeue(db: &Db, i: &Improvement, q: &Queued) -> Result<()> {
+    let (proof, verdicts) = (i.proof.to_string(), i.verdicts.to_string());
+    with_pool!(db, p => {
+        let mut tx = p.begin_write().await?;
+        sqlx::query(
+            "UPDATE improvements SET state = $1, reason = $2, proof = $3, verdicts = $4, updated_at = $5 WHERE id = $6")
+            .bind(i.state.as_str()).bind(&i.reason).bind(&proof).bind(&verdicts).bind(i.updated_at).bind(i.id)
+            .execute(&mut *tx).await?;
+        let first: Option<i64> = sqlx::query_scalar("SELECT MIN(queued_at) FROM candidate_queue WHERE target = $1")
+            .bind(&q.target).fetch_one(&mut *tx).await?;
+        let place = first.map_or(q.queued_at, |t| (t - 1).min(q.queued_at));
+        sqlx::query(
+            "INSERT INTO candidate_queue (target, sha256, source, queued_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (target, sha256) DO UPDATE SET queued_at = excluded.queued_at")
+            .bind(&q.target).bind(&q.sha256).bind(&q.source).bind(place)
+            .execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
     })
 }
 

@@ -410,6 +410,53 @@ async fn postgres_migrations_apply_and_every_table_round_trips() {
     db.close().await;
 }
 
+/// A follower's submission that a leader took but did not mark (it died in
+/// between) is not taken again once an improvement for it was opened —
+/// judged by the database's clock, whatever the leader's says: one whose
+/// clock ran an hour behind does not retake it, one an hour ahead does not
+/// hide a later submission of the same bytes.
+#[tokio::test]
+async fn a_submission_taken_but_not_marked_is_judged_by_the_databases_clock() {
+    let Some(pg) = PgDatabase::create().await else {
+        return;
+    };
+    let db = Db::connect(&pg.url).await.unwrap();
+    let Db::Postgres(pool) = &db else { unreachable!() };
+    let hour = 3_600_000;
+    let open = |sha: &str, host_clock: i64| Improvement {
+        id: 0,
+        finding_id: None,
+        target: "calculator".into(),
+        candidate_sha: sha.into(),
+        baseline_sha: None,
+        source: "api (on follower)".into(),
+        state: ImprovementState::Proving,
+        reason: String::new(),
+        proof: json!([]),
+        verdicts: json!([]),
+        created_at: host_clock,
+        updated_at: host_clock,
+        prediction: None,
+    };
+    let listed = || async { fleet::submissions(pool).await.unwrap().into_iter().map(|s| s.0).collect::<Vec<_>>() };
+    let (m, n) = ("aa".repeat(32), "bb".repeat(32));
+
+    // Taken, not marked; the leader's clock an hour behind the database's.
+    let first = fleet::submit(pool, &n, "api", "follower").await.unwrap();
+    assert_eq!(listed().await, vec![first]);
+    improvements::insert(&db, &open(&n, now_ms() - hour)).await.unwrap();
+    assert_eq!(listed().await, Vec::<i64>::new(), "taken once: not taken again");
+
+    // Taken, not marked, and the same bytes submitted again later; the
+    // leader's clock an hour ahead.
+    let taken = fleet::submit(pool, &m, "api", "follower").await.unwrap();
+    improvements::insert(&db, &open(&m, now_ms() + hour)).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let again = fleet::submit(pool, &m, "api", "follower").await.unwrap();
+    assert_eq!(listed().await, vec![again], "#{taken} was taken; #{again} came after and waits");
+    db.close().await;
+}
+
 #[tokio::test]
 async fn bad_database_urls_are_named() {
     let err = Db::connect("mysql://x").await.unwrap_err();

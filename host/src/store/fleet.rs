@@ -354,13 +354,15 @@ pub async fn submit(pool: &PgPool, module_id: &str, source: &str, by: &str) -> R
 /// ([`mark_taken`]) once its own queue on disk holds it, so a leader that
 /// dies in between leaves it for the next. One not marked though an
 /// improvement for it was opened since it was submitted (the mark failed)
-/// was taken all the same: it is not listed, so it is not proven twice
-/// (times from the hosts' clocks, against the database's).
+/// was taken all the same: it is not listed, so it is not proven twice.
+/// Both times are the database's clock (`improvements.opened_at`, not the
+/// leader's `created_at`), so a host's clock running behind or ahead
+/// neither retakes a submission nor hides a later one.
 pub async fn submissions(pool: &PgPool) -> Result<Vec<(i64, String, String, String)>> {
     let rows = sqlx::query(
         "SELECT s.id, s.module_id, s.source, s.submitted_by FROM fleet_submissions s
          WHERE s.taken_at IS NULL
-           AND NOT EXISTS (SELECT 1 FROM improvements i WHERE i.candidate_sha = s.module_id AND i.created_at >= s.at)
+           AND NOT EXISTS (SELECT 1 FROM improvements i WHERE i.candidate_sha = s.module_id AND i.opened_at >= s.at)
          ORDER BY s.id",
     )
     .fetch_all(pool)

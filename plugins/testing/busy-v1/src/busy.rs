@@ -42,11 +42,13 @@ pub fn work(request: &[u8], rounds: u64) -> Vec<u8> {
 }
 
 /// Export the `busy` unit doing `$factor` times the configured work, and
-/// `$tail` (default `$factor`) times it in the slow mode.
+/// `$tail` (default `$factor`) times it in the slow mode. Each version's
+/// crate includes this file as its root's `mod busy` (`#[path]`), which
+/// the expansion reaches through `$crate`.
 #[macro_export]
 macro_rules! busy_unit {
     ($factor:expr) => {
-        busy_unit!($factor, $factor);
+        $crate::busy_unit!($factor, $factor);
     };
     ($factor:expr, $tail:expr) => {
         use kaizen_sdk::{CallContext, Config, PluginInfo, PluginKind, Unit, UnitError};
@@ -64,7 +66,7 @@ macro_rules! busy_unit {
             }
 
             fn invoke(_ctx: &CallContext, request: &[u8], config: &Config) -> Result<Vec<u8>, UnitError> {
-                Ok(busy::work(request, busy::rounds(request, config, $factor, $tail)))
+                Ok($crate::busy::work(request, $crate::busy::rounds(request, config, $factor, $tail)))
             }
         }
 

@@ -526,7 +526,16 @@ impl Host {
         self.leadership.check()?;
         let rb = self.runtime.rollback(name)?;
         let kind = crate::runtime::validate::world_name(rb.to.kind());
-        let written = store::deployments::record_rollback(&self.db, name, kind, rb.to.id(), rb.from.id(), reason).await;
+        let written = store::deployments::record_rollback(
+            &self.db,
+            name,
+            kind,
+            rb.to.id(),
+            rb.from.id(),
+            rb.previous_id(),
+            reason,
+        )
+        .await;
         self.fenced_out(written)?;
         self.audit(actor, "rollback", name, Event::rollback(&rb, reason, None)).await;
         Ok(rb)

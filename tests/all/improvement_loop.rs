@@ -102,8 +102,11 @@ async fn seed_story_v1_detected_v2_promoted_v3_rolled_back() {
     assert!(verdict["reason"].as_str().unwrap().contains("slower"), "{verdict}");
     let d = store::deployments::get(&host.db, "calculator").await.unwrap().unwrap();
     assert_eq!((d.state, d.current_sha.as_str()), (DeployState::RolledBack, v2.id()));
+    // What the slot would go back to next is on record too: a restart
+    // restores it, and `kaizen rollback` still has 1.0.0 to go back to.
+    assert_eq!(d.previous_sha.as_deref(), Some(v1.id()), "{d:?}");
+    assert_eq!(slot.history().last().map(|p| p.id().to_string()), Some(v1.id().to_string()));
     drop(traffic);
-    let _ = v1;
 }
 
 /// Counts calls answered by one version.

@@ -179,8 +179,15 @@ pub(super) async fn settle_unowned(ctx: &Ctx, mut imp: Improvement, why: &str, s
     if let Some(taken_back) = taken_back {
         match taken_back {
             Ok(rb) => {
-                let written =
-                    store::deployments::record_rollback(&ctx.db, &imp.target, "unit", rb.to.id(), rb.from.id(), &why);
+                let written = store::deployments::record_rollback(
+                    &ctx.db,
+                    &imp.target,
+                    "unit",
+                    rb.to.id(),
+                    rb.from.id(),
+                    rb.previous_id(),
+                    &why,
+                );
                 ctx.write("deployment", &imp.target, written).await;
                 let event = Event::rollback(&rb, &why, Some("host"));
                 ctx.audit.record_event("host", "rolled-back", &imp.target, event).await;

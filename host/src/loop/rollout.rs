@@ -849,7 +849,8 @@ impl Rollout {
         match self.owned.claim.withdraw(&self.candidate, &self.baseline) {
             Ok(rb) => {
                 let (to, from) = (rb.to.id(), rb.from.id());
-                let written = store::deployments::record_rollback(&ctx.db, target, "unit", to, from, &reason);
+                let written =
+                    store::deployments::record_rollback(&ctx.db, target, "unit", to, from, rb.previous_id(), &reason);
                 ctx.write("deployment", target, written).await;
                 let event = Event::Rollback {
                     from: self.candidate.version().into(),
@@ -985,8 +986,15 @@ pub async fn requested_rollbacks(ctx: &Ctx, denied: Option<&Denied>) {
         match ctx.runtime.rollback(&target) {
             Ok(rb) => {
                 let kind = crate::runtime::validate::world_name(rb.to.kind());
-                let written =
-                    store::deployments::record_rollback(&ctx.db, &target, kind, rb.to.id(), rb.from.id(), &why);
+                let written = store::deployments::record_rollback(
+                    &ctx.db,
+                    &target,
+                    kind,
+                    rb.to.id(),
+                    rb.from.id(),
+                    rb.previous_id(),
+                    &why,
+                );
                 ctx.write("deployment", &target, written).await;
                 let event = Event::rollback(&rb, &why, Some("recovery"));
                 ctx.audit.record_event("safety", "rolled-back", &target, event).await;

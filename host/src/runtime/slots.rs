@@ -83,6 +83,17 @@ pub enum SlotError {
 pub struct Rollback {
     pub from: Arc<Plugin>,
     pub to: Arc<Plugin>,
+    /// The newest version left in the slot's history once `to` serves: what
+    /// the next rollback goes back to (`None`: nothing to go back to). The
+    /// deployment record keeps it, so that a restart restores it too.
+    pub previous: Option<Arc<Plugin>>,
+}
+
+impl Rollback {
+    /// [`Rollback::previous`]'s module id.
+    pub fn previous_id(&self) -> Option<&str> {
+        self.previous.as_ref().map(|p| p.id())
+    }
 }
 
 /// What writers of a slot hold their lock on.
@@ -295,13 +306,14 @@ impl Slot {
         let serving = self.serving.load_full();
         if let Some(canary) = &serving.canary {
             self.serving.store(Arc::new(Serving { current: serving.current.clone(), canary: None }));
-            return Ok(Rollback { from: canary.plugin.clone(), to: serving.current.clone() });
+            let previous = history.back().cloned();
+            return Ok(Rollback { from: canary.plugin.clone(), to: serving.current.clone(), previous });
         }
         let Some(prev) = history.pop_back() else {
             return Err(SlotError::NoPrevious(self.name.clone()));
         };
         self.serving.store(Arc::new(Serving { current: prev.clone(), canary: None }));
-        Ok(Rollback { from: serving.current.clone(), to: prev })
+        Ok(Rollback { from: serving.current.clone(), to: prev, previous: history.back().cloned() })
     }
 
     /// Put `target` (a version restored from the content-addressed store)
@@ -313,7 +325,7 @@ impl Slot {
         let serving = self.serving.load_full();
         g.history.retain(|h| h.id() != target.id());
         self.serving.store(Arc::new(Serving { current: target.clone(), canary: None }));
-        Ok(Rollback { from: serving.current.clone(), to: target })
+        Ok(Rollback { from: serving.current.clone(), to: target, previous: g.history.back().cloned() })
     }
 }
 
@@ -443,7 +455,7 @@ impl Claim {
         };
         g.history.retain(|h| h.id() != baseline.id() && h.id() != candidate.id());
         self.slot.serving.store(Arc::new(Serving { current: baseline.clone(), canary: None }));
-        Ok(Rollback { from, to: baseline.clone() })
+        Ok(Rollback { from, to: baseline.clone(), previous: g.history.back().cloned() })
     }
 }
 

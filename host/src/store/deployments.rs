@@ -91,20 +91,23 @@ fn state(s: String) -> Result<DeployState> {
 }
 
 /// Record that `slot` went back from `from_sha` to `to_sha`: the slot's
-/// deployment row and its history.
+/// deployment row and its history. `previous_sha` is what the slot would go
+/// back to next (the newest version left in its history), kept so that a
+/// restart restores it.
 pub async fn record_rollback(
     db: &Db,
     slot: &str,
     kind: &str,
     to_sha: &str,
     from_sha: &str,
+    previous_sha: Option<&str>,
     reason: &str,
 ) -> Result<()> {
     let d = Deployment {
         slot: slot.into(),
         kind: kind.into(),
         current_sha: to_sha.into(),
-        previous_sha: None,
+        previous_sha: previous_sha.map(str::to_string),
         candidate_sha: None,
         canary_percent: 0.0,
         control_percent: 0.0,

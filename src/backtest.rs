@@ -44,14 +44,14 @@ pub struct BacktestArgs {
     /// Detector modules to run (default: the bundled detectors).
     #[arg(long = "detector")]
     detectors: Vec<PathBuf>,
-    /// Detection window, seconds.
-    #[arg(long, default_value_t = 300)]
+    /// Detection window, seconds (at least 1).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     window: u64,
-    /// Baseline before each window, seconds.
-    #[arg(long, default_value_t = 1800)]
+    /// Baseline before each window, seconds (at least 1).
+    #[arg(long, default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..))]
     baseline: u64,
-    /// Step between windows, seconds (default: the window).
-    #[arg(long)]
+    /// Step between windows, seconds (default: the window; at least 1).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     step: Option<u64>,
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -215,7 +215,7 @@ pub fn run(a: BacktestArgs) -> anyhow::Result<()> {
         last = last.max(m.at);
     }
     let (window, baseline) = (a.window as i64 * 1000, a.baseline as i64 * 1000);
-    let step = a.step.unwrap_or(a.window).max(1) as i64 * 1000;
+    let step = a.step.unwrap_or(a.window) as i64 * 1000;
     let ends: Vec<i64> = (0..).map(|i| first + window + i * step).take_while(|t| *t <= last + step).collect();
     let bar = ProgressBar::new((ends.len() * detectors.len()) as u64).with_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} detector runs {msg}").expect("progress template"),

@@ -65,7 +65,9 @@ pub struct Status {
 pub struct GateView {
     /// The target with a schedule of its own; null for the global one.
     pub target: Option<String>,
-    /// `open`, `outside-window` or `frozen`.
+    /// `open`, `outside-window` or `frozen` (the schedule), or `held`: the
+    /// loop is paused, stopped or disabled, so no rollout starts whatever
+    /// the schedule says.
     pub state: String,
     /// In words, with when it changes ("outside the rollout window (…);
     /// the next opens in 3 h 12 min (…)").
@@ -86,6 +88,15 @@ impl GateView {
             Gate::Frozen { until, .. } => ("frozen", None, ms(until)),
         };
         GateView { target, state: state.into(), reason: gate.describe_now(), next_open_at, frozen_until }
+    }
+
+    /// The gate while the loop does not run (`why`: paused, stopped or
+    /// disabled): `held`, whatever the schedule says, which the reason
+    /// still gives.
+    pub fn held(mut self, why: &kaizen_host::safety::Denied) -> GateView {
+        self.reason = format!("no rollout starts: {why} (schedule: {})", self.reason);
+        self.state = "held".into();
+        self
     }
 }
 

@@ -66,6 +66,9 @@ fn backtest_finds_the_bad_period_and_only_it() {
         .unwrap();
     let (ok, _, err) = kaizen(&["backtest", "--csv", dir.path().join("broken.csv").to_str().unwrap()]);
     assert!(!ok && err.contains("row 2") && err.contains("maybe"), "{err}");
+    // A window of no time is refused by name, not run.
+    let (ok, out, err) = kaizen(&["backtest", "--csv", good.to_str().unwrap(), "--window", "0"]);
+    assert!(!ok && out.is_empty() && err.contains("--window") && err.contains("'0'"), "{out}{err}");
 }
 
 #[test]

@@ -90,6 +90,17 @@ fn outside_the_rollout_window_a_proven_candidate_waits_and_starts_when_it_opens(
     wait_for("echo 2.0.0 promoted", Duration::from_secs(120), || improvements(&s)[0]["state"] == "promoted");
     drop(traffic);
     assert_eq!(s.get("/api/v1/status")["rollout_gates"][0]["state"], "open");
+    // Paused, no rollout starts whatever the window says, and status says so.
+    assert_eq!(s.post("/api/v1/control/pause", json!({"reason": "maintenance"})).status(), 200);
+    let gate = &s.get("/api/v1/status")["rollout_gates"][0];
+    assert_eq!(gate["state"], "held", "{gate}");
+    let (ok, out, err) = s.cli(&["status"]);
+    assert!(
+        ok && out.contains("rollouts: no rollout starts: the loop is paused") && out.contains("maintenance"),
+        "{out}{err}"
+    );
+    assert_eq!(s.post("/api/v1/control/resume", json!({"reason": "done"})).status(), 200);
+    assert_eq!(s.get("/api/v1/status")["rollout_gates"][0]["state"], "open");
 }
 
 #[test]

@@ -44,6 +44,7 @@ pub async fn status(_: Admin, State(s): State<AppState>) -> ApiResult<Json<Statu
     } else {
         "running"
     };
+    let held = s.host.safety.check_running().err();
     Ok(Json(Status {
         state: state.into(),
         control,
@@ -53,6 +54,10 @@ pub async fn status(_: Admin, State(s): State<AppState>) -> ApiResult<Json<Statu
         rollout_gates: std::iter::once(None)
             .chain(s.host.safety.scheduled_targets().into_iter().map(Some))
             .map(|t| GateView::of(t.clone(), &s.host.safety.gate(t.as_deref().unwrap_or(""), false)))
+            .map(|g| match &held {
+                Some(why) => g.held(why),
+                None => g,
+            })
             .collect(),
         waiting: s
             .host

@@ -265,11 +265,25 @@ fn main() -> std::process::ExitCode {
     match run_cli() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            // `{:#}`: the chain of causes, never a captured backtrace.
-            note!("error: {e:#}");
+            // The chain of causes, never a captured backtrace.
+            note!("error: {}", one_line(&e));
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// `e` and its causes on one line, each said once: a link whose message
+/// already spells its cause's (thiserror's `"…: {0}"` beside `#[from]`)
+/// does not repeat it.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut said: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !said.last().is_some_and(|last| last.contains(&text)) {
+            said.push(text);
+        }
+    }
+    said.join(": ")
 }
 
 fn run_cli() -> anyhow::Result<()> {

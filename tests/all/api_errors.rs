@@ -153,6 +153,7 @@ fn settings_out_of_range_are_refused_at_load_naming_key_value_and_rule() {
         let err = crate::kaizen_bin::refused(toml, &[]);
         for w in *words {
             assert!(err.contains(w), "{toml}: {err} lacks {w}");
+            assert_eq!(err.matches(w).count(), 1, "{toml}: said more than once: {err}");
         }
     }
     // The same rule holds for the environment.

@@ -285,10 +285,15 @@ impl Aggregates {
     }
 
     /// Merged statistics of `target` (one version, or all when `None`) over
-    /// `[from, to)`; `None` when nothing was recorded then.
+    /// `[from, to)`; `None` when nothing was recorded then. Whole buckets
+    /// are merged, so the window starts at the start of the bucket holding
+    /// `from`, and its rates are per second of that span (not of `to -
+    /// from`, which would count up to a bucket's calls more than it
+    /// divides by).
     pub fn window(&self, target: &str, version: Option<&str>, from: i64, to: i64) -> Option<WindowStats> {
         let merged = self.merged(target, version, from, to);
-        (merged.executions > 0).then(|| merged.stats((to - from) as f64 / 1000.0))
+        let start = from - from.rem_euclid(self.bucket_ms);
+        (merged.executions > 0).then(|| merged.stats((to - start) as f64 / 1000.0))
     }
 
     /// Calls of the same window refused as `invalid-input`: not failures of
@@ -498,6 +503,21 @@ mod tests {
             message: None,
             request: None,
         }
+    }
+
+    /// 20 calls a second for 70 s, read as "the last 60 s" from an instant
+    /// inside a 10 s bucket: the whole first bucket is merged, and the rate
+    /// divides by the span it covers, so it reads 20/s, not 23/s.
+    #[test]
+    fn a_window_starting_inside_a_bucket_divides_by_the_span_it_merges() {
+        let agg = Aggregates::new(10_000, 3_600_000);
+        for i in 0..1_400 {
+            agg.observe(&exec(i * 50, 1.0, Outcome::Ok));
+        }
+        let now = 70_000;
+        let w = agg.window("calc", None, now - 65_000, now).unwrap();
+        assert_eq!(w.executions, 1_400, "from 5 s, the bucket [0, 10 s) is merged whole");
+        assert!((w.throughput - 20.0).abs() < 1e-9, "{} calls/s", w.throughput);
     }
 
     #[test]

@@ -220,7 +220,7 @@ pub fn parse_duration(text: &str) -> anyhow::Result<u64> {
     };
     match n.checked_mul(scale) {
         Some(secs) if secs >= 1 => Ok(secs),
-        Some(_) => bail!("a snooze must last at least 1 second"),
+        Some(_) => bail!("`{text}` is no time: a duration must be at least 1 second"),
         None => bail!("`{text}` is too long a duration"),
     }
 }

@@ -138,8 +138,9 @@ fn code_for(status: StatusCode) -> &'static str {
 /// Middleware: any error response that is not already JSON (axum's
 /// rejections — unknown route, wrong method, body too large, malformed
 /// JSON — and caught panics) is rewritten into the [`ErrorBody`] shape, so
-/// clients parse one format.
-pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+/// clients parse one format. A body-limit refusal names the limit
+/// (`body_limit` bytes, `http.max_body_bytes`): axum's own words do not.
+pub async fn json_errors(body_limit: usize, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let res = next.run(req).await;
     let status = res.status();
     let is_json = res
@@ -155,6 +156,9 @@ pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Ne
     let mut message = String::from_utf8_lossy(&text).trim().to_string();
     if message.is_empty() {
         message = status.canonical_reason().unwrap_or("error").to_string();
+    }
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        message = format!("the request body is over the {body_limit}-byte limit (`http.max_body_bytes`): {message}");
     }
     let body = ErrorBody { code: code_for(status).into(), message, class: None, details: None };
     let mut out = Response::from_parts(parts, Body::from(serde_json::to_vec(&body).unwrap_or_default()));

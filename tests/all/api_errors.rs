@@ -71,7 +71,12 @@ fn tokens_names_sizes_and_modules_are_checked() {
         Some("close"),
         "a refusal of an unread body must tell the client not to reuse the connection"
     );
-    assert_eq!(code(r).0, 413, "uploads above the body limit are refused before they are read whole");
+    assert_eq!(r.status(), 413, "uploads above the body limit are refused before they are read whole");
+    let body: serde_json::Value = r.json().unwrap();
+    assert!(
+        body["message"].as_str().unwrap().contains("over the 2000000-byte limit (`http.max_body_bytes`)"),
+        "{body}"
+    );
 
     // Malformed input of other kinds.
     let r = h

@@ -153,6 +153,8 @@ fn a_freeze_holds_a_rollout_at_its_step_and_it_resumes_after_without_a_timeout()
         .unwrap();
     assert_eq!(r.status(), 422);
     assert!(r.text().unwrap().contains("`for_secs` = 0"));
+    let (ok, out, err) = s.cli(&["freeze", "--for", "0s"]);
+    assert!(!ok && err.contains("--for") && err.contains("`0s` is no time"), "{out}{err}");
     let (ok, _, _) = s.cli(&["freeze", "--for", "1h"]);
     assert!(ok);
     assert_eq!(s.get("/api/v1/status")["rollout_gates"][0]["state"], "frozen");

@@ -230,7 +230,7 @@ pub fn router(state: AppState) -> Router {
     api.merge(dashboard::routes())
         .layer(DefaultBodyLimit::max(limit))
         .layer(CatchPanicLayer::custom(error::panic_response))
-        .layer(axum::middleware::from_fn(error::json_errors))
+        .layer(axum::middleware::from_fn(move |req, next| error::json_errors(limit, req, next)))
         .layer(axum::middleware::from_fn(unread_body::close_if_unread))
         .with_state(state)
 }

@@ -266,7 +266,12 @@ async fn round_trip_every_table(db: &Db) {
     // Cut short, it ends and its candidate is queued again in one write, in
     // the place it had: before ef, which came after it.
     (imp.state, imp.reason) = (ImprovementState::Aborted, "interrupted by a restart".into());
-    improvements::end_and_requeue(db, &imp, &queued("calculator", &cd, 10)).await.unwrap();
+    assert!(improvements::end_and_requeue(db, &imp, &queued("calculator", &cd, 10)).await.unwrap());
+    assert_eq!(improvements::get(db, imp.id).await.unwrap(), Some(imp.clone()));
+    // Settled now: a second try writes nothing and queues nothing twice.
+    let mut late = imp.clone();
+    late.reason = "a late retry".into();
+    assert!(!improvements::end_and_requeue(db, &late, &queued("calculator", &cd, 11)).await.unwrap());
     assert_eq!(improvements::get(db, imp.id).await.unwrap(), Some(imp.clone()));
     assert_eq!(
         candidate_queue::list(db).await.unwrap(),

@@ -103,7 +103,9 @@ impl Ctx {
     /// the store refuses it, nothing changes on disk — the improvement stays
     /// open there, so a restart would resume it — and the pair waits in
     /// [`Ctx::requeues`] for the next refill to write it again
-    /// ([`super::queue::refill`]). Returns whether it was written now.
+    /// ([`super::queue::refill`]). An improvement settled on disk meanwhile
+    /// (a fleet's next leader resumed it) is left as it is. Returns `false`
+    /// only when the write must wait.
     pub async fn end_and_requeue(&self, imp: Improvement, c: Candidate) -> bool {
         let _queue = self.queue_lock.lock().await;
         self.write_requeue(imp, c).await
@@ -113,9 +115,20 @@ impl Ctx {
     pub(super) async fn write_requeue(&self, imp: Improvement, c: Candidate) -> bool {
         let row = queued(&c);
         let written = store::improvements::end_and_requeue(&self.db, &imp, &row).await;
-        if self.check("candidate", &format!("{} queued again", row.target), written).is_none() {
-            self.requeues.lock().push((imp, c));
-            return false;
+        match self.check("candidate", &format!("{} queued again", row.target), written) {
+            None => {
+                self.requeues.lock().push((imp, c));
+                return false;
+            }
+            Some(false) => {
+                tracing::info!(
+                    "improvement {} was settled meanwhile; its candidate {} is not queued again",
+                    imp.id,
+                    c.plugin.version()
+                );
+                return true;
+            }
+            Some(true) => {}
         }
         let version = c.plugin.version().to_string();
         self.candidates.push_front(c);

@@ -129,14 +129,22 @@ pub async fn insert(db: &Db, i: &Improvement) -> Result<i64> {
 /// before the first candidate waiting for the same target (`q.queued_at`
 /// is used when none waits). The same bytes already waiting for the target
 /// (uploaded again meanwhile) are moved to that place.
-pub async fn end_and_requeue(db: &Db, i: &Improvement, q: &Queued) -> Result<()> {
+///
+/// Only an improvement still open on disk is ended: `false`, with nothing
+/// written, when it was settled meanwhile (in a fleet, by a leader that
+/// took over and resumed it), so its candidate is not queued twice.
+pub async fn end_and_requeue(db: &Db, i: &Improvement, q: &Queued) -> Result<bool> {
     let (proof, verdicts) = (i.proof.to_string(), i.verdicts.to_string());
     with_pool!(db, p => {
         let mut tx = p.begin_write().await?;
-        sqlx::query(
-            "UPDATE improvements SET state = $1, reason = $2, proof = $3, verdicts = $4, updated_at = $5 WHERE id = $6")
+        let ended = sqlx::query(
+            "UPDATE improvements SET state = $1, reason = $2, proof = $3, verdicts = $4, updated_at = $5
+             WHERE id = $6 AND state IN ('proving', 'proposed', 'canary', 'baking', 'frozen')")
             .bind(i.state.as_str()).bind(&i.reason).bind(&proof).bind(&verdicts).bind(i.updated_at).bind(i.id)
             .execute(&mut *tx).await?;
+        if ended.rows_affected() == 0 {
+            return Ok(false);
+        }
         let first: Option<i64> = sqlx::query_scalar("SELECT MIN(queued_at) FROM candidate_queue WHERE target = $1")
             .bind(&q.target).fetch_one(&mut *tx).await?;
         let place = first.map_or(q.queued_at, |t| (t - 1).min(q.queued_at));
@@ -146,7 +154,7 @@ pub async fn end_and_requeue(db: &Db, i: &Improvement, q: &Queued) -> Result<()>
             .bind(&q.target).bind(&q.sha256).bind(&q.source).bind(place)
             .execute(&mut *tx).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     })
 }
 

@@ -120,6 +120,14 @@ pub async fn insert(db: &Db, i: &Improvement) -> Result<i64> {
     })
 }
 
+/// The states not [`ImprovementState::settled`], as an SQL list: one text
+/// for every statement that picks the open improvements.
+macro_rules! unsettled_states {
+    () => {
+        "('proving', 'proposed', 'canary', 'baking', 'frozen')"
+    };
+}
+
 /// Store `i`, ended (its state and reason set by the caller), and queue its
 /// candidate `q` again in one transaction: both or neither, so a candidate
 /// is never closed as "queued again" without a row that says so, nor queued
@@ -137,9 +145,9 @@ pub async fn end_and_requeue(db: &Db, i: &Improvement, q: &Queued) -> Result<boo
     let (proof, verdicts) = (i.proof.to_string(), i.verdicts.to_string());
     with_pool!(db, p => {
         let mut tx = p.begin_write().await?;
-        let ended = sqlx::query(
+        let ended = sqlx::query(concat!(
             "UPDATE improvements SET state = $1, reason = $2, proof = $3, verdicts = $4, updated_at = $5
-             WHERE id = $6 AND state IN ('proving', 'proposed', 'canary', 'baking', 'frozen')")
+             WHERE id = $6 AND state IN ", unsettled_states!()))
             .bind(i.state.as_str()).bind(&i.reason).bind(&proof).bind(&verdicts).bind(i.updated_at).bind(i.id)
             .execute(&mut *tx).await?;
         if ended.rows_affected() == 0 {
@@ -210,7 +218,7 @@ pub async fn get(db: &Db, id: i64) -> Result<Option<Improvement>> {
 pub async fn unsettled(db: &Db) -> Result<Vec<Improvement>> {
     with_pool!(db, p => {
         let rows = sqlx::query(
-            "SELECT * FROM improvements WHERE state IN ('proving', 'proposed', 'canary', 'baking', 'frozen') ORDER BY id")
+            concat!("SELECT * FROM improvements WHERE state IN ", unsettled_states!(), " ORDER BY id"))
             .fetch_all(p).await?;
         rows.iter().map(|r| Ok(decode!(r))).collect()
     })
@@ -267,6 +275,8 @@ mod tests {
             (ImprovementState::Aborted, "aborted"),
         ] {
             assert_eq!(state.as_str(), text);
+            let listed = unsettled_states!().contains(&format!("'{text}'"));
+            assert_eq!(listed, !state.settled(), "{text}: the SQL list of open states disagrees with settled()");
             assert_eq!(serde_json::to_value(state).unwrap(), text);
             assert_eq!(ImprovementState::parse(text).unwrap(), state);
         }

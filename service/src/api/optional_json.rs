@@ -34,7 +34,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
         let content_type = req.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or("?").to_string());
         // Over the body limit → 413, shaped into JSON by the error layer.
         let bytes = Bytes::from_request(req, state).await.map_err(IntoResponse::into_response)?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        // Only a body of no bytes at all is "none": whitespace alone is
+        // not a JSON text (RFC 8259 §2 requires a value), so it is refused
+        // below as a syntax error like any other malformed body.
+        if bytes.is_empty() {
             return Ok(OptionalJson(None));
         }
         match content_type.as_deref() {
@@ -79,7 +82,6 @@ mod tests {
     async fn nothing_empty_and_null_mean_none() {
         assert_eq!(extract(None, "").await, Ok(None));
         assert_eq!(extract(Some("application/json"), "").await, Ok(None));
-        assert_eq!(extract(Some("application/json"), " \n").await, Ok(None));
         assert_eq!(extract(Some("application/json"), "null").await, Ok(None));
         assert_eq!(extract(Some("application/json; charset=utf-8"), "{}").await, Ok(Some(Why { reason: None })));
         let why = extract(Some("application/json"), r#"{"reason":"maintenance"}"#).await;
@@ -89,6 +91,8 @@ mod tests {
     #[tokio::test]
     async fn anything_else_is_refused_with_its_status() {
         assert_eq!(extract(Some("application/json"), "{").await, Err(StatusCode::BAD_REQUEST));
+        assert_eq!(extract(Some("application/json"), "\t").await, Err(StatusCode::BAD_REQUEST));
+        assert_eq!(extract(Some("application/json"), " \n").await, Err(StatusCode::BAD_REQUEST));
         assert_eq!(extract(Some("application/json"), r#"{"reason":5}"#).await, Err(StatusCode::UNPROCESSABLE_ENTITY));
         assert_eq!(extract(Some("application/json"), "[]").await, Err(StatusCode::UNPROCESSABLE_ENTITY));
         assert_eq!(extract(Some("text/plain"), "null").await, Err(StatusCode::UNSUPPORTED_MEDIA_TYPE));

@@ -351,10 +351,12 @@ impl Aggregates {
     }
 
     /// The detectors' window of `target`: this host's calls and, in a
-    /// fleet's leader, the other hosts' checkpointed ones.
+    /// fleet's leader, the other hosts' checkpointed ones. Rates are per
+    /// second of the span merged, as in [`Aggregates::window`].
     fn fleet_window(&self, target: &str, version: Option<&str>, from: i64, to: i64) -> Option<WindowStats> {
         let merged = self.merged_in(target, version, from, to, true);
-        (merged.executions > 0).then(|| merged.stats((to - from) as f64 / 1000.0))
+        let start = from - from.rem_euclid(self.bucket_ms);
+        (merged.executions > 0).then(|| merged.stats((to - start) as f64 / 1000.0))
     }
 
     /// Take other hosts' buckets read from their checkpoints in place of
@@ -397,7 +399,11 @@ impl Aggregates {
     ) -> DetectionInput {
         let mut keys: BTreeSet<Key> = self.series.read().keys().cloned().collect();
         keys.extend(self.peers.read().series.keys().map(|(_, t, v)| (t.clone(), v.clone())));
-        let (from, base_from) = (now - window_ms, now - window_ms - baseline_ms);
+        // The two windows meet at a bucket boundary: buckets are merged
+        // whole, so a cut inside one would count its calls in both windows
+        // (and overstate the current rate by up to a bucket's calls).
+        let from = (now - window_ms) - (now - window_ms).rem_euclid(self.bucket_ms);
+        let base_from = from - baseline_ms;
         let mut targets = Vec::new();
         for (target, version) in keys {
             let Some(current) = self.fleet_window(&target, Some(&version), from, now) else {
@@ -518,6 +524,23 @@ mod tests {
         let w = agg.window("calc", None, now - 65_000, now).unwrap();
         assert_eq!(w.executions, 1_400, "from 5 s, the bucket [0, 10 s) is merged whole");
         assert!((w.throughput - 20.0).abs() < 1e-9, "{} calls/s", w.throughput);
+    }
+
+    /// Steady 20 calls/s, detection at a moment inside a 10 s bucket:
+    /// both windows read 20/s and no call is counted in both.
+    #[test]
+    fn the_detectors_windows_meet_at_a_bucket_boundary_and_read_the_true_rate() {
+        let agg = Aggregates::new(10_000, 3_600_000);
+        for i in 0..2_500 {
+            agg.observe(&exec(i * 50, 1.0, Outcome::Ok));
+        }
+        let now = 125_000;
+        let input = agg.detection_input(now, 60_000, 60_000, Vec::new());
+        let t = &input.targets[0];
+        let base = t.baseline.as_ref().unwrap();
+        assert_eq!(t.current.executions + base.executions, 2_500, "no call is counted twice");
+        assert!((t.current.throughput - 20.0).abs() < 1e-9, "current {} calls/s", t.current.throughput);
+        assert!((base.throughput - 20.0).abs() < 1e-9, "baseline {} calls/s", base.throughput);
     }
 
     #[test]

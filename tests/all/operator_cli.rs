@@ -96,6 +96,9 @@ fn a_client_run_beside_the_demo_finds_it_and_speaks_plainly() {
     let year = rolled.split('-').next().unwrap();
     assert!(year.len() == 4 && year.parse::<u32>().is_ok_and(|y| y >= 2024), "the history dates its entries: {out}");
     assert!(out.lines().any(|l| l.contains("active") && l.contains("1.0.0 (")), "{out}");
+    // A misspelt slot is an error, not a slot without deployments.
+    let (ok, out, err) = kaizen_in(dir.path(), &["history", "calculater"]);
+    assert!(!ok && err.contains("no slot named `calculater`"), "{out}{err}");
 
     // Stopped, the host takes its address back: the client says how to
     // point it elsewhere instead of talking to a stale port.

@@ -35,7 +35,8 @@ pub fn limit(l: Option<i64>) -> i64 {
 #[utoipa::path(get, path = "/api/v1/deployments/{slot}/history", tag = "plugins", security(("admin" = [])),
     params(("slot" = String, Path, pattern = "^[a-z][a-z0-9-]{0,63}$"), Limit),
     responses((status = 200, body = Vec<HistoryEntry>),
-        (status = 400, description = "A bad slot name or a `limit` that is not an integer", body = ErrorBody)))]
+        (status = 400, description = "A bad slot name or a `limit` that is not an integer", body = ErrorBody),
+        (status = 404, description = "No such slot, and none by that name ever deployed", body = ErrorBody)))]
 pub async fn history(
     _: Admin,
     State(s): State<AppState>,
@@ -43,7 +44,13 @@ pub async fn history(
     Query(q): Query<Limit>,
 ) -> ApiResult<Json<Vec<HistoryEntry>>> {
     checked_name("slot", &slot)?;
-    Ok(Json(store::deployments::history(&s.host.db, &slot, limit(q.limit)).await?))
+    let entries = store::deployments::history(&s.host.db, &slot, limit(q.limit)).await?;
+    // A slot unloaded since keeps its history; a name never deployed is a
+    // mistake (a typo), not a slot without deployments.
+    if entries.is_empty() && s.host.runtime.slot(&slot).is_none() {
+        return Err(ApiError::not_found(format!("no slot named `{slot}`, and none by that name ever deployed")));
+    }
+    Ok(Json(entries))
 }
 
 /// Roll a slot back to its previous version (the exact bytes).

@@ -137,6 +137,11 @@ fn a_restart_mid_canary_resumes_the_rollout_at_its_step() {
     let s = start(dir.path(), &cfg);
     assert_eq!(s.canary("echo"), Some(("2.0.0".into(), 10.0)), "the split is back after kill -9");
     assert_eq!(s.get("/api/v1/rollouts")[0]["improvement"], id);
+    // The history tells the first step from the two taken again.
+    let history = s.get("/api/v1/deployments/echo/history");
+    let reasons: Vec<&str> = history.as_array().unwrap().iter().filter_map(|h| h["reason"].as_str()).collect();
+    let count = |r: &str| reasons.iter().filter(|x| **x == r).count();
+    assert_eq!((count("canary at 10%"), count("canary at 10%, resumed")), (1, 2), "{reasons:?}");
 
     // With traffic the resumed rollout reaches its verdict and closes the
     // same improvement.

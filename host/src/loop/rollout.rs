@@ -481,7 +481,7 @@ impl Rollout {
             if !(resumed && i == from) {
                 self.until_running().await?;
             }
-            self.enter_step(pct).await?;
+            self.enter_step(pct, resumed && i == from).await?;
             crate::tasks::inject_fault("rollout");
             let verdict = self.await_verdict(pct).await?;
             self.verdicts.push(verdict_json(Phase::Canary, pct, &verdict, &self.collector.calls_by_host()));
@@ -504,8 +504,11 @@ impl Rollout {
     }
 
     /// Record the step, then move `pct` % of the calls to the candidate.
-    async fn enter_step(&mut self, pct: f64) -> Result<(), End> {
-        let reason = format!("canary at {pct}%");
+    /// A step taken again by a resumed rollout (after a restart, or by a
+    /// fleet's next leader) says so, so the history does not
+    /// read as two steps to the same share.
+    async fn enter_step(&mut self, pct: f64, again: bool) -> Result<(), End> {
+        let reason = if again { format!("canary at {pct}%, resumed") } else { format!("canary at {pct}%") };
         // Loaded before the step is recorded: a control that cannot be
         // loaded ends the rollout with the previous split in place.
         let control = self.control(Controlled::Baseline).await?;

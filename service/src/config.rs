@@ -350,9 +350,26 @@ fn invalid(e: figment::Error) -> ConfigError {
         {
             *expected = all_keys();
         }
-        e.to_string()
+        describe(&e)
     });
     ConfigError::Invalid(messages.collect::<Vec<_>>().join("; "))
+}
+
+/// One configuration error in the file's own terms: what was wrong, the
+/// dotted key as written (figment's own wording prefixes its profile,
+/// `default.`, which appears in no file) and where it came from.
+fn describe(e: &figment::Error) -> String {
+    let mut out = e.kind.to_string();
+    if !e.path.is_empty() {
+        out.push_str(&format!(" for key `{}`", e.path.join(".")));
+    }
+    if let Some(md) = &e.metadata {
+        match &md.source {
+            Some(source) => out.push_str(&format!(" in {} {source}", md.name)),
+            None => out.push_str(&format!(" in {}", md.name)),
+        }
+    }
+    out
 }
 
 /// Every source of configuration, from lowest to highest precedence:
@@ -564,7 +581,8 @@ mod tests {
         let f = dir.path().join("kaizen.toml");
         std::fs::write(&f, "[loop]\nintervall_secs = 3\n").unwrap();
         let e = ServeConfig::load_from(Some(&f), env(&[])).unwrap_err().to_string();
-        assert!(e.contains("intervall_secs"), "{e}");
+        assert!(e.contains("for key `loop.intervall_secs` in TOML file "), "the key as written: {e}");
+        assert!(!e.contains("default."), "no profile that appears in no file: {e}");
         std::fs::write(&f, "[[webhooks]]\nurl = \"ftp://x\"\n").unwrap();
         let e = ServeConfig::load_from(Some(&f), env(&[])).unwrap_err().to_string();
         assert!(e.contains("webhooks[0].url"), "{e}");

@@ -484,7 +484,13 @@ impl Client {
             let Some((key, value)) = word.split_once('=') else {
                 bail!("`{word}` is not KEY=VALUE (for example chunk_size=64)");
             };
-            values.insert(key.trim().to_string(), Value::String(value.trim().to_string()));
+            let key = key.trim();
+            if key.is_empty() {
+                bail!("`{word}` names no tunable: KEY=VALUE (for example chunk_size=64)");
+            }
+            if values.insert(key.to_string(), Value::String(value.trim().to_string())).is_some() {
+                bail!("`{key}` is given twice: name each tunable once");
+            }
         }
         if values.is_empty() {
             bail!("name at least one tunable: kaizen tune {unit} KEY=VALUE…");
@@ -522,9 +528,12 @@ impl Client {
         Ok(())
     }
 
-    pub fn control(&self, action: &str) -> anyhow::Result<()> {
+    /// Pause, resume, stop or release the loop, with the operator's reason
+    /// (or one naming the CLI) for the audit trail.
+    pub fn control(&self, action: &str, reason: Option<String>) -> anyhow::Result<()> {
         let path = format!("/api/v1/control/{action}");
-        let Some(c) = self.post::<ControlState>(&path, format!("{action} from the CLI"))? else { return Ok(()) };
+        let reason = reason.unwrap_or_else(|| format!("{action} from the CLI"));
+        let Some(c) = self.post::<ControlState>(&path, reason)? else { return Ok(()) };
         let state = if c.stopped {
             "stopped (emergency stop)"
         } else if c.paused {

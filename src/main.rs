@@ -94,14 +94,29 @@ enum Command {
         remote: Remote,
     },
     /// Pause the loop (calls keep being served and recorded).
-    Pause(Remote),
+    Pause {
+        /// Why, shown in the status and the audit trail (default: "pause from the CLI").
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Resume the loop.
-    Resume(Remote),
+    Resume {
+        /// Why, for the audit trail (default: "resume from the CLI").
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Emergency stop: freeze every rollout where it stands (persisted).
     Stop {
         /// Lift the stop instead.
         #[arg(long)]
         release: bool,
+        /// Why, shown in the status and the audit trail (default: "stop from the CLI").
+        #[arg(long)]
+        reason: Option<String>,
         #[command(flatten)]
         remote: Remote,
     },
@@ -307,10 +322,10 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Tune { unit, settings, remote } => Client::new(&remote, false)?.tune(&unit, &settings),
         Command::Rollback { slot, reason, remote } => Client::new(&remote, false)?.rollback(&slot, reason),
         Command::Abort { unit, reason, remote } => Client::new(&remote, false)?.abort(&unit, reason),
-        Command::Pause(r) => Client::new(&r, false)?.control("pause"),
-        Command::Resume(r) => Client::new(&r, false)?.control("resume"),
-        Command::Stop { release, remote } => {
-            Client::new(&remote, false)?.control(if release { "release" } else { "stop" })
+        Command::Pause { reason, remote } => Client::new(&remote, false)?.control("pause", reason),
+        Command::Resume { reason, remote } => Client::new(&remote, false)?.control("resume", reason),
+        Command::Stop { release, reason, remote } => {
+            Client::new(&remote, false)?.control(if release { "release" } else { "stop" }, reason)
         }
         Command::Freeze { duration, lift, reason, remote } => {
             Client::new(&remote, false)?.freeze(if lift { None } else { duration }, reason)

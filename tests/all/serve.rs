@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use kaizen_host::events::{ControlAction, Envelope, Event};
 use kaizen_plugins::{UNIT_CALCULATOR_V2, UNIT_CALCULATOR_V3};
+use serde_json::json;
 
 use crate::kaizen_bin::{Server, drop_file, wait_for, wasm_files};
 
@@ -49,10 +50,16 @@ fn operator_story_survives_a_restart() {
     let (ok, out, _) = s.cli(&["history", "calculator"]);
     assert!(ok && out.contains("rolled-back") && out.contains("operator test"), "{out}");
 
-    for (cmd, state) in [(&["pause"][..], "paused"), (&["resume"], "running"), (&["stop"], "stopped")] {
+    let pause = ["pause", "--reason", "schema migration"];
+    for (cmd, state, why) in [
+        (&pause[..], "paused", "schema migration"),
+        (&["resume"], "running", "resume from the CLI"),
+        (&["stop"], "stopped", "stop from the CLI"),
+    ] {
         let (ok, out, err) = s.cli(cmd);
         assert!(ok, "{cmd:?}: {out}{err}");
-        assert_eq!(s.get("/api/v1/status")["state"], state, "after {cmd:?}");
+        let status = s.get("/api/v1/status");
+        assert_eq!((&status["state"], &status["control"]["reason"]), (&json!(state), &json!(why)), "after {cmd:?}");
     }
     let (ok, out, _) = s.cli(&["status"]);
     assert!(ok && out.contains("loop: stopped") && out.contains("calculator"), "{out}");

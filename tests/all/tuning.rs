@@ -89,6 +89,10 @@ fn a_config_candidate_is_judged_like_a_version_and_a_bad_one_rolls_back_to_the_e
     // canaried and promoted.
     let (ok, out, err) = s.cli(&["tune", "knobbed", "spin=lots"]);
     assert!(!ok && err.contains("`spin` of `knobbed`: value \"lots\" is not an integer"), "{out}{err}");
+    let (ok, out, err) = s.cli(&["tune", "knobbed", "=5"]);
+    assert!(!ok && err.contains("`=5` names no tunable"), "{out}{err}");
+    let (ok, out, err) = s.cli(&["tune", "knobbed", "spin=1", "spin=2"]);
+    assert!(!ok && err.contains("`spin` is given twice"), "{out}{err}");
     let (ok, out, err) = s.cli(&["tune", "knobbed", "spin=10", "--json"]);
     assert!(ok, "{out}{err}");
     let tuned: Value = serde_json::from_str(&out).unwrap();

@@ -38,6 +38,76 @@ fn start(dir: &Path) -> Server {
     Server::start(dir, &[], &["--config", config.to_str().unwrap()])
 }
 
+/// The findings of `kind` on `target`, all states.
+fn findings_of(s: &Server, target: &str, kind: &str) -> Vec<Value> {
+    let all = s.get("/api/v1/findings?limit=1000");
+    all.as_array().unwrap().iter().filter(|f| f["target"] == target && f["kind"] == kind).cloned().collect()
+}
+
+/// Push `per_sec` successful calls a second of echo over `[from, to)`,
+/// every tenth one to 2.0.0 (a canary at 10 %), the rest to 1.0.0.
+fn push_split(s: &Server, from: i64, to: i64, per_sec: i64) {
+    let gap = 1000 / per_sec;
+    let executions: Vec<Value> = (0..(to - from) / gap)
+        .map(|i| {
+            let version = if i % 10 == 9 { "2.0.0" } else { "1.0.0" };
+            json!({"target": "echo", "version": version, "started_at": from + i * gap, "duration_ms": 1.0,
+                "outcome": "ok"})
+        })
+        .collect();
+    let r = s
+        .http
+        .post(format!("{}/api/v1/telemetry", s.url))
+        .bearer_auth(&s.invoke)
+        .json(&json!({ "executions": executions }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+}
+
+/// A canary at 10 % serves a tenth of the demand: `throughput-drop` does
+/// not call that a drop of the canary's. A real fall in demand is still
+/// found, about each version serving.
+#[test]
+fn a_canary_share_is_no_throughput_drop_and_a_fall_in_demand_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("kaizen.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[loop]\ninterval_secs = 3600.0\nmin_interval_secs = 3600.0\nmax_interval_secs = 3600.0\n\
+             window_secs = {WINDOW_SECS}\nbaseline_secs = {WINDOW_SECS}\n\
+             [telemetry]\nbucket_secs = 1\n\
+             [safety.limits]\nrequired_proof = [\"validation\"]\ncanary_steps = [10.0, 100.0]\nstep_timeout_secs = 600\n"
+        ),
+    )
+    .unwrap();
+    let s = Server::start(dir.path(), &[], &["--config", config.to_str().unwrap()]);
+    s.deploy(guests::TEST_ECHO_V1.load().unwrap());
+    s.upload(&guests::TEST_ECHO_V2.load().unwrap(), "candidate");
+    wait_for("echo 2.0.0 at 10 %", Duration::from_secs(60), || s.canary("echo") == Some(("2.0.0".into(), 10.0)));
+
+    // 20 calls/s throughout, split 90/10 between the versions.
+    let now = kaizen_host::store::now_ms();
+    push_split(&s, now - 8_000, now, 20);
+    cycle(&s);
+    let drops = findings_of(&s, "echo", "throughput-drop");
+    assert!(drops.is_empty(), "a canary's share is no drop: {drops:?}");
+
+    // Later, 20 calls/s, then 5 calls/s for the last 3.5 s: both versions
+    // serve a quarter of what their share served before.
+    std::thread::sleep(Duration::from_secs(9));
+    let now = kaizen_host::store::now_ms();
+    push_split(&s, now - 8_000, now - 3_500, 20);
+    push_split(&s, now - 3_500, now, 5);
+    cycle(&s);
+    let mut versions: Vec<String> =
+        findings_of(&s, "echo", "throughput-drop").iter().map(|f| f["version"].as_str().unwrap().to_string()).collect();
+    versions.sort();
+    assert_eq!(versions, ["1.0.0", "2.0.0"], "a fall in demand is found about each version serving");
+    assert_eq!(s.canary("echo"), Some(("2.0.0".into(), 10.0)), "the rollout still waits at its step");
+}
+
 /// Push `n` calls of `target` `version`, every other one failing.
 fn push_failures(s: &Server, target: &str, version: &str, n: i64) {
     let now = kaizen_host::store::now_ms();

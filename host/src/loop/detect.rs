@@ -10,6 +10,11 @@
 //! about the version it saw. Versions of a hosted unit that no longer
 //! serve are not shown at all: a finding about a retired version is news
 //! to nobody.
+//!
+//! The baseline is the whole target's, so its throughput is scaled to the
+//! version's share of the target's calls in the current window: a canary
+//! at 10 % serves a tenth of the demand, which is no drop. A fall in
+//! demand still shows, in every version's part.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -44,6 +49,8 @@ pub fn by_version(ctx: &Ctx, input: &DetectionInput) -> Vec<(DetectionInput, Has
             _ => per_target.entry(&t.target).or_default().push(t),
         }
     }
+    let per_target: BTreeMap<&str, Vec<TargetStats>> =
+        per_target.into_iter().map(|(target, stats)| (target, at_their_shares(&stats))).collect();
     let parts = per_target.values().map(Vec::len).max().unwrap_or(0).max(1);
     (0..parts)
         .map(|k| {
@@ -54,10 +61,30 @@ pub fn by_version(ctx: &Ctx, input: &DetectionInput) -> Vec<(DetectionInput, Has
                 if serving(ctx, target).is_some() {
                     versions.insert(target.to_string(), t.version.clone());
                 }
-                targets.push((*t).clone());
+                targets.push(t.clone());
             }
             let metrics = if k == 0 { input.metrics.clone() } else { Vec::new() };
             (DetectionInput { now_ms: input.now_ms, targets, metrics }, versions)
+        })
+        .collect()
+}
+
+/// One target's versions, each with the target's baseline throughput
+/// scaled to the version's share of the current window's calls (the
+/// baseline spans versions; a version shown alone would otherwise be
+/// compared with the whole demand).
+fn at_their_shares(stats: &[&TargetStats]) -> Vec<TargetStats> {
+    let total: u64 = stats.iter().map(|t| t.current.executions).sum();
+    stats
+        .iter()
+        .map(|t| {
+            let mut t = (*t).clone();
+            if let Some(base) = t.baseline.as_mut()
+                && total > 0
+            {
+                base.throughput *= t.current.executions as f64 / total as f64;
+            }
+            t
         })
         .collect()
 }

@@ -2,7 +2,9 @@
 //! the baseline window, when the baseline saw at least `min_executions`
 //! (default 20) calls. A drop can mean callers gave up on a slow or failing
 //! unit, or that something upstream broke. The rate is the target's: the
-//! versions serving side by side in a canary are added up.
+//! versions serving side by side in a canary are added up. (The loop shows
+//! each version alone, its baseline scaled to the version's share, which
+//! reads the same.)
 
 use std::collections::BTreeMap;
 

@@ -97,8 +97,10 @@ pub struct RecordError {
 /// Why a batch was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize)]
 pub enum IngestError {
-    #[error("body is not valid {format}: {reason}")]
-    Undecodable { format: String, reason: String },
+    /// `what` the body is not: `valid JSON`, `valid MessagePack`, or a
+    /// telemetry batch (well-formed, another shape).
+    #[error("body is not {what}: {reason}")]
+    Undecodable { what: String, reason: String },
     #[error("batch refused: {} bad record(s), first: {}[{}] {}", .0.len(), .0[0].list, .0[0].index, .0[0].reason)]
     BadRecords(Vec<RecordError>),
     #[error("batch of {0} records exceeds the limit of {1}")]
@@ -166,10 +168,17 @@ pub enum Format {
 /// Decode a body.
 pub fn decode(body: &[u8], format: Format) -> Result<IngestBatch, IngestError> {
     match format {
-        Format::Json => serde_json::from_slice(body)
-            .map_err(|e| IngestError::Undecodable { format: "JSON".into(), reason: e.to_string() }),
+        // Well-formed JSON of the wrong shape is not "invalid JSON": say
+        // which it is, so the sender looks at the right thing.
+        Format::Json => serde_json::from_slice(body).map_err(|e| {
+            let what = match e.classify() {
+                serde_json::error::Category::Data => "a telemetry batch (well-formed JSON of another shape)",
+                _ => "valid JSON",
+            };
+            IngestError::Undecodable { what: what.into(), reason: e.to_string() }
+        }),
         Format::MessagePack => rmp_serde::from_slice(body)
-            .map_err(|e| IngestError::Undecodable { format: "MessagePack".into(), reason: e.to_string() }),
+            .map_err(|e| IngestError::Undecodable { what: "valid MessagePack".into(), reason: e.to_string() }),
     }
 }
 
@@ -384,6 +393,15 @@ mod tests {
     fn invalid_messagepack_is_refused_with_a_reason() {
         let err = decode(&[0xc1, 0xff, 0x00], Format::MessagePack).unwrap_err();
         assert!(err.to_string().contains("not valid MessagePack"), "{err}");
+    }
+
+    #[test]
+    fn malformed_json_and_json_of_another_shape_are_told_apart() {
+        let err = decode(b"{\"executions\": [", Format::Json).unwrap_err().to_string();
+        assert!(err.starts_with("body is not valid JSON: "), "{err}");
+        let err = decode(br#"{"executions": 5}"#, Format::Json).unwrap_err().to_string();
+        assert!(err.starts_with("body is not a telemetry batch (well-formed JSON of another shape): "), "{err}");
+        assert!(err.contains("invalid type: integer `5`"), "{err}");
     }
 
     #[test]

@@ -27,7 +27,7 @@ use crate::table;
 pub struct Remote {
     /// The host's base URL (default: where the host whose data directory
     /// is used says it listens, else http://127.0.0.1:7700).
-    #[arg(long, env = "KAIZEN_URL")]
+    #[arg(long, env = "KAIZEN_URL", value_parser = host_url)]
     pub(crate) url: Option<String>,
     /// API token (default: KAIZEN_ADMIN_TOKEN, or the data directory's tokens.json).
     #[arg(long)]
@@ -93,6 +93,20 @@ fn find_token(r: &Remote, dir: Option<&Path>, invoke: bool) -> anyhow::Result<St
             format!("no token: pass --token, set KAIZEN_ADMIN_TOKEN, or point --tokens-from at the host's data directory (no {})", file.display())
         })?;
     Ok(kept.admin)
+}
+
+/// `--url` / `KAIZEN_URL` checked when read: an http(s) URL naming a host
+/// (an empty or relative one would fail later as "cannot reach the host at").
+fn host_url(s: &str) -> Result<String, String> {
+    let example = "give the host's URL, e.g. http://127.0.0.1:7700";
+    if s.trim().is_empty() {
+        return Err(format!("it is empty: {example}"));
+    }
+    match reqwest::Url::parse(s.trim()) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(s.trim().to_string()),
+        Ok(_) => Err(format!("`{s}` is not an http(s) URL to a host: {example}")),
+        Err(e) => Err(format!("`{s}` is not a URL ({e}): {example}")),
+    }
 }
 
 /// The host's URL: `--url` or `KAIZEN_URL`, else what the host of the data

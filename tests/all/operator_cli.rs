@@ -175,6 +175,19 @@ fn ordinary_errors_print_no_backtrace() {
             assert!(!err.contains("backtrace") && !err.contains("panicked"), "{args:?}: {err}");
         }
     }
+    // A URL that cannot be one is named when read, not as "cannot reach".
+    for (url, says) in [("", "it is empty"), ("nonsense", "is not a URL"), ("ftp://h", "is not an http(s) URL")] {
+        let out = Command::new(BIN)
+            .args(["status", "--token", "0123456789abcdef"])
+            .current_dir(empty.path())
+            .env("KAIZEN_URL", url)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "KAIZEN_URL={url:?}: {err}");
+        assert!(err.contains("--url") && err.contains(says) && err.contains("http://127.0.0.1:7700"), "{url:?}: {err}");
+        assert!(!err.contains("cannot reach") && !err.contains("backtrace"), "{url:?}: {err}");
+    }
 }
 
 /// A Prometheus scraper holds the metrics token: it reads `/metrics` and

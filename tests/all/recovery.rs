@@ -207,6 +207,37 @@ async fn circuit_opens_fails_fast_probes_and_closes() {
     assert_eq!(call(&host, "hostile", b"x", 5_000).await.unwrap_err().class, ErrorClass::CircuitOpen);
 }
 
+/// The `circuit-breaker` strategy opens the circuit on a run of failures;
+/// once it has closed again, one failure does not reopen it: the failures
+/// that opened it are evidence already acted upon.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_circuit_closed_again_is_not_reopened_by_the_failures_that_opened_it() {
+    let (_dir, host) = host_with(|c| {
+        cfg(c, "circuit-breaker", &[("min_calls", "4"), ("failure_rate", "0.5"), ("cooldown_ms", "300")]);
+        // Only the strategy opens this circuit.
+        c.recovery.breaker.min_calls = 20;
+    })
+    .await;
+    deploy(&host, &guests::TEST_HOSTILE).await;
+    deploy(&host, &guests::RECOVERY_CIRCUIT_BREAKER).await;
+    for _ in 0..4 {
+        assert!(matches!(call(&host, "hostile", b"trap", 5_000).await.unwrap_err().class, ErrorClass::Trap(_)));
+    }
+    let e = call(&host, "hostile", b"ok", 5_000).await.unwrap_err();
+    assert_eq!(e.class, ErrorClass::CircuitOpen, "4 of 4 failed: the strategy opened it: {e}");
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(call(&host, "hostile", b"probe", 5_000).await.unwrap(), b"probe", "the probe closes it");
+    assert!(matches!(call(&host, "hostile", b"trap", 5_000).await.unwrap_err().class, ErrorClass::Trap(_)));
+    assert_eq!(
+        call(&host, "hostile", b"ok", 5_000).await.unwrap(),
+        b"ok",
+        "one failure after closing (1 of 2 calls) does not reopen it"
+    );
+    let entries = log(&host, "hostile").await;
+    let opened = entries.iter().filter(|e| e.outcome == "circuit-opened").count();
+    assert_eq!(opened, 1, "opened once: {entries:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_budget_cuts_off_a_strategy_that_would_retry_forever() {
     let (_dir, host) = host_with(|c| {

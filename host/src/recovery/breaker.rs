@@ -94,11 +94,20 @@ pub struct Breaker {
     window: VecDeque<bool>,
     generation: u64,
     late: u64,
+    /// When the circuit last opened, for whatever reason.
+    opened_at: Option<Instant>,
 }
 
 impl Breaker {
     pub fn new(config: BreakerConfig) -> Breaker {
-        Breaker { config, state: State::Closed, window: VecDeque::new(), generation: 0, late: 0 }
+        Breaker { config, state: State::Closed, window: VecDeque::new(), generation: 0, late: 0, opened_at: None }
+    }
+
+    /// When the circuit last opened (by its own window, a failed probe, a
+    /// strategy or an operator); `None` if it never did. Outcomes from
+    /// before it are evidence already acted upon.
+    pub fn opened_at(&self) -> Option<Instant> {
+        self.opened_at
     }
 
     /// Outcomes that arrived after the state they were admitted in had
@@ -173,6 +182,7 @@ impl Breaker {
 
     fn open(&mut self, now: Instant, reason: String, ms: u64) {
         let until = now.checked_add(Duration::from_millis(ms)).unwrap_or(now + Duration::from_secs(86_400 * 365));
+        self.opened_at = Some(now);
         self.enter(State::Open { until, reason });
     }
 

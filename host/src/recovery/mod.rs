@@ -287,14 +287,22 @@ impl Healer {
     /// Ask the strategies about a failure, in order; the first with an
     /// opinion decides. A strategy that traps or loops costs its own call
     /// (logged) and the next one is asked.
+    ///
+    /// The recent outcomes a strategy sees start after the circuit last
+    /// opened: those before it are what opened it, and counting them again
+    /// once it closes would reopen it on the first failure, on evidence
+    /// already acted upon (resilience4j likewise resets its window on each
+    /// change of state).
     pub async fn decide(&self, failure: &Failure) -> Option<Decision> {
         let now = Instant::now();
+        let since = self.breakers.lock().get(&failure.target).and_then(Breaker::opened_at);
         let recent: Vec<RecentOutcome> = self
             .recent
             .lock()
             .get(&failure.target)
             .map(|q| {
                 q.iter()
+                    .filter(|s| since.is_none_or(|opened| s.at > opened))
                     .map(|s| RecentOutcome {
                         age_ms: now.duration_since(s.at).as_millis() as u64,
                         ok: s.ok,

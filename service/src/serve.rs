@@ -57,12 +57,34 @@ pub fn client_url(addr: SocketAddr) -> String {
 
 impl Service {
     /// Open everything and start serving.
+    ///
+    /// The address is taken first, so a port in use fails the start before
+    /// anything is written. Tokens this start generated are removed again
+    /// if it fails later: they were never shown, and the next start must
+    /// generate (and show) its own.
     pub async fn start(config: ServeConfig) -> anyhow::Result<Service> {
-        let data_dir = &config.host.data_dir;
-        std::fs::create_dir_all(data_dir)
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let data_dir = config.host.data_dir.clone();
+        std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
-        let (tokens, tokens_generated) = Tokens::resolve(&config.tokens, data_dir)
+        let (tokens, tokens_generated) = Tokens::resolve(&config.tokens, &data_dir)
             .with_context(|| format!("cannot keep the API tokens in {}", data_dir.display()))?;
+        let started = Self::open(config, listener, tokens, tokens_generated).await;
+        if started.is_err() && tokens_generated {
+            let _ = std::fs::remove_file(Tokens::file(&data_dir));
+        }
+        started
+    }
+
+    async fn open(
+        config: ServeConfig,
+        listener: tokio::net::TcpListener,
+        tokens: Tokens,
+        tokens_generated: bool,
+    ) -> anyhow::Result<Service> {
+        let data_dir = &config.host.data_dir;
         let (host, restored) = Host::open(config.host.clone()).await.context("cannot open the host")?;
         let bundled_deployed = if config.bundled { deploy_bundled(&host, config.seed_unit).await? } else { Vec::new() };
 
@@ -82,9 +104,6 @@ impl Service {
         };
         let notifier = Notifier::start(config.webhooks.clone(), &host.events, host.db.clone(), &host.tasks);
 
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
         if let Some(fleet) = &host.fleet {
             fleet.advertise(&client_url(addr));

@@ -63,11 +63,16 @@ fn generate() -> String {
 }
 
 impl Tokens {
+    /// Where a data directory keeps its generated tokens.
+    pub fn file(data_dir: &Path) -> std::path::PathBuf {
+        data_dir.join("tokens.json")
+    }
+
     /// Configured tokens, else those kept in `<data_dir>/tokens.json`, else
     /// new ones (saved there). Returns whether any were generated now: only
     /// then are they shown, once.
     pub fn resolve(config: &TokenConfig, data_dir: &Path) -> std::io::Result<(Tokens, bool)> {
-        let file = data_dir.join("tokens.json");
+        let file = Self::file(data_dir);
         let kept: Option<Tokens> = std::fs::read(&file).ok().and_then(|b| serde_json::from_slice(&b).ok());
         let mut generated = false;
         let mut pick = |configured: &Option<String>, kept: Option<&String>| {

@@ -163,6 +163,11 @@ fn a_rollout_owns_its_slot_until_an_operator_aborts_it() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), 600, "");
     let s = start(dir.path(), &cfg);
+    // A candidate for a unit not hosted has nothing to be judged against.
+    let (status, body) = upload(&s, &guests::TEST_COUNTER.load().unwrap(), "candidate");
+    assert_eq!((status, body["code"].as_str()), (409, Some("conflict")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("no unit `counter` is hosted"), "{body}");
+    assert_eq!(s.get("/api/v1/status")["loop"]["candidates_queued"], 0, "nothing was queued");
     let v2 = guests::UNIT_CALCULATOR_V2.load().unwrap();
     let (status, body) = upload(&s, &v2, "candidate");
     assert_eq!((status, body["result"].as_str()), (200, Some("candidate")), "{body}");
@@ -296,10 +301,23 @@ fn the_bake_judges_against_a_concurrent_holdback_and_survives_a_restart() {
     drop(traffic);
     let imp = &improvements(&s, "echo")[0];
     assert_eq!((imp["id"].as_i64(), imp["state"].as_str()), (Some(id), Some("promoted")), "{imp}");
-    let bake = imp["verdicts"].as_array().unwrap().iter().find(|v| v["phase"] == "bake").expect("a bake verdict");
+    let verdicts = imp["verdicts"].as_array().unwrap();
+    let bake = verdicts.iter().find(|v| v["phase"] == "bake").expect("a bake verdict");
     assert!(bake["judgement"]["baseline_samples"].as_u64().unwrap() > 0, "judged against the holdback: {bake}");
+    // The steps passed before the restart keep their verdicts.
+    let steps: Vec<(&str, f64)> =
+        verdicts.iter().map(|v| (v["phase"].as_str().unwrap(), v["percent"].as_f64().unwrap())).collect();
+    assert_eq!(steps[..2], [("canary", 10.0), ("canary", 50.0)], "{verdicts:?}");
+    assert_eq!(steps.len(), 3, "{verdicts:?}");
     assert!(s.canary("echo").is_none(), "the holdback ends with the bake");
     assert_eq!(s.serving("echo").as_deref(), Some("2.0.0"));
+    // The promotion is announced once; the bake taken again says so.
+    let promoted = audit_actions(&s, "echo").iter().filter(|a| *a == "promoted").count();
+    assert_eq!(promoted, 1, "one promotion");
+    let history = s.get("/api/v1/deployments/echo/history");
+    let reasons: Vec<&str> = history.as_array().unwrap().iter().filter_map(|h| h["reason"].as_str()).collect();
+    let count = |r: &str| reasons.iter().filter(|x| **x == r).count();
+    assert_eq!((count("promoted; baking"), count("promoted; baking, resumed")), (1, 1), "{reasons:?}");
 }
 
 #[test]

@@ -359,6 +359,8 @@ pub async fn run(
         by_host: Mutex::default(),
     });
     let target = imp.target.clone();
+    // A resumed rollout keeps the verdicts of the steps it passed.
+    let verdicts = imp.verdicts.as_array().cloned().unwrap_or_default();
     let limits = ctx.safety.limits_for(&target).clone();
     let mut r = Rollout {
         ctx,
@@ -369,7 +371,7 @@ pub async fn run(
         candidate,
         baseline,
         collector,
-        verdicts: Vec::new(),
+        verdicts,
         percent: 0.0,
         judged_share: 0.0,
         baseline_control: None,
@@ -410,8 +412,10 @@ pub async fn run(
         _ => None,
     };
     let watching = Watching { invoker: r.ctx.invoker.clone(), target: r.target.clone(), listener, pooled };
-    let end = match r.canary(from, start != Start::Fresh).await {
-        Ok(()) => match r.promote_and_bake().await {
+    let resumed = start != Start::Fresh;
+    let bake_resumed = resumed && from >= r.canary_steps().len();
+    let end = match r.canary(from, resumed).await {
+        Ok(()) => match r.promote_and_bake(bake_resumed).await {
             Ok(()) => End::Promoted,
             Err(end) => end,
         },
@@ -449,6 +453,15 @@ impl Rollout {
         self.ctx.write("deployment", &self.target, written).await.is_some()
     }
 
+    /// Keep a step's verdict on the improvement's record at once, so that a
+    /// restart loses no step's evidence (a write that fails is reported by
+    /// `save`, and the verdict is written again with the next state).
+    async fn keep_verdict(&mut self, verdict: serde_json::Value) {
+        self.verdicts.push(verdict);
+        self.imp.verdicts = serde_json::Value::Array(self.verdicts.clone());
+        self.ctx.save(&self.imp).await;
+    }
+
     /// Write the improvement's state and reason; `false` when it could not be.
     async fn set_state(&mut self, state: ImprovementState, reason: String) -> bool {
         (self.imp.state, self.imp.reason, self.imp.updated_at) = (state, reason, now_ms());
@@ -484,7 +497,7 @@ impl Rollout {
             self.enter_step(pct, resumed && i == from).await?;
             crate::tasks::inject_fault("rollout");
             let verdict = self.await_verdict(pct).await?;
-            self.verdicts.push(verdict_json(Phase::Canary, pct, &verdict, &self.collector.calls_by_host()));
+            self.keep_verdict(verdict_json(Phase::Canary, pct, &verdict, &self.collector.calls_by_host())).await;
             let event = Event::Verdict {
                 phase: Phase::Canary,
                 percent: pct,
@@ -655,9 +668,13 @@ impl Rollout {
     }
 
     /// Record the promotion, promote the candidate, then watch it through
-    /// the bake period against the holdback.
-    async fn promote_and_bake(&mut self) -> Result<(), End> {
-        self.until_running().await?;
+    /// the bake period against the holdback. A rollout resumed in its bake
+    /// (`resumed`) was promoted before the restart: the bake starts again,
+    /// recorded as resumed, and the promotion is not announced twice.
+    async fn promote_and_bake(&mut self, resumed: bool) -> Result<(), End> {
+        if !resumed {
+            self.until_running().await?;
+        }
         self.running_state = ImprovementState::Baking;
         let (bake, hold) = (self.limits.bake_secs, self.limits.holdback_percent);
         let reason = if hold > 0.0 {
@@ -673,7 +690,13 @@ impl Rollout {
         let d = Deployment {
             holdback_percent: hold,
             control_percent: if control.is_some() { hold.min(100.0 - hold) } else { 0.0 },
-            ..self.deployment(&self.candidate, false, 0.0, DeployState::Active, "promoted; baking")
+            ..self.deployment(
+                &self.candidate,
+                false,
+                0.0,
+                DeployState::Active,
+                if resumed { "promoted; baking, resumed" } else { "promoted; baking" },
+            )
         };
         if !self.set_state(ImprovementState::Baking, reason).await || !self.record(d).await {
             return Err(End::Failed("cannot record the promotion before making it".into()));
@@ -688,13 +711,16 @@ impl Rollout {
         // is one: it runs as seldom as the holdback.
         let (share, controlled) = judged(hold, control.is_some(), Controlled::Candidate);
         (self.judged_share, self.controlled) = (1.0 - share, controlled);
-        let event = Event::Promoted { version: self.candidate.version().into(), sha256: self.candidate.id().into() };
-        self.ctx.audit.record_event("loop", "promoted", &self.target, event).await;
+        if !resumed {
+            let event =
+                Event::Promoted { version: self.candidate.version().into(), sha256: self.candidate.id().into() };
+            self.ctx.audit.record_event("loop", "promoted", &self.target, event).await;
+        }
         if hold == 0.0 {
             return Ok(());
         }
         let verdict = self.bake().await?;
-        self.verdicts.push(verdict_json(Phase::Bake, self.percent, &verdict, &self.collector.calls_by_host()));
+        self.keep_verdict(verdict_json(Phase::Bake, self.percent, &verdict, &self.collector.calls_by_host())).await;
         let event = Event::Verdict {
             phase: Phase::Bake,
             percent: self.percent,

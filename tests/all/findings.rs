@@ -106,6 +106,38 @@ fn a_canary_share_is_no_throughput_drop_and_a_fall_in_demand_is() {
     versions.sort();
     assert_eq!(versions, ["1.0.0", "2.0.0"], "a fall in demand is found about each version serving");
     assert_eq!(s.canary("echo"), Some(("2.0.0".into(), 10.0)), "the rollout still waits at its step");
+
+    // The candidate taken back, 1.0.0 serves alone; the window still holds
+    // the calls 2.0.0 served before. 20 calls/s throughout is no drop.
+    let (ok, out, err) = s.cli(&["abort", "echo"]);
+    assert!(ok, "{out}{err}");
+    std::thread::sleep(Duration::from_secs(9));
+    let now = kaizen_host::store::now_ms();
+    push_as(&s, "2.0.0", now - 8_000, now - 1_500, 20);
+    push_as(&s, "1.0.0", now - 1_500, now, 20);
+    cycle(&s);
+    let seen = |f: &Value| f["version"] == "1.0.0" && f["status"] != "resolved";
+    let drop = findings_of(&s, "echo", "throughput-drop").into_iter().find(seen).unwrap();
+    assert_eq!(drop["occurrences"], 1, "the calls a retired version served are demand too: {drop}");
+}
+
+/// Push `per_sec` successful calls a second of echo `version` over `[from, to)`.
+fn push_as(s: &Server, version: &str, from: i64, to: i64, per_sec: i64) {
+    let gap = 1000 / per_sec;
+    let executions: Vec<Value> = (0..(to - from) / gap)
+        .map(|i| {
+            json!({"target": "echo", "version": version, "started_at": from + i * gap, "duration_ms": 1.0,
+                "outcome": "ok"})
+        })
+        .collect();
+    let r = s
+        .http
+        .post(format!("{}/api/v1/telemetry", s.url))
+        .bearer_auth(&s.invoke)
+        .json(&json!({ "executions": executions }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
 }
 
 /// Push `n` calls of `target` `version`, every other one failing.

@@ -13,8 +13,9 @@
 //!
 //! The baseline is the whole target's, so its throughput is scaled to the
 //! version's share of the target's calls in the current window: a canary
-//! at 10 % serves a tenth of the demand, which is no drop. A fall in
-//! demand still shows, in every version's part.
+//! at 10 % serves a tenth of the demand, which is no drop, and neither is
+//! the part of the window a version rolled back (and so not shown) served.
+//! A fall in demand still shows, in every version's part.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -42,6 +43,12 @@ pub struct Detected {
 /// of each target, with the hosted unit version each target stands for in
 /// that part. Metrics go with the first part only.
 pub fn by_version(ctx: &Ctx, input: &DetectionInput) -> Vec<(DetectionInput, HashMap<String, String>)> {
+    // Every version's calls count toward the target's demand, those of a
+    // version retired within the window (rolled back, promoted past) too.
+    let mut demand: HashMap<&str, u64> = HashMap::new();
+    for t in &input.targets {
+        *demand.entry(&t.target).or_default() += t.current.executions;
+    }
     let mut per_target: BTreeMap<&str, Vec<&TargetStats>> = BTreeMap::new();
     for t in &input.targets {
         match serving(ctx, &t.target) {
@@ -50,7 +57,7 @@ pub fn by_version(ctx: &Ctx, input: &DetectionInput) -> Vec<(DetectionInput, Has
         }
     }
     let per_target: BTreeMap<&str, Vec<TargetStats>> =
-        per_target.into_iter().map(|(target, stats)| (target, at_their_shares(&stats))).collect();
+        per_target.into_iter().map(|(target, stats)| (target, at_their_shares(&stats, demand[target]))).collect();
     let parts = per_target.values().map(Vec::len).max().unwrap_or(0).max(1);
     (0..parts)
         .map(|k| {
@@ -70,11 +77,10 @@ pub fn by_version(ctx: &Ctx, input: &DetectionInput) -> Vec<(DetectionInput, Has
 }
 
 /// One target's versions, each with the target's baseline throughput
-/// scaled to the version's share of the current window's calls (the
-/// baseline spans versions; a version shown alone would otherwise be
-/// compared with the whole demand).
-fn at_their_shares(stats: &[&TargetStats]) -> Vec<TargetStats> {
-    let total: u64 = stats.iter().map(|t| t.current.executions).sum();
+/// scaled to the version's share of the `total` calls the target took in
+/// the current window (the baseline spans versions; a version shown alone
+/// would otherwise be compared with the whole demand).
+fn at_their_shares(stats: &[&TargetStats], total: u64) -> Vec<TargetStats> {
     stats
         .iter()
         .map(|t| {

@@ -319,6 +319,13 @@ fn limits(k: &mut Checker, at: &str, l: &Limits) {
     k.above_zero_to(&format!("{at}.judge.threshold"), j.threshold, 1.0);
     k.at_least(&format!("{at}.judge.min_samples"), j.min_samples as u64, 1);
     k.at_least(&format!("{at}.judge.max_samples"), j.max_samples as u64, 1);
+    if j.min_samples > j.max_samples {
+        k.bad(
+            format!("{at}.judge.min_samples"),
+            j.min_samples,
+            format!("must be at most {at}.judge.max_samples ({}): no step could ever pass", j.max_samples),
+        );
+    }
     if !(j.alpha.is_finite() && j.alpha > 0.0 && j.alpha < 0.5) {
         k.bad(format!("{at}.judge.alpha"), j.alpha, "must be greater than 0 and less than 0.5");
     }

@@ -153,6 +153,10 @@ fn settings_out_of_range_are_refused_at_load_naming_key_value_and_rule() {
             &["must end at 100", "steps must increase", "`safety.limits.judge.alpha` = 2"],
         ),
         ("[http]\nmax_invoke_bytes = 0\n", &["`http.max_invoke_bytes` = 0: must be at least 1"]),
+        (
+            "[safety.limits.judge]\nmin_samples = 100\nmax_samples = 10\n",
+            &["`safety.limits.judge.min_samples` = 100: must be at most safety.limits.judge.max_samples (10)"],
+        ),
     ];
     for (toml, words) in cases {
         let err = crate::kaizen_bin::refused(toml, &[]);

@@ -157,6 +157,7 @@ async fn emergency_stop_freezes_a_canary_across_a_restart() {
     let mut config = test_host_config(dir.path());
     // A judge that never decides: the canary stays at its first step.
     config.safety.limits.judge.min_samples = 1_000_000;
+    config.safety.limits.judge.max_samples = 1_000_000;
     let (host, _) = kaizen_host::host::Host::open(config.clone()).await.unwrap();
     let v2 = deploy(&host, &guests::UNIT_CALCULATOR_V2).await;
     let traffic = traffic(&host);
@@ -304,6 +305,7 @@ async fn improvements_per_cycle_limit_is_respected() {
         c.safety.limits.min_executions = 0;
         // Keep the rollouts from finishing during the test.
         c.safety.limits.judge.min_samples = 1_000_000;
+        c.safety.limits.judge.max_samples = 1_000_000;
     })
     .await;
     // Three unit targets, each with findings (failures ingested for the

@@ -267,7 +267,13 @@ fn latency(
     // rather than call a candidate slower beside figures that show it
     // faster, and no slowdown is held against it.
     let agrees = (estimate - 1.0) * (candidate - baseline) >= 0.0;
-    let said = if agrees {
+    // The estimate stops at the ladder's ends: a candidate 8 times slower
+    // reads as "at least 300 % slower", not as 300 % beside medians
+    // showing 700 %.
+    let (bottom, top) = (ladder.ratios[0], *ladder.ratios.last().expect("a ladder has rungs"));
+    let said = if agrees && (estimate >= top - 1e-9 || estimate <= bottom + 1e-9) {
+        format!("at least {}", change_words(estimate))
+    } else if agrees {
         change_words(estimate)
     } else {
         format!("no clear change ({} call by call)", signed_pct(estimate - 1.0))
@@ -476,6 +482,16 @@ mod tests {
         let j = judge(&cmp, &JudgeConfig::default(), &step(0.1));
         assert_eq!(j.verdict, Verdict::Fail, "{}", j.reason);
         assert!(j.reason.contains("slower") && !j.reason.contains("faster"), "{}", j.reason);
+    }
+
+    /// A candidate far slower than the ladder reaches is said to be at
+    /// least as slow as its top rung, not exactly that.
+    #[test]
+    fn a_slowdown_past_the_ladder_is_worded_as_a_lower_bound() {
+        let cmp = calls(3, 10_000, 0.1, 8.0, 0.0, "x", false);
+        let j = judge(&cmp, &JudgeConfig::default(), &step(0.1));
+        assert_eq!(j.verdict, Verdict::Fail, "{}", j.reason);
+        assert!(j.reason.contains("at least 300.0 % slower ("), "{}", j.reason);
     }
 
     /// The words never call a candidate slower beside figures that show

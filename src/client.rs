@@ -354,8 +354,8 @@ impl Client {
         let l = &s.improve;
         out!("loop: {}", loop_state(&s.state, &s.control));
         out!(
-            "  {} cycles, {} opportunities, {} attempted, {} promoted, {} rolled back, {} inconclusive, {} aborted, \
-             {} rollout(s) in flight",
+            "  since this start: {} cycles, {} opportunities, {} attempted, {} promoted, {} rolled back, \
+             {} inconclusive, {} aborted; {} rollout(s) in flight",
             l.cycles_completed,
             l.opportunities_detected,
             l.improvements_attempted,

@@ -144,7 +144,8 @@ pub struct Stats {
     pub last_cycle_at: AtomicU64,
 }
 
-/// A snapshot of the loop's counters.
+/// A snapshot of the loop's counters, counted since this start of the
+/// host (the store's history holds every improvement ever made).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LoopStats {

@@ -230,6 +230,9 @@ pub fn parse_duration(text: &str) -> anyhow::Result<u64> {
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
+        _ if unit.starts_with(['.', ',']) => {
+            bail!("`{text}` is not a duration: write a whole number of one unit (e.g. 90m for an hour and a half)")
+        }
         _ => bail!("`{text}` is not a duration: the unit must be s, m, h or d (e.g. 30m)"),
     };
     match n.checked_mul(scale) {
@@ -623,9 +626,8 @@ impl Client {
         for n in &c.not_attempted {
             out!("  no attempt on finding {} ({} on {}): {}", n.finding_id, n.kind, n.target, n.reason);
         }
-        for d in &c.denied {
-            out!("  denied: {d}");
-        }
+        // Denied attempts are among the attempts above, each already
+        // saying "denied: why" (the report's `denied` lists them again).
         Ok(())
     }
 

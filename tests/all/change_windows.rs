@@ -155,6 +155,8 @@ fn a_freeze_holds_a_rollout_at_its_step_and_it_resumes_after_without_a_timeout()
     assert!(r.text().unwrap().contains("`for_secs` = 0"));
     let (ok, out, err) = s.cli(&["freeze", "--for", "0s"]);
     assert!(!ok && err.contains("--for") && err.contains("`0s` is no time"), "{out}{err}");
+    let (ok, out, err) = s.cli(&["freeze", "--for", "1.5h"]);
+    assert!(!ok && err.contains("write a whole number of one unit (e.g. 90m"), "{out}{err}");
     let (ok, _, _) = s.cli(&["freeze", "--for", "1h"]);
     assert!(ok);
     assert_eq!(s.get("/api/v1/status")["rollout_gates"][0]["state"], "frozen");

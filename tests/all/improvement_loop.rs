@@ -106,6 +106,16 @@ async fn seed_story_v1_detected_v2_promoted_v3_rolled_back() {
     // restores it, and `kaizen rollback` still has 1.0.0 to go back to.
     assert_eq!(d.previous_sha.as_deref(), Some(v1.id()), "{d:?}");
     assert_eq!(slot.history().last().map(|p| p.id().to_string()), Some(v1.id().to_string()));
+
+    // What fixed v1's failures, as the knowledge view tells it: v2, held
+    // until an operator takes it back.
+    let v2_fix = |fixes: Vec<kaizen_host::r#loop::knowledge::Fix>| fixes.into_iter().find(|f| f.id == v2.id()).unwrap();
+    let fixes = kaizen_host::r#loop::knowledge::fixes(&host.db, &host.runtime, Some("calculator"), None).await.unwrap();
+    assert!(!v2_fix(fixes).rolled_back_since);
+    host.rollback("calculator", "test", "operator takes 2.0.0 back").await.unwrap();
+    assert_eq!(slot.current().id(), v1.id());
+    let fixes = kaizen_host::r#loop::knowledge::fixes(&host.db, &host.runtime, Some("calculator"), None).await.unwrap();
+    assert!(v2_fix(fixes).rolled_back_since, "an operator's rollback takes the fix back");
     drop(traffic);
 }
 

@@ -50,7 +50,9 @@ pub struct Fix {
     /// Of those, the times the finding kind did not come back on the
     /// target afterwards.
     pub held: u64,
-    /// Whether a later rollout of the same change was rolled back.
+    /// Whether it was taken back since its last promotion: a later
+    /// rollout of the same change rolled back, or an operator's rollback
+    /// away from it.
     pub rolled_back_since: bool,
     /// What the judge measured at its last promotion.
     pub measured: Vec<Measured>,
@@ -112,6 +114,18 @@ pub async fn fixes(db: &Db, runtime: &Runtime, target: Option<&str>, kind: Optio
                 }
             }
             _ => {}
+        }
+    }
+    // An operator's rollback is no improvement: it is in the slot's history.
+    let targets: std::collections::BTreeSet<String> = out.values().map(|f| f.target.clone()).collect();
+    for t in targets {
+        let history = store::deployments::history(db, &t, READ_AT_MOST).await?;
+        for fix in out.values_mut().filter(|f| f.target == t) {
+            fix.rolled_back_since |= history.iter().any(|h| {
+                h.state == crate::store::deployments::DeployState::RolledBack
+                    && h.from_sha.as_deref() == Some(fix.id.as_str())
+                    && h.at > fix.last_promoted_at
+            });
         }
     }
     let mut fixes: Vec<Fix> = out.into_values().collect();

@@ -101,8 +101,9 @@ fn a_latency_finding_leads_the_tuner_to_configs_proven_canaried_and_judged() {
     let before = newest(&s.get("/api/v1/improvements?target=batcher&limit=200"));
     s.deploy(guests::UNIT_BATCHER.load().unwrap());
     assert_eq!(s.serving("batcher").as_deref(), Some("1.0.0"));
-    let mut again = Value::Null;
-    wait_for("the fix library to bring a known fix back", Duration::from_secs(180), || {
+    let mut again: Value;
+    let waited = std::time::Instant::now();
+    loop {
         let all = s.get("/api/v1/improvements?target=batcher&limit=200");
         again = all
             .as_array()
@@ -111,8 +112,29 @@ fn a_latency_finding_leads_the_tuner_to_configs_proven_canaried_and_judged() {
             .find(|i| i["source"] == "improver fix-library" && i["id"].as_i64() > Some(before))
             .cloned()
             .unwrap_or(Value::Null);
-        !again.is_null()
-    });
+        if !again.is_null() {
+            break;
+        }
+        // On a timeout, say what the loop did instead: CI's log shows only
+        // this message.
+        if waited.elapsed() > Duration::from_secs(180) {
+            let since: Vec<String> = all
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|i| i["id"].as_i64() > Some(before))
+                .map(|i| format!("{} {} {}: {}", i["id"], i["source"], i["state"], i["reason"]))
+                .collect();
+            let findings = s.get("/api/v1/findings?limit=20");
+            let cycle = s.get("/api/v1/cycles?limit=1");
+            panic!(
+                "timed out after 180s waiting for the fix library to bring a known fix back\n\
+                 improvements since: {since:#?}\nknowledge: {:#}\nfindings: {findings:#}\nlast cycle: {cycle:#}",
+                s.get("/api/v1/knowledge?target=batcher")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
     let fixes = s.get("/api/v1/knowledge?target=batcher&kind=latency-over-budget");
     assert!(
         fixes.as_array().unwrap().iter().any(|f| f["id"] == again["candidate_sha"]),

@@ -163,11 +163,6 @@ fn a_rollout_owns_its_slot_until_an_operator_aborts_it() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), 600, "");
     let s = start(dir.path(), &cfg);
-    // A candidate for a unit not hosted has nothing to be judged against.
-    let (status, body) = upload(&s, &guests::TEST_COUNTER.load().unwrap(), "candidate");
-    assert_eq!((status, body["code"].as_str()), (409, Some("conflict")), "{body}");
-    assert!(body["message"].as_str().unwrap().contains("no unit `counter` is hosted"), "{body}");
-    assert_eq!(s.get("/api/v1/status")["loop"]["candidates_queued"], 0, "nothing was queued");
     let v2 = guests::UNIT_CALCULATOR_V2.load().unwrap();
     let (status, body) = upload(&s, &v2, "candidate");
     assert_eq!((status, body["result"].as_str()), (200, Some("candidate")), "{body}");

@@ -103,8 +103,8 @@ pub struct UploadParams {
     )),
     responses((status = 200, body = Uploaded),
         (status = 400, description = "An unknown `mode`, or `candidate` for a module that is no unit", body = ErrorBody),
-        (status = 409, description = "The slot refused the module (a different kind under that name), \
-`candidate` for a unit not hosted yet, a rollout holds the slot (`rollout-in-flight`: abort it first), or its version is recorded with other bytes \
+        (status = 409, description = "The slot refused the module (a different kind under that name), a \
+rollout holds the slot (`rollout-in-flight`: abort it first), or its version is recorded with other bytes \
 (`version-exists`: bump the version, or `replace=true`)", body = ErrorBody),
         (status = 422, description = "Not a valid module: the reason is named", body = ErrorBody)))]
 pub async fn upload(
@@ -123,19 +123,6 @@ pub async fn upload(
     let unit = plugin.kind() == PluginKind::Unit;
     if mode == UploadMode::Candidate && !unit {
         return Err(ApiError::bad_request("only units go through the loop as candidates"));
-    }
-    // A candidate is judged against the version serving: with none, the
-    // loop could never take it up.
-    if mode == UploadMode::Candidate && slot.is_none() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            format!(
-                "no unit `{}` is hosted, so there is nothing to judge a candidate against: deploy it first \
-                 (mode=deploy, or mode=auto)",
-                plugin.name()
-            ),
-        ));
     }
     let candidate = unit && (mode == UploadMode::Candidate || (mode == UploadMode::Auto && slot.is_some()));
     if q.replace == Some(true) {

@@ -38,6 +38,18 @@ fn start(dir: &Path) -> Server {
     Server::start(dir, &[], &["--config", config.to_str().unwrap()])
 }
 
+/// Push `executions` through the telemetry API; it must take them.
+fn ingest(s: &Server, executions: Vec<Value>) {
+    let r = s
+        .http
+        .post(format!("{}/api/v1/telemetry", s.url))
+        .bearer_auth(&s.invoke)
+        .json(&json!({ "executions": executions }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+}
+
 /// The findings of `kind` on `target`, all states.
 fn findings_of(s: &Server, target: &str, kind: &str) -> Vec<Value> {
     let all = s.get("/api/v1/findings?limit=1000");
@@ -55,14 +67,7 @@ fn push_split(s: &Server, from: i64, to: i64, per_sec: i64) {
                 "outcome": "ok"})
         })
         .collect();
-    let r = s
-        .http
-        .post(format!("{}/api/v1/telemetry", s.url))
-        .bearer_auth(&s.invoke)
-        .json(&json!({ "executions": executions }))
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    ingest(s, executions);
 }
 
 /// A canary at 10 % serves a tenth of the demand: `throughput-drop` does
@@ -130,14 +135,7 @@ fn push_as(s: &Server, version: &str, from: i64, to: i64, per_sec: i64) {
                 "outcome": "ok"})
         })
         .collect();
-    let r = s
-        .http
-        .post(format!("{}/api/v1/telemetry", s.url))
-        .bearer_auth(&s.invoke)
-        .json(&json!({ "executions": executions }))
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    ingest(s, executions);
 }
 
 /// Push `n` calls of `target` `version`, every other one failing.
@@ -149,14 +147,7 @@ fn push_failures(s: &Server, target: &str, version: &str, n: i64) {
                 "outcome": if i % 2 == 0 { "error" } else { "ok" }, "error_class": "dependency"})
         })
         .collect();
-    let r = s
-        .http
-        .post(format!("{}/api/v1/telemetry", s.url))
-        .bearer_auth(&s.invoke)
-        .json(&json!({ "executions": executions }))
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    ingest(s, executions);
 }
 
 /// Run a cycle now; its report.

@@ -19,7 +19,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use kaizen_host::judge::{self, Arm, Comparison, JudgeConfig, Method, Step, Verdict};
+use kaizen_host::judge::{self, Against, Arm, Comparison, JudgeConfig, Method, Step, Verdict};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use statrs::distribution::{ContinuousCDF, Normal};
@@ -355,10 +355,11 @@ fn trial(s: &Scenario, seed: u64, cfg: &JudgeConfig, today: &JudgeConfig) -> [En
                 continue;
             }
             let v = if control {
-                let step = Step { share: matched_share, alpha: step_alpha, looks, control };
+                let step = Step { share: matched_share, alpha: step_alpha, looks, against: Against::MatchedControl };
                 judge::judge(&matched, &matched_cfg, &step).verdict
             } else {
-                judge::judge(&cmp, cfg, &Step { share: s.share, alpha: step_alpha, looks, control }).verdict
+                judge::judge(&cmp, cfg, &Step { share: s.share, alpha: step_alpha, looks, against: Against::Baseline })
+                    .verdict
             };
             settle(&mut ends[k], v);
         }
@@ -366,7 +367,7 @@ fn trial(s: &Scenario, seed: u64, cfg: &JudgeConfig, today: &JudgeConfig) -> [En
             // Sorted in place: the fixed judge's sorts then see one long run.
             cmp.candidate.latencies_ms.sort_by(f64::total_cmp);
             cmp.baseline.latencies_ms.sort_by(f64::total_cmp);
-            let step = Step { share: s.share, alpha: today.alpha, looks, control: false };
+            let step = Step { share: s.share, alpha: today.alpha, looks, against: Against::Baseline };
             settle(&mut ends[1], judge::judge(&cmp, today, &step).verdict);
         }
         if ends[2].is_none() && n >= FIXED_N {

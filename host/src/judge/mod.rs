@@ -419,10 +419,33 @@ pub struct Step {
     pub alpha: f64,
     /// Looks so far in this step, this one included.
     pub looks: u64,
-    /// The baseline arm is a matched control (a copy of the baseline given
-    /// the candidate's share, or in the bake of the candidate beside the
-    /// holdback): the words say so.
-    pub control: bool,
+    /// Which calls the candidate's are compared with: the words say so.
+    pub against: Against,
+}
+
+/// Which calls a step compares the candidate's with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Against {
+    /// The serving version's own calls.
+    #[default]
+    Baseline,
+    /// A matched control: a copy of the serving version given the
+    /// candidate's share of calls.
+    MatchedControl,
+    /// The bake's holdback: the previous version kept on a share of calls,
+    /// judged against a copy of the promoted candidate given the same share.
+    Holdback,
+}
+
+impl Against {
+    /// The other arm's calls, as a reason names them.
+    pub fn calls(self) -> &'static str {
+        match self {
+            Against::Baseline => "baseline",
+            Against::MatchedControl => "matched-control",
+            Against::Holdback => "holdback",
+        }
+    }
 }
 
 /// The level one step of a rollout may spend: the rollout's `alpha` split

@@ -8,7 +8,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::sequence::rate_bounds;
-use super::{Comparison, JudgeConfig, OK, Step, judge};
+use super::{Against, Comparison, JudgeConfig, OK, Step, judge};
 
 fn lognormal(rng: &mut StdRng, sigma: f64) -> f64 {
     let (u1, u2): (f64, f64) = (rng.random_range(f64::EPSILON..1.0), rng.random());
@@ -70,8 +70,8 @@ proptest! {
     ) {
         let (ab, ba) = streams(seed, 4000, share, 1.0, factor, 0.02);
         let cfg = JudgeConfig::default();
-        let x = judge(&ab, &cfg, &Step { share, alpha: 0.003, looks: 1, control: false });
-        let y = judge(&ba, &cfg, &Step { share: 1.0 - share, alpha: 0.003, looks: 1, control: false });
+        let x = judge(&ab, &cfg, &Step { share, alpha: 0.003, looks: 1, against: Against::Baseline });
+        let y = judge(&ba, &cfg, &Step { share: 1.0 - share, alpha: 0.003, looks: 1, against: Against::Baseline });
         for (o, p) in x.objectives.iter().zip(&y.objectives) {
             prop_assert_eq!(&o.name, &p.name);
             match o.kind {
@@ -107,7 +107,7 @@ proptest! {
     #[test]
     fn the_unit_of_time_changes_nothing(seed in 0u64..1000, factor in 0.8f64..1.3) {
         let cfg = JudgeConfig::default();
-        let step = Step { share: 0.3, alpha: 0.003, looks: 1, control: false };
+        let step = Step { share: 0.3, alpha: 0.003, looks: 1, against: Against::Baseline };
         let (ms, _) = streams(seed, 4000, 0.3, 1.0, factor, 0.0);
         let (us, _) = streams(seed, 4000, 0.3, 1000.0, factor, 0.0);
         let (x, y) = (judge(&ms, &cfg, &step), judge(&us, &cfg, &step));

@@ -89,7 +89,7 @@
 //! test, here per objective; a guard's fallback aside, see above).
 
 use super::sequence::{increase_bounds, rate_bounds};
-use super::{Comparison, JudgeConfig, Judgement, Method, Objective, ObjectiveKind, Standing, Step, Verdict};
+use super::{Against, Comparison, JudgeConfig, Judgement, Method, Objective, ObjectiveKind, Standing, Step, Verdict};
 use super::{change_words, signed_pct};
 
 /// Outcome classes the outcomes' share of α is split over: the contract's
@@ -135,8 +135,7 @@ pub fn judge(cmp: &Comparison, cfg: &JudgeConfig, step: &Step) -> Judgement {
         alpha: step.alpha,
         objectives,
     };
-    let against = if step.control { "matched-control" } else { "baseline" };
-    let calls = format!("after {nc} candidate and {nb} {against} calls ({} looks)", step.looks);
+    let calls = format!("after {nc} candidate and {nb} {} calls ({} looks)", step.against.calls(), step.looks);
     if let Some(harm) = j.objectives.iter().find(|o| o.standing == Standing::Harm) {
         j.verdict = Verdict::Fail;
         j.decided_by = Some(harm.name.clone());
@@ -185,7 +184,11 @@ fn pct(x: f64) -> String {
 fn sample_ratio(nc: u64, nb: u64, step: &Step, alpha: f64) -> Objective {
     let share = step.share;
     // Against a control the share is of the two judged arms' calls.
-    let of = if step.control { "its and the matched control's calls" } else { "the calls" };
+    let of = match step.against {
+        Against::Baseline => "the calls",
+        Against::MatchedControl => "its and the matched control's calls",
+        Against::Holdback => "its and the holdback's calls",
+    };
     let n = nc + nb;
     let (low, high) = rate_bounds(nc, n, alpha);
     let observed = if n == 0 { share } else { nc as f64 / n as f64 };
@@ -452,7 +455,7 @@ mod tests {
     }
 
     fn step(share: f64) -> Step {
-        Step { share, alpha: 0.01 / 3.0, looks: 1, control: false }
+        Step { share, alpha: 0.01 / 3.0, looks: 1, against: Against::Baseline }
     }
 
     #[test]
@@ -528,7 +531,7 @@ mod tests {
                 continue;
             }
             looks += 1;
-            let j = judge(&cmp, cfg, &Step { share: 0.1, alpha: 0.01 / 3.0, looks, control: false });
+            let j = judge(&cmp, cfg, &Step { share: 0.1, alpha: 0.01 / 3.0, looks, against: Against::Baseline });
             if j.verdict != Verdict::Pending || cmp.candidate.calls() >= 3000 {
                 return j;
             }

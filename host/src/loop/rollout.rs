@@ -795,8 +795,14 @@ impl Rollout {
     /// alpha over its canary steps and, with a holdback, the bake).
     fn step(&self, looks: u64) -> Step {
         let judged = self.canary_steps().len() + usize::from(self.limits.holdback_percent > 0.0);
-        let (share, control) = (self.judged_share, self.controlled != Controlled::Neither);
-        Step { share, alpha: judge::step_alpha(self.limits.judge.alpha, judged), looks, control }
+        // In the bake the other arm is the holdback, with or without a
+        // control of the candidate beside it.
+        let against = match self.controlled {
+            _ if self.running_state == ImprovementState::Baking => judge::Against::Holdback,
+            Controlled::Baseline => judge::Against::MatchedControl,
+            Controlled::Neither | Controlled::Candidate => judge::Against::Baseline,
+        };
+        Step { share: self.judged_share, alpha: judge::step_alpha(self.limits.judge.alpha, judged), looks, against }
     }
 
     /// Start judging a step afresh: the candidate arm's share of the

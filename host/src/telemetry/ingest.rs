@@ -73,7 +73,9 @@ crate::map_only!(IncomingMetric, "a metric", serialize);
 /// Metrics are free-form samples handed to the detectors beside them.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(remote = "Self")]
+// A misspelt list (`execution`) would otherwise be an empty batch answered
+// 200 "on disk" with nothing recorded.
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct IngestBatch {
     /// Calls: each needs `target`, `version`, `started_at`, `duration_ms`
     /// and `outcome`.
@@ -402,6 +404,9 @@ mod tests {
         let err = decode(br#"{"executions": 5}"#, Format::Json).unwrap_err().to_string();
         assert!(err.starts_with("body is not a telemetry batch (well-formed JSON of another shape): "), "{err}");
         assert!(err.contains("invalid type: integer `5`"), "{err}");
+        // A misspelt list is named, not taken as an empty batch.
+        let err = decode(br#"{"execution": []}"#, Format::Json).unwrap_err().to_string();
+        assert!(err.contains("unknown field `execution`, expected `executions` or `metrics`"), "{err}");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! before deploying it.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args;
@@ -91,8 +91,27 @@ struct Found {
     summary: String,
 }
 
+/// Check the CSV's header names every column of `required`: a file of the
+/// wrong kind (a metrics file given as executions) or without a header is
+/// named as such, not read as "nothing recorded".
+fn check_header<R: std::io::Read>(r: &mut csv::Reader<R>, path: &Path, required: &[&str]) -> anyhow::Result<()> {
+    let header = r.headers().with_context(|| format!("cannot read {}", path.display()))?.clone();
+    let missing: Vec<&str> = required.iter().copied().filter(|c| !header.iter().any(|h| h.trim() == *c)).collect();
+    if !missing.is_empty() {
+        bail!(
+            "{}: the header has no column {} (the first line names the columns: {}; it reads {:?})",
+            path.display(),
+            missing.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
+            required.join(","),
+            header.iter().collect::<Vec<_>>().join(",")
+        );
+    }
+    Ok(())
+}
+
 fn read_csv(path: &PathBuf) -> anyhow::Result<Vec<Execution>> {
     let mut r = csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+    check_header(&mut r, path, &["target", "version", "started_at", "duration_ms", "outcome"])?;
     let mut out = Vec::new();
     for (i, row) in r.deserialize::<CsvRow>().enumerate() {
         let row = row.with_context(|| format!("{} row {}", path.display(), i + 2))?;
@@ -118,6 +137,7 @@ fn read_csv(path: &PathBuf) -> anyhow::Result<Vec<Execution>> {
 
 fn read_metrics_csv(path: &PathBuf) -> anyhow::Result<Vec<Metric>> {
     let mut r = csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+    check_header(&mut r, path, &["name", "value", "timestamp_ms"])?;
     let mut out = Vec::new();
     for (i, row) in r.deserialize::<MetricRow>().enumerate() {
         let at = || format!("{} row {}", path.display(), i + 2);

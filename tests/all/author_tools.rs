@@ -66,6 +66,11 @@ fn backtest_finds_the_bad_period_and_only_it() {
         .unwrap();
     let (ok, _, err) = kaizen(&["backtest", "--csv", dir.path().join("broken.csv").to_str().unwrap()]);
     assert!(!ok && err.contains("row 2") && err.contains("maybe"), "{err}");
+    // A metrics file given as executions: its header is named, not read as
+    // "nothing recorded".
+    std::fs::write(dir.path().join("metrics.csv"), "name,value,timestamp_ms\n").unwrap();
+    let (ok, _, err) = kaizen(&["backtest", "--csv", dir.path().join("metrics.csv").to_str().unwrap()]);
+    assert!(!ok && err.contains("no column `target`") && err.contains("name,value,timestamp_ms"), "{err}");
     // A window of no time is refused by name, not run.
     let (ok, out, err) = kaizen(&["backtest", "--csv", good.to_str().unwrap(), "--window", "0"]);
     assert!(!ok && out.is_empty() && err.contains("--window") && err.contains("'0'"), "{out}{err}");

@@ -252,10 +252,10 @@ fn loop_state(state: &str, c: &ControlState) -> String {
         other => other,
     };
     // The store's first control record: nobody has touched the controls.
-    if c.updated_at == 0 {
+    if c.state_changed_at == 0 {
         return format!("{doing} (as it started; nobody has paused or stopped it)");
     }
-    format!("{doing} (since {}, by {}: {})", table::date(c.updated_at), c.by_whom, c.reason)
+    format!("{doing} (since {}, by {}: {})", table::date(c.state_changed_at), c.by_whom, c.reason)
 }
 
 /// Units as `kaizen status` shows them: every call counted once, as

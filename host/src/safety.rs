@@ -440,11 +440,21 @@ impl Safety {
         action: &str,
         why: &str,
     ) -> store::Result<ControlState> {
+        // What the edit changes is stamped: the switches with who and why
+        // (a second pause keeps the first one's reason), a freeze with its
+        // own reason only; an edit that changes nothing writes nothing.
+        let changed = std::sync::atomic::AtomicBool::new(false);
         let stamped = |s: &mut ControlState| {
+            let before = s.clone();
             edit(s);
-            s.reason = why.to_string();
-            s.by_whom = by.to_string();
-            s.updated_at = now_ms();
+            let now = now_ms();
+            if (s.enabled, s.paused, s.stopped) != (before.enabled, before.paused, before.stopped) {
+                (s.reason, s.by_whom, s.state_changed_at) = (why.to_string(), by.to_string(), now);
+            }
+            if *s != before {
+                s.updated_at = now;
+                changed.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
         };
         // The edit applies to the stored state, read in the same
         // transaction: another host's change this host has not adopted yet
@@ -458,6 +468,9 @@ impl Safety {
             }
         };
         *self.state.lock() = next.clone();
+        if !changed.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(next);
+        }
         store::audit::append(
             &self.db,
             &AuditEvent {

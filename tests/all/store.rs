@@ -344,6 +344,7 @@ async fn round_trip_every_table(db: &Db) {
         updated_at: 8,
         freeze_until: Some(1_900_000_000_000),
         freeze_reason: Some("release weekend".into()),
+        state_changed_at: 7,
     };
     control::set(db, &s).await.unwrap();
     assert_eq!(control::get(db).await.unwrap(), s);
@@ -361,6 +362,15 @@ async fn round_trip_every_table(db: &Db) {
     two.resume("b", "maintenance over").await.unwrap();
     let stored = control::get(db).await.unwrap();
     assert!(!stored.paused && stored.stopped, "the stop made elsewhere is kept: {stored:?}");
+    // The reason is the switches': a second pause keeps the first one's,
+    // and a freeze (which has its own) keeps both it and its time.
+    let paused = two.pause("b", "deploy window").await.unwrap();
+    let again = two.pause("c", "pause from the CLI").await.unwrap();
+    assert_eq!(again, paused, "a pause of a paused loop changes nothing");
+    let frozen = two.freeze(2_000_000_000_000, "d", "release weekend").await.unwrap();
+    assert_eq!((frozen.reason.as_str(), frozen.by_whom.as_str()), ("deploy window", "b"), "{frozen:?}");
+    assert_eq!(frozen.state_changed_at, paused.state_changed_at, "{frozen:?}");
+    assert_eq!(frozen.freeze_reason.as_deref(), Some("release weekend"), "{frozen:?}");
     control::set(db, &s).await.unwrap();
 
     let b = StoredBucket {

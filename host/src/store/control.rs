@@ -14,9 +14,17 @@ pub struct ControlState {
     pub paused: bool,
     /// Emergency stop: every rollout frozen where it stands.
     pub stopped: bool,
+    /// Why the switches are as they are: the reason given with the last
+    /// change of `enabled`, `paused` or `stopped` (a freeze has its own).
     pub reason: String,
+    /// Who made that change (`api`, `cli`, `safety`, ...).
     pub by_whom: String,
+    /// When anything here last changed, a freeze included (Unix ms).
     pub updated_at: i64,
+    /// When the switches last changed, and so when `reason` and `by_whom`
+    /// were given (Unix ms); 0 when nobody has changed them.
+    #[serde(default)]
+    pub state_changed_at: i64,
     /// A change freeze an operator declared lasts until then (Unix ms).
     #[serde(default)]
     pub freeze_until: Option<i64>,
@@ -35,6 +43,7 @@ macro_rules! decode {
             updated_at: $r.try_get("updated_at")?,
             freeze_until: $r.try_get("freeze_until")?,
             freeze_reason: $r.try_get("freeze_reason")?,
+            state_changed_at: $r.try_get("state_changed_at")?,
         }
     };
 }
@@ -47,12 +56,12 @@ pub async fn get(db: &Db) -> Result<ControlState> {
 }
 
 const SET: &str = "UPDATE control_state SET enabled = $1, paused = $2, stopped = $3, reason = $4, by_whom = $5, \
-     updated_at = $6, freeze_until = $7, freeze_reason = $8 WHERE id = 1";
+     updated_at = $6, freeze_until = $7, freeze_reason = $8, state_changed_at = $9 WHERE id = 1";
 
 pub async fn set(db: &Db, s: &ControlState) -> Result<()> {
     with_pool!(db, p => sqlx::query(SET)
         .bind(s.enabled as i64).bind(s.paused as i64).bind(s.stopped as i64).bind(&s.reason).bind(&s.by_whom).bind(s.updated_at)
-        .bind(s.freeze_until).bind(&s.freeze_reason)
+        .bind(s.freeze_until).bind(&s.freeze_reason).bind(s.state_changed_at)
         .execute(p).await.map(|_| ()))?;
     Ok(())
 }
@@ -71,7 +80,7 @@ pub async fn update(db: &Db, edit: impl FnOnce(&mut ControlState)) -> Result<Con
         edit(&mut s);
         sqlx::query(SET)
             .bind(s.enabled as i64).bind(s.paused as i64).bind(s.stopped as i64).bind(&s.reason).bind(&s.by_whom)
-            .bind(s.updated_at).bind(s.freeze_until).bind(&s.freeze_reason)
+            .bind(s.updated_at).bind(s.freeze_until).bind(&s.freeze_reason).bind(s.state_changed_at)
             .execute(&mut *tx).await?;
         tx.commit().await?;
         Ok::<ControlState, sqlx::Error>(s)

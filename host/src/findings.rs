@@ -56,6 +56,13 @@ pub enum FindingActionError {
          rollout first (`kaizen abort UNIT`) to act on it"
     )]
     Addressed(i64),
+    /// Acknowledging a closed finding would hand it back to the loop and
+    /// to notifications, the opposite of what either action means.
+    #[error(
+        "finding {id} is closed ({reason}): the loop already leaves it alone and nothing notifies about it; \
+         acknowledging would open it to the loop again. Snooze it to have it open again later"
+    )]
+    Closed { id: i64, reason: String },
     #[error("a snooze must last at least 1 second")]
     EmptySnooze,
     /// Findings are the loop's state: in a fleet, only its leader changes
@@ -80,6 +87,9 @@ pub async fn act(
     match f.status {
         FindingStatus::Resolved => return Err(FindingActionError::Resolved { id, reason: f.reason }),
         FindingStatus::Addressed => return Err(FindingActionError::Addressed(id)),
+        FindingStatus::Closed if action == FindingAction::Acknowledge => {
+            return Err(FindingActionError::Closed { id, reason: f.reason });
+        }
         _ => {}
     }
     let until = match action {

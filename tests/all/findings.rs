@@ -289,6 +289,12 @@ fn a_telemetry_only_finding_says_why_and_an_acknowledged_one_stays_quiet_until_i
     assert_eq!(low_success(&s, "outside").len(), 2, "no new occurrence while closed and reported");
     let why = report["not_attempted"].as_array().unwrap().iter().find(|n| n["finding_id"] == f2).cloned().unwrap();
     assert!(why["reason"].as_str().unwrap().starts_with("closed by an operator"), "{why}");
+    // Acknowledging a closed finding is refused: it would hand it back to
+    // the loop, and it stays closed.
+    let r = s.post(&format!("/api/v1/findings/{f2}/acknowledge"), Value::Null);
+    assert_eq!(r.status(), 409);
+    assert!(r.text().unwrap().contains(&format!("finding {f2} is closed (by api: decommissioning it)")));
+    assert_eq!(finding(&s, f2)["status"], "closed");
     // A resolved finding cannot be acted on, and says why.
     let r = s.post(&format!("/api/v1/findings/{f1}/acknowledge"), Value::Null);
     assert_eq!(r.status(), 409);

@@ -61,9 +61,9 @@ impl From<FindingActionError> for ApiError {
     fn from(e: FindingActionError) -> ApiError {
         match e {
             FindingActionError::NotFound(_) => ApiError::not_found(e.to_string()),
-            FindingActionError::Resolved { .. } | FindingActionError::Addressed(_) => {
-                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
-            }
+            FindingActionError::Resolved { .. }
+            | FindingActionError::Addressed(_)
+            | FindingActionError::Closed { .. } => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
             FindingActionError::EmptySnooze => ApiError::bad_request(e.to_string()),
             FindingActionError::NotLeader(n) => n.into(),
             FindingActionError::Store(s) => s.into(),
@@ -90,7 +90,7 @@ pub async fn finding(_: Admin, State(s): State<AppState>, Path(id): Path<i64>) -
     responses((status = 200, body = FindingRecord),
         (status = 400, description = "An id that is not an integer, a body that is not JSON, or a snooze of 0 seconds", body = ErrorBody),
         (status = 404, description = "No such finding or action", body = ErrorBody),
-        (status = 409, description = "The finding is resolved, an improvement for it is under way, or this host is a fleet's follower (`not-leader`)", body = ErrorBody),
+        (status = 409, description = "The finding is resolved, an improvement for it is under way, it is closed and the action is acknowledge, or this host is a fleet's follower (`not-leader`)", body = ErrorBody),
         (status = 415, description = "A body that is not sent as application/json", body = ErrorBody),
         (status = 422, description = "JSON that is not a finding action", body = ErrorBody)))]
 pub async fn act(

@@ -123,6 +123,21 @@ fn tokens_names_sizes_and_modules_are_checked() {
         h.post(url("/api/v1/plugins")).bearer_auth(&s.admin).body(TEST_UNKNOWN_WORLD.load().unwrap()).send().unwrap();
     let body: serde_json::Value = r.json().unwrap();
     assert!(body["message"].as_str().unwrap().contains("targets no kaizen:plugin world"), "{body}");
+    // A real module sent as a form (`curl -F`): told how to send it.
+    let module = kaizen_plugins::UNIT_CALCULATOR_V2.load().unwrap();
+    let mut form = b"--xyz\r\ncontent-disposition: form-data; name=\"file\"; filename=\"c.wasm\"\r\n\r\n".to_vec();
+    form.extend_from_slice(&module);
+    form.extend_from_slice(b"\r\n--xyz--\r\n");
+    let r = h
+        .post(url("/api/v1/plugins"))
+        .bearer_auth(&s.admin)
+        .header("content-type", "multipart/form-data; boundary=xyz")
+        .body(form)
+        .send()
+        .unwrap();
+    let (status, body): (u16, serde_json::Value) = (r.status().as_u16(), r.json().unwrap());
+    assert_eq!((status, body["code"].as_str()), (415, Some("unsupported-media-type")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("--data-binary"), "{body}");
     assert_eq!(s.serving("calculator").as_deref(), Some("1.0.0"));
     let r = s.post("/api/v1/deployments/calculator/rollback", serde_json::json!({}));
     assert_eq!(code(r), (409, "conflict".into()), "no previous version to roll back to");

@@ -97,7 +97,8 @@ pub struct UploadParams {
 /// dropped file; a refusal names the reason and changes nothing.
 #[utoipa::path(post, path = "/api/v1/plugins", tag = "plugins", security(("admin" = [])),
     params(UploadParams),
-    request_body(description = "The `.wasm` file (any content type is read as the module's bytes)", content(
+    request_body(description = "The `.wasm` file as the body (any content type but a multipart form is read \
+as the module's bytes)", content(
         (RawBytes = "application/wasm"),
         (RawBytes = "application/octet-stream"),
     )),
@@ -106,13 +107,30 @@ pub struct UploadParams {
         (status = 409, description = "The slot refused the module (a different kind under that name), a \
 rollout holds the slot (`rollout-in-flight`: abort it first), or its version is recorded with other bytes \
 (`version-exists`: bump the version, or `replace=true`)", body = ErrorBody),
+        (status = 415, description = "A multipart form (`curl -F`): the module goes as the body itself \
+(`curl --data-binary @FILE`)", body = ErrorBody),
         (status = 422, description = "Not a valid module: the reason is named", body = ErrorBody)))]
 pub async fn upload(
     _: Admin,
     State(s): State<AppState>,
     Query(q): Query<UploadParams>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Uploaded>> {
+    // A form's bytes are no module: say how to send one instead of
+    // reporting the form's boundary as a bad wasm header.
+    let form = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("multipart/"));
+    if form {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "the module goes as the request body itself, not in a multipart form: \
+             `curl --data-binary @FILE.wasm -H 'content-type: application/wasm' …` (or `kaizen deploy FILE`)",
+        ));
+    }
     let mode = q.mode.unwrap_or_default();
     let h = s.host.clone();
     let plugin = tokio::task::spawn_blocking(move || h.runtime.load("upload", &body))

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use indicatif::ProgressBar;
+use kaizen_host::r#loop::queue::QueuedCandidate;
 use kaizen_host::store::improvements::Improvement;
 use kaizen_host::store::modules::ModuleRecord;
 use kaizen_service::api::findings::FindingActionBody;
@@ -628,6 +629,41 @@ impl Client {
         }
         // Denied attempts are among the attempts above, each already
         // saying "denied: why" (the report's `denied` lists them again).
+        Ok(())
+    }
+
+    /// The queued candidates in their place in line, each with why it waits.
+    pub fn candidates(&self) -> anyhow::Result<()> {
+        let Some(queued) = self.get::<Vec<QueuedCandidate>>("/api/v1/candidates")? else { return Ok(()) };
+        if queued.is_empty() {
+            out!("no candidates queued");
+            return Ok(());
+        }
+        let rows: Vec<Vec<String>> = queued
+            .iter()
+            .map(|c| {
+                let version = (!c.version.is_empty()).then_some(c.version.as_str());
+                vec![
+                    table::date(c.queued_at),
+                    c.target.clone(),
+                    versioned(version, &c.sha256),
+                    c.source.clone(),
+                    c.waiting.clone(),
+                ]
+            })
+            .collect();
+        table::print(&["QUEUED", "UNIT", "CANDIDATE", "SOURCE", "WAITING"], &rows);
+        Ok(())
+    }
+
+    /// Withdraw `unit`'s queued candidate named by `which` (its version or
+    /// sha256 prefix).
+    pub fn withdraw(&self, unit: &str, which: &str, reason: Option<String>) -> anyhow::Result<()> {
+        let reason = reason.unwrap_or_else(|| "withdrawn from the CLI".into());
+        let url = format!("{}/api/v1/candidates/{unit}/{which}", self.base);
+        let res = self.send(self.http.delete(url).json(&Reason { reason: Some(reason) }))?;
+        let Some(c) = self.view::<QueuedCandidate>(res)? else { return Ok(()) };
+        out!("{unit}: candidate {} withdrawn from the queue", versioned(Some(&c.version), &c.sha256));
         Ok(())
     }
 

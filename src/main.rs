@@ -144,6 +144,12 @@ enum Command {
         #[command(subcommand)]
         command: FindingsCommand,
     },
+    /// Candidates waiting for the loop: list them with why each waits, or
+    /// withdraw one before the loop takes it up (audited).
+    Candidates {
+        #[command(subcommand)]
+        command: CandidatesCommand,
+    },
     /// A slot's deployment history.
     History {
         /// The slot (plugin name) whose history to show.
@@ -189,6 +195,30 @@ enum Command {
         /// The SQLite file to record into.
         #[arg(long)]
         db: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum CandidatesCommand {
+    /// Every queued candidate in its place in line, with why the loop has
+    /// not taken it up yet (no such unit hosted, an improvement under way,
+    /// the safety controller's reason, ...).
+    List {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Take a queued candidate out of the queue before the loop takes it
+    /// up (one taken up already is aborted with `kaizen abort UNIT`).
+    Withdraw {
+        /// The unit it is for.
+        unit: String,
+        /// Its version, or its sha256 (a prefix of six or more characters).
+        candidate: String,
+        /// Why, for the audit trail (default: "withdrawn from the CLI").
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
     },
 }
 
@@ -343,6 +373,12 @@ fn run(command: Command) -> anyhow::Result<()> {
             }
             FindingsCommand::Close { id, reason, remote } => {
                 Client::new(&remote, false)?.finding_action(id, "close", reason, None)
+            }
+        },
+        Command::Candidates { command } => match command {
+            CandidatesCommand::List { remote } => Client::new(&remote, false)?.candidates(),
+            CandidatesCommand::Withdraw { unit, candidate, reason, remote } => {
+                Client::new(&remote, false)?.withdraw(&unit, &candidate, reason)
             }
         },
         Command::History { slot, limit, remote } => Client::new(&remote, false)?.history(&slot, limit),

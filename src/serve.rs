@@ -337,6 +337,9 @@ impl Narrator {
                 self.remember(target, version);
                 format!("candidate {target} {version} queued to be proven")
             }
+            Event::CandidateWithdrawn { version, reason, .. } => {
+                format!("candidate {target} {version} withdrawn: {reason}")
+            }
             Event::Deploy { version, reason, .. } => {
                 self.remember(target, version);
                 format!("deployed  {target} {version}: {reason}")

@@ -48,6 +48,9 @@ pub enum Event {
     },
     /// A new version of a unit was queued to be proven.
     Candidate { version: String, sha256: String },
+    /// An operator took a queued candidate out of the queue before the loop
+    /// took it up.
+    CandidateWithdrawn { version: String, sha256: String, reason: String },
     /// The configured generator could not produce a candidate.
     GeneratorFailed { finding: i64, error: String },
     /// An improver proposed a change for a finding: taken as the candidate
@@ -234,6 +237,7 @@ impl Event {
         match self {
             Event::Finding { .. } => "finding",
             Event::Candidate { .. } => "candidate",
+            Event::CandidateWithdrawn { .. } => "candidate-withdrawn",
             Event::GeneratorFailed { .. } => "generator-failed",
             Event::Proposal { .. } => "proposal",
             Event::ImproverFailed { .. } => "improver-failed",
@@ -363,6 +367,7 @@ mod tests {
     fn kind_names_the_serialized_variant() {
         let events = [
             Event::Candidate { version: "1".into(), sha256: "s".into() },
+            Event::CandidateWithdrawn { version: "1".into(), sha256: "s".into(), reason: "r".into() },
             Event::Rollback {
                 from: "2".into(),
                 to: "1".into(),

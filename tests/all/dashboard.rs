@@ -151,6 +151,17 @@ fn dashboard_shows_calls_rising_and_pauses_the_loop() {
 
         c.find(Locator::Css("#btn-pause")).await.unwrap().click().await.unwrap();
         wait_text(&c, "#loop-state", "the paused state", |t| t == "paused").await;
+
+        // A candidate queued while the loop is paused says what it waits
+        // for, and a click withdraws it.
+        off_runtime(|| s.upload(&kaizen_plugins::UNIT_CALCULATOR_V2.load().unwrap(), "candidate"));
+        let waiting = r#"#candidates tr[data-unit="calculator"][data-version="2.0.0"] .waiting"#;
+        wait_text(&c, waiting, "the queued candidate and what it waits for", |t| {
+            t.contains("the loop is paused: pause from the dashboard")
+        })
+        .await;
+        c.find(Locator::Css(r#"#candidates button[data-withdraw="calculator"]"#)).await.unwrap().click().await.unwrap();
+        wait_text(&c, "#candidates tbody", "the candidate withdrawn", |t| t.trim() == "none").await;
         c.close().await.unwrap();
     });
     stop.store(true, Ordering::Relaxed);
@@ -158,6 +169,9 @@ fn dashboard_shows_calls_rising_and_pauses_the_loop() {
     let status = s.get("/api/v1/status");
     assert_eq!(status["state"], "paused", "the button paused the loop");
     assert!(status["control"]["reason"].as_str().unwrap().contains("dashboard"));
+    assert_eq!(s.get("/api/v1/candidates"), serde_json::json!([]), "the click withdrew the candidate");
+    let audit = s.get("/api/v1/audit?target=calculator&limit=50").to_string();
+    assert!(audit.contains("candidate-withdrawn") && audit.contains("withdrawn from the dashboard"), "{audit}");
 }
 
 /// Run the blocking HTTP client's `f` on a thread of its own: it may not

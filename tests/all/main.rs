@@ -6,6 +6,7 @@ mod author_tools;
 mod bad_input;
 mod bundled;
 mod call_attempts;
+mod candidate_queue;
 mod change_windows;
 mod common;
 mod contract;

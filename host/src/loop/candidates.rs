@@ -57,6 +57,13 @@ impl CandidateQueue {
         }
     }
 
+    /// Take these bytes out of `target`'s line (an operator withdrew them).
+    pub fn remove(&self, target: &str, sha256: &str) {
+        if let Some(q) = self.queues.lock().get_mut(target) {
+            q.retain(|c| c.plugin.id() != sha256);
+        }
+    }
+
     pub fn pop(&self, target: &str) -> Option<Candidate> {
         self.queues.lock().get_mut(target).and_then(|q| q.pop_front())
     }

@@ -12,8 +12,12 @@
 //! row in the same transaction); refilled while it runs, memory could hold
 //! a candidate that is already being proven.
 
+use serde::{Deserialize, Serialize};
+
 use super::Ctx;
 use super::candidates::Candidate;
+use crate::events::Event;
+use crate::runtime::types::PluginKind;
 use crate::store::{self, StoreError};
 
 /// What a refill found.
@@ -84,4 +88,194 @@ pub(super) async fn refill(ctx: &Ctx) -> Result<Refilled, StoreError> {
     r.queued = waiting.len();
     ctx.candidates.replace(waiting);
     Ok(r)
+}
+
+/// A candidate waiting in the queue, as an operator sees it
+/// (`GET /api/v1/candidates`, `kaizen candidates`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedCandidate {
+    /// The unit it is for.
+    pub target: String,
+    /// Its version (empty when its module is not in the store).
+    pub version: String,
+    /// Its id: the module's sha256, or for a config candidate the module's
+    /// and its config's joined by `+`.
+    pub sha256: String,
+    /// Where it came from: `api`, `watch`, `cli`, an improver's name, ...
+    pub source: String,
+    /// Unix milliseconds: when it was queued (its place in its unit's line).
+    pub queued_at: i64,
+    /// Why the loop has not taken it up yet, in words: no such unit is
+    /// hosted, an improvement of its unit is under way, earlier candidates
+    /// of its unit come first, the safety controller's reason, or that the
+    /// next cycle takes it up.
+    pub waiting: String,
+}
+
+/// Why withdrawing a queued candidate failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WithdrawError {
+    #[error("no candidate `{which}` is queued for `{target}` (`kaizen candidates` lists them)")]
+    NotQueued { target: String, which: String },
+    #[error("`{which}` names {} candidates queued for `{target}` ({}): give more of the sha256", .matches.len(), .matches.join(", "))]
+    Ambiguous { target: String, which: String, matches: Vec<String> },
+    #[error(
+        "candidate `{which}` of `{target}` was already taken up by improvement {improvement} ({state}): \
+         abort its rollout instead (`kaizen abort {target}`)"
+    )]
+    TakenUp { target: String, which: String, improvement: i64, state: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How few characters of a sha256 may name a candidate.
+const MIN_ID_PREFIX: usize = 6;
+
+impl super::Loop {
+    /// Every queued candidate in its place in line (oldest first), with
+    /// why it waits. Read from the table, the queue's truth, so a fleet's
+    /// follower lists what waits for the leader too.
+    pub async fn queued(&self) -> Result<Vec<QueuedCandidate>, StoreError> {
+        let ctx = &self.ctx;
+        let rows = store::candidate_queue::list(&ctx.db).await?;
+        let open = store::improvements::unsettled(&ctx.db).await?;
+        let follower = ctx.leadership.check().is_err();
+        let next_cycle = self.stats().next_cycle_at;
+        let mut ahead: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let (version, size) = describe(ctx, &row).await?;
+            let earlier = ahead.entry(row.target.clone()).or_default();
+            let carried = open.iter().find(|i| i.target == row.target && i.candidate_sha == row.sha256);
+            let under_way = open.iter().find(|i| i.target == row.target);
+            let hosted = ctx.runtime.slot(&row.target).is_some_and(|s| s.kind() == PluginKind::Unit);
+            let waiting = if let Some(i) = carried {
+                format!("taken up by improvement {} ({})", i.id, i.state)
+            } else if follower {
+                "queued for the fleet's leader, whose loop takes it up".to_string()
+            } else if !hosted {
+                format!(
+                    "no unit `{}` is hosted, so nothing serves to judge it against: deploy one, or withdraw it",
+                    row.target
+                )
+            } else if let Some(i) = under_way {
+                format!("after improvement {} of `{}` ({}) ends", i.id, row.target, i.state)
+            } else if *earlier > 0 {
+                format!("behind {} earlier candidate(s) for `{}`", *earlier, row.target)
+            } else if let Err(denied) = ctx.safety.may_attempt(&row.target, 0, size, u64::MAX) {
+                denied.to_string()
+            } else {
+                match next_cycle {
+                    Some(at) => {
+                        format!("taken up by the next cycle (in {} s)", ((at - store::now_ms()).max(0) + 999) / 1000)
+                    }
+                    None => "taken up by the next cycle".to_string(),
+                }
+            };
+            if carried.is_none() {
+                *earlier += 1;
+            }
+            out.push(QueuedCandidate {
+                target: row.target,
+                version,
+                sha256: row.sha256,
+                source: row.source,
+                queued_at: row.queued_at,
+                waiting,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Take the queued candidate of `target` named by `which` (its
+    /// version, or its sha256 or a prefix of at least six characters) out
+    /// of the queue, on disk and in memory, audited as done by `actor` for
+    /// `reason`. Waits for the cycle in progress, if any, so the candidate
+    /// is either withdrawn or already taken up by an improvement
+    /// ([`WithdrawError::TakenUp`]), never both.
+    pub async fn withdraw(
+        &self,
+        target: &str,
+        which: &str,
+        actor: &str,
+        reason: &str,
+    ) -> Result<QueuedCandidate, WithdrawError> {
+        let _no_cycle = self.cycle_lock.lock().await;
+        let ctx = &self.ctx;
+        let named = |version: &str, sha: &str| {
+            version == which || (which.len() >= MIN_ID_PREFIX && sha.starts_with(&which.to_ascii_lowercase()))
+        };
+        let chosen = {
+            let _queue = ctx.queue_lock.lock().await;
+            let mut matches = Vec::new();
+            for row in store::candidate_queue::list(&ctx.db).await?.into_iter().filter(|r| r.target == target) {
+                let (version, _) = describe(ctx, &row).await?;
+                if named(&version, &row.sha256) {
+                    matches.push((row, version));
+                }
+            }
+            if matches.len() > 1 {
+                let matches = matches.iter().map(|(r, v)| format!("{v} {}", &r.sha256[..12.min(r.sha256.len())]));
+                return Err(WithdrawError::Ambiguous {
+                    target: target.into(),
+                    which: which.into(),
+                    matches: matches.collect(),
+                });
+            }
+            match matches.pop() {
+                Some((row, version)) => {
+                    store::candidate_queue::remove(&ctx.db, &row.target, &row.sha256).await?;
+                    ctx.candidates.remove(&row.target, &row.sha256);
+                    Some((row, version))
+                }
+                None => None,
+            }
+        };
+        let Some((row, version)) = chosen else {
+            let mut taken = None;
+            for i in store::improvements::unsettled(&ctx.db).await?.into_iter().filter(|i| i.target == target) {
+                let module = i.candidate_sha.split('+').next().unwrap_or(&i.candidate_sha);
+                let version = store::modules::get(&ctx.db, module).await?.map(|m| m.version).unwrap_or_default();
+                if named(&version, &i.candidate_sha) {
+                    taken = Some(i);
+                    break;
+                }
+            }
+            return Err(match taken {
+                Some(i) => WithdrawError::TakenUp {
+                    target: target.into(),
+                    which: which.into(),
+                    improvement: i.id,
+                    state: i.state.to_string(),
+                },
+                None => WithdrawError::NotQueued { target: target.into(), which: which.into() },
+            });
+        };
+        let event =
+            Event::CandidateWithdrawn { version: version.clone(), sha256: row.sha256.clone(), reason: reason.into() };
+        ctx.audit.record_event(actor, "candidate-withdrawn", target, event).await;
+        Ok(QueuedCandidate {
+            target: row.target,
+            version,
+            sha256: row.sha256,
+            source: row.source,
+            queued_at: row.queued_at,
+            waiting: format!("withdrawn: {reason}"),
+        })
+    }
+}
+
+/// A queued row's version and size in bytes: from the candidate in memory,
+/// else from the module store (a config candidate's module is the part of
+/// its id before `+`); empty and 0 when the store has no such module.
+async fn describe(ctx: &Ctx, row: &store::candidate_queue::Queued) -> Result<(String, usize), StoreError> {
+    if let Some(c) = ctx.candidates.get(&row.target, &row.sha256) {
+        return Ok((c.plugin.version().to_string(), c.plugin.size()));
+    }
+    let module = row.sha256.split('+').next().unwrap_or(&row.sha256);
+    Ok(store::modules::get(&ctx.db, module)
+        .await?
+        .map(|m| (m.version, usize::try_from(m.size).unwrap_or(0)))
+        .unwrap_or_default())
 }

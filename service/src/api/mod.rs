@@ -3,6 +3,7 @@
 //! reference cannot drift from the code).
 
 pub mod calls;
+pub mod candidates;
 pub mod control;
 pub mod dashboard;
 pub mod deployments;
@@ -194,6 +195,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(deployments::instances, deployments::set_instances))
         .routes(routes!(rollouts::in_flight))
         .routes(routes!(rollouts::abort_rollout))
+        .routes(routes!(candidates::queued))
+        .routes(routes!(candidates::withdraw))
         .routes(routes!(observe::status))
         .routes(routes!(fleet::fleet))
         .routes(routes!(observe::config))

@@ -310,7 +310,8 @@ impl Host {
                     tracing::error!("fleet: candidate {module} submitted on {by} (#{id}) not taken: {e}");
                     let sha = module.split('+').next().unwrap_or(&module);
                     let known = store::modules::get(&self.db, sha).await.ok().flatten();
-                    let (name, version) = known.map(|m| (m.name, m.version)).unwrap_or_default();
+                    let (name, version) =
+                        known.map(|m| (m.name, store::modules::versioned_id(&m.version, &module))).unwrap_or_default();
                     let event = Event::SubmissionRefused {
                         version,
                         sha256: module.clone(),

@@ -75,6 +75,10 @@ fn a_latency_finding_leads_the_tuner_to_configs_proven_canaried_and_judged() {
     assert!(promoted["verdicts"].as_array().is_some_and(|v| !v.is_empty()), "{promoted}");
     let serving = s.serving("batcher").unwrap();
     assert!(serving.starts_with("1.0.0+config."), "{serving}");
+    // The history names the config version as the runtime does, not by its
+    // module's sha alone (the same on both sides of a change of config).
+    let (ok, out, err) = s.cli(&["history", "batcher"]);
+    assert!(ok && out.contains(&format!("{serving} (")), "{out}{err}");
     // The audit says what was proposed and why.
     let proposals: Vec<Value> = audit(&s, "batcher")
         .into_iter()

@@ -235,8 +235,7 @@ impl super::Loop {
         let Some((row, version)) = chosen else {
             let mut taken = None;
             for i in store::improvements::unsettled(&ctx.db).await?.into_iter().filter(|i| i.target == target) {
-                let module = i.candidate_sha.split('+').next().unwrap_or(&i.candidate_sha);
-                let version = store::modules::get(&ctx.db, module).await?.map(|m| m.version).unwrap_or_default();
+                let version = store::modules::version_of(&ctx.db, &i.candidate_sha).await?.unwrap_or_default();
                 if named(&version, &i.candidate_sha) {
                     taken = Some(i);
                     break;
@@ -276,6 +275,6 @@ async fn describe(ctx: &Ctx, row: &store::candidate_queue::Queued) -> Result<(St
     let module = row.sha256.split('+').next().unwrap_or(&row.sha256);
     Ok(store::modules::get(&ctx.db, module)
         .await?
-        .map(|m| (m.version, usize::try_from(m.size).unwrap_or(0)))
+        .map(|m| (store::modules::versioned_id(&m.version, &row.sha256), usize::try_from(m.size).unwrap_or(0)))
         .unwrap_or_default())
 }

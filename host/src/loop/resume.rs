@@ -198,8 +198,7 @@ pub(super) async fn settle_unowned(ctx: &Ctx, mut imp: Improvement, why: &str, s
         why = format!("{why}; the checkpoint serves");
     }
     (imp.state, imp.reason, imp.updated_at) = (state, why.clone(), now_ms());
-    let version =
-        store::modules::get(&ctx.db, &imp.candidate_sha).await.ok().flatten().map(|m| m.version).unwrap_or_default();
+    let version = store::modules::version_of(&ctx.db, &imp.candidate_sha).await.ok().flatten().unwrap_or_default();
     let event = Event::RolloutAborted {
         improvement: imp.id,
         candidate_version: version.clone(),

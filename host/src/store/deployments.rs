@@ -197,20 +197,27 @@ pub async fn history(db: &Db, slot: &str, limit: i64) -> Result<Vec<HistoryEntry
         let rows = sqlx::query(
             "SELECT h.id, h.slot, h.sha256, h.from_sha, h.state, h.reason, h.at, m.version AS version, f.version AS from_version
              FROM deployment_history h
-             LEFT JOIN modules m ON m.sha256 = h.sha256
-             LEFT JOIN modules f ON f.sha256 = h.from_sha
+             LEFT JOIN modules m ON m.sha256 = substr(h.sha256, 1, 64)
+             LEFT JOIN modules f ON f.sha256 = substr(h.from_sha, 1, 64)
              WHERE h.slot = $1 ORDER BY h.id DESC LIMIT $2")
             .bind(slot).bind(limit).fetch_all(p).await?;
-        rows.iter().map(|r| Ok(HistoryEntry {
+        // A config version's id is its module's sha256 and its config's,
+        // joined by `+`: its module's version, named as the runtime does.
+        rows.iter().map(|r| {
+            let sha256: String = r.try_get("sha256")?;
+            let from_sha: Option<String> = r.try_get("from_sha")?;
+            let version: Option<String> = r.try_get("version")?;
+            let from_version: Option<String> = r.try_get("from_version")?;
+            Ok(HistoryEntry {
             id: r.try_get("id")?,
             slot: r.try_get("slot")?,
-            sha256: r.try_get("sha256")?,
-            version: r.try_get("version")?,
-            from_sha: r.try_get("from_sha")?,
-            from_version: r.try_get("from_version")?,
+            version: version.map(|v| super::modules::versioned_id(&v, &sha256)),
+            from_version: from_version.zip(from_sha.as_deref()).map(|(v, f)| super::modules::versioned_id(&v, f)),
+            sha256,
+            from_sha,
             state: state(r.try_get("state")?)?,
             reason: r.try_get("reason")?,
             at: r.try_get("at")?,
-        })).collect()
+        })}).collect()
     })
 }

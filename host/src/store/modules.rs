@@ -135,6 +135,25 @@ pub async fn get(db: &Db, sha256: &str) -> Result<Option<ModuleRecord>> {
     })
 }
 
+/// The version an id names, as the runtime spells it, given its module's
+/// version: the module's own (`1.0.0`), or for a config version's id
+/// (`MODULE_SHA+CONFIG_SHA`) the module's with the config's short sha
+/// (`1.0.0+config.c2d41e0a7b3f`, as
+/// [`crate::runtime::Plugin::with_config`] names it).
+pub fn versioned_id(module_version: &str, id: &str) -> String {
+    match id.split_once('+') {
+        Some((_, config)) => format!("{module_version}+config.{}", &config[..config.len().min(12)]),
+        None => module_version.to_string(),
+    }
+}
+
+/// The version of a module or config version id ([`versioned_id`]);
+/// `None` when the store has no such module.
+pub async fn version_of(db: &Db, id: &str) -> Result<Option<String>> {
+    let module = get(db, id.split('+').next().unwrap_or(id)).await?;
+    Ok(module.map(|m| versioned_id(&m.version, id)))
+}
+
 /// Versions of plugin `name`, oldest first.
 pub async fn by_name(db: &Db, name: &str) -> Result<Vec<ModuleRecord>> {
     with_pool!(db, p => {

@@ -17,6 +17,7 @@ use kaizen_service::views::{
     ControlState, CycleReport, EffectiveConfig, ErrorBody, FindingRecord, HistoryEntry, Reason, RolledBack, Status,
     TaskState, TaskStatus, Uploaded, VersionView,
 };
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::blocking::{Client as Http, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -124,6 +125,22 @@ fn spinner(msg: &str) -> ProgressBar {
     let p = ProgressBar::new_spinner().with_message(msg.to_string());
     p.enable_steady_tick(Duration::from_millis(120));
     p
+}
+
+/// RFC 3986's unreserved characters: everything else in a name is
+/// percent-encoded before it goes into a URL.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// A name given on the command line (`what` says which argument) as one
+/// path segment or query value: percent-encoded, so that `../freeze`,
+/// `x?y` or `x#y` name a thing the host does not have (a 404) instead of
+/// reaching another route. Empty, `.` and `..` are refused: a URL cannot
+/// carry them as a name.
+fn part(what: &str, name: &str) -> anyhow::Result<String> {
+    if matches!(name, "" | "." | "..") {
+        bail!("{what} `{name}` is not a name");
+    }
+    Ok(utf8_percent_encode(name, UNRESERVED).to_string())
 }
 
 fn short(sha: &str) -> String {
@@ -514,7 +531,7 @@ impl Client {
             bail!("name at least one tunable: kaizen tune {unit} KEY=VALUE…");
         }
         let body = kaizen_service::api::tune::TuneRequest { settings: values };
-        let req = self.http.post(format!("{}/api/v1/units/{unit}/tune", self.base)).json(&body);
+        let req = self.http.post(format!("{}/api/v1/units/{}/tune", self.base, part("UNIT", unit)?)).json(&body);
         let Some(t) = self.view::<kaizen_service::api::tune::Tuned>(self.send(req)?)? else { return Ok(()) };
         let values: Vec<String> = t.settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
         match (t.result.as_str(), &t.detail) {
@@ -530,7 +547,9 @@ impl Client {
 
     pub fn rollback(&self, slot: &str, reason: Option<String>) -> anyhow::Result<()> {
         let reason = reason.unwrap_or_else(|| "operator rollback from the CLI".into());
-        let Some(r) = self.post::<RolledBack>(&format!("/api/v1/deployments/{slot}/rollback"), reason)? else {
+        let Some(r) =
+            self.post::<RolledBack>(&format!("/api/v1/deployments/{}/rollback", part("SLOT", slot)?), reason)?
+        else {
             return Ok(());
         };
         out!("{slot}: rolled back {} → {} ({})", r.from, r.to, short(&r.to_sha256));
@@ -540,7 +559,7 @@ impl Client {
     /// Abort the rollout of `unit`; prints how its improvement ended.
     pub fn abort(&self, unit: &str, reason: Option<String>) -> anyhow::Result<()> {
         let reason = reason.unwrap_or_else(|| "operator abort from the CLI".into());
-        let path = format!("/api/v1/rollouts/{unit}/abort");
+        let path = format!("/api/v1/rollouts/{}/abort", part("UNIT", unit)?);
         let Some(imp) = self.post::<Improvement>(&path, reason)? else { return Ok(()) };
         out!("{unit}: rollout of improvement {} {}: {}", imp.id, imp.state, imp.reason);
         Ok(())
@@ -660,7 +679,7 @@ impl Client {
     /// sha256 prefix).
     pub fn withdraw(&self, unit: &str, which: &str, reason: Option<String>) -> anyhow::Result<()> {
         let reason = reason.unwrap_or_else(|| "withdrawn from the CLI".into());
-        let url = format!("{}/api/v1/candidates/{unit}/{which}", self.base);
+        let url = format!("{}/api/v1/candidates/{}/{}", self.base, part("UNIT", unit)?, part("CANDIDATE", which)?);
         let res = self.send(self.http.delete(url).json(&Reason { reason: Some(reason) }))?;
         let Some(c) = self.view::<QueuedCandidate>(res)? else { return Ok(()) };
         out!("{unit}: candidate {} withdrawn from the queue", versioned(Some(&c.version), &c.sha256));
@@ -669,7 +688,8 @@ impl Client {
 
     /// Findings, newest first (`status` filters).
     pub fn findings(&self, status: Option<&str>, limit: i64) -> anyhow::Result<()> {
-        let filter = status.map(|s| format!("&status={s}")).unwrap_or_default();
+        let filter =
+            status.map(|s| part("--status", s).map(|s| format!("&status={s}"))).transpose()?.unwrap_or_default();
         let path = format!("/api/v1/findings?limit={limit}{filter}");
         let Some(findings) = self.get::<Vec<FindingRecord>>(&path)? else { return Ok(()) };
         print_findings(&findings);
@@ -692,7 +712,8 @@ impl Client {
     }
 
     pub fn history(&self, slot: &str, limit: i64) -> anyhow::Result<()> {
-        let path = format!("/api/v1/deployments/{slot}/history?limit={limit}");
+        let slot_part = part("SLOT", slot)?;
+        let path = format!("/api/v1/deployments/{slot_part}/history?limit={limit}");
         let Some(entries) = self.get::<Vec<HistoryEntry>>(&path)? else { return Ok(()) };
         let rows: Vec<Vec<String>> = entries
             .iter()
@@ -716,14 +737,14 @@ impl Client {
             table::print(&["WHEN", "STATE", "VERSION", "FROM", "REASON"], &rows);
         }
         // What the judge said of each improvement, in its own words.
-        let path = format!("/api/v1/improvements?target={slot}&limit={limit}");
+        let path = format!("/api/v1/improvements?target={slot_part}&limit={limit}");
         let improvements = self.get::<Vec<Improvement>>(&path)?.unwrap_or_default();
         // Every version the host has seen of this slot, to name candidates
         // that never served (and so are in no history entry).
         let modules: Vec<ModuleRecord> = if improvements.is_empty() {
             Vec::new()
         } else {
-            self.send(self.http.get(format!("{}/api/v1/plugins/{slot}/versions", self.base)))?.json()?
+            self.send(self.http.get(format!("{}/api/v1/plugins/{slot_part}/versions", self.base)))?.json()?
         };
         let versions: std::collections::HashMap<&str, &str> =
             modules.iter().map(|m| (m.sha256.as_str(), m.version.as_str())).collect();
@@ -755,7 +776,7 @@ impl Client {
     /// or on every target.
     pub fn knowledge(&self, unit: Option<&str>) -> anyhow::Result<()> {
         let path = match unit {
-            Some(u) => format!("/api/v1/knowledge?target={u}"),
+            Some(u) => format!("/api/v1/knowledge?target={}", part("UNIT", u)?),
             None => "/api/v1/knowledge".into(),
         };
         let Some(fixes) = self.get::<Vec<kaizen_host::r#loop::knowledge::Fix>>(&path)? else { return Ok(()) };
@@ -809,7 +830,8 @@ impl Client {
                 b
             }
         };
-        let res = self.send(self.http.post(format!("{}/api/v1/units/{unit}/invoke", self.base)).body(body))?;
+        let res =
+            self.send(self.http.post(format!("{}/api/v1/units/{}/invoke", self.base, part("UNIT", unit)?)).body(body))?;
         let version = res.headers().get("x-kaizen-version").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
         let out = res.bytes()?;
         if self.json {

@@ -78,6 +78,10 @@ fn a_queued_candidate_says_why_it_waits_and_can_be_withdrawn() {
     assert_eq!(status, 404, "{body}");
     assert!(body["message"].as_str().unwrap().contains("kaizen candidates"), "{body}");
     assert_eq!(queued(&s).len(), 1, "a refused withdrawal takes nothing");
+    // A name is a name: one that reads like a path reaches no other route.
+    let (ok, _, err) = s.cli(&["candidates", "withdraw", "calculator", "../../control/pause"]);
+    assert!(!ok && err.contains("no candidate `../../control/pause` is queued"), "{err}");
+    assert_eq!(s.get("/api/v1/status")["control"]["paused"], false);
 
     // Withdrawn by a prefix of its sha256, from the CLI: gone from the
     // queue, the status's count and the audit trail says who and why.

@@ -486,6 +486,15 @@ impl Host {
             let event =
                 Event::Deploy { version: plugin.version().into(), sha256: plugin.id().into(), reason: reason.into() };
             self.audit(actor, "deploy", plugin.name(), event).await;
+            // The same bytes waiting as a candidate have nothing left to
+            // roll out; a store error leaves them for the loop to reject.
+            if let Err(e) = self.improve.dequeue_deployed(plugin.name(), plugin.id(), actor).await {
+                tracing::warn!(
+                    "deploy of {} {}: its queued candidate stays queued: {e}",
+                    plugin.name(),
+                    plugin.version()
+                );
+            }
         }
         Ok(installed)
     }

@@ -127,8 +127,16 @@ fn a_candidate_for_a_unit_not_hosted_waits_for_one_and_says_so() {
     assert!(ok && out.contains("no unit `calculator` is hosted"), "{out}{err}");
 
     // What it said is what it waited for: once a calculator serves, the
-    // loop takes the candidate up against it.
+    // loop takes the candidate up against it. 1.0.0, queued too and then
+    // deployed directly, leaves the queue: it has nothing left to roll out.
+    s.upload(&guests::UNIT_CALCULATOR_V1.load().unwrap(), "candidate");
+    assert_eq!(queued(&s).len(), 2);
     s.upload(&guests::UNIT_CALCULATOR_V1.load().unwrap(), "deploy");
+    let q = queued(&s);
+    assert_eq!((q.len(), q[0]["version"].as_str()), (1, Some("2.0.0")), "{q:?}");
+    let audit = s.get("/api/v1/audit?target=calculator&limit=50");
+    let dropped = audit.as_array().unwrap().iter().find(|a| a["action"] == "candidate-withdrawn").cloned();
+    assert!(dropped.is_some_and(|a| a.to_string().contains("deployed directly")), "{audit}");
     let (ok, out, err) = s.cli(&["cycle"]);
     assert!(ok && out.contains("attempt on calculator"), "{out}{err}");
     wait_for("calculator 2.0.0 at 10 %", Duration::from_secs(60), || {

@@ -263,6 +263,30 @@ impl super::Loop {
             waiting: format!("withdrawn: {reason}"),
         })
     }
+
+    /// Take `id` out of `target`'s queue if it waits there, because an
+    /// operator deployed those very bytes directly: left queued, the loop
+    /// would take it up only to reject it as the version already serving.
+    /// Audited as `candidate-withdrawn` by `actor`; returns whether it was
+    /// queued.
+    pub async fn dequeue_deployed(&self, target: &str, id: &str, actor: &str) -> Result<bool, StoreError> {
+        let ctx = &self.ctx;
+        let row = {
+            let _queue = ctx.queue_lock.lock().await;
+            let queued = store::candidate_queue::list(&ctx.db).await?;
+            let Some(row) = queued.into_iter().find(|r| r.target == target && r.sha256 == id) else {
+                return Ok(false);
+            };
+            store::candidate_queue::remove(&ctx.db, target, id).await?;
+            ctx.candidates.remove(target, id);
+            row
+        };
+        let (version, _) = describe(ctx, &row).await?;
+        let reason = "deployed directly: the version it would have rolled out serves".to_string();
+        let event = Event::CandidateWithdrawn { version, sha256: row.sha256, reason };
+        ctx.audit.record_event(actor, "candidate-withdrawn", target, event).await;
+        Ok(true)
+    }
 }
 
 /// A queued row's version and size in bytes: from the candidate in memory,

@@ -562,7 +562,19 @@ impl Host {
         reason: &str,
         wait: std::time::Duration,
     ) -> Result<Improvement, HostError> {
-        let info = self.safety.abort_rollout(target, by, reason)?;
+        let info = match self.safety.abort_rollout(target, by, reason) {
+            Ok(info) => info,
+            // A proven candidate waiting to roll out (outside a window, in
+            // a freeze, at the rollout limit) is aborted where it waits.
+            Err(crate::safety::Denied::NoRollout(t)) => {
+                self.leadership.check()?;
+                return match self.improve.abort_waiting(target, by, reason).await {
+                    Some(imp) => Ok(imp),
+                    None => Err(crate::safety::Denied::NoRollout(t).into()),
+                };
+            }
+            Err(e) => return Err(e.into()),
+        };
         let until = std::time::Instant::now() + wait;
         while self.safety.rollout(target).is_some_and(|r| r.improvement == info.improvement)
             && std::time::Instant::now() < until

@@ -134,7 +134,7 @@ pub enum Denied {
     RolloutLimit(usize, usize),
     #[error("a rollout of `{0}` is already in flight")]
     Busy(String),
-    #[error("no rollout of `{0}` is in flight")]
+    #[error("no rollout of `{0}` is in flight, and no proven candidate of it waits to roll out")]
     NoRollout(String),
     #[error("candidate of {0} bytes exceeds the {1}-byte change limit")]
     TooLarge(usize, usize),

@@ -104,18 +104,51 @@ fn outside_the_rollout_window_a_proven_candidate_waits_and_starts_when_it_opens(
 }
 
 #[test]
+fn a_proven_candidate_waiting_for_its_window_can_be_aborted() {
+    let dir = tempfile::tempdir().unwrap();
+    // A window that opens in twelve hours: the candidate would wait all day.
+    let window = format!("* {}-{} UTC", utc_in(12 * 3600), utc_in(12 * 3600 + 60));
+    let cfg = config(dir.path(), 600, &format!("[safety.schedule]\nwindows = [\"{window}\"]\n"));
+    let s = Server::start(dir.path(), &[], &["--config", &cfg]);
+    s.upload(&guests::TEST_ECHO_V1.load().unwrap(), "deploy");
+    s.upload(&guests::TEST_ECHO_V2.load().unwrap(), "candidate");
+    wait_for("the candidate to be proven and wait", Duration::from_secs(60), || {
+        improvements(&s).first().is_some_and(|i| i["state"] == "proposed")
+    });
+    let id = improvements(&s)[0]["id"].clone();
+    // Not the queue's any more (withdraw points at abort), and abort works.
+    let (ok, _, err) = s.cli(&["candidates", "withdraw", "echo", "2.0.0"]);
+    assert!(!ok && err.contains("kaizen abort echo"), "{err}");
+    let (ok, out, err) = s.cli(&["abort", "echo", "--reason", "not this week"]);
+    assert!(ok && out.contains("aborted") && out.contains("not this week"), "{out}{err}");
+    let imp = &improvements(&s)[0];
+    assert_eq!((&imp["id"], imp["state"].as_str()), (&id, Some("aborted")), "{imp}");
+    assert!(audit_actions(&s).contains(&"rollout-aborted".to_string()));
+    // Gone for good: the next cycle takes nothing up, and echo 1.0.0 serves.
+    let (ok, out, err) = s.cli(&["cycle"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(improvements(&s).len(), 1, "{:?}", improvements(&s));
+    assert!(s.get("/api/v1/status")["waiting"].as_array().is_none_or(|w| w.is_empty()));
+    assert_eq!(s.serving("echo").as_deref(), Some("1.0.0"));
+    let (ok, _, err) = s.cli(&["abort", "echo"]);
+    assert!(!ok && err.contains("no proven candidate of it waits"), "{err}");
+}
+
+#[test]
 fn a_freeze_holds_a_rollout_at_its_step_and_it_resumes_after_without_a_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    // A 4 s step budget, and a freeze of 10 s declared mid-step.
-    let cfg = config(dir.path(), 4, "");
+    // An 8 s step budget, and a freeze of 20 s declared mid-step: the
+    // check 12 s into the freeze is past the budget, and each step keeps
+    // enough of it on a busy machine.
+    let cfg = config(dir.path(), 8, "");
     let s = Server::start(dir.path(), &[], &["--config", &cfg]);
     s.upload(&guests::TEST_ECHO_V1.load().unwrap(), "deploy");
     s.upload(&guests::TEST_ECHO_V2.load().unwrap(), "candidate");
     wait_for("echo 2.0.0 at 10 %", Duration::from_secs(60), || s.canary("echo") == Some(("2.0.0".into(), 10.0)));
-    let (ok, out, err) = s.cli(&["freeze", "--for", "10s", "--reason", "release weekend"]);
+    let (ok, out, err) = s.cli(&["freeze", "--for", "20s", "--reason", "release weekend"]);
     assert!(ok && out.contains("change freeze until"), "{out}{err}");
     let traffic = Calls::start(&s, "echo", |_| "ping".into());
-    std::thread::sleep(Duration::from_secs(6));
+    std::thread::sleep(Duration::from_secs(12));
     let imp = &improvements(&s)[0];
     assert_eq!(imp["state"], "canary", "frozen: neither timed out nor moved on: {imp}");
     let reason = imp["reason"].as_str().unwrap();
@@ -128,8 +161,9 @@ fn a_freeze_holds_a_rollout_at_its_step_and_it_resumes_after_without_a_timeout()
 
     // The freeze lapses by itself; the rollout carries on to its promotion.
     wait_for("echo 2.0.0 promoted after the freeze", Duration::from_secs(120), || {
-        let state = improvements(&s)[0]["state"].as_str().unwrap().to_string();
-        assert!(!["rolled-back", "inconclusive", "failed"].contains(&state.as_str()), "ended {state}");
+        let imp = improvements(&s)[0].clone();
+        let state = imp["state"].as_str().unwrap().to_string();
+        assert!(!["rolled-back", "inconclusive", "failed"].contains(&state.as_str()), "ended {state}: {imp}");
         state == "promoted"
     });
     drop(traffic);

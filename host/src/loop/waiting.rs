@@ -159,6 +159,24 @@ impl Loop {
         }
     }
 
+    /// An operator's abort of `target`'s proven candidate that waits to
+    /// roll out (no rollout is in flight to abort): it ends `aborted`, its
+    /// finding opens again, and its candidate is not queued again.
+    /// Waits for the cycle in progress, which may be starting it; `None`
+    /// when nothing waits on `target` (then or after that cycle).
+    pub async fn abort_waiting(&self, target: &str, by: &str, reason: &str) -> Option<Improvement> {
+        let _no_cycle = self.cycle_lock.lock().await;
+        let w = self.ctx.waiting.lock().remove(target)?;
+        let version = w.candidate.plugin.version().to_string();
+        let id = w.imp.id;
+        self.ctx.stats.aborted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.give_up(w, &format!("aborted by {by} before its rollout began: {reason}")).await;
+        let event =
+            Event::RolloutAborted { improvement: id, candidate_version: version, by: by.into(), reason: reason.into() };
+        self.ctx.audit.record_event(by, "rollout-aborted", target, event).await;
+        crate::store::improvements::get(&self.ctx.db, id).await.ok().flatten()
+    }
+
     /// End a waiting improvement as `aborted`: its finding is open again.
     async fn give_up(&self, mut w: Waiting, why: &str) {
         (w.imp.state, w.imp.reason, w.imp.updated_at) = (ImprovementState::Aborted, why.to_string(), now_ms());

@@ -29,14 +29,17 @@ pub async fn in_flight(_: Admin, State(s): State<AppState>) -> Json<Vec<RolloutI
 /// Abort the rollout of `unit`: its candidate is taken back, the
 /// checkpoint serves every call, and the improvement ends `aborted` (not
 /// counted against the loop by its self-watch). Answers once the rollout
-/// has done so, with the improvement.
+/// has done so, with the improvement. A proven candidate waiting to roll
+/// out (outside a rollout window, in a freeze, at the rollout limit) is
+/// aborted where it waits: its improvement ends `aborted` and it is not
+/// queued again.
 #[utoipa::path(post, path = "/api/v1/rollouts/{unit}/abort", tag = "control", security(("admin" = [])),
     params(("unit" = String, Path, pattern = "^[a-z][a-z0-9-]{0,63}$")),
     request_body(content = Option<Reason>, description = "Optional: no body, `null` or `{reason}`"),
     responses((status = 200, description = "The improvement, ended `aborted` (or as it ended, when it ended \
 first)", body = Improvement),
         (status = 400, description = "A bad unit name, or a body that is not JSON", body = ErrorBody),
-        (status = 404, description = "No rollout of that unit is in flight", body = ErrorBody),
+        (status = 404, description = "No rollout of that unit is in flight and no proven candidate of it waits", body = ErrorBody),
         (status = 415, description = "A body that is not sent as application/json", body = ErrorBody),
         (status = 422, description = "JSON that is not a reason", body = ErrorBody)))]
 pub async fn abort_rollout(

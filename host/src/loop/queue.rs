@@ -116,9 +116,16 @@ pub struct QueuedCandidate {
 /// Why withdrawing a queued candidate failed.
 #[derive(Debug, thiserror::Error)]
 pub enum WithdrawError {
-    #[error("no candidate `{which}` is queued for `{target}` (`kaizen candidates` lists them)")]
+    #[error(
+        "no candidate `{which}` is queued for `{target}`{} (`kaizen candidates list` lists them)",
+        if .which.len() < MIN_ID_PREFIX { " (a sha256 prefix names one from 6 characters on)" } else { "" }
+    )]
     NotQueued { target: String, which: String },
-    #[error("`{which}` names {} candidates queued for `{target}` ({}): give more of the sha256", .matches.len(), .matches.join(", "))]
+    #[error(
+        "`{which}` names {} candidates queued for `{target}` ({}): name one by its version or by more of its id",
+        .matches.len(),
+        .matches.join(", ")
+    )]
     Ambiguous { target: String, which: String, matches: Vec<String> },
     #[error(
         "candidate `{which}` of `{target}` was already taken up by improvement {improvement} ({state}): \

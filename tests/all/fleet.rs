@@ -495,7 +495,16 @@ fn killing_the_leader_mid_rollout_leaves_every_host_on_the_desired_state() {
             }
         })
     };
+    let mut unforced = 0;
     for round in 0..20 {
+        // On a machine busy enough that the database answers a heartbeat
+        // late, the lease passes to the other host without a kill (and
+        // the old leader's writes are fenced): follow the lease, counted.
+        wait_for("a host to lead", Duration::from_secs(15), || hosts.iter().flatten().any(leading));
+        if !leading(hosts[leader].as_ref().unwrap()) && leading(hosts[1 - leader].as_ref().unwrap()) {
+            eprintln!("round {round}: the lease passed to host {} without a kill", 1 - leader);
+            (leader, unforced) = (1 - leader, unforced + 1);
+        }
         let (l, f) = (hosts[leader].as_ref().unwrap(), hosts[1 - leader].as_ref().unwrap());
         assert!(leading(l), "round {round}: host {leader} leads");
         // The other version than the one serving, as a candidate, through either host.
@@ -551,7 +560,9 @@ fn killing_the_leader_mid_rollout_leaves_every_host_on_the_desired_state() {
     let l = hosts[leader].as_ref().unwrap();
     let epochs = lead_epochs(l);
     assert!(epochs.windows(2).all(|w| w[0] < w[1]), "epochs only grow: {epochs:?}");
-    assert_eq!(epochs.len(), 21, "one term per takeover, and the first: {epochs:?}");
+    // One term per takeover and the first, and those the lease passed on
+    // by itself (at least the ones seen between rounds).
+    assert!(epochs.len() >= 21 + unforced, "one term per takeover, and the first: {epochs:?}");
     takeovers.sort();
     // The takeover's time is the bench's to measure; printed here.
     eprintln!("takeover after kill -9 (lease {LEASE_SECS} s): median {:?}, max {:?}", takeovers[10], takeovers[19]);

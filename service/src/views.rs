@@ -206,7 +206,7 @@ pub struct Uploaded {
 
 /// Why an operator acted (a map, never a positional array).
 #[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(remote = "Self")]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Reason {
     /// Why, for the audit trail.
     pub reason: Option<String>,

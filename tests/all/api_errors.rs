@@ -145,6 +145,59 @@ fn tokens_names_sizes_and_modules_are_checked() {
     assert!(s.stop().success());
 }
 
+/// A misspelt field or query parameter is refused by name, never ignored:
+/// ignored, `?mdoe=candidate` would deploy at once, `{"msec": 500}` would
+/// open a breaker for the default 30 s, and `{"reasn": …}` would lose the
+/// audit trail's reason. Nothing changes on a refusal.
+#[test]
+fn misspelt_fields_and_parameters_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[], &[]);
+    let url = |p: &str| format!("{}{p}", s.url);
+    let h = &s.http;
+    let refused = |r: reqwest::blocking::Response, status: u16, field: &str| {
+        let got = r.status().as_u16();
+        let body: serde_json::Value = r.json().unwrap();
+        assert_eq!(got, status, "{field}: {body}");
+        assert!(body["message"].as_str().unwrap().contains(&format!("`{field}`")), "names `{field}`: {body}");
+    };
+
+    refused(s.post("/api/v1/control/pause", serde_json::json!({"reasn": "deploy"})), 422, "reasn");
+    assert_eq!(s.get("/api/v1/status")["state"], "running", "a refused pause paused nothing");
+    let r = h.put(url("/api/v1/freeze")).bearer_auth(&s.admin).json(&serde_json::json!({"for_sec": 60})).send();
+    refused(r.unwrap(), 422, "for_sec");
+    let gates = s.get("/api/v1/status")["rollout_gates"].clone();
+    assert!(gates.as_array().unwrap().iter().all(|g| g["state"] == "open"), "a refused freeze froze nothing: {gates}");
+    refused(s.post("/api/v1/breakers/calculator", serde_json::json!({"state": "open", "msec": 500})), 422, "msec");
+    let breakers = s.get("/api/v1/breakers");
+    assert!(!breakers.to_string().contains("\"open\""), "a refused force opened nothing: {breakers}");
+    let r = h
+        .put(url("/api/v1/deployments/calculator/instances"))
+        .bearer_auth(&s.admin)
+        .json(&serde_json::json!({"mode": "fresh", "reuses": 5}))
+        .send();
+    refused(r.unwrap(), 422, "reuses");
+
+    let module = kaizen_plugins::UNIT_CALCULATOR_V2.load().unwrap();
+    let r = h
+        .post(url("/api/v1/plugins?mdoe=candidate"))
+        .bearer_auth(&s.admin)
+        .header("content-type", "application/wasm")
+        .body(module)
+        .send();
+    refused(r.unwrap(), 400, "mdoe");
+    assert_eq!(s.serving("calculator").as_deref(), Some("1.0.0"), "a refused upload deployed nothing");
+    refused(h.get(url("/api/v1/findings?limt=5")).bearer_auth(&s.admin).send().unwrap(), 400, "limt");
+
+    let now = kaizen_host::store::now_ms();
+    let batch = serde_json::json!({"executions": [{"target": "misspelt", "version": "1.0.0", "started_at": now,
+        "duration_ms": 2.0, "outcome": "error", "errorclass": "dependency"}]});
+    let r = h.post(url("/api/v1/telemetry")).bearer_auth(&s.invoke).json(&batch).send().unwrap();
+    refused(r, 400, "errorclass");
+    assert!(!s.get("/api/v1/units").to_string().contains("misspelt"), "a refused batch stored nothing");
+    assert!(s.stop().success());
+}
+
 #[test]
 fn bad_configuration_is_named_and_nothing_starts() {
     let err = crate::kaizen_bin::refused("[loop]\nintervl_secs = 3\n", &[]);

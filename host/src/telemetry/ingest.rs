@@ -15,7 +15,7 @@ use crate::store::metrics::Metric;
 /// (the document marks the ones a record needs as required).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(remote = "Self")]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct IncomingExecution {
     /// The unit (or external service): lowercase letters, digits and `-`.
     #[cfg_attr(feature = "openapi", schema(required = true, value_type = String, pattern = "^[a-z][a-z0-9-]{0,63}$"))]
@@ -51,7 +51,7 @@ crate::map_only!(IncomingExecution, "an execution", serialize);
 /// A metric sample as sent by a client.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(remote = "Self")]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct IncomingMetric {
     /// 1 to 200 bytes.
     #[cfg_attr(feature = "openapi", schema(required = true, value_type = String, min_length = 1))]

@@ -70,7 +70,7 @@ pub const MAX_FREEZE_SECS: u64 = 366 * 86_400;
 
 /// A change freeze to declare: how long, and why.
 #[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(remote = "Self")]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct FreezeBody {
     /// Seconds from now the freeze lasts (1 to 31 622 400, a year).
     #[schema(required = true, value_type = u64, minimum = 1, maximum = 31_622_400)]
@@ -187,7 +187,7 @@ impl BreakerForce {
 
 /// How to force a breaker.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(remote = "Self")]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct ForceBreaker {
     pub state: BreakerForce,
     /// For `open`: how long, in milliseconds (default 30 000).

@@ -2,11 +2,12 @@
 //! a slot back, and how its calls get their instances.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use kaizen_host::config::{InstanceMode, Instances};
 use kaizen_host::store::{self, deployments::Deployment, deployments::HistoryEntry};
 use serde::{Deserialize, Serialize};
 
+use super::Params;
 use super::{AppState, OptionalJson, checked_name};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::tokens::Admin;
@@ -20,6 +21,8 @@ pub async fn list(_: Admin, State(s): State<AppState>) -> ApiResult<Json<Vec<Dep
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct Limit {
     /// At most this many entries: default 50; values below 1 count as 1,
     /// above 1000 as 1000.
@@ -41,7 +44,7 @@ pub async fn history(
     _: Admin,
     State(s): State<AppState>,
     Path(slot): Path<String>,
-    Query(q): Query<Limit>,
+    Params(q): Params<Limit>,
 ) -> ApiResult<Json<Vec<HistoryEntry>>> {
     checked_name("slot", &slot)?;
     let entries = store::deployments::history(&s.host.db, &slot, limit(q.limit)).await?;
@@ -104,7 +107,7 @@ impl InstancesView {
 
 /// A change of a slot's instance mode.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(remote = "Self")]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct SetInstances {
     pub mode: InstanceMode,
     /// Calls one warm instance serves before it is re-created, at least 1

@@ -9,7 +9,7 @@
 
 use std::convert::Infallible;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
@@ -22,6 +22,7 @@ use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 
 use super::AppState;
+use super::Params;
 use crate::tokens::Admin;
 
 /// The data of a `lagged` event: how many events a slow watcher missed.
@@ -67,6 +68,8 @@ impl ToSchema for StreamEvent {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct EventQuery {
     /// Comma-separated kinds to receive (all when absent): the `kind`s of
     /// `Event`.
@@ -82,11 +85,12 @@ pub struct EventQuery {
 #[utoipa::path(get, path = "/api/v1/events", tag = "service", security(("admin" = [])),
     params(EventQuery),
     responses((status = 200, description = "text/event-stream of host events: each SSE event is named by the \
-        event's kind and carries an Envelope as JSON data", body = StreamEvent, content_type = "text/event-stream")))]
+        event's kind and carries an Envelope as JSON data", body = StreamEvent, content_type = "text/event-stream"),
+        (status = 400, description = "A parameter the route does not take", body = crate::error::ErrorBody)))]
 pub async fn events(
     _: Admin,
     State(s): State<AppState>,
-    Query(q): Query<EventQuery>,
+    Params(q): Params<EventQuery>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let kinds: Option<Vec<String>> = q.kinds.map(|k| k.split(',').map(|s| s.trim().to_string()).collect());
     let stream = BroadcastStream::new(s.host.events.subscribe())

@@ -33,7 +33,7 @@ pub const DEFAULT_SNOOZE_SECS: u64 = 3600;
 
 /// Why an operator acts on a finding, and for a snooze how long.
 #[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(remote = "Self")]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct FindingActionBody {
     /// Why, for the audit trail.
     pub reason: Option<String>,

@@ -3,12 +3,13 @@
 //! last minutes at once instead of only what happens after it opened.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use kaizen_host::store::improvements::ImprovementState;
 use kaizen_host::store::{self, now_ms};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
+use super::Params;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::tokens::Admin;
 
@@ -19,6 +20,8 @@ const MAX_POINTS: i64 = 120;
 const IMPROVEMENTS: i64 = 1000;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
     /// How many minutes back, 1 to 360 (the aggregates' horizon is six
     /// hours by default): default 15.
@@ -100,7 +103,7 @@ pub struct History {
     params(HistoryQuery),
     responses((status = 200, body = History),
         (status = 400, description = "`minutes` outside 1..=360 or not an integer", body = ErrorBody)))]
-pub async fn history(_: Admin, State(s): State<AppState>, Query(q): Query<HistoryQuery>) -> ApiResult<Json<History>> {
+pub async fn history(_: Admin, State(s): State<AppState>, Params(q): Params<HistoryQuery>) -> ApiResult<Json<History>> {
     let minutes = q.minutes.unwrap_or(15);
     if !(1..=360).contains(&minutes) {
         return Err(ApiError::bad_request(format!("minutes must be between 1 and 360, not {minutes}")));

@@ -1,15 +1,18 @@
 //! What fixed what: the knowledge the loop has gathered about its targets.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use kaizen_host::r#loop::knowledge::{self, Fix};
 use serde::Deserialize;
 
+use super::Params;
 use super::{AppState, checked_name};
 use crate::error::{ApiResult, ErrorBody};
 use crate::tokens::Admin;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct KnowledgeQuery {
     /// Only fixes on this unit.
     #[param(pattern = "^[a-z][a-z0-9-]{0,63}$", nullable = false)]
@@ -29,7 +32,7 @@ pub struct KnowledgeQuery {
 pub async fn knowledge(
     _: Admin,
     State(s): State<AppState>,
-    Query(q): Query<KnowledgeQuery>,
+    Params(q): Params<KnowledgeQuery>,
 ) -> ApiResult<Json<Vec<Fix>>> {
     if let Some(t) = &q.target {
         checked_name("target", t)?;

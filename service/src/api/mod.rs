@@ -15,6 +15,7 @@ pub mod knowledge;
 pub mod metrics;
 pub mod observe;
 mod optional_json;
+mod params;
 pub mod plugins;
 mod responses;
 pub mod rollouts;
@@ -22,6 +23,7 @@ pub mod tune;
 mod unread_body;
 
 pub use optional_json::OptionalJson;
+pub use params::Params;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -3,7 +3,7 @@
 //! log, the audit trail and webhook deliveries.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use kaizen_host::store::audit::AuditEvent;
 use kaizen_host::store::cycles::CycleRecord;
 use kaizen_host::store::deliveries::Delivery;
@@ -13,6 +13,7 @@ use kaizen_host::store::recovery_log::RecoveryEntry;
 use kaizen_host::store::{self, now_ms};
 use serde::{Deserialize, Serialize};
 
+use super::Params;
 use super::deployments::{Limit, limit};
 use super::plugins::all_slots;
 use super::{AppState, checked_name};
@@ -207,6 +208,8 @@ pub async fn units(_: Admin, State(s): State<AppState>) -> Json<Vec<UnitStats>> 
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct FindingQuery {
     /// Only findings in this state (all when absent).
     #[param(inline, nullable = false)]
@@ -223,12 +226,14 @@ pub struct FindingQuery {
 pub async fn findings(
     _: Admin,
     State(s): State<AppState>,
-    Query(q): Query<FindingQuery>,
+    Params(q): Params<FindingQuery>,
 ) -> ApiResult<Json<Vec<FindingRecord>>> {
     Ok(Json(store::findings::list(&s.host.db, q.status.map(FindingStatus::as_str), limit(q.limit)).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct TargetQuery {
     /// Only this target (unit or slot).
     #[param(pattern = "^[a-z][a-z0-9-]{0,63}$", nullable = false)]
@@ -252,7 +257,7 @@ fn target(q: &TargetQuery) -> Result<Option<&str>, ApiError> {
 pub async fn improvements(
     _: Admin,
     State(s): State<AppState>,
-    Query(q): Query<TargetQuery>,
+    Params(q): Params<TargetQuery>,
 ) -> ApiResult<Json<Vec<Improvement>>> {
     Ok(Json(store::improvements::list(&s.host.db, target(&q)?, limit(q.limit)).await?))
 }
@@ -260,7 +265,11 @@ pub async fn improvements(
 /// Cycle reports, newest first.
 #[utoipa::path(get, path = "/api/v1/cycles", tag = "loop", security(("admin" = [])),
     params(Limit), responses((status = 200, body = Vec<CycleRecord>), (status = 400, description = "A query value of the wrong type or form", body = ErrorBody)))]
-pub async fn cycles(_: Admin, State(s): State<AppState>, Query(q): Query<Limit>) -> ApiResult<Json<Vec<CycleRecord>>> {
+pub async fn cycles(
+    _: Admin,
+    State(s): State<AppState>,
+    Params(q): Params<Limit>,
+) -> ApiResult<Json<Vec<CycleRecord>>> {
     Ok(Json(store::cycles::recent(&s.host.db, limit(q.limit)).await?))
 }
 
@@ -283,7 +292,7 @@ pub async fn cycle(_: Admin, State(s): State<AppState>, Path(id): Path<i64>) -> 
 pub async fn recovery(
     _: Admin,
     State(s): State<AppState>,
-    Query(q): Query<TargetQuery>,
+    Params(q): Params<TargetQuery>,
 ) -> ApiResult<Json<Vec<RecoveryEntry>>> {
     if let Some(h) = s.host.invoker.healer() {
         h.flush().await;
@@ -298,7 +307,7 @@ pub async fn recovery(
 pub async fn audit(
     _: Admin,
     State(s): State<AppState>,
-    Query(q): Query<TargetQuery>,
+    Params(q): Params<TargetQuery>,
 ) -> ApiResult<Json<Vec<AuditEvent>>> {
     Ok(Json(store::audit::recent(&s.host.db, target(&q)?, limit(q.limit)).await?))
 }
@@ -306,6 +315,10 @@ pub async fn audit(
 /// Webhook deliveries, newest first.
 #[utoipa::path(get, path = "/api/v1/webhooks/deliveries", tag = "service", security(("admin" = [])),
     params(Limit), responses((status = 200, body = Vec<Delivery>), (status = 400, description = "A query value of the wrong type or form", body = ErrorBody)))]
-pub async fn deliveries(_: Admin, State(s): State<AppState>, Query(q): Query<Limit>) -> ApiResult<Json<Vec<Delivery>>> {
+pub async fn deliveries(
+    _: Admin,
+    State(s): State<AppState>,
+    Params(q): Params<Limit>,
+) -> ApiResult<Json<Vec<Delivery>>> {
     Ok(Json(store::deliveries::recent(&s.host.db, limit(q.limit)).await?))
 }

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use kaizen_host::r#loop::Submitted;
 use kaizen_host::runtime::types::PluginKind;
@@ -12,6 +12,7 @@ use kaizen_host::runtime::{Installed, Plugin, Slot};
 use kaizen_host::store::{self, modules::ModuleRecord};
 use serde::Deserialize;
 
+use super::Params;
 use super::{AppState, RawBytes, checked_name};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::tokens::Admin;
@@ -79,6 +80,8 @@ pub enum UploadMode {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct UploadParams {
     /// `auto` (default): detectors and strategies deploy at once, a unit
     /// becomes a candidate for the loop unless its slot is empty;
@@ -113,7 +116,7 @@ rollout holds the slot (`rollout-in-flight`: abort it first), or its version is 
 pub async fn upload(
     _: Admin,
     State(s): State<AppState>,
-    Query(q): Query<UploadParams>,
+    Params(q): Params<UploadParams>,
     headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Uploaded>> {

@@ -571,14 +571,19 @@ impl Client {
         let path = format!("/api/v1/control/{action}");
         let reason = reason.unwrap_or_else(|| format!("{action} from the CLI"));
         let Some(c) = self.post::<ControlState>(&path, reason)? else { return Ok(()) };
+        // As `status` names it, with the reason of the switch that holds
+        // it: a pause of a loop someone else paused shows their reason, a
+        // release over a pause shows the pause's.
         let state = if c.stopped {
-            "stopped (emergency stop)"
+            "stopped"
+        } else if !c.enabled {
+            "disabled"
         } else if c.paused {
             "paused"
         } else {
             "running"
         };
-        out!("loop {state}");
+        out!("loop {}", loop_state(state, &c));
         Ok(())
     }
 

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::judge::JudgeConfig;
 use crate::schedule::{Freeze, Gate, ScheduleConfig, TargetSchedule};
 use crate::store::audit::AuditEvent;
-use crate::store::control::ControlState;
+use crate::store::control::{ControlState, Hold};
 use crate::store::{self, Db, now_ms};
 
 /// Limits on what the loop may do, globally or for one target.
@@ -449,7 +449,29 @@ impl Safety {
             edit(s);
             let now = now_ms();
             if (s.enabled, s.paused, s.stopped) != (before.enabled, before.paused, before.stopped) {
-                (s.reason, s.by_whom, s.state_changed_at) = (why.to_string(), by.to_string(), now);
+                let stamp = Hold { reason: why.to_string(), by_whom: by.to_string(), at: now };
+                // A switch turned on takes this change's hold, one turned
+                // off drops its own; one left as it was keeps its own.
+                for (on, was, hold) in [
+                    (s.paused, before.paused, &mut s.pause_hold),
+                    (s.stopped, before.stopped, &mut s.stop_hold),
+                    (!s.enabled, !before.enabled, &mut s.disable_hold),
+                ] {
+                    if on != was {
+                        *hold = on.then(|| stamp.clone());
+                    }
+                }
+                // Shown: the hold of the switch that decides the state
+                // (stopped, then disabled, then paused, as `status` reads
+                // them), or this change's when none holds any more. A
+                // switch on from before its hold was recorded shows this
+                // change's.
+                let shown = [(s.stopped, &s.stop_hold), (!s.enabled, &s.disable_hold), (s.paused, &s.pause_hold)]
+                    .into_iter()
+                    .find(|(on, _)| *on)
+                    .and_then(|(_, h)| h.clone())
+                    .unwrap_or(stamp);
+                (s.reason, s.by_whom, s.state_changed_at) = (shown.reason, shown.by_whom, shown.at);
             }
             if *s != before {
                 s.updated_at = now;

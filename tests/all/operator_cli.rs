@@ -276,3 +276,34 @@ fn plugin_config_that_is_not_a_string_number_or_boolean_is_refused() {
         "{err}"
     );
 }
+
+/// A pause and an emergency stop on together each keep their own reason:
+/// lifting the stop shows the pause's, not the lifting's, across a
+/// restart; pausing a paused loop shows who paused it and why.
+#[test]
+fn layered_switches_each_keep_their_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[], &[]);
+    let run = |s: &Server, args: &[&str]| {
+        let (ok, out, err) = s.cli(args);
+        assert!(ok, "{args:?}: {out}{err}");
+        out
+    };
+    let out = run(&s, &["pause", "--reason", "deploy window"]);
+    assert!(out.starts_with("loop paused") && out.contains("deploy window"), "{out}");
+    let out = run(&s, &["pause", "--reason", "second thoughts"]);
+    assert!(out.contains("deploy window") && !out.contains("second thoughts"), "already paused, and why: {out}");
+    let out = run(&s, &["stop", "--reason", "incident 7"]);
+    assert!(out.starts_with("loop stopped") && out.contains("incident 7"), "{out}");
+    let out = run(&s, &["stop", "--release", "--reason", "all clear"]);
+    assert!(out.starts_with("loop paused") && out.contains("deploy window"), "the pause's reason is back: {out}");
+    assert!(!out.contains("all clear"), "{out}");
+    assert!(s.stop().success());
+
+    let s = Server::start(dir.path(), &[], &[]);
+    let out = run(&s, &["status"]);
+    assert!(out.starts_with("loop: paused") && out.contains("deploy window"), "kept across a restart: {out}");
+    let out = run(&s, &["resume", "--reason", "window over"]);
+    assert!(out.starts_with("loop running") && out.contains("window over"), "{out}");
+    assert!(s.stop().success());
+}

@@ -345,6 +345,9 @@ async fn round_trip_every_table(db: &Db) {
         freeze_until: Some(1_900_000_000_000),
         freeze_reason: Some("release weekend".into()),
         state_changed_at: 7,
+        pause_hold: None,
+        stop_hold: Some(control::Hold { reason: "incident 42".into(), by_whom: "operator:ana".into(), at: 7 }),
+        disable_hold: None,
     };
     control::set(db, &s).await.unwrap();
     assert_eq!(control::get(db).await.unwrap(), s);
@@ -362,14 +365,25 @@ async fn round_trip_every_table(db: &Db) {
     two.resume("b", "maintenance over").await.unwrap();
     let stored = control::get(db).await.unwrap();
     assert!(!stored.paused && stored.stopped, "the stop made elsewhere is kept: {stored:?}");
-    // The reason is the switches': a second pause keeps the first one's,
-    // and a freeze (which has its own) keeps both it and its time.
+    // Each switch keeps its own reason: a pause under the stop shows the
+    // stop's (the stop decides the state), a second pause keeps the first
+    // one's, and lifting the stop shows the pause's, not the lifting's.
     let paused = two.pause("b", "deploy window").await.unwrap();
+    assert_eq!((paused.reason.as_str(), paused.by_whom.as_str()), ("incident 43", "a"), "{paused:?}");
     let again = two.pause("c", "pause from the CLI").await.unwrap();
     assert_eq!(again, paused, "a pause of a paused loop changes nothing");
+    let released = one.release_stop("a", "all clear").await.unwrap();
+    assert!(released.paused && !released.stopped, "{released:?}");
+    assert_eq!((released.reason.as_str(), released.by_whom.as_str()), ("deploy window", "b"), "{released:?}");
+    assert_eq!(Some(released.state_changed_at), released.pause_hold.as_ref().map(|h| h.at), "{released:?}");
+    assert_eq!(released.stop_hold, None, "a lifted switch holds nothing");
+    // A freeze (which has its own reason) keeps the switches' and its time.
     let frozen = two.freeze(2_000_000_000_000, "d", "release weekend").await.unwrap();
     assert_eq!((frozen.reason.as_str(), frozen.by_whom.as_str()), ("deploy window", "b"), "{frozen:?}");
-    assert_eq!(frozen.state_changed_at, paused.state_changed_at, "{frozen:?}");
+    assert_eq!(frozen.state_changed_at, released.state_changed_at, "{frozen:?}");
+    // With every switch lifted, the reason is the last lifting's.
+    let resumed = two.resume("b", "window over").await.unwrap();
+    assert_eq!((resumed.reason.as_str(), resumed.pause_hold.as_ref()), ("window over", None), "{resumed:?}");
     assert_eq!(frozen.freeze_reason.as_deref(), Some("release weekend"), "{frozen:?}");
     control::set(db, &s).await.unwrap();
 

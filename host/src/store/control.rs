@@ -14,15 +14,17 @@ pub struct ControlState {
     pub paused: bool,
     /// Emergency stop: every rollout frozen where it stands.
     pub stopped: bool,
-    /// Why the switches are as they are: the reason given with the last
-    /// change of `enabled`, `paused` or `stopped` (a freeze has its own).
+    /// Why the loop is in its state: the reason of the switch that holds
+    /// it (the stop, then the global switch, then the pause), or, when none
+    /// does, the one given with the last change of `enabled`, `paused` or
+    /// `stopped` (a freeze has its own).
     pub reason: String,
-    /// Who made that change (`api`, `cli`, `safety`, ...).
+    /// Who gave that reason (`api`, `cli`, `safety`, ...).
     pub by_whom: String,
     /// When anything here last changed, a freeze included (Unix ms).
     pub updated_at: i64,
-    /// When the switches last changed, and so when `reason` and `by_whom`
-    /// were given (Unix ms); 0 when nobody has changed them.
+    /// When `reason` and `by_whom` were given (Unix ms); 0 when nobody has
+    /// changed the switches.
     #[serde(default)]
     pub state_changed_at: i64,
     /// A change freeze an operator declared lasts until then (Unix ms).
@@ -30,6 +32,37 @@ pub struct ControlState {
     pub freeze_until: Option<i64>,
     #[serde(default)]
     pub freeze_reason: Option<String>,
+    /// Who paused the loop and why, while it is paused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause_hold: Option<Hold>,
+    /// Who stopped the loop and why, while the emergency stop holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_hold: Option<Hold>,
+    /// Who turned the global switch off and why, while it is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disable_hold: Option<Hold>,
+}
+
+/// Who set a switch that holds the loop (a pause, an emergency stop, the
+/// global switch off), when and why. Each switch keeps its own, so that
+/// with two on, lifting one leaves the other's reason in `reason` rather
+/// than the lifting's ("paused: deploy window", not "paused: all clear").
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hold {
+    pub reason: String,
+    pub by_whom: String,
+    /// Unix ms.
+    pub at: i64,
+}
+
+/// A hold as stored: JSON text, NULL for none.
+fn hold(text: Option<String>) -> std::result::Result<Option<Hold>, sqlx::Error> {
+    text.map(|t| serde_json::from_str(&t).map_err(|e| sqlx::Error::Decode(Box::new(e)))).transpose()
+}
+
+fn hold_text(h: &Option<Hold>) -> Option<String> {
+    h.as_ref().map(|h| serde_json::to_string(h).expect("a hold serializes"))
 }
 
 macro_rules! decode {
@@ -44,6 +77,9 @@ macro_rules! decode {
             freeze_until: $r.try_get("freeze_until")?,
             freeze_reason: $r.try_get("freeze_reason")?,
             state_changed_at: $r.try_get("state_changed_at")?,
+            pause_hold: hold($r.try_get("pause_hold")?)?,
+            stop_hold: hold($r.try_get("stop_hold")?)?,
+            disable_hold: hold($r.try_get("disable_hold")?)?,
         }
     };
 }
@@ -56,12 +92,14 @@ pub async fn get(db: &Db) -> Result<ControlState> {
 }
 
 const SET: &str = "UPDATE control_state SET enabled = $1, paused = $2, stopped = $3, reason = $4, by_whom = $5, \
-     updated_at = $6, freeze_until = $7, freeze_reason = $8, state_changed_at = $9 WHERE id = 1";
+     updated_at = $6, freeze_until = $7, freeze_reason = $8, state_changed_at = $9, pause_hold = $10, stop_hold = $11, \
+     disable_hold = $12 WHERE id = 1";
 
 pub async fn set(db: &Db, s: &ControlState) -> Result<()> {
     with_pool!(db, p => sqlx::query(SET)
         .bind(s.enabled as i64).bind(s.paused as i64).bind(s.stopped as i64).bind(&s.reason).bind(&s.by_whom).bind(s.updated_at)
         .bind(s.freeze_until).bind(&s.freeze_reason).bind(s.state_changed_at)
+        .bind(hold_text(&s.pause_hold)).bind(hold_text(&s.stop_hold)).bind(hold_text(&s.disable_hold))
         .execute(p).await.map(|_| ()))?;
     Ok(())
 }
@@ -81,6 +119,7 @@ pub async fn update(db: &Db, edit: impl FnOnce(&mut ControlState)) -> Result<Con
         sqlx::query(SET)
             .bind(s.enabled as i64).bind(s.paused as i64).bind(s.stopped as i64).bind(&s.reason).bind(&s.by_whom)
             .bind(s.updated_at).bind(s.freeze_until).bind(&s.freeze_reason).bind(s.state_changed_at)
+            .bind(hold_text(&s.pause_hold)).bind(hold_text(&s.stop_hold)).bind(hold_text(&s.disable_hold))
             .execute(&mut *tx).await?;
         tx.commit().await?;
         Ok::<ControlState, sqlx::Error>(s)

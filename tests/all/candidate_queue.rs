@@ -132,13 +132,16 @@ fn a_candidate_for_a_unit_not_hosted_waits_for_one_and_says_so() {
     s.upload(&guests::UNIT_CALCULATOR_V1.load().unwrap(), "candidate");
     assert_eq!(queued(&s).len(), 2);
     s.upload(&guests::UNIT_CALCULATOR_V1.load().unwrap(), "deploy");
+    // The deploy also wakes the loop, which may take 2.0.0 up at once.
     let q = queued(&s);
-    assert_eq!((q.len(), q[0]["version"].as_str()), (1, Some("2.0.0")), "{q:?}");
+    assert!(q.iter().all(|c| c["version"] != "1.0.0") && q.len() <= 1, "{q:?}");
     let audit = s.get("/api/v1/audit?target=calculator&limit=50");
     let dropped = audit.as_array().unwrap().iter().find(|a| a["action"] == "candidate-withdrawn").cloned();
     assert!(dropped.is_some_and(|a| a.to_string().contains("deployed directly")), "{audit}");
+    // The deploy's own trigger may have run the cycle that takes it up
+    // already; either way one does, and it rolls out.
     let (ok, out, err) = s.cli(&["cycle"]);
-    assert!(ok && out.contains("attempt on calculator"), "{out}{err}");
+    assert!(ok, "{out}{err}");
     wait_for("calculator 2.0.0 at 10 %", Duration::from_secs(60), || {
         s.canary("calculator") == Some(("2.0.0".into(), 10.0))
     });

@@ -45,21 +45,28 @@ fn utc_in(secs: i64) -> String {
     format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
+/// A host whose one rollout window is `window`, serving echo 1.0.0 with
+/// 2.0.0 uploaded as a candidate, once the loop has proven 2.0.0 and parked
+/// it (`proposed`) until the window opens.
+fn parked_behind(dir: &Path, window: &str) -> Server {
+    let cfg = config(dir, 600, &format!("[safety.schedule]\nwindows = [\"{window}\"]\n"));
+    let s = Server::start(dir, &[], &["--config", &cfg]);
+    s.upload(&guests::TEST_ECHO_V1.load().unwrap(), "deploy");
+    s.upload(&guests::TEST_ECHO_V2.load().unwrap(), "candidate");
+    wait_for("the candidate to be proven and wait", Duration::from_secs(60), || {
+        improvements(&s).first().is_some_and(|i| i["state"] == "proposed")
+    });
+    s
+}
+
 #[test]
 fn outside_the_rollout_window_a_proven_candidate_waits_and_starts_when_it_opens() {
     let dir = tempfile::tempdir().unwrap();
     // A daily window opening 20 s after the host starts (second precision
     // keeps the test short; operators write HH:MM).
     let window = format!("* {}-{} UTC", utc_in(20), utc_in(20 + 1800));
-    let cfg = config(dir.path(), 600, &format!("[safety.schedule]\nwindows = [\"{window}\"]\n"));
-    let s = Server::start(dir.path(), &[], &["--config", &cfg]);
-    s.upload(&guests::TEST_ECHO_V1.load().unwrap(), "deploy");
-    s.upload(&guests::TEST_ECHO_V2.load().unwrap(), "candidate");
-
+    let s = parked_behind(dir.path(), &window);
     // Proven, then parked: no split, and the reason names the window.
-    wait_for("the candidate to be proven and wait", Duration::from_secs(60), || {
-        improvements(&s).first().is_some_and(|i| i["state"] == "proposed")
-    });
     let imp = &improvements(&s)[0];
     let reason = imp["reason"].as_str().unwrap();
     assert!(
@@ -107,14 +114,7 @@ fn outside_the_rollout_window_a_proven_candidate_waits_and_starts_when_it_opens(
 fn a_proven_candidate_waiting_for_its_window_can_be_aborted() {
     let dir = tempfile::tempdir().unwrap();
     // A window that opens in twelve hours: the candidate would wait all day.
-    let window = format!("* {}-{} UTC", utc_in(12 * 3600), utc_in(12 * 3600 + 60));
-    let cfg = config(dir.path(), 600, &format!("[safety.schedule]\nwindows = [\"{window}\"]\n"));
-    let s = Server::start(dir.path(), &[], &["--config", &cfg]);
-    s.upload(&guests::TEST_ECHO_V1.load().unwrap(), "deploy");
-    s.upload(&guests::TEST_ECHO_V2.load().unwrap(), "candidate");
-    wait_for("the candidate to be proven and wait", Duration::from_secs(60), || {
-        improvements(&s).first().is_some_and(|i| i["state"] == "proposed")
-    });
+    let s = parked_behind(dir.path(), &format!("* {}-{} UTC", utc_in(12 * 3600), utc_in(12 * 3600 + 60)));
     let id = improvements(&s)[0]["id"].clone();
     // Not the queue's any more (withdraw points at abort), and abort works.
     let (ok, _, err) = s.cli(&["candidates", "withdraw", "echo", "2.0.0"]);

@@ -7,8 +7,7 @@ use kaizen_host::config::{InstanceMode, Instances};
 use kaizen_host::store::{self, deployments::Deployment, deployments::HistoryEntry};
 use serde::{Deserialize, Serialize};
 
-use super::Params;
-use super::{AppState, OptionalJson, checked_name};
+use super::{AppState, OptionalJson, Params, checked_name};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::tokens::Admin;
 use crate::views::{Reason, RolledBack};

@@ -21,8 +21,7 @@ use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 
-use super::AppState;
-use super::Params;
+use super::{AppState, Params};
 use crate::tokens::Admin;
 
 /// The data of a `lagged` event: how many events a slow watcher missed.

@@ -8,8 +8,7 @@ use kaizen_host::store::improvements::ImprovementState;
 use kaizen_host::store::{self, now_ms};
 use serde::{Deserialize, Serialize};
 
-use super::AppState;
-use super::Params;
+use super::{AppState, Params};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::tokens::Admin;
 

@@ -5,8 +5,7 @@ use axum::extract::State;
 use kaizen_host::r#loop::knowledge::{self, Fix};
 use serde::Deserialize;
 
-use super::Params;
-use super::{AppState, checked_name};
+use super::{AppState, Params, checked_name};
 use crate::error::{ApiResult, ErrorBody};
 use crate::tokens::Admin;
 

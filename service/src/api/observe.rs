@@ -13,10 +13,9 @@ use kaizen_host::store::recovery_log::RecoveryEntry;
 use kaizen_host::store::{self, now_ms};
 use serde::{Deserialize, Serialize};
 
-use super::Params;
 use super::deployments::{Limit, limit};
 use super::plugins::all_slots;
-use super::{AppState, checked_name};
+use super::{AppState, Params, checked_name};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::tokens::Admin;
 use crate::views::{EffectiveConfig, EffectiveSetting, GateView, Status, WaitingView};

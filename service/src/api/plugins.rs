@@ -12,8 +12,7 @@ use kaizen_host::runtime::{Installed, Plugin, Slot};
 use kaizen_host::store::{self, modules::ModuleRecord};
 use serde::Deserialize;
 
-use super::Params;
-use super::{AppState, RawBytes, checked_name};
+use super::{AppState, Params, RawBytes, checked_name};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::tokens::Admin;
 use crate::views::{CanaryView, SlotView, Uploaded, VersionView};

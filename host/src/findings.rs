@@ -41,6 +41,10 @@ impl FindingAction {
     }
 }
 
+/// The longest snooze, as the longest change freeze: a year. Longer is
+/// closing the finding, which says so.
+pub const MAX_SNOOZE_SECS: u64 = 366 * 86_400;
+
 /// Why an action on a finding was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum FindingActionError {
@@ -63,8 +67,8 @@ pub enum FindingActionError {
          acknowledging would open it to the loop again. Snooze it to have it open again later"
     )]
     Closed { id: i64, reason: String },
-    #[error("a snooze must last at least 1 second")]
-    EmptySnooze,
+    #[error("a snooze lasts 1 to {MAX_SNOOZE_SECS} seconds (a year), not {0}")]
+    SnoozeLength(u64),
     /// Findings are the loop's state: in a fleet, only its leader changes
     /// them.
     #[error(transparent)]
@@ -93,10 +97,10 @@ pub async fn act(
         _ => {}
     }
     let until = match action {
-        FindingAction::Snooze { secs: 0 } => return Err(FindingActionError::EmptySnooze),
-        FindingAction::Snooze { secs } => {
-            Some(now_ms().saturating_add((secs.min(i64::MAX as u64 / 1000) * 1000) as i64))
+        FindingAction::Snooze { secs } if !(1..=MAX_SNOOZE_SECS).contains(&secs) => {
+            return Err(FindingActionError::SnoozeLength(secs));
         }
+        FindingAction::Snooze { secs } => Some(now_ms() + secs as i64 * 1000),
         _ => None,
     };
     let status = action.status();

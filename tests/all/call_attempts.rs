@@ -73,6 +73,19 @@ fn a_retried_call_is_one_call_with_its_attempts_counted_apart() {
         assert!(metrics.lines().any(|l| l == line), "no `{line}` in\n{metrics}");
     }
 
+    // A force with a duration it cannot have is refused, naming why, and
+    // leaves the breaker as it was.
+    for (body, why) in [
+        (serde_json::json!({"state": "open", "ms": 0}), "`ms` = 0: a breaker is forced open for 1 to"),
+        (serde_json::json!({"state": "open", "ms": u64::MAX}), "a breaker is forced open for 1 to 31622400000 ms"),
+        (serde_json::json!({"state": "closed", "ms": 5000}), "`ms` is for `open` only"),
+    ] {
+        let r = s.post("/api/v1/breakers/flaky", body.clone());
+        assert_eq!(r.status(), 422, "{body}");
+        assert!(r.text().unwrap().contains(why), "{body}");
+    }
+    assert!(s.get("/api/v1/breakers").as_array().unwrap().iter().all(|b| b["state"] != "open"));
+
     // Calls an open circuit refuses were not made: the caller's error is
     // counted, apart from the calls.
     let r = s.post("/api/v1/breakers/flaky", serde_json::json!({"state": "open", "ms": 60_000}));

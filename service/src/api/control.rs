@@ -190,8 +190,10 @@ impl BreakerForce {
 #[serde(remote = "Self", deny_unknown_fields)]
 pub struct ForceBreaker {
     pub state: BreakerForce,
-    /// For `open`: how long, in milliseconds (default 30 000).
+    /// For `open` only: how long, in milliseconds, 1 to 31 622 400 000 (a
+    /// year; default 30 000).
     #[serde(default, deserialize_with = "whole_number")]
+    #[schema(minimum = 1, maximum = 31_622_400_000_u64)]
     pub ms: Option<u64>,
     pub reason: Option<String>,
 }
@@ -220,7 +222,8 @@ kaizen_host::map_only!(ForceBreaker, "a breaker force");
         (status = 400, description = "A bad name, a body that is not JSON, or recovery is off", body = ErrorBody),
         (status = 404, description = "No unit of that name", body = ErrorBody),
         (status = 415, description = "A body not sent as application/json", body = ErrorBody),
-        (status = 422, description = "JSON that is not a breaker force", body = ErrorBody)))]
+        (status = 422, description = "JSON that is not a breaker force, an `ms` outside 1 ms to a year, or an \
+`ms` for `closed` or `reset`", body = ErrorBody)))]
 pub async fn force_breaker(
     _: Admin,
     State(s): State<AppState>,
@@ -237,10 +240,22 @@ pub async fn force_breaker(
             format!("no unit `{target}` is hosted: breakers guard hosted units"),
         ));
     }
-    let force = match f.state {
-        BreakerForce::Open => Force::Open { ms: f.ms.unwrap_or(30_000) },
-        BreakerForce::Closed => Force::Closed,
-        BreakerForce::Reset => Force::Reset,
+    let force = match (f.state, f.ms) {
+        (BreakerForce::Open, Some(ms)) if !(1..=MAX_FREEZE_SECS * 1000).contains(&ms) => {
+            return Err(unprocessable(format!(
+                "`ms` = {ms}: a breaker is forced open for 1 to {} ms (a year)",
+                MAX_FREEZE_SECS * 1000
+            )));
+        }
+        (BreakerForce::Open, ms) => Force::Open { ms: ms.unwrap_or(30_000) },
+        (state, Some(_)) => {
+            return Err(unprocessable(format!(
+                "`ms` is for `open` only: a breaker forced `{}` has no duration",
+                state.as_str()
+            )));
+        }
+        (BreakerForce::Closed, None) => Force::Closed,
+        (BreakerForce::Reset, None) => Force::Reset,
     };
     let Some(healer) = s.host.invoker.healer() else {
         return Err(ApiError::bad_request("recovery is off: there are no breakers"));

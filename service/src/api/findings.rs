@@ -37,8 +37,9 @@ pub const DEFAULT_SNOOZE_SECS: u64 = 3600;
 pub struct FindingActionBody {
     /// Why, for the audit trail.
     pub reason: Option<String>,
-    /// For `snooze`: seconds to put the finding aside (default 3600).
-    #[schema(minimum = 1)]
+    /// For `snooze`: seconds to put the finding aside, 1 to 31 622 400
+    /// (a year; default 3600).
+    #[schema(minimum = 1, maximum = 31_622_400)]
     #[serde(default, deserialize_with = "whole_secs")]
     pub for_secs: Option<u64>,
 }
@@ -64,7 +65,7 @@ impl From<FindingActionError> for ApiError {
             FindingActionError::Resolved { .. }
             | FindingActionError::Addressed(_)
             | FindingActionError::Closed { .. } => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
-            FindingActionError::EmptySnooze => ApiError::bad_request(e.to_string()),
+            FindingActionError::SnoozeLength(_) => ApiError::bad_request(e.to_string()),
             FindingActionError::NotLeader(n) => n.into(),
             FindingActionError::Store(s) => s.into(),
         }

@@ -274,7 +274,12 @@ fn latency(
     // reads as "at least 300 % slower", not as 300 % beside medians
     // showing 700 %.
     let (bottom, top) = (ladder.ratios[0], *ladder.ratios.last().expect("a ladder has rungs"));
-    let said = if agrees && (estimate >= top - 1e-9 || estimate <= bottom + 1e-9) {
+    // Nothing compared yet: "no change (0.000 → 0.000 ms)" would claim a
+    // measurement there was none of.
+    let figures = if ladder.scored == 0 { "no calls compared".to_string() } else { figures };
+    let said = if ladder.scored == 0 {
+        "not measured yet".to_string()
+    } else if agrees && (estimate >= top - 1e-9 || estimate <= bottom + 1e-9) {
         format!("at least {}", change_words(estimate))
     } else if agrees {
         change_words(estimate)

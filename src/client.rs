@@ -320,7 +320,8 @@ fn print_units(units: &[UnitStats]) {
         &rows,
     );
     out!(
-        "  since start; caller errors are calls refused as invalid-input, left out of the unit's success \
+        "  since this start of the host (the last minute's figures come from the store, across restarts); \
+         caller errors are calls refused as invalid-input, left out of the unit's success \
          (answered / (answered + unit errors)); a call counts once however many attempts it took: \
          attempts include retries and fallbacks, recovered calls are answered calls that failed at first"
     );
@@ -376,7 +377,7 @@ impl Client {
         out!("loop: {}", loop_state(&s.state, &s.control));
         out!(
             "  since this start: {} cycles, {} opportunities, {} attempted, {} promoted, {} rolled back, \
-             {} inconclusive, {} aborted; {} rollout(s) in flight",
+             {} inconclusive, {} aborted, {} rejected or failed; {} rollout(s) in flight",
             l.cycles_completed,
             l.opportunities_detected,
             l.improvements_attempted,
@@ -384,6 +385,7 @@ impl Client {
             l.improvements_rolled_back,
             l.improvements_inconclusive,
             l.improvements_aborted,
+            l.improvements_failed,
             l.rollouts_in_flight
         );
         for r in &s.rollouts {
@@ -500,7 +502,9 @@ impl Client {
             .body(bytes);
         let res = self.send(req);
         p.finish_and_clear();
-        let Some(u) = self.view::<Uploaded>(res?)? else { return Ok(()) };
+        // A refusal names the file it is about.
+        let res = res.with_context(|| format!("{} was not deployed", file.display()))?;
+        let Some(u) = self.view::<Uploaded>(res)? else { return Ok(()) };
         let what = match (u.result.as_str(), &u.detail) {
             ("candidate", _) => "handed to the loop as a candidate (it will be proven and rolled out stepwise)".into(),
             ("unchanged", Some(why)) => format!("unchanged: {why}"),
@@ -584,12 +588,21 @@ impl Client {
             "running"
         };
         out!("loop {}", loop_state(state, &c));
+        if action == "resume" && c.stopped {
+            out!("  resume lifts a pause, not the emergency stop: `kaizen stop --release` lifts it");
+        }
         Ok(())
     }
 
     /// Declare a change freeze for `secs` seconds, or lift it (`None`).
     pub fn freeze(&self, secs: Option<u64>, reason: Option<String>) -> anyhow::Result<()> {
         let url = format!("{}/api/v1/freeze", self.base);
+        // The freeze before, to say what this replaced or lifted.
+        let Some(before) = self.get::<Status>("/api/v1/status")?.map(|s| s.control) else { return Ok(()) };
+        let earlier = before.freeze_until.filter(|&until| until > kaizen_host::store::now_ms()).map(|until| {
+            let why = before.freeze_reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
+            format!("the change freeze until {}{why}", kaizen_host::store::format_time(until))
+        });
         let res = match secs {
             Some(secs) => {
                 let reason = reason.unwrap_or_else(|| "change freeze from the CLI".into());
@@ -601,12 +614,22 @@ impl Client {
             }
         };
         let Some(c) = self.view::<ControlState>(res?)? else { return Ok(()) };
-        match c.freeze_until {
-            Some(until) => out!(
-                "change freeze until {}: no rollout starts; rollouts in progress hold at their step",
-                kaizen_host::store::format_time(until)
-            ),
-            None => out!("no declared change freeze: rollouts may start within the configured windows"),
+        match (c.freeze_until, earlier) {
+            (Some(until), earlier) => {
+                out!(
+                    "change freeze until {}: no rollout starts; rollouts in progress hold at their step",
+                    kaizen_host::store::format_time(until)
+                );
+                if let Some(earlier) = earlier {
+                    out!("  it replaces {earlier}");
+                }
+            }
+            (None, Some(earlier)) => {
+                out!("lifted {earlier}: rollouts may start within the configured windows")
+            }
+            (None, None) => {
+                out!("no declared change freeze to lift: rollouts may start within the configured windows")
+            }
         }
         Ok(())
     }
@@ -727,7 +750,9 @@ impl Client {
                     table::date(h.at),
                     h.state.as_str().into(),
                     versioned(h.version.as_deref(), &h.sha256),
-                    // A rollback's entry is about the version it took back.
+                    // What served before: for a rollback, the version it
+                    // took back (a rollback recorded by an earlier release
+                    // kept only that, as its version, and shows no FROM).
                     match h.from_sha.as_deref() {
                         Some(sha) if sha != h.sha256 => versioned(h.from_version.as_deref(), sha),
                         _ => "-".into(),

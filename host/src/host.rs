@@ -486,8 +486,10 @@ impl Host {
             let event =
                 Event::Deploy { version: plugin.version().into(), sha256: plugin.id().into(), reason: reason.into() };
             self.audit(actor, "deploy", plugin.name(), event).await;
-            // The same bytes waiting as a candidate have nothing left to
-            // roll out; a store error leaves them for the loop to reject.
+            // The same bytes waiting as a candidate, queued or proven and
+            // waiting to roll out, have nothing left to roll out; a store
+            // error leaves a queued one for the loop to reject.
+            self.improve.end_waiting_deployed(plugin.name(), plugin.id(), actor).await;
             if let Err(e) = self.improve.dequeue_deployed(plugin.name(), plugin.id(), actor).await {
                 tracing::warn!(
                     "deploy of {} {}: its queued candidate stays queued: {e}",

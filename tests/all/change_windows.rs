@@ -134,6 +134,39 @@ fn a_proven_candidate_waiting_for_its_window_can_be_aborted() {
     assert!(!ok && err.contains("no proven candidate of it waits"), "{err}");
 }
 
+/// An operator who deploys the waiting candidate's own bytes directly has
+/// done its rollout: the improvement ends then, aborted and counted, with
+/// nothing queued again — not proven afresh only to be rejected as the
+/// version already serving.
+#[test]
+fn deploying_a_waiting_candidate_directly_ends_its_improvement() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = parked_behind(dir.path(), &format!("* {}-{} UTC", utc_in(12 * 3600), utc_in(12 * 3600 + 60)));
+    let id = improvements(&s)[0]["id"].clone();
+    let v2 = dir.path().join("echo-v2.wasm");
+    std::fs::write(&v2, guests::TEST_ECHO_V2.load().unwrap()).unwrap();
+    let (ok, out, err) = s.cli(&["deploy", "--now", v2.to_str().unwrap()]);
+    assert!(ok && out.contains("echo 2.0.0"), "{out}{err}");
+    let imp = &improvements(&s)[0];
+    assert_eq!((&imp["id"], imp["state"].as_str()), (&id, Some("aborted")), "{imp}");
+    assert!(imp["reason"].as_str().unwrap().starts_with("deployed directly by api: echo 2.0.0 serves"), "{imp}");
+    assert!(audit_actions(&s).contains(&"rollout-aborted".to_string()));
+    // The next cycle takes nothing up: no new improvement, nothing
+    // rejected, and the status's figures add up.
+    let (ok, out, err) = s.cli(&["cycle"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(improvements(&s).len(), 1, "{:?}", improvements(&s));
+    assert!(s.get("/api/v1/candidates").as_array().unwrap().is_empty());
+    assert!(s.get("/api/v1/status")["waiting"].as_array().is_none_or(|w| w.is_empty()));
+    let (ok, out, err) = s.cli(&["status"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("1 attempted, 0 promoted, 0 rolled back, 0 inconclusive, 1 aborted, 0 rejected or failed"),
+        "{out}"
+    );
+    assert_eq!(s.serving("echo").as_deref(), Some("2.0.0"));
+}
+
 #[test]
 fn a_freeze_holds_a_rollout_at_its_step_and_it_resumes_after_without_a_timeout() {
     let dir = tempfile::tempdir().unwrap();
@@ -194,9 +227,17 @@ fn a_freeze_holds_a_rollout_at_its_step_and_it_resumes_after_without_a_timeout()
     let (ok, _, _) = s.cli(&["freeze", "--for", "1h"]);
     assert!(ok);
     assert_eq!(s.get("/api/v1/status")["rollout_gates"][0]["state"], "frozen");
+    // A second freeze says which one it replaces; a lift, which it lifted.
+    let (ok, out, _) = s.cli(&["freeze", "--for", "2h", "--reason", "release weekend"]);
+    assert!(
+        ok && out.contains("it replaces the change freeze until ") && out.contains("(change freeze from the CLI)"),
+        "{out}"
+    );
     let (ok, out, _) = s.cli(&["freeze", "--lift"]);
-    assert!(ok && out.contains("no declared change freeze"), "{out}");
+    assert!(ok && out.contains("lifted the change freeze until ") && out.contains("(release weekend)"), "{out}");
     assert_eq!(s.get("/api/v1/status")["rollout_gates"][0]["state"], "open");
+    let (ok, out, _) = s.cli(&["freeze", "--lift"]);
+    assert!(ok && out.contains("no declared change freeze to lift"), "{out}");
 }
 
 #[test]

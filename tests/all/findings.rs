@@ -25,13 +25,18 @@ const WINDOW_SECS: u64 = 3;
 /// a short window read from 1 s buckets, and findings resolved after two
 /// cycles without a report.
 fn start(dir: &Path) -> Server {
+    start_with(dir, "")
+}
+
+/// [`start`] with `extra` appended to the configuration.
+fn start_with(dir: &Path, extra: &str) -> Server {
     let config = dir.join("kaizen.toml");
     std::fs::write(
         &config,
         format!(
             "[loop]\ninterval_secs = 3600.0\nmin_interval_secs = 3600.0\nmax_interval_secs = 3600.0\n\
              window_secs = {WINDOW_SECS}\nbaseline_secs = {WINDOW_SECS}\nresolve_after_cycles = 2\n\
-             [telemetry]\nbucket_secs = 1\n"
+             [telemetry]\nbucket_secs = 1\n{extra}"
         ),
     )
     .unwrap();
@@ -301,6 +306,43 @@ fn a_telemetry_only_finding_says_why_and_an_acknowledged_one_stays_quiet_until_i
     assert!(r.text().unwrap().contains("resolved (condition cleared)"));
 }
 
+/// Too few calls for the loop to act on a finding by itself does not hold
+/// an operator's queued candidate for its unit: the queue says the next
+/// cycle takes it up, and the next cycle does, for the finding.
+#[test]
+fn a_queued_candidate_is_taken_up_though_its_units_finding_has_too_few_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_with(dir.path(), "[safety.limits]\nmin_executions = 1000\nrequired_proof = [\"validation\"]\n");
+    s.deploy(guests::TEST_ECHO_V1.load().unwrap());
+    push_failures(&s, "echo", "1.0.0", 60);
+    let report = cycle(&s);
+    // The target's top finding had its turn and was turned down.
+    let turned_down =
+        report["not_attempted"].as_array().unwrap().iter().find(|n| n["why"]["code"] == "denied").cloned();
+    let f = turned_down.as_ref().map(|n| n["finding_id"].clone());
+    assert!(
+        turned_down.is_some_and(|n| n["target"] == "echo" && n["reason"].as_str().unwrap().contains("min_executions")),
+        "{report}"
+    );
+
+    s.upload(&guests::TEST_ECHO_V2.load().unwrap(), "candidate");
+    // (The upload wakes the loop, whose cycle may take it up first.)
+    let waiting = s.get("/api/v1/candidates");
+    if let Some(w) = waiting[0]["waiting"].as_str() {
+        assert!(w.starts_with("taken up by the next cycle") || w.starts_with("taken up by improvement"), "{waiting}");
+    }
+    let improvement = || s.get("/api/v1/improvements?target=echo").as_array().unwrap().first().cloned();
+    wait_for("echo 2.0.0 to be taken up", Duration::from_secs(30), || {
+        improvement().is_some() || {
+            cycle(&s);
+            improvement().is_some()
+        }
+    });
+    let imp = improvement().unwrap();
+    assert_eq!(Some(&imp["finding_id"]), f.as_ref(), "taken up for the finding: {imp}");
+    assert!(s.get("/api/v1/candidates").as_array().unwrap().is_empty());
+}
+
 #[test]
 fn a_finding_about_a_version_resolves_when_that_version_retires() {
     let dir = tempfile::tempdir().unwrap();
@@ -332,6 +374,8 @@ fn a_finding_about_a_version_resolves_when_that_version_retires() {
     // Snoozed from the CLI: the loop says so and leaves it alone.
     let (ok, _, err) = s.cli(&["findings", "snooze", &f.to_string(), "--for", "5x"]);
     assert!(!ok && err.contains("the unit must be s, m, h or d"), "{err}");
+    let (ok, _, err) = s.cli(&["findings", "snooze", &f.to_string(), "--for", "400d"]);
+    assert!(!ok && err.contains("a snooze lasts 1 to 31622400 seconds (a year), not 34560000"), "{err}");
     let (ok, out, err) = s.cli(&["findings", "snooze", &f.to_string(), "--for", "2h", "--reason", "deploying a fix"]);
     assert!(ok && out.contains("snoozed"), "{out}{err}");
     assert!(finding(&s, f)["snoozed_until"].as_i64().unwrap() > kaizen_host::store::now_ms() + 7_000_000);

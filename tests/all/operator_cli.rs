@@ -85,6 +85,14 @@ fn a_client_run_beside_the_demo_finds_it_and_speaks_plainly() {
 
     let v2 = dir.path().join("calculator-v2.wasm");
     std::fs::write(&v2, UNIT_CALCULATOR_V2.load().unwrap()).unwrap();
+    // A refusal names the file it is about.
+    let junk = dir.path().join("junk.wasm");
+    std::fs::write(&junk, b"not a module").unwrap();
+    let (ok, out, err) = kaizen_in(dir.path(), &["deploy", "--now", junk.to_str().unwrap()]);
+    assert!(
+        !ok && err.contains("junk.wasm was not deployed: ") && err.contains("not a WebAssembly file"),
+        "{out}{err}"
+    );
     let (ok, out, err) = kaizen_in(dir.path(), &["deploy", "--now", v2.to_str().unwrap()]);
     assert!(ok && out.contains("calculator 2.0.0"), "{out}{err}");
     let (ok, out, err) = kaizen_in(dir.path(), &["rollback", "calculator", "--reason", "back to one"]);
@@ -92,7 +100,10 @@ fn a_client_run_beside_the_demo_finds_it_and_speaks_plainly() {
     let (ok, out, err) = kaizen_in(dir.path(), &["history", "calculator"]);
     assert!(ok, "{out}{err}");
     let rolled = out.lines().find(|l| l.contains("rolled-back")).unwrap_or_else(|| panic!("{out}"));
-    assert!(rolled.contains("2.0.0 (") && rolled.contains("back to one"), "the history names versions: {out}");
+    // The rollback's row names the version it restored, then the one it
+    // took back (FROM), as every row names what serves after it.
+    let (to, from) = (rolled.find("1.0.0 ("), rolled.find("2.0.0 ("));
+    assert!(to.is_some() && from > to && rolled.contains("back to one"), "the history names versions: {out}");
     let year = rolled.split('-').next().unwrap();
     assert!(year.len() == 4 && year.parse::<u32>().is_ok_and(|y| y >= 2024), "the history dates its entries: {out}");
     assert!(out.lines().any(|l| l.contains("active") && l.contains("1.0.0 (")), "{out}");
@@ -248,8 +259,11 @@ fn metrics_answer_the_metrics_token_only_and_agree_with_the_history() {
     let history = s.get("/api/v1/deployments/calculator/history");
     let count = |state: &str| history.as_array().unwrap().iter().filter(|h| h["state"] == state).count() as f64;
     assert_eq!((count("active"), count("rolled-back")), (2.0, 1.0), "{history}");
-    assert_eq!(history[0]["version"], "2.0.0", "{history}");
-    assert_eq!(history[0]["from_version"], "2.0.0", "the entry is about the version rolled back from: {history}");
+    assert_eq!(
+        (&history[0]["version"], &history[0]["from_version"]),
+        (&serde_json::json!("1.0.0"), &serde_json::json!("2.0.0")),
+        "the entry names the version restored, and the one taken back as what served before: {history}"
+    );
     let text = get("/metrics", &s.metrics).1;
     assert_eq!(metric(&text, "kaizen_rollbacks_total"), Some(1.0), "{text}");
     let audit = s.get("/api/v1/audit?target=calculator");
@@ -305,5 +319,9 @@ fn layered_switches_each_keep_their_reason() {
     assert!(out.starts_with("loop: paused") && out.contains("deploy window"), "kept across a restart: {out}");
     let out = run(&s, &["resume", "--reason", "window over"]);
     assert!(out.starts_with("loop running") && out.contains("window over"), "{out}");
+    // Resume does not lift a stop, and says what does.
+    run(&s, &["stop", "--reason", "incident 8"]);
+    let out = run(&s, &["resume"]);
+    assert!(out.starts_with("loop stopped") && out.contains("`kaizen stop --release` lifts it"), "{out}");
     assert!(s.stop().success());
 }

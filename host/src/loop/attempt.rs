@@ -194,9 +194,11 @@ impl Loop {
         executions: u64,
     ) -> Result<AttemptResult, Stopped> {
         let (ctx, target) = (&self.ctx, slot.name());
-        // Operators' candidates are acted on regardless of load; a finding
-        // needs enough calls behind it.
-        let needed_calls = if finding.is_some() { executions } else { u64::MAX };
+        // Operators' candidates are acted on regardless of load (the queue
+        // says they are taken up by the next cycle, a finding of their unit
+        // or not); a finding with nothing queued needs enough calls behind
+        // it before the loop makes or asks for a candidate of its own.
+        let needed_calls = if finding.is_some() && !ctx.candidates.has(target) { executions } else { u64::MAX };
         ctx.safety.may_attempt(target, started, 0, needed_calls)?;
         let candidate = take_candidate(ctx, target, finding, slot).await?;
         a.candidate = Some(format!("{} {}", candidate.plugin.version(), &candidate.plugin.id()[..12]));

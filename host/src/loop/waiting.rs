@@ -115,6 +115,17 @@ impl Loop {
                 continue;
             };
             let serving = slot.current();
+            // Its own bytes deployed directly: nothing is left to roll out
+            // (the deploy normally ends it at once, see
+            // [`Loop::end_waiting_deployed`]; a cycle holding it then
+            // leaves it to this).
+            if serving.id() == w.candidate.plugin.id() {
+                ctx.stats.aborted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let why =
+                    format!("deployed directly: {target} {} serves, nothing is left to roll out", serving.version());
+                self.give_up(w, &why).await;
+                continue;
+            }
             if serving.id() != w.baseline.id() {
                 let why = format!(
                     "{} {} serves now, not the {} it was proven against; its candidate is queued again to be proven \
@@ -124,6 +135,7 @@ impl Loop {
                     w.baseline.version()
                 );
                 (w.imp.state, w.imp.reason, w.imp.updated_at) = (ImprovementState::Aborted, why, now_ms());
+                ctx.stats.aborted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 ctx.end_and_requeue(w.imp, w.candidate).await;
                 continue;
             }
@@ -175,6 +187,30 @@ impl Loop {
             Event::RolloutAborted { improvement: id, candidate_version: version, by: by.into(), reason: reason.into() };
         self.ctx.audit.record_event(by, "rollout-aborted", target, event).await;
         crate::store::improvements::get(&self.ctx.db, id).await.ok().flatten()
+    }
+
+    /// End the improvement waiting on `target` if its candidate is `id`,
+    /// because an operator (`actor`) deployed those very bytes directly:
+    /// left waiting, the next cycle would find another version serving and
+    /// queue the candidate again, only for its proof to reject it as the
+    /// version already serving. Audited as `rollout-aborted`; returns
+    /// whether one waited.
+    pub async fn end_waiting_deployed(&self, target: &str, id: &str, actor: &str) -> bool {
+        let w = {
+            let mut waiting = self.ctx.waiting.lock();
+            match waiting.get(target) {
+                Some(w) if w.candidate.plugin.id() == id => waiting.remove(target),
+                _ => None,
+            }
+        };
+        let Some(w) = w else { return false };
+        let (improvement, version) = (w.imp.id, w.candidate.plugin.version().to_string());
+        let reason = format!("deployed directly by {actor}: {target} {version} serves, nothing is left to roll out");
+        self.ctx.stats.aborted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.give_up(w, &reason).await;
+        let event = Event::RolloutAborted { improvement, candidate_version: version, by: actor.into(), reason };
+        self.ctx.audit.record_event(actor, "rollout-aborted", target, event).await;
+        true
     }
 
     /// End a waiting improvement as `aborted`: its finding is open again.

@@ -73,10 +73,14 @@ pub struct Deployment {
 pub struct HistoryEntry {
     pub id: i64,
     pub slot: String,
+    /// The version the change is about: the one deployed, the canary's
+    /// candidate, or for `rolled-back` the version restored.
     pub sha256: String,
     /// The version of `sha256` (absent when its module is not in the store).
     #[serde(default)]
     pub version: Option<String>,
+    /// The version serving before the change (for `rolled-back`: the one
+    /// taken back).
     pub from_sha: Option<String>,
     /// The version of `from_sha`.
     #[serde(default)]
@@ -91,9 +95,11 @@ fn state(s: String) -> Result<DeployState> {
 }
 
 /// Record that `slot` went back from `from_sha` to `to_sha`: the slot's
-/// deployment row and its history. `previous_sha` is what the slot would go
-/// back to next (the newest version left in its history), kept so that a
-/// restart restores it.
+/// deployment row and its history, whose entry names the version restored
+/// (`sha256`) and the one taken back (`from_sha`), as every entry names
+/// what serves after it and what served before. `previous_sha` is what the
+/// slot would go back to next (the newest version left in its history),
+/// kept so that a restart restores it.
 pub async fn record_rollback(
     db: &Db,
     slot: &str,
@@ -116,7 +122,7 @@ pub async fn record_rollback(
         reason: reason.into(),
         updated_at: super::now_ms(),
     };
-    record(db, &d, from_sha, Some(from_sha)).await
+    record(db, &d, to_sha, Some(from_sha)).await
 }
 
 /// Set a slot's deployment and append the change to its history, in one

@@ -151,6 +151,14 @@ pub enum Denied {
     /// too few calls to reach a verdict.
     #[error("{0}")]
     TooLittleTraffic(String),
+    /// Replay is required proof and no call of the unit has its request
+    /// recorded yet: a candidate taken up now could only be rejected for
+    /// want of requests to replay, so it waits in its queue.
+    #[error(
+        "no request of `{0}` is recorded yet, and replay is required proof: its candidates wait until calls are \
+         recorded (one call in `telemetry.sample_requests_every` keeps its request)"
+    )]
+    NoRecordedRequests(String),
 }
 
 /// How an improvement ended, for the self-watch. Inconclusive and aborted

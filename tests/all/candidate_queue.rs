@@ -147,3 +147,50 @@ fn a_candidate_for_a_unit_not_hosted_waits_for_one_and_says_so() {
     });
     assert!(queued(&s).is_empty());
 }
+
+/// With replay required (the default), a candidate for a unit none of whose
+/// requests is recorded yet waits in the queue and says so, instead of
+/// being taken up only to be rejected for want of requests to replay; once
+/// calls are recorded, the loop takes it up and replays them.
+#[test]
+fn a_candidate_waits_for_recorded_requests_to_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kaizen.toml");
+    std::fs::write(
+        &path,
+        "[loop]\nanalysis_ms = 100\n[telemetry]\nsample_requests_every = 5\n\
+         [safety.limits]\nrequired_proof = [\"validation\", \"replay\"]\nstep_timeout_secs = 600\n",
+    )
+    .unwrap();
+    let s = Server::start(dir.path(), &[], &["--config", &path.display().to_string()]);
+    s.upload(&guests::TEST_ECHO_V1.load().unwrap(), "deploy");
+    s.upload(&guests::TEST_ECHO_V2.load().unwrap(), "candidate");
+    let (ok, out, err) = s.cli(&["cycle"]);
+    assert!(ok, "{out}{err}");
+    let improvements = || s.get("/api/v1/improvements?target=echo").as_array().unwrap().clone();
+    assert!(improvements().is_empty(), "taken up with nothing to replay: {:?}", improvements());
+    let q = queued(&s);
+    let waiting = q[0]["waiting"].as_str().unwrap_or_default();
+    assert!(waiting.starts_with("no request of `echo` is recorded yet, and replay is required proof"), "{q:?}");
+    let (ok, out, err) = s.cli(&["candidates", "list"]);
+    assert!(ok && out.contains("no request of `echo` is recorded yet"), "{out}{err}");
+
+    // Calls come, one in five keeps its request: the next cycle takes the
+    // candidate up, and its proof replays what was recorded (echo answers
+    // with its version, so the outputs differ: replay ran, and said so).
+    for n in 0..10 {
+        assert_eq!(s.invoke("echo", &format!("ping {n}")).0, 200);
+    }
+    wait_for("echo 2.0.0 to be taken up", Duration::from_secs(30), || {
+        improvements().first().is_some_and(|i| i["state"] != "proposed" && i["state"] != "proving") || {
+            s.cli(&["cycle"]);
+            false
+        }
+    });
+    let imp = &improvements()[0];
+    let replay = imp["proof"].as_array().unwrap().iter().find(|p| p["step"] == "replay").cloned();
+    assert!(
+        replay.is_some_and(|p| p["result"] != "skipped" && p["detail"].as_str().unwrap().contains("(`ping ")),
+        "{imp}"
+    );
+}

@@ -313,6 +313,8 @@ async fn improvements_per_cycle_limit_is_respected() {
         c.safety.limits.improvements_per_cycle = 2;
         c.safety.limits.concurrent_rollouts = 10;
         c.safety.limits.min_executions = 0;
+        // The calls are ingested telemetry, with no requests to replay.
+        c.safety.limits.required_proof = vec!["validation".into()];
         // Keep the rollouts from finishing during the test.
         c.safety.limits.judge.min_samples = 1_000_000;
         c.safety.limits.judge.max_samples = 1_000_000;
@@ -366,7 +368,11 @@ async fn improvements_per_cycle_limit_is_respected() {
         .collect();
     assert_eq!(denied.len(), 1, "the third target is denied by the limit: {:?}", report.not_attempted);
     assert_eq!(host.improve.stats().candidates_queued, 1, "its candidate stays queued");
-    host.safety.emergency_stop("test", "end of test").await.unwrap();
+    // The two rollouts could not finish (no verdict without a million
+    // calls): aborted, they end.
+    for a in &started {
+        host.abort_rollout(&a.target, "test", "end of test", std::time::Duration::from_secs(30)).await.unwrap();
+    }
     host.improve.wait_rollouts().await;
 }
 

@@ -200,6 +200,11 @@ impl Loop {
         // it before the loop makes or asks for a candidate of its own.
         let needed_calls = if finding.is_some() && !ctx.candidates.has(target) { executions } else { u64::MAX };
         ctx.safety.may_attempt(target, started, 0, needed_calls)?;
+        // A queued candidate waits for requests to replay; with none queued
+        // the finding says it has no candidate, the more useful reason.
+        if ctx.candidates.has(target) {
+            replay_possible(ctx, target).await?;
+        }
         let candidate = take_candidate(ctx, target, finding, slot).await?;
         a.candidate = Some(format!("{} {}", candidate.plugin.version(), &candidate.plugin.id()[..12]));
         if let Err(d) = ctx.safety.may_attempt(target, started, candidate.plugin.size(), needed_calls) {
@@ -247,6 +252,21 @@ impl Loop {
         let run = rollout::run(ctx.clone(), owned, imp, candidate.plugin, baseline, rollout::Start::Fresh);
         self.spawn_rollout(id, run);
         AttemptResult::RollingOut
+    }
+}
+
+/// With replay required, `target` must have a call whose request was
+/// recorded: a candidate taken up before one is could only be rejected
+/// ("required step skipped"), used up by the wait for traffic. It stays
+/// queued instead ([`Denied::NoRecordedRequests`]). A store that cannot be
+/// read lets the proof say so.
+pub(super) async fn replay_possible(ctx: &Ctx, target: &str) -> Result<(), Denied> {
+    if !ctx.safety.limits_for(target).required_proof.iter().any(|step| step == "replay") {
+        return Ok(());
+    }
+    match store::executions::replayable(&ctx.db, target, 1).await {
+        Ok(recorded) if recorded.is_empty() => Err(Denied::NoRecordedRequests(target.into())),
+        _ => Ok(()),
     }
 }
 

@@ -58,6 +58,7 @@ impl NoAttempt {
             Denied::OutsideWindow(_) => Some("safety.schedule.windows".into()),
             Denied::ChangeFreeze(_) => Some("safety.schedule.freezes".into()),
             Denied::TooLittleTraffic(_) => Some("safety.limits.judge.min_samples".into()),
+            Denied::NoRecordedRequests(_) => Some("safety.limits.required_proof".into()),
         };
         NoAttempt::Denied { limit, why }
     }

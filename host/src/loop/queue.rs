@@ -172,6 +172,8 @@ impl super::Loop {
                 format!("behind {} earlier candidate(s) for `{}`", *earlier, row.target)
             } else if let Err(denied) = ctx.safety.may_attempt(&row.target, 0, size, u64::MAX) {
                 denied.to_string()
+            } else if let Err(denied) = super::attempt::replay_possible(ctx, &row.target).await {
+                denied.to_string()
             } else {
                 match next_cycle {
                     Some(at) => {

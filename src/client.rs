@@ -279,6 +279,32 @@ fn loop_state(state: &str, c: &ControlState) -> String {
 /// Units as `kaizen status` shows them: every call counted once, as
 /// answered, refused as the caller's error or failed by the unit, beside
 /// the attempts made for them and the calls recovery answered.
+/// A breaker's state and what it holds, in words.
+fn breaker_words(b: &Value) -> (String, String) {
+    let n = |k: &str| b[k].as_u64().unwrap_or(0);
+    match b["state"].as_str().unwrap_or("?") {
+        "open" => {
+            let why = b["reason"].as_str().unwrap_or_default();
+            ("open".into(), format!("{} more: {why}", duration_words(n("remaining_ms"))))
+        }
+        "half-open" => ("half-open".into(), format!("{} probe call(s) left", n("probes_left"))),
+        "closed" => ("closed".into(), format!("{} of its last {} calls failed", n("failures"), n("calls"))),
+        other => (other.into(), String::new()),
+    }
+}
+
+/// Milliseconds as a person reads them: `850 ms`, `42 s`, `12 min`, `3 h`,
+/// `2 d`.
+fn duration_words(ms: u64) -> String {
+    match ms {
+        0..1_000 => format!("{ms} ms"),
+        1_000..120_000 => format!("{} s", ms / 1000),
+        120_000..7_200_000 => format!("{} min", ms / 60_000),
+        7_200_000..172_800_000 => format!("{} h", ms / 3_600_000),
+        _ => format!("{} d", ms / 86_400_000),
+    }
+}
+
 fn print_units(units: &[UnitStats]) {
     if units.is_empty() {
         out!("no unit calls yet");
@@ -409,6 +435,16 @@ impl Client {
         }
         for w in &s.waiting {
             out!("  improvement {} ({} {}) {}", w.improvement, w.target, w.candidate_version, w.reason);
+        }
+        // An open circuit refuses calls: never out of an operator's sight.
+        for b in self.get::<Vec<Value>>("/api/v1/breakers")?.unwrap_or_default() {
+            if b["breaker"]["state"] == "open" {
+                let (_, detail) = breaker_words(&b["breaker"]);
+                let unit = b["target"].as_str().unwrap_or("?");
+                out!(
+                    "breaker of {unit} open ({detail}): its calls fail fast; `kaizen breakers close {unit}` closes it"
+                );
+            }
         }
         print_tasks(&s.tasks);
         if let Some(f) = self.get::<kaizen_service::api::fleet::FleetStatus>("/api/v1/fleet")? {
@@ -676,6 +712,43 @@ impl Client {
         }
         // Denied attempts are among the attempts above, each already
         // saying "denied: why" (the report's `denied` lists them again).
+        Ok(())
+    }
+
+    /// Every breaker in a table.
+    pub fn breakers(&self) -> anyhow::Result<()> {
+        let Some(list) = self.get::<Vec<Value>>("/api/v1/breakers")? else { return Ok(()) };
+        if list.is_empty() {
+            out!("no breakers yet: a unit's breaker appears with its first call");
+            return Ok(());
+        }
+        let rows: Vec<Vec<String>> = list
+            .iter()
+            .map(|b| {
+                let (state, detail) = breaker_words(&b["breaker"]);
+                vec![b["target"].as_str().unwrap_or("?").to_string(), state, detail]
+            })
+            .collect();
+        table::print(&["UNIT", "BREAKER", "DETAIL"], &rows);
+        Ok(())
+    }
+
+    /// Force `unit`'s breaker to `state` (`open` for `ms`, or `closed`),
+    /// then say where it stands.
+    pub fn force_breaker(
+        &self,
+        unit: &str,
+        state: &str,
+        ms: Option<u64>,
+        reason: Option<String>,
+    ) -> anyhow::Result<()> {
+        let reason = reason.unwrap_or_else(|| format!("forced {state} from the CLI"));
+        let body = serde_json::json!({ "state": state, "ms": ms, "reason": reason });
+        let url = format!("{}/api/v1/breakers/{}", self.base, part("UNIT", unit)?);
+        let Some(list) = self.view::<Vec<Value>>(self.send(self.http.post(url).json(&body))?)? else { return Ok(()) };
+        let b = list.iter().find(|b| b["target"] == unit).map(|b| breaker_words(&b["breaker"]));
+        let (state, detail) = b.unwrap_or_else(|| ("?".into(), String::new()));
+        out!("{unit}: breaker {state}{}", if detail.is_empty() { String::new() } else { format!(" ({detail})") });
         Ok(())
     }
 

@@ -150,6 +150,12 @@ enum Command {
         #[command(subcommand)]
         command: CandidatesCommand,
     },
+    /// Circuit breakers: list them, or force one open (calls fail fast
+    /// with `circuit-open`), closed, or reset (each audited).
+    Breakers {
+        #[command(subcommand)]
+        command: BreakersCommand,
+    },
     /// A slot's deployment history.
     History {
         /// The slot (plugin name) whose history to show.
@@ -215,6 +221,40 @@ enum CandidatesCommand {
         /// Its version, or its sha256 (a prefix of six or more characters).
         candidate: String,
         /// Why, for the audit trail (default: "withdrawn from the CLI").
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Subcommand)]
+enum BreakersCommand {
+    /// Every unit's breaker: closed (with its recent failures), open (how
+    /// long more, and why) or half-open.
+    List {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Open a unit's breaker: its calls fail fast with `circuit-open` (or go
+    /// to its circuit fallback) until it half-opens.
+    Open {
+        /// The unit whose breaker to open.
+        unit: String,
+        /// How long, e.g. `90s`, `30m` (default 30s; at most a year).
+        #[arg(long = "for", value_parser = client::parse_duration)]
+        duration: Option<u64>,
+        /// Why, for the audit trail and the breaker's state.
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Close a unit's breaker: its calls are made again.
+    Close {
+        /// The unit whose breaker to close.
+        unit: String,
+        /// Why, for the audit trail.
         #[arg(long)]
         reason: Option<String>,
         #[command(flatten)]
@@ -379,6 +419,15 @@ fn run(command: Command) -> anyhow::Result<()> {
             CandidatesCommand::List { remote } => Client::new(&remote, false)?.candidates(),
             CandidatesCommand::Withdraw { unit, candidate, reason, remote } => {
                 Client::new(&remote, false)?.withdraw(&unit, &candidate, reason)
+            }
+        },
+        Command::Breakers { command } => match command {
+            BreakersCommand::List { remote } => Client::new(&remote, false)?.breakers(),
+            BreakersCommand::Open { unit, duration, reason, remote } => {
+                Client::new(&remote, false)?.force_breaker(&unit, "open", duration.map(|s| s * 1000), reason)
+            }
+            BreakersCommand::Close { unit, reason, remote } => {
+                Client::new(&remote, false)?.force_breaker(&unit, "closed", None, reason)
             }
         },
         Command::History { slot, limit, remote } => Client::new(&remote, false)?.history(&slot, limit),

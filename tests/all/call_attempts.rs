@@ -94,6 +94,19 @@ fn a_retried_call_is_one_call_with_its_attempts_counted_apart() {
         let (status, _, body) = s.invoke("flaky", "refused");
         assert_eq!(status, 503, "{body}");
     }
+    // The CLI shows the open breaker, in the list and in the status, and
+    // closes it.
+    let (ok, out, err) = s.cli(&["breakers", "list"]);
+    let row = out.lines().find(|l| l.starts_with("flaky")).unwrap_or_default();
+    assert!(ok && row.contains("open") && row.contains(" s more: forced through the API"), "{out}{err}");
+    let (ok, out, err) = s.cli(&["status"]);
+    assert!(ok && out.contains("breaker of flaky open ("), "{out}{err}");
+    let (ok, out, err) = s.cli(&["breakers", "open", "flaky", "--for", "0s"]);
+    assert!(!ok && err.contains("`0s` is no time"), "{out}{err}");
+    let (ok, out, err) = s.cli(&["breakers", "close", "flaky", "--reason", "seen"]);
+    assert!(ok && out.contains("flaky: breaker closed"), "{out}{err}");
+    let (ok, out, _) = s.cli(&["status"]);
+    assert!(ok && !out.contains("breaker of flaky open"), "{out}");
     let units = s.get("/api/v1/units");
     let flaky = units.as_array().unwrap().iter().find(|u| u["unit"] == "flaky").unwrap();
     assert_eq!((&flaky["calls_total"], &flaky["refused_total"], &flaky["refused"]), (&5.into(), &2.into(), &2.into()));

@@ -276,9 +276,6 @@ fn loop_state(state: &str, c: &ControlState) -> String {
     format!("{doing} (since {}, by {}: {})", table::date(c.state_changed_at), c.by_whom, c.reason)
 }
 
-/// Units as `kaizen status` shows them: every call counted once, as
-/// answered, refused as the caller's error or failed by the unit, beside
-/// the attempts made for them and the calls recovery answered.
 /// A breaker's state and what it holds, in words.
 fn breaker_words(b: &Value) -> (String, String) {
     let n = |k: &str| b[k].as_u64().unwrap_or(0);
@@ -305,6 +302,9 @@ fn duration_words(ms: u64) -> String {
     }
 }
 
+/// Units as `kaizen status` shows them: every call counted once, as
+/// answered, refused as the caller's error or failed by the unit, beside
+/// the attempts made for them and the calls recovery answered.
 fn print_units(units: &[UnitStats]) {
     if units.is_empty() {
         out!("no unit calls yet");
@@ -633,8 +633,9 @@ impl Client {
     /// Declare a change freeze for `secs` seconds, or lift it (`None`).
     pub fn freeze(&self, secs: Option<u64>, reason: Option<String>) -> anyhow::Result<()> {
         let url = format!("{}/api/v1/freeze", self.base);
-        // The freeze before, to say what this replaced or lifted.
-        let Some(before) = self.get::<Status>("/api/v1/status")?.map(|s| s.control) else { return Ok(()) };
+        // The freeze before, to say what this replaced or lifted (read
+        // without printing it: `--json` prints the answer of the change).
+        let before = self.send(self.http.get(format!("{}/api/v1/status", self.base)))?.json::<Status>()?.control;
         let earlier = before.freeze_until.filter(|&until| until > kaizen_host::store::now_ms()).map(|until| {
             let why = before.freeze_reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
             format!("the change freeze until {}{why}", kaizen_host::store::format_time(until))

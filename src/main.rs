@@ -151,7 +151,7 @@ enum Command {
         command: CandidatesCommand,
     },
     /// Circuit breakers: list them, or force one open (calls fail fast
-    /// with `circuit-open`), closed, or reset (each audited).
+    /// with `circuit-open`) or closed (each audited).
     Breakers {
         #[command(subcommand)]
         command: BreakersCommand,

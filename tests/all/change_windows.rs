@@ -238,6 +238,11 @@ fn a_freeze_holds_a_rollout_at_its_step_and_it_resumes_after_without_a_timeout()
     assert_eq!(s.get("/api/v1/status")["rollout_gates"][0]["state"], "open");
     let (ok, out, _) = s.cli(&["freeze", "--lift"]);
     assert!(ok && out.contains("no declared change freeze to lift"), "{out}");
+    // With --json, the answer of the change is printed, and the change made.
+    let (ok, out, err) = s.cli(&["freeze", "--for", "1h", "--json"]);
+    let answer: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    assert!(ok && answer["freeze_until"].is_i64(), "{out}");
+    assert_eq!(s.get("/api/v1/status")["rollout_gates"][0]["state"], "frozen");
 }
 
 #[test]

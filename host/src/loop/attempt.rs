@@ -198,11 +198,12 @@ impl Loop {
         // says they are taken up by the next cycle, a finding of their unit
         // or not); a finding with nothing queued needs enough calls behind
         // it before the loop makes or asks for a candidate of its own.
-        let needed_calls = if finding.is_some() && !ctx.candidates.has(target) { executions } else { u64::MAX };
+        let queued = ctx.candidates.has(target);
+        let needed_calls = if finding.is_some() && !queued { executions } else { u64::MAX };
         ctx.safety.may_attempt(target, started, 0, needed_calls)?;
         // A queued candidate waits for requests to replay; with none queued
         // the finding says it has no candidate, the more useful reason.
-        if ctx.candidates.has(target) {
+        if queued {
             replay_possible(ctx, target).await?;
         }
         let candidate = take_candidate(ctx, target, finding, slot).await?;

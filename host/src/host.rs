@@ -432,16 +432,31 @@ impl Host {
     async fn restore(&self) -> Result<Restored, HostError> {
         let mut r = Restored::default();
         for d in store::deployments::all(&self.db).await? {
-            for id in std::iter::once(d.current_sha.as_str()).chain(d.previous_sha.as_deref()) {
-                if let Err(e) = self.fetch_stored(id).await {
-                    r.errors.push(format!("slot {}: {e}", d.slot));
-                }
+            // What a rollback goes back to, oldest first, so that the
+            // slot's history is rebuilt in its order: every level kept,
+            // or `previous_sha` alone in a row written before they were.
+            let mut back: Vec<&str> = d.rollback_chain.iter().rev().map(String::as_str).collect();
+            if back.is_empty() {
+                back.extend(d.previous_sha.as_deref());
+            }
+            back.retain(|id| *id != d.current_sha);
+            if let Err(e) = self.fetch_stored(&d.current_sha).await {
+                r.errors.push(format!("slot {}: {e}", d.slot));
             }
             let load = |sha: &str| self.runtime.load_stored(sha);
-            if let Some(prev) = d.previous_sha.as_deref().filter(|p| *p != d.current_sha)
-                && let Ok(p) = load(prev)
-            {
-                let _ = self.runtime.install(p);
+            for id in back {
+                // A version that cannot come back only shortens the slot's
+                // history: what serves is what matters.
+                let loaded = match self.fetch_stored(id).await {
+                    Ok(()) => load(id).map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                match loaded {
+                    Ok(p) => {
+                        let _ = self.runtime.install(p);
+                    }
+                    Err(e) => tracing::warn!("restore: slot {}: cannot keep {id} to roll back to: {e}", d.slot),
+                }
             }
             match load(&d.current_sha) {
                 Ok(p) => {
@@ -477,6 +492,11 @@ impl Host {
                 canary_percent: 0.0,
                 control_percent: 0.0,
                 holdback_percent: 0.0,
+                rollback_chain: self
+                    .runtime
+                    .slot(plugin.name())
+                    .map(|s| s.rollback_chain(plugin.id()))
+                    .unwrap_or_default(),
                 state: DeployState::Active,
                 reason: reason.into(),
                 updated_at: now_ms(),
@@ -544,7 +564,7 @@ impl Host {
             kind,
             rb.to.id(),
             rb.from.id(),
-            rb.previous_id(),
+            rb.chain.clone(),
             reason,
         )
         .await;

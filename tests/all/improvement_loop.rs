@@ -105,7 +105,9 @@ async fn seed_story_v1_detected_v2_promoted_v3_rolled_back() {
     // What the slot would go back to next is on record too: a restart
     // restores it, and `kaizen rollback` still has 1.0.0 to go back to.
     assert_eq!(d.previous_sha.as_deref(), Some(v1.id()), "{d:?}");
-    assert_eq!(slot.history().last().map(|p| p.id().to_string()), Some(v1.id().to_string()));
+    let history: Vec<String> = slot.history().iter().map(|p| p.id().to_string()).collect();
+    assert_eq!(history.last(), Some(&v1.id().to_string()));
+    assert_eq!(d.rollback_chain, history, "every level a rollback can go back to is on record, in its order");
 
     // What fixed v1's failures, as the knowledge view tells it: v2, held
     // until an operator takes it back.

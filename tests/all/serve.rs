@@ -1,6 +1,7 @@
 //! `kaizen serve` end to end, as an operator runs it: start, invoke, drop a
 //! new version in the watch folder, roll back with the CLI, pause / resume /
-//! stop, restart and find the same versions serving; graceful shutdown
+//! stop, restart and find the same versions serving and every level of
+//! rollback kept; graceful shutdown
 //! keeps every acknowledged telemetry record; the OpenAPI document, the
 //! event stream and the metrics are served.
 
@@ -42,13 +43,23 @@ fn operator_story_survives_a_restart() {
     let visible: Vec<String> = wasm_files(&watch).into_iter().filter(|n| !n.starts_with('.')).collect();
     assert!(visible.is_empty(), "an accepted file leaves the folder: {visible:?}");
     assert_eq!(s.invoke("calculator", ADD).1, "2.0.0");
+    drop_file(&watch, "calculator-v3.wasm", &UNIT_CALCULATOR_V3.load().unwrap());
+    wait_for("v3 from the watch folder to serve", Duration::from_secs(60), || {
+        s.serving("calculator").as_deref() == Some("3.0.0")
+    });
 
     let (ok, out, err) = s.cli(&["rollback", "calculator", "--reason", "operator test"]);
     assert!(ok, "{out}{err}");
-    assert!(out.contains("2.0.0 → 1.0.0"), "{out}");
-    assert_eq!(s.invoke("calculator", ADD).1, "1.0.0");
+    assert!(out.contains("3.0.0 → 2.0.0"), "{out}");
+    assert_eq!(s.invoke("calculator", ADD).1, "2.0.0");
     let (ok, out, _) = s.cli(&["history", "calculator"]);
     assert!(ok && out.contains("rolled-back") && out.contains("operator test"), "{out}");
+    // 3.0.0 again, deployed directly: 1.0.0 and 2.0.0 are what rollbacks
+    // go back to, and a restart must keep both.
+    let v3 = dir.path().join("calculator-v3.wasm");
+    std::fs::write(&v3, UNIT_CALCULATOR_V3.load().unwrap()).unwrap();
+    let (ok, out, err) = s.cli(&["deploy", "--now", v3.to_str().unwrap()]);
+    assert!(ok && out.contains("calculator 3.0.0"), "{out}{err}");
 
     let pause = ["pause", "--reason", "schema migration"];
     for (cmd, state, why) in [
@@ -78,9 +89,18 @@ fn operator_story_survives_a_restart() {
     let s = Server::start(dir.path(), &[], &[]);
     banner_read(&s);
     assert!(!s.stdout.lock().iter().any(|l| l.contains("admin token:")), "tokens are shown only once");
-    assert_eq!(s.serving("calculator").as_deref(), Some("1.0.0"), "the rolled-back version still serves");
+    assert_eq!(s.serving("calculator").as_deref(), Some("3.0.0"), "the deployed version still serves");
     assert_eq!(s.get("/api/v1/status")["state"], "stopped", "the emergency stop survives a restart");
-    assert_eq!(s.invoke("calculator", ADD).1, "1.0.0");
+    assert_eq!(s.invoke("calculator", ADD).1, "3.0.0");
+    // Every level of rollback survives the restart, in its order.
+    for (from, to) in [("3.0.0", "2.0.0"), ("2.0.0", "1.0.0")] {
+        let (ok, out, err) = s.cli(&["rollback", "calculator", "--reason", "after the restart"]);
+        assert!(ok && out.contains(&format!("{from} → {to}")), "{out}{err}");
+        assert_eq!(s.invoke("calculator", ADD).1, to);
+    }
+    let (ok, out, err) = s.cli(&["rollback", "calculator"]);
+    assert!(!ok && err.contains("no previous version"), "{out}{err}");
+    assert_eq!(s.invoke("calculator", ADD).1, "1.0.0", "a refused rollback changes nothing");
     let (ok, _, _) = s.cli(&["stop", "--release"]);
     assert!(ok);
     assert!(s.stop().success());

@@ -79,6 +79,7 @@ async fn round_trip_every_table(db: &Db) {
         canary_percent: 10.0,
         control_percent: 10.0,
         holdback_percent: 5.0,
+        rollback_chain: vec!["ab".repeat(32)],
         state: DeployState::Canary,
         reason: "canary step 1".into(),
         updated_at: 10,
@@ -87,6 +88,7 @@ async fn round_trip_every_table(db: &Db) {
     d.state = DeployState::RolledBack;
     d.candidate_sha = None;
     d.canary_percent = 0.0;
+    d.rollback_chain = vec!["ef".repeat(32), "ab".repeat(32)];
     deployments::record(db, &d, "cd", None).await.unwrap();
     assert_eq!(deployments::get(db, "calculator").await.unwrap(), Some(d.clone()));
     assert_eq!(deployments::all(db).await.unwrap(), vec![d.clone()]);

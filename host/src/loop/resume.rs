@@ -185,7 +185,7 @@ pub(super) async fn settle_unowned(ctx: &Ctx, mut imp: Improvement, why: &str, s
                     "unit",
                     rb.to.id(),
                     rb.from.id(),
-                    rb.previous_id(),
+                    rb.chain.clone(),
                     &why,
                 );
                 ctx.write("deployment", &imp.target, written).await;

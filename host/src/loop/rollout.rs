@@ -441,6 +441,7 @@ impl Rollout {
             canary_percent: pct,
             control_percent: 0.0,
             holdback_percent: 0.0,
+            rollback_chain: self.owned.claim.slot().rollback_chain(current.id()),
             state,
             reason: reason.to_string(),
             updated_at: now_ms(),
@@ -885,7 +886,7 @@ impl Rollout {
             Ok(rb) => {
                 let (to, from) = (rb.to.id(), rb.from.id());
                 let written =
-                    store::deployments::record_rollback(&ctx.db, target, "unit", to, from, rb.previous_id(), &reason);
+                    store::deployments::record_rollback(&ctx.db, target, "unit", to, from, rb.chain.clone(), &reason);
                 ctx.write("deployment", target, written).await;
                 let event = Event::Rollback {
                     from: self.candidate.version().into(),
@@ -1027,7 +1028,7 @@ pub async fn requested_rollbacks(ctx: &Ctx, denied: Option<&Denied>) {
                     kind,
                     rb.to.id(),
                     rb.from.id(),
-                    rb.previous_id(),
+                    rb.chain.clone(),
                     &why,
                 );
                 ctx.write("deployment", &target, written).await;

@@ -83,17 +83,15 @@ pub enum SlotError {
 pub struct Rollback {
     pub from: Arc<Plugin>,
     pub to: Arc<Plugin>,
-    /// The newest version left in the slot's history once `to` serves: what
-    /// the next rollback goes back to (`None`: nothing to go back to). The
-    /// deployment record keeps it, so that a restart restores it too.
-    pub previous: Option<Arc<Plugin>>,
+    /// The slot's history once `to` serves, newest first (module ids):
+    /// what the next rollbacks go back to (empty: nothing to go back to).
+    /// The deployment record keeps it, so that a restart restores it too.
+    pub chain: Vec<String>,
 }
 
-impl Rollback {
-    /// [`Rollback::previous`]'s module id.
-    pub fn previous_id(&self) -> Option<&str> {
-        self.previous.as_ref().map(|p| p.id())
-    }
+/// A history's module ids, newest first.
+fn newest_first(history: &VecDeque<Arc<Plugin>>) -> Vec<String> {
+    history.iter().rev().map(|p| p.id().to_string()).collect()
 }
 
 /// What writers of a slot hold their lock on.
@@ -167,6 +165,24 @@ impl Slot {
     /// Previous versions, newest first.
     pub fn history(&self) -> Vec<Arc<Plugin>> {
         self.guarded.lock().history.iter().rev().cloned().collect()
+    }
+
+    /// What a rollback can go back to once the version `serving` serves,
+    /// newest first (module ids): the version serving now and the history,
+    /// without `serving`, at most the slot's depth. Right both after a
+    /// change (`serving` is current, so this is the history) and before a
+    /// promotion that is recorded before it is made (the version serving
+    /// now becomes the newest to go back to).
+    pub fn rollback_chain(&self, serving: &str) -> Vec<String> {
+        let g = self.guarded.lock();
+        let current = self.serving.load().current.clone();
+        let mut chain: Vec<String> = Vec::with_capacity(self.depth);
+        for p in std::iter::once(&current).chain(g.history.iter().rev()) {
+            if p.id() != serving && !chain.iter().any(|c| c == p.id()) && chain.len() < self.depth {
+                chain.push(p.id().to_string());
+            }
+        }
+        chain
     }
 
     /// Who holds the slot, if a rollout does.
@@ -306,14 +322,14 @@ impl Slot {
         let serving = self.serving.load_full();
         if let Some(canary) = &serving.canary {
             self.serving.store(Arc::new(Serving { current: serving.current.clone(), canary: None }));
-            let previous = history.back().cloned();
-            return Ok(Rollback { from: canary.plugin.clone(), to: serving.current.clone(), previous });
+            let chain = newest_first(history);
+            return Ok(Rollback { from: canary.plugin.clone(), to: serving.current.clone(), chain });
         }
         let Some(prev) = history.pop_back() else {
             return Err(SlotError::NoPrevious(self.name.clone()));
         };
         self.serving.store(Arc::new(Serving { current: prev.clone(), canary: None }));
-        Ok(Rollback { from: serving.current.clone(), to: prev, previous: history.back().cloned() })
+        Ok(Rollback { from: serving.current.clone(), to: prev, chain: newest_first(history) })
     }
 
     /// Put `target` (a version restored from the content-addressed store)
@@ -325,7 +341,7 @@ impl Slot {
         let serving = self.serving.load_full();
         g.history.retain(|h| h.id() != target.id());
         self.serving.store(Arc::new(Serving { current: target.clone(), canary: None }));
-        Ok(Rollback { from: serving.current.clone(), to: target, previous: g.history.back().cloned() })
+        Ok(Rollback { from: serving.current.clone(), to: target, chain: newest_first(&g.history) })
     }
 }
 
@@ -455,7 +471,7 @@ impl Claim {
         };
         g.history.retain(|h| h.id() != baseline.id() && h.id() != candidate.id());
         self.slot.serving.store(Arc::new(Serving { current: baseline.clone(), canary: None }));
-        Ok(Rollback { from, to: baseline.clone(), previous: g.history.back().cloned() })
+        Ok(Rollback { from, to: baseline.clone(), chain: newest_first(&g.history) })
     }
 }
 

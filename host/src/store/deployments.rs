@@ -63,6 +63,13 @@ pub struct Deployment {
     /// version; 0 outside a bake.
     #[serde(default)]
     pub holdback_percent: f64,
+    /// Every version a rollback can go back to once `current_sha` serves,
+    /// newest first (module ids; the slot's history, at most
+    /// `runtime.history_depth`). Kept so that a restart restores every
+    /// level of rollback; empty in rows written before it was kept, which
+    /// restore `previous_sha` alone.
+    #[serde(default)]
+    pub rollback_chain: Vec<String>,
     pub state: DeployState,
     pub reason: String,
     pub updated_at: i64,
@@ -94,26 +101,33 @@ fn state(s: String) -> Result<DeployState> {
     DeployState::parse(&s).ok_or_else(|| super::StoreError::Corrupt(format!("unknown deployment state `{s}`")))
 }
 
+fn chain(s: Option<String>) -> Result<Vec<String>> {
+    let Some(s) = s else { return Ok(Vec::new()) };
+    serde_json::from_str(&s)
+        .map_err(|e| super::StoreError::Corrupt(format!("a deployment's rollback chain `{s}`: {e}")))
+}
+
 /// Record that `slot` went back from `from_sha` to `to_sha`: the slot's
 /// deployment row and its history, whose entry names the version restored
 /// (`sha256`) and the one taken back (`from_sha`), as every entry names
-/// what serves after it and what served before. `previous_sha` is what the
-/// slot would go back to next (the newest version left in its history),
-/// kept so that a restart restores it.
+/// what serves after it and what served before. `rollback_chain` is what the
+/// slot would go back to next, newest first (its history once `to_sha`
+/// serves), kept so that a restart restores it.
 pub async fn record_rollback(
     db: &Db,
     slot: &str,
     kind: &str,
     to_sha: &str,
     from_sha: &str,
-    previous_sha: Option<&str>,
+    rollback_chain: Vec<String>,
     reason: &str,
 ) -> Result<()> {
     let d = Deployment {
         slot: slot.into(),
         kind: kind.into(),
         current_sha: to_sha.into(),
-        previous_sha: previous_sha.map(str::to_string),
+        previous_sha: rollback_chain.first().cloned(),
+        rollback_chain,
         candidate_sha: None,
         canary_percent: 0.0,
         control_percent: 0.0,
@@ -128,19 +142,20 @@ pub async fn record_rollback(
 /// Set a slot's deployment and append the change to its history, in one
 /// transaction. `history_sha` is the version the change is about.
 pub async fn record(db: &Db, d: &Deployment, history_sha: &str, from_sha: Option<&str>) -> Result<()> {
+    let chain = serde_json::to_string(&d.rollback_chain).expect("a list of strings serialises");
     with_pool!(db, p => {
         let mut tx = p.begin_write().await?;
         sqlx::query(
-            "INSERT INTO deployments (slot, kind, current_sha, previous_sha, candidate_sha, canary_percent, state, reason, updated_at, control_percent, holdback_percent)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+            "INSERT INTO deployments (slot, kind, current_sha, previous_sha, candidate_sha, canary_percent, state, reason, updated_at, control_percent, holdback_percent, rollback_chain)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
              ON CONFLICT (slot) DO UPDATE SET kind = excluded.kind, current_sha = excluded.current_sha,
                previous_sha = excluded.previous_sha, candidate_sha = excluded.candidate_sha,
                canary_percent = excluded.canary_percent, state = excluded.state,
                reason = excluded.reason, updated_at = excluded.updated_at, control_percent = excluded.control_percent,
-               holdback_percent = excluded.holdback_percent")
+               holdback_percent = excluded.holdback_percent, rollback_chain = excluded.rollback_chain")
             .bind(&d.slot).bind(&d.kind).bind(&d.current_sha).bind(&d.previous_sha).bind(&d.candidate_sha)
             .bind(d.canary_percent).bind(d.state.as_str()).bind(&d.reason).bind(d.updated_at).bind(d.control_percent)
-            .bind(d.holdback_percent)
+            .bind(d.holdback_percent).bind(&chain)
             .execute(&mut *tx).await?;
         sqlx::query("INSERT INTO deployment_history (slot, sha256, from_sha, state, reason, at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(&d.slot).bind(history_sha).bind(from_sha).bind(d.state.as_str()).bind(&d.reason).bind(d.updated_at)
@@ -175,6 +190,7 @@ macro_rules! decode {
             canary_percent: $r.try_get("canary_percent")?,
             control_percent: $r.try_get("control_percent")?,
             holdback_percent: $r.try_get("holdback_percent")?,
+            rollback_chain: chain($r.try_get("rollback_chain")?)?,
             state: state($r.try_get("state")?)?,
             reason: $r.try_get("reason")?,
             updated_at: $r.try_get("updated_at")?,

@@ -281,21 +281,14 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-/// A Unix-millisecond time as a UTC date and time, `2026-12-01 11:23:53Z`
-/// (days to civil date after Howard Hinnant's algorithm).
+/// A Unix-millisecond time as a UTC date and time, `2026-12-01 11:23:53Z`;
+/// a time outside what a calendar date can hold (years −9999 to 9999)
+/// reads as its milliseconds.
 pub fn format_time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z", rest / 3600, rest / 60 % 60, rest % 60)
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(t) => t.strftime("%Y-%m-%d %H:%M:%SZ").to_string(),
+        Err(_) => format!("{ms} ms since 1970"),
+    }
 }
 
 #[cfg(test)]
@@ -307,6 +300,8 @@ mod tests {
         assert_eq!(format_time(0), "1970-01-01 00:00:00Z");
         assert_eq!(format_time(1_796_124_233_000), "2026-12-01 11:23:53Z");
         assert_eq!(format_time(951_782_400_000), "2000-02-29 00:00:00Z");
+        assert_eq!(format_time(-1), "1969-12-31 23:59:59Z");
+        assert_eq!(format_time(i64::MAX), "9223372036854775807 ms since 1970");
     }
 
     /// A write transaction whose `BEGIN IMMEDIATE` went out but whose future

@@ -378,6 +378,81 @@ async fn improvements_per_cycle_limit_is_respected() {
     host.improve.wait_rollouts().await;
 }
 
+/// Candidates of different units are taken up in the order they came, and
+/// the queue's listing says so before a cycle does: the second waits for
+/// a later cycle (one improvement per cycle), the third for a rollout to
+/// end (two at once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_candidates_of_other_units_wait_for_the_cycle_and_rollout_limits() {
+    let (_dir, host) = host_with(|c| {
+        c.safety.limits.improvements_per_cycle = 1;
+        c.safety.limits.concurrent_rollouts = 2;
+        c.safety.limits.min_executions = 0;
+        c.safety.limits.required_proof = vec!["validation".into()];
+        // Keep the rollouts from finishing during the test.
+        c.safety.limits.judge.min_samples = 1_000_000;
+        c.safety.limits.judge.max_samples = 1_000_000;
+    })
+    .await;
+    for g in [&guests::UNIT_CALCULATOR_V1, &guests::TEST_ECHO_V1, &guests::TEST_HOSTILE] {
+        deploy(&host, g).await;
+    }
+    // Queued in another order than the units were deployed in.
+    for (name, g) in [
+        ("hostile", &guests::TEST_HOSTILE_V2),
+        ("echo", &guests::TEST_ECHO_V2),
+        ("calculator", &guests::UNIT_CALCULATOR_V2),
+    ] {
+        let p = host.runtime.load(name, &g.load().unwrap()).unwrap();
+        host.improve.submit(p, "test").await.unwrap();
+    }
+    let waiting = |q: Vec<kaizen_host::r#loop::queue::QueuedCandidate>| -> Vec<(String, String)> {
+        q.into_iter().map(|c| (c.target, c.waiting)).collect()
+    };
+    let q = waiting(host.improve.queued().await.unwrap());
+    assert_eq!(q.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(), ["hostile", "echo", "calculator"], "{q:?}");
+    assert!(q[0].1.starts_with("taken up by the next cycle"), "{q:?}");
+    assert!(
+        q[1].1.starts_with("taken up by a later cycle: 1 candidate(s) of other units start before it")
+            && q[1].1.contains("a cycle starts at most 1 (safety.limits.improvements_per_cycle)"),
+        "{q:?}"
+    );
+    // The two before it will hold both rollout permits.
+    assert!(
+        q[2].1.starts_with("after a rollout ends: 2 candidate(s) of other units start before it,")
+            && q[2].1.contains("at most 2 rollout(s) run at once (safety.limits.concurrent_rollouts)"),
+        "{q:?}"
+    );
+
+    let first = host.improve.run_cycle("manual").await;
+    let started: Vec<&str> =
+        first.attempts.iter().filter(|a| a.improvement_id.is_some()).map(|a| a.target.as_str()).collect();
+    assert_eq!(started, ["hostile"], "the oldest candidate is taken up first: {:?}", first.attempts);
+    let q = waiting(host.improve.queued().await.unwrap());
+    assert_eq!(q.len(), 2, "{q:?}");
+    assert_eq!(q[0].0, "echo");
+    assert!(q[0].1.starts_with("taken up by the next cycle"), "{q:?}");
+    assert_eq!(q[1].0, "calculator");
+    assert!(
+        q[1].1.starts_with(
+            "after a rollout ends: 1 candidate(s) of other units start before it and 1 rollout(s) are in flight"
+        ) && q[1].1.contains("at most 2 rollout(s) run at once (safety.limits.concurrent_rollouts)"),
+        "{q:?}"
+    );
+
+    let second = host.improve.run_cycle("manual").await;
+    let started: Vec<&str> =
+        second.attempts.iter().filter(|a| a.improvement_id.is_some()).map(|a| a.target.as_str()).collect();
+    assert_eq!(started, ["echo"], "{:?}", second.attempts);
+    let q = waiting(host.improve.queued().await.unwrap());
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert!(q[0].1.starts_with("2 rollout(s) in flight (limit 2)"), "{q:?}");
+    for target in ["hostile", "echo"] {
+        host.abort_rollout(target, "test", "end of test", std::time::Duration::from_secs(30)).await.unwrap();
+    }
+    host.improve.wait_rollouts().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_generator_command_supplies_the_candidate_and_its_failures_are_recorded() {
     let v2_path = guests::UNIT_CALCULATOR_V2.path;

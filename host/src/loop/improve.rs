@@ -1,5 +1,6 @@
 //! Step 4, improve: each target's top finding the loop may act on, then the
-//! candidates queued for targets with no such finding, each given one
+//! candidates queued for targets with no such finding (in the order they
+//! came), each given one
 //! attempt (take a candidate, prove it, start its rollout) within the
 //! safety limits. Every finding that leads to no attempt gets its reason
 //! ([`NoAttempt`]), in the report and on the finding.
@@ -13,7 +14,9 @@ use super::{CycleReport, Loop};
 use crate::runtime::types::PluginKind;
 use crate::store::{self, findings::FindingRecord, findings::FindingStatus};
 
-pub async fn improve(lp: &Loop, findings: &[FindingRecord], sample: &Sample, r: &mut CycleReport) {
+/// `order` lists units with queued candidates in the queue's order
+/// ([`super::queue::Refilled::units`]).
+pub async fn improve(lp: &Loop, findings: &[FindingRecord], sample: &Sample, order: &[String], r: &mut CycleReport) {
     let ctx = &lp.ctx;
     let mut started = 0;
     lp.start_waiting(&mut started, r).await;
@@ -46,11 +49,15 @@ pub async fn improve(lp: &Loop, findings: &[FindingRecord], sample: &Sample, r: 
             r.not_attempted.push(NotAttempted::new(f.id, &f.target, &f.kind, why));
         }
     }
-    for slot in ctx.runtime.slots_of(PluginKind::Unit) {
-        let target = slot.name().to_string();
-        if ctx.candidates.has(&target) && !turn.contains_key(&target) {
-            let executions = sample.load.get(&target).copied().unwrap_or(0);
-            if let Tried::Attempted(a) = lp.attempt(&target, None, started, executions).await {
+    // In the order their oldest candidates came, the order the queue's
+    // listing forecasts ([`Loop::queued`]); then any other unit with a
+    // candidate in memory (queued since, or the table unread).
+    let units: Vec<String> = ctx.runtime.slots_of(PluginKind::Unit).iter().map(|s| s.name().to_string()).collect();
+    let in_line = order.iter().filter(|t| units.contains(t)).chain(units.iter().filter(|u| !order.contains(u)));
+    for target in in_line {
+        if ctx.candidates.has(target) && !turn.contains_key(target) {
+            let executions = sample.load.get(target).copied().unwrap_or(0);
+            if let Tried::Attempted(a) = lp.attempt(target, None, started, executions).await {
                 record(a, &mut started, r);
             }
         }

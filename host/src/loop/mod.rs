@@ -422,10 +422,16 @@ impl Loop {
         match running {
             Err(denied) => r.skipped = Some(denied.to_string()),
             Ok(()) => {
-                match queue::refill(ctx).await {
-                    Ok(refilled) => refilled.errors.iter().for_each(|e| tracing::warn!("candidate queue: {e}")),
-                    Err(e) => tracing::warn!("candidate queue: cannot read it, memory's queue stands: {e}"),
-                }
+                let order = match queue::refill(ctx).await {
+                    Ok(refilled) => {
+                        refilled.errors.iter().for_each(|e| tracing::warn!("candidate queue: {e}"));
+                        refilled.units
+                    }
+                    Err(e) => {
+                        tracing::warn!("candidate queue: cannot read it, memory's queue stands: {e}");
+                        Vec::new()
+                    }
+                };
                 let seen = sample::sample(ctx).await;
                 r.targets_sampled = seen.input.targets.len();
                 mark(&mut r, "sample");
@@ -435,7 +441,7 @@ impl Loop {
                 let mut findings = prioritize::prioritize(ctx, detected.findings, &seen, &mut r).await;
                 lifecycle::sweep(ctx, &mut findings, &detected.failed, &mut r).await;
                 mark(&mut r, "prioritize");
-                improve::improve(self, &findings, &seen, &mut r).await;
+                improve::improve(self, &findings, &seen, &order, &mut r).await;
                 mark(&mut r, "improve");
                 *self.next_interval.lock() = learn::learn(ctx, &seen, &mut r).await;
                 mark(&mut r, "learn");

@@ -27,6 +27,9 @@ pub struct Refilled {
     pub queued: usize,
     /// Rows that could not be taken up, each in words.
     pub errors: Vec<String>,
+    /// The units with candidates queued, in the order their oldest came:
+    /// the order a cycle takes them up in.
+    pub units: Vec<String>,
 }
 
 /// Make the in-memory queue what the table holds, in its order. A row whose
@@ -59,6 +62,9 @@ pub(super) async fn refill(ctx: &Ctx) -> Result<Refilled, StoreError> {
     for row in rows {
         if open.iter().any(|i| i.target == row.target && i.candidate_sha == row.sha256) {
             continue;
+        }
+        if !r.units.contains(&row.target) {
+            r.units.push(row.target.clone());
         }
         if let Some(c) = ctx.candidates.get(&row.target, &row.sha256) {
             waiting.push(c);
@@ -108,9 +114,34 @@ pub struct QueuedCandidate {
     pub queued_at: i64,
     /// Why the loop has not taken it up yet, in words: no such unit is
     /// hosted, an improvement of its unit is under way, earlier candidates
-    /// of its unit come first, the safety controller's reason, or that the
-    /// next cycle takes it up.
+    /// of its unit come first, the safety controller's reason, that other
+    /// units' candidates fill the next cycle or the rollout permits first
+    /// (`safety.limits.improvements_per_cycle`, `concurrent_rollouts`), or
+    /// that the next cycle takes it up.
     pub waiting: String,
+}
+
+/// Why a candidate that the safety controller would let start now still
+/// waits: `before` candidates of other units start ahead of it in the next
+/// cycle, which starts at most `improvements_per_cycle`, and each holds a
+/// rollout permit of `concurrent_rollouts`, of which `in_flight` are held.
+/// `None` when it is taken up by the next cycle.
+fn after_others(limits: &crate::safety::Limits, before: usize, in_flight: usize) -> Option<String> {
+    if in_flight + before >= limits.concurrent_rollouts {
+        let held = if in_flight > 0 { format!(" and {in_flight} rollout(s) are in flight") } else { String::new() };
+        return Some(format!(
+            "after a rollout ends: {before} candidate(s) of other units start before it{held}, and at most {} \
+             rollout(s) run at once (safety.limits.concurrent_rollouts)",
+            limits.concurrent_rollouts
+        ));
+    }
+    (before >= limits.improvements_per_cycle).then(|| {
+        format!(
+            "taken up by a later cycle: {before} candidate(s) of other units start before it, and a cycle starts \
+             at most {} (safety.limits.improvements_per_cycle)",
+            limits.improvements_per_cycle
+        )
+    })
 }
 
 /// Why withdrawing a queued candidate failed.
@@ -149,6 +180,14 @@ impl super::Loop {
         let open = store::improvements::unsettled(&ctx.db).await?;
         let follower = ctx.leadership.check().is_err();
         let next_cycle = self.stats().next_cycle_at;
+        // What starts before a candidate the safety controller would let
+        // start: the proven candidates parked for a rollout permit (they
+        // start first), then the other units' candidates ready before it in
+        // the queue's order (the cycle's, see [`super::improve`]). The
+        // rollouts in flight hold their permits until they end.
+        let parked = ctx.waiting.lock().len();
+        let in_flight = ctx.safety.rollouts_in_flight();
+        let mut ready = 0;
         let mut ahead: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
@@ -174,7 +213,11 @@ impl super::Loop {
                 denied.to_string()
             } else if let Err(denied) = super::attempt::replay_possible(ctx, &row.target).await {
                 denied.to_string()
+            } else if let Some(later) = after_others(ctx.safety.limits_for(&row.target), parked + ready, in_flight) {
+                ready += 1;
+                later
             } else {
+                ready += 1;
                 match next_cycle {
                     Some(at) => {
                         format!("taken up by the next cycle (in {} s)", ((at - store::now_ms()).max(0) + 999) / 1000)

@@ -38,12 +38,49 @@ pub struct Service {
     watch: Option<WatchFolder>,
     notifier: Notifier,
     url_file: std::path::PathBuf,
+    /// The data directory's lock, held while this service lives.
+    _lock: std::fs::File,
 }
 
 /// The file in the data directory that says where the host listens, for
 /// client commands run beside it (`kaizen status` in the directory holding
 /// `kaizen-data` or the demo's `kaizen-demo`). Removed at shutdown.
 pub const URL_FILE: &str = "url";
+
+/// The file in the data directory a running `kaizen serve` holds locked, so
+/// that a second one started on the same directory is refused instead of
+/// running a second loop over the same store and watch folder.
+pub const LOCK_FILE: &str = "lock";
+
+/// Why the data directory cannot be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum DataDirLocked {
+    #[error(
+        "the data directory {dir} is in use by another `kaizen serve`{at}: stop it first, or give this one a \
+         data directory of its own (--data-dir, data_dir in the config file, KAIZEN_DATA_DIR)"
+    )]
+    Held { dir: String, at: String },
+    #[error("cannot lock {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+}
+
+/// Take the data directory's lock ([`LOCK_FILE`]). An operating-system lock,
+/// so it is released when the process ends however it ends (kill -9
+/// included) and a restart never finds a stale one.
+fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, DataDirLocked> {
+    let path = dir.join(LOCK_FILE);
+    let io = |source| DataDirLocked::Io { path: path.display().to_string(), source };
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let url = std::fs::read_to_string(dir.join(URL_FILE)).unwrap_or_default();
+            let at = if url.trim().is_empty() { String::new() } else { format!(" (listening at {})", url.trim()) };
+            Err(DataDirLocked::Held { dir: dir.display().to_string(), at })
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+    }
+}
 
 /// The URL a client on this machine reaches `addr` at: an unspecified
 /// address (`0.0.0.0`, `::`) is reached over loopback.
@@ -69,9 +106,10 @@ impl Service {
         let data_dir = config.host.data_dir.clone();
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+        let lock = lock_data_dir(&data_dir)?;
         let (tokens, tokens_generated) = Tokens::resolve(&config.tokens, &data_dir)
             .with_context(|| format!("cannot keep the API tokens in {}", data_dir.display()))?;
-        let started = Self::open(config, listener, tokens, tokens_generated).await;
+        let started = Self::open(config, listener, tokens, tokens_generated, lock).await;
         if started.is_err() && tokens_generated {
             let _ = std::fs::remove_file(Tokens::file(&data_dir));
         }
@@ -83,6 +121,7 @@ impl Service {
         listener: tokio::net::TcpListener,
         tokens: Tokens,
         tokens_generated: bool,
+        lock: std::fs::File,
     ) -> anyhow::Result<Service> {
         let data_dir = &config.host.data_dir;
         let (host, restored) = Host::open(config.host.clone()).await.context("cannot open the host")?;
@@ -142,6 +181,7 @@ impl Service {
             watch,
             notifier,
             url_file,
+            _lock: lock,
         })
     }
 

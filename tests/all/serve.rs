@@ -361,3 +361,41 @@ fn a_failed_start_leaves_no_tokens_unseen() {
     assert!(s.stdout.lock().iter().any(|l| l.contains("admin token:")), "the first start that serves shows its tokens");
     assert!(s.stop().success());
 }
+
+/// One data directory, one `kaizen serve`: a second start on it is refused
+/// before it writes anything, naming where the first listens, and leaves
+/// the first serving and findable (its `url` file stays). The lock dies
+/// with its process: after kill -9 the directory starts again.
+#[test]
+fn a_second_serve_on_one_data_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start(dir.path(), &[], &[]);
+    let tokens = std::fs::read(dir.path().join("tokens.json")).unwrap();
+    let out = std::process::Command::new(crate::kaizen_bin::BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("is in use by another `kaizen serve` (listening at {})", s.url))
+            && err.contains("--data-dir"),
+        "{err}"
+    );
+    assert!(!err.to_lowercase().contains("backtrace"), "{err}");
+    assert_eq!(std::fs::read(dir.path().join("tokens.json")).unwrap(), tokens, "the first's tokens stand");
+    let url = std::fs::read_to_string(dir.path().join(kaizen_service::serve::URL_FILE)).unwrap();
+    assert_eq!(url.trim(), s.url, "clients beside the data directory still find the first");
+    let (ok, out, err) = s.cli(&["status"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(s.serving("calculator").as_deref(), Some("1.0.0"));
+
+    let mut child = s.child.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let s = Server::start(dir.path(), &[], &[]);
+    assert_eq!(s.serving("calculator").as_deref(), Some("1.0.0"), "no stale lock after kill -9");
+    assert!(s.stop().success());
+}

@@ -446,6 +446,15 @@ impl Client {
                 );
             }
         }
+        for u in &s.unrestored {
+            out!(
+                "slot {} serves nothing: the version it served ({}) could not be loaded at start ({}); deploy a \
+                 version to it",
+                u.slot,
+                short(&u.sha256),
+                u.reason
+            );
+        }
         print_tasks(&s.tasks);
         if let Some(f) = self.get::<kaizen_service::api::fleet::FleetStatus>("/api/v1/fleet")? {
             print_fleet(&f);

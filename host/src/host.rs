@@ -93,7 +93,25 @@ pub struct Host {
     pub fleet: Option<Arc<Fleet>>,
     /// Whether this host may deploy and run the loop now.
     pub leadership: Leadership,
+    /// Slots the store says serve a version that could not be loaded at
+    /// start ([`Host::unrestored`]).
+    unrestored: parking_lot::Mutex<Vec<Unrestored>>,
     audit: Audit,
+}
+
+/// A slot the store says serves `sha256`, which could not be loaded when
+/// the host started (its module file gone or unreadable): it serves
+/// nothing rather than an older version nobody chose, until a version is
+/// deployed to it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unrestored {
+    pub slot: String,
+    /// The version the store records as serving (its module's sha256, and
+    /// its config's after a `+` for a config candidate).
+    pub sha256: String,
+    /// Why it could not be loaded.
+    pub reason: String,
 }
 
 /// What [`Host::open`] restored.
@@ -164,6 +182,7 @@ impl Host {
             tasks,
             fleet,
             leadership,
+            unrestored: Default::default(),
             audit,
         });
         let mut restored = host.restore().await?;
@@ -440,10 +459,27 @@ impl Host {
                 back.extend(d.previous_sha.as_deref());
             }
             back.retain(|id| *id != d.current_sha);
-            if let Err(e) = self.fetch_stored(&d.current_sha).await {
-                r.errors.push(format!("slot {}: {e}", d.slot));
-            }
             let load = |sha: &str| self.runtime.load_stored(sha);
+            // What serves first: without it the slot serves nothing, and
+            // none of its older versions is installed in its place (the
+            // newest of them would serve, a version nobody chose now).
+            let current = match self.fetch_stored(&d.current_sha).await {
+                Ok(()) => load(&d.current_sha).map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            let current = match current {
+                Ok(p) => p,
+                Err(e) => {
+                    r.errors.push(format!(
+                        "slot {}: serves nothing: the version it served ({}) cannot be loaded: {e}; deploy a \
+                         version to it",
+                        d.slot, d.current_sha
+                    ));
+                    let lost = Unrestored { slot: d.slot.clone(), sha256: d.current_sha.clone(), reason: e };
+                    self.unrestored.lock().push(lost);
+                    continue;
+                }
+            };
             for id in back {
                 // A version that cannot come back only shortens the slot's
                 // history: what serves is what matters.
@@ -458,18 +494,22 @@ impl Host {
                     Err(e) => tracing::warn!("restore: slot {}: cannot keep {id} to roll back to: {e}", d.slot),
                 }
             }
-            match load(&d.current_sha) {
-                Ok(p) => {
-                    let _ = self.runtime.install(p);
-                    r.slots += 1;
-                }
-                Err(e) => r.errors.push(format!("slot {}: {e}", d.slot)),
-            }
+            let _ = self.runtime.install(current);
+            r.slots += 1;
         }
         for e in &r.errors {
             tracing::error!("restore: {e}");
         }
         Ok(r)
+    }
+
+    /// The slots restore could not bring back ([`Unrestored`]) that still
+    /// serve nothing: one comes off the list when a version is deployed to
+    /// it.
+    pub fn unrestored(&self) -> Vec<Unrestored> {
+        let mut lost = self.unrestored.lock();
+        lost.retain(|u| self.runtime.slot(&u.slot).is_none());
+        lost.clone()
     }
 
     /// Deploy `plugin` directly (a first version, a detector or strategy, or

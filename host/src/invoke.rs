@@ -281,14 +281,16 @@ impl Invoker {
         let started = Instant::now();
         let deadline = Duration::from_millis(context.deadline_ms.max(1));
         let remaining = |started: Instant| deadline.saturating_sub(started.elapsed());
+        // A unit that is not hosted is answered before the breaker: it
+        // gets no breaker, so calls to names that serve nothing cannot
+        // grow the breakers' list.
+        let slot = self.runtime.unit_slot(name)?;
         let ticket = match h.admit(name) {
             Admit::Yes(ticket) => ticket,
             Admit::No(open_for) => {
                 // Counted on the version serving, apart from its calls: no
                 // version was called, so no listener (the judge) hears of it.
-                if let Ok(slot) = self.runtime.unit_slot(name) {
-                    self.telemetry.refused(name, slot.current().version(), started_at);
-                }
+                self.telemetry.refused(name, slot.current().version(), started_at);
                 if let Some(fb) = h.config().circuit_fallbacks.get(name) {
                     let (r, p, latency) = self.call_once_within(fb, context, request, Some(remaining(started))).await;
                     return r.map(|output| Answer { output, plugin: p.expect("answered"), latency });
@@ -299,7 +301,7 @@ impl Invoker {
                 ));
             }
         };
-        let plugin = self.runtime.unit_slot(name)?.route();
+        let plugin = slot.route();
         let healed = self.heal(h, name, &plugin, context, request, started).await;
         let latency = started.elapsed();
         h.observe(name, ticket, &healed.own, latency);

@@ -230,7 +230,9 @@ async fn deploy_bundled(host: &Arc<Host>, seed_unit: bool) -> anyhow::Result<Vec
         let h = host.clone();
         let label = g.package.to_string();
         let plugin = tokio::task::spawn_blocking(move || h.runtime.load(&label, &bytes)).await??;
-        if host.runtime.slot(plugin.name()).is_some() {
+        // A slot restore could not bring back is not empty: its version is
+        // the operator's to deploy again, not the bundle's to replace.
+        if host.runtime.slot(plugin.name()).is_some() || host.unrestored().iter().any(|u| u.slot == plugin.name()) {
             continue;
         }
         let what = if plugin.kind() == PluginKind::Unit { "seed unit" } else { "bundled plugin" };

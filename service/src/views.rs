@@ -58,6 +58,10 @@ pub struct Status {
     /// The supervised background tasks: which runs, which is down, panics
     /// and restarts.
     pub tasks: Vec<TaskStatus>,
+    /// Slots that serve nothing because the version the store says they
+    /// serve could not be loaded at start, until a version is deployed.
+    #[serde(default)]
+    pub unrestored: Vec<kaizen_host::host::Unrestored>,
 }
 
 /// Whether rollouts may start now (`safety.schedule`, a declared freeze).
@@ -113,7 +117,8 @@ pub struct WaitingView {
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Health {
     /// `ready`; `degraded` (still 200) when a background task panicked
-    /// since start and runs again; `unhealthy` (503) while a task is down —
+    /// since start and runs again, or a slot serves nothing because its
+    /// version could not be loaded at start; `unhealthy` (503) while a task is down —
     /// restarting after a panic, or ended; `not-ready` (503) while the host
     /// starts or stops.
     pub status: String,
@@ -124,8 +129,9 @@ pub struct Health {
 }
 
 impl Health {
-    /// The health of a host whose tasks are `tasks`.
-    pub fn of(tasks: Vec<TaskStatus>) -> Health {
+    /// The health of a host whose tasks are `tasks` and whose slots
+    /// `unrestored` serve nothing ([`kaizen_host::host::Host::unrestored`]).
+    pub fn of(tasks: Vec<TaskStatus>, unrestored: &[kaizen_host::host::Unrestored]) -> Health {
         let error = |t: &TaskStatus| t.last_error.clone().unwrap_or_default();
         let now = kaizen_host::store::now_ms();
         let secs = |ms: i64| format!("{:.1} s", ms.max(0) as f64 / 1000.0);
@@ -151,8 +157,11 @@ impl Health {
             .collect();
         let (status, message) = if !down.is_empty() {
             ("unhealthy", down.join("; "))
-        } else if !panicked.is_empty() {
-            ("degraded", panicked.join("; "))
+        } else if !panicked.is_empty() || !unrestored.is_empty() {
+            let lost = unrestored.iter().map(|u| {
+                format!("slot {} serves nothing: its version {} could not be loaded at start", u.slot, u.sha256)
+            });
+            ("degraded", lost.chain(panicked).collect::<Vec<_>>().join("; "))
         } else {
             ("ready", format!("all {} background tasks run", tasks.len()))
         };

@@ -399,3 +399,49 @@ fn a_second_serve_on_one_data_directory_is_refused() {
     assert_eq!(s.serving("calculator").as_deref(), Some("1.0.0"), "no stale lock after kill -9");
     assert!(s.stop().success());
 }
+
+/// A slot whose serving version's module is gone from the data directory
+/// when the host starts serves nothing rather than the older version in
+/// its history (which nobody chose now): its calls are answered 503 naming
+/// why, `/healthz` and `kaizen status` say so, and deploying a version
+/// brings it back. Calls to a unit that does not exist get a 404 and no
+/// circuit breaker.
+#[test]
+fn a_unit_whose_module_is_gone_serves_nothing_until_deployed_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[], &[]);
+    let v2 = UNIT_CALCULATOR_V2.load().unwrap();
+    let sha = s.upload(&v2, "deploy")["sha256"].as_str().unwrap().to_string();
+    assert_eq!(s.serving("calculator").as_deref(), Some("2.0.0"));
+    let (status, _, _) = s.invoke("calculator", r#"{"op":"add","a":1,"b":2}"#);
+    assert_eq!(status, 200);
+    assert!(s.stop().success());
+    let module = dir.path().join("modules").join(format!("{sha}.wasm"));
+    std::fs::remove_file(&module).unwrap_or_else(|e| panic!("{}: {e}", module.display()));
+
+    let s = Server::start(dir.path(), &[], &[]);
+    assert_eq!(s.serving("calculator"), None, "1.0.0, the version before, is not served in its place");
+    let (status, _, body) = s.invoke("calculator", r#"{"op":"add","a":1,"b":2}"#);
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("unit-not-restored") && body.contains(&sha) && body.contains("deploy a version"), "{body}");
+    let health: serde_json::Value = s.http.get(format!("{}/healthz", s.url)).send().unwrap().json().unwrap();
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert!(health["message"].as_str().unwrap().contains("slot calculator serves nothing"), "{health}");
+    let (ok, out, err) = s.cli(&["status"]);
+    assert!(ok && out.contains("slot calculator serves nothing") && out.contains(&sha[..12]), "{out}{err}");
+
+    // A unit that never existed: 404, in plain words, and no breaker.
+    let (status, _, body) = s.invoke("ghost", "x");
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("no unit named `ghost`") && !body.contains("not-found:"), "{body}");
+    let breakers = s.get("/api/v1/breakers");
+    assert!(breakers.as_array().unwrap().iter().all(|b| b["target"] != "ghost"), "{breakers}");
+
+    s.deploy(v2);
+    assert_eq!(s.serving("calculator").as_deref(), Some("2.0.0"));
+    let (status, _, _) = s.invoke("calculator", r#"{"op":"add","a":1,"b":2}"#);
+    assert_eq!(status, 200);
+    let health: serde_json::Value = s.http.get(format!("{}/healthz", s.url)).send().unwrap().json().unwrap();
+    assert_eq!(health["status"], "ready", "{health}");
+    assert!(s.stop().success());
+}

@@ -32,7 +32,6 @@ fn status_of(class: &ErrorClass) -> (StatusCode, &'static str) {
         ErrorClass::InvalidInput => (StatusCode::UNPROCESSABLE_ENTITY, "unit-error"),
         ErrorClass::Timeout => (StatusCode::GATEWAY_TIMEOUT, "unit-error"),
         ErrorClass::CircuitOpen => (StatusCode::SERVICE_UNAVAILABLE, "unit-error"),
-        ErrorClass::Other(o) if o == "not-found" => (StatusCode::NOT_FOUND, "unknown-unit"),
         _ => (StatusCode::BAD_GATEWAY, "unit-error"),
     }
 }
@@ -67,7 +66,9 @@ fn status_of(class: &ErrorClass) -> (StatusCode, &'static str) {
             with the last lines the guest printed", body = ErrorBody,
             headers(("x-kaizen-version" = String, description = "The version that failed the call"),
                 ("x-kaizen-call-id" = String, description = "The call's id in the host's log"))),
-        (status = 503, description = "Circuit open", body = ErrorBody),
+        (status = 503, description = "Circuit open (code `unit-error`, class `circuit-open`), or the unit \
+            serves nothing because its version could not be loaded at start (code `unit-not-restored`)",
+            body = ErrorBody),
         (status = 504, description = "The unit ran out of time", body = ErrorBody,
             headers(("x-kaizen-version" = String, description = "The version that failed the call"),
                 ("x-kaizen-call-id" = String, description = "The call's id in the host's log"))),
@@ -110,12 +111,25 @@ pub async fn invoke(
             h.insert("x-kaizen-call-id", call_header);
             Ok(res)
         }
+        Err(e) if matches!(&e.class, ErrorClass::Other(o) if o == "not-found") => {
+            // A unit the store says serves, whose version could not be
+            // loaded at start, is unavailable rather than unknown.
+            match s.host.unrestored().into_iter().find(|u| u.slot == unit) {
+                Some(u) => Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unit-not-restored",
+                    format!(
+                        "unit `{unit}` serves nothing: the version it served ({}) could not be loaded when the host \
+                         started ({}); deploy a version to it",
+                        u.sha256, u.reason
+                    ),
+                )),
+                None => Err(ApiError::new(StatusCode::NOT_FOUND, "unknown-unit", e.message)),
+            }
+        }
         Err(e) => {
             let (status, code) = status_of(&e.class);
-            let class = match &e.class {
-                ErrorClass::Other(o) if o == "not-found" => None,
-                c => Some(class_name(c).to_string()),
-            };
+            let class = Some(class_name(&e.class).to_string());
             let mut err = ApiError::new(status, code, e.to_string());
             err.body.class = class;
             // A failed call names the version that failed it too: during a

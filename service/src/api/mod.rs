@@ -136,13 +136,15 @@ struct ApiDoc;
 
 /// Whether the host is ready to take calls and its background tasks run.
 /// Needs no token. 200 `ready`, or 200 `degraded` when a task panicked
-/// since start and runs again (calls are served: a load balancer keeps the
-/// host); 503 `not-ready` while the host starts or stops, and 503
+/// since start and runs again or a slot serves nothing because its version
+/// could not be loaded at start (calls are served: a load balancer keeps
+/// the host); 503 `not-ready` while the host starts or stops, and 503
 /// `unhealthy` while a supervised task (the loop, the telemetry writer, …)
 /// is down — the body names it, since when and why.
 #[utoipa::path(get, path = "/healthz", tag = "service",
     responses(
-        (status = 200, description = "Ready, or degraded: a background task panicked and runs again", body = Health),
+        (status = 200, description = "Ready, or degraded: a background task panicked and runs again, or a \
+slot serves nothing because its version could not be loaded at start", body = Health),
         (status = 503, description = "Starting or shutting down (`not-ready`), or a background task is down \
 (`unhealthy`)", body = Health)
     ))]
@@ -168,7 +170,7 @@ async fn healthz(State(s): State<AppState>) -> Response {
         let health = Health { status: "not-ready".into(), message: message.into(), tasks: s.host.tasks.list() };
         return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(health)).into_response();
     }
-    let health = Health::of(s.host.tasks.list());
+    let health = Health::of(s.host.tasks.list(), &s.host.unrestored());
     let status = if health.status == "unhealthy" { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
     (status, axum::Json(health)).into_response()
 }

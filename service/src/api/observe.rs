@@ -76,6 +76,7 @@ pub async fn status(_: Admin, State(s): State<AppState>) -> ApiResult<Json<Statu
         watch_dir: s.config.watch.enabled.then(|| s.config.watch_dir().display().to_string()),
         version: env!("CARGO_PKG_VERSION").into(),
         tasks: s.host.tasks.list(),
+        unrestored: s.host.unrestored(),
     }))
 }
 

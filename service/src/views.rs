@@ -94,6 +94,19 @@ impl GateView {
         GateView { target, state: state.into(), reason: gate.describe_now(), next_open_at, frozen_until }
     }
 
+    /// An open gate while the rollouts in flight (`in_flight`) hold every
+    /// permit (`limit`, `safety.limits.concurrent_rollouts`): the schedule
+    /// lets one start, the limit does not until one ends.
+    pub fn full(mut self, in_flight: usize, limit: usize) -> GateView {
+        if self.state == "open" && in_flight >= limit {
+            self.reason = format!(
+                "the schedule lets rollouts start, but {in_flight} in flight hold every permit \
+                 (safety.limits.concurrent_rollouts = {limit}): the next starts when one ends"
+            );
+        }
+        self
+    }
+
     /// The gate while the loop does not run (`why`: paused, stopped or
     /// disabled): `held`, whatever the schedule says, which the reason
     /// still gives.

@@ -67,6 +67,14 @@ fn a_queued_candidate_says_why_it_waits_and_can_be_withdrawn() {
     assert!(waiting.contains(&format!("after improvement {rollout} of `calculator` (canary)")), "{waiting}");
     let (ok, out, err) = s.cli(&["candidates", "list"]);
     assert!(ok && out.contains("3.0.0") && out.contains(&v3[..12]) && out.contains("after improvement"), "{out}{err}");
+    // The one rollout permit (the default) is held: the status does not
+    // say rollouts may start.
+    let (ok, out, err) = s.cli(&["status"]);
+    assert!(
+        ok && out.contains("1 in flight hold every permit (safety.limits.concurrent_rollouts = 1)")
+            && !out.contains("rollouts: rollouts may start"),
+        "{out}{err}"
+    );
 
     // The candidate the rollout carries is no longer the queue's: withdrawing
     // it is refused, saying how to end it instead.

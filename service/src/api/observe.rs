@@ -53,7 +53,11 @@ pub async fn status(_: Admin, State(s): State<AppState>) -> ApiResult<Json<Statu
         rollouts: s.host.safety.rollouts(),
         rollout_gates: std::iter::once(None)
             .chain(s.host.safety.scheduled_targets().into_iter().map(Some))
-            .map(|t| GateView::of(t.clone(), &s.host.safety.gate(t.as_deref().unwrap_or(""), false)))
+            .map(|t| {
+                let gate = GateView::of(t.clone(), &s.host.safety.gate(t.as_deref().unwrap_or(""), false));
+                let limit = s.host.safety.limits_for(t.as_deref().unwrap_or("")).concurrent_rollouts;
+                gate.full(s.host.safety.rollouts_in_flight(), limit)
+            })
             .map(|g| match &held {
                 Some(why) => g.held(why),
                 None => g,

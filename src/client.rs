@@ -327,6 +327,7 @@ fn print_units(units: &[UnitStats]) {
                 pct(u.successes_total, u.successes_total + u.unit_errors_total),
                 u.attempts_total.to_string(),
                 u.recovered_total.to_string(),
+                u.refused_total.to_string(),
             ]
         })
         .collect();
@@ -342,6 +343,7 @@ fn print_units(units: &[UnitStats]) {
             "UNIT SUCCESS",
             "ATTEMPTS",
             "RECOVERED",
+            "REFUSED",
         ],
         &rows,
     );
@@ -349,7 +351,8 @@ fn print_units(units: &[UnitStats]) {
         "  since this start of the host (the last minute's figures come from the store, across restarts); \
          caller errors are calls refused as invalid-input, left out of the unit's success \
          (answered / (answered + unit errors)); a call counts once however many attempts it took: \
-         attempts include retries and fallbacks, recovered calls are answered calls that failed at first"
+         attempts include retries and fallbacks, recovered calls are answered calls that failed at first; \
+         refused calls were not made (an open circuit breaker answered them) and are not among the calls"
     );
 }
 
@@ -492,7 +495,7 @@ impl Client {
         let window = units.first().map_or(60, |u| u.window_secs);
         let rows: Vec<Vec<String>> = units
             .iter()
-            .filter(|u| u.calls > 0)
+            .filter(|u| u.calls > 0 || u.refused > 0)
             .map(|u| {
                 vec![
                     u.unit.clone(),
@@ -503,6 +506,7 @@ impl Client {
                     u.unit_errors.to_string(),
                     u.attempts.to_string(),
                     u.recovered.to_string(),
+                    u.refused.to_string(),
                     format!("{:.1}/s", u.throughput),
                     format!("{:.3}", u.p50_ms),
                     format!("{:.3}", u.p95_ms),
@@ -526,6 +530,7 @@ impl Client {
                 "UNIT ERRORS",
                 "ATTEMPTS",
                 "RECOVERED",
+                "REFUSED",
                 "RATE",
                 "P50 MS",
                 "P95 MS",

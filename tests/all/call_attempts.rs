@@ -60,9 +60,9 @@ fn a_retried_call_is_one_call_with_its_attempts_counted_apart() {
     let row: Vec<&str> =
         out.lines().find(|l| l.starts_with("flaky")).expect("a flaky row").split_whitespace().collect();
     assert_eq!(
-        (row[3], row[4], &row[row.len() - 2..]),
-        ("5", "5", &["15", "5"][..]),
-        "calls, answered, then attempts and recovered: {out}"
+        (row[3], row[4], &row[row.len() - 3..]),
+        ("5", "5", &["15", "5", "0"][..]),
+        "calls, answered, then attempts, recovered and refused: {out}"
     );
 
     let metrics = s.http.get(format!("{}/metrics", s.url)).bearer_auth(&s.metrics).send().unwrap().text().unwrap();
@@ -82,7 +82,8 @@ fn a_retried_call_is_one_call_with_its_attempts_counted_apart() {
     ] {
         let r = s.post("/api/v1/breakers/flaky", body.clone());
         assert_eq!(r.status(), 422, "{body}");
-        assert!(r.text().unwrap().contains(why), "{body}");
+        let text = r.text().unwrap();
+        assert!(text.contains(why) && text.contains("\"invalid-breaker-force\""), "{body}: {text}");
     }
     assert!(s.get("/api/v1/breakers").as_array().unwrap().iter().all(|b| b["state"] != "open"));
 
@@ -110,6 +111,11 @@ fn a_retried_call_is_one_call_with_its_attempts_counted_apart() {
     let units = s.get("/api/v1/units");
     let flaky = units.as_array().unwrap().iter().find(|u| u["unit"] == "flaky").unwrap();
     assert_eq!((&flaky["calls_total"], &flaky["refused_total"], &flaky["refused"]), (&5.into(), &2.into(), &2.into()));
+    // The tables show them too, beside the calls.
+    let (ok, out, err) = s.cli(&["units"]);
+    let header = out.lines().find(|l| l.starts_with("UNIT")).unwrap_or_default();
+    let row: Vec<&str> = out.lines().find(|l| l.starts_with("flaky")).unwrap_or_default().split_whitespace().collect();
+    assert!(ok && header.ends_with("REFUSED") && row.last() == Some(&"2"), "{out}{err}");
     let metrics = s.http.get(format!("{}/metrics", s.url)).bearer_auth(&s.metrics).send().unwrap().text().unwrap();
     for line in [
         "kaizen_calls_total{unit=\"flaky\",version=\"0.1.0\"} 5",

@@ -148,6 +148,9 @@ fn dashboard_shows_calls_rising_and_pauses_the_loop() {
         .await;
         assert!(count(&second) > count(&first));
         calling.store(false, Ordering::Relaxed);
+        // Calls an open breaker refused have a column of their own.
+        let refused = text(&c, r#"tr[data-unit="calculator"] .refused"#).await;
+        assert_eq!(refused.as_deref().map(str::trim), Some("0"), "a refused column, none refused");
 
         c.find(Locator::Css("#btn-pause")).await.unwrap().click().await.unwrap();
         wait_text(&c, "#loop-state", "the paused state", |t| t == "paused").await;

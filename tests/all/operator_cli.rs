@@ -71,7 +71,7 @@ fn a_client_run_beside_the_demo_finds_it_and_speaks_plainly() {
         .collect();
     assert_eq!(row[..7], ["calculator", "1.0.0", "yes", "25", "20", "5", "0"], "{out}");
     assert_eq!(row[7..9], ["100.0", "%"], "the refusals are the callers' errors, counted apart: {out}");
-    assert_eq!(row[9..], ["25", "0"], "each call made once: as many attempts as calls, none recovered: {out}");
+    assert_eq!(row[9..], ["25", "0", "0"], "each call made once (attempts = calls), none recovered or refused: {out}");
     let (ok, out, err) = kaizen_in(dir.path(), &["units"]);
     assert!(ok, "{out}{err}");
     let last_minute: Vec<&str> = out

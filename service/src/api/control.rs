@@ -102,9 +102,14 @@ pub async fn freeze(
     let secs = match body.for_secs {
         Some(n) if (1..=MAX_FREEZE_SECS).contains(&n) => n,
         Some(n) => {
-            return Err(unprocessable(format!("`for_secs` = {n}: a freeze lasts 1 to {MAX_FREEZE_SECS} seconds")));
+            return Err(unprocessable(
+                "invalid-freeze",
+                format!("`for_secs` = {n}: a freeze lasts 1 to {MAX_FREEZE_SECS} seconds"),
+            ));
         }
-        None => return Err(unprocessable("`for_secs` is required: how many seconds the freeze lasts")),
+        None => {
+            return Err(unprocessable("invalid-freeze", "`for_secs` is required: how many seconds the freeze lasts"));
+        }
     };
     let why = body.reason.unwrap_or_else(|| "change freeze declared through the API".into());
     let until = kaizen_host::store::now_ms() + secs as i64 * 1000;
@@ -136,8 +141,10 @@ pub async fn lift_freeze(
     Ok(Json(state))
 }
 
-fn unprocessable(message: impl Into<String>) -> ApiError {
-    ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "invalid-freeze", message)
+/// A 422 with `code`: the body was JSON of the right shape, its values are
+/// not.
+fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, code, message)
 }
 
 /// Run one loop cycle now and return its report (waits for a cycle in
@@ -242,17 +249,17 @@ pub async fn force_breaker(
     }
     let force = match (f.state, f.ms) {
         (BreakerForce::Open, Some(ms)) if !(1..=MAX_FREEZE_SECS * 1000).contains(&ms) => {
-            return Err(unprocessable(format!(
-                "`ms` = {ms}: a breaker is forced open for 1 to {} ms (a year)",
-                MAX_FREEZE_SECS * 1000
-            )));
+            return Err(unprocessable(
+                "invalid-breaker-force",
+                format!("`ms` = {ms}: a breaker is forced open for 1 to {} ms (a year)", MAX_FREEZE_SECS * 1000),
+            ));
         }
         (BreakerForce::Open, ms) => Force::Open { ms: ms.unwrap_or(30_000) },
         (state, Some(_)) => {
-            return Err(unprocessable(format!(
-                "`ms` is for `open` only: a breaker forced `{}` has no duration",
-                state.as_str()
-            )));
+            return Err(unprocessable(
+                "invalid-breaker-force",
+                format!("`ms` is for `open` only: a breaker forced `{}` has no duration", state.as_str()),
+            ));
         }
         (BreakerForce::Closed, None) => Force::Closed,
         (BreakerForce::Reset, None) => Force::Reset,

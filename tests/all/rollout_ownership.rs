@@ -299,6 +299,17 @@ fn the_bake_judges_against_a_concurrent_holdback_and_survives_a_restart() {
     let verdicts = imp["verdicts"].as_array().unwrap();
     let bake = verdicts.iter().find(|v| v["phase"] == "bake").expect("a bake verdict");
     assert!(bake["judgement"]["baseline_samples"].as_u64().unwrap() > 0, "judged against the holdback: {bake}");
+    // A pass measured every objective; a bake that could not is
+    // inconclusive and says the promotion stands, never a pass.
+    let j = &bake["judgement"];
+    match j["verdict"].as_str() {
+        Some("pass") => {
+            let objectives = j["objectives"].as_array().unwrap();
+            assert!(objectives.iter().all(|o| o["high"].is_number()), "a pass with an unmeasured objective: {bake}");
+        }
+        Some("inconclusive") => assert!(j["reason"].as_str().unwrap().contains("the promotion stands"), "{bake}"),
+        other => panic!("the bake of an identical candidate ended {other:?}: {bake}"),
+    }
     // The steps passed before the restart keep their verdicts.
     let steps: Vec<(&str, f64)> =
         verdicts.iter().map(|v| (v["phase"].as_str().unwrap(), v["percent"].as_f64().unwrap())).collect();

@@ -311,19 +311,26 @@ fn text_value(text: &str) -> TunableValue {
     }
 }
 
-/// The judge's last verdict of a rollout as effects: `p95-ms` from its p95
-/// objective, `error-rate` from the sum of its outcome-class rates. Read
-/// from the stored JSON field by field: a bound the judge had not reached
-/// is stored as `null` (infinite), which is read back as such.
+/// A rollout's verdicts as effects: `p95-ms` from the p95 objective,
+/// `error-rate` from the sum of the outcome-class rates, each from the
+/// last verdict that measured it (a bound reached), else from the last
+/// verdict — a bake whose holdback had too few calls to compare measures
+/// nothing, and the canary step before it did. Read from the stored JSON
+/// field by field: a bound the judge had not reached is stored as `null`
+/// (infinite), which is read back as such.
 pub(super) fn effects(verdicts: &serde_json::Value) -> Vec<Effect> {
-    let Some(objectives) =
-        verdicts.as_array().and_then(|v| v.last()).and_then(|last| last["judgement"]["objectives"].as_array())
-    else {
-        return Vec::new();
+    let Some(all) = verdicts.as_array().filter(|v| !v.is_empty()) else { return Vec::new() };
+    let objectives = |v: &serde_json::Value| v["judgement"]["objectives"].as_array().cloned().unwrap_or_default();
+    let measured = |o: &serde_json::Value| o["low"].is_number() || o["high"].is_number();
+    // The objectives `pick` takes from the last verdict where one of them
+    // was measured, else from the last verdict.
+    let latest = |pick: &dyn Fn(&serde_json::Value) -> bool| -> Vec<serde_json::Value> {
+        let of = |v: &serde_json::Value| objectives(v).into_iter().filter(|o| pick(o)).collect::<Vec<_>>();
+        all.iter().rev().map(of).find(|os| os.iter().any(measured)).unwrap_or_else(|| of(all.last().unwrap()))
     };
     let num = |v: &serde_json::Value, key: &str, missing: f64| v[key].as_f64().unwrap_or(missing);
     let mut out = Vec::new();
-    if let Some(o) = objectives.iter().find(|o| o["name"] == "p95") {
+    if let Some(o) = latest(&|o| o["name"] == "p95").first() {
         let (candidate, baseline) = (num(o, "candidate", f64::NAN), num(o, "baseline", f64::NAN));
         if candidate.is_finite() && baseline.is_finite() {
             out.push(Effect {
@@ -336,7 +343,7 @@ pub(super) fn effects(verdicts: &serde_json::Value) -> Vec<Effect> {
             });
         }
     }
-    let outcomes: Vec<&serde_json::Value> = objectives.iter().filter(|o| o["kind"] == "outcome").collect();
+    let outcomes = latest(&|o| o["kind"] == "outcome");
     if !outcomes.is_empty() {
         let sum = |key: &str, missing: f64| outcomes.iter().map(|o| num(o, key, missing)).sum::<f64>();
         let (candidate, baseline) = (sum("candidate", 0.0), sum("baseline", 0.0));
@@ -371,5 +378,22 @@ mod tests {
         assert!((e[0].change - 0.4616).abs() < 1e-9 && e[0].upper.is_infinite());
         assert_eq!((e[1].metric.as_str(), e[1].candidate, e[1].baseline), ("error-rate", 0.03, 0.01));
         assert!(effects(&serde_json::json!([])).is_empty());
+    }
+
+    /// A bake that compared nothing (no bound reached) does not hide the
+    /// canary step's measured p95.
+    #[test]
+    fn effects_come_from_the_last_verdict_that_measured_them() {
+        let verdicts = serde_json::json!([
+            {"phase": "canary", "percent": 50.0, "judgement": {"objectives": [
+                {"name": "p95", "kind": "latency", "baseline": 8.0, "candidate": 0.8, "estimate": 0.1, "low": 0.05, "high": 1.04}
+            ]}},
+            {"phase": "bake", "percent": 95.0, "judgement": {"objectives": [
+                {"name": "p95", "kind": "latency", "baseline": 7.0, "candidate": 0.75, "estimate": 0.107, "low": null, "high": null}
+            ]}}
+        ]);
+        let e = effects(&verdicts);
+        assert_eq!((e[0].candidate, e[0].baseline), (0.8, 8.0), "{e:?}");
+        assert!((e[0].upper - 0.04).abs() < 1e-9 && (e[0].lower + 0.95).abs() < 1e-9, "{e:?}");
     }
 }

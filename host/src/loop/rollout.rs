@@ -748,13 +748,18 @@ impl Rollout {
 
     /// The bake: the promoted version against the holdback's calls of the
     /// same period, for `bake_secs` of running time. Only a failure ends it
-    /// early; no verdict by the end keeps the promotion (no evidence of
-    /// harm).
+    /// early. At its end it passes when every objective was shown within
+    /// its threshold; otherwise it is inconclusive (too few holdback calls
+    /// to compare, say), which keeps the promotion — no evidence of harm —
+    /// but does not read as a pass.
     async fn bake(&mut self) -> Result<Judgement, End> {
         self.judge_against(self.judged_share, self.controlled);
         let budget = Duration::from_secs(self.limits.bake_secs);
         let mut clock = RunningClock::start();
         let mut looks = 0;
+        // The latest look that showed every objective within: anytime-valid,
+        // a pass shown at any look holds, whatever later looks still collect.
+        let mut passed: Option<Judgement> = None;
         loop {
             let hold = self.tick().await?;
             let ran = clock.advance(hold);
@@ -766,11 +771,25 @@ impl Rollout {
             if j.verdict == Verdict::Fail {
                 return Ok(j);
             }
+            if j.verdict == Verdict::Pass {
+                passed = Some(j.clone());
+            } else if let Some(p) = passed.as_ref().filter(|_| ran >= budget || j.verdict == Verdict::Inconclusive) {
+                j = p.clone();
+            }
             if ran >= budget || j.verdict == Verdict::Inconclusive {
-                // The bake watches for harm; none shown keeps the promotion.
-                j.verdict = Verdict::Pass;
-                j.reason =
-                    format!("no harm shown in {} s of bake against the holdback: {}", self.limits.bake_secs, j.reason);
+                // The bake watches for harm; none shown keeps the promotion,
+                // a pass only if the judge showed every objective within.
+                let secs = self.limits.bake_secs;
+                j.reason = if j.verdict == Verdict::Pass {
+                    format!("no harm in {secs} s of bake against the holdback: {}", j.reason)
+                } else {
+                    j.verdict = Verdict::Inconclusive;
+                    format!(
+                        "no harm shown in {secs} s of bake against the holdback, so the promotion stands, but not \
+                         every objective could be shown within its threshold: {}",
+                        j.reason
+                    )
+                };
                 return Ok(j);
             }
         }

@@ -271,8 +271,9 @@ fn latency(
     // faster, and no slowdown is held against it.
     let agrees = (estimate - 1.0) * (candidate - baseline) >= 0.0;
     // The estimate stops at the ladder's ends: a candidate 8 times slower
-    // reads as "at least 300 % slower", not as 300 % beside medians
-    // showing 700 %.
+    // reads as "300 % slower or more", not as 300 % beside medians showing
+    // 700 %. Not "at least": that reads as a bound, and the bound beside
+    // it (on the other side) may allow a slowdown.
     let (bottom, top) = (ladder.ratios[0], *ladder.ratios.last().expect("a ladder has rungs"));
     // Nothing compared yet: "no change (0.000 → 0.000 ms)" would claim a
     // measurement there was none of.
@@ -280,7 +281,7 @@ fn latency(
     let said = if ladder.scored == 0 {
         "not measured yet".to_string()
     } else if agrees && (estimate >= top - 1e-9 || estimate <= bottom + 1e-9) {
-        format!("at least {}", change_words(estimate))
+        format!("{} or more", change_words(estimate))
     } else if agrees {
         change_words(estimate)
     } else {
@@ -492,14 +493,25 @@ mod tests {
         assert!(j.reason.contains("slower") && !j.reason.contains("faster"), "{}", j.reason);
     }
 
-    /// A candidate far slower than the ladder reaches is said to be at
-    /// least as slow as its top rung, not exactly that.
+    /// A candidate far slower than the ladder reaches is said to be as
+    /// slow as its top rung or more, not exactly that.
     #[test]
-    fn a_slowdown_past_the_ladder_is_worded_as_a_lower_bound() {
+    fn a_slowdown_past_the_ladder_is_worded_as_open_ended() {
         let cmp = calls(3, 10_000, 0.1, 8.0, 0.0, "x", false);
         let j = judge(&cmp, &JudgeConfig::default(), &step(0.1));
         assert_eq!(j.verdict, Verdict::Fail, "{}", j.reason);
-        assert!(j.reason.contains("at least 300.0 % slower ("), "{}", j.reason);
+        assert!(j.reason.contains("300.0 % slower or more ("), "{}", j.reason);
+    }
+
+    /// A candidate far faster than the ladder reaches, which passes: its
+    /// estimate is open-ended and never worded as a bound ("at least … %
+    /// faster") beside the upper bound that still allows a slowdown.
+    #[test]
+    fn a_speed_up_past_the_ladder_is_not_worded_as_a_bound() {
+        let cmp = calls(3, 10_000, 0.1, 0.1, 0.0, "x", false);
+        let j = judge(&cmp, &JudgeConfig::default(), &step(0.1));
+        assert!(j.reason.contains("% faster or more ("), "{}", j.reason);
+        assert!(!j.reason.contains("at least"), "{}", j.reason);
     }
 
     /// The words never call a candidate slower beside figures that show

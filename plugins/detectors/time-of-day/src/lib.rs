@@ -22,9 +22,13 @@
 //! history does not turn a 2 % difference into news.
 //!
 //! Configuration (`[runtime.plugin_config.time-of-day]`): `alpha` (0.01),
-//! `min_ratio` (1.5), `min_calls` per group (20). A day of the week is
-//! tested only once a whole day (24 calendar hours) of it is in the
-//! history: part of a day stands for the hours it covered, not the day.
+//! `min_ratio` (1.5), `min_calls` per group (20). An hour of day is tested
+//! only once it is in the history on two days or more: one day's hour
+//! stands for whatever happened in it (a deploy, an incident, a version
+//! that crashed until it was replaced), not for the time of day. A day of
+//! the week is tested only once a whole day (24 calendar hours) of it is
+//! in the history: part of a day stands for the hours it covered, not the
+//! day.
 
 use std::collections::BTreeMap;
 
@@ -107,9 +111,10 @@ struct Grouping {
     kind: &'static str,
     test: &'static str,
     label: fn(usize) -> String,
-    /// Calendar hours of history a group needs to be tested: a weekday
-    /// seen for only part of a day would stand for the hours it happened
-    /// to cover (a slow evening), not for the day.
+    /// Calendar hours of history a group needs to be tested: an hour of
+    /// day seen on one day only would stand for what happened in it, a
+    /// weekday seen for only part of a day for the hours it happened to
+    /// cover (a slow evening), not for the day.
     min_hours: f64,
 }
 
@@ -117,7 +122,7 @@ const BY_HOUR: Grouping = Grouping {
     kind: "time-of-day-latency",
     test: "Welch's one-way ANOVA on ln(latency) by hour of day (UTC)",
     label: |h| format!("{h:02}:00"),
-    min_hours: 0.0,
+    min_hours: 2.0,
 };
 const BY_DAY: Grouping = Grouping {
     kind: "day-of-week-latency",
@@ -357,6 +362,17 @@ mod tests {
         assert!(run(history("checkout", |_| 10.0)).is_empty());
         // Significant but small (1.2x): not worth a finding.
         assert!(run(history("checkout", |h| if h == 15 { 12.0 } else { 10.0 })).is_empty());
+    }
+
+    /// One day of history is not a pattern of the day: its slow hour may
+    /// have been a crashing version replaced the next hour.
+    #[test]
+    fn an_hour_seen_on_one_day_is_no_time_of_day_pattern() {
+        let one_day: Vec<MetricPoint> = history("checkout", |h| if h == 15 { 30.0 } else { 10.0 })
+            .into_iter()
+            .filter(|p| p.tags.iter().any(|(k, v)| k == "weekday" && v == "0"))
+            .collect();
+        assert!(run(one_day).is_empty());
     }
 
     /// A weekday seen only for its slow hour is not a slow day.

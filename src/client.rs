@@ -470,12 +470,15 @@ impl Client {
                 let previous = x.previous.as_ref().map_or_else(|| "-".into(), version);
                 let canary = x.canary.as_ref().map_or_else(
                     || "-".into(),
-                    |c| format!("{} ({}) at {}%", c.version, short(&c.sha256), json_number(c.percent)),
+                    |c| {
+                        let arm = if c.holdback { "holdback " } else { "" };
+                        format!("{arm}{} ({}) at {}%", c.version, short(&c.sha256), json_number(c.percent))
+                    },
                 );
                 vec![x.name.clone(), x.kind.clone(), version(&x.current), previous, canary]
             })
             .collect();
-        table::print(&["SLOT", "KIND", "CURRENT", "PREVIOUS", "CANARY"], &rows);
+        table::print(&["SLOT", "KIND", "CURRENT", "PREVIOUS", "CANARY OR HOLDBACK"], &rows);
         let units = self.get::<Vec<UnitStats>>("/api/v1/units")?.unwrap_or_default();
         out!();
         print_units(&units);

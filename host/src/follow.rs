@@ -72,6 +72,8 @@ impl Host {
     async fn apply_slot(&self, d: &Deployment) -> Result<(), HostError> {
         let slot = self.runtime.slot(&d.slot);
         let current = self.version(slot.as_deref(), &d.current_sha).await?;
+        // After a promotion the sparse arm is the bake's holdback.
+        let holdback = d.state == DeployState::Active;
         let sparse = match (d.state, &d.candidate_sha, &d.previous_sha) {
             (DeployState::Canary, Some(c), _) if d.canary_percent > 0.0 => Some((c, d.canary_percent)),
             (DeployState::Active, _, Some(p)) if d.holdback_percent > 0.0 => Some((p, d.holdback_percent)),
@@ -99,7 +101,10 @@ impl Host {
         let same_split = match (&serving.canary, &sparse) {
             (None, None) => true,
             (Some(have), Some((want, pct))) => {
-                have.plugin.id() == want.id() && have.percent == *pct && have.control.is_some() == controlled
+                have.plugin.id() == want.id()
+                    && have.percent == *pct
+                    && have.control.is_some() == controlled
+                    && have.holdback == holdback
             }
             _ => false,
         };
@@ -127,7 +132,7 @@ impl Host {
             slot.swap(current.clone()).map_err(slot_err)?;
         }
         if let Some((arm, pct)) = sparse {
-            slot.set_split(arm, pct, control).map_err(slot_err)?;
+            slot.set_split(arm, pct, control, holdback).map_err(slot_err)?;
         }
         tracing::info!(slot = %d.slot, state = %d.state.as_str(), "fleet: applied the leader's desired state");
         Ok(())

@@ -195,6 +195,10 @@ pub struct CanaryView {
     pub version: String,
     pub sha256: String,
     pub percent: f64,
+    /// The arm is the bake's holdback (the version serving before the
+    /// promotion, kept for `percent` of the calls), not a candidate.
+    #[serde(default)]
+    pub holdback: bool,
 }
 
 /// A slot: one plugin name and what it serves.

@@ -472,3 +472,40 @@ fn a_fleet_members_page_lists_the_hosts_and_the_leader() {
         c.close().await.unwrap();
     });
 }
+
+/// A page opened in the middle of a rollout shows it at once — which unit,
+/// which improvement and candidate — rather than "none" until a verdict
+/// happens to arrive on the event stream.
+#[test]
+fn a_page_opened_mid_rollout_shows_the_rollout() {
+    if !browser_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Validation as the only proof and a long first step no traffic ends:
+    // the rollout holds calculator at 10 %.
+    let config = dir.path().join("kaizen.toml");
+    std::fs::write(
+        &config,
+        "[loop]\nanalysis_ms = 100\n[safety.limits]\nrequired_proof = [\"validation\"]\n\
+         canary_steps = [10.0, 50.0, 100.0]\nstep_timeout_secs = 600\n",
+    )
+    .unwrap();
+    let s = Server::start(dir.path(), &[], &["--config", config.to_str().unwrap()]);
+    s.upload(&kaizen_plugins::UNIT_CALCULATOR_V2.load().unwrap(), "candidate");
+    crate::kaizen_bin::wait_for("calculator 2.0.0 at 10 %", Duration::from_secs(60), || {
+        s.canary("calculator") == Some(("2.0.0".into(), 10.0))
+    });
+    let (_driver, port) = start_driver();
+    let profile = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let c = session(port, profile.path()).await;
+        c.goto(&format!("{}/dashboard#token={}", s.url, s.admin)).await.unwrap();
+        let shown = wait_text(&c, "#rollout", "the rollout in flight", |t| t.contains("calculator")).await;
+        assert!(shown.contains("improvement") && shown.contains("2.0.0"), "{shown}");
+        c.close().await.unwrap();
+    });
+    let (ok, out, err) = s.cli(&["abort", "calculator"]);
+    assert!(ok, "{out}{err}");
+}

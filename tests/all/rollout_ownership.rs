@@ -270,6 +270,10 @@ fn the_bake_judges_against_a_concurrent_holdback_and_survives_a_restart() {
     std::fs::write(&cfg, text).unwrap();
     let s = start(dir.path(), &cfg);
     let id = echo_candidate_at_first_step(&s);
+    // At the first step the other arm is the candidate.
+    let (ok, out, err) = s.cli(&["status"]);
+    let row = out.lines().find(|l| l.starts_with("echo ")).unwrap_or_default();
+    assert!(ok && row.contains("2.0.0") && !row.contains("holdback"), "{out}{err}");
     let traffic = Traffic::start(&s, "echo", "ping");
     // The promotion is recorded before it is made (so that a crash between
     // the two resumes it), and the holdback is set right after it: wait for
@@ -282,6 +286,10 @@ fn the_bake_judges_against_a_concurrent_holdback_and_survives_a_restart() {
     // The previous version keeps 5 % of the calls: the bake's holdback.
     assert_eq!(s.serving("echo").as_deref(), Some("2.0.0"));
     assert_eq!(s.canary("echo"), Some(("1.0.0".into(), 5.0)));
+    // Shown as what it is: a holdback, not a canary of the old version.
+    let (ok, out, err) = s.cli(&["status"]);
+    let row = out.lines().find(|l| l.starts_with("echo ")).unwrap_or_default();
+    assert!(ok && row.contains("holdback 1.0.0") && row.contains("at 5.0%"), "{out}{err}");
     drop(traffic);
 
     // A restart in the bake starts the bake again, with its holdback.

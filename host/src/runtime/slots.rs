@@ -34,6 +34,9 @@ pub struct Canary {
     /// rollout's judge compares the canary with an arm that runs as seldom
     /// as it does ([`crate::runtime::Runtime::control_of`]).
     pub control: Option<Arc<Plugin>>,
+    /// The sparse arm is the bake's holdback — the version serving before
+    /// a promotion, kept for a share of calls — rather than a candidate.
+    pub holdback: bool,
 }
 
 impl Canary {
@@ -270,17 +273,19 @@ impl Slot {
     /// Send `percent` of calls to `candidate` (a new canary, or a new share
     /// for the one in progress). Refused while a rollout holds the slot.
     pub fn set_canary(&self, candidate: Arc<Plugin>, percent: f64) -> Result<(), SlotError> {
-        self.set_split(candidate, percent, None)
+        self.set_split(candidate, percent, None, false)
     }
 
     /// [`Slot::set_canary`] with a matched `control` (a copy of the current
     /// version) beside it: how a fleet's follower serves the split its
-    /// leader's rollout set.
+    /// leader's rollout set; `holdback` when the sparse arm is the bake's
+    /// holdback ([`Canary::holdback`]).
     pub fn set_split(
         &self,
         candidate: Arc<Plugin>,
         percent: f64,
         control: Option<Arc<Plugin>>,
+        holdback: bool,
     ) -> Result<(), SlotError> {
         self.check(&candidate)?;
         if !(0.0..=100.0).contains(&percent) || percent.is_nan() {
@@ -290,7 +295,10 @@ impl Slot {
         self.unowned(&g)?;
         let current = self.serving.load().current.clone();
         Claim::check_control(control.as_ref(), &current)?;
-        self.serving.store(Arc::new(Serving { current, canary: Some(Canary { plugin: candidate, percent, control }) }));
+        self.serving.store(Arc::new(Serving {
+            current,
+            canary: Some(Canary { plugin: candidate, percent, control, holdback }),
+        }));
         Ok(())
     }
 
@@ -405,7 +413,7 @@ impl Claim {
         Self::check_control(control, baseline)?;
         let mut g = self.guarded();
         g.history.retain(|h| h.id() != baseline.id());
-        let canary = Some(Canary { plugin: candidate.clone(), percent, control: control.cloned() });
+        let canary = Some(Canary { plugin: candidate.clone(), percent, control: control.cloned(), holdback: false });
         slot.serving.store(Arc::new(Serving { current: baseline.clone(), canary }));
         Ok(())
     }
@@ -438,7 +446,12 @@ impl Claim {
         if serving.current.id() != candidate.id() {
             return Err(SlotError::NotInstalled { slot: slot.name.clone(), candidate: candidate.version().into() });
         }
-        let canary = (percent > 0.0).then(|| Canary { plugin: baseline.clone(), percent, control: control.cloned() });
+        let canary = (percent > 0.0).then(|| Canary {
+            plugin: baseline.clone(),
+            percent,
+            control: control.cloned(),
+            holdback: true,
+        });
         slot.serving.store(Arc::new(Serving { current: candidate.clone(), canary }));
         Ok(())
     }

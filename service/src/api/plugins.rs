@@ -33,6 +33,7 @@ pub fn slot_view(s: &Slot) -> SlotView {
             version: c.plugin.version().into(),
             sha256: c.plugin.id().into(),
             percent: c.percent,
+            holdback: c.holdback,
         }),
         history,
     }

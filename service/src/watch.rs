@@ -78,6 +78,21 @@ pub enum Handled {
     Retry,
 }
 
+/// As the log says it: `deployed echo 1.0.0`.
+impl std::fmt::Display for Handled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Handled::Deployed { name, version } => write!(f, "deployed {name} {version}"),
+            Handled::Unchanged { name, version } => {
+                write!(f, "{name} {version} unchanged (already serving or pending)")
+            }
+            Handled::Submitted { name, version } => write!(f, "{name} {version} handed to the loop as a candidate"),
+            Handled::Rejected { reason } => write!(f, "rejected: {reason}"),
+            Handled::Retry => write!(f, "still changing, looked at again later"),
+        }
+    }
+}
+
 impl Handled {
     /// The event published about the file.
     fn event(&self) -> Event {
@@ -306,7 +321,7 @@ async fn handle(host: &Arc<Host>, dir: &Path, path: &Path, before: Seen, config:
     if let Err(e) = std::fs::remove_file(path) {
         tracing::warn!("{name} was registered but could not be removed from the watch folder: {e}");
     }
-    tracing::info!(file = %name, "watch folder: {result:?}");
+    tracing::info!(file = %name, "watch folder: {result}");
     result
 }
 

@@ -71,7 +71,8 @@ fn point(name: &str, at: i64, value: f64, tags: &[(&str, &str)]) -> MetricPoint 
 
 /// Pushed metrics and the host's hourly rollups, bad or good in every way
 /// the metric detectors measure: a cache's hit rate, CPU held high, a
-/// queue over its rule for two minutes, one hour of day 3x slower.
+/// queue over its rule for two minutes, one hour of day 3x slower on two
+/// days.
 fn metrics(bad: bool) -> Vec<MetricPoint> {
     let target = [("target", "calculator")];
     let mut out = Vec::new();
@@ -86,8 +87,9 @@ fn metrics(bad: bool) -> Vec<MetricPoint> {
         out.push(point("cpu.utilization", at, if bad { 0.95 } else { 0.3 }, &target));
         out.push(point("queue.depth", at, if bad { 500.0 } else { 5.0 }, &target));
     }
-    for hour in 0..24 {
-        let tags = [("target", "calculator"), ("hour", &hour.to_string()), ("weekday", "0")];
+    // Two days of every hour: an hour of day seen once is no pattern.
+    for (hour, day) in (0..24).flat_map(|h| ["0", "1"].map(|d| (h, d))) {
+        let tags = [("target", "calculator"), ("hour", &hour.to_string()), ("weekday", day)];
         let ms: f64 = if bad && hour == 15 { 30.0 } else { 10.0 };
         for (name, value) in [("calls", 40.0), ("hours", 1.0), ("log_latency_mean", ms.ln()), ("log_latency_var", 0.09)]
         {

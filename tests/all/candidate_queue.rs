@@ -12,8 +12,9 @@ use serde_json::{Value, json};
 
 use crate::kaizen_bin::{Server, wait_for};
 
-/// Only validation as proof, a long first step that no traffic ends.
-fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
+/// Only validation as proof, a long first step that no traffic ends: a
+/// candidate's rollout holds its unit at 10 % until it is aborted.
+pub fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
     let path = dir.join("kaizen.toml");
     std::fs::write(
         &path,

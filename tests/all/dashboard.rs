@@ -482,16 +482,8 @@ fn a_page_opened_mid_rollout_shows_the_rollout() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    // Validation as the only proof and a long first step no traffic ends:
-    // the rollout holds calculator at 10 %.
-    let config = dir.path().join("kaizen.toml");
-    std::fs::write(
-        &config,
-        "[loop]\nanalysis_ms = 100\n[safety.limits]\nrequired_proof = [\"validation\"]\n\
-         canary_steps = [10.0, 50.0, 100.0]\nstep_timeout_secs = 600\n",
-    )
-    .unwrap();
-    let s = Server::start(dir.path(), &[], &["--config", config.to_str().unwrap()]);
+    // The rollout holds calculator at 10 %.
+    let s = crate::candidate_queue::start(dir.path(), &[]);
     s.upload(&kaizen_plugins::UNIT_CALCULATOR_V2.load().unwrap(), "candidate");
     crate::kaizen_bin::wait_for("calculator 2.0.0 at 10 %", Duration::from_secs(60), || {
         s.canary("calculator") == Some(("2.0.0".into(), 10.0))

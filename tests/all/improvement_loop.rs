@@ -309,25 +309,50 @@ async fn pause_and_resume() {
     assert_eq!(host.improve.stats().cycles_completed, 2);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn improvements_per_cycle_limit_is_respected() {
-    let (_dir, host) = host_with(|c| {
-        c.safety.limits.improvements_per_cycle = 2;
-        c.safety.limits.concurrent_rollouts = 10;
+/// A host serving three units — calculator, echo and hostile — whose
+/// rollouts never end by themselves (no verdict without a million calls),
+/// proven by validation alone (their calls are ingested telemetry or none,
+/// with no requests to replay), with the loop's per-cycle and concurrent
+/// limits under test.
+async fn three_units_with_rollouts_held(
+    improvements_per_cycle: usize,
+    concurrent_rollouts: usize,
+) -> (tempfile::TempDir, Arc<kaizen_host::host::Host>) {
+    let (dir, host) = host_with(|c| {
+        c.safety.limits.improvements_per_cycle = improvements_per_cycle;
+        c.safety.limits.concurrent_rollouts = concurrent_rollouts;
         c.safety.limits.min_executions = 0;
-        // The calls are ingested telemetry, with no requests to replay.
         c.safety.limits.required_proof = vec!["validation".into()];
-        // Keep the rollouts from finishing during the test.
         c.safety.limits.judge.min_samples = 1_000_000;
         c.safety.limits.judge.max_samples = 1_000_000;
     })
     .await;
-    // Three unit targets, each with findings (failures ingested for the
-    // version each serves: detectors look only at versions that serve) and
-    // a queued candidate.
     for g in [&guests::UNIT_CALCULATOR_V1, &guests::TEST_ECHO_V1, &guests::TEST_HOSTILE] {
         deploy(&host, g).await;
     }
+    (dir, host)
+}
+
+/// Queue the second version of each of `units` (of
+/// [`three_units_with_rollouts_held`]), in that order.
+async fn queue_second_versions(host: &kaizen_host::host::Host, units: [&str; 3]) {
+    for name in units {
+        let g = match name {
+            "calculator" => &guests::UNIT_CALCULATOR_V2,
+            "echo" => &guests::TEST_ECHO_V2,
+            _ => &guests::TEST_HOSTILE_V2,
+        };
+        let p = host.runtime.load(name, &g.load().unwrap()).unwrap();
+        host.improve.submit(p, "test").await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn improvements_per_cycle_limit_is_respected() {
+    let (_dir, host) = three_units_with_rollouts_held(2, 10).await;
+    // Each of the three units with findings (failures ingested for the
+    // version each serves: detectors look only at versions that serve) and
+    // a queued candidate.
     deploy_detectors(&host).await;
     let now = store::now_ms();
     let mut execs = Vec::new();
@@ -343,14 +368,7 @@ async fn improvements_per_cycle_limit_is_respected() {
         .ingest(body.as_bytes(), kaizen_host::telemetry::ingest::Format::Json, &Default::default())
         .await
         .unwrap();
-    for (name, g) in [
-        ("calculator", &guests::UNIT_CALCULATOR_V2),
-        ("echo", &guests::TEST_ECHO_V2),
-        ("hostile", &guests::TEST_HOSTILE_V2),
-    ] {
-        let p = host.runtime.load(name, &g.load().unwrap()).unwrap();
-        host.improve.submit(p, "test").await.unwrap();
-    }
+    queue_second_versions(&host, ["calculator", "echo", "hostile"]).await;
     let report = host.improve.run_cycle("manual").await;
     assert!(report.findings_total >= 10, "{} findings", report.findings_total);
     let started: Vec<_> = report.attempts.iter().filter(|a| a.improvement_id.is_some()).collect();
@@ -384,28 +402,9 @@ async fn improvements_per_cycle_limit_is_respected() {
 /// end (two at once).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_candidates_of_other_units_wait_for_the_cycle_and_rollout_limits() {
-    let (_dir, host) = host_with(|c| {
-        c.safety.limits.improvements_per_cycle = 1;
-        c.safety.limits.concurrent_rollouts = 2;
-        c.safety.limits.min_executions = 0;
-        c.safety.limits.required_proof = vec!["validation".into()];
-        // Keep the rollouts from finishing during the test.
-        c.safety.limits.judge.min_samples = 1_000_000;
-        c.safety.limits.judge.max_samples = 1_000_000;
-    })
-    .await;
-    for g in [&guests::UNIT_CALCULATOR_V1, &guests::TEST_ECHO_V1, &guests::TEST_HOSTILE] {
-        deploy(&host, g).await;
-    }
+    let (_dir, host) = three_units_with_rollouts_held(1, 2).await;
     // Queued in another order than the units were deployed in.
-    for (name, g) in [
-        ("hostile", &guests::TEST_HOSTILE_V2),
-        ("echo", &guests::TEST_ECHO_V2),
-        ("calculator", &guests::UNIT_CALCULATOR_V2),
-    ] {
-        let p = host.runtime.load(name, &g.load().unwrap()).unwrap();
-        host.improve.submit(p, "test").await.unwrap();
-    }
+    queue_second_versions(&host, ["hostile", "echo", "calculator"]).await;
     let waiting = |q: Vec<kaizen_host::r#loop::queue::QueuedCandidate>| -> Vec<(String, String)> {
         q.into_iter().map(|c| (c.target, c.waiting)).collect()
     };

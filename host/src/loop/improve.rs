@@ -1,8 +1,7 @@
 //! Step 4, improve: each target's top finding the loop may act on, then the
 //! candidates queued for targets with no such finding (in the order they
-//! came), each given one
-//! attempt (take a candidate, prove it, start its rollout) within the
-//! safety limits. Every finding that leads to no attempt gets its reason
+//! came), each given one attempt (take a candidate, prove it, start its
+//! rollout) within the safety limits. Every finding that leads to no attempt gets its reason
 //! ([`NoAttempt`]), in the report and on the finding.
 
 use std::collections::HashMap;

@@ -125,7 +125,9 @@ pub struct QueuedCandidate {
 /// waits: `before` candidates of other units start ahead of it in the next
 /// cycle, which starts at most `improvements_per_cycle`, and each holds a
 /// rollout permit of `concurrent_rollouts`, of which `in_flight` are held.
-/// `None` when it is taken up by the next cycle.
+/// `None` when it is taken up by the next cycle. With none before it, the
+/// permits are the safety controller's to refuse (`RolloutLimit`), which
+/// the caller asks first.
 fn after_others(limits: &crate::safety::Limits, before: usize, in_flight: usize) -> Option<String> {
     if in_flight + before >= limits.concurrent_rollouts {
         let held = if in_flight > 0 { format!(" and {in_flight} rollout(s) are in flight") } else { String::new() };

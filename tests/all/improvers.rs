@@ -300,3 +300,74 @@ fn improvers_stop_after_their_trial_budget_and_exploration_does_not_pause_the_lo
     assert_eq!(status["state"], "running", "{status:#}");
     assert_eq!(s.serving("knobbed").as_deref(), Some("1.0.0"));
 }
+
+/// An operator's candidate the loop took up while a finding was open is
+/// the operator's change, not a fix the loop found (the contract: a
+/// trial's finding kind is empty for an operator's change). When another
+/// version replaces it and the finding recurs, the fix library does not
+/// bring it back — it did not fix the finding, which stayed: two
+/// identical versions of `noisy`, each failing 2 % of calls, would
+/// otherwise be proposed in turn for ever.
+#[test]
+fn an_operators_change_is_not_proposed_back_as_a_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kaizen.toml");
+    std::fs::write(
+        &path,
+        "bundled = false\n\
+         [loop]\ninterval_secs = 1.0\nmin_interval_secs = 1.0\nmax_interval_secs = 2.0\nwindow_secs = 5\nbaseline_secs = 10\n\
+         [telemetry]\nsample_requests_every = 1\n\
+         [safety.limits]\nrequired_proof = [\"validation\", \"replay\"]\ncanary_steps = [50.0, 100.0]\n\
+         step_timeout_secs = 60\nbake_secs = 2\nholdback_percent = 10.0\nmin_executions = 20\n\
+         [safety.limits.judge]\nmin_samples = 20\n\
+         [safety.self_watch]\nmax_rollback_rate = 1.0\nmax_failure_rate = 1.0\n\
+         [recovery]\nenabled = false\n\
+         [runtime.grants.noisy]\ncapabilities = [\"random\"]\n\
+         [runtime.plugin_config.noisy]\nerror_percent = 2\n\
+         [runtime.plugin_config.low-success-rate]\nthreshold = 0.995\n",
+    )
+    .unwrap();
+    let s = Server::start(dir.path(), &[], &["--config", path.to_str().unwrap()]);
+    s.deploy(guests::DETECTOR_LOW_SUCCESS_RATE.load().unwrap());
+    s.deploy(guests::IMPROVER_FIX_LIBRARY.load().unwrap());
+    s.deploy(guests::TEST_NOISY_V1.load().unwrap());
+    let _traffic = Calls::start(&s, "noisy", |n| format!("call {n}"));
+    wait_for("noisy's low success rate to be found", Duration::from_secs(60), || {
+        s.get("/api/v1/findings?limit=50").as_array().unwrap().iter().any(|f| f["target"] == "noisy")
+    });
+
+    let sha = s.upload(&guests::TEST_NOISY_V2.load().unwrap(), "candidate")["sha256"].as_str().unwrap().to_string();
+    let mut promoted = Value::Null;
+    wait_for("the operator's noisy 2.0.0 to be promoted", Duration::from_secs(180), || {
+        let all = s.get("/api/v1/improvements?target=noisy");
+        let imp = all.as_array().unwrap().iter().find(|i| i["candidate_sha"] == sha.as_str()).cloned();
+        if let Some(i) =
+            imp.as_ref().filter(|i| !["proving", "canary", "baking"].contains(&i["state"].as_str().unwrap()))
+        {
+            assert_eq!(i["state"], "promoted", "{i}");
+            promoted = i.clone();
+        }
+        !promoted.is_null()
+    });
+    assert!(promoted["finding_id"].is_i64(), "the cycle took the candidate up for noisy's finding: {promoted}");
+
+    // The operator puts 1.0.0 back; the finding stays. Cycles look at it
+    // and have nothing to try.
+    s.deploy(guests::TEST_NOISY_V1.load().unwrap());
+    let deployed_at = kaizen_host::store::now_ms();
+    wait_for("cycles after the deploy that found noisy with no candidate", Duration::from_secs(60), || {
+        let cycles = s.get("/api/v1/cycles?limit=20");
+        cycles.as_array().unwrap().iter().filter(|c| c["started_at"].as_i64() > Some(deployed_at)).count() >= 3
+    });
+    let proposals: Vec<Value> = audit(&s, "noisy").into_iter().filter(|e| e["actor"] == "fix-library").collect();
+    assert!(proposals.is_empty(), "the fix library proposed an operator's change as a fix: {proposals:#?}");
+    let after: Vec<Value> = s
+        .get("/api/v1/improvements?target=noisy")
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["created_at"].as_i64() > Some(deployed_at))
+        .cloned()
+        .collect();
+    assert!(after.is_empty(), "{after:#?}");
+}

@@ -44,6 +44,15 @@ pub(super) fn by_improver(source: &str) -> bool {
     source.starts_with("improver ")
 }
 
+/// Whether the loop made this candidate for the finding it addressed (an
+/// improver or the generator). An operator's candidate is the operator's
+/// change even when a cycle took it up while a finding was open: the
+/// contract's `trial.finding-kind` is empty for it, so that no improver
+/// takes it for a fix of that finding.
+fn made_for_finding(source: &str) -> bool {
+    by_improver(source) || source == "generator"
+}
+
 /// The first acceptable proposal of any improver for finding `f` on `slot`.
 pub async fn propose(ctx: &Arc<Ctx>, f: &FindingRecord, slot: &Slot) -> Option<Candidate> {
     let improvers = ctx.runtime.slots_of(PluginKind::Improver);
@@ -185,7 +194,10 @@ async fn input(ctx: &Ctx, f: &FindingRecord, slot: &Slot, serving: &Plugin) -> (
     let mut trials: Vec<Trial> = past
         .iter()
         .filter_map(|i| {
-            let kind = i.finding_id.and_then(|id| kinds.get(&id)).cloned().unwrap_or_default();
+            let kind = (i.finding_id.filter(|_| made_for_finding(&i.source)))
+                .and_then(|id| kinds.get(&id))
+                .cloned()
+                .unwrap_or_default();
             trial(ctx, i, kind, &module_settings)
         })
         .collect();

@@ -234,8 +234,39 @@ pub struct Uploaded {
 #[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(remote = "Self", deny_unknown_fields)]
 pub struct Reason {
-    /// Why, for the audit trail.
+    /// Why, for the audit trail: one line of at most 1000 characters.
+    #[schema(max_length = 1000, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
+    #[serde(default, deserialize_with = "reason_text")]
     pub reason: Option<String>,
+}
+
+/// The most characters an operator's reason may have.
+pub const MAX_REASON_CHARS: usize = 1000;
+
+/// An operator's reason, checked as it is read: it is stored in the audit
+/// trail, shown in the control state and printed in the command's tables
+/// and the dashboard, so it is one line of printable text (no control
+/// characters: a newline or an escape sequence would break a table or
+/// rewrite a terminal) of at most [`MAX_REASON_CHARS`] characters.
+///
+/// Errors: the serde error (a 422 from the API) names what was wrong.
+pub(crate) fn reason_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    use serde::de::Error;
+    let Some(text) = Option::<String>::deserialize(d)? else { return Ok(None) };
+    let chars = text.chars().count();
+    if chars > MAX_REASON_CHARS {
+        return Err(D::Error::custom(format!(
+            "a reason of {chars} characters: at most {MAX_REASON_CHARS} are kept in the audit trail"
+        )));
+    }
+    if let Some((at, c)) = text.chars().enumerate().find(|(_, c)| c.is_control()) {
+        return Err(D::Error::custom(format!(
+            "a reason with the control character U+{:04X} at character {}: give it as one line of printable text",
+            u32::from(c),
+            at + 1
+        )));
+    }
+    Ok(Some(text))
 }
 kaizen_host::map_only!(Reason, "a reason", serialize);
 

@@ -237,3 +237,48 @@ fn settings_out_of_range_are_refused_at_load_naming_key_value_and_rule() {
     let err = crate::kaizen_bin::refused("", &[("KAIZEN_RECOVERY__BREAKER__FAILURE_RATE", "1.5")]);
     assert!(err.contains("`recovery.breaker.failure_rate` = 1.5: must be greater than 0 and at most 1"), "{err}");
 }
+
+/// An operator's reason is kept in the audit trail and printed in tables,
+/// the control state and the dashboard: one that would break a line or
+/// rewrite a terminal (a control character), or run on for pages, is
+/// refused with what was wrong, and the action is not taken. A long one in
+/// any script within the limit is kept as it was written.
+#[test]
+fn reasons_are_one_line_of_printable_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[], &[]);
+    let refused = |r: reqwest::blocking::Response, says: &str| {
+        let status = r.status().as_u16();
+        let body: serde_json::Value = r.json().unwrap();
+        assert_eq!(status, 422, "{body}");
+        assert!(body["message"].as_str().unwrap().contains(says), "says {says:?}: {body}");
+    };
+
+    refused(
+        s.post("/api/v1/control/pause", serde_json::json!({"reason": "\u{1b}[2Jall clear"})),
+        "U+001B at character 1",
+    );
+    assert_eq!(s.get("/api/v1/status")["state"], "running", "a refused pause paused nothing");
+    let long = "x".repeat(1001);
+    let r = s.http.put(format!("{}/api/v1/freeze", s.url)).bearer_auth(&s.admin);
+    refused(r.json(&serde_json::json!({"for_secs": 60, "reason": long})).send().unwrap(), "1001 characters");
+    let gates = s.get("/api/v1/status")["rollout_gates"].clone();
+    assert!(gates.as_array().unwrap().iter().all(|g| g["state"] == "open"), "a refused freeze froze nothing: {gates}");
+    let force = serde_json::json!({"state": "open", "reason": "two\nlines"});
+    refused(s.post("/api/v1/breakers/calculator", force), "U+000A at character 4");
+    assert!(!s.get("/api/v1/breakers").to_string().contains("\"open\""), "a refused force opened nothing");
+
+    // Through the command: the server's words, exit status 1, no backtrace.
+    let (ok, out, err) = s.cli(&["pause", "--reason", "tab\there"]);
+    assert!(!ok && err.contains("U+0009") && !err.contains("stack backtrace"), "{out}{err}");
+    assert_eq!(s.get("/api/v1/status")["state"], "running");
+
+    // 1000 characters of two bytes each are within the limit, kept whole.
+    let accented = "é".repeat(1000);
+    let r = s.post("/api/v1/control/pause", serde_json::json!({ "reason": accented }));
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    let status = s.get("/api/v1/status");
+    assert_eq!(status["state"], "paused");
+    assert!(status.to_string().contains(&accented), "{status}");
+    assert!(s.stop().success());
+}

@@ -76,7 +76,10 @@ pub struct FreezeBody {
     #[schema(required = true, value_type = u64, minimum = 1, maximum = 31_622_400)]
     #[serde(default, deserialize_with = "super::findings::whole_secs")]
     pub for_secs: Option<u64>,
-    /// Why, shown wherever the freeze holds something ("release weekend").
+    /// Why, shown wherever the freeze holds something ("release weekend"):
+    /// one line of at most 1000 characters.
+    #[schema(max_length = 1000, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
+    #[serde(default, deserialize_with = "crate::views::reason_text")]
     pub reason: Option<String>,
 }
 kaizen_host::map_only!(FreezeBody, "a freeze", serialize);
@@ -202,6 +205,9 @@ pub struct ForceBreaker {
     #[serde(default, deserialize_with = "whole_number")]
     #[schema(minimum = 1, maximum = 31_622_400_000_u64)]
     pub ms: Option<u64>,
+    /// Why, for the audit trail: one line of at most 1000 characters.
+    #[schema(max_length = 1000, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
+    #[serde(default, deserialize_with = "crate::views::reason_text")]
     pub reason: Option<String>,
 }
 

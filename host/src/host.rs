@@ -150,7 +150,7 @@ impl Host {
         let tasks = Tasks::new();
         let me = fleet.as_ref().map_or("", |f| f.host_id.as_str());
         let telemetry = Telemetry::start_in(db.clone(), config.telemetry.clone(), &tasks, me).await?;
-        let healer = Healer::new(runtime.clone(), db.clone(), config.recovery.clone(), &tasks).await?;
+        let healer = Healer::new(runtime.clone(), db.clone(), me, config.recovery.clone(), &tasks).await?;
         let invoker = Invoker::with_healer(runtime.clone(), telemetry.clone(), healer);
         let safety = Safety::load(db.clone(), config.safety.clone()).await?;
         let events = Events::default();

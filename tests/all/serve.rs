@@ -445,3 +445,41 @@ fn a_unit_whose_module_is_gone_serves_nothing_until_deployed_again() {
     assert_eq!(health["status"], "ready", "{health}");
     assert!(s.stop().success());
 }
+
+/// A breaker an operator forced open stays open across a restart, with
+/// its reason and the rest of its time: a restart does not undo an
+/// operator's decision. Closing it is kept too.
+#[test]
+fn a_breaker_forced_open_stays_open_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[], &[]);
+    let (ok, out, err) = s.cli(&["breakers", "open", "calculator", "--for", "1h", "--reason", "upstream maintenance"]);
+    assert!(ok, "{out}{err}");
+    let refused = |s: &Server| {
+        let (status, _, body) = s.invoke("calculator", r#"{"op":"add","a":1,"b":2}"#);
+        (status, body.contains("circuit-open"))
+    };
+    assert_eq!(refused(&s), (503, true));
+    assert!(s.stop().success());
+
+    let s = Server::start(dir.path(), &[], &[]);
+    let breakers = s.get("/api/v1/breakers");
+    let calculator = breakers.as_array().unwrap().iter().find(|b| b["target"] == "calculator").cloned();
+    let b = calculator.unwrap_or_else(|| panic!("no breaker for calculator after the restart: {breakers}"));
+    let state = &b["breaker"];
+    assert_eq!(
+        (state["state"].as_str(), state["reason"].as_str()),
+        (Some("open"), Some("upstream maintenance")),
+        "{b}"
+    );
+    let left = state["remaining_ms"].as_u64().unwrap();
+    assert!((3_000_000..=3_600_000).contains(&left), "{left} ms left of an hour: {b}");
+    assert_eq!(refused(&s), (503, true), "the restart kept the breaker open");
+    let (ok, out, err) = s.cli(&["breakers", "close", "calculator"]);
+    assert!(ok, "{out}{err}");
+    assert!(s.stop().success());
+
+    let s = Server::start(dir.path(), &[], &[]);
+    assert_eq!(refused(&s).0, 200, "closed by the operator before the restart, closed after it");
+    assert!(s.stop().success());
+}

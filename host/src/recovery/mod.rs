@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use self::breaker::{Admit, Breaker, BreakerConfig, BreakerState, Ticket};
 use crate::runtime::types::{ErrorClass, Failure, PluginKind, RecentOutcome, RecoveryAction};
 use crate::runtime::{CallError, Plugin, Runtime, class_name};
+use crate::store::breaker_forces;
 use crate::store::recovery_log::{self, RecoveryEntry};
 use crate::store::{Db, now_ms};
 use crate::tasks::Tasks;
@@ -100,6 +101,10 @@ struct Seen {
 pub struct Healer {
     runtime: Arc<Runtime>,
     config: RecoveryConfig,
+    /// Where an operator's forced opening is kept, and under which host
+    /// (the fleet host id, empty on a lone host).
+    db: Db,
+    host_id: String,
     breakers: Mutex<HashMap<String, Breaker>>,
     stats: Mutex<HashMap<StatKey, (u64, u64)>>,
     /// (target, error class, fallback unit), counted as (tries, recovered).
@@ -137,9 +142,12 @@ async fn log_writer(db: Db, rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<L
 
 impl Healer {
     /// Must be created inside a tokio runtime (the log writer runs on it).
+    /// An operator's forced openings of this host's breakers that have not
+    /// lapsed are restored, with their remaining time and reason.
     pub async fn new(
         runtime: Arc<Runtime>,
         db: Db,
+        host_id: &str,
         config: RecoveryConfig,
         tasks: &Tasks,
     ) -> crate::store::Result<Arc<Healer>> {
@@ -151,13 +159,22 @@ impl Healer {
         for (t, c, u, n, ok) in recovery_log::fallback_success_counts(&db).await? {
             fallback_stats.insert((t, c, u), (n as u64, ok as u64));
         }
+        let (now, at) = (now_ms(), Instant::now());
+        let mut breakers = HashMap::new();
+        for f in breaker_forces::current(&db, host_id, now).await? {
+            let mut b = Breaker::new(config.breaker);
+            b.force_open(at, (f.until_ms - now) as u64, &f.reason);
+            breakers.insert(f.target, b);
+        }
         let (log_tx, rx) = mpsc::unbounded_channel();
         let (log_db, rx) = (db.clone(), Arc::new(tokio::sync::Mutex::new(rx)));
         tasks.spawn("recovery-log", move || log_writer(log_db.clone(), rx.clone()));
         Ok(Arc::new(Healer {
             runtime,
             config,
-            breakers: Mutex::default(),
+            db,
+            host_id: host_id.to_string(),
+            breakers: Mutex::new(breakers),
             stats: Mutex::new(stats),
             fallback_stats: Mutex::new(fallback_stats),
             recent: Mutex::default(),
@@ -212,7 +229,27 @@ impl Healer {
         }
     }
 
-    /// Force a breaker (operator or strategy).
+    /// Force a breaker as an operator asks, kept across restarts: an
+    /// opening is stored (until when, why) before it applies, and forcing
+    /// closed or reset forgets it. A store that refuses the write changes
+    /// nothing.
+    ///
+    /// Errors: the store's, when the force cannot be kept.
+    pub async fn force_kept(&self, target: &str, force: Force, reason: &str) -> crate::store::Result<()> {
+        match force {
+            Force::Open { ms } => {
+                let now = now_ms();
+                let until_ms = now.saturating_add(i64::try_from(ms).unwrap_or(i64::MAX));
+                let f = breaker_forces::Forced { target: target.into(), until_ms, reason: reason.into() };
+                breaker_forces::set(&self.db, &self.host_id, &f, now).await?;
+            }
+            Force::Closed | Force::Reset => breaker_forces::clear(&self.db, &self.host_id, target).await?,
+        }
+        self.force(target, force, reason);
+        Ok(())
+    }
+
+    /// Force a breaker for now (a strategy's decision: not kept).
     pub fn force(&self, target: &str, force: Force, reason: &str) {
         self.with_breaker(target, |b| match force {
             Force::Open { ms } => b.force_open(Instant::now(), ms, reason),

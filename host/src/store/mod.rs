@@ -8,6 +8,7 @@
 
 pub mod aggregates;
 pub mod audit;
+pub mod breaker_forces;
 pub mod candidate_queue;
 pub mod control;
 pub mod cycles;

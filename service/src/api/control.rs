@@ -227,7 +227,9 @@ pub(crate) fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Opt
 kaizen_host::map_only!(ForceBreaker, "a breaker force");
 
 /// Force a unit's circuit breaker open (calls fail fast with class
-/// `circuit-open`), closed, or reset.
+/// `circuit-open`), closed, or reset. An opening is kept in the store and
+/// holds across a restart of this host until its time is up; closing or
+/// resetting forgets it.
 #[utoipa::path(post, path = "/api/v1/breakers/{target}", tag = "control", security(("admin" = [])),
     params(("target" = String, Path, pattern = "^[a-z][a-z0-9-]{0,63}$", description = "Unit name")),
     request_body = ForceBreaker,
@@ -236,7 +238,8 @@ kaizen_host::map_only!(ForceBreaker, "a breaker force");
         (status = 404, description = "No unit of that name", body = ErrorBody),
         (status = 415, description = "A body not sent as application/json", body = ErrorBody),
         (status = 422, description = "JSON that is not a breaker force, an `ms` outside 1 ms to a year, or an \
-`ms` for `closed` or `reset`", body = ErrorBody)))]
+`ms` for `closed` or `reset`", body = ErrorBody),
+        (status = 503, description = "The store could not keep the force: nothing changed", body = ErrorBody)))]
 pub async fn force_breaker(
     _: Admin,
     State(s): State<AppState>,
@@ -274,7 +277,7 @@ pub async fn force_breaker(
         return Err(ApiError::bad_request("recovery is off: there are no breakers"));
     };
     let why = f.reason.unwrap_or_else(|| "forced through the API".into());
-    healer.force(&target, force, &why);
+    healer.force_kept(&target, force, &why).await?;
     s.host
         .audit(
             "api",

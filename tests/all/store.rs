@@ -353,6 +353,23 @@ async fn round_trip_every_table(db: &Db) {
     };
     control::set(db, &s).await.unwrap();
     assert_eq!(control::get(db).await.unwrap(), s);
+
+    // Breaker forces: per host, replaced by a later force of the same
+    // breaker, lapsed ones left out, cleared on close.
+    let forced = |target: &str, until_ms: i64, reason: &str| breaker_forces::Forced {
+        target: target.into(),
+        until_ms,
+        reason: reason.into(),
+    };
+    breaker_forces::set(db, "", &forced("calculator", 5_000, "maintenance"), 1_000).await.unwrap();
+    breaker_forces::set(db, "", &forced("calculator", 9_000, "maintenance, longer"), 1_100).await.unwrap();
+    breaker_forces::set(db, "", &forced("batcher", 1_500, "brief"), 1_200).await.unwrap();
+    breaker_forces::set(db, "host-b", &forced("calculator", 9_000, "on b only"), 1_200).await.unwrap();
+    let here = breaker_forces::current(db, "", 2_000).await.unwrap();
+    assert_eq!(here, vec![forced("calculator", 9_000, "maintenance, longer")]);
+    breaker_forces::clear(db, "", "calculator").await.unwrap();
+    assert!(breaker_forces::current(db, "", 2_000).await.unwrap().is_empty());
+    assert_eq!(breaker_forces::current(db, "host-b", 2_000).await.unwrap().len(), 1);
     // Two safety controllers on one store (two hosts of a fleet), each
     // with its own copy of the state: each change applies to the stored
     // state, so the second keeps the first's.

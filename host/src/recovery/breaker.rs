@@ -21,9 +21,14 @@ use serde::{Deserialize, Serialize};
 pub struct BreakerConfig {
     /// Calls in the sliding window.
     pub window: usize,
-    /// Calls needed in the window before the breaker may open.
+    /// Calls needed in the window before the breaker may open; as many
+    /// failed in a row open it.
     pub min_calls: usize,
-    /// Failure share that opens the breaker.
+    /// Failure share that opens the breaker once the window shows it is
+    /// exceeded at 95 % confidence (the Wilson score lower bound of the
+    /// window's failures is above it), so that chance runs in a small
+    /// window do not cut off a unit that mostly works. The last
+    /// `min_calls` calls all failing opens it too: an outage shows at once.
     pub failure_rate: f64,
     pub cooldown_ms: u64,
     /// Probe calls let through while half-open.
@@ -32,7 +37,7 @@ pub struct BreakerConfig {
 
 impl Default for BreakerConfig {
     fn default() -> Self {
-        BreakerConfig { window: 20, min_calls: 10, failure_rate: 0.5, cooldown_ms: 5_000, half_open_probes: 1 }
+        BreakerConfig { window: 50, min_calls: 10, failure_rate: 0.5, cooldown_ms: 5_000, half_open_probes: 1 }
     }
 }
 
@@ -84,6 +89,21 @@ enum State {
     Closed,
     Open { until: Instant, reason: String },
     HalfOpen { probes_left: u32, in_flight: u32 },
+}
+
+/// The one-sided 95 % normal quantile the failure share is judged at.
+const Z_95: f64 = 1.644_853_626_951_472_2;
+
+/// The lower end of the one-sided 95 % Wilson score interval for a share
+/// of `k` in `n` (Wilson, "Probable inference, the law of succession, and
+/// statistical inference", JASA 22, 1927). Unlike `k / n` it stays below
+/// 0.5 for 11 failures in 20, which a unit failing 31 % of its calls shows
+/// in one window of 20 in about 45; it passes 0.5 from 8 of 10, 14 of 20
+/// and 31 of 50. `n` must be at least 1.
+fn wilson_lower_bound(k: usize, n: usize) -> f64 {
+    let (k, n, z2) = (k as f64, n as f64, Z_95 * Z_95);
+    let p = k / n;
+    (p + z2 / (2.0 * n) - Z_95 * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt()) / (1.0 + z2 / n)
 }
 
 /// One target's breaker.
@@ -171,8 +191,17 @@ impl Breaker {
                 }
                 let failures = self.window.iter().filter(|x| !**x).count();
                 let n = self.window.len();
-                if n >= self.config.min_calls && failures as f64 / n as f64 > self.config.failure_rate {
-                    let why = format!("{failures} of the last {n} calls failed");
+                let run = self.window.iter().rev().take_while(|x| !**x).count();
+                if n < self.config.min_calls {
+                    // Too few calls to say anything.
+                } else if run >= self.config.min_calls {
+                    let why = format!("the last {run} calls failed");
+                    self.open(now, why, self.config.cooldown_ms);
+                } else if wilson_lower_bound(failures, n) > self.config.failure_rate {
+                    let why = format!(
+                        "{failures} of the last {n} calls failed (more than {:.0} % at 95 % confidence)",
+                        self.config.failure_rate * 100.0
+                    );
                     self.open(now, why, self.config.cooldown_ms);
                 }
             }
@@ -233,13 +262,82 @@ mod tests {
         let t = pass(&mut b, t0);
         assert!(!t.is_probe(), "too few calls to open");
         b.record(t, false, t0);
-        assert!(matches!(b.admit(t0), Admit::No(_)), "3 of 4 failed: open");
+        let t = pass(&mut b, t0);
+        assert!(!t.is_probe(), "3 of 4 failed: not shown above half at 95 %");
+        b.record(t, false, t0);
+        assert!(matches!(b.admit(t0), Admit::No(_)), "4 failed in a row: open");
         let later = t0 + Duration::from_millis(150);
         let probe = pass(&mut b, later);
         assert!(probe.is_probe());
         assert!(matches!(b.admit(later), Admit::No(_)), "one probe at a time");
         b.record(probe, true, later);
         assert!(!pass(&mut b, later).is_probe(), "a good probe closes it");
+    }
+
+    /// The Wilson lower bound passes one half where the README says (all of
+    /// 4 calls is shown above half too; `min_calls` keeps the breaker
+    /// from judging so few).
+    #[test]
+    fn the_failures_that_show_more_than_half() {
+        let least = |n: usize| (0..=n).find(|&k| wilson_lower_bound(k, n) > 0.5);
+        assert_eq!([least(4), least(10), least(20), least(50)], [Some(4), Some(8), Some(14), Some(31)]);
+        assert!((wilson_lower_bound(31, 50) - 0.5037).abs() < 1e-3);
+    }
+
+    /// A unit failing 31 % of its calls at random, 100 000 calls with the
+    /// default settings (seeded): the failure share taken as it came
+    /// (`k / n > 0.5` over the last 20, the rule before) opens the
+    /// breaker hundreds of times (416); the bound, once. A unit
+    /// that fails 80 % is still cut off, and an outage after a long
+    /// healthy run opens it after `min_calls` failures.
+    #[test]
+    fn chance_runs_do_not_open_it_and_outages_do() {
+        use rand::{Rng, SeedableRng};
+        let t0 = Instant::now();
+        let trips = |fail: f64, calls: usize| {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(31);
+            let mut b = Breaker::new(BreakerConfig { cooldown_ms: 0, ..Default::default() });
+            let (mut opened, mut before) = (0, 0);
+            let mut window = VecDeque::new();
+            for _ in 0..calls {
+                let ok = !rng.random_bool(fail);
+                window.push_back(ok);
+                if window.len() > 20 {
+                    window.pop_front();
+                }
+                let failed = window.iter().filter(|x| !**x).count();
+                if window.len() >= 10 && failed * 2 > window.len() {
+                    before += 1;
+                    window.clear();
+                }
+                let t = pass(&mut b, t0);
+                b.record(t, ok, t0);
+                if matches!(b.state(t0), BreakerState::Open { .. }) {
+                    opened += 1;
+                    b.reset();
+                }
+            }
+            (opened, before)
+        };
+        let (opened, before) = trips(0.31, 100_000);
+        println!("31 % failing, 100 000 calls: opened {opened} times (the share as it came: {before})");
+        assert!(opened <= 2 && before > 100, "opened {opened}, before {before}");
+        assert!(trips(0.8, 1_000).0 > 50, "a unit failing 80 % is cut off");
+
+        let mut b = Breaker::new(BreakerConfig::default());
+        for _ in 0..50 {
+            let t = pass(&mut b, t0);
+            b.record(t, true, t0);
+        }
+        for i in 1..=10 {
+            assert!(matches!(b.state(t0), BreakerState::Closed { .. }), "open after {} failures", i - 1);
+            let t = pass(&mut b, t0);
+            b.record(t, false, t0);
+        }
+        match b.state(t0) {
+            BreakerState::Open { reason, .. } => assert_eq!(reason, "the last 10 calls failed"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

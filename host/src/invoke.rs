@@ -472,7 +472,14 @@ impl Invoker {
                     } else {
                         (ms, action)
                     };
-                    h.force(name, Force::Open { ms }, &format!("opened by {}", d.strategy));
+                    let (failed, calls) = d.seen;
+                    let why = format!(
+                        "opened by strategy {} for {} s after a {} failure: {failed} of the last {calls} calls failed",
+                        d.strategy,
+                        ms as f64 / 1000.0,
+                        class_name(&failure.error_class)
+                    );
+                    h.force(name, Force::Open { ms }, &why);
                     h.log(&failure, &d.strategy, &action, "circuit-opened", 0.0);
                 }
                 RecoveryAction::GiveUp(_) => h.log(&failure, &d.strategy, &action, "gave-up", 0.0),

@@ -483,3 +483,41 @@ fn a_breaker_forced_open_stays_open_across_a_restart() {
     assert_eq!(refused(&s).0, 200, "closed by the operator before the restart, closed after it");
     assert!(s.stop().success());
 }
+
+/// With the bundled strategies on (the default), a unit failing a third
+/// of its calls keeps answering the other two thirds: neither the host's
+/// breaker nor the `circuit-breaker` strategy takes a chance run (11
+/// failures in 20) for an outage. Ten failures in a row are one, and
+/// the breaker's state says why in numbers. An operator's reset starts
+/// the evidence afresh: the failures before it do not open the circuit
+/// again on the next one.
+#[test]
+fn a_unit_failing_a_third_of_its_calls_is_not_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[], &[]);
+    let (add, crash) = (r#"{"op":"add","a":1,"b":2}"#, r#"{"op":"div","a":1,"b":0}"#);
+    // 11 failures in 34 calls, bunched as chance bunches them: 22 answer,
+    // then 9 fail, 1 answers, 2 fail — 11 of the last 20, which opened
+    // the breaker when it took the share as it came.
+    let fails = |i: usize| matches!(i % 34, 22..=30 | 32..=33);
+    let statuses: Vec<u16> = (0..238).map(|i| s.invoke("calculator", if fails(i) { crash } else { add }).0).collect();
+    let refused = statuses.iter().filter(|&&c| c == 503).count();
+    assert_eq!(refused, 0, "a unit failing a third of its calls was cut off {refused} times: {statuses:?}");
+    assert_eq!(statuses.iter().filter(|&&c| c == 200).count(), 238 - 77);
+
+    for _ in 0..10 {
+        s.invoke("calculator", crash);
+    }
+    assert_eq!(s.invoke("calculator", add).0, 503, "ten failures in a row open the circuit");
+    let breakers = s.get("/api/v1/breakers");
+    let b = &breakers.as_array().unwrap().iter().find(|b| b["target"] == "calculator").unwrap()["breaker"];
+    let reason = b["reason"].as_str().unwrap();
+    assert!(reason.contains("of the last") && reason.contains("calls failed"), "{b}");
+
+    // The operator resets it: one more failure is no reason to open it.
+    let r = s.post("/api/v1/breakers/calculator", serde_json::json!({"state": "reset"}));
+    assert_eq!(r.status(), 200);
+    s.invoke("calculator", crash);
+    assert_eq!(s.invoke("calculator", add).0, 200, "the failures before the reset were set aside");
+    assert!(s.stop().success());
+}

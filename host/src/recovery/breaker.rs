@@ -114,20 +114,22 @@ pub struct Breaker {
     window: VecDeque<bool>,
     generation: u64,
     late: u64,
-    /// When the circuit last opened, for whatever reason.
-    opened_at: Option<Instant>,
+    /// When the evidence about the target last started afresh: the circuit
+    /// opened (for whatever reason) or an operator closed or reset it.
+    fresh_since: Option<Instant>,
 }
 
 impl Breaker {
     pub fn new(config: BreakerConfig) -> Breaker {
-        Breaker { config, state: State::Closed, window: VecDeque::new(), generation: 0, late: 0, opened_at: None }
+        Breaker { config, state: State::Closed, window: VecDeque::new(), generation: 0, late: 0, fresh_since: None }
     }
 
-    /// When the circuit last opened (by its own window, a failed probe, a
-    /// strategy or an operator); `None` if it never did. Outcomes from
-    /// before it are evidence already acted upon.
-    pub fn opened_at(&self) -> Option<Instant> {
-        self.opened_at
+    /// Since when outcomes are fresh evidence: the circuit's last opening
+    /// (by its own window, a failed probe, a strategy or an operator) or
+    /// an operator's close or reset; `None` if neither happened. Outcomes
+    /// from before it were acted upon already, or set aside by the operator.
+    pub fn fresh_since(&self) -> Option<Instant> {
+        self.fresh_since
     }
 
     /// Outcomes that arrived after the state they were admitted in had
@@ -211,7 +213,7 @@ impl Breaker {
 
     fn open(&mut self, now: Instant, reason: String, ms: u64) {
         let until = now.checked_add(Duration::from_millis(ms)).unwrap_or(now + Duration::from_secs(86_400 * 365));
-        self.opened_at = Some(now);
+        self.fresh_since = Some(now);
         self.enter(State::Open { until, reason });
     }
 
@@ -220,8 +222,10 @@ impl Breaker {
         self.open(now, reason.to_string(), ms);
     }
 
-    /// Close and forget the window.
-    pub fn reset(&mut self) {
+    /// Close and forget the window and every outcome before `now` (an
+    /// operator's close or reset).
+    pub fn reset(&mut self, now: Instant) {
+        self.fresh_since = Some(now);
         self.enter(State::Closed);
     }
 
@@ -229,6 +233,10 @@ impl Breaker {
         match &self.state {
             State::Closed => {
                 BreakerState::Closed { calls: self.window.len(), failures: self.window.iter().filter(|x| !**x).count() }
+            }
+            // Lapsed: the next call is let through as a probe.
+            State::Open { until, .. } if now >= *until => {
+                BreakerState::HalfOpen { probes_left: self.config.half_open_probes.max(1) }
             }
             State::Open { until, reason } => BreakerState::Open {
                 remaining_ms: until.saturating_duration_since(now).as_millis() as u64,
@@ -296,7 +304,7 @@ mod tests {
         let t0 = Instant::now();
         let trips = |fail: f64, calls: usize| {
             let mut rng = rand::rngs::StdRng::seed_from_u64(31);
-            let mut b = Breaker::new(BreakerConfig { cooldown_ms: 0, ..Default::default() });
+            let mut b = Breaker::new(BreakerConfig::default());
             let (mut opened, mut before) = (0, 0);
             let mut window = VecDeque::new();
             for _ in 0..calls {
@@ -314,7 +322,7 @@ mod tests {
                 b.record(t, ok, t0);
                 if matches!(b.state(t0), BreakerState::Open { .. }) {
                     opened += 1;
-                    b.reset();
+                    b.reset(t0);
                 }
             }
             (opened, before)
@@ -338,6 +346,22 @@ mod tests {
             BreakerState::Open { reason, .. } => assert_eq!(reason, "the last 10 calls failed"),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// An opening whose time is up reads as half-open (the next call is a
+    /// probe), not as "open, 0 ms more"; an operator's reset makes the
+    /// evidence fresh.
+    #[test]
+    fn a_lapsed_opening_reads_half_open_and_a_reset_starts_afresh() {
+        let mut b = Breaker::new(BreakerConfig::default());
+        let t0 = Instant::now();
+        b.force_open(t0, 10, "operator");
+        assert!(matches!(b.state(t0), BreakerState::Open { .. }));
+        let t1 = t0 + Duration::from_millis(10);
+        assert_eq!(b.state(t1), BreakerState::HalfOpen { probes_left: 1 });
+        let t2 = t1 + Duration::from_millis(5);
+        b.reset(t2);
+        assert_eq!((b.state(t2), b.fresh_since()), (BreakerState::Closed { calls: 0, failures: 0 }, Some(t2)));
     }
 
     #[test]
@@ -385,7 +409,7 @@ mod tests {
         let mut b = Breaker::new(cfg);
         let t0 = Instant::now();
         let before = [pass(&mut b, t0), pass(&mut b, t0)];
-        b.reset();
+        b.reset(t0);
         for t in before {
             assert_eq!(b.record(t, false, t0), Recorded::Late);
         }

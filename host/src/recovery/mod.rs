@@ -60,6 +60,9 @@ impl Default for RecoveryConfig {
 pub struct Decision {
     pub strategy: String,
     pub action: RecoveryAction,
+    /// What the strategy was shown, the failure it decided on included:
+    /// (failed, calls) since the evidence was last fresh.
+    pub seen: (usize, usize),
 }
 
 /// What an operator can force on a breaker.
@@ -253,7 +256,7 @@ impl Healer {
     pub fn force(&self, target: &str, force: Force, reason: &str) {
         self.with_breaker(target, |b| match force {
             Force::Open { ms } => b.force_open(Instant::now(), ms, reason),
-            Force::Closed | Force::Reset => b.reset(),
+            Force::Closed | Force::Reset => b.reset(Instant::now()),
         })
     }
 
@@ -332,7 +335,7 @@ impl Healer {
     /// change of state).
     pub async fn decide(&self, failure: &Failure) -> Option<Decision> {
         let now = Instant::now();
-        let since = self.breakers.lock().get(&failure.target).and_then(Breaker::opened_at);
+        let since = self.breakers.lock().get(&failure.target).and_then(Breaker::fresh_since);
         let recent: Vec<RecentOutcome> = self
             .recent
             .lock()
@@ -349,11 +352,12 @@ impl Healer {
                     .collect()
             })
             .unwrap_or_default();
+        let seen = (recent.iter().filter(|o| !o.ok).count() + 1, recent.len() + 1);
         let failure = Failure { recent, ..failure.clone() };
         for (p, _) in self.ordered_strategies(&failure.target, &failure.error_class).await {
             match p.decide(&failure).await {
                 Ok(RecoveryAction::Pass) => continue,
-                Ok(action) => return Some(Decision { strategy: p.name().to_string(), action }),
+                Ok(action) => return Some(Decision { strategy: p.name().to_string(), action, seen }),
                 Err(e) => {
                     tracing::warn!(strategy = p.name(), "recovery strategy failed: {e}");
                     self.log(&failure, p.name(), "decide", &format!("strategy-error: {e}"), 0.0);

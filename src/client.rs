@@ -253,10 +253,14 @@ pub fn parse_duration(text: &str) -> anyhow::Result<u64> {
         }
         _ => bail!("`{text}` is not a duration: the unit must be s, m, h or d (e.g. 30m)"),
     };
+    // Freezes, snoozes and forced breakers last a year at most (the API's
+    // limit, said here in the operator's own unit rather than as seconds or
+    // milliseconds the command computed).
+    const YEAR_SECS: u64 = 366 * 86_400;
     match n.checked_mul(scale) {
-        Some(secs) if secs >= 1 => Ok(secs),
-        Some(_) => bail!("`{text}` is no time: a duration must be at least 1 second"),
-        None => bail!("`{text}` is too long a duration"),
+        Some(secs) if (1..=YEAR_SECS).contains(&secs) => Ok(secs),
+        Some(0) => bail!("`{text}` is no time: a duration must be at least 1 second"),
+        _ => bail!("`{text}` is too long: a duration is at most a year (366d)"),
     }
 }
 
@@ -292,6 +296,24 @@ fn breaker_words(b: &Value) -> (String, String) {
 
 /// Milliseconds as a person reads them: `850 ms`, `42 s`, `12 min`, `3 h`,
 /// `2 d`.
+/// A refusal of the JSON body this command built, in the words of what
+/// the operator typed: without the server's preamble and without the
+/// place in a body nobody wrote ("reason: a reason with … at line 1
+/// column 17" reads "reason: a reason with …").
+fn in_command_words(msg: &str) -> &str {
+    let msg = msg.strip_prefix("Failed to deserialize the JSON body into the target type: ").unwrap_or(msg);
+    match msg.rsplit_once(" at line ") {
+        Some((head, place))
+            if place.split_once(" column ").is_some_and(|(l, c)| {
+                [l, c].iter().all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            }) =>
+        {
+            head
+        }
+        _ => msg,
+    }
+}
+
 fn duration_words(ms: u64) -> String {
     match ms {
         0..1_000 => format!("{ms} ms"),
@@ -376,7 +398,7 @@ impl Client {
         let code = body.as_ref().map_or("error", |b| b.code.as_str());
         let msg = body.as_ref().map_or("", |b| b.message.as_str());
         let class = body.as_ref().and_then(|b| b.class.as_ref()).map(|c| format!(" [{c}]")).unwrap_or_default();
-        bail!("{} {code}{class}: {msg}", status.as_u16())
+        bail!("{} {code}{class}: {}", status.as_u16(), in_command_words(msg))
     }
 
     /// For `--json`, print the answer as the host sent it and return

@@ -235,7 +235,10 @@ pub struct Uploaded {
 #[serde(remote = "Self", deny_unknown_fields)]
 pub struct Reason {
     /// Why, for the audit trail: one line of at most 1000 characters.
-    #[schema(max_length = 1000, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
+    #[schema(
+        max_length = 1000,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200e\\u200f\\u2028-\\u202e\\u2066-\\u2069]*$"
+    )]
     #[serde(default, deserialize_with = "reason_text")]
     pub reason: Option<String>,
 }
@@ -243,11 +246,23 @@ pub struct Reason {
 /// The most characters an operator's reason may have.
 pub const MAX_REASON_CHARS: usize = 1000;
 
+/// Whether `c` may not appear in an operator's reason: a control
+/// character, a line or paragraph separator (U+2028, U+2029: a new line
+/// to many terminals and browsers), or a bidirectional control (U+061C,
+/// U+200E, U+200F, U+202A–U+202E, U+2066–U+2069: text that reads other
+/// than it is stored, as in "Trojan Source", CVE-2021-42574).
+fn unprintable(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 /// An operator's reason, checked as it is read: it is stored in the audit
 /// trail, shown in the control state and printed in the command's tables
-/// and the dashboard, so it is one line of printable text (no control
-/// characters: a newline or an escape sequence would break a table or
-/// rewrite a terminal) of at most [`MAX_REASON_CHARS`] characters.
+/// and the dashboard, so it is one line of text that reads as stored (none
+/// of the characters [`unprintable`] names: a newline or an escape
+/// sequence would break a table or rewrite a terminal) of at most
+/// [`MAX_REASON_CHARS`] characters. A reason of only spaces is no reason:
+/// the action's default is used, as for none.
 ///
 /// Errors: the serde error (a 422 from the API) names what was wrong.
 pub(crate) fn reason_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -259,14 +274,15 @@ pub(crate) fn reason_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Opti
             "a reason of {chars} characters: at most {MAX_REASON_CHARS} are kept in the audit trail"
         )));
     }
-    if let Some((at, c)) = text.chars().enumerate().find(|(_, c)| c.is_control()) {
+    if let Some((at, c)) = text.chars().enumerate().find(|(_, c)| unprintable(*c)) {
         return Err(D::Error::custom(format!(
-            "a reason with the control character U+{:04X} at character {}: give it as one line of printable text",
+            "a reason with the character U+{:04X} at character {}: give it as one line of text without control \
+             or direction-changing characters",
             u32::from(c),
             at + 1
         )));
     }
-    Ok(Some(text))
+    Ok(Some(text).filter(|t| !t.trim().is_empty()))
 }
 kaizen_host::map_only!(Reason, "a reason", serialize);
 

@@ -268,10 +268,31 @@ fn reasons_are_one_line_of_printable_text() {
     refused(s.post("/api/v1/breakers/calculator", force), "U+000A at character 4");
     assert!(!s.get("/api/v1/breakers").to_string().contains("\"open\""), "a refused force opened nothing");
 
-    // Through the command: the server's words, exit status 1, no backtrace.
+    // Text that reads other than it is stored, or breaks a line to a
+    // browser: refused too.
+    refused(
+        s.post("/api/v1/control/pause", serde_json::json!({"reason": "fine\u{202e}enif"})),
+        "U+202E at character 5",
+    );
+    refused(s.post("/api/v1/control/pause", serde_json::json!({"reason": "one\u{2028}two"})), "U+2028");
+    assert_eq!(s.get("/api/v1/status")["state"], "running");
+
+    // Through the command: the server's words about what was typed (no
+    // place in a JSON body the command built), exit status 1, no
+    // backtrace.
     let (ok, out, err) = s.cli(&["pause", "--reason", "tab\there"]);
     assert!(!ok && err.contains("U+0009") && !err.contains("stack backtrace"), "{out}{err}");
+    assert!(!err.contains("at line") && !err.contains("Failed to deserialize"), "{err}");
     assert_eq!(s.get("/api/v1/status")["state"], "running");
+    let (ok, out, err) = s.cli(&["breakers", "open", "calculator", "--for", "367d"]);
+    assert!(!ok && err.contains("`367d` is too long: a duration is at most a year (366d)"), "{out}{err}");
+
+    // A reason of spaces is none: the action's own words stand.
+    let r = s.post("/api/v1/control/stop", serde_json::json!({ "reason": "   " }));
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    assert_eq!(s.get("/api/v1/status")["control"]["reason"], "stop requested through the API");
+    let r = s.post("/api/v1/control/release", serde_json::json!(null));
+    assert_eq!(r.status(), 200);
 
     // 1000 characters of two bytes each are within the limit, kept whole.
     let accented = "é".repeat(1000);

@@ -78,7 +78,10 @@ pub struct FreezeBody {
     pub for_secs: Option<u64>,
     /// Why, shown wherever the freeze holds something ("release weekend"):
     /// one line of at most 1000 characters.
-    #[schema(max_length = 1000, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
+    #[schema(
+        max_length = 1000,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200e\\u200f\\u2028-\\u202e\\u2066-\\u2069]*$"
+    )]
     #[serde(default, deserialize_with = "crate::views::reason_text")]
     pub reason: Option<String>,
 }
@@ -206,7 +209,10 @@ pub struct ForceBreaker {
     #[schema(minimum = 1, maximum = 31_622_400_000_u64)]
     pub ms: Option<u64>,
     /// Why, for the audit trail: one line of at most 1000 characters.
-    #[schema(max_length = 1000, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
+    #[schema(
+        max_length = 1000,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200e\\u200f\\u2028-\\u202e\\u2066-\\u2069]*$"
+    )]
     #[serde(default, deserialize_with = "crate::views::reason_text")]
     pub reason: Option<String>,
 }

@@ -36,7 +36,10 @@ pub const DEFAULT_SNOOZE_SECS: u64 = 3600;
 #[serde(remote = "Self", deny_unknown_fields)]
 pub struct FindingActionBody {
     /// Why, for the audit trail: one line of at most 1000 characters.
-    #[schema(max_length = 1000, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
+    #[schema(
+        max_length = 1000,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200e\\u200f\\u2028-\\u202e\\u2066-\\u2069]*$"
+    )]
     #[serde(default, deserialize_with = "crate::views::reason_text")]
     pub reason: Option<String>,
     /// For `snooze`: seconds to put the finding aside, 1 to 31 622 400

@@ -375,7 +375,11 @@ fn a_finding_about_a_version_resolves_when_that_version_retires() {
     let (ok, _, err) = s.cli(&["findings", "snooze", &f.to_string(), "--for", "5x"]);
     assert!(!ok && err.contains("the unit must be s, m, h or d"), "{err}");
     let (ok, _, err) = s.cli(&["findings", "snooze", &f.to_string(), "--for", "400d"]);
-    assert!(!ok && err.contains("a snooze lasts 1 to 31622400 seconds (a year), not 34560000"), "{err}");
+    assert!(!ok && err.contains("`400d` is too long: a duration is at most a year (366d)"), "{err}");
+    // The API holds the same limit for any client.
+    let r = s.post(&format!("/api/v1/findings/{f}/snooze"), json!({"for_secs": 34_560_000}));
+    let (status, body) = (r.status().as_u16(), r.text().unwrap());
+    assert!(status == 400 && body.contains("a snooze lasts 1 to 31622400 seconds (a year), not 34560000"), "{body}");
     let (ok, out, err) = s.cli(&["findings", "snooze", &f.to_string(), "--for", "2h", "--reason", "deploying a fix"]);
     assert!(ok && out.contains("snoozed"), "{out}{err}");
     assert!(finding(&s, f)["snoozed_until"].as_i64().unwrap() > kaizen_host::store::now_ms() + 7_000_000);

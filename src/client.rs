@@ -256,9 +256,8 @@ pub fn parse_duration(text: &str) -> anyhow::Result<u64> {
     // Freezes, snoozes and forced breakers last a year at most (the API's
     // limit, said here in the operator's own unit rather than as seconds or
     // milliseconds the command computed).
-    const YEAR_SECS: u64 = 366 * 86_400;
     match n.checked_mul(scale) {
-        Some(secs) if (1..=YEAR_SECS).contains(&secs) => Ok(secs),
+        Some(secs) if (1..=kaizen_service::api::control::MAX_FREEZE_SECS).contains(&secs) => Ok(secs),
         Some(0) => bail!("`{text}` is no time: a duration must be at least 1 second"),
         _ => bail!("`{text}` is too long: a duration is at most a year (366d)"),
     }
@@ -294,8 +293,6 @@ fn breaker_words(b: &Value) -> (String, String) {
     }
 }
 
-/// Milliseconds as a person reads them: `850 ms`, `42 s`, `12 min`, `3 h`,
-/// `2 d`.
 /// A refusal of the JSON body this command built, in the words of what
 /// the operator typed: without the server's preamble and without the
 /// place in a body nobody wrote ("reason: a reason with … at line 1
@@ -314,6 +311,8 @@ fn in_command_words(msg: &str) -> &str {
     }
 }
 
+/// Milliseconds as a person reads them: `850 ms`, `42 s`, `12 min`, `3 h`,
+/// `2 d`.
 fn duration_words(ms: u64) -> String {
     match ms {
         0..1_000 => format!("{ms} ms"),

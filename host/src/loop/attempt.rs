@@ -206,14 +206,19 @@ impl Loop {
         if queued {
             replay_possible(ctx, target).await?;
         }
-        let candidate = take_candidate(ctx, target, finding, slot).await?;
+        // The version an improver or the generator is shown is the proof's
+        // baseline and the one the rollout expects to hold the slot: read
+        // once, so that an operator's deploy while a candidate is made (or
+        // proven) ends the improvement instead of judging a change made for
+        // one version against another.
+        let current = slot.current();
+        let candidate = take_candidate(ctx, target, finding, slot, &current).await?;
         a.candidate = Some(format!("{} {}", candidate.plugin.version(), &candidate.plugin.id()[..12]));
         if let Err(d) = ctx.safety.may_attempt(target, started, candidate.plugin.size(), needed_calls) {
             ctx.candidates.push(candidate);
             return Err(d.into());
         }
         ctx.stats.attempted.fetch_add(1, Ordering::Relaxed);
-        let current = slot.current();
         let imp = open_improvement(ctx, &candidate, finding, &current).await?;
         (a.improvement_id, a.prediction) = (Some(imp.id), imp.prediction);
         let imp = prove_candidate(ctx, imp, &candidate.plugin, &current, finding, &mut a.proof).await?;
@@ -271,24 +276,25 @@ pub(super) async fn replay_possible(ctx: &Ctx, target: &str) -> Result<(), Denie
     }
 }
 
-/// A queued candidate for `target`, or one from the generator for its
-/// finding.
+/// A queued candidate for `target`, or one an improver or the generator
+/// makes for its finding from `current`, the version serving.
 async fn take_candidate(
     ctx: &Arc<Ctx>,
     target: &str,
     finding: Option<&FindingRecord>,
     slot: &Slot,
+    current: &Arc<Plugin>,
 ) -> Result<Candidate, Stopped> {
     if let Some(c) = ctx.candidates.pop(target) {
         return Ok(c);
     }
     if let Some(f) = finding
-        && let Some(c) = super::improvers::propose(ctx, f, slot).await
+        && let Some(c) = super::improvers::propose(ctx, f, slot, current).await
     {
         return Ok(c);
     }
     let (Some(f), Some(g)) = (finding, &ctx.config.generator) else { return Err(Stopped::NoCandidate) };
-    match candidates::from_generator(ctx, f, g, &slot.current()).await {
+    match candidates::from_generator(ctx, f, g, current).await {
         Ok(c) => Ok(c),
         Err(e) => {
             ctx.stats.failed.fetch_add(1, Ordering::Relaxed);

@@ -53,14 +53,14 @@ fn made_for_finding(source: &str) -> bool {
     by_improver(source) || source == "generator"
 }
 
-/// The first acceptable proposal of any improver for finding `f` on `slot`.
-pub async fn propose(ctx: &Arc<Ctx>, f: &FindingRecord, slot: &Slot) -> Option<Candidate> {
+/// The first acceptable proposal of any improver for finding `f` on `slot`,
+/// whose version `serving` the improvers are shown (the proof's baseline).
+pub async fn propose(ctx: &Arc<Ctx>, f: &FindingRecord, slot: &Slot, serving: &Arc<Plugin>) -> Option<Candidate> {
     let improvers = ctx.runtime.slots_of(PluginKind::Improver);
     if improvers.is_empty() {
         return None;
     }
-    let serving = slot.current();
-    let (input, rolled_back, streak) = input(ctx, f, slot, &serving).await;
+    let (input, rolled_back, streak) = input(ctx, f, slot, serving).await;
     if streak >= ctx.config.max_improver_trials {
         if ctx.improvers_spent.lock().insert(serving.id().to_string()) {
             let event = Event::ImproversSpent { finding: f.id, version: serving.version().to_string(), trials: streak };
@@ -79,7 +79,7 @@ pub async fn propose(ctx: &Arc<Ctx>, f: &FindingRecord, slot: &Slot) -> Option<C
             }
         };
         for p in proposals.into_iter().take(MAX_PROPOSALS) {
-            let checked = check(ctx, slot, &serving, &p).and_then(|c| {
+            let checked = check(ctx, slot, serving, &p).and_then(|c| {
                 if rolled_back.iter().any(|id| id == c.id()) {
                     Err(format!("{} was rolled back on `{}` before", c.version(), f.target))
                 } else {

@@ -150,6 +150,34 @@ fn a_latency_finding_leads_the_tuner_to_configs_proven_canaried_and_judged() {
         .expect("the fix library's proposal is audited");
     let rationale = proposal["detail"]["rationale"].as_str().unwrap();
     assert!(rationale.contains("fixed it before") && rationale.contains("p95-ms"), "{rationale}");
+
+    // The operator aborts that rollout: the loop does not propose the same
+    // change again at once (as it would not after the judge rolled it back).
+    let id = again["id"].as_i64().unwrap();
+    wait_for("the known fix's canary", Duration::from_secs(120), || {
+        let all = s.get("/api/v1/improvements?target=batcher&limit=200");
+        let state = all.as_array().unwrap().iter().find(|i| i["id"].as_i64() == Some(id)).unwrap()["state"].clone();
+        assert!(["proving", "waiting", "canary"].contains(&state.as_str().unwrap()), "{state}");
+        state == "canary"
+    });
+    let (ok, out, err) = s.cli(&["abort", "batcher", "--reason", "keep the module's own values"]);
+    assert!(ok && out.contains("aborted"), "{out}{err}");
+    wait_for("the fix library's proposal of it again to be refused", Duration::from_secs(120), || {
+        audit(&s, "batcher").iter().any(|e| {
+            e["action"] == "proposal-refused"
+                && e["detail"]["improver"] == "fix-library"
+                && e["detail"]["reason"].as_str().unwrap().contains("was aborted by an operator")
+        })
+    });
+    let retried: Vec<Value> = s
+        .get("/api/v1/improvements?target=batcher&limit=200")
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["id"].as_i64() > Some(id) && i["candidate_sha"] == again["candidate_sha"])
+        .cloned()
+        .collect();
+    assert!(retried.is_empty(), "{retried:#?}");
 }
 
 /// `nudge` misbehaving as `mode` says, under a short deadline; the bundled
@@ -327,7 +355,8 @@ fn an_operators_change_is_not_proposed_back_as_a_fix() {
          [runtime.plugin_config.low-success-rate]\nthreshold = 0.995\n",
     )
     .unwrap();
-    let s = Server::start(dir.path(), &[], &["--config", path.to_str().unwrap()]);
+    // No bundled plugins, so no seed unit (the harness asks for one).
+    let s = Server::start(dir.path(), &[("KAIZEN_SEED_UNIT", "false")], &["--config", path.to_str().unwrap()]);
     s.deploy(guests::DETECTOR_LOW_SUCCESS_RATE.load().unwrap());
     s.deploy(guests::IMPROVER_FIX_LIBRARY.load().unwrap());
     s.deploy(guests::TEST_NOISY_V1.load().unwrap());
@@ -370,4 +399,37 @@ fn an_operators_change_is_not_proposed_back_as_a_fix() {
         .cloned()
         .collect();
     assert!(after.is_empty(), "{after:#?}");
+}
+
+/// A candidate an improver made that the safety controller then turns
+/// down (here: larger than `max_change_bytes`) is not queued as if an
+/// operator had supplied it: queued, it would be taken up in a later cycle
+/// and proven against whatever serves then, not the version it was made
+/// for. The tuner proposes again from what serves each time.
+#[test]
+fn an_improvers_candidate_turned_down_is_not_queued_as_an_operators() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kaizen.toml");
+    std::fs::write(
+        &path,
+        "[loop]\ninterval_secs = 1.0\nmin_interval_secs = 1.0\nmax_interval_secs = 2.0\n\
+         window_secs = 5\nbaseline_secs = 10\n\
+         [telemetry]\nsample_requests_every = 1\n\
+         [safety.limits]\nrequired_proof = [\"validation\"]\nmin_executions = 20\nmax_change_bytes = 1024\n\
+         [runtime.plugin_config.latency-budget]\nbatcher = 0.001\n",
+    )
+    .unwrap();
+    let s = Server::start(dir.path(), &[], &["--config", path.to_str().unwrap()]);
+    s.deploy(guests::UNIT_BATCHER.load().unwrap());
+    let _traffic = Calls::start(&s, "batcher", |n| format!("{{\"seed\": {}}}", n % 500));
+    wait_for("two accepted proposals of the tuner", Duration::from_secs(120), || {
+        audit(&s, "batcher").iter().filter(|e| e["action"] == "proposal" && e["detail"]["improver"] == "tuner").count()
+            >= 2
+    });
+    let queued = s.get("/api/v1/candidates");
+    assert!(queued.as_array().unwrap().is_empty(), "nothing the tuner made waits in the queue: {queued:#}");
+    let cycles = s.get("/api/v1/cycles?limit=20");
+    assert!(cycles.to_string().contains("1024"), "the cycles say the candidate is over the limit: {cycles:#}");
+    let improvements = s.get("/api/v1/improvements?target=batcher");
+    assert!(improvements.as_array().unwrap().is_empty(), "{improvements:#}");
 }

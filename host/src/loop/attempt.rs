@@ -215,7 +215,13 @@ impl Loop {
         let candidate = take_candidate(ctx, target, finding, slot, &current).await?;
         a.candidate = Some(format!("{} {}", candidate.plugin.version(), &candidate.plugin.id()[..12]));
         if let Err(d) = ctx.safety.may_attempt(target, started, candidate.plugin.size(), needed_calls) {
-            ctx.candidates.push(candidate);
+            // An operator's candidate waits in its queue again. One the loop
+            // made is not queued as if an operator had: it was made for the
+            // version serving now, and is made again from what serves when
+            // the loop may go on.
+            if !super::improvers::made_for_finding(&candidate.source) {
+                ctx.candidates.push(candidate);
+            }
             return Err(d.into());
         }
         ctx.stats.attempted.fetch_add(1, Ordering::Relaxed);
@@ -285,7 +291,29 @@ async fn take_candidate(
     slot: &Slot,
     current: &Arc<Plugin>,
 ) -> Result<Candidate, Stopped> {
-    if let Some(c) = ctx.candidates.pop(target) {
+    while let Some(c) = ctx.candidates.pop(target) {
+        // A config candidate is settings for one module (`kaizen tune`
+        // makes it for the module serving then). Once the operator has
+        // deployed another module, rolling it out would bring the old
+        // module back: it is withdrawn instead, saying so.
+        let module = |id: &str| id.split('+').next().unwrap_or(id).to_string();
+        let id = c.plugin.id().to_string();
+        if id.contains('+') && module(&id) != module(current.id()) {
+            let reason = format!(
+                "a config of {} {}, which no longer serves ({} does): tune the version serving instead",
+                target,
+                c.plugin.version().split('+').next().unwrap_or_default(),
+                current.version()
+            );
+            if let Err(e) = store::candidate_queue::remove(&ctx.db, target, &id).await {
+                ctx.failures.count("candidate", target, &e);
+                ctx.candidates.push_front(c);
+                return Err(e.into());
+            }
+            let event = Event::CandidateWithdrawn { version: c.plugin.version().into(), sha256: id, reason };
+            ctx.audit.record_event("loop", "candidate-withdrawn", target, event).await;
+            continue;
+        }
         return Ok(c);
     }
     if let Some(f) = finding
@@ -338,7 +366,10 @@ async fn open_improvement(
         Err(e) => {
             ctx.failures.count("improvement", &imp.target, &e);
             ctx.stats.failed.fetch_add(1, Ordering::Relaxed);
-            ctx.candidates.push(candidate.clone());
+            // As when safety turns it down: only an operator's waits again.
+            if !super::improvers::made_for_finding(&candidate.source) {
+                ctx.candidates.push(candidate.clone());
+            }
             return Err(e.into());
         }
     }

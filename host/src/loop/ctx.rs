@@ -61,6 +61,10 @@ pub struct Ctx {
     pub watch_dir: Mutex<Option<String>>,
     /// Versions (ids) the improvers' trial budget was spent on and audited.
     pub improvers_spent: Mutex<std::collections::HashSet<String>>,
+    /// Proposals refused and audited, by improver, version serving, change
+    /// and reason: an improver proposing the same refused change every
+    /// cycle is audited once per version, not once a cycle.
+    pub refusals_told: Mutex<std::collections::HashSet<String>>,
     /// The success record read by the last cycle's prioritize step.
     pub predictor: Mutex<super::predict::Predictor>,
     /// Proven candidates waiting to roll out, by target.

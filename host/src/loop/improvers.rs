@@ -49,8 +49,15 @@ pub(super) fn by_improver(source: &str) -> bool {
 /// change even when a cycle took it up while a finding was open: the
 /// contract's `trial.finding-kind` is empty for it, so that no improver
 /// takes it for a fix of that finding.
-fn made_for_finding(source: &str) -> bool {
+pub(super) fn made_for_finding(source: &str) -> bool {
     by_improver(source) || source == "generator"
+}
+
+/// Whether an improvement ended `aborted` because an operator aborted it
+/// (`kaizen abort`, the API), as its reason says — not because its slot
+/// changed, a restart interrupted it or a recovery strategy stopped it.
+fn aborted_by_operator(reason: &str) -> bool {
+    reason.starts_with("aborted by api")
 }
 
 /// The first acceptable proposal of any improver for finding `f` on `slot`,
@@ -79,18 +86,26 @@ pub async fn propose(ctx: &Arc<Ctx>, f: &FindingRecord, slot: &Slot, serving: &A
             }
         };
         for p in proposals.into_iter().take(MAX_PROPOSALS) {
-            let checked = check(ctx, slot, serving, &p).and_then(|c| {
-                if rolled_back.iter().any(|id| id == c.id()) {
-                    Err(format!("{} was rolled back on `{}` before", c.version(), f.target))
-                } else {
-                    Ok(c)
-                }
-            });
+            let checked =
+                check(ctx, slot, serving, &p).and_then(|c| match rolled_back.iter().find(|(id, _)| id == c.id()) {
+                    Some((_, what)) => Err(format!("{} {what} on `{}` before", c.version(), f.target)),
+                    None => Ok(c),
+                });
             let accepted = checked.as_ref().is_ok_and(|c| !ctx.candidates.contains(&f.target, c.id()));
             let reason = match &checked {
                 Ok(c) if accepted => format!("candidate {}", c.version()),
                 Ok(c) => format!("{} is already queued", c.version()),
                 Err(why) => why.clone(),
+            };
+            let action = if accepted { "proposal" } else { "proposal-refused" };
+            let told = !accepted && {
+                let key = format!("{}\n{}\n{}\n{reason}", improver.name(), serving.id(), describe(&p.change));
+                let mut told = ctx.refusals_told.lock();
+                // Bounded: forgetting them all costs one more row each.
+                if told.len() >= 10_000 {
+                    told.clear();
+                }
+                !told.insert(key)
             };
             let event = Event::Proposal {
                 improver: improver.name().into(),
@@ -101,8 +116,9 @@ pub async fn propose(ctx: &Arc<Ctx>, f: &FindingRecord, slot: &Slot, serving: &A
                 expected_gain_pct: p.expected_gain_pct,
                 reason,
             };
-            let action = if accepted { "proposal" } else { "proposal-refused" };
-            ctx.audit.record_event(improver.name(), action, &f.target, event).await;
+            if !told {
+                ctx.audit.record_event(improver.name(), action, &f.target, event).await;
+            }
             if let (true, Ok(plugin)) = (accepted, checked) {
                 return Some(Candidate { plugin, source: source_of(improver.name()) });
             }
@@ -147,7 +163,12 @@ fn check(ctx: &Ctx, slot: &Slot, serving: &Arc<Plugin>, p: &Proposal) -> Result<
 /// of the candidates rolled back on it (never tried again), and how many
 /// improvers' trials in a row, the newest, ended without a promotion
 /// against the version that serves.
-async fn input(ctx: &Ctx, f: &FindingRecord, slot: &Slot, serving: &Plugin) -> (ImprovementInput, Vec<String>, u32) {
+async fn input(
+    ctx: &Ctx,
+    f: &FindingRecord,
+    slot: &Slot,
+    serving: &Plugin,
+) -> (ImprovementInput, Vec<(String, &'static str)>, u32) {
     let policy = ctx.config.tuning.get(slot.name());
     let tunables = tune::current_values(serving)
         .into_iter()
@@ -216,11 +237,30 @@ async fn input(ctx: &Ctx, f: &FindingRecord, slot: &Slot, serving: &Plugin) -> (
                 )
         })
         .count() as u32;
-    let rolled_back = past
+    // Never proposed again: what the judge rolled back, what its proof
+    // rejected, and what an operator turned down — an abort, or a
+    // rollback of the slot (the loop's own rollbacks are in its history
+    // too). Each with what happened to it, for the refusal's words.
+    let mut rolled_back: Vec<(String, &'static str)> = past
         .iter()
-        .filter(|i| matches!(i.state, ImprovementState::RolledBack | ImprovementState::Rejected))
-        .map(|i| i.candidate_sha.clone())
+        .filter_map(|i| {
+            let what = match i.state {
+                ImprovementState::RolledBack => "was rolled back",
+                ImprovementState::Rejected => "was rejected by its proof",
+                ImprovementState::Aborted if aborted_by_operator(&i.reason) => "was aborted by an operator",
+                _ => return None,
+            };
+            Some((i.candidate_sha.clone(), what))
+        })
         .collect();
+    let history = crate::store::deployments::history(&ctx.db, slot.name(), MAX_TRIALS).await.unwrap_or_default();
+    rolled_back.extend(
+        history
+            .into_iter()
+            .filter(|h| h.state == crate::store::deployments::DeployState::RolledBack)
+            .filter_map(|h| h.from_sha)
+            .map(|sha| (sha, "was rolled back")),
+    );
     let input = ImprovementInput {
         now_ms: now_ms(),
         finding: finding(f),
@@ -333,7 +373,11 @@ fn text_value(text: &str) -> TunableValue {
 pub(super) fn effects(verdicts: &serde_json::Value) -> Vec<Effect> {
     let Some(all) = verdicts.as_array().filter(|v| !v.is_empty()) else { return Vec::new() };
     let objectives = |v: &serde_json::Value| v["judgement"]["objectives"].as_array().cloned().unwrap_or_default();
-    let measured = |o: &serde_json::Value| o["low"].is_number() || o["high"].is_number();
+    // A latency ratio's lower bound of 0 is no bound (a ratio is never
+    // below it): the judge stores it so before it has one.
+    let measured = |o: &serde_json::Value| {
+        o["high"].is_number() || o["low"].as_f64().is_some_and(|low| o["kind"] != "latency" || low > 0.0)
+    };
     // The objectives `pick` takes from the last verdict where one of them
     // was measured, else from the last verdict.
     let latest = |pick: &dyn Fn(&serde_json::Value) -> bool| -> Vec<serde_json::Value> {
@@ -407,5 +451,12 @@ mod tests {
         let e = effects(&verdicts);
         assert_eq!((e[0].candidate, e[0].baseline), (0.8, 8.0), "{e:?}");
         assert!((e[0].upper - 0.04).abs() < 1e-9 && (e[0].lower + 0.95).abs() < 1e-9, "{e:?}");
+        // Nor does one whose lower bound is the trivial 0 (as the judge
+        // stores a latency ratio it has not bounded yet): its raw p95s,
+        // 53 % apart on a handful of holdback calls, are no measurement.
+        let mut verdicts = verdicts;
+        verdicts[1]["judgement"]["objectives"][0] = serde_json::json!({"name": "p95", "kind": "latency", "baseline": 14.53, "candidate": 22.21, "estimate": 1.529, "low": 0.0, "high": null});
+        let e = effects(&verdicts);
+        assert_eq!((e[0].candidate, e[0].baseline), (0.8, 8.0), "{e:?}");
     }
 }

@@ -195,6 +195,7 @@ impl Loop {
                 watch_dir: Mutex::default(),
                 weights: Mutex::default(),
                 improvers_spent: Mutex::default(),
+                refusals_told: Mutex::default(),
                 waiting: Mutex::default(),
                 predictor: Mutex::default(),
             }),

@@ -126,6 +126,20 @@ impl Loop {
                 self.give_up(w, &why).await;
                 continue;
             }
+            // One the loop made for the version it was proven against is not
+            // carried over to another: the loop makes its candidates again
+            // from what serves. An operator's is queued again.
+            if serving.id() != w.baseline.id() && super::improvers::made_for_finding(&w.candidate.source) {
+                ctx.stats.aborted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let why = format!(
+                    "{} {} serves now, not the {} it was made for and proven against",
+                    target,
+                    serving.version(),
+                    w.baseline.version()
+                );
+                self.give_up(w, &why).await;
+                continue;
+            }
             if serving.id() != w.baseline.id() {
                 let why = format!(
                     "{} {} serves now, not the {} it was proven against; its candidate is queued again to be proven \

@@ -288,6 +288,7 @@ fn breaker_words(b: &Value) -> (String, String) {
             ("open".into(), format!("{} more: {why}", duration_words(n("remaining_ms"))))
         }
         "half-open" => ("half-open".into(), format!("{} probe call(s) left", n("probes_left"))),
+        "closed" if n("calls") == 0 => ("closed".into(), "no calls since it closed".into()),
         "closed" => ("closed".into(), format!("{} of its last {} calls failed", n("failures"), n("calls"))),
         other => (other.into(), String::new()),
     }

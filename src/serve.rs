@@ -157,6 +157,13 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<()> {
         config.host.database_url = Some(u);
     }
     if a.demo {
+        // The story is told with the bundled units and detectors.
+        if !config.bundled {
+            anyhow::bail!(
+                "the demo needs the bundled plugins, and bundled = false ({}) turns them off",
+                config.provenance.get("bundled").map_or("default", String::as_str)
+            );
+        }
         demo_config(&mut config);
     }
     let json = match config.log.format.as_str() {

@@ -489,6 +489,11 @@ impl ServeConfig {
         }
         k.finish()?;
         let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.seed_unit && !self.bundled {
+            return bad("seed_unit = true needs bundled = true: the seed unit (calculator 1.0.0) is a bundled \
+                        plugin, and bundled = false loads none"
+                .into());
+        }
         for (index, w) in self.webhooks.iter().enumerate() {
             w.validate().map_err(|problem| ConfigError::Webhook { index, problem })?;
         }

@@ -110,6 +110,11 @@ fn a_client_run_beside_the_demo_finds_it_and_speaks_plainly() {
     // A misspelt slot is an error, not a slot without deployments.
     let (ok, out, err) = kaizen_in(dir.path(), &["history", "calculater"]);
     assert!(!ok && err.contains("no slot named `calculater`"), "{out}{err}");
+    // So is asking what fixed it, unlike a unit's own name.
+    let (ok, out, err) = kaizen_in(dir.path(), &["knowledge", "calculater"]);
+    assert!(!ok && err.contains("no unit named `calculater`"), "{out}{err}");
+    let (ok, out, err) = kaizen_in(dir.path(), &["knowledge", "calculator"]);
+    assert!(ok && out.contains("calculator"), "{out}{err}");
 
     // Stopped, the host takes its address back: the client says how to
     // point it elsewhere instead of talking to a stale port.
@@ -278,6 +283,29 @@ fn metrics_answer_the_metrics_token_only_and_agree_with_the_history() {
     let text = r.text().unwrap();
     assert_eq!(metric(&text, "kaizen_rollbacks_total"), Some(1.0), "counted from the store, across a restart");
     assert_eq!(metric(&text, "kaizen_swaps_total"), Some(swaps), "{text}");
+}
+
+/// The seed unit is a bundled plugin: asking for it with the bundled
+/// plugins off is refused at start instead of starting without it.
+#[test]
+fn the_seed_unit_without_the_bundled_plugins_is_refused() {
+    let err = crate::kaizen_bin::refused("bundled = false\n", &[("KAIZEN_SEED_UNIT", "true")]);
+    assert!(err.contains("seed_unit = true needs bundled = true"), "{err}");
+    // The demo, which tells its story with them, says so too.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kaizen.toml");
+    std::fs::write(&file, "bundled = false\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("the demo needs the bundled plugins") && err.contains("kaizen.toml"), "{err}");
+    assert!(!err.to_lowercase().contains("backtrace"), "{err}");
 }
 
 /// Plugin configuration is text to the plugin: a TOML list (or table) is

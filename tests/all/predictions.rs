@@ -53,7 +53,8 @@ fn rejected(s: &Server) -> usize {
 fn failed_attempts_lower_a_targets_predicted_success_and_its_findings_sink() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path());
-    let s = Server::start(dir.path(), &[], &["--config", &cfg]);
+    // No bundled plugins, so no seed unit (the harness asks for one).
+    let s = Server::start(dir.path(), &[("KAIZEN_SEED_UNIT", "false")], &["--config", &cfg]);
     s.upload(&guests::DETECTOR_LOW_SUCCESS_RATE.load().unwrap(), "deploy");
     s.upload(&guests::TEST_NOISY_V1.load().unwrap(), "deploy");
     s.upload(&guests::TEST_ECHO_V1.load().unwrap(), "deploy");

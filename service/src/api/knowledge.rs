@@ -5,8 +5,10 @@ use axum::extract::State;
 use kaizen_host::r#loop::knowledge::{self, Fix};
 use serde::Deserialize;
 
+use kaizen_host::store;
+
 use super::{AppState, Params, checked_name};
-use crate::error::{ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::tokens::Admin;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -27,7 +29,8 @@ pub struct KnowledgeQuery {
 /// back on the target afterwards), most often promoted first.
 #[utoipa::path(get, path = "/api/v1/knowledge", tag = "loop", security(("admin" = [])), params(KnowledgeQuery),
     responses((status = 200, body = Vec<Fix>),
-        (status = 400, description = "A bad target name", body = ErrorBody)))]
+        (status = 400, description = "A bad target name", body = ErrorBody),
+        (status = 404, description = "No such unit, and none by that name ever deployed", body = ErrorBody)))]
 pub async fn knowledge(
     _: Admin,
     State(s): State<AppState>,
@@ -36,5 +39,15 @@ pub async fn knowledge(
     if let Some(t) = &q.target {
         checked_name("target", t)?;
     }
-    Ok(Json(knowledge::fixes(&s.host.db, &s.host.runtime, q.target.as_deref(), q.kind.as_deref()).await?))
+    let fixes = knowledge::fixes(&s.host.db, &s.host.runtime, q.target.as_deref(), q.kind.as_deref()).await?;
+    // A unit that fixed nothing yet has empty knowledge; a name never
+    // deployed is a mistake (a typo), as for its history.
+    if let Some(t) = &q.target
+        && fixes.is_empty()
+        && s.host.runtime.slot(t).is_none()
+        && store::deployments::history(&s.host.db, t, 1).await?.is_empty()
+    {
+        return Err(ApiError::not_found(format!("no unit named `{t}`, and none by that name ever deployed")));
+    }
+    Ok(Json(fixes))
 }

@@ -614,9 +614,10 @@ impl Host {
     }
 
     /// Abort the rollout of `target`: it takes back its candidate, the
-    /// checkpoint serves, and its improvement ends `aborted`. Waits up to
-    /// `wait` for the rollout to have done so; returns the improvement as
-    /// it stands then.
+    /// checkpoint serves, and its improvement ends `aborted`. A candidate
+    /// being proven is aborted once its proof ends (waiting for it), where
+    /// it waits or as its rollout starts. Waits up to `wait` for the
+    /// rollout to have done so; returns the improvement as it stands then.
     pub async fn abort_rollout(
         &self,
         target: &str,
@@ -628,12 +629,14 @@ impl Host {
             Ok(info) => info,
             // A proven candidate waiting to roll out (outside a window, in
             // a freeze, at the rollout limit) is aborted where it waits.
-            Err(crate::safety::Denied::NoRollout(t)) => {
+            Err(crate::safety::Denied::NoRollout(_)) => {
                 self.leadership.check()?;
-                return match self.improve.abort_waiting(target, by, reason).await {
-                    Some(imp) => Ok(imp),
-                    None => Err(crate::safety::Denied::NoRollout(t).into()),
-                };
+                if let Some(imp) = self.improve.abort_waiting(target, by, reason).await {
+                    return Ok(imp);
+                }
+                // The cycle that call waited for was proving a candidate of
+                // `target` and may have started its rollout: abort that.
+                self.safety.abort_rollout(target, by, reason)?
             }
             Err(e) => return Err(e.into()),
         };

@@ -49,7 +49,8 @@ pub struct Status {
     /// and freezes first (`target` null), then each target with a schedule
     /// of its own.
     pub rollout_gates: Vec<GateView>,
-    /// Proven candidates waiting to roll out, and what each waits for.
+    /// Proven candidates waiting to roll out, and what each waits for;
+    /// with a candidate being proven (reason `being proven; …`).
     pub waiting: Vec<WaitingView>,
     pub recent_findings: Vec<FindingRecord>,
     pub telemetry: CounterSnapshot,

@@ -401,3 +401,30 @@ fn a_queued_candidate_outlives_kill_9() {
     assert_eq!(mine.len(), 1, "{mine:?}");
     assert_eq!(mine[0]["state"], "canary", "{mine:?}");
 }
+
+/// An abort while the candidate is still being proven takes effect when
+/// the proof ends: the candidate never takes a call, its improvement ends
+/// `aborted` with the operator's reason, and the serving version stays.
+#[test]
+fn an_abort_during_the_proof_stops_the_candidate_before_any_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), 600, "[loop.prove]\nshadow_secs = 6\nshadow_min_calls = 1000000\n");
+    let s = start(dir.path(), &cfg);
+    let (status, body) = upload(&s, &guests::TEST_ECHO_V1.load().unwrap(), "deploy");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = upload(&s, &guests::TEST_ECHO_V2.load().unwrap(), "candidate");
+    assert_eq!((status, body["result"].as_str()), (200, Some("candidate")), "{body}");
+    wait_for("echo 2.0.0 to be proven", Duration::from_secs(60), || {
+        improvements(&s, "echo").first().is_some_and(|i| i["state"] == "proving")
+    });
+    let (ok, out, err) = s.cli(&["status"]);
+    assert!(ok && out.contains("echo 2.0.0) being proven; `kaizen abort echo` stops it"), "{out}{err}");
+    let (ok, out, err) = s.cli(&["abort", "echo", "--reason", "not today"]);
+    assert!(ok && out.contains("aborted"), "{out}{err}");
+    let imp = &improvements(&s, "echo")[0];
+    assert_eq!(imp["state"], "aborted", "{imp}");
+    assert!(imp["reason"].as_str().unwrap().contains("not today"), "{imp}");
+    assert!(imp["verdicts"].as_array().is_none_or(|v| v.is_empty()), "no step was judged: {imp}");
+    assert!(s.canary("echo").is_none());
+    assert_eq!(s.serving("echo").as_deref(), Some("1.0.0"));
+}

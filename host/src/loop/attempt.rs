@@ -36,7 +36,8 @@ pub struct Attempt {
 }
 
 /// How an attempt ended. Written in reports as text (`rolling out`,
-/// `denied: …`, `generator failed: …`, `rejected: …`, `failed: …`). A
+/// `denied: …`, `generator failed: …`, `rejected: …`, `failed: …`,
+/// `aborted: …`). A
 /// finding with nothing to try, or turned down before a candidate was
 /// taken, is no attempt: it carries a [`NoAttempt`] instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +54,8 @@ pub enum AttemptResult {
     Rejected(String),
     /// The loop could not carry it out (its record could not be written).
     Failed(String),
+    /// An operator aborted it while it was being proven.
+    Aborted(String),
 }
 
 /// Why an attempt stopped short of a rollout.
@@ -91,6 +94,7 @@ impl std::fmt::Display for AttemptResult {
             AttemptResult::GeneratorFailed(e) => write!(f, "generator failed: {e}"),
             AttemptResult::Rejected(why) => write!(f, "rejected: {why}"),
             AttemptResult::Failed(why) => write!(f, "failed: {why}"),
+            AttemptResult::Aborted(why) => write!(f, "aborted: {why}"),
         }
     }
 }
@@ -112,6 +116,7 @@ impl std::str::FromStr for AttemptResult {
                 .or_else(|| after("generator failed: ").map(AttemptResult::GeneratorFailed))
                 .or_else(|| after("rejected: ").map(AttemptResult::Rejected))
                 .or_else(|| after("failed: ").map(AttemptResult::Failed))
+                .or_else(|| after("aborted: ").map(AttemptResult::Aborted))
                 .ok_or_else(|| UnknownAttemptResult(s.to_string()))?,
         })
     }
@@ -227,9 +232,18 @@ impl Loop {
         ctx.stats.attempted.fetch_add(1, Ordering::Relaxed);
         let imp = open_improvement(ctx, &candidate, finding, &current).await?;
         (a.improvement_id, a.prediction) = (Some(imp.id), imp.prediction);
-        let imp = prove_candidate(ctx, imp, &candidate.plugin, &current, finding, &mut a.proof).await?;
+        // Shown beside the waiting ones while its proof runs (`kaizen status`).
+        ctx.proving.lock().insert(target.to_string(), (imp.id, candidate.plugin.version().to_string()));
+        let proven = prove_candidate(ctx, imp, &candidate.plugin, &current, finding, &mut a.proof).await;
+        ctx.proving.lock().remove(target);
+        let imp = proven?;
         let critical = finding.is_some_and(|f| f.severity == "critical");
         let proven = Waiting { imp, candidate, baseline: current, critical };
+        // An operator aborted it while it was being proven.
+        let asked = ctx.abort_requests.lock().remove(target);
+        if let Some((by, why)) = asked {
+            return Ok(AttemptResult::Aborted(self.abort_proven(proven, &by, &why).await));
+        }
         match self.may_start(target, critical) {
             Ok(()) => Ok(self.start_rollout(proven).await),
             Err(why) => Ok(self.park(proven, &why).await),
@@ -421,6 +435,7 @@ mod tests {
             AttemptResult::GeneratorFailed("generator timed out after 1 s".into()),
             AttemptResult::Rejected("replay failed: y".into()),
             AttemptResult::Failed("cannot record the improvement: z".into()),
+            AttemptResult::Aborted("aborted by api before its rollout began: not today".into()),
         ] {
             let text = serde_json::to_value(&r).unwrap();
             assert_eq!(text.as_str().unwrap(), r.to_string());

@@ -65,6 +65,12 @@ pub struct Ctx {
     /// and reason: an improver proposing the same refused change every
     /// cycle is audited once per version, not once a cycle.
     pub refusals_told: Mutex<std::collections::HashSet<String>>,
+    /// Operators' aborts of a target's candidate asked while a cycle was
+    /// proving it: (by, reason), taken by that cycle when the proof ends.
+    pub abort_requests: Mutex<HashMap<String, (String, String)>>,
+    /// The improvement whose candidate a cycle is proving, by target:
+    /// (improvement id, candidate version).
+    pub proving: Mutex<HashMap<String, (i64, String)>>,
     /// The success record read by the last cycle's prioritize step.
     pub predictor: Mutex<super::predict::Predictor>,
     /// Proven candidates waiting to roll out, by target.

@@ -196,6 +196,8 @@ impl Loop {
                 weights: Mutex::default(),
                 improvers_spent: Mutex::default(),
                 refusals_told: Mutex::default(),
+                abort_requests: Mutex::default(),
+                proving: Mutex::default(),
                 waiting: Mutex::default(),
                 predictor: Mutex::default(),
             }),

@@ -68,8 +68,8 @@ impl Loop {
         self.ctx.waiting.lock().get(target).map(|w| (w.imp.id, w.imp.reason.clone()))
     }
 
-    /// Every waiting improvement: target, improvement id, candidate
-    /// version and what it waits for.
+    /// Every waiting improvement, and the one being proven: target,
+    /// improvement id, candidate version and what it waits for.
     pub fn waiting(&self) -> Vec<(String, i64, String, String)> {
         let mut v: Vec<_> = self
             .ctx
@@ -78,6 +78,10 @@ impl Loop {
             .values()
             .map(|w| (w.imp.target.clone(), w.imp.id, w.candidate.plugin.version().to_string(), w.imp.reason.clone()))
             .collect();
+        v.extend(self.ctx.proving.lock().iter().map(|(target, (id, version))| {
+            let why = format!("being proven; `kaizen abort {target}` stops it when its proof ends");
+            (target.clone(), *id, version.clone(), why)
+        }));
         v.sort();
         v
     }
@@ -191,16 +195,39 @@ impl Loop {
     /// Waits for the cycle in progress, which may be starting it; `None`
     /// when nothing waits on `target` (then or after that cycle).
     pub async fn abort_waiting(&self, target: &str, by: &str, reason: &str) -> Option<Improvement> {
+        // A candidate of `target` being proven by the cycle in progress is
+        // aborted by that cycle as soon as its proof ends (see
+        // [`Loop::attempt`]); the request goes when this call does.
+        self.ctx.abort_requests.lock().insert(target.to_string(), (by.to_string(), reason.to_string()));
         let _no_cycle = self.cycle_lock.lock().await;
-        let w = self.ctx.waiting.lock().remove(target)?;
-        let version = w.candidate.plugin.version().to_string();
+        let asked = self.ctx.abort_requests.lock().remove(target);
+        let Some(w) = self.ctx.waiting.lock().remove(target) else {
+            // Taken by the cycle: what it aborted is the newest improvement
+            // of `target`, ended with this reason.
+            if asked.is_some() {
+                return None;
+            }
+            let newest = crate::store::improvements::list(&self.ctx.db, Some(target), 1).await.ok()?.pop()?;
+            let ours = newest.state == ImprovementState::Aborted && newest.reason.ends_with(reason);
+            return ours.then_some(newest);
+        };
         let id = w.imp.id;
+        self.abort_proven(w, by, reason).await;
+        crate::store::improvements::get(&self.ctx.db, id).await.ok().flatten()
+    }
+
+    /// End proven `w` aborted by `by` for `reason` before its rollout began:
+    /// its finding opens again, its candidate is not queued again; audited
+    /// as `rollout-aborted`. Returns the improvement's reason.
+    pub(super) async fn abort_proven(&self, w: Waiting, by: &str, reason: &str) -> String {
+        let (target, version, id) = (w.imp.target.clone(), w.candidate.plugin.version().to_string(), w.imp.id);
+        let why = format!("aborted by {by} before its rollout began: {reason}");
         self.ctx.stats.aborted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.give_up(w, &format!("aborted by {by} before its rollout began: {reason}")).await;
+        self.give_up(w, &why).await;
         let event =
             Event::RolloutAborted { improvement: id, candidate_version: version, by: by.into(), reason: reason.into() };
-        self.ctx.audit.record_event(by, "rollout-aborted", target, event).await;
-        crate::store::improvements::get(&self.ctx.db, id).await.ok().flatten()
+        self.ctx.audit.record_event(by, "rollout-aborted", &target, event).await;
+        why
     }
 
     /// End the improvement waiting on `target` if its candidate is `id`,

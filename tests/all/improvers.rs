@@ -433,3 +433,82 @@ fn an_improvers_candidate_turned_down_is_not_queued_as_an_operators() {
     let improvements = s.get("/api/v1/improvements?target=batcher");
     assert!(improvements.as_array().unwrap().is_empty(), "{improvements:#}");
 }
+
+/// batcher's own bytes under another version: the one place they name
+/// their version patched (a string of the same length keeps the component
+/// valid). Another build of the same code, as an operator would deploy.
+fn batcher_as(version: &str) -> Vec<u8> {
+    let mut bytes = guests::UNIT_BATCHER.load().unwrap();
+    let at: Vec<usize> = bytes.windows(5).enumerate().filter(|(_, w)| w == b"1.0.0").map(|(i, _)| i).collect();
+    assert_eq!(at.len(), 1, "batcher names its version once");
+    assert_eq!(version.len(), 5);
+    bytes[at[0]..at[0] + 5].copy_from_slice(version.as_bytes());
+    bytes
+}
+
+/// Under a change freeze, candidates wait proven. The operator then
+/// deploys another build of the unit directly: the tuner's waiting config
+/// of the old module ends aborted (made for a version that no longer
+/// serves) and the operator's own queued `kaizen tune` of the old module
+/// is withdrawn — neither brings the old module back once the freeze is
+/// lifted.
+#[test]
+fn candidates_made_for_a_replaced_module_do_not_bring_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path(), "");
+    s.deploy(guests::UNIT_BATCHER.load().unwrap());
+    let (ok, out, err) = s.cli(&["freeze", "--for", "1h", "--reason", "hold everything"]);
+    assert!(ok, "{out}{err}");
+    let _traffic = Calls::start(&s, "batcher", |n| format!("{{\"seed\": {}}}", n % 500));
+    let mut waiting = Value::Null;
+    wait_for("a tuner's proven config to wait for the freeze", Duration::from_secs(180), || {
+        let all = s.get("/api/v1/improvements?target=batcher&limit=100");
+        waiting = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["source"] == "improver tuner" && i["state"] == "proposed")
+            .cloned()
+            .unwrap_or(Value::Null);
+        !waiting.is_null()
+    });
+    let (ok, out, err) = s.cli(&["tune", "batcher", "chunk_size=64"]);
+    assert!(ok, "{out}{err}");
+
+    s.deploy(batcher_as("1.0.1"));
+    assert_eq!(s.serving("batcher").as_deref(), Some("1.0.1"));
+    let id = waiting["id"].as_i64().unwrap();
+    wait_for("the tuner's waiting config to end", Duration::from_secs(60), || {
+        let all = s.get("/api/v1/improvements?target=batcher&limit=100");
+        all.as_array().unwrap().iter().any(|i| i["id"].as_i64() == Some(id) && i["state"] == "aborted")
+    });
+    let all = s.get("/api/v1/improvements?target=batcher&limit=100");
+    let ended = all.as_array().unwrap().iter().find(|i| i["id"].as_i64() == Some(id)).unwrap();
+    let reason = ended["reason"].as_str().unwrap();
+    assert!(reason.contains("1.0.1 serves now, not the 1.0.0 it was made for"), "{reason}");
+    wait_for("the operator's tune of 1.0.0 to be withdrawn", Duration::from_secs(60), || {
+        audit(&s, "batcher").iter().any(|e| {
+            e["action"] == "candidate-withdrawn"
+                && e["detail"]["reason"].as_str().unwrap().contains("a config of batcher 1.0.0, which no longer serves")
+        })
+    });
+    let queued = s.get("/api/v1/candidates");
+    assert!(queued.as_array().unwrap().is_empty(), "{queued:#}");
+
+    // With the freeze lifted the loop goes on — from 1.0.1.
+    let (ok, out, err) = s.cli(&["freeze", "--lift"]);
+    assert!(ok, "{out}{err}");
+    std::thread::sleep(Duration::from_secs(10));
+    let serving = s.serving("batcher").unwrap();
+    assert!(serving.starts_with("1.0.1"), "{serving}");
+    let all = s.get("/api/v1/improvements?target=batcher&limit=100");
+    let module = |sha: &Value| sha.as_str().unwrap().split('+').next().unwrap().to_string();
+    let old = module(&waiting["candidate_sha"]);
+    let over: Vec<&Value> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["id"].as_i64() > Some(id) && module(&i["candidate_sha"]) == old)
+        .collect();
+    assert!(over.is_empty(), "nothing of the replaced module is tried again: {over:#?}");
+}

@@ -677,7 +677,7 @@ impl Client {
         let before = self.send(self.http.get(format!("{}/api/v1/status", self.base)))?.json::<Status>()?.control;
         let earlier = before.freeze_until.filter(|&until| until > kaizen_host::store::now_ms()).map(|until| {
             let why = before.freeze_reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
-            format!("the change freeze until {}{why}", kaizen_host::store::format_time(until))
+            format!("the change freeze that was to hold until {}{why}", kaizen_host::store::format_time(until))
         });
         let res = match secs {
             Some(secs) => {
@@ -893,13 +893,14 @@ impl Client {
             modules.iter().map(|m| (m.sha256.as_str(), m.version.as_str())).collect();
         for imp in &improvements {
             out!();
+            // An improvement under way may have no reason yet.
+            let reason = if imp.reason.is_empty() { String::new() } else { format!(" — {}", imp.reason) };
             out!(
-                "improvement {} ({}, {}): {} — {}",
+                "improvement {} ({}, {}): {}{reason}",
                 imp.id,
                 versioned(versions.get(imp.candidate_sha.as_str()).copied(), &imp.candidate_sha),
                 table::date(imp.updated_at),
                 imp.state.as_str(),
-                imp.reason
             );
             for v in imp.verdicts.as_array().into_iter().flatten() {
                 let j = &v["judgement"];

@@ -230,11 +230,15 @@ fn a_freeze_holds_a_rollout_at_its_step_and_it_resumes_after_without_a_timeout()
     // A second freeze says which one it replaces; a lift, which it lifted.
     let (ok, out, _) = s.cli(&["freeze", "--for", "2h", "--reason", "release weekend"]);
     assert!(
-        ok && out.contains("it replaces the change freeze until ") && out.contains("(change freeze from the CLI)"),
+        ok && out.contains("it replaces the change freeze that was to hold until ")
+            && out.contains("(change freeze from the CLI)"),
         "{out}"
     );
     let (ok, out, _) = s.cli(&["freeze", "--lift"]);
-    assert!(ok && out.contains("lifted the change freeze until ") && out.contains("(release weekend)"), "{out}");
+    assert!(
+        ok && out.contains("lifted the change freeze that was to hold until ") && out.contains("(release weekend)"),
+        "{out}"
+    );
     assert_eq!(s.get("/api/v1/status")["rollout_gates"][0]["state"], "open");
     let (ok, out, _) = s.cli(&["freeze", "--lift"]);
     assert!(ok && out.contains("no declared change freeze to lift"), "{out}");

@@ -88,7 +88,18 @@ pub fn parse_value(t: &Tunable, text: &str) -> Result<TunableValue, String> {
     let text = text.trim();
     let bad = || format!("{text:?} is not {}", type_name(&t.type_));
     Ok(match &t.type_ {
-        TunableType::Integer(_) => TunableValue::Integer(text.parse().map_err(|_| bad())?),
+        TunableType::Integer(r) => match (text.parse::<i64>(), text.parse::<f64>()) {
+            (Ok(v), _) => TunableValue::Integer(v),
+            // A whole number past what an integer holds (JSON's
+            // 99999999999999999999 arrives as `1e20`) is out of bounds.
+            (Err(_), Ok(v)) if v.is_finite() && v.fract() == 0.0 && v > 0.0 => {
+                return Err(format!("{text} is above the maximum {}", r.max));
+            }
+            (Err(_), Ok(v)) if v.is_finite() && v.fract() == 0.0 => {
+                return Err(format!("{text} is below the minimum {}", r.min));
+            }
+            _ => return Err(bad()),
+        },
         TunableType::Float(_) => TunableValue::Float(text.parse().map_err(|_| bad())?),
         TunableType::Boolean => TunableValue::Boolean(text.parse().map_err(|_| bad())?),
         TunableType::Choice(_) => TunableValue::Choice(text.to_string()),
@@ -188,6 +199,9 @@ mod tests {
     fn values_are_parsed_by_type_and_checked_against_bounds_and_policy() {
         assert_eq!(parse_value(&chunk(), " 64 "), Ok(TunableValue::Integer(64)));
         assert_eq!(parse_value(&chunk(), "lots"), Err("\"lots\" is not an integer".into()));
+        assert_eq!(parse_value(&chunk(), "1e+20"), Err("1e+20 is above the maximum 4096".into()));
+        assert_eq!(parse_value(&chunk(), "-1e20"), Err("-1e20 is below the minimum 1".into()));
+        assert_eq!(parse_value(&chunk(), "1.5"), Err("\"1.5\" is not an integer".into()));
         let policy = TuningPolicy { allow: None, bounds: HashMap::from([("chunk_size".into(), [16.0, 1024.0])]) };
         assert_eq!(check_change("b", &chunk(), &TunableValue::Integer(64), Some(&policy)), Ok(()));
         let err = check_change("b", &chunk(), &TunableValue::Integer(8), Some(&policy)).unwrap_err();

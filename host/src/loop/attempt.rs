@@ -310,13 +310,12 @@ async fn take_candidate(
         // makes it for the module serving then). Once the operator has
         // deployed another module, rolling it out would bring the old
         // module back: it is withdrawn instead, saying so.
-        let module = |id: &str| id.split('+').next().unwrap_or(id).to_string();
-        let id = c.plugin.id().to_string();
-        if id.contains('+') && module(&id) != module(current.id()) {
+        if c.plugin.config_version().is_some() && c.plugin.sha256() != current.sha256() {
+            let id = c.plugin.id().to_string();
             let reason = format!(
                 "a config of {} {}, which no longer serves ({} does): tune the version serving instead",
                 target,
-                c.plugin.version().split('+').next().unwrap_or_default(),
+                c.plugin.module_version(),
                 current.version()
             );
             if let Err(e) = store::candidate_queue::remove(&ctx.db, target, &id).await {

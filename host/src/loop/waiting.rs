@@ -130,21 +130,21 @@ impl Loop {
                 self.give_up(w, &why).await;
                 continue;
             }
-            // One the loop made for the version it was proven against is not
-            // carried over to another: the loop makes its candidates again
-            // from what serves. An operator's is queued again.
-            if serving.id() != w.baseline.id() && super::improvers::made_for_finding(&w.candidate.source) {
-                ctx.stats.aborted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let why = format!(
-                    "{} {} serves now, not the {} it was made for and proven against",
-                    target,
-                    serving.version(),
-                    w.baseline.version()
-                );
-                self.give_up(w, &why).await;
-                continue;
-            }
             if serving.id() != w.baseline.id() {
+                ctx.stats.aborted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                // One the loop made for the version it was proven against is
+                // not carried over to another: the loop makes its candidates
+                // again from what serves. An operator's is queued again.
+                if super::improvers::made_for_finding(&w.candidate.source) {
+                    let why = format!(
+                        "{} {} serves now, not the {} it was made for and proven against",
+                        target,
+                        serving.version(),
+                        w.baseline.version()
+                    );
+                    self.give_up(w, &why).await;
+                    continue;
+                }
                 let why = format!(
                     "{} {} serves now, not the {} it was proven against; its candidate is queued again to be proven \
                      against it",
@@ -153,7 +153,6 @@ impl Loop {
                     w.baseline.version()
                 );
                 (w.imp.state, w.imp.reason, w.imp.updated_at) = (ImprovementState::Aborted, why, now_ms());
-                ctx.stats.aborted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 ctx.end_and_requeue(w.imp, w.candidate).await;
                 continue;
             }
